@@ -1,0 +1,95 @@
+// `weft echo`: the Eventlet echo server, written as green threads.
+// Each LF-terminated line goes back byte for byte; a partial line before EOF
+// is echoed, then the connection closes. A line over --max-line bytes gets
+// "error: line too long\n" and the connection closes.
+
+#include "commands.hpp"
+#include "server.hpp"
+
+#include <weft/net/errors.hpp>
+#include <weft/task/spawn.hpp>
+#include <weft/task/task_group.hpp>
+
+namespace weft::app {
+namespace {
+
+// By value: the stream lives in this green thread's frame and closes when
+// the task ends, however it ends.
+task<void> serve_echo(tcp_stream s, std::size_t max_line) {
+  bool too_long = false;
+  try {
+    for (;;) {
+      std::string_view line = co_await s.read_until('\n', max_line);
+      if (line.empty()) break;  // EOF
+      co_await s.write(line);   // buffered; flushed before the next wait
+    }
+  } catch (const std::system_error& e) {
+    if (e.code() != net_errc::line_too_long) throw;
+    too_long = true;
+  }
+  if (too_long) {
+    co_await s.write("error: line too long\n");
+    co_await s.linger_close();
+  } else {
+    co_await s.flush();
+  }
+}
+
+class echo_service final : public service {
+ public:
+  echo_service(loop& l, tcp_listener listener, std::size_t max_line)
+      : loop_(l), listener_(std::move(listener)), max_line_(max_line) {
+    accepting_.spawn(loop_, accept_loop(this), "echo-accept");
+  }
+  ~echo_service() override = default;
+
+  void begin_shutdown(std::function<void()> done) override {
+    stopping_ = true;
+    accepting_.cancel_all();
+    connections_.cancel_all();
+    spawn(loop_, wait_then(this, std::move(done)), "echo-shutdown");
+  }
+
+ private:
+  static task<void> accept_loop(echo_service* self) {
+    for (;;) {
+      tcp_stream s = co_await self->listener_.accept();
+      if (self->stopping_) co_return;  // accepted just as shutdown began
+      self->connections_.spawn(self->loop_, serve_echo(std::move(s), self->max_line_), "echo");
+    }
+  }
+  static task<void> wait_then(echo_service* self, std::function<void()> done) {
+    co_await self->accepting_.wait();
+    co_await self->connections_.wait();
+    self->listener_.close();
+    done();
+  }
+
+  loop& loop_;
+  tcp_listener listener_;
+  std::size_t max_line_;
+  bool stopping_ = false;
+  task_group accepting_;
+  task_group connections_;
+};
+
+}  // namespace
+
+void add_echo_command(CLI::App& app, std::function<int()>& run) {
+  auto* cmd = app.add_subcommand("echo", "Line echo server (green threads), default port 6000");
+  auto opts = std::make_shared<common_options>();
+  auto max_line = std::make_shared<std::size_t>(65536);
+  add_common_flags(*cmd, *opts, 6000);
+  cmd->add_option("--max-line", *max_line, "Longest line in bytes before the error reply")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30));
+  cmd->callback([&run, opts, max_line] {
+    run = [opts, max_line] {
+      return run_server("echo", *opts, [max_line](loop& l, tcp_listener li) {
+        return std::make_unique<echo_service>(l, std::move(li), *max_line);
+      });
+    };
+  });
+}
+
+}  // namespace weft::app

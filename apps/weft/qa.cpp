@@ -1,0 +1,250 @@
+// `weft qa`: the poll()-based question/answer server from "Foundations of
+// Python Network Programming", written on the callback API as a
+// per-connection state machine. The original crashed on an unknown
+// question; this one answers "Error: unknown question." and carries on.
+
+#include "commands.hpp"
+#include "qa_protocol.hpp"
+#include "server.hpp"
+
+#include <weft/core/fd_io.hpp>
+#include <weft/core/io_watcher.hpp>
+#include <weft/net/tcp_acceptor.hpp>
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+namespace weft::app {
+namespace {
+
+class qa_service;
+
+// One client. States: reading (answering as questions complete), closing
+// (flush what is owed, then close), closed (waiting to be freed).
+class qa_connection {
+ public:
+  qa_connection(qa_service& svc, unique_fd fd, trigger t);
+  ~qa_connection();
+  void close() noexcept;
+  // Stop reading, send what is owed, then close. With `linger`, the close
+  // waits for the client's EOF (bounded), so unread input cannot turn it
+  // into a reset that destroys the error reply.
+  void finish_after_flush(bool linger = false) noexcept;
+
+ private:
+  // Beyond this much unsent output, stop reading until the client catches up.
+  static constexpr std::size_t output_limit = 256 * 1024;
+  // Reads per readiness event, so one busy client cannot starve the loop.
+  static constexpr int read_budget = 16;
+
+  void on_event(uint32_t events);
+  void read_input();
+  void answer_questions();
+  void flush();
+  void arm();
+  void schedule_read();
+  void discard_input();
+
+  qa_service& svc_;
+  unique_fd fd_;
+  trigger trig_;
+  std::string in_, out_;
+  bool reading_ = true;
+  bool closing_ = false;
+  bool read_paused_ = false;
+  bool linger_ = false;      // finish with a lingering close
+  bool lingering_ = false;   // our side is shut; discarding until EOF
+  std::size_t discarded_ = 0;
+  timer_id linger_timer_ = no_timer;
+  io_watcher watcher_;
+};
+
+class qa_service final : public service {
+ public:
+  qa_service(loop& l, tcp_listener listener, std::shared_ptr<const answer_table> answers, trigger t)
+      : loop_(l),
+        answers_(std::move(answers)),
+        acceptor_(l, std::move(listener), [this, t](unique_fd fd) {
+          auto c = std::make_unique<qa_connection>(*this, std::move(fd), t);
+          qa_connection* key = c.get();
+          connections_.emplace(key, std::move(c));
+        }) {}
+
+  void begin_shutdown(std::function<void()> done) override {
+    acceptor_.close();
+    // Answers already owed are flushed; then each connection closes.
+    std::vector<qa_connection*> all;
+    for (auto& [key, c] : connections_) all.push_back(key);
+    for (qa_connection* c : all) c->finish_after_flush();
+    done_ = std::move(done);
+    maybe_done();
+  }
+
+  // Second step of closing: free the connection on a later loop turn, never
+  // inside its own callback.
+  void release(qa_connection* c) {
+    loop_.defer([this, c] {
+      connections_.erase(c);
+      maybe_done();
+    });
+  }
+
+  loop& owner() { return loop_; }
+  const answer_table& answers() const { return *answers_; }
+
+ private:
+  void maybe_done() {
+    if (done_ && connections_.empty()) std::exchange(done_, nullptr)();
+  }
+
+  loop& loop_;
+  std::shared_ptr<const answer_table> answers_;
+  std::unordered_map<qa_connection*, std::unique_ptr<qa_connection>> connections_;
+  tcp_acceptor acceptor_;
+  std::function<void()> done_;
+};
+
+qa_connection::qa_connection(qa_service& svc, unique_fd fd, trigger t)
+    : svc_(svc),
+      fd_(std::move(fd)),
+      trig_(t),
+      watcher_(svc.owner(), fd_.get(), io::readable, [this](uint32_t ev) { on_event(ev); }, t) {}
+
+qa_connection::~qa_connection() {
+  if (linger_timer_ != no_timer) svc_.owner().cancel(linger_timer_);
+}
+
+void qa_connection::on_event(uint32_t events) {
+  if (lingering_) return discard_input();
+  if (reading_ && (events & (io::readable | io::hangup | io::error | io::peer_closed))) read_input();
+  if (fd_) flush();
+}
+
+void qa_connection::read_input() {
+  char buf[16 * 1024];
+  for (int i = 0; i < read_budget && reading_; ++i) {
+    if (out_.size() >= output_limit) {
+      read_paused_ = true;  // flush() resumes reading
+      return;
+    }
+    io_result r = read_some(fd_.get(), buf, sizeof buf);
+    if (r.would_block()) return;
+    if (r.failed()) return close();
+    if (r.eof()) return finish_after_flush();
+    in_.append(buf, r.bytes);
+    answer_questions();
+    // Level-triggered: the loop reports the rest next turn. Edge-triggered:
+    // a short read drained the socket, so the next read would be EAGAIN.
+    if (trig_ == trigger::level || r.bytes < sizeof buf) return;
+  }
+  // Edge-triggered and the budget ran out: no new edge will come for the
+  // bytes still queued, so come back on a later turn.
+  if (reading_ && trig_ == trigger::edge) schedule_read();
+}
+
+void qa_connection::answer_questions() {
+  std::string_view rest = in_;
+  for (;;) {
+    qa_frame f = next_question(rest);
+    rest.remove_prefix(f.consumed);
+    if (f.what == qa_frame::need_more) break;
+    if (f.what == qa_frame::too_long) {
+      out_ += too_long_answer;
+      finish_after_flush(true);
+      break;
+    }
+    out_ += svc_.answers().answer(f.text);
+  }
+  in_.erase(0, in_.size() - rest.size());
+}
+
+void qa_connection::flush() {
+  while (!out_.empty()) {
+    io_result r = write_some(fd_.get(), out_.data(), out_.size());
+    if (r.would_block()) break;
+    if (r.failed()) return close();
+    out_.erase(0, r.bytes);
+  }
+  if (out_.empty() && closing_) {
+    if (!linger_) return close();
+    lingering_ = true;
+    shutdown_write(fd_.get());
+    linger_timer_ = svc_.owner().run_after(std::chrono::seconds(1), [this] {
+      linger_timer_ = no_timer;
+      close();
+    });
+    watcher_.set_events(io::readable);
+    return discard_input();
+  }
+  arm();
+  // Reading paused at the output limit: with edge triggering, the bytes
+  // that waited meanwhile send no new edge, so go back for them.
+  if (read_paused_ && out_.size() < output_limit) {
+    read_paused_ = false;
+    if (trig_ == trigger::edge) schedule_read();
+  }
+}
+
+void qa_connection::schedule_read() {
+  svc_.owner().defer([this] {
+    if (fd_ && reading_) {
+      read_input();
+      if (fd_) flush();
+    }
+  });
+}
+
+void qa_connection::arm() {
+  uint32_t want = 0;
+  if (reading_ && out_.size() < output_limit) want |= io::readable;
+  if (!out_.empty()) want |= io::writable;
+  watcher_.set_events(want);
+}
+
+void qa_connection::discard_input() {
+  char sink[16 * 1024];
+  for (;;) {
+    io_result r = read_some(fd_.get(), sink, sizeof sink);
+    if (r.would_block()) return;
+    if (r.failed() || r.eof()) return close();
+    discarded_ += r.bytes;
+    if (discarded_ > (1u << 20)) return close();
+  }
+}
+
+void qa_connection::finish_after_flush(bool linger) noexcept {
+  reading_ = false;
+  closing_ = true;
+  linger_ = linger_ || linger;
+  if (fd_ && !lingering_) flush();
+}
+
+void qa_connection::close() noexcept {
+  if (!fd_) return;
+  if (linger_timer_ != no_timer) svc_.owner().cancel(std::exchange(linger_timer_, no_timer));
+  watcher_.stop();
+  fd_.reset();
+  svc_.release(this);
+}
+
+}  // namespace
+
+void add_qa_command(CLI::App& app, std::function<int()>& run) {
+  auto* cmd = app.add_subcommand("qa", "Question/answer server (callback API), default port 1060");
+  auto opts = std::make_shared<common_options>();
+  auto answers_file = std::make_shared<std::string>();
+  add_common_flags(*cmd, *opts, 1060);
+  cmd->add_option("--answers", *answers_file, "File of question<TAB>answer lines replacing the built-in table");
+  cmd->callback([&run, opts, answers_file] {
+    run = [opts, answers_file] {
+      auto table = std::make_shared<const answer_table>(
+          answers_file->empty() ? answer_table::builtin() : answer_table::load(*answers_file));
+      return run_server("qa", *opts, [opts, table](loop& l, tcp_listener li) {
+        return std::make_unique<qa_service>(l, std::move(li), table, opts->trigger_mode());
+      });
+    };
+  });
+}
+
+}  // namespace weft::app

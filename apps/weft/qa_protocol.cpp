@@ -1,0 +1,67 @@
+#include "qa_protocol.hpp"
+
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace weft::app {
+namespace {
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f'; }
+}  // namespace
+
+qa_frame next_question(std::string_view input, std::size_t limit) noexcept {
+  std::size_t skip = 0;
+  while (skip < input.size() && is_space(input[skip])) ++skip;
+  std::string_view rest = input.substr(skip);
+  std::size_t window = rest.size() < limit + 1 ? rest.size() : limit + 1;
+  const void* q = std::memchr(rest.data(), '?', window);
+  if (q != nullptr) {
+    std::size_t len = static_cast<const char*>(q) - rest.data() + 1;
+    return {qa_frame::question, rest.substr(0, len), skip + len};
+  }
+  if (rest.size() > limit) return {qa_frame::too_long, {}, input.size()};
+  // Whitespace alone can be dropped now; it can never start a question.
+  return {qa_frame::need_more, {}, skip};
+}
+
+answer_table answer_table::builtin() {
+  answer_table t;
+  t.answers_.emplace("What is your name?", "My name is Sir Lancelot of Camelot.");
+  t.answers_.emplace("What is your quest?", "To seek the Holy Grail.");
+  t.answers_.emplace("What is your favorite color?", "Blue.");
+  return t;
+}
+
+answer_table answer_table::parse(std::string_view text) {
+  answer_table t;
+  std::size_t line_no = 0;
+  while (!text.empty()) {
+    std::size_t nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.empty()) continue;
+    std::size_t tab = line.find('\t');
+    if (tab == std::string_view::npos || tab == 0)
+      throw std::runtime_error("answers line " + std::to_string(line_no) + ": expected question<TAB>answer");
+    t.answers_.insert_or_assign(std::string(line.substr(0, tab)), std::string(line.substr(tab + 1)));
+  }
+  return t;
+}
+
+answer_table answer_table::load(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read answers file " + path);
+  std::ostringstream all;
+  all << in.rdbuf();
+  return parse(all.str());
+}
+
+std::string_view answer_table::answer(std::string_view question) const {
+  auto it = answers_.find(question);
+  return it == answers_.end() ? unknown_answer : std::string_view(it->second);
+}
+
+}  // namespace weft::app

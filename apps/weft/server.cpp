@@ -1,0 +1,72 @@
+#include "server.hpp"
+
+#include <weft/core/log.hpp>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <vector>
+
+namespace weft::app {
+
+void add_common_flags(CLI::App& cmd, common_options& opts, int default_port) {
+  opts.port = default_port;
+  cmd.add_option("--host", opts.host, "Address to listen on (IPv4 or IPv6)")->capture_default_str();
+  cmd.add_option("--port", opts.port, "Port; 0 picks a free one")->capture_default_str()->check(CLI::Range(0, 65535));
+  cmd.add_option("--threads", opts.threads, "Loops (threads); 0 = one per core")->capture_default_str()->check(CLI::Range(0, 1024));
+  cmd.add_option("--backlog", opts.backlog, "Listen backlog, capped at somaxconn")->capture_default_str()->check(CLI::Range(1, 1 << 20));
+  cmd.add_option("--trigger", opts.trigger, "epoll mode for connections: level or edge")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"level", "edge"}));
+}
+
+int run_server(const std::string& name, const common_options& opts, service_factory make) {
+  auto at = endpoint::from_host(opts.host, static_cast<uint16_t>(opts.port));
+  if (!at) {
+    std::fprintf(stderr, "weft %s: invalid --host '%s'\n", name.c_str(), opts.host.c_str());
+    return 2;
+  }
+  // The controlling loop owns the signals; block them before any worker
+  // thread exists so every worker inherits the mask.
+  loop control;
+  std::atomic<bool> signalled{false};
+  std::vector<tcp_listener> listeners;
+  loop_group group(static_cast<std::size_t>(opts.threads));
+  listen_options lo;
+  lo.backlog = opts.backlog;
+  lo.accepted_trigger = opts.trigger_mode();
+  try {
+    listeners = bind_reuseport(*at, group.size(), lo);
+  } catch (const std::system_error& e) {
+    std::fprintf(stderr, "weft %s: %s\n", name.c_str(), e.what());
+    return 1;
+  }
+  endpoint bound = listeners.front().local_endpoint();
+
+  std::vector<std::unique_ptr<service>> services(group.size());
+  std::atomic<std::size_t> remaining{group.size()};
+  auto all_done = [&] {
+    if (--remaining == 0) control.post([&] { control.stop(); });
+  };
+  control.on_signals({SIGINT, SIGTERM}, [&](int) {
+    if (signalled.exchange(true)) return;
+    for (std::size_t i = 0; i < group.size(); ++i)
+      group.at(i).post([&, i] { services[i]->begin_shutdown(all_done); });
+    // In-flight work gets a deadline, then everything stops regardless.
+    control.run_after(std::chrono::duration_cast<duration>(std::chrono::duration<double>(opts.shutdown_grace)),
+                      [&] { control.stop(); });
+  });
+  group.start([&](loop& l, std::size_t i) { services[i] = make(l, std::move(listeners[i])); });
+
+  std::printf("weft %s listening on %s\n", name.c_str(), bound.to_string().c_str());
+  std::fflush(stdout);
+
+  control.run();
+  group.stop();
+  group.join();
+  // Services are destroyed here, on this thread, after their loops stopped.
+  services.clear();
+  return 0;
+}
+
+}  // namespace weft::app

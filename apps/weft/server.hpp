@@ -1,0 +1,44 @@
+#pragma once
+// What every `weft` subcommand shares: the common flags, binding one
+// SO_REUSEPORT listener per loop, the readiness line, and graceful stop on
+// SIGINT/SIGTERM with exit status 0.
+
+#include <weft/net/loop_group.hpp>
+#include <weft/net/tcp_listener.hpp>
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace weft::app {
+
+struct common_options {
+  std::string host = "127.0.0.1";
+  int port = 0;
+  int threads = 0;  // 0: one loop per core
+  int backlog = 4096;
+  std::string trigger = "edge";
+  double shutdown_grace = 5.0;  // seconds for in-flight work at stop
+
+  weft::trigger trigger_mode() const { return trigger == "level" ? trigger::level : trigger::edge; }
+};
+
+void add_common_flags(CLI::App& cmd, common_options& opts, int default_port);
+
+// A server running on one loop. begin_shutdown stops accepting, lets work in
+// flight finish, and calls done (on its loop) when nothing is left.
+class service {
+ public:
+  virtual ~service() = default;
+  virtual void begin_shutdown(std::function<void()> done) = 0;
+};
+
+using service_factory = std::function<std::unique_ptr<service>(loop&, tcp_listener)>;
+
+// Binds, prints "weft <name> listening on <host>:<port>", runs until a
+// signal, shuts down gracefully. Returns the process exit status.
+int run_server(const std::string& name, const common_options& opts, service_factory make);
+
+}  // namespace weft::app

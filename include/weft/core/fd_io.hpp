@@ -1,0 +1,29 @@
+#pragma once
+// Non-blocking reads and writes for the callback API, as values: no
+// exceptions, EAGAIN is an ordinary outcome. Safe from any thread.
+//
+//   auto r = weft::read_some(fd, buf, sizeof buf);
+//   if (r.would_block()) ...; else if (r.failed()) ...; else if (r.eof()) ...
+
+#include <cerrno>
+#include <cstddef>
+#include <system_error>
+
+namespace weft {
+
+struct io_result {
+  std::size_t bytes = 0;
+  int err = 0;  // errno; 0 on success
+  bool would_block() const noexcept { return err == EAGAIN || err == EWOULDBLOCK; }
+  bool failed() const noexcept { return err != 0 && !would_block(); }
+  bool eof() const noexcept { return err == 0 && bytes == 0; }  // reads only
+  std::error_code error() const noexcept { return {err, std::system_category()}; }
+};
+
+io_result read_some(int fd, void* buf, std::size_t len) noexcept;
+// send(2) with MSG_NOSIGNAL: a vanished peer is an EPIPE, not a SIGPIPE.
+io_result write_some(int fd, const void* buf, std::size_t len) noexcept;
+// shutdown(fd, SHUT_WR): the peer reads EOF after what was sent.
+void shutdown_write(int fd) noexcept;
+
+}  // namespace weft

@@ -1,0 +1,47 @@
+#pragma once
+// io_watcher: the callback API. Watch an fd; the handler runs on the loop
+// with the epoll event bits each time the fd is reported ready.
+//
+//   weft::io_watcher w(loop, fd, weft::io::readable, [&](uint32_t ev) { ... });
+//
+// Level-triggered watchers are reported while the fd stays ready; edge-
+// triggered ones only on a change, so their handler must read (or write)
+// until EAGAIN. Stopping or destroying a watcher inside any handler is safe:
+// an event already fetched for it in the current batch is dropped.
+//
+// Threading: belongs to its loop's thread. Not copyable or movable (the loop
+// holds its address); hold it in a unique_ptr to move it around.
+// The watcher does not own the fd; stop (or destroy) it before closing the fd.
+
+#include <weft/core/loop.hpp>
+
+#include <functional>
+
+namespace weft {
+
+class io_watcher : private detail::io_waiter {
+ public:
+  using handler = std::function<void(uint32_t events)>;
+
+  io_watcher(loop& l, int fd, uint32_t events, handler h, trigger t = trigger::level);
+  ~io_watcher();
+  io_watcher(const io_watcher&) = delete;
+  io_watcher& operator=(const io_watcher&) = delete;
+
+  // Changes the events of interest; costs an epoll_ctl only if they differ.
+  void set_events(uint32_t events);
+  uint32_t events() const noexcept { return events_; }
+  void stop() noexcept;
+  bool active() const noexcept { return fd_ >= 0; }
+  int fd() const noexcept { return fd_; }
+
+ private:
+  static void fire(detail::io_waiter* self, uint32_t events);
+
+  loop* loop_;
+  int fd_;
+  uint32_t events_;
+  handler handler_;
+};
+
+}  // namespace weft

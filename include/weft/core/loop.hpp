@@ -1,0 +1,159 @@
+#pragma once
+// weft::loop: one epoll reactor, owned by and run on one thread.
+//
+// Threading: a loop belongs to the thread that calls run(). Only post() and
+// stop() may be called from other threads; everything else is loop-thread
+// only (debug builds check it). There is no hidden global loop: loop::current()
+// is a thread-local convenience that is set while run() executes.
+//
+// Phases of one turn (see docs/design.md for why in this order):
+//   1. poll     epoll_wait, with a timeout from the nearest timer (0 when work is ready)
+//   2. io       dispatch the fetched events; a watcher removed earlier in the
+//               same batch never sees its event (generation check)
+//   3. timers   run the expired timers in (deadline, start order)
+//   4. posted   run functions post()ed from other threads
+//   5. ready    run deferred work (resumed green threads) queued by 2-4
+
+#include <weft/core/time.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace weft {
+
+// Event bits, equal to the EPOLL* values so no translation is needed.
+namespace io {
+inline constexpr uint32_t readable = 0x001;
+inline constexpr uint32_t writable = 0x004;
+inline constexpr uint32_t error = 0x008;
+inline constexpr uint32_t hangup = 0x010;
+inline constexpr uint32_t peer_closed = 0x2000;  // EPOLLRDHUP
+}  // namespace io
+
+// Level-triggered: the loop reports an fd while it stays ready.
+// Edge-triggered: only when it becomes ready; the handler must drain until EAGAIN.
+enum class trigger : uint8_t { level, edge };
+
+using timer_id = uint64_t;
+inline constexpr timer_id no_timer = 0;
+
+namespace detail {
+// Something waiting on an fd. The loop calls on_ready with the epoll events.
+// Intrusive and allocation-free: green-thread operations embed one in the
+// awaiter that lives in the coroutine frame.
+struct io_waiter {
+  void (*on_ready)(io_waiter* self, uint32_t events) = nullptr;
+};
+class timer_heap;
+}  // namespace detail
+
+class loop {
+ public:
+  loop();
+  ~loop();
+  loop(const loop&) = delete;
+  loop& operator=(const loop&) = delete;
+
+  // The loop running on the calling thread, or nullptr.
+  static loop* current() noexcept;
+
+  // Runs until stop(). Loop thread.
+  void run();
+  // Runs one turn, waiting at most `max_wait` for events. For tests and embedding.
+  void run_once(duration max_wait);
+  // Makes run() return after the current turn. Safe from any thread.
+  void stop() noexcept;
+  bool stopping() const noexcept { return stop_.load(std::memory_order_relaxed); }
+
+  // Runs fn on the loop thread on a later turn. Safe from any thread; wakes
+  // the loop through its eventfd.
+  void post(std::function<void()> fn);
+
+  // Runs fn on this turn's ready phase (or the next turn's). Loop thread.
+  // The raw form allocates nothing; green threads use it to resume.
+  void defer(void (*fn)(void*), void* ctx);
+  void defer(std::function<void()> fn);
+
+  // Timers. Loop thread. O(log n) add and cancel; equal deadlines fire in
+  // the order they were started. cancel() returns false if the timer already
+  // fired or was cancelled; cancelling a timer from its own callback is fine.
+  timer_id run_after(duration delay, std::function<void()> fn);
+  timer_id run_every(duration interval, std::function<void()> fn);
+  bool cancel(timer_id id) noexcept;
+  size_t timer_count() const noexcept;
+
+  // The time cached at the start of this turn: reading the clock once per turn
+  // is cheaper than once per timer. Loop thread.
+  time_point now() const noexcept { return now_; }
+
+  // Blocks the signals in the calling thread and delivers them through a
+  // signalfd to fn on this loop. Call before starting other threads, so they
+  // inherit the blocked mask. Loop thread.
+  void on_signals(std::initializer_list<int> signals, std::function<void(int)> fn);
+
+  // ---- fd registration, for weft's own layers (io_watcher, streams) ----
+  // A registration is keyed by fd. Either one watcher gets every event
+  // (watch mode), or a reader and a writer wait separately (wait mode; the
+  // interest follows the waiters). io_forget() must come before close().
+  void io_watch(int fd, uint32_t events, trigger t, detail::io_waiter* w);
+  void io_modify(int fd, uint32_t events);
+  // Returns false, registering nothing, when an edge-triggered fd already
+  // became ready in that direction while no one waited: the caller retries
+  // its syscall instead of suspending (the edge will not come again).
+  [[nodiscard]] bool io_wait(int fd, uint32_t direction, trigger t, detail::io_waiter* w);
+  void io_unwait(int fd, uint32_t direction) noexcept;
+  void io_forget(int fd) noexcept;
+
+  bool in_loop_thread() const noexcept;
+
+ private:
+  struct fd_entry {
+    detail::io_waiter* reader = nullptr;  // in watch mode: the watcher
+    detail::io_waiter* writer = nullptr;
+    uint32_t gen = 0;   // bumped by io_forget: stale batch entries are skipped
+    uint32_t mask = 0;   // events registered with epoll
+    uint32_t ready = 0;  // edge-triggered only: edges that came with no waiter
+    trigger trig = trigger::level;
+    bool registered = false;  // added to epoll (possibly with no events)
+    bool watch_mode = false;
+  };
+  struct deferred {
+    void (*fn)(void*);
+    void* ctx;
+  };
+  struct internal_waiter : detail::io_waiter {
+    loop* self;
+  };
+
+  fd_entry& entry(int fd);
+  void set_mask(int fd, fd_entry& e, uint32_t mask);
+  void poll(duration max_wait);
+  void dispatch(uint64_t data, uint32_t events);
+  void run_posted();
+  void run_ready();
+  void wake() noexcept;
+
+  int epfd_ = -1;
+  int wakefd_ = -1;
+  int sigfd_ = -1;
+  std::vector<fd_entry> fds_;
+  std::unique_ptr<detail::timer_heap> timers_;
+  std::vector<deferred> ready_, running_;
+  time_point now_;
+  std::atomic<bool> stop_{false};
+  std::atomic<std::thread::id> thread_{};
+  internal_waiter wake_waiter_{}, signal_waiter_{};
+  std::function<void(int)> on_signal_;
+
+  std::mutex post_mu_;
+  std::vector<std::function<void()>> posted_;
+  std::atomic<bool> wake_pending_{false};
+};
+
+}  // namespace weft

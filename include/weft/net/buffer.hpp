@@ -1,0 +1,80 @@
+#pragma once
+// io_buffer: the bytes a stream holds in one direction, in a contiguous
+// block borrowed from a per-thread pool. An empty buffer gives its block
+// back, so an idle connection holds no buffer at all (DESIGN-NOTES §2).
+//
+// Threading: the pool is per thread, and each loop runs on its own thread,
+// so a buffer must be used and released on the thread of its loop.
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string_view>
+#include <utility>
+
+namespace weft::detail {
+
+// The pooled block size. 16 KiB holds 256 pipelined 64-byte lines; longer
+// lines grow the buffer past the pool (up to the caller's limit).
+inline constexpr std::size_t pool_block_size = 16 * 1024;
+
+char* pool_acquire();
+void pool_release(char* block) noexcept;
+std::size_t pool_free_blocks() noexcept;  // this thread's pool
+
+class io_buffer {
+ public:
+  io_buffer() noexcept = default;
+  io_buffer(io_buffer&& o) noexcept
+      : data_(std::exchange(o.data_, nullptr)),
+        begin_(std::exchange(o.begin_, 0)),
+        end_(std::exchange(o.end_, 0)),
+        cap_(std::exchange(o.cap_, 0)) {}
+  io_buffer& operator=(io_buffer&& o) noexcept {
+    if (this != &o) {
+      free_block();
+      data_ = std::exchange(o.data_, nullptr);
+      begin_ = std::exchange(o.begin_, 0);
+      end_ = std::exchange(o.end_, 0);
+      cap_ = std::exchange(o.cap_, 0);
+    }
+    return *this;
+  }
+  io_buffer(const io_buffer&) = delete;
+  io_buffer& operator=(const io_buffer&) = delete;
+  ~io_buffer() { free_block(); }
+
+  std::size_t size() const noexcept { return end_ - begin_; }
+  bool empty() const noexcept { return begin_ == end_; }
+  bool has_block() const noexcept { return data_ != nullptr; }
+  std::size_t capacity() const noexcept { return cap_; }
+  const char* data() const noexcept { return data_ + begin_; }
+  std::string_view view() const noexcept { return {data(), size()}; }
+
+  char* write_ptr() noexcept { return data_ + end_; }
+  std::size_t writable() const noexcept { return cap_ - end_; }
+  void commit(std::size_t n) noexcept { end_ += static_cast<uint32_t>(n); }
+  void consume(std::size_t n) noexcept {
+    begin_ += static_cast<uint32_t>(n);
+    if (begin_ == end_) begin_ = end_ = 0;
+  }
+
+  // Makes room for at least `min` more bytes, compacting or growing; the
+  // buffer never grows past `limit` bytes of capacity.
+  void reserve(std::size_t min, std::size_t limit);
+  void append(std::string_view bytes);
+  // Gives the block back to the pool if nothing is left in it.
+  void release_if_empty() noexcept {
+    if (empty() && data_ != nullptr) free_block();
+  }
+
+ private:
+  void free_block() noexcept;
+
+  char* data_ = nullptr;
+  uint32_t begin_ = 0;
+  uint32_t end_ = 0;
+  uint32_t cap_ = 0;
+};
+
+}  // namespace weft::detail

@@ -1,0 +1,23 @@
+#pragma once
+// Errors that weft's stream operations report beyond errno values.
+// Operations throw std::system_error; compare its code() with these, or
+// with std::errc values (timed_out, operation_canceled, connection_reset).
+
+#include <system_error>
+
+namespace weft {
+
+enum class net_errc {
+  line_too_long = 1,  // read_until found no delimiter within max_bytes
+  unexpected_eof,     // read_exact met EOF before the buffer was full
+};
+
+const std::error_category& net_category() noexcept;
+inline std::error_code make_error_code(net_errc e) noexcept {
+  return {static_cast<int>(e), net_category()};
+}
+
+}  // namespace weft
+
+template <>
+struct std::is_error_code_enum<weft::net_errc> : std::true_type {};

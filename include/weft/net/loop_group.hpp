@@ -1,0 +1,46 @@
+#pragma once
+// loop_group: one loop per thread, shared-nothing (Seastar's model). Each
+// loop gets its own SO_REUSEPORT listener (see bind_reuseport), so the
+// kernel spreads connections across loops and no lock is ever taken.
+//
+// Threading: construct, start, stop and join from one controlling thread.
+// stop() is also safe from any thread. Block signals (loop::on_signals)
+// before start(), so the workers inherit the blocked mask.
+
+#include <weft/core/loop.hpp>
+#include <weft/net/tcp_listener.hpp>
+
+#include <functional>
+#include <memory>
+#include <thread>
+#include <vector>
+
+namespace weft {
+
+class loop_group {
+ public:
+  // n == 0 means one loop per CPU core.
+  explicit loop_group(std::size_t n = 0);
+  ~loop_group();
+  loop_group(const loop_group&) = delete;
+  loop_group& operator=(const loop_group&) = delete;
+
+  std::size_t size() const noexcept { return loops_.size(); }
+  loop& at(std::size_t i) noexcept { return *loops_[i]; }
+
+  // Starts one thread per loop; each runs setup(loop, index) on its own
+  // thread and then the loop until stop().
+  void start(std::function<void(loop&, std::size_t)> setup);
+  void stop() noexcept;
+  void join();
+
+ private:
+  std::vector<std::unique_ptr<loop>> loops_;
+  std::vector<std::thread> threads_;
+};
+
+// Binds n listeners to one address with SO_REUSEPORT (n > 1), resolving
+// port 0 once so that all of them share the port the kernel picked.
+std::vector<tcp_listener> bind_reuseport(const endpoint& at, std::size_t n, listen_options opts);
+
+}  // namespace weft

@@ -1,0 +1,49 @@
+#pragma once
+// tcp_acceptor: the callback API's server (the write-ups' `Server` class).
+// It watches a listener and calls on_connection with each new socket.
+//
+//   weft::tcp_acceptor acc(loop, std::move(listener), [&](weft::unique_fd fd) { ... });
+//
+// Per readiness event it accepts at most `batch` connections, so a storm of
+// connects cannot starve existing clients. On EMFILE/ENFILE it disarms the
+// listener, logs once, and re-arms on a back-off timer (10 ms to 640 ms).
+//
+// Threading: belongs to its loop's thread; not movable.
+
+#include <weft/core/io_watcher.hpp>
+#include <weft/net/tcp_listener.hpp>
+
+#include <functional>
+#include <memory>
+
+namespace weft {
+
+class tcp_acceptor {
+ public:
+  using handler = std::function<void(unique_fd)>;
+  static constexpr int batch = 64;
+
+  tcp_acceptor(loop& l, tcp_listener listener, handler on_connection);
+  ~tcp_acceptor();
+  tcp_acceptor(const tcp_acceptor&) = delete;
+  tcp_acceptor& operator=(const tcp_acceptor&) = delete;
+
+  // Stops accepting and closes the listening socket.
+  void close() noexcept;
+  const tcp_listener& listener() const noexcept { return listener_; }
+  bool paused() const noexcept { return retry_ != no_timer; }
+
+ private:
+  void on_ready();
+  void pause();
+
+  loop& loop_;
+  tcp_listener listener_;
+  handler on_connection_;
+  std::unique_ptr<io_watcher> watcher_;
+  timer_id retry_ = no_timer;
+  duration backoff_ = std::chrono::milliseconds(10);
+  bool logged_ = false;
+};
+
+}  // namespace weft

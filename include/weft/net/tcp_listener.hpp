@@ -1,0 +1,56 @@
+#pragma once
+// tcp_listener: a bound, listening, non-blocking TCP socket.
+//
+//   auto l = tcp_listener::bind(*endpoint::parse("127.0.0.1:0"), {});
+//   for (;;) spawn(loop, serve(co_await l.accept()));   // green threads
+//
+// Or with callbacks, see tcp_acceptor. accept4 returns non-blocking,
+// close-on-exec sockets. When the process runs out of descriptors
+// (EMFILE/ENFILE), accepting pauses with a growing back-off (10 ms to
+// 640 ms) and logs once, while existing connections are served; it never
+// spins (DESIGN-NOTES §4).
+//
+// Threading: bind anywhere; accept on one loop's green threads.
+
+#include <weft/core/unique_fd.hpp>
+#include <weft/net/address.hpp>
+#include <weft/net/tcp_stream.hpp>
+
+namespace weft {
+
+struct listen_options {
+  int backlog = 4096;           // capped at /proc/sys/net/core/somaxconn
+  bool reuse_address = true;    // SO_REUSEADDR
+  bool reuse_port = false;      // SO_REUSEPORT: one listener per loop
+  trigger accepted_trigger = trigger::edge;  // for the accepted streams
+};
+
+class tcp_listener {
+ public:
+  tcp_listener() = default;
+  // Throws std::system_error (e.g. address in use).
+  static tcp_listener bind(const endpoint& at, const listen_options& opts = {});
+
+  // The bound address, with the real port when bound to port 0.
+  endpoint local_endpoint() const;
+  int native_handle() const noexcept { return fd_.get(); }
+  const listen_options& options() const noexcept { return opts_; }
+
+  // The next connection. Cancellable; never spins on EMFILE.
+  task<tcp_stream> accept();
+  // One accept4 attempt: a connected fd, or an empty one with errno in err.
+  unique_fd try_accept(int& err) noexcept;
+  void close() noexcept;
+
+ private:
+  unique_fd fd_;
+  listen_options opts_;
+};
+
+// The effective backlog for a requested one (somaxconn caps it).
+int effective_backlog(int requested) noexcept;
+// True for the errors that mean "out of descriptors or memory": pause
+// accepting rather than fail.
+bool is_resource_exhaustion(int err) noexcept;
+
+}  // namespace weft

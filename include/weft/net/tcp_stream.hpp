@@ -1,0 +1,191 @@
+#pragma once
+// tcp_stream: a connected TCP socket with buffered green-thread I/O.
+//
+//   task<void> echo(tcp_stream s) {              // by value: lives in the frame
+//     for (;;) {
+//       auto line = co_await s.read_until('\n', 65536);
+//       if (line.empty()) break;                 // EOF
+//       co_await s.write(line);                  // buffered
+//     }
+//   }
+//
+// Writes are batched: write() appends to an output buffer, which is flushed
+// when it passes flush_threshold or, automatically, just before the stream
+// waits for input. Sequential code thus gets one send per batch of replies
+// ("corking in user space", DESIGN-NOTES §1). write_all() and flush() send
+// everything before returning.
+//
+// Buffers come from a per-thread pool and go back whenever they empty, so an
+// idle connection holds none.
+//
+// Errors throw std::system_error: errno values (connection_reset,
+// broken_pipe), std::errc::operation_canceled or timed_out when cancelled,
+// and weft::net_errc. EOF is not an error: read_some returns 0, read_until
+// an empty view.
+//
+// Threading: a stream belongs to the loop it was created on; use it from
+// green threads of that loop, one operation at a time. It may be moved
+// between operations (not while one is pending).
+
+#include <weft/core/loop.hpp>
+#include <weft/core/unique_fd.hpp>
+#include <weft/net/address.hpp>
+#include <weft/net/buffer.hpp>
+#include <weft/task/task.hpp>
+#include <weft/task/wait.hpp>
+
+#include <span>
+#include <string_view>
+
+namespace weft {
+
+class tcp_stream;
+
+namespace detail {
+// One stream operation as a retryable state machine: step() makes progress
+// with non-blocking syscalls and returns true when the operation is done
+// (with a result or an error), or false with `direction` set to wait for.
+struct stream_op : wait_base, io_waiter {
+  tcp_stream* stream = nullptr;
+  uint32_t direction = 0;
+  int err = 0;  // errno, or a net_errc when category_net
+  bool category_net = false;
+
+  template <class P>
+  bool suspend(std::coroutine_handle<P> caller, bool (*step)(stream_op*));
+  static void on_cancel(cancel_hook* self) noexcept;
+  void throw_if_failed() const;
+  bool (*step_fn)(stream_op*) = nullptr;
+};
+}  // namespace detail
+
+class tcp_stream {
+ public:
+  // Bytes buffered by write() before it flushes on its own.
+  static constexpr std::size_t flush_threshold = 64 * 1024;
+
+  tcp_stream() noexcept = default;
+  tcp_stream(loop& l, unique_fd fd, trigger t = trigger::edge) noexcept;
+  tcp_stream(tcp_stream&& o) noexcept;
+  tcp_stream& operator=(tcp_stream&& o) noexcept;
+  ~tcp_stream();
+
+  // Connects, failing with std::errc::timed_out after `timeout`.
+  static task<tcp_stream> connect(endpoint to, duration timeout, trigger t = trigger::edge);
+
+  struct read_some_op : detail::stream_op {
+    std::span<char> buf;
+    std::size_t n = 0;
+    bool await_ready();
+    template <class P>
+    bool await_suspend(std::coroutine_handle<P> caller) { return suspend(caller, &step); }
+    std::size_t await_resume() const { throw_if_failed(); return n; }
+    static bool step(detail::stream_op* op);
+  };
+  struct read_until_op : detail::stream_op {
+    char delim;
+    std::size_t max_bytes;
+    std::string_view line;
+    bool await_ready();
+    template <class P>
+    bool await_suspend(std::coroutine_handle<P> caller) { return suspend(caller, &step); }
+    std::string_view await_resume() const { throw_if_failed(); return line; }
+    static bool step(detail::stream_op* op);
+  };
+  struct read_exact_op : detail::stream_op {
+    std::span<char> buf;
+    std::size_t done = 0;
+    bool await_ready();
+    template <class P>
+    bool await_suspend(std::coroutine_handle<P> caller) { return suspend(caller, &step); }
+    void await_resume() const { throw_if_failed(); }
+    static bool step(detail::stream_op* op);
+  };
+  struct write_op : detail::stream_op {
+    std::string_view data;  // bytes not yet buffered or sent
+    bool all = false;       // flush everything before completing
+    bool await_ready();
+    template <class P>
+    bool await_suspend(std::coroutine_handle<P> caller) { return suspend(caller, &step); }
+    void await_resume() const { throw_if_failed(); }
+    static bool step(detail::stream_op* op);
+  };
+
+  // Reads what is available (at least one byte), or 0 at EOF.
+  read_some_op read_some(std::span<char> buf) noexcept;
+  // Reads up to and including `delim`. The view is valid until the next
+  // operation on this stream. At EOF it returns the partial line (without
+  // delim), then an empty view. A line of more than max_bytes before the
+  // delimiter fails with net_errc::line_too_long.
+  read_until_op read_until(char delim, std::size_t max_bytes) noexcept;
+  // Fills buf, or fails with net_errc::unexpected_eof.
+  read_exact_op read_exact(std::span<char> buf) noexcept;
+  // Buffers bytes; sends only once the buffer passes flush_threshold.
+  write_op write(std::string_view bytes) noexcept;
+  // Sends bytes and everything buffered before them; partial writes and
+  // EAGAIN are handled. Large writes skip the buffer (no copy).
+  write_op write_all(std::string_view bytes) noexcept;
+  write_op flush() noexcept { return write_all({}); }
+
+  // Ends our sending direction (after the buffer, if flushed first).
+  void shutdown_write() noexcept;
+  // Closes after an error reply without losing it: flushes, ends our
+  // direction, then reads and discards until the peer's EOF, `limit` or
+  // max_discard bytes. Closing with unread input would make the kernel send
+  // a reset, which can destroy the reply before the client reads it (nginx
+  // calls this lingering close). Never throws.
+  task<void> linger_close(duration limit = std::chrono::seconds(1),
+                          std::size_t max_discard = 1 << 20);
+  void close() noexcept;
+
+  void set_nodelay(bool on);
+  // TCP_CORK: hold partial frames until uncorked (or 200 ms).
+  void set_cork(bool on);
+
+  bool is_open() const noexcept { return fd_ >= 0; }
+  int native_handle() const noexcept { return fd_; }
+  loop& owner() const noexcept { return *loop_; }
+  endpoint peer() const;
+  std::size_t buffered_output() const noexcept { return out_.size(); }
+
+ private:
+  friend struct detail::stream_op;
+  enum class progress { done, wait, failed };
+  void settle() noexcept;
+  int flush_some() noexcept;  // 0: all sent; EAGAIN; or errno
+  int fill() noexcept;        // reads into in_: 0, EAGAIN, or errno; sets eof_
+
+  loop* loop_ = nullptr;
+  int fd_ = -1;
+  trigger trig_ = trigger::edge;
+  bool eof_ = false;
+  bool drained_ = false;        // the last read was short: the next would EAGAIN
+  uint32_t consume_ = 0;        // bytes of in_ handed out by the last read_until
+  uint32_t scanned_ = 0;        // bytes of in_ already searched for the delimiter
+  std::size_t read_limit_ = 0;  // capacity cap while read_until grows in_
+  detail::io_buffer in_;
+  detail::io_buffer out_;
+};
+
+template <class P>
+bool detail::stream_op::suspend(std::coroutine_handle<P> caller, bool (*step)(stream_op*)) {
+  if (!begin(caller, &on_cancel)) return false;
+  step_fn = step;
+  on_ready = [](io_waiter* w, uint32_t) {
+    auto* op = static_cast<stream_op*>(w);
+    for (;;) {
+      if (op->step_fn(op)) return op->wake_now();
+      if (op->owner->io_wait(op->stream->fd_, op->direction, op->stream->trig_, op)) return;
+    }
+  };
+  for (;;) {
+    if (owner->io_wait(stream->fd_, direction, stream->trig_, this)) return true;
+    // The edge already came while nobody waited: retry now.
+    if (step_fn(this)) {
+      finish();
+      return false;
+    }
+  }
+}
+
+}  // namespace weft

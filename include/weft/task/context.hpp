@@ -1,0 +1,84 @@
+#pragma once
+// The per-green-thread context that cancellation and timeouts work through.
+// Users rarely touch this; awaitables do.
+//
+// Every spawned task has one context, stored in its root frame. Each task<T>
+// awaited inside it inherits a pointer to it. At most one operation of a
+// green thread is suspended at a time, so the context records that one
+// operation's cancel hook. Cancelling calls the hook, which really stops the
+// operation (removes the fd interest, the timer, or the queue entry) and
+// resumes the task with std::errc::operation_canceled.
+//
+// Threading: a context belongs to its task's loop thread.
+
+#include <weft/core/loop.hpp>
+
+#include <coroutine>
+#include <string>
+#include <system_error>
+
+namespace weft {
+class task_group;
+}
+
+namespace weft::detail {
+
+struct cancel_hook {
+  void (*cancel)(cancel_hook* self) noexcept = nullptr;
+};
+
+// Scopes nest: with_timeout pushes one. A cancelled scope fails every
+// operation started inside it, at once, without suspending.
+struct cancel_scope {
+  cancel_scope* parent = nullptr;
+  bool cancelled = false;
+};
+
+struct task_context {
+  loop* owner = nullptr;
+  cancel_hook* pending = nullptr;  // the suspended operation, if cancellable
+  cancel_scope root_scope;
+  cancel_scope* scope = &root_scope;
+  std::string name;
+  // Membership of a task_group, an intrusive list.
+  task_group* group = nullptr;
+  task_context* group_prev = nullptr;
+  task_context* group_next = nullptr;
+
+  bool cancelled() const noexcept {
+    for (const cancel_scope* s = scope; s != nullptr; s = s->parent)
+      if (s->cancelled) return true;
+    return false;
+  }
+  // Cancels the innermost suspended operation, marking `s` cancelled first.
+  void cancel(cancel_scope& s) noexcept {
+    s.cancelled = true;
+    if (cancel_hook* h = pending) {
+      pending = nullptr;
+      h->cancel(h);
+    }
+  }
+};
+
+// Finds the context of the coroutine awaiting, if it is a weft task.
+template <class Promise>
+task_context* context_of(std::coroutine_handle<Promise> h) noexcept {
+  if constexpr (requires { h.promise().ctx; }) {
+    return h.promise().ctx;
+  } else {
+    return nullptr;
+  }
+}
+
+inline std::error_code canceled_error() noexcept {
+  return std::make_error_code(std::errc::operation_canceled);
+}
+
+// Resumes a coroutine from the loop's ready phase, not from inside whoever
+// triggered it: a semaphore release must not run the waiter's code on the
+// releaser's stack.
+inline void resume_later(loop& l, std::coroutine_handle<> h) {
+  l.defer([](void* p) { std::coroutine_handle<>::from_address(p).resume(); }, h.address());
+}
+
+}  // namespace weft::detail

@@ -1,0 +1,96 @@
+#pragma once
+// Awaitables for time and fd readiness.
+//
+//   co_await weft::sleep(100ms);
+//   co_await weft::readable(fd);      // level-triggered by default
+//
+// Both are cancellable: cancelling removes the timer or the fd interest,
+// and the task resumes with std::errc::operation_canceled.
+// Threading: loop thread of the awaiting task.
+
+#include <weft/task/wait.hpp>
+
+namespace weft {
+
+namespace detail {
+struct sleep_awaiter : wait_base {
+  duration delay;
+  timer_id timer = no_timer;
+
+  bool await_ready() const noexcept { return false; }
+  template <class P>
+  bool await_suspend(std::coroutine_handle<P> caller) {
+    if (!begin(caller, &on_cancel)) return false;
+    timer = owner->run_after(delay, [this] { wake_now(); });
+    return true;
+  }
+  void await_resume() const { throw_if_canceled(); }
+
+  static void on_cancel(cancel_hook* self) noexcept {
+    auto* s = static_cast<sleep_awaiter*>(self);
+    s->owner->cancel(s->timer);
+    s->canceled = true;
+    resume_later(*s->owner, s->h);
+  }
+};
+
+struct fd_awaiter : wait_base, io_waiter {
+  int fd;
+  uint32_t direction;
+  trigger trig;
+  uint32_t events = 0;
+
+  bool await_ready() const noexcept { return false; }
+  template <class P>
+  bool await_suspend(std::coroutine_handle<P> caller) {
+    if (!begin(caller, &on_cancel)) return false;
+    on_ready = [](io_waiter* w, uint32_t ev) {
+      auto* s = static_cast<fd_awaiter*>(w);
+      s->events = ev;
+      s->wake_now();
+    };
+    if (owner->io_wait(fd, direction, trig, this)) return true;
+    finish();  // an edge already arrived: no need to suspend
+    return false;
+  }
+  // The epoll events that woke the task.
+  uint32_t await_resume() const {
+    throw_if_canceled();
+    return events;
+  }
+
+  static void on_cancel(cancel_hook* self) noexcept {
+    auto* s = static_cast<fd_awaiter*>(self);
+    s->owner->io_unwait(s->fd, s->direction);
+    s->canceled = true;
+    resume_later(*s->owner, s->h);
+  }
+};
+}  // namespace detail
+
+// Suspends for `d` (at least one loop turn, even for zero).
+inline detail::sleep_awaiter sleep(duration d) noexcept {
+  detail::sleep_awaiter a;
+  a.delay = d;
+  return a;
+}
+
+// Suspends until fd is readable/writable. The fd must not be registered in
+// watch mode (io_watcher) at the same time. Call loop::io_forget(fd) before
+// closing an fd that was waited on.
+inline detail::fd_awaiter readable(int fd, trigger t = trigger::level) noexcept {
+  detail::fd_awaiter a;
+  a.fd = fd;
+  a.direction = io::readable;
+  a.trig = t;
+  return a;
+}
+inline detail::fd_awaiter writable(int fd, trigger t = trigger::level) noexcept {
+  detail::fd_awaiter a;
+  a.fd = fd;
+  a.direction = io::writable;
+  a.trig = t;
+  return a;
+}
+
+}  // namespace weft

@@ -1,0 +1,49 @@
+#pragma once
+// spawn: run a task<void> as a green thread on a loop (Eventlet's spawn).
+//
+//   weft::spawn(loop, serve(std::move(stream)), "echo");
+//
+// The green thread owns its frames and frees them when it ends. An uncaught
+// exception ends that green thread alone: it is logged with the name, the
+// frame unwinds (so sockets it owns close), and the loop and every other
+// task go on. No OS thread is created.
+//
+// The returned handle may be ignored (spawn_n style). It stays safe to use
+// after the task ends: cancel() then does nothing.
+//
+// Threading: call spawn on the loop's thread (post() to reach it from others).
+// The task first runs on the loop's next ready phase, not inside spawn().
+
+#include <weft/task/task.hpp>
+
+#include <memory>
+#include <string>
+
+namespace weft {
+
+namespace detail {
+struct root_state;
+}
+
+class green_thread {
+ public:
+  green_thread() = default;
+  // Cancels the task's current operation; it resumes with
+  // std::errc::operation_canceled (a std::system_error), and every later
+  // operation fails the same way. Loop thread.
+  void cancel() noexcept;
+  bool done() const noexcept;
+  const std::string& name() const noexcept;
+
+ private:
+  friend green_thread spawn(loop&, task<void>, std::string);
+  explicit green_thread(std::shared_ptr<detail::root_state> s) : state_(std::move(s)) {}
+  std::shared_ptr<detail::root_state> state_;
+};
+
+green_thread spawn(loop& l, task<void> t, std::string name = "task");
+// Detached, with no handle: saves the handle's shared state (the Eventlet
+// spawn_n). Used for one green thread per connection.
+void spawn_n(loop& l, task<void> t, std::string name = "task");
+
+}  // namespace weft

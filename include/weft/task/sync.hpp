@@ -1,0 +1,135 @@
+#pragma once
+// Loop-aware synchronization for green threads. None of these ever blocks
+// the OS thread: a waiting task is suspended and the loop runs others.
+// Waiters are woken in FIFO order on the loop's ready phase. Every wait is
+// cancellable (it leaves the queue) and works under with_timeout.
+//
+// Threading: each object belongs to one loop thread; all of its waiters
+// must be green threads on that loop.
+
+#include <weft/task/wait.hpp>
+
+#include <cstddef>
+#include <utility>
+
+namespace weft {
+
+// A counting semaphore. Fair: release() hands the permit straight to the
+// longest waiter, so a newcomer cannot barge past the queue.
+class semaphore {
+ public:
+  explicit semaphore(std::size_t permits) noexcept : count_(permits) {}
+  semaphore(const semaphore&) = delete;
+  semaphore& operator=(const semaphore&) = delete;
+
+  struct acquire_awaiter : detail::queued_wait {
+    semaphore* sem;
+    bool await_ready() noexcept { return sem->try_acquire(); }
+    template <class P>
+    bool await_suspend(std::coroutine_handle<P> caller) {
+      if (!begin(caller, &on_cancel)) return false;
+      sem->waiters_.push_back(this);
+      return true;
+    }
+    void await_resume() const { throw_if_canceled(); }
+    static void on_cancel(detail::cancel_hook* self) noexcept;
+  };
+
+  acquire_awaiter acquire() noexcept {
+    acquire_awaiter a;
+    a.sem = this;
+    return a;
+  }
+  bool try_acquire() noexcept;
+  void release(std::size_t n = 1) noexcept;
+  std::size_t available() const noexcept { return count_; }
+
+ private:
+  std::size_t count_;
+  detail::wait_queue waiters_;
+};
+
+// A one-shot flag that tasks wait for. set() wakes every waiter; reset()
+// re-arms it.
+class event {
+ public:
+  event() = default;
+  event(const event&) = delete;
+  event& operator=(const event&) = delete;
+
+  struct wait_awaiter : detail::queued_wait {
+    event* ev;
+    bool await_ready() const noexcept { return ev->set_; }
+    template <class P>
+    bool await_suspend(std::coroutine_handle<P> caller) {
+      if (!begin(caller, &on_cancel)) return false;
+      ev->waiters_.push_back(this);
+      return true;
+    }
+    void await_resume() const { throw_if_canceled(); }
+    static void on_cancel(detail::cancel_hook* self) noexcept;
+  };
+
+  wait_awaiter wait() noexcept {
+    wait_awaiter a;
+    a.ev = this;
+    return a;
+  }
+  void set() noexcept;
+  void reset() noexcept { set_ = false; }
+  bool is_set() const noexcept { return set_; }
+
+ private:
+  bool set_ = false;
+  detail::wait_queue waiters_;
+};
+
+// A gate counts running tasks so that shutdown can wait for them (Seastar's
+// gate, Go's WaitGroup). enter() fails once close() was called.
+class gate {
+ public:
+  gate() noexcept { idle_.set(); }
+  gate(const gate&) = delete;
+  gate& operator=(const gate&) = delete;
+
+  // RAII: holds the gate open for one task. Movable, so it can be passed
+  // by value into a connection's coroutine.
+  class holder {
+   public:
+    holder() = default;
+    explicit holder(gate* g) noexcept : g_(g) {}
+    holder(holder&& o) noexcept : g_(std::exchange(o.g_, nullptr)) {}
+    holder& operator=(holder&& o) noexcept {
+      if (this != &o) {
+        release();
+        g_ = std::exchange(o.g_, nullptr);
+      }
+      return *this;
+    }
+    ~holder() { release(); }
+    void release() noexcept {
+      if (g_) std::exchange(g_, nullptr)->leave();
+    }
+
+   private:
+    gate* g_ = nullptr;
+  };
+
+  bool try_enter() noexcept;
+  // Throws std::system_error(operation_canceled) if the gate is closed.
+  holder enter();
+  void leave() noexcept;
+  // Stops new entries. Then wait for the count to reach zero with wait().
+  void close() noexcept { closed_ = true; }
+  bool closed() const noexcept { return closed_; }
+  std::size_t count() const noexcept { return count_; }
+  // Resumes when the count is zero.
+  event::wait_awaiter wait() noexcept { return idle_.wait(); }
+
+ private:
+  std::size_t count_ = 0;
+  bool closed_ = false;
+  event idle_;  // set while count_ is zero
+};
+
+}  // namespace weft

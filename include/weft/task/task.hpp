@@ -1,0 +1,140 @@
+#pragma once
+// task<T>: a lazy, move-only coroutine that yields one T.
+//
+// A task starts when awaited, and on completion transfers control straight
+// back to its awaiter (symmetric transfer, so deep chains of tasks never grow
+// the stack). Exceptions propagate to the awaiter. Run a task detached with
+// weft::spawn. Threading: a task runs on the loop thread of its green thread.
+//
+//   weft::task<int> answer() { co_return 42; }
+//   weft::task<void> f() { int x = co_await answer(); }
+
+#include <weft/task/context.hpp>
+
+#include <cassert>
+#include <coroutine>
+#include <exception>
+#include <optional>
+#include <utility>
+
+namespace weft {
+
+template <class T = void>
+class task;
+
+namespace detail {
+
+// Frame accounting, for the memory figures in bench/README.md: every task
+// frame is allocated through these, so tests can measure frame sizes.
+void* allocate_frame(std::size_t size);
+void free_frame(void* p, std::size_t size) noexcept;
+
+struct promise_base {
+  task_context* ctx = nullptr;
+  std::coroutine_handle<> continuation;
+  std::exception_ptr error;
+
+  struct final_awaiter {
+    bool await_ready() noexcept { return false; }
+    template <class P>
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) noexcept {
+      auto next = h.promise().continuation;
+      return next ? next : std::noop_coroutine();
+    }
+    void await_resume() noexcept {}
+  };
+
+  std::suspend_always initial_suspend() noexcept { return {}; }
+  final_awaiter final_suspend() noexcept { return {}; }
+  void unhandled_exception() noexcept { error = std::current_exception(); }
+
+  static void* operator new(std::size_t size) { return allocate_frame(size); }
+  static void operator delete(void* p, std::size_t size) noexcept { free_frame(p, size); }
+};
+
+template <class T>
+struct promise : promise_base {
+  std::optional<T> value;
+  task<T> get_return_object() noexcept;
+  template <class U>
+  void return_value(U&& v) {
+    value.emplace(std::forward<U>(v));
+  }
+  T take() {
+    if (error) std::rethrow_exception(error);
+    return std::move(*value);
+  }
+};
+
+template <>
+struct promise<void> : promise_base {
+  task<void> get_return_object() noexcept;
+  void return_void() noexcept {}
+  void take() {
+    if (error) std::rethrow_exception(error);
+  }
+};
+
+}  // namespace detail
+
+template <class T>
+class [[nodiscard]] task {
+ public:
+  using promise_type = detail::promise<T>;
+  using handle = std::coroutine_handle<promise_type>;
+
+  task() noexcept = default;
+  explicit task(handle h) noexcept : h_(h) {}
+  task(task&& o) noexcept : h_(std::exchange(o.h_, {})) {}
+  task& operator=(task&& o) noexcept {
+    if (this != &o) {
+      if (h_) h_.destroy();
+      h_ = std::exchange(o.h_, {});
+    }
+    return *this;
+  }
+  task(const task&) = delete;
+  task& operator=(const task&) = delete;
+  ~task() {
+    if (h_) h_.destroy();
+  }
+
+  bool valid() const noexcept { return static_cast<bool>(h_); }
+  bool done() const noexcept { return !h_ || h_.done(); }
+
+  struct awaiter {
+    handle h;
+    bool await_ready() const noexcept { return !h || h.done(); }
+    template <class P>
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<P> caller) noexcept {
+      h.promise().continuation = caller;
+      h.promise().ctx = detail::context_of(caller);
+      return h;
+    }
+    T await_resume() { return h.promise().take(); }
+  };
+  awaiter operator co_await() && noexcept { return awaiter{h_}; }
+
+  // For the runtime: give up ownership of the frame.
+  handle release() noexcept { return std::exchange(h_, {}); }
+
+ private:
+  handle h_;
+};
+
+namespace detail {
+template <class T>
+task<T> promise<T>::get_return_object() noexcept {
+  return task<T>(std::coroutine_handle<promise<T>>::from_promise(*this));
+}
+inline task<void> promise<void>::get_return_object() noexcept {
+  return task<void>(std::coroutine_handle<promise<void>>::from_promise(*this));
+}
+}  // namespace detail
+
+// Bytes currently held by task frames on all threads, and how many frames.
+// For measuring what an idle green thread costs.
+std::size_t task_frame_bytes() noexcept;
+std::size_t task_frame_count() noexcept;
+
+}  // namespace weft

@@ -1,0 +1,45 @@
+#pragma once
+// task_group: green threads that end together. A server spawns each
+// connection into a group; at shutdown it cancels the group and waits for it
+// to empty (Seastar's gate plus a way to cancel, Trio's nursery).
+//
+//   group.spawn(loop, serve(std::move(stream)), "echo");
+//   ...
+//   group.cancel_all();
+//   co_await group.wait();
+//
+// Threading: one loop thread; every member runs on that loop.
+
+#include <weft/task/sync.hpp>
+#include <weft/task/task.hpp>
+
+#include <string>
+
+namespace weft {
+
+class task_group {
+ public:
+  task_group() noexcept { idle_.set(); }
+  // Members still running are detached, not cancelled: they go on alone.
+  ~task_group();
+  task_group(const task_group&) = delete;
+  task_group& operator=(const task_group&) = delete;
+
+  void spawn(loop& l, task<void> t, std::string name = "task");
+  // Cancels every member's current operation (see green_thread::cancel).
+  void cancel_all() noexcept;
+  std::size_t size() const noexcept { return size_; }
+  // Resumes when the group has no members.
+  event::wait_awaiter wait() noexcept { return idle_.wait(); }
+
+  // For the runtime: membership bookkeeping.
+  void add(detail::task_context* ctx) noexcept;
+  void remove(detail::task_context* ctx) noexcept;
+
+ private:
+  detail::task_context* head_ = nullptr;
+  std::size_t size_ = 0;
+  event idle_;
+};
+
+}  // namespace weft

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the Debian packages a make target needs, or prints the command to run.
+# Usage: scripts/deps.sh build|test|bench
+# Why a script and not a README step: the brief promises that `make run` and
+# `make test` work on a fresh Debian 12 machine with no manual step.
+set -euo pipefail
+build=(cmake ninja-build g++ make libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev libasio-dev pkg-config)
+test=("${build[@]}" python3 curl python3-eventlet)
+bench=("${build[@]}" python3 python3-eventlet wrk)
+case "${1:-build}" in
+  build) want=("${build[@]}") ;;
+  test) want=("${test[@]}") ;;
+  bench) want=("${bench[@]}") ;;
+  *) echo "usage: $0 build|test|bench" >&2; exit 2 ;;
+esac
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+cmd="apt-get install -y --no-install-recommends ${missing[*]}"
+if [ "$(id -u)" -eq 0 ]; then
+  echo "deps: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null || true
+  apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "deps: missing Debian packages. Run as root:" >&2
+  echo "  apt-get update && $cmd" >&2
+  exit 1
+fi

@@ -1,0 +1,19 @@
+#include <weft/core/fd_io.hpp>
+
+#include "sys/linux/syscalls.hpp"
+
+namespace weft {
+
+io_result read_some(int fd, void* buf, std::size_t len) noexcept {
+  auto r = sys::read(fd, buf, len);
+  return {r.value, r.err};
+}
+
+io_result write_some(int fd, const void* buf, std::size_t len) noexcept {
+  auto r = sys::send(fd, buf, len);
+  return {r.value, r.err};
+}
+
+void shutdown_write(int fd) noexcept { (void)sys::shutdown(fd, SHUT_WR); }
+
+}  // namespace weft

@@ -1,0 +1,30 @@
+#include <weft/core/log.hpp>
+
+#include <string>
+
+#include "sys/linux/syscalls.hpp"
+
+namespace weft {
+namespace {
+log_level min_level = log_level::info;
+constexpr std::string_view names[] = {"debug", "info", "warn", "error"};
+}  // namespace
+
+void set_log_level(log_level level) noexcept { min_level = level; }
+
+void log(log_level level, std::string_view message) noexcept {
+  if (level < min_level) return;
+  try {
+    std::string line = "weft: ";
+    line += names[static_cast<int>(level)];
+    line += ": ";
+    line += message;
+    line += '\n';
+    // stderr is unbuffered and shared; one write keeps the line whole.
+    sys::write_stderr(line.data(), line.size());
+  } catch (...) {
+    // Out of memory while logging: nothing sensible is left to do.
+  }
+}
+
+}  // namespace weft

@@ -1,0 +1,313 @@
+#include <weft/core/log.hpp>
+#include <weft/core/loop.hpp>
+
+#include <cassert>
+#include <csignal>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <utility>
+
+#include "core/timer_heap.hpp"
+#include "sys/linux/syscalls.hpp"
+
+namespace weft {
+
+static_assert(io::readable == EPOLLIN && io::writable == EPOLLOUT && io::error == EPOLLERR &&
+              io::hangup == EPOLLHUP && io::peer_closed == EPOLLRDHUP);
+
+namespace {
+thread_local loop* current_loop = nullptr;
+
+// Measured with the echo benchmark: 256 events per epoll_wait reached the
+// same throughput as 1024 with 100 connections, and keeps the array on stack.
+constexpr int max_events = 256;
+
+[[noreturn]] void fail(const char* what, int err) {
+  throw std::system_error(err, std::system_category(), what);
+}
+
+// epoll data: the fd in the low half, its registration generation in the high half.
+uint64_t pack(int fd, uint32_t gen) { return (uint64_t{gen} << 32) | static_cast<uint32_t>(fd); }
+
+void run_and_delete_function(void* p) {
+  std::unique_ptr<std::function<void()>> fn(static_cast<std::function<void()>*>(p));
+  (*fn)();
+}
+}  // namespace
+
+loop::loop() : timers_(std::make_unique<detail::timer_heap>()), now_(clock::now()) {
+  auto ep = sys::epoll_create();
+  if (!ep.ok()) fail("epoll_create1", ep.err);
+  epfd_ = ep.value;
+  auto ev = sys::eventfd_create();
+  if (!ev.ok()) fail("eventfd", ev.err);
+  wakefd_ = ev.value;
+  wake_waiter_.self = this;
+  wake_waiter_.on_ready = [](detail::io_waiter* w, uint32_t) {
+    auto* self = static_cast<internal_waiter*>(w)->self;
+    sys::eventfd_drain(self->wakefd_);
+    self->wake_pending_.store(false, std::memory_order_release);
+    self->run_posted();
+  };
+  thread_.store(std::this_thread::get_id());
+  io_watch(wakefd_, io::readable, trigger::level, &wake_waiter_);
+}
+
+loop::~loop() {
+  for (deferred& d : ready_)
+    if (d.fn == &run_and_delete_function) delete static_cast<std::function<void()>*>(d.ctx);
+  if (sigfd_ >= 0) sys::close(sigfd_);
+  sys::close(wakefd_);
+  sys::close(epfd_);
+}
+
+loop* loop::current() noexcept { return current_loop; }
+
+bool loop::in_loop_thread() const noexcept {
+  return thread_.load(std::memory_order_relaxed) == std::this_thread::get_id();
+}
+
+void loop::run() {
+  thread_.store(std::this_thread::get_id());
+  loop* outer = std::exchange(current_loop, this);
+  while (!stop_.load(std::memory_order_acquire)) run_once(std::chrono::hours(1));
+  stop_.store(false, std::memory_order_relaxed);
+  current_loop = outer;
+}
+
+void loop::run_once(duration max_wait) {
+  loop* outer = std::exchange(current_loop, this);
+  poll(max_wait);
+  now_ = clock::now();
+  timers_->run_expired(now_);
+  run_posted();
+  run_ready();
+  current_loop = outer;
+}
+
+void loop::stop() noexcept {
+  stop_.store(true, std::memory_order_release);
+  if (!in_loop_thread()) wake();
+}
+
+void loop::poll(duration max_wait) {
+  int timeout_ms;
+  if (!ready_.empty()) {
+    timeout_ms = 0;
+  } else {
+    duration wait = max_wait;
+    if (auto next = timers_->next_deadline()) wait = std::min(wait, *next - clock::now());
+    // Round up, so a timer is never woken for early and then polled in a spin.
+    auto ms = std::chrono::ceil<std::chrono::milliseconds>(wait).count();
+    timeout_ms = ms <= 0 ? 0 : static_cast<int>(std::min<int64_t>(ms, 3'600'000));
+  }
+  epoll_event events[max_events];
+  auto n = sys::epoll_wait(epfd_, events, max_events, timeout_ms);
+  if (!n.ok()) {
+    if (n.err == EINTR) return;
+    fail("epoll_wait", n.err);
+  }
+  now_ = clock::now();
+  for (int i = 0; i < n.value; ++i) dispatch(events[i].data.u64, events[i].events);
+}
+
+void loop::dispatch(uint64_t data, uint32_t events) {
+  const int fd = static_cast<int>(data & 0xffffffffu);
+  const uint32_t gen = static_cast<uint32_t>(data >> 32);
+  // The generation check is what makes removal during dispatch safe: a
+  // callback earlier in this batch may have forgotten this fd (and a new
+  // connection may even have reused the number).
+  if (static_cast<size_t>(fd) >= fds_.size() || fds_[fd].gen != gen || !fds_[fd].registered) return;
+  fd_entry& e = fds_[fd];
+  if (e.watch_mode) {
+    e.reader->on_ready(e.reader, events);
+    return;
+  }
+  constexpr uint32_t failure = io::error | io::hangup;
+  const bool rd = events & (io::readable | io::peer_closed | failure);
+  const bool wr = events & (io::writable | failure);
+  uint32_t unwanted = 0;
+  if (rd) {
+    if (auto* w = std::exchange(e.reader, nullptr)) {
+      w->on_ready(w, events);
+    } else if (e.trig == trigger::edge) {
+      e.ready |= io::readable;  // remember the edge: it will not be repeated
+    } else if (events & io::readable) {
+      unwanted |= io::readable;
+    }
+  }
+  // Re-check: the reader may have forgotten the fd, and fds_ may have grown.
+  if (wr && fds_[fd].gen == gen && fds_[fd].registered) {
+    fd_entry& again = fds_[fd];
+    if (auto* w = std::exchange(again.writer, nullptr)) {
+      w->on_ready(w, events);
+    } else if (again.trig == trigger::edge) {
+      again.ready |= io::writable;
+    } else if (events & io::writable) {
+      unwanted |= io::writable;
+    }
+  }
+  // Level-triggered interest is dropped lazily, only when it fires with no
+  // one waiting: a connection that reads, writes and reads again never pays
+  // an epoll_ctl in between.
+  if (unwanted && fds_[fd].gen == gen && fds_[fd].trig == trigger::level && fds_[fd].registered) {
+    fd_entry& again = fds_[fd];
+    uint32_t keep = again.mask & ~unwanted;
+    if (again.reader) keep |= io::readable;
+    if (again.writer) keep |= io::writable;
+    if (keep != again.mask) set_mask(fd, again, keep);
+  }
+}
+
+loop::fd_entry& loop::entry(int fd) {
+  if (fd < 0) throw std::invalid_argument("weft::loop: negative fd");
+  if (static_cast<size_t>(fd) >= fds_.size()) fds_.resize(static_cast<size_t>(fd) + 64);
+  return fds_[fd];
+}
+
+void loop::set_mask(int fd, fd_entry& e, uint32_t mask) {
+  // A registered fd with no interest stays registered with 0 events: removing
+  // and re-adding would cost two syscalls when interest returns.
+  uint32_t epoll_events = mask == 0 ? 0 : mask | (e.trig == trigger::edge ? EPOLLET : 0u);
+  int op = e.registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+  auto st = sys::epoll_ctl(epfd_, op, fd, epoll_events, pack(fd, e.gen));
+  if (!st.ok()) fail("epoll_ctl", st.err);
+  e.mask = mask;
+  e.registered = true;
+}
+
+void loop::io_watch(int fd, uint32_t events, trigger t, detail::io_waiter* w) {
+  fd_entry& e = entry(fd);
+  if (e.registered) throw std::logic_error("weft::loop: fd " + std::to_string(fd) + " is already registered");
+  e.trig = t;
+  e.watch_mode = true;
+  e.reader = w;
+  e.writer = nullptr;
+  set_mask(fd, e, events);
+}
+
+void loop::io_modify(int fd, uint32_t events) {
+  fd_entry& e = entry(fd);
+  if (!e.registered || e.mask != events) set_mask(fd, e, events);
+}
+
+bool loop::io_wait(int fd, uint32_t direction, trigger t, detail::io_waiter* w) {
+  fd_entry& e = entry(fd);
+  if (!e.registered) {
+    e.trig = t;
+    e.watch_mode = false;
+    e.ready = 0;
+  }
+  if (e.ready & direction) {
+    e.ready &= ~direction;
+    return false;
+  }
+  if (direction == io::readable) e.reader = w;
+  else e.writer = w;
+  // Edge-triggered: register both directions once, and never touch epoll
+  // again for this fd. Level-triggered: add the direction when first needed.
+  uint32_t want = e.trig == trigger::edge ? (io::readable | io::writable | io::peer_closed)
+                                          : (e.mask | direction);
+  if (!e.registered || (e.mask & want) != want) set_mask(fd, e, want);
+  return true;
+}
+
+void loop::io_unwait(int fd, uint32_t direction) noexcept {
+  if (fd < 0 || static_cast<size_t>(fd) >= fds_.size()) return;
+  fd_entry& e = fds_[fd];
+  if (direction & io::readable) e.reader = nullptr;
+  if (direction & io::writable) e.writer = nullptr;
+}
+
+void loop::io_forget(int fd) noexcept {
+  if (fd < 0 || static_cast<size_t>(fd) >= fds_.size()) return;
+  fd_entry& e = fds_[fd];
+  if (e.registered) {
+    // DEL before close keeps epoll's view exact even if the fd was dup()ed.
+    (void)sys::epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, 0, 0);
+  }
+  e.reader = e.writer = nullptr;
+  e.mask = 0;
+  e.ready = 0;
+  e.registered = false;
+  e.watch_mode = false;
+  ++e.gen;
+}
+
+void loop::post(std::function<void()> fn) {
+  {
+    std::lock_guard lock(post_mu_);
+    posted_.push_back(std::move(fn));
+  }
+  wake();
+}
+
+void loop::wake() noexcept {
+  // One eventfd write per batch of posts: later posters see the flag set.
+  if (!wake_pending_.exchange(true, std::memory_order_acq_rel)) (void)sys::eventfd_signal(wakefd_);
+}
+
+void loop::run_posted() {
+  std::vector<std::function<void()>> batch;
+  {
+    std::lock_guard lock(post_mu_);
+    if (posted_.empty()) return;
+    batch.swap(posted_);
+  }
+  for (auto& fn : batch) fn();
+}
+
+void loop::defer(void (*fn)(void*), void* ctx) { ready_.push_back({fn, ctx}); }
+
+void loop::defer(std::function<void()> fn) {
+  auto* p = new std::function<void()>(std::move(fn));
+  ready_.push_back({&run_and_delete_function, p});
+}
+
+void loop::run_ready() {
+  // Work deferred while running this batch waits for the next turn, after a
+  // non-blocking poll: a task that keeps yielding cannot starve I/O.
+  running_.swap(ready_);
+  for (size_t i = 0; i < running_.size(); ++i) running_[i].fn(running_[i].ctx);
+  running_.clear();
+}
+
+timer_id loop::run_after(duration delay, std::function<void()> fn) {
+  return timers_->add(clock::now() + delay, std::move(fn));
+}
+
+timer_id loop::run_every(duration interval, std::function<void()> fn) {
+  if (interval <= duration::zero()) throw std::invalid_argument("weft::loop::run_every: interval must be positive");
+  return timers_->add(clock::now() + interval, std::move(fn), interval);
+}
+
+bool loop::cancel(timer_id id) noexcept { return timers_->cancel(id); }
+size_t loop::timer_count() const noexcept { return timers_->size(); }
+
+void loop::on_signals(std::initializer_list<int> signals, std::function<void(int)> fn) {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : signals) sigaddset(&set, s);
+  if (auto st = sys::block_signals(set); !st.ok()) fail("pthread_sigmask", st.err);
+  if (sigfd_ >= 0) {
+    io_forget(sigfd_);
+    sys::close(sigfd_);
+  }
+  auto fd = sys::signalfd_create(set);
+  if (!fd.ok()) fail("signalfd", fd.err);
+  sigfd_ = fd.value;
+  on_signal_ = std::move(fn);
+  signal_waiter_.self = this;
+  signal_waiter_.on_ready = [](detail::io_waiter* w, uint32_t) {
+    auto* self = static_cast<internal_waiter*>(w)->self;
+    for (;;) {
+      auto sig = sys::signalfd_read(self->sigfd_);
+      if (!sig.ok()) break;
+      if (self->on_signal_) self->on_signal_(sig.value);
+    }
+  };
+  io_watch(sigfd_, io::readable, trigger::level, &signal_waiter_);
+}
+
+}  // namespace weft

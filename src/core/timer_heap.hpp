@@ -1,0 +1,53 @@
+#pragma once
+// A binary min-heap of timers, indexed so that cancel is O(log n).
+// Ties on the deadline are broken by a start sequence number, so equal
+// deadlines fire in the order they were started (libuv does the same).
+// Owned by one loop; not thread-safe.
+
+#include <weft/core/loop.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <vector>
+
+namespace weft::detail {
+
+class timer_heap {
+ public:
+  timer_id add(time_point deadline, std::function<void()> fn, duration repeat = duration::zero());
+  bool cancel(timer_id id) noexcept;
+  std::optional<time_point> next_deadline() const noexcept;
+  // Runs every timer due at `now` that was started before this call.
+  // Callbacks may add and cancel timers, including their own.
+  size_t run_expired(time_point now);
+  size_t size() const noexcept { return heap_.size(); }
+
+ private:
+  static constexpr uint32_t not_in_heap = UINT32_MAX;
+  struct node {
+    time_point deadline;
+    uint64_t seq = 0;
+    duration repeat{};
+    std::function<void()> fn;
+    uint32_t gen = 1;
+    uint32_t heap_index = not_in_heap;
+    bool live = false;
+  };
+
+  bool before(uint32_t a, uint32_t b) const noexcept;
+  void place(uint32_t pos, uint32_t node_index) noexcept;
+  void sift_up(uint32_t pos) noexcept;
+  void sift_down(uint32_t pos) noexcept;
+  void push(uint32_t node_index);
+  void remove_at(uint32_t pos) noexcept;
+  void release(uint32_t node_index) noexcept;
+  node* find(timer_id id) noexcept;
+
+  std::vector<node> nodes_;
+  std::vector<uint32_t> free_;
+  std::vector<uint32_t> heap_;  // node indices
+  uint64_t next_seq_ = 0;
+};
+
+}  // namespace weft::detail

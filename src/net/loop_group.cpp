@@ -1,0 +1,53 @@
+#include <weft/core/log.hpp>
+#include <weft/net/loop_group.hpp>
+
+#include "sys/linux/syscalls.hpp"
+
+namespace weft {
+
+loop_group::loop_group(std::size_t n) {
+  if (n == 0) n = static_cast<std::size_t>(sys::cpu_count());
+  for (std::size_t i = 0; i < n; ++i) loops_.push_back(std::make_unique<loop>());
+}
+
+loop_group::~loop_group() {
+  stop();
+  join();
+}
+
+void loop_group::start(std::function<void(loop&, std::size_t)> setup) {
+  for (std::size_t i = 0; i < loops_.size(); ++i) {
+    threads_.emplace_back([this, i, setup] {
+      loop& l = *loops_[i];
+      try {
+        setup(l, i);
+        l.run();
+      } catch (const std::exception& e) {
+        log_error(std::string("loop thread ended by exception: ") + e.what());
+      }
+    });
+  }
+}
+
+void loop_group::stop() noexcept {
+  for (auto& l : loops_) l->stop();
+}
+
+void loop_group::join() {
+  for (auto& t : threads_)
+    if (t.joinable()) t.join();
+  threads_.clear();
+}
+
+std::vector<tcp_listener> bind_reuseport(const endpoint& at, std::size_t n, listen_options opts) {
+  std::vector<tcp_listener> out;
+  if (n > 1) opts.reuse_port = true;
+  endpoint where = at;
+  for (std::size_t i = 0; i < n; ++i) {
+    out.push_back(tcp_listener::bind(where, opts));
+    if (i == 0) where.set_port(out.front().local_endpoint().port());
+  }
+  return out;
+}
+
+}  // namespace weft

@@ -1,0 +1,92 @@
+#include <weft/core/log.hpp>
+#include <weft/net/tcp_listener.hpp>
+#include <weft/task/sleep.hpp>
+
+#include <algorithm>
+
+#include "sys/linux/syscalls.hpp"
+
+namespace weft {
+
+int effective_backlog(int requested) noexcept {
+  if (requested <= 0) requested = 4096;
+  return std::min(requested, sys::somaxconn());
+}
+
+bool is_resource_exhaustion(int err) noexcept {
+  return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+}
+
+tcp_listener tcp_listener::bind(const endpoint& at, const listen_options& opts) {
+  auto sock = sys::socket_tcp(at.family());
+  if (!sock.ok()) throw std::system_error(sock.error(), "socket");
+  tcp_listener l;
+  l.fd_.reset(sock.value);
+  l.opts_ = opts;
+  int fd = l.fd_.get();
+  if (opts.reuse_address)
+    if (auto st = sys::set_int_option(fd, SOL_SOCKET, SO_REUSEADDR, 1); !st.ok())
+      throw std::system_error(st.error(), "SO_REUSEADDR");
+  if (opts.reuse_port)
+    if (auto st = sys::set_int_option(fd, SOL_SOCKET, SO_REUSEPORT, 1); !st.ok())
+      throw std::system_error(st.error(), "SO_REUSEPORT");
+  if (at.is_v6())  // [::] means IPv6 only; bind 0.0.0.0 too for both
+    (void)sys::set_int_option(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1);
+  if (auto st = sys::bind(fd, at.data(), at.size()); !st.ok())
+    throw std::system_error(st.error(), "bind " + at.to_string());
+  if (auto st = sys::listen(fd, effective_backlog(opts.backlog)); !st.ok())
+    throw std::system_error(st.error(), "listen");
+  return l;
+}
+
+endpoint tcp_listener::local_endpoint() const {
+  sockaddr_storage addr{};
+  socklen_t len = 0;
+  if (auto st = sys::local_address(fd_.get(), addr, len); !st.ok())
+    throw std::system_error(st.error(), "getsockname");
+  return endpoint::from_sockaddr(addr, len);
+}
+
+unique_fd tcp_listener::try_accept(int& err) noexcept {
+  auto r = sys::accept(fd_.get());
+  err = r.err;
+  return r.ok() ? unique_fd(r.value) : unique_fd();
+}
+
+void tcp_listener::close() noexcept {
+  if (!fd_) return;
+  if (loop* l = loop::current()) l->io_forget(fd_.get());
+  fd_.reset();
+}
+
+task<tcp_stream> tcp_listener::accept() {
+  detail::task_context* ctx = co_await detail::this_context{};
+  loop& l = ctx ? *ctx->owner : *loop::current();
+  duration backoff = 10ms;
+  bool logged = false;
+  for (;;) {
+    int err = 0;
+    unique_fd c = try_accept(err);
+    if (c) co_return tcp_stream(l, std::move(c), opts_.accepted_trigger);
+    if (err == EAGAIN || err == EWOULDBLOCK) {
+      // Level-triggered: an idle listener costs no epoll_ctl per accept.
+      co_await readable(fd_.get(), trigger::level);
+    } else if (is_resource_exhaustion(err)) {
+      if (!logged) {
+        log_warn("accept: out of descriptors or memory; pausing accepts (" +
+                 std::error_code(err, std::system_category()).message() + ")");
+        logged = true;
+      }
+      // Not waiting for readability here: the listener stays readable and a
+      // level-triggered wait would spin. The loop drops the unused interest.
+      co_await sleep(backoff);
+      backoff = std::min<duration>(backoff * 2, 640ms);
+    } else if (err == ECONNABORTED || err == EPROTO || err == EPERM || err == EINTR) {
+      continue;  // that one connection failed; the listener is fine
+    } else {
+      throw std::system_error(err, std::system_category(), "accept");
+    }
+  }
+}
+
+}  // namespace weft

@@ -1,0 +1,160 @@
+#include "sys/linux/syscalls.hpp"
+
+#include <fcntl.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <thread>
+
+namespace weft::sys {
+namespace {
+template <class T>
+result<T> from(T value, bool failed) {
+  return failed ? result<T>{T{}, errno} : result<T>{value, 0};
+}
+status from_rc(int rc) { return {rc < 0 ? errno : 0}; }
+}  // namespace
+
+result<int> epoll_create() {
+  int fd = ::epoll_create1(EPOLL_CLOEXEC);
+  return from(fd, fd < 0);
+}
+
+status epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t data) {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.u64 = data;
+  return from_rc(::epoll_ctl(epfd, op, fd, &ev));
+}
+
+result<int> epoll_wait(int epfd, epoll_event* events, int max, int timeout_ms) {
+  int n = ::epoll_wait(epfd, events, max, timeout_ms);
+  return from(n, n < 0);
+}
+
+result<int> eventfd_create() {
+  int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  return from(fd, fd < 0);
+}
+
+status eventfd_signal(int fd) {
+  uint64_t one = 1;
+  // EAGAIN means the counter is saturated: the loop is already woken.
+  ssize_t n = ::write(fd, &one, sizeof one);
+  return {n < 0 && errno != EAGAIN ? errno : 0};
+}
+
+void eventfd_drain(int fd) {
+  uint64_t value;
+  while (::read(fd, &value, sizeof value) > 0) {
+  }
+}
+
+status block_signals(const sigset_t& set) { return {::pthread_sigmask(SIG_BLOCK, &set, nullptr)}; }
+
+result<int> signalfd_create(const sigset_t& set) {
+  int fd = ::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+  return from(fd, fd < 0);
+}
+
+result<int> signalfd_read(int fd) {
+  signalfd_siginfo info{};
+  ssize_t n = ::read(fd, &info, sizeof info);
+  if (n != static_cast<ssize_t>(sizeof info)) return {0, n < 0 ? errno : EAGAIN};
+  return {static_cast<int>(info.ssi_signo), 0};
+}
+
+result<int> socket_tcp(int family) {
+  int fd = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  return from(fd, fd < 0);
+}
+
+status set_int_option(int fd, int level, int name, int value) {
+  return from_rc(::setsockopt(fd, level, name, &value, sizeof value));
+}
+
+result<int> get_int_option(int fd, int level, int name) {
+  int value = 0;
+  socklen_t len = sizeof value;
+  int rc = ::getsockopt(fd, level, name, &value, &len);
+  return from(value, rc < 0);
+}
+
+status bind(int fd, const sockaddr* addr, socklen_t len) { return from_rc(::bind(fd, addr, len)); }
+status listen(int fd, int backlog) { return from_rc(::listen(fd, backlog)); }
+
+result<int> accept(int fd) {
+  int c = ::accept4(fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  return from(c, c < 0);
+}
+
+status connect(int fd, const sockaddr* addr, socklen_t len) {
+  int rc;
+  do rc = ::connect(fd, addr, len);
+  while (rc < 0 && errno == EINTR);
+  return from_rc(rc);
+}
+
+status local_address(int fd, sockaddr_storage& out, socklen_t& len) {
+  len = sizeof out;
+  return from_rc(::getsockname(fd, reinterpret_cast<sockaddr*>(&out), &len));
+}
+
+status peer_address(int fd, sockaddr_storage& out, socklen_t& len) {
+  len = sizeof out;
+  return from_rc(::getpeername(fd, reinterpret_cast<sockaddr*>(&out), &len));
+}
+
+result<size_t> read(int fd, void* buf, size_t len) {
+  ssize_t n;
+  do n = ::read(fd, buf, len);
+  while (n < 0 && errno == EINTR);
+  return from(static_cast<size_t>(n), n < 0);
+}
+
+result<size_t> send(int fd, const void* buf, size_t len, bool more) {
+  ssize_t n;
+  int flags = MSG_NOSIGNAL | (more ? MSG_MORE : 0);
+  do n = ::send(fd, buf, len, flags);
+  while (n < 0 && errno == EINTR);
+  return from(static_cast<size_t>(n), n < 0);
+}
+
+result<size_t> sendv(int fd, const iovec* iov, int count) {
+  msghdr msg{};
+  msg.msg_iov = const_cast<iovec*>(iov);
+  msg.msg_iovlen = static_cast<size_t>(count);
+  ssize_t n;
+  do n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  return from(static_cast<size_t>(n), n < 0);
+}
+
+status shutdown(int fd, int how) { return from_rc(::shutdown(fd, how)); }
+
+// close(2) on Linux releases the descriptor even when it reports EINTR, so
+// retrying would risk closing a descriptor another thread just received.
+void close(int fd) { ::close(fd); }
+
+void write_stderr(const char* data, size_t len) noexcept {
+  [[maybe_unused]] ssize_t n = ::write(2, data, len);
+}
+
+int somaxconn() {
+  int value = 4096;
+  if (FILE* f = std::fopen("/proc/sys/net/core/somaxconn", "re")) {
+    if (std::fscanf(f, "%d", &value) != 1) value = 4096;
+    std::fclose(f);
+  }
+  return value;
+}
+
+int cpu_count() {
+  unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : static_cast<int>(n);
+}
+
+}  // namespace weft::sys

@@ -1,0 +1,70 @@
+#pragma once
+// The syscall edge. Every raw Linux syscall weft makes is declared here and
+// defined in syscalls.cpp; nothing else in the tree calls the kernel directly.
+// Results are values: `err` holds the errno (0 on success). EAGAIN is an
+// ordinary outcome here, because non-blocking code meets it all the time.
+//
+// Thread-safety: these are free functions over fds; safe from any thread.
+
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <csignal>
+#include <cstddef>
+#include <cstdint>
+#include <system_error>
+
+namespace weft::sys {
+
+template <class T>
+struct [[nodiscard]] result {
+  T value{};
+  int err = 0;
+  bool ok() const { return err == 0; }
+  bool would_block() const { return err == EAGAIN || err == EWOULDBLOCK; }
+  std::error_code error() const { return {err, std::system_category()}; }
+};
+
+struct [[nodiscard]] status {
+  int err = 0;
+  bool ok() const { return err == 0; }
+  std::error_code error() const { return {err, std::system_category()}; }
+};
+
+// epoll
+result<int> epoll_create();
+status epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t data);
+result<int> epoll_wait(int epfd, epoll_event* events, int max, int timeout_ms);
+
+// eventfd: the loop's cross-thread doorbell.
+result<int> eventfd_create();
+status eventfd_signal(int fd);
+void eventfd_drain(int fd);
+
+// signalfd: signals become readable events instead of async handlers.
+status block_signals(const sigset_t& set);
+result<int> signalfd_create(const sigset_t& set);
+result<int> signalfd_read(int fd);  // value: the signal number
+
+// sockets
+result<int> socket_tcp(int family);
+status set_int_option(int fd, int level, int name, int value);
+result<int> get_int_option(int fd, int level, int name);
+status bind(int fd, const sockaddr* addr, socklen_t len);
+status listen(int fd, int backlog);
+result<int> accept(int fd);  // accept4(SOCK_NONBLOCK | SOCK_CLOEXEC)
+status connect(int fd, const sockaddr* addr, socklen_t len);  // EINPROGRESS is normal
+status local_address(int fd, sockaddr_storage& out, socklen_t& len);
+status peer_address(int fd, sockaddr_storage& out, socklen_t& len);
+result<size_t> read(int fd, void* buf, size_t len);             // value 0 means EOF
+result<size_t> send(int fd, const void* buf, size_t len, bool more = false);  // never raises SIGPIPE
+result<size_t> sendv(int fd, const iovec* iov, int count);      // never raises SIGPIPE
+status shutdown(int fd, int how);
+void close(int fd);
+
+// process
+void write_stderr(const char* data, size_t len) noexcept;  // one write(2)
+int somaxconn();  // /proc/sys/net/core/somaxconn, or 4096 when unreadable
+int cpu_count();
+
+}  // namespace weft::sys

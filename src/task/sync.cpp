@@ -1,0 +1,58 @@
+#include <weft/task/sync.hpp>
+
+namespace weft {
+
+bool semaphore::try_acquire() noexcept {
+  // Queued waiters come first, even if a permit is free this instant.
+  if (count_ == 0 || !waiters_.empty()) return false;
+  --count_;
+  return true;
+}
+
+void semaphore::release(std::size_t n) noexcept {
+  for (; n > 0; --n) {
+    if (auto* w = waiters_.pop_front()) {
+      // The permit is handed over now, so a cancellation arriving before the
+      // waiter runs cannot lose it: finish() makes the wait uncancellable.
+      w->wake_later();
+    } else {
+      ++count_;
+    }
+  }
+}
+
+void semaphore::acquire_awaiter::on_cancel(detail::cancel_hook* self) noexcept {
+  auto* a = static_cast<acquire_awaiter*>(self);
+  a->sem->waiters_.remove(a);
+  a->canceled = true;
+  detail::resume_later(*a->owner, a->h);
+}
+
+void event::set() noexcept {
+  set_ = true;
+  while (auto* w = waiters_.pop_front()) w->wake_later();
+}
+
+void event::wait_awaiter::on_cancel(detail::cancel_hook* self) noexcept {
+  auto* a = static_cast<wait_awaiter*>(self);
+  a->ev->waiters_.remove(a);
+  a->canceled = true;
+  detail::resume_later(*a->owner, a->h);
+}
+
+bool gate::try_enter() noexcept {
+  if (closed_) return false;
+  if (count_++ == 0) idle_.reset();
+  return true;
+}
+
+gate::holder gate::enter() {
+  if (!try_enter()) throw std::system_error(detail::canceled_error(), "weft::gate is closed");
+  return holder(this);
+}
+
+void gate::leave() noexcept {
+  if (--count_ == 0) idle_.set();
+}
+
+}  // namespace weft

@@ -14,6 +14,36 @@ namespace weft {
 
 using detail::stream_op;
 
+void stream_op::prepare(kind k) noexcept {
+  what = k;
+  all = false;
+  category_net = false;
+  canceled = false;
+  err = 0;
+  ptr = nullptr;
+  len = done = max = 0;
+}
+
+bool stream_op::step() noexcept {
+  tcp_stream& s = *stream;
+  switch (what) {
+    case kind::read_some: return s.step_read_some(*this);
+    case kind::read_until: return s.step_read_until(*this);
+    case kind::read_exact: return s.step_read_exact(*this);
+    case kind::write: return s.step_write(*this);
+    case kind::nothing: return true;
+  }
+  return true;
+}
+
+void stream_op::on_io(io_waiter* self, uint32_t) noexcept {
+  auto* op = static_cast<stream_op*>(self);
+  for (;;) {
+    if (op->step()) return op->wake_now();
+    if (op->owner->io_wait(op->stream->fd_, op->direction, op->stream->trig_, op)) return;
+  }
+}
+
 void stream_op::on_cancel(cancel_hook* self) noexcept {
   auto* op = static_cast<stream_op*>(self);
   op->owner->io_unwait(op->stream->fd_, op->direction);
@@ -118,7 +148,7 @@ int tcp_stream::fill() noexcept {
     drained_ = false;
     return EAGAIN;
   }
-  in_.reserve(1, std::max(read_limit_, detail::pool_block_size));
+  in_.reserve(1, std::max<std::size_t>(read_limit_, detail::pool_block_size));
   std::size_t want = in_.writable();
   auto r = sys::read(fd_, in_.write_ptr(), want);
   if (!r.ok()) return r.err;
@@ -134,168 +164,139 @@ int tcp_stream::fill() noexcept {
   return 0;
 }
 
-bool tcp_stream::read_until_op::await_ready() {
-  stream->settle();
-  return step(this);
+// Before waiting for input, send what is buffered: the peer may be waiting
+// for our replies before it sends more. Then read. Returns true when the op
+// is done (an error), false when it must wait (`direction` set) or, with
+// op.err == 0 and more bytes in in_ or eof_, when the caller should look again.
+bool tcp_stream::wait_for_input(stream_op& op) noexcept {
+  if (int rc = flush_some(); rc != 0) {
+    if (rc != EAGAIN) return op.err = rc, true;
+    op.direction = io::writable;
+    return false;
+  }
+  int rc = fill();
+  if (rc == EAGAIN) {
+    in_.release_if_empty();  // idle: hold no buffer while waiting
+    op.direction = io::readable;
+    return false;
+  }
+  if (rc != 0) return op.err = rc, true;
+  op.direction = 0;  // progress: look again
+  return false;
 }
 
-bool tcp_stream::read_until_op::step(stream_op* base) {
-  auto* op = static_cast<read_until_op*>(base);
-  tcp_stream& s = *op->stream;
-  s.read_limit_ = op->max_bytes + 1;
+bool tcp_stream::step_read_until(stream_op& op) noexcept {
+  settle();
+  read_limit_ = static_cast<uint32_t>(std::min<std::size_t>(op.max + 1, UINT32_MAX / 2));
   for (;;) {
-    std::size_t size = s.in_.size();
-    if (size > s.scanned_) {
-      const char* begin = s.in_.data();
-      const void* hit = std::memchr(begin + s.scanned_, op->delim, size - s.scanned_);
+    std::size_t size = in_.size();
+    if (size > scanned_) {
+      const char* begin = in_.data();
+      const void* hit = std::memchr(begin + scanned_, op.delim, size - scanned_);
       if (hit != nullptr) {
         std::size_t len = static_cast<const char*>(hit) - begin + 1;
-        if (len - 1 > op->max_bytes) break;
-        op->line = {begin, len};
-        s.consume_ = static_cast<uint32_t>(len);
-        s.scanned_ = 0;
+        if (len - 1 > op.max) break;
+        op.ptr = begin;
+        op.len = len;
+        consume_ = static_cast<uint32_t>(len);
+        scanned_ = 0;
         return true;
       }
-      s.scanned_ = static_cast<uint32_t>(size);
+      scanned_ = static_cast<uint32_t>(size);
     }
-    if (size > op->max_bytes) break;
-    if (s.eof_) {  // the partial line, then an empty view
-      op->line = s.in_.view();
-      s.consume_ = static_cast<uint32_t>(size);
-      s.scanned_ = 0;
+    if (size > op.max) break;
+    if (eof_) {  // the partial line, then an empty view
+      op.ptr = in_.data();
+      op.len = size;
+      consume_ = static_cast<uint32_t>(size);
+      scanned_ = 0;
       return true;
     }
-    if (int rc = s.flush_some(); rc != 0) {
-      if (rc != EAGAIN) return op->err = rc, true;
-      op->direction = io::writable;
-      return false;
-    }
-    int rc = s.fill();
-    if (rc == EAGAIN) {
-      s.in_.release_if_empty();  // idle: hold no buffer while waiting
-      op->direction = io::readable;
-      return false;
-    }
-    if (rc != 0) return op->err = rc, true;
+    if (wait_for_input(op)) return true;
+    if (op.direction != 0) return false;
   }
-  op->err = static_cast<int>(net_errc::line_too_long);
-  op->category_net = true;
+  op.err = static_cast<int>(net_errc::line_too_long);
+  op.category_net = true;
   return true;
 }
 
-bool tcp_stream::read_some_op::await_ready() {
-  stream->settle();
-  return step(this);
-}
-
-bool tcp_stream::read_some_op::step(stream_op* base) {
-  auto* op = static_cast<read_some_op*>(base);
-  tcp_stream& s = *op->stream;
-  if (op->buf.empty()) return true;
-  if (!s.in_.empty()) {
-    op->n = std::min(op->buf.size(), s.in_.size());
-    std::memcpy(op->buf.data(), s.in_.data(), op->n);
-    s.in_.consume(op->n);
-    s.scanned_ = 0;
-    s.in_.release_if_empty();
+bool tcp_stream::step_read_some(stream_op& op) noexcept {
+  settle();
+  if (op.len == 0) return true;
+  if (!in_.empty()) {
+    op.done = std::min(op.len, in_.size());
+    std::memcpy(const_cast<char*>(op.ptr), in_.data(), op.done);
+    in_.consume(op.done);
+    scanned_ = 0;
+    in_.release_if_empty();
     return true;
   }
-  if (s.eof_) return true;
-  if (int rc = s.flush_some(); rc != 0) {
-    if (rc != EAGAIN) return op->err = rc, true;
-    op->direction = io::writable;
+  if (eof_) return true;
+  if (int rc = flush_some(); rc != 0) {
+    if (rc != EAGAIN) return op.err = rc, true;
+    op.direction = io::writable;
     return false;
   }
-  if (s.drained_) {
-    s.drained_ = false;
-    op->direction = io::readable;
+  if (drained_) {
+    drained_ = false;
+    op.direction = io::readable;
     return false;
   }
   // Straight into the caller's buffer: no copy through in_.
-  auto r = sys::read(s.fd_, op->buf.data(), op->buf.size());
+  auto r = sys::read(fd_, const_cast<char*>(op.ptr), op.len);
   if (r.would_block()) {
-    op->direction = io::readable;
+    op.direction = io::readable;
     return false;
   }
-  if (!r.ok()) return op->err = r.err, true;
-  if (r.value == 0) s.eof_ = true;
-  s.drained_ = r.value > 0 && r.value < op->buf.size();
-  op->n = r.value;
+  if (!r.ok()) return op.err = r.err, true;
+  if (r.value == 0) eof_ = true;
+  drained_ = r.value > 0 && r.value < op.len;
+  op.done = r.value;
   return true;
 }
 
-bool tcp_stream::read_exact_op::await_ready() {
-  stream->settle();
-  return step(this);
-}
-
-bool tcp_stream::read_exact_op::step(stream_op* base) {
-  auto* op = static_cast<read_exact_op*>(base);
-  tcp_stream& s = *op->stream;
+bool tcp_stream::step_read_exact(stream_op& op) noexcept {
+  settle();
   for (;;) {
-    if (op->done == op->buf.size()) return true;
-    if (!s.in_.empty()) {
-      std::size_t n = std::min(op->buf.size() - op->done, s.in_.size());
-      std::memcpy(op->buf.data() + op->done, s.in_.data(), n);
-      s.in_.consume(n);
-      s.scanned_ = 0;
-      s.in_.release_if_empty();
-      op->done += n;
+    if (op.done == op.len) return true;
+    if (!in_.empty()) {
+      std::size_t n = std::min(op.len - op.done, in_.size());
+      std::memcpy(const_cast<char*>(op.ptr) + op.done, in_.data(), n);
+      in_.consume(n);
+      scanned_ = 0;
+      in_.release_if_empty();
+      op.done += n;
       continue;
     }
-    if (s.eof_) {
-      op->err = static_cast<int>(net_errc::unexpected_eof);
-      op->category_net = true;
+    if (eof_) {
+      op.err = static_cast<int>(net_errc::unexpected_eof);
+      op.category_net = true;
       return true;
     }
-    if (int rc = s.flush_some(); rc != 0) {
-      if (rc != EAGAIN) return op->err = rc, true;
-      op->direction = io::writable;
-      return false;
-    }
-    s.read_limit_ = detail::pool_block_size;
-    int rc = s.fill();
-    if (rc == EAGAIN) {
-      s.in_.release_if_empty();
-      op->direction = io::readable;
-      return false;
-    }
-    if (rc != 0) return op->err = rc, true;
+    read_limit_ = static_cast<uint32_t>(detail::pool_block_size);
+    if (wait_for_input(op)) return true;
+    if (op.direction != 0) return false;
   }
 }
 
-bool tcp_stream::write_op::await_ready() {
-  tcp_stream& s = *stream;
-  // A large write_all with nothing buffered is sent straight from the
-  // caller's memory; everything else is copied into the output buffer.
-  bool direct = all && s.out_.empty() && data.size() >= flush_threshold;
-  if (!direct) {
-    s.out_.append(data);
-    data = {};
-  }
-  if (!all && s.out_.size() < flush_threshold) return true;
-  return step(this);
-}
-
-bool tcp_stream::write_op::step(stream_op* base) {
-  auto* op = static_cast<write_op*>(base);
-  tcp_stream& s = *op->stream;
-  if (s.fd_ < 0) return op->err = EBADF, true;
-  if (int rc = s.flush_some(); rc != 0) {
-    if (rc != EAGAIN) return op->err = rc, true;
-    op->direction = io::writable;
+bool tcp_stream::step_write(stream_op& op) noexcept {
+  if (fd_ < 0) return op.err = EBADF, true;
+  if (int rc = flush_some(); rc != 0) {
+    if (rc != EAGAIN) return op.err = rc, true;
+    op.direction = io::writable;
     return false;
   }
-  while (!op->data.empty()) {
-    auto r = sys::send(s.fd_, op->data.data(), op->data.size());
+  while (op.len > 0) {
+    auto r = sys::send(fd_, op.ptr, op.len);
     if (r.would_block()) {
-      op->direction = io::writable;
+      op.direction = io::writable;
       return false;
     }
-    if (!r.ok()) return op->err = r.err, true;
-    op->data.remove_prefix(r.value);
-    if (!op->data.empty()) {
-      op->direction = io::writable;
+    if (!r.ok()) return op.err = r.err, true;
+    op.ptr += r.value;
+    op.len -= r.value;
+    if (op.len > 0) {  // short send: the socket buffer is full
+      op.direction = io::writable;
       return false;
     }
   }
@@ -303,40 +304,52 @@ bool tcp_stream::write_op::step(stream_op* base) {
 }
 
 tcp_stream::read_some_op tcp_stream::read_some(std::span<char> buf) noexcept {
-  read_some_op op;
-  op.stream = this;
-  op.buf = buf;
-  return op;
+  op_.prepare(stream_op::kind::read_some);
+  op_.stream = this;
+  op_.ptr = buf.data();
+  op_.len = buf.size();
+  return {&op_};
 }
 
 tcp_stream::read_until_op tcp_stream::read_until(char delim, std::size_t max_bytes) noexcept {
-  read_until_op op;
-  op.stream = this;
-  op.delim = delim;
-  op.max_bytes = max_bytes;
-  return op;
+  op_.prepare(stream_op::kind::read_until);
+  op_.stream = this;
+  op_.delim = delim;
+  op_.max = max_bytes;
+  return {&op_};
 }
 
 tcp_stream::read_exact_op tcp_stream::read_exact(std::span<char> buf) noexcept {
-  read_exact_op op;
-  op.stream = this;
-  op.buf = buf;
-  return op;
+  op_.prepare(stream_op::kind::read_exact);
+  op_.stream = this;
+  op_.ptr = buf.data();
+  op_.len = buf.size();
+  return {&op_};
 }
 
 tcp_stream::write_op tcp_stream::write(std::string_view bytes) noexcept {
-  write_op op;
-  op.stream = this;
-  op.data = bytes;
-  return op;
+  op_.prepare(stream_op::kind::write);
+  op_.stream = this;
+  // Copied now, so the caller's bytes (often a view into in_) may change
+  // once we return. The awaiter then only flushes past the threshold.
+  out_.append(bytes);
+  if (out_.size() < flush_threshold) op_.what = stream_op::kind::nothing;
+  return {&op_};
 }
 
 tcp_stream::write_op tcp_stream::write_all(std::string_view bytes) noexcept {
-  write_op op;
-  op.stream = this;
-  op.data = bytes;
-  op.all = true;
-  return op;
+  op_.prepare(stream_op::kind::write);
+  op_.stream = this;
+  op_.all = true;
+  // A large write with nothing buffered is sent straight from the caller's
+  // memory; everything else is copied into the output buffer.
+  if (out_.empty() && bytes.size() >= flush_threshold) {
+    op_.ptr = bytes.data();
+    op_.len = bytes.size();
+  } else {
+    out_.append(bytes);
+  }
+  return {&op_};
 }
 
 task<void> tcp_stream::linger_close(duration limit, std::size_t max_discard) {

@@ -26,8 +26,8 @@ void free_frame(void* p, std::size_t size) noexcept {
   ::operator delete(p, size);
 }
 
-// What a green_thread handle sees. Apart from the root frame, so that a
-// handle outlives the task safely.
+// What green_thread handles see. Apart from the context, so that a handle
+// outlives the task safely.
 struct root_state {
   task_context* ctx = nullptr;  // null once the task has ended
   std::string name;
@@ -35,37 +35,17 @@ struct root_state {
 
 namespace {
 
-// The root coroutine of a green thread. Its promise holds the context; it
-// does not suspend at the end, so its frame frees itself.
-struct root {
-  struct promise_type {
-    task_context ctx;
-    root get_return_object() noexcept {
-      return {std::coroutine_handle<promise_type>::from_promise(*this)};
-    }
-    std::suspend_always initial_suspend() noexcept { return {}; }
-    std::suspend_never final_suspend() noexcept { return {}; }
-    void return_void() noexcept {}
-    void unhandled_exception() noexcept {}  // run_root lets nothing escape
-    static void* operator new(std::size_t size) { return allocate_frame(size); }
-    static void operator delete(void* p, std::size_t size) noexcept { free_frame(p, size); }
-  };
-  std::coroutine_handle<promise_type> h;
-};
+// The context and its accounting: counted with the frames, because it is
+// part of what a green thread costs.
+task_context* new_context() {
+  void* p = allocate_frame(sizeof(task_context));
+  return new (p) task_context();
+}
 
-// Starts the task with the root's context, and hands that context back.
-struct enter_task {
-  task<void>::handle h;
-  task_context* ctx = nullptr;
-  bool await_ready() const noexcept { return false; }
-  std::coroutine_handle<> await_suspend(std::coroutine_handle<root::promise_type> caller) noexcept {
-    ctx = &caller.promise().ctx;
-    h.promise().continuation = caller;
-    h.promise().ctx = ctx;
-    return h;
-  }
-  task_context* await_resume() const noexcept { return ctx; }
-};
+void delete_context(task_context* ctx) noexcept {
+  ctx->~task_context();
+  free_frame(ctx, sizeof(task_context));
+}
 
 void log_task_exception(const task_context& ctx, const std::exception_ptr& e) noexcept {
   std::string what = "unknown exception";
@@ -80,54 +60,71 @@ void log_task_exception(const task_context& ctx, const std::exception_ptr& e) no
     what = ex.what();
   } catch (...) {
   }
-  log_error("task '" + ctx.name + "' ended by exception: " + what);
+  log_error(std::string("task '") + ctx.name + "' ended by exception: " + what);
 }
 
-// Parameters by value: the task and the handle state live in this frame.
-root run_root(task<void> t, std::shared_ptr<root_state> state) {
-  task<void>::handle h = t.release();
-  task_context* ctx = co_await enter_task{h};
-  if (h.promise().error) log_task_exception(*ctx, h.promise().error);
-  // Destroying the task's frame runs its destructors: sockets close here.
-  h.destroy();
-  if (state) state->ctx = nullptr;
-  if (ctx->group) ctx->group->remove(ctx);
-}
-
-void start(loop& l, task<void> t, std::string name, std::shared_ptr<root_state> state,
+void start(loop& l, task<void> t, const char* name, std::shared_ptr<root_state>* state,
            task_group* group) {
-  root r = run_root(std::move(t), state);
-  task_context& ctx = r.h.promise().ctx;
-  ctx.owner = &l;
-  ctx.name = std::move(name);
-  if (state) state->ctx = &ctx;
-  if (group) group->add(&ctx);
-  resume_later(l, r.h);
+  task<void>::handle h = t.release();
+  if (!h) return;
+  task_context* ctx = new_context();
+  ctx->owner = &l;
+  ctx->name = name;
+  ctx->root_frame = h.address();
+  if (state) {
+    ctx->handle = *state;  // dropped when the task ends
+    (*state)->ctx = ctx;
+  }
+  if (group) group->add(ctx);
+  h.promise().ctx = ctx;
+  resume_later(l, h);
 }
 
 }  // namespace
+
+void finish_green_thread(task_context* ctx, std::coroutine_handle<> root,
+                         const std::exception_ptr& error) noexcept {
+  if (error) log_task_exception(*ctx, error);
+  // Destroying the frame runs its destructors: the task's sockets close here.
+  root.destroy();
+  if (ctx->handle) ctx->handle->ctx = nullptr;
+  if (ctx->group) ctx->group->remove(ctx);
+  delete_context(ctx);
+}
+
 }  // namespace detail
 
 std::size_t task_frame_bytes() noexcept { return detail::frame_bytes; }
 std::size_t task_frame_count() noexcept { return detail::frame_count; }
 
-green_thread spawn(loop& l, task<void> t, std::string name) {
+green_thread spawn(loop& l, task<void> t, const char* name) {
   auto state = std::make_shared<detail::root_state>();
   state->name = name;
-  detail::start(l, std::move(t), std::move(name), state, nullptr);
+  detail::start(l, std::move(t), name, &state, nullptr);
   return green_thread(std::move(state));
 }
 
-void spawn_n(loop& l, task<void> t, std::string name) {
-  detail::start(l, std::move(t), std::move(name), nullptr, nullptr);
+void spawn_n(loop& l, task<void> t, const char* name) {
+  detail::start(l, std::move(t), name, nullptr, nullptr);
+}
+
+void green_thread::cancel() noexcept {
+  if (state_ && state_->ctx) state_->ctx->cancel(state_->ctx->root_scope);
+}
+
+bool green_thread::done() const noexcept { return !state_ || state_->ctx == nullptr; }
+
+const std::string& green_thread::name() const noexcept {
+  static const std::string none;
+  return state_ ? state_->name : none;
 }
 
 task_group::~task_group() {
   while (head_) remove(head_);
 }
 
-void task_group::spawn(loop& l, task<void> t, std::string name) {
-  detail::start(l, std::move(t), std::move(name), nullptr, this);
+void task_group::spawn(loop& l, task<void> t, const char* name) {
+  detail::start(l, std::move(t), name, nullptr, this);
 }
 
 void task_group::cancel_all() noexcept {
@@ -151,17 +148,6 @@ void task_group::remove(detail::task_context* ctx) noexcept {
   ctx->group = nullptr;
   ctx->group_prev = ctx->group_next = nullptr;
   if (--size_ == 0) idle_.set();
-}
-
-void green_thread::cancel() noexcept {
-  if (state_ && state_->ctx) state_->ctx->cancel(state_->ctx->root_scope);
-}
-
-bool green_thread::done() const noexcept { return !state_ || state_->ctx == nullptr; }
-
-const std::string& green_thread::name() const noexcept {
-  static const std::string none;
-  return state_ ? state_->name : none;
 }
 
 }  // namespace weft

@@ -35,6 +35,7 @@
 #include <weft/task/wait.hpp>
 
 #include <span>
+#include <type_traits>
 #include <string_view>
 
 namespace weft {
@@ -42,20 +43,52 @@ namespace weft {
 class tcp_stream;
 
 namespace detail {
-// One stream operation as a retryable state machine: step() makes progress
-// with non-blocking syscalls and returns true when the operation is done
-// (with a result or an error), or false with `direction` set to wait for.
+// The one operation a stream may have in flight, as a retryable state
+// machine: step() makes progress with non-blocking syscalls and returns true
+// when the operation is done (with a result or an error), or false with
+// `direction` set to what to wait for. It lives in the stream, not in the
+// awaiter: GCC gives every co_await temporary its own slot in the frame, so
+// a fat awaiter per call site would be paid for by every idle connection.
 struct stream_op : wait_base, io_waiter {
+  enum class kind : uint8_t { read_some, read_until, read_exact, write, nothing };
   tcp_stream* stream = nullptr;
+  kind what = kind::read_some;
+  bool all = false;           // write: send everything before completing
+  bool category_net = false;  // err is a net_errc, not an errno
+  char delim = '\n';
   uint32_t direction = 0;
-  int err = 0;  // errno, or a net_errc when category_net
-  bool category_net = false;
+  int err = 0;
+  const char* ptr = nullptr;  // buffer, data to write, or the line found
+  std::size_t len = 0;
+  std::size_t done = 0;       // bytes read so far / returned
+  std::size_t max = 0;        // read_until's limit
 
+  void prepare(kind k) noexcept;
+  bool step() noexcept;
   template <class P>
-  bool suspend(std::coroutine_handle<P> caller, bool (*step)(stream_op*));
+  bool suspend(std::coroutine_handle<P> caller);
   static void on_cancel(cancel_hook* self) noexcept;
+  static void on_io(io_waiter* self, uint32_t events) noexcept;
   void throw_if_failed() const;
-  bool (*step_fn)(stream_op*) = nullptr;
+};
+
+// The awaiters are one pointer each; the work happens in the stream's op.
+template <class Result>
+struct stream_awaiter {
+  stream_op* op;
+  bool await_ready() noexcept { return op->step(); }
+  template <class P>
+  bool await_suspend(std::coroutine_handle<P> caller) {
+    return op->suspend(caller);
+  }
+  Result await_resume() const {
+    op->throw_if_failed();
+    if constexpr (std::is_same_v<Result, std::size_t>) {
+      return op->done;
+    } else if constexpr (std::is_same_v<Result, std::string_view>) {
+      return {op->ptr, op->len};
+    }
+  }
 };
 }  // namespace detail
 
@@ -73,43 +106,10 @@ class tcp_stream {
   // Connects, failing with std::errc::timed_out after `timeout`.
   static task<tcp_stream> connect(endpoint to, duration timeout, trigger t = trigger::edge);
 
-  struct read_some_op : detail::stream_op {
-    std::span<char> buf;
-    std::size_t n = 0;
-    bool await_ready();
-    template <class P>
-    bool await_suspend(std::coroutine_handle<P> caller) { return suspend(caller, &step); }
-    std::size_t await_resume() const { throw_if_failed(); return n; }
-    static bool step(detail::stream_op* op);
-  };
-  struct read_until_op : detail::stream_op {
-    char delim;
-    std::size_t max_bytes;
-    std::string_view line;
-    bool await_ready();
-    template <class P>
-    bool await_suspend(std::coroutine_handle<P> caller) { return suspend(caller, &step); }
-    std::string_view await_resume() const { throw_if_failed(); return line; }
-    static bool step(detail::stream_op* op);
-  };
-  struct read_exact_op : detail::stream_op {
-    std::span<char> buf;
-    std::size_t done = 0;
-    bool await_ready();
-    template <class P>
-    bool await_suspend(std::coroutine_handle<P> caller) { return suspend(caller, &step); }
-    void await_resume() const { throw_if_failed(); }
-    static bool step(detail::stream_op* op);
-  };
-  struct write_op : detail::stream_op {
-    std::string_view data;  // bytes not yet buffered or sent
-    bool all = false;       // flush everything before completing
-    bool await_ready();
-    template <class P>
-    bool await_suspend(std::coroutine_handle<P> caller) { return suspend(caller, &step); }
-    void await_resume() const { throw_if_failed(); }
-    static bool step(detail::stream_op* op);
-  };
+  using read_some_op = detail::stream_awaiter<std::size_t>;
+  using read_until_op = detail::stream_awaiter<std::string_view>;
+  using read_exact_op = detail::stream_awaiter<void>;
+  using write_op = detail::stream_awaiter<void>;
 
   // Reads what is available (at least one byte), or 0 at EOF.
   read_some_op read_some(std::span<char> buf) noexcept;
@@ -150,7 +150,11 @@ class tcp_stream {
 
  private:
   friend struct detail::stream_op;
-  enum class progress { done, wait, failed };
+  bool step_read_some(detail::stream_op& op) noexcept;
+  bool step_read_until(detail::stream_op& op) noexcept;
+  bool step_read_exact(detail::stream_op& op) noexcept;
+  bool step_write(detail::stream_op& op) noexcept;
+  bool wait_for_input(detail::stream_op& op) noexcept;
   void settle() noexcept;
   int flush_some() noexcept;  // 0: all sent; EAGAIN; or errno
   int fill() noexcept;        // reads into in_: 0, EAGAIN, or errno; sets eof_
@@ -160,28 +164,22 @@ class tcp_stream {
   trigger trig_ = trigger::edge;
   bool eof_ = false;
   bool drained_ = false;        // the last read was short: the next would EAGAIN
-  uint32_t consume_ = 0;        // bytes of in_ handed out by the last read_until
-  uint32_t scanned_ = 0;        // bytes of in_ already searched for the delimiter
-  std::size_t read_limit_ = 0;  // capacity cap while read_until grows in_
+  uint32_t consume_ = 0;     // bytes of in_ handed out by the last read_until
+  uint32_t scanned_ = 0;     // bytes of in_ already searched for the delimiter
+  uint32_t read_limit_ = 0;  // capacity cap while read_until grows in_
   detail::io_buffer in_;
   detail::io_buffer out_;
+  detail::stream_op op_;
 };
 
 template <class P>
-bool detail::stream_op::suspend(std::coroutine_handle<P> caller, bool (*step)(stream_op*)) {
+bool detail::stream_op::suspend(std::coroutine_handle<P> caller) {
   if (!begin(caller, &on_cancel)) return false;
-  step_fn = step;
-  on_ready = [](io_waiter* w, uint32_t) {
-    auto* op = static_cast<stream_op*>(w);
-    for (;;) {
-      if (op->step_fn(op)) return op->wake_now();
-      if (op->owner->io_wait(op->stream->fd_, op->direction, op->stream->trig_, op)) return;
-    }
-  };
+  on_ready = &on_io;
   for (;;) {
     if (owner->io_wait(stream->fd_, direction, stream->trig_, this)) return true;
     // The edge already came while nobody waited: retry now.
-    if (step_fn(this)) {
+    if (step()) {
       finish();
       return false;
     }

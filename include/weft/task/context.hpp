@@ -14,7 +14,8 @@
 #include <weft/core/loop.hpp>
 
 #include <coroutine>
-#include <string>
+#include <exception>
+#include <memory>
 #include <system_error>
 
 namespace weft {
@@ -34,12 +35,16 @@ struct cancel_scope {
   bool cancelled = false;
 };
 
+struct root_state;
+
 struct task_context {
   loop* owner = nullptr;
   cancel_hook* pending = nullptr;  // the suspended operation, if cancellable
   cancel_scope root_scope;
   cancel_scope* scope = &root_scope;
-  std::string name;
+  void* root_frame = nullptr;  // the green thread's outermost task
+  const char* name = "task";
+  std::shared_ptr<root_state> handle;  // shared with green_thread handles, if any
   // Membership of a task_group, an intrusive list.
   task_group* group = nullptr;
   task_context* group_prev = nullptr;
@@ -59,6 +64,11 @@ struct task_context {
     }
   }
 };
+
+// Called by the outermost task's final suspend: logs an escaped exception,
+// frees the frame and the context. Defined in spawn.cpp.
+void finish_green_thread(task_context* ctx, std::coroutine_handle<> root,
+                         const std::exception_ptr& error) noexcept;
 
 // Finds the context of the coroutine awaiting, if it is a weft task.
 template <class Promise>

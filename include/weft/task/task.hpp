@@ -38,8 +38,13 @@ struct promise_base {
     bool await_ready() noexcept { return false; }
     template <class P>
     std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) noexcept {
-      auto next = h.promise().continuation;
-      return next ? next : std::noop_coroutine();
+      promise_base& p = h.promise();
+      if (p.continuation) return p.continuation;
+      // The outermost task of a green thread ends the green thread. There
+      // is no separate root coroutine: it would cost a frame per connection.
+      if (p.ctx != nullptr && p.ctx->root_frame == h.address())
+        finish_green_thread(p.ctx, h, p.error);
+      return std::noop_coroutine();
     }
     void await_resume() noexcept {}
   };

@@ -25,7 +25,7 @@ class task_group {
   task_group(const task_group&) = delete;
   task_group& operator=(const task_group&) = delete;
 
-  void spawn(loop& l, task<void> t, std::string name = "task");
+  void spawn(loop& l, task<void> t, const char* name = "task");  // name: a literal
   // Cancels every member's current operation (see green_thread::cancel).
   void cancel_all() noexcept;
   std::size_t size() const noexcept { return size_; }

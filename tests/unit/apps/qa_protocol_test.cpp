@@ -1,0 +1,76 @@
+#include "qa_protocol.hpp"
+
+#include <gtest/gtest.h>
+
+using namespace weft::app;
+
+TEST(qa_protocol, question_runs_to_the_first_question_mark) {
+  qa_frame f = next_question("What is your name?What");
+  EXPECT_EQ(f.what, qa_frame::question);
+  EXPECT_EQ(f.text, "What is your name?");
+  EXPECT_EQ(f.consumed, 18u);
+}
+
+TEST(qa_protocol, leading_whitespace_is_skipped) {
+  qa_frame f = next_question(" \r\n\tWhat is your quest?");
+  EXPECT_EQ(f.text, "What is your quest?");
+  EXPECT_EQ(f.consumed, 23u);
+}
+
+TEST(qa_protocol, incomplete_question_needs_more_and_keeps_its_bytes) {
+  qa_frame f = next_question("  What is");
+  EXPECT_EQ(f.what, qa_frame::need_more);
+  EXPECT_EQ(f.consumed, 2u);  // only the whitespace may go
+}
+
+TEST(qa_protocol, too_long_without_question_mark) {
+  std::string at_limit(4096, 'a');
+  EXPECT_EQ(next_question(at_limit).what, qa_frame::need_more);
+  EXPECT_EQ(next_question(at_limit + "?").what, qa_frame::question);
+  EXPECT_EQ(next_question(at_limit + "a").what, qa_frame::too_long);
+  EXPECT_EQ(next_question(at_limit + "a?").what, qa_frame::too_long);
+}
+
+TEST(qa_protocol, result_is_the_same_however_input_is_split) {
+  std::string input = "What is your name? What is your quest?\nWho?";
+  std::vector<std::string> whole;
+  std::string_view rest = input;
+  for (;;) {
+    qa_frame f = next_question(rest);
+    rest.remove_prefix(f.consumed);
+    if (f.what != qa_frame::question) break;
+    whole.emplace_back(f.text);
+  }
+  for (size_t split = 0; split <= input.size(); ++split) {
+    std::vector<std::string> got;
+    std::string buffer;
+    for (std::string_view part : {std::string_view(input).substr(0, split), std::string_view(input).substr(split)}) {
+      buffer += part;
+      std::string_view view = buffer;
+      for (;;) {
+        qa_frame f = next_question(view);
+        view.remove_prefix(f.consumed);
+        if (f.what != qa_frame::question) break;
+        got.emplace_back(f.text);
+      }
+      buffer.erase(0, buffer.size() - view.size());
+    }
+    EXPECT_EQ(got, whole) << "split at " << split;
+  }
+}
+
+TEST(qa_protocol, builtin_table_has_the_books_answers) {
+  answer_table t = answer_table::builtin();
+  EXPECT_EQ(t.answer("What is your name?"), "My name is Sir Lancelot of Camelot.");
+  EXPECT_EQ(t.answer("What is your quest?"), "To seek the Holy Grail.");
+  EXPECT_EQ(t.answer("What is your favorite color?"), "Blue.");
+  EXPECT_EQ(t.answer("Why?"), "Error: unknown question.");
+}
+
+TEST(qa_protocol, answers_file_parses_tab_separated_lines) {
+  answer_table t = answer_table::parse("Ping?\tPong.\r\n\nAnswer?\tWith\ttabs.\n");
+  EXPECT_EQ(t.size(), 2u);
+  EXPECT_EQ(t.answer("Ping?"), "Pong.");
+  EXPECT_EQ(t.answer("Answer?"), "With\ttabs.");
+  EXPECT_THROW(answer_table::parse("no tab here\n"), std::runtime_error);
+}

@@ -1,0 +1,98 @@
+#include <weft/core/io_watcher.hpp>
+#include <weft/core/loop.hpp>
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <thread>
+#include <vector>
+
+#include "test_util.hpp"
+
+using namespace weft;
+
+TEST(loop, run_after_fires_once_after_the_delay) {
+  loop l;
+  int fired = 0;
+  auto start = clock::now();
+  l.run_after(20ms, [&] { ++fired; });
+  ASSERT_TRUE(test::run_until(l, [&] { return fired == 1; }));
+  EXPECT_GE(clock::now() - start, 20ms);
+  l.run_once(30ms);
+  EXPECT_EQ(fired, 1);
+}
+
+TEST(loop, run_every_repeats_until_cancelled) {
+  loop l;
+  int fired = 0;
+  timer_id id = l.run_every(2ms, [&] { ++fired; });
+  ASSERT_TRUE(test::run_until(l, [&] { return fired >= 3; }));
+  EXPECT_TRUE(l.cancel(id));
+  int seen = fired;
+  l.run_once(10ms);
+  EXPECT_EQ(fired, seen);
+}
+
+TEST(loop, cancelled_timer_never_runs) {
+  loop l;
+  bool fired = false;
+  timer_id id = l.run_after(1ms, [&] { fired = true; });
+  EXPECT_TRUE(l.cancel(id));
+  l.run_once(10ms);
+  EXPECT_FALSE(fired);
+  EXPECT_EQ(l.timer_count(), 0u);
+}
+
+TEST(loop, post_from_another_thread_wakes_the_loop) {
+  loop l;
+  std::atomic<int> ran{0};
+  std::thread t([&] {
+    for (int i = 0; i < 1000; ++i) l.post([&] { ++ran; });
+    l.post([&] { l.stop(); });
+  });
+  auto start = clock::now();
+  l.run();  // returns only because the posted stop ran
+  t.join();
+  EXPECT_EQ(ran.load(), 1000);
+  EXPECT_LT(clock::now() - start, 5s);
+}
+
+TEST(loop, stop_from_another_thread_ends_run) {
+  loop l;
+  std::thread t([&] {
+    std::this_thread::sleep_for(20ms);
+    l.stop();
+  });
+  l.run();
+  t.join();
+  SUCCEED();
+}
+
+TEST(loop, current_is_set_only_while_running) {
+  loop l;
+  EXPECT_EQ(loop::current(), nullptr);
+  loop* seen = nullptr;
+  l.defer([&] { seen = loop::current(); });
+  l.run_once(0ms);
+  EXPECT_EQ(seen, &l);
+  EXPECT_EQ(loop::current(), nullptr);
+}
+
+TEST(loop, deferred_work_runs_in_order) {
+  loop l;
+  std::vector<int> order;
+  for (int i = 0; i < 5; ++i) l.defer([&order, i] { order.push_back(i); });
+  l.run_once(0ms);
+  EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 3, 4}));
+}
+
+TEST(loop, signals_arrive_through_signalfd) {
+  loop l;
+  int got = 0;
+  l.on_signals({SIGUSR1}, [&](int s) { got = s; });
+  ::kill(::getpid(), SIGUSR1);
+  ASSERT_TRUE(test::run_until(l, [&] { return got != 0; }));
+  EXPECT_EQ(got, SIGUSR1);
+}

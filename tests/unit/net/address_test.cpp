@@ -1,0 +1,51 @@
+#include <weft/net/address.hpp>
+
+#include <gtest/gtest.h>
+
+using weft::endpoint;
+
+TEST(endpoint, parses_ipv4_host_and_port) {
+  auto e = endpoint::parse("127.0.0.1:8080");
+  ASSERT_TRUE(e);
+  EXPECT_FALSE(e->is_v6());
+  EXPECT_EQ(e->port(), 8080);
+  EXPECT_EQ(e->host(), "127.0.0.1");
+  EXPECT_EQ(e->to_string(), "127.0.0.1:8080");
+}
+
+TEST(endpoint, parses_bracketed_ipv6) {
+  auto e = endpoint::parse("[::1]:0");
+  ASSERT_TRUE(e);
+  EXPECT_TRUE(e->is_v6());
+  EXPECT_EQ(e->port(), 0);
+  EXPECT_EQ(e->to_string(), "[::1]:0");
+  EXPECT_EQ(endpoint::parse("[2001:db8::7]:443")->host(), "2001:db8::7");
+}
+
+TEST(endpoint, localhost_is_the_only_name) {
+  EXPECT_EQ(endpoint::parse("localhost:80")->host(), "127.0.0.1");
+  EXPECT_FALSE(endpoint::parse("example.com:80"));
+}
+
+TEST(endpoint, rejects_malformed_input) {
+  for (const char* bad : {"", ":", "127.0.0.1", "127.0.0.1:", "127.0.0.1:65536", "127.0.0.1:-1",
+                          "127.0.0.1:80x", "127.0.0.1: 80", "1.2.3:80", "256.1.1.1:80", "::1:80",
+                          "[::1]80", "[::1]", "[127.0.0.1]:80", "[::1:80", "01.2.3.4:80x",
+                          "127.0.0.1:+80", "127.0.0.1:123456"}) {
+    EXPECT_FALSE(endpoint::parse(bad)) << bad;
+  }
+}
+
+TEST(endpoint, from_host_accepts_bare_ipv6) {
+  auto e = endpoint::from_host("::1", 6000);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->to_string(), "[::1]:6000");
+  EXPECT_FALSE(endpoint::from_host("", 1));
+}
+
+TEST(endpoint, set_port_round_trips) {
+  auto e = *endpoint::parse("10.0.0.1:1");
+  e.set_port(65535);
+  EXPECT_EQ(e.port(), 65535);
+  EXPECT_EQ(e, *endpoint::parse("10.0.0.1:65535"));
+}

@@ -1,0 +1,155 @@
+#include <weft/net/loop_group.hpp>
+#include <weft/net/tcp_acceptor.hpp>
+#include <weft/net/tcp_listener.hpp>
+#include <weft/task/spawn.hpp>
+#include <weft/task/timeout.hpp>
+
+#include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <vector>
+
+#include "test_util.hpp"
+
+using namespace weft;
+
+TEST(tcp_listener, port_zero_gets_a_real_port) {
+  auto l = tcp_listener::bind(endpoint::loopback_v4(0));
+  EXPECT_NE(l.local_endpoint().port(), 0);
+}
+
+TEST(tcp_listener, binds_ipv6_loopback) {
+  auto at = endpoint::parse("[::1]:0");
+  try {
+    auto l = tcp_listener::bind(*at);
+    EXPECT_TRUE(l.local_endpoint().is_v6());
+  } catch (const std::system_error& e) {
+    GTEST_SKIP() << "no IPv6 loopback: " << e.what();
+  }
+}
+
+TEST(tcp_listener, backlog_is_capped_at_somaxconn) {
+  EXPECT_EQ(effective_backlog(1 << 30), effective_backlog(1 << 29));
+  EXPECT_LE(effective_backlog(1 << 30), 1 << 30);
+  EXPECT_EQ(effective_backlog(16), 16);
+}
+
+TEST(tcp_listener, address_in_use_is_a_clear_error) {
+  auto a = tcp_listener::bind(endpoint::loopback_v4(0));
+  listen_options no_reuse;
+  no_reuse.reuse_address = false;
+  EXPECT_THROW(tcp_listener::bind(a.local_endpoint(), no_reuse), std::system_error);
+}
+
+TEST(tcp_listener, reuseport_group_shares_one_port) {
+  auto group = bind_reuseport(endpoint::loopback_v4(0), 3, {});
+  ASSERT_EQ(group.size(), 3u);
+  for (auto& l : group) EXPECT_EQ(l.local_endpoint().port(), group[0].local_endpoint().port());
+}
+
+TEST(tcp_stream, connect_reaches_a_listener) {
+  loop l;
+  auto listener = tcp_listener::bind(endpoint::loopback_v4(0));
+  bool connected = false, accepted = false;
+  auto client = [](endpoint to, bool* ok) -> task<void> {
+    tcp_stream s = co_await tcp_stream::connect(to, 1s);
+    *ok = s.is_open();
+  };
+  auto server = [](tcp_listener* li, bool* ok) -> task<void> {
+    tcp_stream s = co_await li->accept();
+    *ok = s.is_open();
+  };
+  spawn(l, server(&listener, &accepted));
+  spawn(l, client(listener.local_endpoint(), &connected));
+  ASSERT_TRUE(test::run_until(l, [&] { return connected && accepted; }));
+}
+
+TEST(tcp_stream, connect_refused_is_an_error) {
+  loop l;
+  endpoint closed;
+  {
+    auto tmp = tcp_listener::bind(endpoint::loopback_v4(0));
+    closed = tmp.local_endpoint();
+  }
+  std::error_code code;
+  bool done = false;
+  auto client = [](endpoint to, std::error_code* c, bool* d) -> task<void> {
+    try {
+      co_await tcp_stream::connect(to, 1s);
+    } catch (const std::system_error& e) {
+      *c = e.code();
+    }
+    *d = true;
+  };
+  spawn(l, client(closed, &code, &done));
+  ASSERT_TRUE(test::run_until(l, [&] { return done; }));
+  EXPECT_EQ(code, std::errc::connection_refused);
+}
+
+TEST(tcp_acceptor, callback_receives_each_connection) {
+  loop l;
+  auto listener = tcp_listener::bind(endpoint::loopback_v4(0));
+  endpoint at = listener.local_endpoint();
+  std::vector<unique_fd> got;
+  tcp_acceptor acc(l, std::move(listener), [&](unique_fd fd) { got.push_back(std::move(fd)); });
+  std::vector<unique_fd> clients;
+  for (int i = 0; i < 5; ++i) {
+    clients.emplace_back(::socket(AF_INET, SOCK_STREAM, 0));
+    ASSERT_EQ(::connect(clients.back().get(), at.data(), at.size()), 0);
+  }
+  ASSERT_TRUE(test::run_until(l, [&] { return got.size() == 5; }));
+}
+
+TEST(tcp_acceptor, pauses_on_descriptor_exhaustion_and_resumes) {
+  loop l;
+  auto listener = tcp_listener::bind(endpoint::loopback_v4(0));
+  endpoint at = listener.local_endpoint();
+  std::vector<unique_fd> got;
+  tcp_acceptor acc(l, std::move(listener), [&](unique_fd fd) { got.push_back(std::move(fd)); });
+  unique_fd c1(::socket(AF_INET, SOCK_STREAM, 0));
+  ASSERT_EQ(::connect(c1.get(), at.data(), at.size()), 0);
+  // Use up every descriptor below a lowered limit, so accept4 gets EMFILE.
+  testing::internal::CaptureStderr();  // opens its file before the limit bites
+  rlimit old{};
+  ::getrlimit(RLIMIT_NOFILE, &old);
+  std::vector<unique_fd> hogs;
+  rlimit low = old;
+  low.rlim_cur = 64;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  for (;;) {
+    int fd = ::dup(0);
+    if (fd < 0) break;
+    hogs.emplace_back(fd);
+  }
+  l.run_once(50ms);
+  EXPECT_TRUE(acc.paused());
+  EXPECT_TRUE(got.empty());
+  // The loop is not spinning: a turn with nothing to do sleeps.
+  auto start = clock::now();
+  l.run_once(30ms);
+  EXPECT_GE(clock::now() - start, 5ms);
+  hogs.clear();
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &old), 0);
+  ASSERT_TRUE(test::run_until(l, [&] { return got.size() == 1; }));
+  std::string log = testing::internal::GetCapturedStderr();
+  EXPECT_NE(log.find("pausing accepts"), std::string::npos);
+}
+
+TEST(loop_group, runs_one_loop_per_thread_and_stops) {
+  loop_group group(3);
+  std::atomic<int> started{0};
+  std::vector<std::thread::id> ids(3);
+  group.start([&](loop& l, std::size_t i) {
+    ids[i] = std::this_thread::get_id();
+    EXPECT_EQ(loop::current(), nullptr);  // set once run() begins
+    l.defer([&] { ++started; });
+  });
+  for (int i = 0; i < 500 && started < 3; ++i) std::this_thread::sleep_for(2ms);
+  EXPECT_EQ(started.load(), 3);
+  group.stop();
+  group.join();
+  EXPECT_NE(ids[0], ids[1]);
+  EXPECT_NE(ids[1], ids[2]);
+}

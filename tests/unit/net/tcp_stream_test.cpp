@@ -1,0 +1,247 @@
+#include <weft/core/fd_io.hpp>
+#include <weft/net/errors.hpp>
+#include <weft/net/tcp_listener.hpp>
+#include <weft/task/sleep.hpp>
+#include <weft/task/spawn.hpp>
+
+#include <gtest/gtest.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <string>
+
+#include "test_util.hpp"
+
+using namespace weft;
+
+namespace {
+
+// A connected loopback TCP pair: (server side as stream, client fd).
+struct tcp_pair {
+  tcp_stream server;
+  unique_fd client;
+};
+
+task<void> make_pair(tcp_listener* l, tcp_pair* out, bool* done) {
+  out->server = co_await l->accept();
+  *done = true;
+}
+
+tcp_pair connect_pair(loop& lp, trigger t = trigger::edge) {
+  listen_options opts;
+  opts.accepted_trigger = t;
+  auto listener = tcp_listener::bind(endpoint::loopback_v4(0), opts);
+  int c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  endpoint at = listener.local_endpoint();
+  EXPECT_EQ(::connect(c, at.data(), at.size()), 0);
+  tcp_pair p;
+  p.client.reset(c);
+  bool done = false;
+  spawn(lp, make_pair(&listener, &p, &done));
+  EXPECT_TRUE(test::run_until(lp, [&] { return done; }));
+  return p;
+}
+
+std::string read_all_blocking(int fd) {
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+struct result {
+  bool done = false;
+  std::error_code error;
+  std::vector<std::string> lines;
+};
+
+task<void> read_lines(tcp_stream* s, std::size_t max, result* r) {
+  try {
+    for (;;) {
+      std::string_view line = co_await s->read_until('\n', max);
+      if (line.empty()) break;
+      r->lines.emplace_back(line);
+    }
+  } catch (const std::system_error& e) {
+    r->error = e.code();
+  }
+  r->done = true;
+}
+
+task<void> write_then_close(tcp_stream* s, std::string data, result* r) {
+  try {
+    co_await s->write_all(data);
+  } catch (const std::system_error& e) {
+    r->error = e.code();
+  }
+  s->close();
+  r->done = true;
+}
+
+}  // namespace
+
+class tcp_stream_modes : public testing::TestWithParam<trigger> {};
+
+TEST_P(tcp_stream_modes, reads_lines_sent_together_and_split) {
+  loop l;
+  auto p = connect_pair(l, GetParam());
+  result r;
+  spawn(l, read_lines(&p.server, 100, &r));
+  std::string text = "one\ntwo\nthr";
+  ASSERT_EQ(::send(p.client.get(), text.data(), text.size(), 0), 11);
+  l.run_once(20ms);
+  ASSERT_EQ(::send(p.client.get(), "ee\n", 3, 0), 3);
+  l.run_once(20ms);
+  ::shutdown(p.client.get(), SHUT_WR);
+  ASSERT_TRUE(test::run_until(l, [&] { return r.done; }));
+  EXPECT_EQ(r.lines, (std::vector<std::string>{"one\n", "two\n", "three\n"}));
+}
+
+TEST_P(tcp_stream_modes, eof_mid_line_returns_the_partial_line_then_eof) {
+  loop l;
+  auto p = connect_pair(l, GetParam());
+  result r;
+  spawn(l, read_lines(&p.server, 100, &r));
+  ASSERT_EQ(::send(p.client.get(), "full\npart", 9, 0), 9);
+  ::shutdown(p.client.get(), SHUT_WR);
+  ASSERT_TRUE(test::run_until(l, [&] { return r.done; }));
+  EXPECT_FALSE(r.error);
+  EXPECT_EQ(r.lines, (std::vector<std::string>{"full\n", "part"}));
+}
+
+TEST_P(tcp_stream_modes, line_over_the_limit_fails_clearly) {
+  loop l;
+  auto p = connect_pair(l, GetParam());
+  result r;
+  spawn(l, read_lines(&p.server, 10, &r));
+  std::string ok = std::string(10, 'a') + "\n";  // exactly at the limit
+  std::string bad = std::string(11, 'b') + "\n";
+  std::string both = ok + bad;
+  ASSERT_EQ(::send(p.client.get(), both.data(), both.size(), 0), static_cast<ssize_t>(both.size()));
+  ASSERT_TRUE(test::run_until(l, [&] { return r.done; }));
+  EXPECT_EQ(r.lines, (std::vector<std::string>{ok}));
+  EXPECT_EQ(r.error, net_errc::line_too_long);
+}
+
+TEST_P(tcp_stream_modes, long_line_without_delimiter_fails_without_unbounded_buffering) {
+  loop l;
+  auto p = connect_pair(l, GetParam());
+  result r;
+  spawn(l, read_lines(&p.server, 100000, &r));
+  std::string chunk(64 * 1024, 'x');
+  for (int i = 0; i < 4 && !r.done; ++i) {
+    (void)::send(p.client.get(), chunk.data(), chunk.size(), MSG_DONTWAIT);
+    l.run_once(10ms);
+  }
+  ASSERT_TRUE(test::run_until(l, [&] { return r.done; }));
+  EXPECT_EQ(r.error, net_errc::line_too_long);
+}
+
+TEST_P(tcp_stream_modes, write_all_survives_partial_writes_with_a_tiny_send_buffer) {
+  loop l;
+  auto p = connect_pair(l, GetParam());
+  int small = 4096;
+  ASSERT_EQ(::setsockopt(p.server.native_handle(), SOL_SOCKET, SO_SNDBUF, &small, sizeof small), 0);
+  std::string data(1024 * 1024, '\0');
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 7 + i / 251);
+  result r;
+  spawn(l, write_then_close(&p.server, data, &r));
+  std::string got;
+  std::thread reader([&] { got = read_all_blocking(p.client.get()); });
+  ASSERT_TRUE(test::run_until(l, [&] { return r.done; }, std::chrono::seconds(20)));
+  reader.join();
+  EXPECT_FALSE(r.error);
+  EXPECT_EQ(got.size(), data.size());
+  EXPECT_TRUE(got == data);
+}
+
+TEST_P(tcp_stream_modes, peer_reset_mid_write_is_an_error_not_a_crash) {
+  loop l;
+  auto p = connect_pair(l, GetParam());
+  int small = 4096;
+  ASSERT_EQ(::setsockopt(p.server.native_handle(), SOL_SOCKET, SO_SNDBUF, &small, sizeof small), 0);
+  result r;
+  spawn(l, write_then_close(&p.server, std::string(8 * 1024 * 1024, 'r'), &r));
+  l.run_once(10ms);
+  EXPECT_FALSE(r.done);  // blocked on a full socket
+  // Reset: SO_LINGER 0 then close sends RST. No SIGPIPE may kill us.
+  linger lg{1, 0};
+  ASSERT_EQ(::setsockopt(p.client.get(), SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+  p.client.reset();
+  ASSERT_TRUE(test::run_until(l, [&] { return r.done; }));
+  EXPECT_TRUE(r.error == std::errc::connection_reset || r.error == std::errc::broken_pipe) << r.error.message();
+}
+
+INSTANTIATE_TEST_SUITE_P(both, tcp_stream_modes, testing::Values(trigger::level, trigger::edge),
+                         [](const auto& info) { return info.param == trigger::edge ? "edge" : "level"; });
+
+TEST(tcp_stream, buffered_writes_leave_together_before_the_next_read_waits) {
+  loop l;
+  auto p = connect_pair(l);
+  auto replier = [](tcp_stream* s) -> task<void> {
+    for (int i = 0; i < 3; ++i) co_await s->write("reply\n");  // buffered, not sent
+    EXPECT_EQ(s->buffered_output(), 18u);
+    char c;
+    co_await s->read_some({&c, 1});  // would wait: flushes first
+  };
+  spawn(l, replier(&p.server));
+  l.run_once(20ms);
+  char buf[64];
+  ssize_t n = ::recv(p.client.get(), buf, sizeof buf, MSG_DONTWAIT);
+  EXPECT_EQ(n, 18);
+  ::send(p.client.get(), "x", 1, 0);
+  l.run_once(20ms);
+}
+
+TEST(tcp_stream, read_exact_fails_on_early_eof) {
+  loop l;
+  auto p = connect_pair(l);
+  std::error_code code;
+  bool done = false;
+  auto reader = [](tcp_stream* s, std::error_code* c, bool* d) -> task<void> {
+    char buf[10];
+    try {
+      co_await s->read_exact(buf);
+    } catch (const std::system_error& e) {
+      *c = e.code();
+    }
+    *d = true;
+  };
+  spawn(l, reader(&p.server, &code, &done));
+  ::send(p.client.get(), "12345", 5, 0);
+  ::shutdown(p.client.get(), SHUT_WR);
+  ASSERT_TRUE(test::run_until(l, [&] { return done; }));
+  EXPECT_EQ(code, net_errc::unexpected_eof);
+}
+
+TEST(tcp_stream, idle_connection_holds_no_buffer) {
+  loop l;
+  auto p = connect_pair(l);
+  result r;
+  spawn(l, read_lines(&p.server, 100, &r));
+  ::send(p.client.get(), "hi\n", 3, 0);
+  ASSERT_TRUE(test::run_until(l, [&] { return r.lines.size() == 1; }));
+  l.run_once(10ms);
+  std::size_t pooled = detail::pool_free_blocks();
+  EXPECT_GE(pooled, 1u);  // the read buffer went back to the pool while waiting
+  ::shutdown(p.client.get(), SHUT_WR);
+  ASSERT_TRUE(test::run_until(l, [&] { return r.done; }));
+}
+
+TEST(tcp_stream, socket_options_switch) {
+  loop l;
+  auto p = connect_pair(l);
+  p.server.set_nodelay(true);
+  p.server.set_cork(true);
+  int v = 0;
+  socklen_t len = sizeof v;
+  ::getsockopt(p.server.native_handle(), IPPROTO_TCP, TCP_CORK, &v, &len);
+  EXPECT_EQ(v, 1);
+  p.server.set_cork(false);
+  ::getsockopt(p.server.native_handle(), IPPROTO_TCP, TCP_NODELAY, &v, &len);
+  EXPECT_EQ(v, 1);
+}

@@ -1,0 +1,162 @@
+#include <weft/task/channel.hpp>
+#include <weft/task/sleep.hpp>
+#include <weft/task/spawn.hpp>
+#include <weft/task/sync.hpp>
+
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "test_util.hpp"
+
+using namespace weft;
+
+namespace {
+task<void> take_and_record(semaphore* s, int id, std::vector<int>* order) {
+  co_await s->acquire();
+  order->push_back(id);
+}
+}  // namespace
+
+TEST(semaphore, waiters_are_served_in_arrival_order) {
+  loop l;
+  semaphore sem(0);
+  std::vector<int> order;
+  for (int i = 0; i < 5; ++i) spawn(l, take_and_record(&sem, i, &order));
+  l.run_once(0ms);  // all five are now queued
+  for (int i = 0; i < 5; ++i) sem.release();
+  ASSERT_TRUE(test::run_until(l, [&] { return order.size() == 5; }));
+  EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 3, 4}));
+}
+
+TEST(semaphore, a_newcomer_cannot_barge_past_queued_waiters) {
+  loop l;
+  semaphore sem(0);
+  std::vector<int> order;
+  spawn(l, take_and_record(&sem, 1, &order));
+  l.run_once(0ms);
+  sem.release();                    // handed to waiter 1 directly
+  EXPECT_FALSE(sem.try_acquire());  // not free for a newcomer
+  ASSERT_TRUE(test::run_until(l, [&] { return order.size() == 1; }));
+  EXPECT_EQ(sem.available(), 0u);
+}
+
+TEST(semaphore, cancelled_waiter_leaves_the_queue) {
+  loop l;
+  semaphore sem(0);
+  std::vector<int> order;
+  green_thread first = spawn(l, take_and_record(&sem, 1, &order));
+  spawn(l, take_and_record(&sem, 2, &order));
+  l.run_once(0ms);
+  first.cancel();
+  sem.release();
+  ASSERT_TRUE(test::run_until(l, [&] { return order.size() == 1 && first.done(); }));
+  EXPECT_EQ(order, (std::vector<int>{2}));
+}
+
+TEST(semaphore, cancelled_just_as_it_completes_keeps_the_permit) {
+  loop l;
+  semaphore sem(0);
+  std::vector<int> order;
+  green_thread g = spawn(l, take_and_record(&sem, 1, &order));
+  l.run_once(0ms);
+  sem.release();  // granted; resumption is queued
+  g.cancel();     // arrives too late to cancel the wait
+  ASSERT_TRUE(test::run_until(l, [&] { return g.done(); }));
+  EXPECT_EQ(order, (std::vector<int>{1}));
+  EXPECT_EQ(sem.available(), 0u);  // the permit was neither lost nor doubled
+}
+
+TEST(event, set_wakes_every_waiter) {
+  loop l;
+  event ev;
+  int woken = 0;
+  auto waiter = [](event* e, int* w) -> task<void> {
+    co_await e->wait();
+    ++*w;
+  };
+  for (int i = 0; i < 3; ++i) spawn(l, waiter(&ev, &woken));
+  l.run_once(0ms);
+  EXPECT_EQ(woken, 0);
+  ev.set();
+  ASSERT_TRUE(test::run_until(l, [&] { return woken == 3; }));
+  spawn(l, waiter(&ev, &woken));  // already set: no wait
+  ASSERT_TRUE(test::run_until(l, [&] { return woken == 4; }));
+}
+
+TEST(gate, wait_resumes_when_the_last_holder_leaves) {
+  loop l;
+  gate g;
+  bool idle = false;
+  auto worker = [](gate::holder held) -> task<void> {
+    co_await sleep(5ms);
+    held.release();
+  };
+  auto watcher = [](gate* g, bool* idle) -> task<void> {
+    co_await g->wait();
+    *idle = true;
+  };
+  spawn(l, worker(g.enter()));
+  spawn(l, worker(g.enter()));
+  g.close();
+  EXPECT_THROW((void)g.enter(), std::system_error);
+  spawn(l, watcher(&g, &idle));
+  l.run_once(0ms);
+  EXPECT_FALSE(idle);
+  ASSERT_TRUE(test::run_until(l, [&] { return idle; }));
+  EXPECT_EQ(g.count(), 0u);
+}
+
+TEST(channel, bounded_send_waits_for_room_and_order_is_kept) {
+  loop l;
+  channel<int> ch(2);
+  std::vector<int> got;
+  auto producer = [](channel<int>* c) -> task<void> {
+    for (int i = 0; i < 10; ++i) co_await c->send(i);
+    c->close();
+  };
+  auto consumer = [](channel<int>* c, std::vector<int>* out) -> task<void> {
+    while (auto v = co_await c->receive()) out->push_back(*v);
+  };
+  spawn(l, producer(&ch));
+  l.run_once(0ms);
+  EXPECT_EQ(ch.size(), 2u);  // the producer is suspended on a full channel
+  spawn(l, consumer(&ch, &got));
+  ASSERT_TRUE(test::run_until(l, [&] { return got.size() == 10 && ch.closed(); }));
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(got[i], i);
+}
+
+TEST(channel, send_on_a_closed_channel_fails_with_broken_pipe) {
+  loop l;
+  channel<int> ch(1);
+  ch.close();
+  std::error_code code;
+  bool done = false;
+  auto sender = [](channel<int>* c, std::error_code* e, bool* d) -> task<void> {
+    try {
+      co_await c->send(1);
+    } catch (const std::system_error& ex) {
+      *e = ex.code();
+    }
+    *d = true;
+  };
+  spawn(l, sender(&ch, &code, &done));
+  ASSERT_TRUE(test::run_until(l, [&] { return done; }));
+  EXPECT_EQ(code, std::errc::broken_pipe);
+}
+
+TEST(channel, cancelled_receiver_leaves_the_queue) {
+  loop l;
+  channel<int> ch(1);
+  std::vector<int> got;
+  auto consumer = [](channel<int>* c, std::vector<int>* out) -> task<void> {
+    if (auto v = co_await c->receive()) out->push_back(*v);
+  };
+  green_thread first = spawn(l, consumer(&ch, &got));
+  green_thread second = spawn(l, consumer(&ch, &got));
+  l.run_once(0ms);
+  first.cancel();
+  EXPECT_TRUE(ch.try_send(5));
+  ASSERT_TRUE(test::run_until(l, [&] { return first.done() && second.done(); }));
+  EXPECT_EQ(got, (std::vector<int>{5}));
+}

@@ -71,9 +71,16 @@ TEST(task, exception_propagates_to_the_awaiter) {
 }
 
 TEST(task, deep_chains_do_not_grow_the_stack) {
-  // Symmetric transfer: 100k nested awaits complete without overflow.
+  // Symmetric transfer: 100k nested awaits complete without overflow. The
+  // transfer is a tail call only when the compiler makes it one: GCC does at
+  // -O2, not in the -O0 sanitizer build, where each hop costs a stack frame.
+#if defined(__SANITIZE_ADDRESS__) || !defined(__OPTIMIZE__)
+  constexpr int n = 1000;
+#else
+  constexpr int n = 100000;
+#endif
   loop l;
-  EXPECT_EQ(run(l, depth(100000)), 100000);
+  EXPECT_EQ(run(l, depth(n)), n);
 }
 
 TEST(task, destroying_an_unstarted_task_frees_its_frame) {

@@ -53,8 +53,8 @@ class qa_connection {
   bool reading_ = true;
   bool closing_ = false;
   bool read_paused_ = false;
-  bool linger_ = false;      // finish with a lingering close
-  bool lingering_ = false;   // our side is shut; discarding until EOF
+  bool linger_ = false;     // finish with a lingering close
+  bool lingering_ = false;  // our side is shut; discarding until EOF
   std::size_t discarded_ = 0;
   timer_id linger_timer_ = no_timer;
   io_watcher watcher_;
@@ -109,7 +109,8 @@ qa_connection::qa_connection(qa_service& svc, unique_fd fd, trigger t)
     : svc_(svc),
       fd_(std::move(fd)),
       trig_(t),
-      watcher_(svc.owner(), fd_.get(), io::readable, [this](uint32_t ev) { on_event(ev); }, t) {}
+      watcher_(
+          svc.owner(), fd_.get(), io::readable, [this](uint32_t ev) { on_event(ev); }, t) {}
 
 qa_connection::~qa_connection() {
   if (linger_timer_ != no_timer) svc_.owner().cancel(linger_timer_);
@@ -117,7 +118,8 @@ qa_connection::~qa_connection() {
 
 void qa_connection::on_event(uint32_t events) {
   if (lingering_) return discard_input();
-  if (reading_ && (events & (io::readable | io::hangup | io::error | io::peer_closed))) read_input();
+  if (reading_ && (events & (io::readable | io::hangup | io::error | io::peer_closed)))
+    read_input();
   if (fd_) flush();
 }
 
@@ -235,7 +237,8 @@ void add_qa_command(CLI::App& app, std::function<int()>& run) {
   auto opts = std::make_shared<common_options>();
   auto answers_file = std::make_shared<std::string>();
   add_common_flags(*cmd, *opts, 1060);
-  cmd->add_option("--answers", *answers_file, "File of question<TAB>answer lines replacing the built-in table");
+  cmd->add_option("--answers", *answers_file,
+                  "File of question<TAB>answer lines replacing the built-in table");
   cmd->callback([&run, opts, answers_file] {
     run = [opts, answers_file] {
       auto table = std::make_shared<const answer_table>(

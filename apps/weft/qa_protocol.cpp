@@ -7,7 +7,9 @@
 
 namespace weft::app {
 namespace {
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f'; }
+bool is_space(char c) {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
+}
 }  // namespace
 
 qa_frame next_question(std::string_view input, std::size_t limit) noexcept {
@@ -45,8 +47,10 @@ answer_table answer_table::parse(std::string_view text) {
     if (line.empty()) continue;
     std::size_t tab = line.find('\t');
     if (tab == std::string_view::npos || tab == 0)
-      throw std::runtime_error("answers line " + std::to_string(line_no) + ": expected question<TAB>answer");
-    t.answers_.insert_or_assign(std::string(line.substr(0, tab)), std::string(line.substr(tab + 1)));
+      throw std::runtime_error("answers line " + std::to_string(line_no) +
+                               ": expected question<TAB>answer");
+    t.answers_.insert_or_assign(std::string(line.substr(0, tab)),
+                                std::string(line.substr(tab + 1)));
   }
   return t;
 }

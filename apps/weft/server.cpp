@@ -12,9 +12,15 @@ namespace weft::app {
 void add_common_flags(CLI::App& cmd, common_options& opts, int default_port) {
   opts.port = default_port;
   cmd.add_option("--host", opts.host, "Address to listen on (IPv4 or IPv6)")->capture_default_str();
-  cmd.add_option("--port", opts.port, "Port; 0 picks a free one")->capture_default_str()->check(CLI::Range(0, 65535));
-  cmd.add_option("--threads", opts.threads, "Loops (threads); 0 = one per core")->capture_default_str()->check(CLI::Range(0, 1024));
-  cmd.add_option("--backlog", opts.backlog, "Listen backlog, capped at somaxconn")->capture_default_str()->check(CLI::Range(1, 1 << 20));
+  cmd.add_option("--port", opts.port, "Port; 0 picks a free one")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 65535));
+  cmd.add_option("--threads", opts.threads, "Loops (threads); 0 = one per core")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1024));
+  cmd.add_option("--backlog", opts.backlog, "Listen backlog, capped at somaxconn")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1 << 20));
   cmd.add_option("--trigger", opts.trigger, "epoll mode for connections: level or edge")
       ->capture_default_str()
       ->check(CLI::IsMember({"level", "edge"}));
@@ -53,8 +59,9 @@ int run_server(const std::string& name, const common_options& opts, service_fact
     for (std::size_t i = 0; i < group.size(); ++i)
       group.at(i).post([&, i] { services[i]->begin_shutdown(all_done); });
     // In-flight work gets a deadline, then everything stops regardless.
-    control.run_after(std::chrono::duration_cast<duration>(std::chrono::duration<double>(opts.shutdown_grace)),
-                      [&] { control.stop(); });
+    control.run_after(
+        std::chrono::duration_cast<duration>(std::chrono::duration<double>(opts.shutdown_grace)),
+        [&] { control.stop(); });
   });
   group.start([&](loop& l, std::size_t i) { services[i] = make(l, std::move(listeners[i])); });
 

@@ -14,6 +14,8 @@ io_result write_some(int fd, const void* buf, std::size_t len) noexcept {
   return {r.value, r.err};
 }
 
-void shutdown_write(int fd) noexcept { (void)sys::shutdown(fd, SHUT_WR); }
+void shutdown_write(int fd) noexcept {
+  (void)sys::shutdown(fd, SHUT_WR);
+}
 
 }  // namespace weft

@@ -8,7 +8,9 @@ io_watcher::io_watcher(loop& l, int fd, uint32_t events, handler h, trigger t)
   loop_->io_watch(fd_, events_, t, this);
 }
 
-io_watcher::~io_watcher() { stop(); }
+io_watcher::~io_watcher() {
+  stop();
+}
 
 void io_watcher::set_events(uint32_t events) {
   if (fd_ < 0) return;

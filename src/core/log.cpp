@@ -10,7 +10,9 @@ log_level min_level = log_level::info;
 constexpr std::string_view names[] = {"debug", "info", "warn", "error"};
 }  // namespace
 
-void set_log_level(log_level level) noexcept { min_level = level; }
+void set_log_level(log_level level) noexcept {
+  min_level = level;
+}
 
 void log(log_level level, std::string_view message) noexcept {
   if (level < min_level) return;

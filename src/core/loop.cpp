@@ -28,7 +28,9 @@ constexpr int max_events = 256;
 }
 
 // epoll data: the fd in the low half, its registration generation in the high half.
-uint64_t pack(int fd, uint32_t gen) { return (uint64_t{gen} << 32) | static_cast<uint32_t>(fd); }
+uint64_t pack(int fd, uint32_t gen) {
+  return (uint64_t{gen} << 32) | static_cast<uint32_t>(fd);
+}
 
 void run_and_delete_function(void* p) {
   std::unique_ptr<std::function<void()>> fn(static_cast<std::function<void()>*>(p));
@@ -62,7 +64,9 @@ loop::~loop() {
   sys::close(epfd_);
 }
 
-loop* loop::current() noexcept { return current_loop; }
+loop* loop::current() noexcept {
+  return current_loop;
+}
 
 bool loop::in_loop_thread() const noexcept {
   return thread_.load(std::memory_order_relaxed) == std::this_thread::get_id();
@@ -179,7 +183,8 @@ void loop::set_mask(int fd, fd_entry& e, uint32_t mask) {
 
 void loop::io_watch(int fd, uint32_t events, trigger t, detail::io_waiter* w) {
   fd_entry& e = entry(fd);
-  if (e.registered) throw std::logic_error("weft::loop: fd " + std::to_string(fd) + " is already registered");
+  if (e.registered)
+    throw std::logic_error("weft::loop: fd " + std::to_string(fd) + " is already registered");
   e.trig = t;
   e.watch_mode = true;
   e.reader = w;
@@ -203,8 +208,10 @@ bool loop::io_wait(int fd, uint32_t direction, trigger t, detail::io_waiter* w) 
     e.ready &= ~direction;
     return false;
   }
-  if (direction == io::readable) e.reader = w;
-  else e.writer = w;
+  if (direction == io::readable)
+    e.reader = w;
+  else
+    e.writer = w;
   // Edge-triggered: register both directions once, and never touch epoll
   // again for this fd. Level-triggered: add the direction when first needed.
   uint32_t want = e.trig == trigger::edge ? (io::readable | io::writable | io::peer_closed)
@@ -258,7 +265,9 @@ void loop::run_posted() {
   for (auto& fn : batch) fn();
 }
 
-void loop::defer(void (*fn)(void*), void* ctx) { ready_.push_back({fn, ctx}); }
+void loop::defer(void (*fn)(void*), void* ctx) {
+  ready_.push_back({fn, ctx});
+}
 
 void loop::defer(std::function<void()> fn) {
   auto* p = new std::function<void()>(std::move(fn));
@@ -278,12 +287,17 @@ timer_id loop::run_after(duration delay, std::function<void()> fn) {
 }
 
 timer_id loop::run_every(duration interval, std::function<void()> fn) {
-  if (interval <= duration::zero()) throw std::invalid_argument("weft::loop::run_every: interval must be positive");
+  if (interval <= duration::zero())
+    throw std::invalid_argument("weft::loop::run_every: interval must be positive");
   return timers_->add(clock::now() + interval, std::move(fn), interval);
 }
 
-bool loop::cancel(timer_id id) noexcept { return timers_->cancel(id); }
-size_t loop::timer_count() const noexcept { return timers_->size(); }
+bool loop::cancel(timer_id id) noexcept {
+  return timers_->cancel(id);
+}
+size_t loop::timer_count() const noexcept {
+  return timers_->size();
+}
 
 void loop::on_signals(std::initializer_list<int> signals, std::function<void(int)> fn) {
   sigset_t set;

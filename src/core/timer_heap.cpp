@@ -5,7 +5,9 @@ namespace weft::detail {
 // A timer_id packs the node's generation (high half) and index + 1 (low
 // half), so an id of a fired or cancelled timer never matches a reused node.
 namespace {
-timer_id make_id(uint32_t index, uint32_t gen) { return (uint64_t{gen} << 32) | (index + 1); }
+timer_id make_id(uint32_t index, uint32_t gen) {
+  return (uint64_t{gen} << 32) | (index + 1);
+}
 }  // namespace
 
 timer_id timer_heap::add(time_point deadline, std::function<void()> fn, duration repeat) {

@@ -92,14 +92,20 @@ uint16_t endpoint::port() const noexcept {
 }
 
 void endpoint::set_port(uint16_t port) noexcept {
-  if (is_v6()) reinterpret_cast<sockaddr_in6*>(&storage_)->sin6_port = htons(port);
-  else reinterpret_cast<sockaddr_in*>(&storage_)->sin_port = htons(port);
+  if (is_v6())
+    reinterpret_cast<sockaddr_in6*>(&storage_)->sin6_port = htons(port);
+  else
+    reinterpret_cast<sockaddr_in*>(&storage_)->sin_port = htons(port);
 }
 
 std::string endpoint::host() const {
   char buf[INET6_ADDRSTRLEN] = {};
-  if (is_v6()) ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_addr, buf, sizeof buf);
-  else ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&storage_)->sin_addr, buf, sizeof buf);
+  if (is_v6())
+    ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_addr, buf,
+                sizeof buf);
+  else
+    ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&storage_)->sin_addr, buf,
+                sizeof buf);
   return buf;
 }
 

@@ -39,12 +39,16 @@ void pool_release(char* block) noexcept {
   delete[] block;
 }
 
-std::size_t pool_free_blocks() noexcept { return local_pool.free.size(); }
+std::size_t pool_free_blocks() noexcept {
+  return local_pool.free.size();
+}
 
 void io_buffer::free_block() noexcept {
   if (data_ == nullptr) return;
-  if (cap_ == pool_block_size) pool_release(data_);
-  else delete[] data_;
+  if (cap_ == pool_block_size)
+    pool_release(data_);
+  else
+    delete[] data_;
   data_ = nullptr;
   begin_ = end_ = cap_ = 0;
 }

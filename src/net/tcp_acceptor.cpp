@@ -11,7 +11,9 @@ tcp_acceptor::tcp_acceptor(loop& l, tcp_listener listener, handler on_connection
                                           [this](uint32_t) { on_ready(); });
 }
 
-tcp_acceptor::~tcp_acceptor() { close(); }
+tcp_acceptor::~tcp_acceptor() {
+  close();
+}
 
 void tcp_acceptor::close() noexcept {
   if (retry_ != no_timer) loop_.cancel(std::exchange(retry_, no_timer));

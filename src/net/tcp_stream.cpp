@@ -27,11 +27,16 @@ void stream_op::prepare(kind k) noexcept {
 bool stream_op::step() noexcept {
   tcp_stream& s = *stream;
   switch (what) {
-    case kind::read_some: return s.step_read_some(*this);
-    case kind::read_until: return s.step_read_until(*this);
-    case kind::read_exact: return s.step_read_exact(*this);
-    case kind::write: return s.step_write(*this);
-    case kind::nothing: return true;
+    case kind::read_some:
+      return s.step_read_some(*this);
+    case kind::read_until:
+      return s.step_read_until(*this);
+    case kind::read_exact:
+      return s.step_read_exact(*this);
+    case kind::write:
+      return s.step_write(*this);
+    case kind::nothing:
+      return true;
   }
   return true;
 }
@@ -90,7 +95,9 @@ tcp_stream& tcp_stream::operator=(tcp_stream&& o) noexcept {
   return *this;
 }
 
-tcp_stream::~tcp_stream() { close(); }
+tcp_stream::~tcp_stream() {
+  close();
+}
 
 void tcp_stream::close() noexcept {
   if (fd_ < 0) return;
@@ -118,7 +125,8 @@ void tcp_stream::set_cork(bool on) {
 endpoint tcp_stream::peer() const {
   sockaddr_storage addr{};
   socklen_t len = 0;
-  if (auto st = sys::peer_address(fd_, addr, len); !st.ok()) throw std::system_error(st.error(), "getpeername");
+  if (auto st = sys::peer_address(fd_, addr, len); !st.ok())
+    throw std::system_error(st.error(), "getpeername");
   return endpoint::from_sockaddr(addr, len);
 }
 

@@ -94,8 +94,12 @@ void finish_green_thread(task_context* ctx, std::coroutine_handle<> root,
 
 }  // namespace detail
 
-std::size_t task_frame_bytes() noexcept { return detail::frame_bytes; }
-std::size_t task_frame_count() noexcept { return detail::frame_count; }
+std::size_t task_frame_bytes() noexcept {
+  return detail::frame_bytes;
+}
+std::size_t task_frame_count() noexcept {
+  return detail::frame_count;
+}
 
 green_thread spawn(loop& l, task<void> t, const char* name) {
   auto state = std::make_shared<detail::root_state>();
@@ -112,7 +116,9 @@ void green_thread::cancel() noexcept {
   if (state_ && state_->ctx) state_->ctx->cancel(state_->ctx->root_scope);
 }
 
-bool green_thread::done() const noexcept { return !state_ || state_->ctx == nullptr; }
+bool green_thread::done() const noexcept {
+  return !state_ || state_->ctx == nullptr;
+}
 
 const std::string& green_thread::name() const noexcept {
   static const std::string none;

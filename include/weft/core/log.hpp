@@ -9,8 +9,12 @@ namespace weft {
 enum class log_level { debug, info, warn, error };
 
 void log(log_level level, std::string_view message) noexcept;
-inline void log_error(std::string_view m) noexcept { log(log_level::error, m); }
-inline void log_warn(std::string_view m) noexcept { log(log_level::warn, m); }
+inline void log_error(std::string_view m) noexcept {
+  log(log_level::error, m);
+}
+inline void log_warn(std::string_view m) noexcept {
+  log(log_level::warn, m);
+}
 
 // Messages below this level are dropped. Default: info. Not synchronized:
 // set it once at start-up, before loops run.

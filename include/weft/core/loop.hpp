@@ -116,7 +116,7 @@ class loop {
   struct fd_entry {
     detail::io_waiter* reader = nullptr;  // in watch mode: the watcher
     detail::io_waiter* writer = nullptr;
-    uint32_t gen = 0;   // bumped by io_forget: stale batch entries are skipped
+    uint32_t gen = 0;    // bumped by io_forget: stale batch entries are skipped
     uint32_t mask = 0;   // events registered with epoll
     uint32_t ready = 0;  // edge-triggered only: edges that came with no waiter
     trigger trig = trigger::level;

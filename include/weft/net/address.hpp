@@ -31,8 +31,8 @@ class endpoint {
   bool is_v6() const noexcept { return family() == AF_INET6; }
   uint16_t port() const noexcept;
   void set_port(uint16_t port) noexcept;
-  std::string host() const;         // "127.0.0.1", "::1"
-  std::string to_string() const;    // "127.0.0.1:80", "[::1]:80"
+  std::string host() const;       // "127.0.0.1", "::1"
+  std::string to_string() const;  // "127.0.0.1:80", "[::1]:80"
 
   const sockaddr* data() const noexcept { return reinterpret_cast<const sockaddr*>(&storage_); }
   socklen_t size() const noexcept { return len_; }

@@ -19,9 +19,9 @@
 namespace weft {
 
 struct listen_options {
-  int backlog = 4096;           // capped at /proc/sys/net/core/somaxconn
-  bool reuse_address = true;    // SO_REUSEADDR
-  bool reuse_port = false;      // SO_REUSEPORT: one listener per loop
+  int backlog = 4096;                        // capped at /proc/sys/net/core/somaxconn
+  bool reuse_address = true;                 // SO_REUSEADDR
+  bool reuse_port = false;                   // SO_REUSEPORT: one listener per loop
   trigger accepted_trigger = trigger::edge;  // for the accepted streams
 };
 

@@ -35,8 +35,8 @@
 #include <weft/task/wait.hpp>
 
 #include <span>
-#include <type_traits>
 #include <string_view>
+#include <type_traits>
 
 namespace weft {
 
@@ -60,8 +60,8 @@ struct stream_op : wait_base, io_waiter {
   int err = 0;
   const char* ptr = nullptr;  // buffer, data to write, or the line found
   std::size_t len = 0;
-  std::size_t done = 0;       // bytes read so far / returned
-  std::size_t max = 0;        // read_until's limit
+  std::size_t done = 0;  // bytes read so far / returned
+  std::size_t max = 0;   // read_until's limit
 
   void prepare(kind k) noexcept;
   bool step() noexcept;
@@ -163,7 +163,7 @@ class tcp_stream {
   int fd_ = -1;
   trigger trig_ = trigger::edge;
   bool eof_ = false;
-  bool drained_ = false;        // the last read was short: the next would EAGAIN
+  bool drained_ = false;     // the last read was short: the next would EAGAIN
   uint32_t consume_ = 0;     // bytes of in_ handed out by the last read_until
   uint32_t scanned_ = 0;     // bytes of in_ already searched for the delimiter
   uint32_t read_limit_ = 0;  // capacity cap while read_until grows in_

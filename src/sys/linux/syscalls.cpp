@@ -15,7 +15,9 @@ template <class T>
 result<T> from(T value, bool failed) {
   return failed ? result<T>{T{}, errno} : result<T>{value, 0};
 }
-status from_rc(int rc) { return {rc < 0 ? errno : 0}; }
+status from_rc(int rc) {
+  return {rc < 0 ? errno : 0};
+}
 }  // namespace
 
 result<int> epoll_create() {
@@ -53,7 +55,9 @@ void eventfd_drain(int fd) {
   }
 }
 
-status block_signals(const sigset_t& set) { return {::pthread_sigmask(SIG_BLOCK, &set, nullptr)}; }
+status block_signals(const sigset_t& set) {
+  return {::pthread_sigmask(SIG_BLOCK, &set, nullptr)};
+}
 
 result<int> signalfd_create(const sigset_t& set) {
   int fd = ::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -83,8 +87,12 @@ result<int> get_int_option(int fd, int level, int name) {
   return from(value, rc < 0);
 }
 
-status bind(int fd, const sockaddr* addr, socklen_t len) { return from_rc(::bind(fd, addr, len)); }
-status listen(int fd, int backlog) { return from_rc(::listen(fd, backlog)); }
+status bind(int fd, const sockaddr* addr, socklen_t len) {
+  return from_rc(::bind(fd, addr, len));
+}
+status listen(int fd, int backlog) {
+  return from_rc(::listen(fd, backlog));
+}
 
 result<int> accept(int fd) {
   int c = ::accept4(fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -133,11 +141,15 @@ result<size_t> sendv(int fd, const iovec* iov, int count) {
   return from(static_cast<size_t>(n), n < 0);
 }
 
-status shutdown(int fd, int how) { return from_rc(::shutdown(fd, how)); }
+status shutdown(int fd, int how) {
+  return from_rc(::shutdown(fd, how));
+}
 
 // close(2) on Linux releases the descriptor even when it reports EINTR, so
 // retrying would risk closing a descriptor another thread just received.
-void close(int fd) { ::close(fd); }
+void close(int fd) {
+  ::close(fd);
+}
 
 void write_stderr(const char* data, size_t len) noexcept {
   [[maybe_unused]] ssize_t n = ::write(2, data, len);

@@ -44,7 +44,8 @@ TEST(qa_protocol, result_is_the_same_however_input_is_split) {
   for (size_t split = 0; split <= input.size(); ++split) {
     std::vector<std::string> got;
     std::string buffer;
-    for (std::string_view part : {std::string_view(input).substr(0, split), std::string_view(input).substr(split)}) {
+    for (std::string_view part :
+         {std::string_view(input).substr(0, split), std::string_view(input).substr(split)}) {
       buffer += part;
       std::string_view view = buffer;
       for (;;) {

@@ -19,7 +19,8 @@ TEST(io_watcher, level_triggered_reports_again_while_data_is_unread) {
   loop l;
   auto [a, b] = test::socket_pair();
   int calls = 0;
-  io_watcher w(l, b.get(), io::readable, [&](uint32_t) { ++calls; }, trigger::level);
+  io_watcher w(
+      l, b.get(), io::readable, [&](uint32_t) { ++calls; }, trigger::level);
   send_bytes(a, "x");
   l.run_once(50ms);
   l.run_once(50ms);
@@ -31,7 +32,8 @@ TEST(io_watcher, edge_triggered_reports_once_per_arrival) {
   loop l;
   auto [a, b] = test::socket_pair();
   int calls = 0;
-  io_watcher w(l, b.get(), io::readable, [&](uint32_t) { ++calls; }, trigger::edge);
+  io_watcher w(
+      l, b.get(), io::readable, [&](uint32_t) { ++calls; }, trigger::edge);
   send_bytes(a, "x");
   l.run_once(50ms);
   l.run_once(20ms);
@@ -47,15 +49,18 @@ TEST(io_watcher, edge_triggered_handler_must_drain_until_eagain) {
   auto [a, b] = test::socket_pair();
   std::string got;
   int calls = 0;
-  io_watcher w(l, b.get(), io::readable, [&](uint32_t) {
-    ++calls;
-    char buf[7];  // small on purpose: draining takes many reads
-    for (;;) {
-      io_result r = read_some(b.get(), buf, sizeof buf);
-      if (r.would_block() || r.eof() || r.failed()) break;
-      got.append(buf, r.bytes);
-    }
-  }, trigger::edge);
+  io_watcher w(
+      l, b.get(), io::readable,
+      [&](uint32_t) {
+        ++calls;
+        char buf[7];  // small on purpose: draining takes many reads
+        for (;;) {
+          io_result r = read_some(b.get(), buf, sizeof buf);
+          if (r.would_block() || r.eof() || r.failed()) break;
+          got.append(buf, r.bytes);
+        }
+      },
+      trigger::edge);
   std::string payload(10000, 'z');
   send_bytes(a, payload);
   ASSERT_TRUE(test::run_until(l, [&] { return got.size() == payload.size(); }));

@@ -57,7 +57,8 @@ TEST(timer_heap, cancel_from_the_middle_keeps_heap_order) {
   std::vector<int> order;
   std::vector<weft::timer_id> ids;
   for (int i = 0; i < 50; ++i)
-    ids.push_back(h.add(t0 + std::chrono::milliseconds((i * 37) % 50), [&order, i] { order.push_back(i); }));
+    ids.push_back(
+        h.add(t0 + std::chrono::milliseconds((i * 37) % 50), [&order, i] { order.push_back(i); }));
   for (int i = 0; i < 50; i += 3) h.cancel(ids[i]);
   h.run_expired(t0 + 1s);
   for (size_t k = 1; k < order.size(); ++k)
@@ -80,9 +81,12 @@ TEST(timer_heap, repeating_timer_can_cancel_itself) {
   timer_heap h;
   int fired = 0;
   weft::timer_id id = 0;
-  id = h.add(t0 + 1ms, [&] {
-    if (++fired == 3) h.cancel(id);
-  }, 1ms);
+  id = h.add(
+      t0 + 1ms,
+      [&] {
+        if (++fired == 3) h.cancel(id);
+      },
+      1ms);
   for (int i = 1; i < 10; ++i) h.run_expired(t0 + std::chrono::milliseconds(i));
   EXPECT_EQ(fired, 3);
   EXPECT_EQ(h.size(), 0u);

@@ -152,7 +152,8 @@ TEST_P(tcp_stream_modes, write_all_survives_partial_writes_with_a_tiny_send_buff
   spawn(l, write_then_close(&p.server, data, &r));
   std::string got;
   std::thread reader([&] { got = read_all_blocking(p.client.get()); });
-  ASSERT_TRUE(test::run_until(l, [&] { return r.done; }, std::chrono::seconds(20)));
+  ASSERT_TRUE(test::run_until(
+      l, [&] { return r.done; }, std::chrono::seconds(20)));
   reader.join();
   EXPECT_FALSE(r.error);
   EXPECT_EQ(got.size(), data.size());
@@ -173,11 +174,14 @@ TEST_P(tcp_stream_modes, peer_reset_mid_write_is_an_error_not_a_crash) {
   ASSERT_EQ(::setsockopt(p.client.get(), SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
   p.client.reset();
   ASSERT_TRUE(test::run_until(l, [&] { return r.done; }));
-  EXPECT_TRUE(r.error == std::errc::connection_reset || r.error == std::errc::broken_pipe) << r.error.message();
+  EXPECT_TRUE(r.error == std::errc::connection_reset || r.error == std::errc::broken_pipe)
+      << r.error.message();
 }
 
 INSTANTIATE_TEST_SUITE_P(both, tcp_stream_modes, testing::Values(trigger::level, trigger::edge),
-                         [](const auto& info) { return info.param == trigger::edge ? "edge" : "level"; });
+                         [](const auto& info) {
+                           return info.param == trigger::edge ? "edge" : "level";
+                         });
 
 TEST(tcp_stream, buffered_writes_leave_together_before_the_next_read_waits) {
   loop l;

@@ -37,7 +37,8 @@ TEST(green_thread_memory, idle_task_waiting_on_a_socket_is_small) {
   l.run_once(0ms);
   l.run_once(0ms);
   std::size_t per_task = (task_frame_bytes() - before) / n;
-  std::printf("[ figure ] idle green thread (echo task frame + context): %zu bytes of frames\n", per_task);
+  std::printf("[ figure ] idle green thread (echo task frame + context): %zu bytes of frames\n",
+              per_task);
   EXPECT_LE(per_task, 512u);
   peers.clear();  // EOF ends every task
   ASSERT_TRUE(test::run_until(l, [&] { return task_frame_bytes() == before; }));

@@ -26,8 +26,12 @@ task<void> count_to(int n, int* counter) {
   }
 }
 
-task<void> wait_forever(int fd) { co_await readable(fd); }
-task<void> sleep_long() { co_await sleep(1h); }
+task<void> wait_forever(int fd) {
+  co_await readable(fd);
+}
+task<void> sleep_long() {
+  co_await sleep(1h);
+}
 }  // namespace
 
 TEST(spawn, runs_the_task_on_the_loop_not_inside_spawn) {

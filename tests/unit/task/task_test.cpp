@@ -15,7 +15,9 @@ task<int> forty_two(bool* started) {
   co_return 42;
 }
 
-task<int> add_one(task<int> inner) { co_return co_await std::move(inner) + 1; }
+task<int> add_one(task<int> inner) {
+  co_return co_await std::move(inner) + 1;
+}
 
 task<void> thrower() {
   throw std::runtime_error("boom");

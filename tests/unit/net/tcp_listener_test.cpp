@@ -153,3 +153,35 @@ TEST(loop_group, runs_one_loop_per_thread_and_stops) {
   EXPECT_NE(ids[0], ids[1]);
   EXPECT_NE(ids[1], ids[2]);
 }
+
+TEST(tcp_stream, connect_times_out_when_the_peer_never_answers) {
+  loop l;
+  // A listener that never accepts, with its queue full: Linux drops further
+  // SYNs, so a new connect hangs in SYN_SENT until our timeout.
+  listen_options opts;
+  opts.backlog = 1;
+  auto listener = tcp_listener::bind(endpoint::loopback_v4(0), opts);
+  endpoint at = listener.local_endpoint();
+  std::vector<unique_fd> fillers;
+  for (int i = 0; i < 8; ++i) {
+    fillers.emplace_back(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0));
+    (void)::connect(fillers.back().get(), at.data(), at.size());
+  }
+  std::this_thread::sleep_for(50ms);  // let the handshakes settle
+  std::error_code code;
+  bool done = false;
+  auto client = [](endpoint to, std::error_code* c, bool* d) -> task<void> {
+    try {
+      co_await tcp_stream::connect(to, 150ms);
+    } catch (const std::system_error& e) {
+      *c = e.code();
+    }
+    *d = true;
+  };
+  auto start = clock::now();
+  spawn(l, client(at, &code, &done));
+  ASSERT_TRUE(test::run_until(l, [&] { return done; }));
+  EXPECT_EQ(code, std::errc::timed_out);
+  EXPECT_GE(clock::now() - start, 150ms);
+  EXPECT_LT(clock::now() - start, 2s);
+}

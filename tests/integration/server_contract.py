@@ -1,0 +1,229 @@
+"""What every `weft` server promises as a process, whatever it serves:
+the readiness line, --help, flag checking, IPv6, and a graceful stop on
+SIGINT or SIGTERM with exit status 0 while clients are connected.
+
+test_echo.py and test_qa.py each run these against their subcommand by
+mixing ProcessContract into a unittest.TestCase and saying how one
+request/reply round trip looks.
+"""
+
+import signal
+import socket
+import threading
+import time
+
+from weftproc import (STOP_TIMEOUT, BackgroundSender, WeftProcess, WeftStartError, ipv6_loopback_available,
+                      recv_exactly, reset_on_close, start_weft, wait_until_blocked, weft_cli)
+
+COMMON_FLAGS = ("--host", "--port", "--threads", "--backlog", "--trigger", "--help")
+
+
+class BusyClient:
+    """Round trips back to back on its own thread until the server goes away."""
+
+    def __init__(self, server, request, reply):
+        self.round_trips = 0
+        self.failure = None
+        self._stop = threading.Event()
+        self._sock = server.connect(timeout=3.0)
+        self._request, self._reply = request, reply
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        try:
+            while not self._stop.is_set():
+                self._sock.sendall(self._request)
+                got = self._sock.recv(len(self._reply))
+                if not got:
+                    return  # the server closed it: expected at stop
+                got += recv_exactly(self._sock, len(self._reply) - len(got))
+                if got != self._reply:
+                    self.failure = f"wrong reply {got[:80]!r}"
+                    return
+                self.round_trips += 1
+        except AssertionError:
+            return  # closed mid-reply: the server is stopping
+        except OSError:
+            return  # reset, EPIPE or timeout after the server went away
+
+    def wait_until_busy(self, round_trips=20, timeout=5.0):
+        deadline = time.monotonic() + timeout
+        while self.round_trips < round_trips:
+            if self.failure or not self._thread.is_alive() or time.monotonic() > deadline:
+                raise AssertionError(f"busy client stalled after {self.round_trips} round trips: {self.failure}")
+            time.sleep(0.005)
+
+    def finish(self):
+        self._stop.set()
+        self._thread.join(STOP_TIMEOUT)
+        self._sock.close()
+        if self._thread.is_alive():
+            raise AssertionError("busy client still blocked after the server stopped")
+        if self.failure:
+            raise AssertionError(self.failure)
+
+
+class ProcessContract:
+    subcommand = None     # "echo" or "qa"
+    request = None        # one complete request
+    reply = None          # the reply to it
+    partial_request = None  # the start of a request, without its end
+
+    def round_trip(self, sock):
+        sock.sendall(self.request)
+        self.assertEqual(recv_exactly(sock, len(self.reply)), self.reply)
+
+    # --- readiness -------------------------------------------------------
+
+    def test_prints_exactly_one_readiness_line_with_the_real_port(self):
+        server = WeftProcess(self.subcommand)
+        try:
+            self.assertRegex(server.ready_line.decode(),
+                             rf"\Aweft {self.subcommand} listening on 127\.0\.0\.1:[1-9][0-9]*\n\Z")
+            self.assertNotEqual(server.port, 0, "the line must show the port actually bound")
+            with server.connect() as s:
+                self.round_trip(s)
+            self.assertEqual(server.stop(), 0, server.describe())
+            self.assertEqual(server.later_stdout, b"", "nothing else may follow the readiness line on stdout")
+        finally:
+            server.kill()
+
+    def test_the_readiness_line_shows_an_ipv6_host_in_brackets(self):
+        if not ipv6_loopback_available():
+            self.skipTest("::1 is not available here")
+        server = start_weft(self, self.subcommand, host="::1")
+        self.assertEqual(server.ready_line.decode(), f"weft {self.subcommand} listening on [::1]:{server.port}\n")
+        with server.connect() as s:
+            self.assertEqual(s.family, socket.AF_INET6)
+            self.round_trip(s)
+
+    # --- the command line ------------------------------------------------
+
+    def test_help_exits_zero_and_lists_the_common_flags(self):
+        result = weft_cli(self.subcommand, "--help")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        for flag in COMMON_FLAGS:
+            self.assertIn(flag, result.stdout.decode())
+
+    def test_an_unknown_trigger_mode_is_refused_with_a_nonzero_exit(self):
+        result = weft_cli(self.subcommand, "--port", "0", "--trigger", "sideways")
+        self.assertNotEqual(result.returncode, 0)
+        self.assertNotIn(b"listening", result.stdout)
+        self.assertTrue(result.stderr.strip(), "the refusal should say why on stderr")
+
+    def test_an_invalid_host_is_refused_with_a_nonzero_exit(self):
+        result = weft_cli(self.subcommand, "--port", "0", "--host", "not an address")
+        self.assertNotEqual(result.returncode, 0)
+        self.assertNotIn(b"listening", result.stdout)
+
+    def test_a_port_already_served_by_another_weft_is_refused(self):
+        # With several loops each binds its own SO_REUSEPORT listener; that
+        # must not let a second process quietly take half the connections.
+        for threads in ("1", "2"):
+            with self.subTest(threads=threads):
+                first = start_weft(self, self.subcommand, "--threads", threads)
+                try:
+                    second = WeftProcess(self.subcommand, "--threads", threads, port=first.port, ready_timeout=2.0)
+                except WeftStartError as refused:
+                    self.assertIn("exited with", str(refused))
+                else:
+                    second.kill()
+                    self.fail(f"a second server also listens on port {first.port}: {second.ready_line!r}")
+
+    def test_the_backlog_and_threads_flags_are_accepted(self):
+        server = start_weft(self, self.subcommand, "--backlog", "16", "--threads", "3")
+        with server.connect() as s:
+            self.round_trip(s)
+
+    # --- connections ending -------------------------------------------------
+
+    def test_clients_that_close_or_reset_release_their_descriptors(self):
+        server = start_weft(self, self.subcommand, "--threads", "1")
+        baseline = server.open_fd_count()
+        for i in range(300):
+            with server.connect() as s:
+                self.round_trip(s)
+                if i % 2:
+                    reset_on_close(s)
+        self.assertFdCountReturnsTo(server, baseline)
+
+    def test_a_client_resetting_with_replies_unread_harms_no_one_else(self):
+        server = start_weft(self, self.subcommand, "--threads", "1")
+        baseline = server.open_fd_count()
+        with server.connect() as bystander:
+            self.round_trip(bystander)
+            for _ in range(3):
+                rude = server.connect()
+                sender = BackgroundSender(rude, self.request * (4 * 2**20 // len(self.request)))
+                wait_until_blocked(rude)
+                reset_on_close(rude)
+                rude.close()
+                sender.join()
+            self.round_trip(bystander)
+        self.assertTrue(server.running(), server.describe())
+        self.assertFdCountReturnsTo(server, baseline)
+
+    def assertFdCountReturnsTo(self, server, baseline, within=3.0):
+        deadline = time.monotonic() + within
+        while server.open_fd_count() > baseline and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.assertLessEqual(server.open_fd_count(), baseline,
+                             f"the server still holds {server.open_fd_count() - baseline} descriptors "
+                             f"for connections its clients ended {within} s ago")
+
+    # --- stopping --------------------------------------------------------
+
+    def stop_with_clients_connected(self, sig):
+        server = start_weft(self, self.subcommand)
+        idle = server.connect()
+        self.round_trip(idle)
+        half_sent = server.connect()
+        half_sent.sendall(self.partial_request)
+        busy = [BusyClient(server, self.request, self.reply) for _ in range(3)]
+        try:
+            for b in busy:
+                b.wait_until_busy()
+            server.send_signal(sig)
+            status = server.wait()
+        finally:
+            for b in busy:
+                b.finish()
+            idle.close()
+            half_sent.close()
+        self.assertEqual(status, 0, f"exit status after {sig.name} (None: hung, killed); {server.describe()}")
+
+    def test_sigterm_while_a_client_has_stopped_reading_exits_zero(self):
+        # Replies pile up unread until the server cannot send; the stop must
+        # not wait for this client for ever, nor crash over it.
+        server = start_weft(self, self.subcommand)
+        stalled = server.connect(timeout=STOP_TIMEOUT)
+        sender = BackgroundSender(stalled, self.request * (8 * 2**20 // len(self.request)))
+        with server.connect() as healthy:
+            self.round_trip(healthy)
+            wait_until_blocked(stalled)
+            server.send_signal(signal.SIGTERM)
+            status = server.wait()
+        stalled.close()
+        sender.join()
+        self.assertEqual(status, 0, f"exit status (None: hung, killed); {server.describe()}")
+
+    def test_sigterm_with_idle_and_busy_clients_connected_exits_zero(self):
+        self.stop_with_clients_connected(signal.SIGTERM)
+
+    def test_sigint_with_idle_and_busy_clients_connected_exits_zero(self):
+        self.stop_with_clients_connected(signal.SIGINT)
+
+    def test_sigterm_with_no_clients_exits_zero_at_once(self):
+        server = start_weft(self, self.subcommand)
+        started = time.monotonic()
+        self.assertEqual(server.stop(signal.SIGTERM), 0, server.describe())
+        self.assertLess(time.monotonic() - started, 3.0)
+
+    def test_the_port_is_released_after_a_graceful_stop(self):
+        server = start_weft(self, self.subcommand)
+        self.assertEqual(server.stop(signal.SIGINT), 0, server.describe())
+        with socket.socket() as s:
+            s.settimeout(2.0)
+            with self.assertRaises(ConnectionRefusedError):
+                s.connect((server.host, server.port))

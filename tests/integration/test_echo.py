@@ -1,0 +1,296 @@
+"""`weft echo`: each LF-terminated line goes back byte for byte, terminator
+included. A partial line before EOF is echoed, then the connection closes.
+A line longer than --max-line bytes (not counting its LF) gets
+"error: line too long\\n" and the connection closes, lingering so the
+client reads the error even if it sent more.
+
+The line behaviour is checked under every --trigger mode and under one and
+two loop threads; the process behaviour (readiness line, signals, flags)
+once, in EchoProcess.
+"""
+
+import random
+import socket
+import time
+import unittest
+
+from server_contract import ProcessContract
+from weftproc import (BackgroundSender, nothing_more_arrives, recv_exactly, recv_until_closed, run_clients,
+                      send_in_two, send_with_eof, split_points, start_weft_for_class, wait_until_blocked, weft_cli)
+
+TOO_LONG = b"error: line too long\n"
+DEFAULT_MAX_LINE = 65536
+NOT_LF = bytes(b for b in range(256) if b != 0x0A)
+EOF_TIMEOUT = 2.0  # a correct server closes in milliseconds
+
+
+def line_of(n, fill=b"x"):
+    """A line with exactly n bytes before its LF."""
+    return (fill * n)[:n] + b"\n"
+
+
+def random_line(rng, max_len):
+    """Random bytes, any value but LF, then LF."""
+    return rng.randbytes(rng.randrange(max_len)).replace(b"\n", b"\x0b") + b"\n"
+
+
+class EchoLines:
+    """The line behaviour, against one server per class started with server_args."""
+
+    server_args = ()
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = start_weft_for_class(cls, "echo", *cls.server_args)
+
+    def connect(self):
+        s = self.server.connect()
+        self.addCleanup(s.close)
+        return s
+
+    def assertEchoed(self, sent, sock=None):
+        """Sends `sent` (from a thread) and expects exactly it back."""
+        s = sock or self.connect()
+        sender = BackgroundSender(s, sent)
+        got = recv_exactly(s, len(sent))
+        sender.join()
+        self.assertEqual(got, sent)
+        return s
+
+    # --- lines -----------------------------------------------------------
+
+    def test_a_line_comes_back_byte_for_byte_with_its_terminator(self):
+        s = self.assertEchoed(b"hello, world\n")
+        self.assertTrue(nothing_more_arrives(s), "nothing beyond the line itself")
+
+    def test_a_crlf_line_comes_back_with_both_bytes(self):
+        self.assertEchoed(b"windows line\r\n")
+
+    def test_lines_pipelined_in_one_send_come_back_in_order(self):
+        self.assertEchoed(b"one\ntwo\n\nthree has spaces\nfour\n")
+
+    def test_one_connection_carries_many_exchanges(self):
+        s = self.connect()
+        for i in range(50):
+            self.assertEchoed(b"exchange %d\n" % i, sock=s)
+
+    def test_empty_lines_come_back_as_empty_lines(self):
+        self.assertEchoed(b"\n")
+        self.assertEchoed(b"\n\n\n\n")
+        self.assertEchoed(b"a\n\nb\n\n")
+
+    def test_every_byte_value_except_lf_survives_inside_a_line(self):
+        self.assertEchoed(NOT_LF + b"\n")
+        self.assertEchoed(bytes(reversed(NOT_LF)) * 3 + b"\n")
+        self.assertEchoed(b"\x00\n\xff\n\r\n")
+
+    def test_a_message_split_at_every_byte_position_comes_back_whole(self):
+        message = b"hello\nworld\n\nline three\n"
+        for k in split_points(message):
+            with self.subTest(split=k):
+                with self.server.connect() as s:
+                    send_in_two(s, message, k)
+                    self.assertEqual(recv_exactly(s, len(message)), message)
+
+    def test_a_line_dribbled_one_byte_per_packet_comes_back_whole(self):
+        s = self.connect()
+        line = b"one byte at a time\n"
+        for b in line[:-1]:
+            s.sendall(bytes([b]))
+        self.assertTrue(nothing_more_arrives(s, 0.05), "no echo before the LF")
+        s.sendall(b"\n")
+        self.assertEqual(recv_exactly(s, len(line)), line)
+
+    def test_a_megabyte_of_lines_streams_through_while_the_client_reads(self):
+        rng = random.Random(7)
+        lines = []
+        size = 0
+        while size < 1 << 20:
+            lines.append(random_line(rng, 3000))
+            size += len(lines[-1])
+        self.assertEchoed(b"".join(lines))
+
+    def test_a_client_that_stops_reading_for_a_while_still_gets_every_byte(self):
+        lines = b"".join(line_of(n % 500, b"slow reader ") for n in range(20_000))  # 5 MB
+        s = self.connect()
+        sender = BackgroundSender(s, lines)
+        wait_until_blocked(s)  # the server has had to stop sending, and reading
+        self.assertEqual(recv_exactly(s, len(lines)), lines)
+        sender.join()
+
+    # --- end of input ----------------------------------------------------
+    # A correct server answers these in milliseconds; a short timeout keeps
+    # a server that never notices the EOF from stalling the suite.
+
+    def connect_for_eof(self):
+        s = self.server.connect(timeout=EOF_TIMEOUT)
+        self.addCleanup(s.close)
+        time.sleep(0.01)  # the server has accepted and waits to read
+        return s
+
+    def test_a_partial_line_before_eof_is_echoed_then_the_connection_closes(self):
+        s = self.connect_for_eof()
+        s.sendall(b"no terminator")
+        time.sleep(0.01)
+        s.shutdown(socket.SHUT_WR)
+        self.assertEqual(recv_until_closed(s), b"no terminator")
+
+    def test_a_partial_line_and_eof_in_the_same_packet_are_echoed_then_closed(self):
+        s = self.connect_for_eof()
+        send_with_eof(s, b"no terminator")
+        self.assertEqual(recv_until_closed(s), b"no terminator")
+
+    def test_complete_lines_and_eof_in_the_same_packet_are_echoed_then_closed(self):
+        s = self.connect_for_eof()
+        send_with_eof(s, b"first\nsecond\n")
+        self.assertEqual(recv_until_closed(s), b"first\nsecond\n")
+
+    def test_complete_lines_then_a_partial_line_before_eof_all_come_back(self):
+        s = self.connect_for_eof()
+        s.sendall(b"first\nsecond\nthird, unfinished")
+        time.sleep(0.01)
+        s.shutdown(socket.SHUT_WR)
+        self.assertEqual(recv_until_closed(s), b"first\nsecond\nthird, unfinished")
+
+    def test_eof_without_any_data_just_closes(self):
+        s = self.connect_for_eof()
+        s.shutdown(socket.SHUT_WR)
+        self.assertEqual(recv_until_closed(s), b"")
+
+    # --- the default line limit ------------------------------------------
+
+    def test_a_line_of_exactly_the_default_limit_is_echoed(self):
+        self.assertEchoed(line_of(DEFAULT_MAX_LINE, b"0123456789"))
+
+    def test_a_line_one_byte_over_the_default_limit_gets_the_error_then_close(self):
+        s = self.connect()
+        sender = BackgroundSender(s, line_of(DEFAULT_MAX_LINE + 1), shutdown=True)
+        self.assertEqual(recv_until_closed(s), TOO_LONG)
+        sender.join()
+
+    def test_the_error_arrives_even_when_the_client_keeps_sending(self):
+        s = self.connect()
+        more = b"".join(line_of(1000) for _ in range(300))  # 300 kB after the bad line
+        sender = BackgroundSender(s, line_of(DEFAULT_MAX_LINE + 1) + more, shutdown=True)
+        self.assertEqual(recv_until_closed(s), TOO_LONG)
+        sender.join()
+
+    def test_lines_before_an_overlong_line_are_echoed_before_the_error(self):
+        s = self.connect()
+        sender = BackgroundSender(s, b"fine\n\nalso fine\n" + line_of(DEFAULT_MAX_LINE + 100) + b"never\n",
+                                  shutdown=True)
+        self.assertEqual(recv_until_closed(s), b"fine\n\nalso fine\n" + TOO_LONG)
+        sender.join()
+
+    # --- many clients ----------------------------------------------------
+
+    def test_200_concurrent_clients_each_get_exactly_their_own_bytes(self):
+        server = self.server
+
+        def client(i, barrier):
+            rng = random.Random(i)
+            with server.connect() as s:
+                barrier.wait()  # all 200 are connected before anyone talks
+                for round_no in range(5):
+                    batch = b"client %d round %d\n" % (i, round_no)
+                    batch += b"".join(random_line(rng, 400) for _ in range(rng.randrange(1, 6)))
+                    s.sendall(batch)
+                    got = recv_exactly(s, len(batch))
+                    if got != batch:
+                        raise AssertionError(f"client {i} round {round_no}: sent {batch[:60]!r}, got {got[:60]!r}")
+                # And one line split across two packets.
+                s.sendall(b"client %d splits " % i)
+                s.sendall(b"this line\n")
+                expected = b"client %d splits this line\n" % i
+                if recv_exactly(s, len(expected)) != expected:
+                    raise AssertionError(f"client {i}: split line came back wrong")
+
+        run_clients(200, client)
+
+
+class EchoEdgeTriggeredOneThread(EchoLines, unittest.TestCase):
+    server_args = ("--trigger", "edge", "--threads", "1")
+
+
+class EchoEdgeTriggeredTwoThreads(EchoLines, unittest.TestCase):
+    server_args = ("--trigger", "edge", "--threads", "2")
+
+
+class EchoLevelTriggeredOneThread(EchoLines, unittest.TestCase):
+    server_args = ("--trigger", "level", "--threads", "1")
+
+
+class EchoLevelTriggeredTwoThreads(EchoLines, unittest.TestCase):
+    server_args = ("--trigger", "level", "--threads", "2")
+
+
+class EchoWithSmallMaxLine(unittest.TestCase):
+    """--max-line 8: the limit counts the bytes before the LF."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = start_weft_for_class(cls, "echo", "--max-line", "8")
+
+    def connect(self):
+        s = self.server.connect()
+        self.addCleanup(s.close)
+        return s
+
+    def test_a_line_of_exactly_max_line_bytes_is_echoed(self):
+        s = self.connect()
+        s.sendall(b"12345678\n")
+        self.assertEqual(recv_exactly(s, 9), b"12345678\n")
+
+    def test_a_line_one_byte_over_max_line_gets_the_error_then_close(self):
+        s = self.connect()
+        s.sendall(b"123456789\n")
+        self.assertEqual(recv_until_closed(s), TOO_LONG)
+
+    def test_a_carriage_return_counts_toward_the_limit(self):
+        s = self.connect()
+        s.sendall(b"1234567\r\n")
+        self.assertEqual(recv_exactly(s, 9), b"1234567\r\n")
+        s.sendall(b"12345678\r\n")
+        self.assertEqual(recv_until_closed(s), TOO_LONG)
+
+    def test_short_lines_still_work_and_an_overlong_one_ends_the_connection(self):
+        s = self.connect()
+        s.sendall(b"a\n\n12345678\n")
+        self.assertEqual(recv_exactly(s, 12), b"a\n\n12345678\n")
+        s.sendall(b"far too long for eight\nand this is never echoed\n")
+        self.assertEqual(recv_until_closed(s), TOO_LONG)
+
+    def test_an_overlong_line_is_refused_before_its_lf_arrives(self):
+        s = self.connect()
+        s.sendall(b"123456789")
+        self.assertEqual(recv_until_closed(s), TOO_LONG)
+
+    def test_an_overlong_line_split_at_every_byte_position_gets_the_error(self):
+        message = b"ok\n123456789\n"
+        for k in split_points(message):
+            with self.subTest(split=k):
+                with self.server.connect() as s:
+                    send_in_two(s, message, k)
+                    self.assertEqual(recv_until_closed(s), b"ok\n" + TOO_LONG)
+
+    def test_the_error_arrives_even_when_the_client_keeps_sending(self):
+        s = self.connect()
+        sender = BackgroundSender(s, b"123456789\n" + b"more input\n" * 50000, shutdown=True)
+        self.assertEqual(recv_until_closed(s), TOO_LONG)
+        sender.join()
+
+    def test_a_max_line_of_zero_is_refused(self):
+        result = weft_cli("echo", "--port", "0", "--max-line", "0")
+        self.assertNotEqual(result.returncode, 0)
+        self.assertNotIn(b"listening", result.stdout)
+
+
+class EchoProcess(ProcessContract, unittest.TestCase):
+    subcommand = "echo"
+    request = b"ping " * 200 + b"\n"
+    reply = request
+    partial_request = b"half a li"
+
+
+if __name__ == "__main__":
+    unittest.main()

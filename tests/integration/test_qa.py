@@ -1,0 +1,277 @@
+"""`weft qa`: a question is the bytes up to and including the first '?',
+after skipping leading whitespace. The answer goes back exactly, with no
+terminator. Any number of questions per connection, pipelined or one at a
+time. An unknown question gets "Error: unknown question." and the connection
+stays usable; more than 4096 bytes without a '?' gets
+"Error: question too long." and the connection closes. --answers FILE
+replaces the built-in table with question<TAB>answer lines.
+
+The question behaviour is checked under every --trigger mode and under one
+and two loop threads; the process behaviour once, in QaProcess.
+"""
+
+import os
+import random
+import socket
+import tempfile
+import time
+import unittest
+
+from server_contract import ProcessContract
+from weftproc import (BackgroundSender, nothing_more_arrives, recv_exactly, recv_until_closed, run_clients,
+                      send_in_two, send_with_eof, split_points, start_weft, start_weft_for_class, wait_until_blocked,
+                      weft_cli)
+
+NAME, QUEST, COLOR = b"What is your name?", b"What is your quest?", b"What is your favorite color?"
+BUILTIN = {
+    NAME: b"My name is Sir Lancelot of Camelot.",
+    QUEST: b"To seek the Holy Grail.",
+    COLOR: b"Blue.",
+}
+UNKNOWN = b"Error: unknown question."
+TOO_LONG = b"Error: question too long."
+MAX_QUESTION = 4096
+EOF_TIMEOUT = 2.0
+
+
+class QaQuestions:
+    """The question behaviour, against one server per class started with server_args."""
+
+    server_args = ()
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = start_weft_for_class(cls, "qa", *cls.server_args)
+
+    def connect(self, timeout=None):
+        s = self.server.connect(timeout=timeout) if timeout else self.server.connect()
+        self.addCleanup(s.close)
+        return s
+
+    def assertAnswers(self, sock, sent, expected):
+        """Sends `sent` (from a thread) and expects exactly `expected` back."""
+        sender = BackgroundSender(sock, sent)
+        got = recv_exactly(sock, len(expected))
+        sender.join()
+        self.assertEqual(got, expected)
+
+    # --- answers ---------------------------------------------------------
+
+    def test_each_builtin_question_gets_its_answer_with_no_terminator(self):
+        for question, answer in BUILTIN.items():
+            with self.subTest(question=question):
+                s = self.connect()
+                self.assertAnswers(s, question, answer)
+                self.assertTrue(nothing_more_arrives(s, 0.1), "the answer has no terminator or trailer")
+
+    def test_questions_asked_one_at_a_time_on_one_connection_are_all_answered(self):
+        s = self.connect()
+        for question in [NAME, QUEST, COLOR, QUEST, NAME] * 10:
+            self.assertAnswers(s, question, BUILTIN[question])
+
+    def test_questions_pipelined_in_one_send_are_answered_in_order(self):
+        s = self.connect()
+        self.assertAnswers(s, NAME + b"\n" + QUEST + b"\n" + COLOR + b"\n",
+                           BUILTIN[NAME] + BUILTIN[QUEST] + BUILTIN[COLOR])
+
+    def test_questions_need_no_separator_between_them(self):
+        s = self.connect()
+        self.assertAnswers(s, COLOR + NAME + COLOR, BUILTIN[COLOR] + BUILTIN[NAME] + BUILTIN[COLOR])
+
+    def test_leading_whitespace_before_a_question_is_skipped(self):
+        s = self.connect()
+        self.assertAnswers(s, b"   " + NAME, BUILTIN[NAME])
+        self.assertAnswers(s, b"\r\n\t \x0b\x0c" + QUEST, BUILTIN[QUEST])
+        self.assertAnswers(s, b"\n\n\n" + COLOR + b"\r\n", BUILTIN[COLOR])
+
+    def test_whitespace_alone_gets_no_answer(self):
+        s = self.connect()
+        s.sendall(b" \r\n\t \n")
+        self.assertTrue(nothing_more_arrives(s, 0.1))
+        self.assertAnswers(s, NAME, BUILTIN[NAME])
+
+    def test_whitespace_inside_a_question_is_part_of_it(self):
+        s = self.connect()
+        self.assertAnswers(s, b"What is  your name?", UNKNOWN)
+        self.assertAnswers(s, b"What is your name ?", UNKNOWN)
+
+    def test_a_question_ends_at_its_first_question_mark(self):
+        s = self.connect()
+        self.assertAnswers(s, b"What?" + NAME, UNKNOWN + BUILTIN[NAME])
+
+    def test_questions_are_matched_exactly_including_case(self):
+        s = self.connect()
+        self.assertAnswers(s, b"what is your name?", UNKNOWN)
+
+    # --- split across packets --------------------------------------------
+
+    def test_questions_split_at_every_byte_position_are_answered(self):
+        message = NAME + b" " + QUEST + b"\r\n" + COLOR
+        expected = BUILTIN[NAME] + BUILTIN[QUEST] + BUILTIN[COLOR]
+        for k in split_points(message):
+            with self.subTest(split=k):
+                with self.server.connect() as s:
+                    send_in_two(s, message, k)
+                    self.assertEqual(recv_exactly(s, len(expected)), expected)
+
+    def test_a_question_dribbled_one_byte_per_packet_is_answered_once_complete(self):
+        s = self.connect()
+        for b in b"  " + QUEST[:-1]:
+            s.sendall(bytes([b]))
+        self.assertTrue(nothing_more_arrives(s, 0.05), "no answer before the '?'")
+        s.sendall(b"?")
+        self.assertEqual(recv_exactly(s, len(BUILTIN[QUEST])), BUILTIN[QUEST])
+
+    # --- errors ----------------------------------------------------------
+
+    def test_an_unknown_question_gets_the_error_and_the_connection_stays_usable(self):
+        s = self.connect()
+        self.assertAnswers(s, b"What is the air-speed velocity of an unladen swallow?", UNKNOWN)
+        self.assertAnswers(s, NAME, BUILTIN[NAME])
+        self.assertAnswers(s, b"?" + QUEST + b"Huh?", UNKNOWN + BUILTIN[QUEST] + UNKNOWN)
+
+    def test_a_question_of_4096_bytes_before_its_mark_is_still_a_question(self):
+        s = self.connect()
+        self.assertAnswers(s, b"x" * MAX_QUESTION + b"?", UNKNOWN)
+        self.assertAnswers(s, NAME, BUILTIN[NAME])
+
+    def test_more_than_4096_bytes_without_a_mark_gets_the_error_then_close(self):
+        s = self.connect()
+        s.sendall(b"x" * (MAX_QUESTION + 1))
+        self.assertEqual(recv_until_closed(s), TOO_LONG)
+
+    def test_answers_owed_before_an_overlong_question_come_first(self):
+        s = self.connect()
+        sender = BackgroundSender(s, NAME + QUEST + b"y" * (MAX_QUESTION + 10) + b"?" + COLOR)
+        self.assertEqual(recv_until_closed(s), BUILTIN[NAME] + BUILTIN[QUEST] + TOO_LONG)
+        sender.join()
+
+    def test_the_too_long_error_arrives_even_when_the_client_keeps_sending(self):
+        s = self.connect()
+        sender = BackgroundSender(s, b"z" * 300_000, shutdown=True)
+        self.assertEqual(recv_until_closed(s), TOO_LONG)
+        sender.join()
+
+    # --- end of input ----------------------------------------------------
+
+    def test_questions_then_eof_are_answered_then_the_connection_closes(self):
+        s = self.connect(timeout=EOF_TIMEOUT)
+        time.sleep(0.01)  # the server has accepted and waits to read
+        s.sendall(NAME + QUEST)
+        time.sleep(0.01)
+        s.shutdown(socket.SHUT_WR)
+        self.assertEqual(recv_until_closed(s), BUILTIN[NAME] + BUILTIN[QUEST])
+
+    def test_a_question_and_eof_in_the_same_packet_are_answered_then_closed(self):
+        s = self.connect(timeout=EOF_TIMEOUT)
+        time.sleep(0.01)
+        send_with_eof(s, COLOR)
+        self.assertEqual(recv_until_closed(s), BUILTIN[COLOR])
+
+    # --- volume ----------------------------------------------------------
+
+    def test_thousands_of_pipelined_questions_stream_through_while_the_client_reads(self):
+        rng = random.Random(3)
+        asked = [rng.choice([NAME, QUEST, COLOR, b"Why?"]) for _ in range(30_000)]
+        s = self.connect()
+        self.assertAnswers(s, b"".join(asked), b"".join(BUILTIN.get(q, UNKNOWN) for q in asked))
+
+    def test_a_client_that_stops_reading_for_a_while_still_gets_every_answer(self):
+        asked = [NAME, b"Eh?", COLOR, QUEST] * 50_000  # 3.4 MB of questions, 4.4 MB of answers
+        expected = b"".join(BUILTIN.get(q, UNKNOWN) for q in asked)
+        s = self.connect()
+        sender = BackgroundSender(s, b"".join(asked))
+        wait_until_blocked(s)  # the server has had to stop sending, and reading
+        self.assertEqual(recv_exactly(s, len(expected)), expected)
+        sender.join()
+
+    def test_200_concurrent_clients_each_get_their_own_answers(self):
+        server = self.server
+        questions = [NAME, QUEST, COLOR, b"Who are you?"]
+
+        def client(i, barrier):
+            rng = random.Random(i)
+            with server.connect() as s:
+                barrier.wait()  # all 200 are connected before anyone asks
+                for round_no in range(5):
+                    asked = [rng.choice(questions) for _ in range(rng.randrange(1, 8))]
+                    s.sendall(b" ".join(asked))
+                    expected = b"".join(BUILTIN.get(q, UNKNOWN) for q in asked)
+                    got = recv_exactly(s, len(expected))
+                    if got != expected:
+                        raise AssertionError(f"client {i} round {round_no}: asked {asked}, got {got!r}")
+                s.sendall(COLOR[:9])  # one question split across two packets
+                s.sendall(COLOR[9:])
+                if recv_exactly(s, len(BUILTIN[COLOR])) != BUILTIN[COLOR]:
+                    raise AssertionError(f"client {i}: split question answered wrongly")
+
+        run_clients(200, client)
+
+
+class QaEdgeTriggeredOneThread(QaQuestions, unittest.TestCase):
+    server_args = ("--trigger", "edge", "--threads", "1")
+
+
+class QaEdgeTriggeredTwoThreads(QaQuestions, unittest.TestCase):
+    server_args = ("--trigger", "edge", "--threads", "2")
+
+
+class QaLevelTriggeredOneThread(QaQuestions, unittest.TestCase):
+    server_args = ("--trigger", "level", "--threads", "1")
+
+
+class QaLevelTriggeredTwoThreads(QaQuestions, unittest.TestCase):
+    server_args = ("--trigger", "level", "--threads", "2")
+
+
+class QaWithAnswersFile(unittest.TestCase):
+    """--answers FILE: one question<TAB>answer pair per line, replacing the table."""
+
+    TABLE = (b"Who goes there?\tA knight, of sorts.\n"
+             b"What is your name?\tArthur, King of the Britons.\n"
+             b"How many?\tThree shall be the number thou shalt count.\n")
+
+    def answers_file(self, content):
+        fd, path = tempfile.mkstemp(prefix="weft-answers-", suffix=".tsv")
+        with os.fdopen(fd, "wb") as f:
+            f.write(content)
+        self.addCleanup(os.unlink, path)
+        return path
+
+    def ask(self, server, question, expected):
+        with server.connect() as s:
+            s.sendall(question)
+            self.assertEqual(recv_exactly(s, len(expected)), expected)
+
+    def test_the_file_replaces_the_builtin_table(self):
+        server = start_weft(self, "qa", "--answers", self.answers_file(self.TABLE))
+        self.ask(server, b"Who goes there?", b"A knight, of sorts.")
+        self.ask(server, b"How many?", b"Three shall be the number thou shalt count.")
+        self.ask(server, NAME, b"Arthur, King of the Britons.")
+        self.ask(server, QUEST, UNKNOWN)
+        self.ask(server, COLOR, UNKNOWN)
+
+    def test_questions_from_the_file_work_pipelined_and_split(self):
+        server = start_weft(self, "qa", "--trigger", "edge", "--answers", self.answers_file(self.TABLE))
+        with server.connect() as s:
+            s.sendall(b"  Who goes th")
+            time.sleep(0.003)
+            s.sendall(b"ere?\nHow many?Nobody?")
+            expected = b"A knight, of sorts.Three shall be the number thou shalt count." + UNKNOWN
+            self.assertEqual(recv_exactly(s, len(expected)), expected)
+
+    def test_a_missing_answers_file_is_refused_with_a_nonzero_exit(self):
+        result = weft_cli("qa", "--port", "0", "--answers", "/nonexistent/weft-answers.tsv")
+        self.assertNotEqual(result.returncode, 0)
+        self.assertNotIn(b"listening", result.stdout)
+
+
+class QaProcess(ProcessContract, unittest.TestCase):
+    subcommand = "qa"
+    request = QUEST
+    reply = BUILTIN[QUEST]
+    partial_request = b"What is your fav"
+
+
+if __name__ == "__main__":
+    unittest.main()

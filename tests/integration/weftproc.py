@@ -1,0 +1,393 @@
+"""Runs the `weft` binary for integration tests, and talks to it over
+loopback sockets.
+
+Every wait here is bounded: the readiness line, each socket operation and
+the stop all have timeouts, and a process that ignores SIGTERM is killed.
+No process outlives the test run (see _reap_everything).
+
+    server = start_weft(self, "echo", "--trigger", "level")
+    with server.connect() as s:
+        s.sendall(b"hi\\n")
+        self.assertEqual(recv_exactly(s, 3), b"hi\\n")
+    # cleanup: SIGTERM by PID, bounded wait, then assert exit status 0
+"""
+
+import atexit
+import fcntl
+import os
+import re
+import resource
+import selectors
+import signal
+import socket
+import struct
+import subprocess
+import tempfile
+import termios
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+WEFT_BIN = os.environ.get("WEFT_BIN") or os.path.normpath(os.path.join(HERE, "..", "..", "build", "bin", "weft"))
+
+# Generous for a loaded 2-core machine; a healthy server needs milliseconds.
+READY_TIMEOUT = 10.0
+SOCKET_TIMEOUT = 10.0
+# The server gives work in flight 5 s at stop, then stops regardless.
+STOP_TIMEOUT = 10.0
+
+READY_LINE = re.compile(rb"^weft (?P<sub>[a-z]+) listening on (?P<host>\[[0-9a-fA-F:.]+\]|[^\s:]+):(?P<port>[0-9]+)\n$")
+
+_live = set()
+
+
+def _reap_everything():
+    """Last resort: no weft process survives the interpreter."""
+    for proc in list(_live):
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+atexit.register(_reap_everything)
+
+
+class WeftStartError(AssertionError):
+    pass
+
+
+class WeftProcess:
+    """One running `weft <subcommand>`, on --port 0 unless told otherwise."""
+
+    def __init__(self, subcommand, *args, host=None, port=0, nofile_limit=None, ready_timeout=READY_TIMEOUT):
+        if not os.access(WEFT_BIN, os.X_OK):
+            raise WeftStartError(f"weft binary not found at {WEFT_BIN}; build it or set WEFT_BIN")
+        self.subcommand = subcommand
+        argv = [WEFT_BIN, subcommand, "--port", str(port)]
+        if host is not None:
+            argv += ["--host", host]
+        argv += list(args)
+        self.argv = argv
+        # stderr goes to a file: a pipe nobody drains could block the server.
+        self._stderr = tempfile.TemporaryFile()
+        preexec = None
+        if nofile_limit is not None:
+            def preexec():
+                resource.setrlimit(resource.RLIMIT_NOFILE, (nofile_limit, nofile_limit))
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=self._stderr, preexec_fn=preexec)
+        _live.add(self.proc)
+        self.pid = self.proc.pid
+        self.returncode = None
+        self.later_stdout = None  # what stdout held after the readiness line
+        try:
+            self.ready_line = self._read_ready_line(ready_timeout)
+        except BaseException:
+            self.kill()
+            raise
+        m = READY_LINE.match(self.ready_line)
+        if not m:
+            self.kill()
+            raise WeftStartError(f"bad readiness line {self.ready_line!r}; stderr: {self.stderr()!r}")
+        self.listen_host = m.group("host").decode()
+        self.port = int(m.group("port"))
+        self.host = self.listen_host.strip("[]")
+        self.family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+
+    def _read_ready_line(self, timeout):
+        fd = self.proc.stdout.fileno()
+        line = b""
+        deadline = time.monotonic() + timeout
+        with selectors.DefaultSelector() as sel:
+            sel.register(fd, selectors.EVENT_READ)
+            while not line.endswith(b"\n"):
+                left = deadline - time.monotonic()
+                if left <= 0 or not sel.select(left):
+                    raise WeftStartError(f"no readiness line within {timeout} s (got {line!r}); "
+                                         f"argv {self.argv}; stderr: {self.stderr()!r}")
+                chunk = os.read(fd, 1)  # byte by byte: leave later output in the pipe
+                if not chunk:
+                    self.proc.wait(timeout=STOP_TIMEOUT)
+                    raise WeftStartError(f"weft exited with {self.proc.returncode} before it was ready "
+                                         f"(got {line!r}); stderr: {self.stderr()!r}")
+                line += chunk
+        return line
+
+    # --- talking to it -------------------------------------------------
+
+    def connect(self, timeout=SOCKET_TIMEOUT, nodelay=True):
+        s = socket.socket(self.family, socket.SOCK_STREAM)
+        s.settimeout(timeout)
+        if nodelay:
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            s.connect((self.host, self.port))
+        except BaseException:
+            s.close()
+            raise
+        return s
+
+    def stderr(self):
+        if self._stderr.closed:
+            return self._stderr_text
+        self._stderr.seek(0)
+        return self._stderr.read().decode(errors="replace")
+
+    def cpu_seconds(self):
+        """User plus system CPU time of the whole process (all threads)."""
+        with open(f"/proc/{self.pid}/stat") as f:
+            stat = f.read()
+        # The command name may hold spaces; fields are counted after its ')'.
+        fields = stat[stat.rindex(")") + 2:].split()
+        utime, stime = int(fields[11]), int(fields[12])  # fields 14 and 15 of stat(5)
+        return (utime + stime) / os.sysconf("SC_CLK_TCK")
+
+    def open_fd_count(self):
+        return len(os.listdir(f"/proc/{self.pid}/fd"))
+
+    # --- stopping it ---------------------------------------------------
+
+    def running(self):
+        return self.proc.poll() is None
+
+    def send_signal(self, sig):
+        if self.proc.poll() is None:
+            os.kill(self.pid, sig)
+
+    def wait(self, timeout=STOP_TIMEOUT):
+        """The exit status; kills the process if it is still running after
+        `timeout` and returns None, so a hang reads as a failure."""
+        try:
+            self.returncode = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            self.returncode = None
+        self._collect_stdout()
+        return self.returncode
+
+    def stop(self, sig=signal.SIGTERM, timeout=STOP_TIMEOUT):
+        if self.proc.poll() is None:
+            self.send_signal(sig)
+        return self.wait(timeout)
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=STOP_TIMEOUT)
+        self._collect_stdout()
+
+    def _collect_stdout(self):
+        if self.later_stdout is None and self.proc.poll() is not None:
+            self.later_stdout = self.proc.stdout.read()
+            self.proc.stdout.close()
+            self._stderr_text = self.stderr()
+            self._stderr.close()
+            _live.discard(self.proc)
+
+    def describe(self):
+        return f"`{' '.join(self.argv)}` (pid {self.pid}); stderr: {self.stderr()!r}"
+
+
+def _stop_and_check(server, expect_clean_exit, fail):
+    was_running = server.running()
+    rc = server.stop()
+    if expect_clean_exit and was_running and rc != 0:
+        fail(f"weft did not stop cleanly on SIGTERM: exit status {rc} "
+             f"(None = still running after {STOP_TIMEOUT} s, killed); {server.describe()}")
+
+
+def start_weft(test, subcommand, *args, expect_clean_exit=True, **kw):
+    """Starts weft for one test; cleanup stops it with SIGTERM and, unless
+    told otherwise, fails the test if the exit status is not 0."""
+    server = WeftProcess(subcommand, *args, **kw)
+    test.addCleanup(_stop_and_check, server, expect_clean_exit, test.fail)
+    return server
+
+
+def start_weft_for_class(cls, subcommand, *args, **kw):
+    """The same, shared by every test of a class (from setUpClass)."""
+    server = WeftProcess(subcommand, *args, **kw)
+
+    def fail(msg):
+        raise AssertionError(msg)
+
+    cls.addClassCleanup(_stop_and_check, server, True, fail)
+    return server
+
+
+def weft_cli(*args, timeout=READY_TIMEOUT):
+    """Runs a weft command that should end by itself (e.g. --help)."""
+    if not os.access(WEFT_BIN, os.X_OK):
+        raise WeftStartError(f"weft binary not found at {WEFT_BIN}; build it or set WEFT_BIN")
+    return subprocess.run([WEFT_BIN, *args], stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+
+
+def ipv6_loopback_available():
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+# --- socket helpers --------------------------------------------------------
+
+def recv_exactly(sock, n):
+    """Exactly n bytes; fails on EOF, times out by the socket's timeout."""
+    chunks = []
+    got = 0
+    while got < n:
+        try:
+            chunk = sock.recv(min(n - got, 1 << 16))
+        except socket.timeout:
+            raise AssertionError(f"only {got} of {n} bytes within {sock.gettimeout()} s: "
+                                 f"{b''.join(chunks)[-200:]!r}") from None
+        if not chunk:
+            raise AssertionError(f"connection closed after {got} of {n} bytes: {b''.join(chunks)[-200:]!r}")
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+def recv_until_closed(sock, limit=1 << 22):
+    """Everything until the peer's EOF. A reset is a failure: it means the
+    server's close destroyed bytes it had sent."""
+    chunks = []
+    got = 0
+    while True:
+        try:
+            chunk = sock.recv(1 << 16)
+        except ConnectionResetError:
+            raise AssertionError(f"connection reset instead of closed, after {b''.join(chunks)[:200]!r}") from None
+        except socket.timeout:
+            raise AssertionError(f"not closed within {sock.gettimeout()} s; "
+                                 f"received {b''.join(chunks)[:200]!r}") from None
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        got += len(chunk)
+        if got > limit:
+            raise AssertionError(f"more than {limit} bytes and still not closed")
+
+
+def send_with_eof(sock, data):
+    """Sends data and the FIN in one TCP segment: corked, the data waits in
+    the send queue and the FIN is set on its last segment. The server then
+    sees the bytes and the end of input in a single readiness event."""
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+    sock.sendall(data)
+    sock.shutdown(socket.SHUT_WR)
+
+
+def nothing_more_arrives(sock, wait=0.2):
+    """True when no byte arrives within `wait` seconds (and no EOF either)."""
+    old = sock.gettimeout()
+    sock.settimeout(wait)
+    try:
+        sock.recv(1)
+        return False
+    except socket.timeout:
+        return True
+    finally:
+        sock.settimeout(old)
+
+
+class BackgroundSender:
+    """Sends bytes from a thread, so the test can read at the same time and
+    neither side's buffers can deadlock the exchange. Errors after the server
+    has closed (EPIPE, reset) are recorded, not raised."""
+
+    def __init__(self, sock, data, chunk=1 << 16, shutdown=False):
+        self.error = None
+        self._sock, self._data, self._chunk, self._shutdown = sock, data, chunk, shutdown
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        try:
+            view = memoryview(self._data)
+            for i in range(0, len(view), self._chunk):
+                self._sock.sendall(view[i:i + self._chunk])
+            if self._shutdown:
+                self._sock.shutdown(socket.SHUT_WR)
+        except OSError as e:
+            self.error = e
+
+    def join(self, timeout=SOCKET_TIMEOUT):
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            raise AssertionError(f"sender still blocked after {timeout} s")
+
+
+def run_clients(n, client, timeout=30.0):
+    """Runs client(i) for i in range(n) on n threads at once (they all
+    connect before any of them talks, by a barrier) and re-raises the first
+    failure. client receives (i, barrier)."""
+    barrier = threading.Barrier(n, timeout=timeout)
+    errors = [None] * n
+
+    def body(i):
+        try:
+            client(i, barrier)
+        except BaseException as e:  # reported below, with the client number
+            errors[i] = e
+            barrier.abort()
+
+    threads = [threading.Thread(target=body, args=(i,), daemon=True) for i in range(n)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + timeout
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()))
+    stuck = sum(t.is_alive() for t in threads)
+    if stuck:
+        raise AssertionError(f"{stuck} of {n} clients still running after {timeout} s")
+    failed = [(i, e) for i, e in enumerate(errors) if e is not None and not isinstance(e, threading.BrokenBarrierError)]
+    if failed:
+        i, e = failed[0]
+        raise AssertionError(f"{len(failed)} of {n} clients failed; client {i}: {e!r}") from e
+    if any(errors):
+        raise AssertionError("clients failed at the barrier")
+
+
+def wait_until_blocked(sock, timeout=5.0):
+    """Waits until both directions of a connection have filled up: the
+    client's receive queue stops growing because the server can send no
+    more (it blocks on a client that does not read)."""
+    deadline = time.monotonic() + timeout
+    last = -1
+    while time.monotonic() < deadline:
+        queued = unread_bytes(sock)
+        if queued == last and queued > 0:
+            return
+        last = queued
+        time.sleep(0.1)
+    raise AssertionError(f"the connection never filled up ({last} bytes unread)")
+
+
+def reset_on_close(sock):
+    """Makes close() send RST instead of FIN."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+def unread_bytes(sock):
+    buf = fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0")
+    return int.from_bytes(buf, "little")
+
+
+def split_points(message):
+    """Each k in 1..len-1: the message is sent as message[:k], message[k:]."""
+    return range(1, len(message))
+
+
+PAUSE_BETWEEN_SPLITS = 0.003  # long enough that the two halves arrive apart
+
+
+def send_in_two(sock, message, k):
+    sock.sendall(message[:k])
+    time.sleep(PAUSE_BETWEEN_SPLITS)
+    sock.sendall(message[k:])
+

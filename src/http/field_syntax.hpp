@@ -1,0 +1,54 @@
+#pragma once
+// Line framing and field lines, shared by the request parser and the chunked
+// decoder's trailer section (RFC 9112 §2.2, §5; RFC 9110 §5.5).
+
+#include <weft/http/header_field.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+namespace weft::http::detail {
+
+enum class line_status : std::uint8_t { found, incomplete, too_long, bare_cr, bare_lf };
+
+struct line_end {
+  line_status status;
+  std::size_t cr = 0;  // found: the index of the CR of the line's CRLF
+};
+
+// Looks for the CRLF that ends the line whose unscanned part starts at
+// `scan`; bytes before `scan` are known to hold no CR or LF, and `scan` is
+// advanced so the next call does not look at them again. A CR or LF that is
+// not part of a CRLF is an error. Returns too_long when no CR or LF occurs
+// before index `limit` and the bytes reach it. The result depends only on the
+// bytes up to the point where it is decided, so it is the same however the
+// input was split.
+line_end find_line_end(std::string_view bytes, std::size_t& scan, std::size_t limit) noexcept;
+
+// Validates one field line (field-name ":" OWS field-value OWS, without its
+// CRLF) and splits it. Returns nullptr, or the reason it is invalid.
+const char* parse_field_line(std::string_view line, header_field& out) noexcept;
+
+// The fast path for the usual case: a complete, valid field line at `line`
+// whose CRLF lies before `limit`. It finds the line's end and checks the
+// value in one pass over the bytes. On success it fills `out` and `cr`;
+// otherwise it changes nothing, and the slow path (find_line_end, then
+// parse_field_line) decides exactly as if it had never been tried.
+bool scan_simple_field_line(std::string_view bytes, std::size_t line, std::size_t limit,
+                            header_field& out, std::size_t& cr) noexcept;
+
+// The length of the run of request-target bytes (visible ASCII but '#') at
+// the start of s.
+std::size_t target_span(std::string_view s) noexcept;
+
+// Re-points fields[0..n) at `block`, which starts with n field lines that
+// parse_field_line already accepted. A block parsed over several calls may
+// have moved since; its offsets have not.
+void repoint_fields(std::string_view block, std::span<header_field> fields) noexcept;
+
+// Parses an unsigned decimal of 1 or more digits that fits in 64 bits.
+bool parse_decimal(std::string_view s, std::uint64_t& out) noexcept;
+
+}  // namespace weft::http::detail

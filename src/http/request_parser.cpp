@@ -1,0 +1,125 @@
+#include <weft/http/request_parser.hpp>
+
+#include "http/char_tables.hpp"
+#include "http/field_syntax.hpp"
+#include "http/request_rules.hpp"
+
+namespace weft::http {
+namespace {
+
+using detail::line_status;
+using detail::verdict;
+
+parse_result fail(verdict v) noexcept {
+  return {parse_result::error, 0, v.status, v.reason};
+}
+
+// Bytes that end a line in error, whatever the line is.
+verdict line_error(line_status s) noexcept {
+  // Bare LF is rejected, not read as a line end. RFC 9112 §2.2 lets a
+  // recipient accept it, but a server that does while a proxy in front does
+  // not (or the reverse) sees different lines in the same bytes: a classic
+  // smuggling setup. No client we must serve sends bare LF.
+  if (s == line_status::bare_lf) return {400, "bare LF"};
+  return {400, "bare CR"};
+}
+
+// Skips empty lines before the request line (RFC 9112 §2.2 says a server
+// SHOULD ignore at least one). They count towards max_head, which bounds
+// how many a client can send. Returns false when more bytes are needed.
+bool skip_empty_lines(std::string_view in, const parse_limits& limits, parse_state& st,
+                      verdict& v) noexcept {
+  while (st.line + 1 < in.size() && in[st.line] == '\r' && in[st.line + 1] == '\n') st.line += 2;
+  if (st.line >= limits.max_head)
+    v = {431, "request head too large"};
+  else if (st.line < in.size() && in[st.line] == '\n')
+    v = {400, "bare LF"};
+  else if (st.line + 1 < in.size() && in[st.line] == '\r')
+    v = {400, "bare CR"};
+  if (st.scan < st.line) st.scan = st.line;
+  return st.line + 1 < in.size() || (st.line < in.size() && in[st.line] != '\r');
+}
+
+parse_result incomplete() noexcept {
+  return {parse_result::incomplete, 0, 0, nullptr};
+}
+
+// Fills `out` from the state, now that the whole head has been read.
+parse_result finish(std::string_view in, std::size_t end, const parse_limits& limits,
+                    std::span<header_field> storage, std::size_t fields_before, request_head& out,
+                    parse_state& st) noexcept {
+  if (verdict v = detail::decide_framing(limits, st); v.status != 0) return fail(v);
+  // Fields stored by earlier calls point into the buffer as it was then.
+  detail::repoint_fields(in.substr(st.first_field), storage.first(fields_before));
+  out.method = in.substr(st.method_off, st.method_len);
+  out.target = in.substr(st.target_off, st.target_len);
+  out.version_minor = st.version_minor;
+  out.fields = storage.first(st.fields);
+  out.body = st.has_te   ? body_kind::chunked
+             : st.has_cl ? body_kind::content_length
+                         : body_kind::none;
+  out.content_length = st.has_cl ? st.content_length : 0;
+  out.keep_alive = !st.conn_close && (st.version_minor == 1 || st.conn_keep_alive);
+  out.expect_continue = st.expect_continue && st.version_minor == 1;
+  out.host = in.substr(st.host_off, st.host_len);
+  return {parse_result::complete, end, 0, nullptr};
+}
+
+parse_result parse(std::string_view in, const parse_limits& limits, std::span<header_field> storage,
+                   request_head& out, parse_state& st) noexcept {
+  const std::size_t fields_before = st.fields;
+  const std::size_t max_fields =
+      limits.max_fields < storage.size() ? limits.max_fields : storage.size();
+  if (st.first_field == 0) {
+    verdict v;
+    bool have_byte = skip_empty_lines(in, limits, st, v);
+    if (v.status != 0) return fail(v);
+    if (!have_byte) return incomplete();
+    auto le = detail::find_line_end(in, st.scan, st.line + limits.max_request_line + 1);
+    if (le.status == line_status::incomplete) return incomplete();
+    if (le.status == line_status::too_long) return fail({414, "request line too long"});
+    if (le.status != line_status::found) return fail(line_error(le.status));
+    if (le.cr + 2 > limits.max_head) return fail({431, "request head too large"});
+    v = detail::parse_request_line(in, st.line, le.cr, st);
+    if (v.status != 0) return fail(v);
+    st.line = st.scan = st.first_field = le.cr + 2;
+  }
+  for (;;) {
+    header_field f;
+    std::size_t cr = 0;
+    bool parsed =
+        st.scan == st.line && detail::scan_simple_field_line(in, st.line, limits.max_head, f, cr);
+    if (!parsed) {
+      auto le = detail::find_line_end(in, st.scan, limits.max_head);
+      if (le.status == line_status::incomplete) return incomplete();
+      if (le.status == line_status::too_long) return fail({431, "request head too large"});
+      if (le.status != line_status::found) return fail(line_error(le.status));
+      cr = le.cr;
+    }
+    if (cr + 2 > limits.max_head) return fail({431, "request head too large"});
+    if (cr == st.line) return finish(in, cr + 2, limits, storage, fields_before, out, st);
+    if (st.fields == max_fields) return fail({431, "too many header fields"});
+    if (!parsed) {
+      if (const char* why = detail::parse_field_line(in.substr(st.line, cr - st.line), f))
+        return fail({400, why});
+    }
+    if (verdict v = detail::apply_field(in, f, st); v.status != 0) return fail(v);
+    storage[st.fields++] = f;
+    st.line = st.scan = cr + 2;
+  }
+}
+
+}  // namespace
+
+parse_result parse_request(std::string_view bytes, const parse_limits& limits,
+                           std::span<header_field> storage, request_head& out,
+                           parse_state& state) noexcept {
+  // Offsets past the end mean the caller did not pass this request's bytes
+  // again (a bug, or a new connection reusing the state): start over.
+  if (state.line > bytes.size() || state.scan > bytes.size()) state = {};
+  parse_result r = parse(bytes, limits, storage, out, state);
+  if (r.state != parse_result::incomplete) state = {};
+  return r;
+}
+
+}  // namespace weft::http

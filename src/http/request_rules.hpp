@@ -1,0 +1,34 @@
+#pragma once
+// The rules of RFC 9112 for a request head, line by line: the request line,
+// the fields that decide framing, and the final framing decision. The request
+// parser drives them; they only read bytes and update the parse_state.
+
+#include <weft/http/request_parser.hpp>
+
+#include <cstddef>
+#include <string_view>
+
+namespace weft::http::detail {
+
+// A status of 0 means the bytes are acceptable so far.
+struct verdict {
+  int status = 0;
+  const char* reason = nullptr;
+};
+
+// The request line is in[start, cr). Records method, target, version and,
+// for absolute- and authority-form targets, the host.
+verdict parse_request_line(std::string_view in, std::size_t start, std::size_t cr,
+                           parse_state& st) noexcept;
+
+// Applies one accepted field line (views into `in`) to the framing state:
+// Host, Content-Length, Transfer-Encoding, Connection and Expect.
+verdict apply_field(std::string_view in, const header_field& f, parse_state& st) noexcept;
+
+// Decides, once the head is complete, whether its framing is acceptable.
+verdict decide_framing(const parse_limits& limits, const parse_state& st) noexcept;
+
+// uri-host [":" port] (RFC 3986 §3.2.2-3), as in Host and authority-form.
+bool valid_host(std::string_view host, bool require_port) noexcept;
+
+}  // namespace weft::http::detail

@@ -24,6 +24,8 @@ task<void> serve_echo(tcp_stream s, std::size_t max_line) {
       co_await s.write(line);   // buffered; flushed before the next wait
     }
   } catch (const std::system_error& e) {
+    // A client that resets or vanishes mid-reply is ordinary: end quietly.
+    if (e.code() == std::errc::connection_reset || e.code() == std::errc::broken_pipe) co_return;
     if (e.code() != net_errc::line_too_long) throw;
     too_long = true;
   }

@@ -78,6 +78,12 @@ class qa_service final : public service {
     for (auto& [key, c] : connections_) all.push_back(key);
     for (qa_connection* c : all) c->finish_after_flush();
     done_ = std::move(done);
+    // A client that stopped reading cannot hold shutdown up for long.
+    loop_.run_after(std::chrono::seconds(1), [this] {
+      std::vector<qa_connection*> left;
+      for (auto& [key, c] : connections_) left.push_back(key);
+      for (qa_connection* c : left) c->close();
+    });
     maybe_done();
   }
 
@@ -137,8 +143,9 @@ void qa_connection::read_input() {
     in_.append(buf, r.bytes);
     answer_questions();
     // Level-triggered: the loop reports the rest next turn. Edge-triggered:
-    // a short read drained the socket, so the next read would be EAGAIN.
-    if (trig_ == trigger::level || r.bytes < sizeof buf) return;
+    // read on until EAGAIN. A short read is no proof the socket is empty:
+    // the peer's FIN may have come with the data, in the same edge.
+    if (trig_ == trigger::level) return;
   }
   // Edge-triggered and the budget ran out: no new edge will come for the
   // bytes still queued, so come back on a later turn.

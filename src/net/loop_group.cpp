@@ -41,6 +41,15 @@ void loop_group::join() {
 
 std::vector<tcp_listener> bind_reuseport(const endpoint& at, std::size_t n, listen_options opts) {
   std::vector<tcp_listener> out;
+  if (n > 1 && at.port() != 0) {
+    // SO_REUSEPORT would let a second server silently join a port that is
+    // already served and take part of its connections. A plain bind first
+    // fails with EADDRINUSE if anyone is listening there. (A deliberate
+    // takeover for restarts is a separate, explicit option.)
+    listen_options probe = opts;
+    probe.reuse_port = false;
+    (void)tcp_listener::bind(at, probe);
+  }
   if (n > 1) opts.reuse_port = true;
   endpoint where = at;
   for (std::size_t i = 0; i < n; ++i) {

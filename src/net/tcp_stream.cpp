@@ -33,6 +33,8 @@ bool stream_op::step() noexcept {
       return s.step_read_until(*this);
     case kind::read_exact:
       return s.step_read_exact(*this);
+    case kind::read_more:
+      return s.step_read_more(*this);
     case kind::write:
       return s.step_write(*this);
     case kind::nothing:
@@ -41,8 +43,11 @@ bool stream_op::step() noexcept {
   return true;
 }
 
-void stream_op::on_io(io_waiter* self, uint32_t) noexcept {
+void stream_op::on_io(io_waiter* self, uint32_t events) noexcept {
   auto* op = static_cast<stream_op*>(self);
+  // Data and the peer's FIN can share one edge: once the peer is known to
+  // have closed, a short read no longer proves the next would say EAGAIN.
+  if (events & (io::peer_closed | io::hangup | io::error)) op->stream->peer_closed_ = true;
   for (;;) {
     if (op->step()) return op->wake_now();
     if (op->owner->io_wait(op->stream->fd_, op->direction, op->stream->trig_, op)) return;
@@ -72,6 +77,7 @@ tcp_stream::tcp_stream(tcp_stream&& o) noexcept
       trig_(o.trig_),
       eof_(o.eof_),
       drained_(o.drained_),
+      peer_closed_(o.peer_closed_),
       consume_(std::exchange(o.consume_, 0)),
       scanned_(std::exchange(o.scanned_, 0)),
       read_limit_(o.read_limit_),
@@ -86,6 +92,7 @@ tcp_stream& tcp_stream::operator=(tcp_stream&& o) noexcept {
     trig_ = o.trig_;
     eof_ = o.eof_;
     drained_ = o.drained_;
+    peer_closed_ = o.peer_closed_;
     consume_ = std::exchange(o.consume_, 0);
     scanned_ = std::exchange(o.scanned_, 0);
     read_limit_ = o.read_limit_;
@@ -168,7 +175,7 @@ int tcp_stream::fill() noexcept {
   // Evidence for skipping the read that would only say EAGAIN: a short read
   // drained the socket. Edge-triggered waits stay correct because the loop
   // remembers edges that come while no one waits.
-  drained_ = r.value < want;
+  drained_ = !peer_closed_ && r.value < want;
   return 0;
 }
 
@@ -258,7 +265,7 @@ bool tcp_stream::step_read_some(stream_op& op) noexcept {
   }
   if (!r.ok()) return op.err = r.err, true;
   if (r.value == 0) eof_ = true;
-  drained_ = r.value > 0 && r.value < op.len;
+  drained_ = !peer_closed_ && r.value > 0 && r.value < op.len;
   op.done = r.value;
   return true;
 }
@@ -309,6 +316,40 @@ bool tcp_stream::step_write(stream_op& op) noexcept {
     }
   }
   return true;
+}
+
+bool tcp_stream::step_read_more(stream_op& op) noexcept {
+  settle();
+  if (eof_) return true;
+  std::size_t before = in_.size();
+  if (before >= op.max) {
+    op.err = static_cast<int>(net_errc::line_too_long);
+    op.category_net = true;
+    return true;
+  }
+  read_limit_ = static_cast<uint32_t>(std::min<std::size_t>(op.max, UINT32_MAX / 2));
+  if (wait_for_input(op)) return true;
+  if (op.direction != 0) return false;
+  op.done = in_.size() - before;
+  return true;
+}
+
+tcp_stream::read_some_op tcp_stream::read_more(std::size_t capacity_limit) noexcept {
+  op_.prepare(stream_op::kind::read_more);
+  op_.stream = this;
+  op_.max = capacity_limit;
+  return {&op_};
+}
+
+std::string_view tcp_stream::buffered() noexcept {
+  settle();
+  return in_.view();
+}
+
+void tcp_stream::consume(std::size_t n) noexcept {
+  settle();
+  in_.consume(std::min(n, in_.size()));
+  scanned_ = 0;
 }
 
 tcp_stream::read_some_op tcp_stream::read_some(std::span<char> buf) noexcept {

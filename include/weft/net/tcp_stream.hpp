@@ -50,7 +50,7 @@ namespace detail {
 // awaiter: GCC gives every co_await temporary its own slot in the frame, so
 // a fat awaiter per call site would be paid for by every idle connection.
 struct stream_op : wait_base, io_waiter {
-  enum class kind : uint8_t { read_some, read_until, read_exact, write, nothing };
+  enum class kind : uint8_t { read_some, read_until, read_exact, read_more, write, nothing };
   tcp_stream* stream = nullptr;
   kind what = kind::read_some;
   bool all = false;           // write: send everything before completing
@@ -120,6 +120,14 @@ class tcp_stream {
   read_until_op read_until(char delim, std::size_t max_bytes) noexcept;
   // Fills buf, or fails with net_errc::unexpected_eof.
   read_exact_op read_exact(std::span<char> buf) noexcept;
+  // For parsers that work in place (HTTP): reads more bytes into the input
+  // buffer, growing it up to `capacity_limit` bytes, and returns how many
+  // arrived (0 at EOF). Fails with net_errc::line_too_long if the buffer is
+  // already full. Read the bytes with buffered(), drop them with consume().
+  read_some_op read_more(std::size_t capacity_limit) noexcept;
+  std::string_view buffered() noexcept;
+  void consume(std::size_t n) noexcept;
+
   // Buffers bytes; sends only once the buffer passes flush_threshold.
   write_op write(std::string_view bytes) noexcept;
   // Sends bytes and everything buffered before them; partial writes and
@@ -154,6 +162,7 @@ class tcp_stream {
   bool step_read_until(detail::stream_op& op) noexcept;
   bool step_read_exact(detail::stream_op& op) noexcept;
   bool step_write(detail::stream_op& op) noexcept;
+  bool step_read_more(detail::stream_op& op) noexcept;
   bool wait_for_input(detail::stream_op& op) noexcept;
   void settle() noexcept;
   int flush_some() noexcept;  // 0: all sent; EAGAIN; or errno
@@ -163,7 +172,8 @@ class tcp_stream {
   int fd_ = -1;
   trigger trig_ = trigger::edge;
   bool eof_ = false;
-  bool drained_ = false;     // the last read was short: the next would EAGAIN
+  bool drained_ = false;      // the last read was short: the next would EAGAIN
+  bool peer_closed_ = false;  // an event said RDHUP/HUP: short reads prove nothing
   uint32_t consume_ = 0;     // bytes of in_ handed out by the last read_until
   uint32_t scanned_ = 0;     // bytes of in_ already searched for the delimiter
   uint32_t read_limit_ = 0;  // capacity cap while read_until grows in_

@@ -185,3 +185,9 @@ TEST(tcp_stream, connect_times_out_when_the_peer_never_answers) {
   EXPECT_GE(clock::now() - start, 150ms);
   EXPECT_LT(clock::now() - start, 2s);
 }
+
+TEST(tcp_listener, reuseport_group_refuses_a_port_already_served) {
+  // Regression: a second server with --threads 2 joined the first one's port.
+  auto first = bind_reuseport(endpoint::loopback_v4(0), 2, {});
+  EXPECT_THROW(bind_reuseport(first[0].local_endpoint(), 2, {}), std::system_error);
+}

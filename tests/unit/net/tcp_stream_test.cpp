@@ -113,6 +113,23 @@ TEST_P(tcp_stream_modes, eof_mid_line_returns_the_partial_line_then_eof) {
   EXPECT_EQ(r.lines, (std::vector<std::string>{"full\n", "part"}));
 }
 
+TEST_P(tcp_stream_modes, eof_arriving_with_the_data_is_seen_by_a_waiting_reader) {
+  // Regression: with edge triggering, a short read was taken to mean "socket
+  // drained" and the next read skipped; but data and FIN can share one edge,
+  // and no edge follows for the EOF.
+  loop l;
+  auto p = connect_pair(l, GetParam());
+  result r;
+  spawn(l, read_lines(&p.server, 100, &r));
+  l.run_once(10ms);  // the reader is now waiting
+  int one = 1;
+  ASSERT_EQ(::setsockopt(p.client.get(), IPPROTO_TCP, TCP_CORK, &one, sizeof one), 0);
+  ASSERT_EQ(::send(p.client.get(), "no terminator", 13, 0), 13);
+  ::shutdown(p.client.get(), SHUT_WR);  // data and FIN leave together
+  ASSERT_TRUE(test::run_until(l, [&] { return r.done; }, std::chrono::seconds(2)));
+  EXPECT_EQ(r.lines, (std::vector<std::string>{"no terminator"}));
+}
+
 TEST_P(tcp_stream_modes, line_over_the_limit_fails_clearly) {
   loop l;
   auto p = connect_pair(l, GetParam());
@@ -248,4 +265,32 @@ TEST(tcp_stream, socket_options_switch) {
   p.server.set_cork(false);
   ::getsockopt(p.server.native_handle(), IPPROTO_TCP, TCP_NODELAY, &v, &len);
   EXPECT_EQ(v, 1);
+}
+
+TEST(tcp_stream, read_more_appends_to_the_buffer_for_in_place_parsing) {
+  loop l;
+  auto p = connect_pair(l);
+  std::vector<std::size_t> got;
+  std::string seen;
+  bool done = false;
+  auto reader = [](tcp_stream* s, std::vector<std::size_t>* g, std::string* seen, bool* d) -> task<void> {
+    for (;;) {
+      std::size_t n = co_await s->read_more(1 << 20);
+      g->push_back(n);
+      if (n == 0) break;
+    }
+    *seen = s->buffered();
+    s->consume(3);
+    EXPECT_EQ(s->buffered(), "lo world");
+    *d = true;
+  };
+  spawn(l, reader(&p.server, &got, &seen, &done));
+  ::send(p.client.get(), "hello", 5, 0);
+  l.run_once(20ms);
+  ::send(p.client.get(), " world", 6, 0);
+  l.run_once(20ms);
+  ::shutdown(p.client.get(), SHUT_WR);
+  ASSERT_TRUE(test::run_until(l, [&] { return done; }));
+  EXPECT_EQ(seen, "hello world");
+  EXPECT_EQ(got.back(), 0u);
 }

@@ -10,6 +10,8 @@ int main(int argc, char** argv) {
   std::function<int()> run;
   weft::app::add_echo_command(app, run);
   weft::app::add_qa_command(app, run);
+  weft::app::add_hello_command(app, run);
+  weft::app::add_inspect_command(app, run);
   CLI11_PARSE(app, argc, argv);
   try {
     return run ? run() : 2;

@@ -1,0 +1,102 @@
+#include "http_service.hpp"
+
+#include <weft/task/spawn.hpp>
+#include <weft/task/task_group.hpp>
+
+#include <cstdio>
+#include <stdexcept>
+
+namespace weft::app {
+namespace {
+
+duration seconds(double s) {
+  return std::chrono::duration_cast<duration>(std::chrono::duration<double>(s));
+}
+
+class http_service final : public service {
+ public:
+  http_service(loop& l, tcp_listener listener, std::shared_ptr<const http::router> routes,
+               std::shared_ptr<const http::server_options> opts)
+      : loop_(l), listener_(std::move(listener)), routes_(std::move(routes)), opts_(std::move(opts)) {
+    accepting_.spawn(loop_, accept_loop(this), "http-accept");
+  }
+
+  void begin_shutdown(std::function<void()> done) override {
+    // Stop accepting; idle keep-alive connections close now, busy ones
+    // after their response; then report done.
+    stopping_ = true;
+    accepting_.cancel_all();
+    tracker_.drain();
+    spawn(loop_, wait_then(this, std::move(done)), "http-shutdown");
+  }
+
+ private:
+  static task<void> accept_loop(http_service* self) {
+    for (;;) {
+      tcp_stream s = co_await self->listener_.accept();
+      if (self->stopping_) co_return;
+      self->connections_.spawn(
+          self->loop_, http::serve_connection(std::move(s), *self->routes_, *self->opts_, &self->tracker_),
+          "http");
+    }
+  }
+  static task<void> wait_then(http_service* self, std::function<void()> done) {
+    co_await self->accepting_.wait();
+    self->listener_.close();
+    co_await self->connections_.wait();
+    done();
+  }
+
+  loop& loop_;
+  tcp_listener listener_;
+  std::shared_ptr<const http::router> routes_;
+  std::shared_ptr<const http::server_options> opts_;
+  bool stopping_ = false;
+  http::connection_tracker tracker_;
+  task_group accepting_;
+  task_group connections_;
+};
+
+}  // namespace
+
+void add_http_flags(CLI::App& cmd, http_flags& f) {
+  cmd.add_option("--max-body", f.max_body, "Largest request body in bytes (413 beyond)")->capture_default_str();
+  cmd.add_option("--max-request-line", f.max_request_line, "Longest request line (414 beyond)")->capture_default_str();
+  cmd.add_option("--max-header-bytes", f.max_head, "Largest request head (431 beyond)")->capture_default_str();
+  cmd.add_option("--max-headers", f.max_fields, "Most header fields (431 beyond)")->capture_default_str()->check(CLI::Range(1, 256));
+  cmd.add_option("--header-timeout", f.head_timeout, "Seconds for a whole request head (slowloris)")->capture_default_str();
+  cmd.add_option("--body-timeout", f.body_timeout, "Seconds for a whole request body")->capture_default_str();
+  cmd.add_option("--idle-timeout", f.idle_timeout, "Seconds a keep-alive connection may idle")->capture_default_str();
+  cmd.add_option("--write-timeout", f.write_timeout, "Seconds for a client to take a response")->capture_default_str();
+  cmd.add_option("--max-requests", f.max_requests, "Requests per connection before it closes")->capture_default_str();
+  cmd.add_option("--access-log", f.access_log, "Common Log Format to FILE, or - for stdout");
+}
+
+std::shared_ptr<http::server_options> make_http_options(const http_flags& f) {
+  auto o = std::make_shared<http::server_options>();
+  o->limits.max_body = f.max_body;
+  o->limits.max_request_line = f.max_request_line;
+  o->limits.max_head = f.max_head;
+  o->limits.max_fields = f.max_fields;
+  o->head_timeout = seconds(f.head_timeout);
+  o->body_timeout = seconds(f.body_timeout);
+  o->idle_timeout = seconds(f.idle_timeout);
+  o->write_timeout = seconds(f.write_timeout);
+  o->max_requests = f.max_requests;
+  if (f.access_log == "-") {
+    o->access_log = stdout;
+  } else if (!f.access_log.empty()) {
+    o->access_log = std::fopen(f.access_log.c_str(), "ae");
+    if (!o->access_log) throw std::runtime_error("cannot open access log " + f.access_log);
+  }
+  return o;
+}
+
+int run_http(const std::string& name, const common_options& opts,
+             std::shared_ptr<const http::router> routes, std::shared_ptr<const http::server_options> http) {
+  return run_server(name, opts, [routes, http](loop& l, tcp_listener li) {
+    return std::make_unique<http_service>(l, std::move(li), routes, http);
+  });
+}
+
+}  // namespace weft::app

@@ -1,0 +1,83 @@
+// `weft inspect`: the e3 "echo the URL" server grown into a request
+// inspector. Every well-formed request gets 200 and a JSON description:
+// {"method": ..., "target": ..., "version": ..., "headers": [[name, value]...],
+//  "body": ..., "trailers": [...]}. Bytes map to code points of the same
+// value (Latin-1), so any body round-trips.
+
+#include "commands.hpp"
+#include "http_service.hpp"
+
+namespace weft::app {
+namespace {
+
+void json_string(std::string& out, std::string_view s) {
+  static const char hex[] = "0123456789abcdef";
+  out += '"';
+  for (char ch : s) {
+    auto c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20 || c == 0x7f) {
+      out += "\\u00";
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    } else if (c < 0x80) {
+      out += static_cast<char>(c);
+    } else {  // U+0080..U+00FF in UTF-8
+      out += static_cast<char>(0xc0 | (c >> 6));
+      out += static_cast<char>(0x80 | (c & 0x3f));
+    }
+  }
+  out += '"';
+}
+
+void json_fields(std::string& out, std::span<const http::header_field> fields) {
+  out += '[';
+  for (std::size_t i = 0; i < fields.size(); ++i) {
+    if (i) out += ", ";
+    out += '[';
+    json_string(out, fields[i].name);
+    out += ", ";
+    json_string(out, fields[i].value);
+    out += ']';
+  }
+  out += ']';
+}
+
+}  // namespace
+
+std::string describe_request(const http::request& req) {
+  std::string out = "{\"method\": ";
+  json_string(out, req.method());
+  out += ", \"target\": ";
+  json_string(out, req.target());
+  out += ", \"version\": ";
+  json_string(out, req.version());
+  out += ", \"headers\": ";
+  json_fields(out, req.headers());
+  out += ", \"body\": ";
+  json_string(out, req.body());
+  out += ", \"trailers\": ";
+  json_fields(out, req.trailers());
+  out += '}';
+  return out;
+}
+
+void add_inspect_command(CLI::App& app, std::function<int()>& run) {
+  auto* cmd = app.add_subcommand("inspect", "HTTP request inspector (JSON), default port 8080");
+  auto opts = std::make_shared<common_options>();
+  auto flags = std::make_shared<http_flags>();
+  add_common_flags(*cmd, *opts, 8080);
+  add_http_flags(*cmd, *flags);
+  cmd->callback([&run, opts, flags] {
+    run = [opts, flags] {
+      auto routes = std::make_shared<http::router>();
+      routes->fallback(http::make_handler(
+          [](http::request& req) { return http::response::json(describe_request(req)); }));
+      return run_http("inspect", *opts, routes, make_http_options(*flags));
+    };
+  });
+}
+
+}  // namespace weft::app

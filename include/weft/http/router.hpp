@@ -1,0 +1,56 @@
+#pragma once
+// router: maps a method and a path to a handler. Patterns are literal
+// segments and ":name" parameters ("/users/:id/posts"); a final "*" matches
+// the rest. A path that matches with another method gets 405 with Allow.
+//
+//   router r;
+//   r.get("/users/:id", [](request& req) -> task<response> { ... });
+//   r.post("/users", [](request& req) { return response::json("{}", 201); });
+//
+// Threading: build it before serving; then read-only, so loops may share it.
+
+#include <weft/http/message.hpp>
+#include <weft/task/task.hpp>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace weft::http {
+
+using handler = std::function<task<response>(request&)>;
+using plain_handler = std::function<response(request&)>;
+
+class router {
+ public:
+  router& add(std::string method, std::string pattern, handler h);
+  router& add(std::string method, std::string pattern, plain_handler h);
+  template <class H>
+  router& get(std::string pattern, H h) { return add("GET", std::move(pattern), std::move(h)); }
+  template <class H>
+  router& post(std::string pattern, H h) { return add("POST", std::move(pattern), std::move(h)); }
+  template <class H>
+  router& put(std::string pattern, H h) { return add("PUT", std::move(pattern), std::move(h)); }
+  template <class H>
+  router& del(std::string pattern, H h) { return add("DELETE", std::move(pattern), std::move(h)); }
+  // Any method not routed otherwise.
+  router& fallback(handler h) { fallback_ = std::move(h); return *this; }
+
+  // The handler for req (binding its params), or nullptr. On nullptr,
+  // `allow` lists the methods the path has (empty: 404; else 405).
+  const handler* match(request& req, std::string& allow) const;
+
+ private:
+  struct route {
+    std::string method;
+    std::vector<std::string> segments;
+    handler h;
+  };
+  std::vector<route> routes_;
+  handler fallback_;
+};
+
+// Wraps a plain function as a coroutine handler.
+handler make_handler(plain_handler h);
+
+}  // namespace weft::http

@@ -1,0 +1,62 @@
+#pragma once
+// The HTTP/1.1 server: one green thread per connection, running
+// serve_connection over a router.
+//
+// Keep-alive is the default for HTTP/1.1; HTTP/1.0 closes unless it asks
+// for keep-alive. Pipelined requests are answered in order, and responses
+// that are ready together leave in one send (the stream flushes only before
+// it waits for input). Every limit and timeout below is enforced; a
+// malformed request gets its error status and the connection closes.
+//
+// Threading: one loop thread per connection; options and router are shared
+// read-only.
+
+#include <weft/core/time.hpp>
+#include <weft/http/router.hpp>
+#include <weft/net/tcp_stream.hpp>
+
+#include <cstdio>
+#include <string>
+
+namespace weft::http {
+
+struct server_options {
+  parse_limits limits;                   // 414 / 431 / 413
+  duration head_timeout = std::chrono::seconds(10);   // whole head, from its first byte (slowloris)
+  duration body_timeout = std::chrono::seconds(30);   // whole body
+  duration idle_timeout = std::chrono::seconds(60);   // keep-alive wait for the next request
+  duration write_timeout = std::chrono::seconds(30);  // a client that stops reading
+  std::size_t max_requests = 10000;      // per connection; then "Connection: close"
+  std::FILE* access_log = nullptr;       // Common Log Format, or none
+};
+
+// The connections of one loop, for graceful shutdown: drain() cancels the
+// connections that are idle between requests, and makes the busy ones close
+// after the response in progress. Loop thread only.
+class connection_tracker {
+ public:
+  struct entry {
+    detail::task_context* ctx = nullptr;
+    bool idle = true;
+    entry* prev = nullptr;
+    entry* next = nullptr;
+  };
+  void add(entry* e) noexcept;
+  void remove(entry* e) noexcept;
+  void set_idle(entry* e, bool idle) noexcept;
+  void drain() noexcept;
+  bool draining() const noexcept { return draining_; }
+
+ private:
+  entry* head_ = nullptr;
+  bool draining_ = false;
+};
+
+// Serves HTTP on one connection until it closes. Never throws.
+task<void> serve_connection(tcp_stream s, const router& r, const server_options& opts,
+                            connection_tracker* tracker = nullptr);
+
+// The Date header value, cached and refreshed at most once a second.
+std::string_view http_date() noexcept;
+
+}  // namespace weft::http

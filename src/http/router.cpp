@@ -1,0 +1,82 @@
+#include <weft/http/router.hpp>
+
+#include <memory>
+
+namespace weft::http {
+namespace {
+std::vector<std::string> split_path(std::string_view path) {
+  std::vector<std::string> out;
+  while (!path.empty()) {
+    if (path.front() == '/') {
+      path.remove_prefix(1);
+      continue;
+    }
+    auto end = path.find('/');
+    out.emplace_back(path.substr(0, end));
+    path.remove_prefix(end == std::string_view::npos ? path.size() : end);
+  }
+  return out;
+}
+
+// Matches without allocating: walks the request path segment by segment.
+bool matches(const std::vector<std::string>& pattern, std::string_view path,
+             std::vector<std::pair<std::string_view, std::string_view>>* params) {
+  std::size_t i = 0;
+  for (;;) {
+    while (!path.empty() && path.front() == '/') path.remove_prefix(1);
+    if (i == pattern.size()) return path.empty();
+    if (pattern[i] == "*") return true;
+    if (path.empty()) return false;
+    auto end = path.find('/');
+    std::string_view seg = path.substr(0, end);
+    path.remove_prefix(seg.size());
+    const std::string& want = pattern[i++];
+    if (!want.empty() && want.front() == ':') {
+      if (params) params->emplace_back(std::string_view(want).substr(1), seg);
+    } else if (want != seg) {
+      return false;
+    }
+  }
+}
+}  // namespace
+
+namespace {
+// A coroutine with no captures (STYLE: a capturing coroutine lambda dangles
+// once the lambda object goes). The plain handler lives in the router.
+task<response> call_plain(const plain_handler* h, request* req) { co_return (*h)(*req); }
+}  // namespace
+
+handler make_handler(plain_handler h) {
+  auto fn = std::make_shared<plain_handler>(std::move(h));
+  return [fn](request& req) { return call_plain(fn.get(), &req); };
+}
+
+router& router::add(std::string method, std::string pattern, handler h) {
+  routes_.push_back({std::move(method), split_path(pattern), std::move(h)});
+  return *this;
+}
+
+router& router::add(std::string method, std::string pattern, plain_handler h) {
+  return add(std::move(method), std::move(pattern), make_handler(std::move(h)));
+}
+
+const handler* router::match(request& req, std::string& allow) const {
+  std::string_view path = req.path();
+  for (const route& r : routes_) {
+    if (!matches(r.segments, path, nullptr)) continue;
+    if (r.method == req.method() || (r.method == "GET" && req.method() == "HEAD")) {
+      req.params_.clear();
+      matches(r.segments, path, &req.params_);
+      return &r.h;
+    }
+    if (allow.find(r.method) == std::string::npos) {
+      if (!allow.empty()) allow += ", ";
+      allow += r.method;
+      if (r.method == "GET") allow += ", HEAD";
+    }
+  }
+  if (fallback_) return &fallback_;
+  return nullptr;
+}
+
+}  // namespace weft::http

@@ -1,0 +1,383 @@
+#include <weft/core/log.hpp>
+#include <weft/http/chunked_decoder.hpp>
+#include <weft/http/server.hpp>
+#include <weft/net/errors.hpp>
+#include <weft/task/timeout.hpp>
+
+#include <array>
+#include <chrono>
+#include <ctime>
+#include <memory>
+#include <vector>
+
+namespace weft::http {
+
+std::string_view http_date() noexcept {
+  // Refreshed when the second changes; the loop's cached time makes the
+  // check free on most requests (DESIGN-NOTES §1).
+  thread_local char text[40] = {};
+  thread_local std::time_t shown = -1;
+  thread_local time_point checked{};
+  loop* l = loop::current();
+  time_point mono = l ? l->now() : clock::now();
+  if (shown < 0 || mono - checked >= std::chrono::milliseconds(100)) {
+    checked = mono;
+    std::time_t t = std::time(nullptr);
+    if (t != shown) {
+      shown = t;
+      std::tm tm{};
+      gmtime_r(&t, &tm);
+      std::strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    }
+  }
+  return text;
+}
+
+namespace {
+
+constexpr std::size_t max_fields_storage = 256;
+
+// Header-field arrays are pooled per thread: a connection holds one only
+// while it has a request in progress, not while idle.
+struct field_pool {
+  std::vector<std::unique_ptr<header_field[]>> free;
+};
+thread_local field_pool fields_free;
+
+class field_array {
+ public:
+  ~field_array() { release(); }
+  std::span<header_field> get(std::size_t n) {
+    if (!p_) {
+      if (!fields_free.free.empty()) {
+        p_ = std::move(fields_free.free.back());
+        fields_free.free.pop_back();
+      } else {
+        p_ = std::make_unique<header_field[]>(max_fields_storage);
+      }
+    }
+    return {p_.get(), std::min(n, max_fields_storage)};
+  }
+  void release() noexcept {
+    if (p_ && fields_free.free.size() < 1024) {
+      try {
+        fields_free.free.push_back(std::move(p_));
+      } catch (...) {
+      }
+    }
+    p_.reset();
+  }
+
+ private:
+  std::unique_ptr<header_field[]> p_;
+};
+
+bool is_timeout(const std::system_error& e) { return e.code() == std::errc::timed_out; }
+
+// An error answer: the status, a one-line body, and "Connection: close".
+std::string error_response(int status, std::string_view why) {
+  std::string body = std::to_string(status) + " " + std::string(reason_phrase(status)) + "\n";
+  (void)why;
+  std::string out = "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason_phrase(status)) +
+                    "\r\nDate: " + std::string(http_date()) +
+                    "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: " +
+                    std::to_string(body.size()) + "\r\nConnection: close\r\n";
+  if (status == 405) out += "Allow: GET, HEAD\r\n";
+  out += "\r\n";
+  out += body;
+  return out;
+}
+
+bool has_header(const response& r, std::string_view name) {
+  for (const auto& [n, v] : r.headers())
+    if (iequals(n, name)) return true;
+  return false;
+}
+
+// Appends the response head (and body unless HEAD) to `out`.
+void serialize(const request& req, const response& res, bool keep_alive, std::string& out) {
+  int status = res.status();
+  out += "HTTP/1.1 ";
+  out += std::to_string(status);
+  out += ' ';
+  out += reason_phrase(status);
+  out += "\r\n";
+  if (!has_header(res, "Date")) {
+    out += "Date: ";
+    out += http_date();
+    out += "\r\n";
+  }
+  bool bodiless = status < 200 || status == 204 || status == 304;
+  if (!bodiless) {
+    out += "Content-Length: ";
+    out += std::to_string(res.body().size());
+    out += "\r\n";
+  }
+  for (const auto& [n, v] : res.headers()) {
+    out += n;
+    out += ": ";
+    out += v;
+    out += "\r\n";
+  }
+  if (!keep_alive) out += "Connection: close\r\n";
+  else if (req.version_minor() == 0) out += "Connection: keep-alive\r\n";
+  out += "\r\n";
+  if (!bodiless && req.method() != "HEAD") out += res.body();
+}
+
+void log_access(std::FILE* f, const tcp_stream& s, const request& req, int status, std::size_t bytes) {
+  if (f == nullptr) return;
+  std::string peer = "-";
+  try {
+    peer = s.peer().host();
+  } catch (...) {
+  }
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char when[40];
+  std::strftime(when, sizeof when, "%d/%b/%Y:%H:%M:%S +0000", &tm);
+  std::string line = peer + " - - [" + when + "] \"" + std::string(req.method()) + " " +
+                     std::string(req.target()) + " " + std::string(req.version()) + "\" " +
+                     std::to_string(status) + " " + std::to_string(bytes) + "\n";
+  std::fwrite(line.data(), 1, line.size(), f);
+  std::fflush(f);
+}
+
+enum class read_outcome { ok, eof, timeout };
+
+// Reads more bytes within `limit`, flushing pending output first under the
+// write timeout.
+task<read_outcome> read_within(tcp_stream& s, duration limit, std::size_t cap,
+                               const server_options& opts) {
+  try {
+    if (s.buffered_output() > 0) co_await with_timeout(opts.write_timeout, s.flush());
+    if (limit <= duration::zero()) co_return read_outcome::timeout;
+    std::size_t n = co_await with_timeout(limit, s.read_more(cap));
+    co_return n == 0 ? read_outcome::eof : read_outcome::ok;
+  } catch (const std::system_error& e) {
+    if (is_timeout(e)) co_return read_outcome::timeout;
+    throw;
+  }
+}
+
+struct owned_fields {
+  std::string blob;
+  std::vector<header_field> fields;
+  void copy(std::span<const header_field> in) {
+    std::size_t total = 0;
+    for (const auto& f : in) total += f.name.size() + f.value.size();
+    blob.reserve(total);
+    for (const auto& f : in) {
+      blob += f.name;
+      blob += f.value;
+    }
+    std::size_t pos = 0;
+    fields.clear();
+    for (const auto& f : in) {
+      std::string_view n(blob.data() + pos, f.name.size());
+      pos += f.name.size();
+      std::string_view v(blob.data() + pos, f.value.size());
+      pos += f.value.size();
+      fields.push_back({n, v});
+    }
+  }
+};
+
+// The request body, read whole up to the limits. Returns 0 on success or the
+// status to answer.
+task<int> read_body(tcp_stream& s, const request_head& head, const server_options& opts,
+                    std::string& body, owned_fields& trailers) {
+  time_point deadline = clock::now() + opts.body_timeout;
+  std::size_t cap = 64 * 1024 + opts.limits.max_head;
+  if (head.body == body_kind::content_length) {
+    body.reserve(head.content_length);
+    while (body.size() < head.content_length) {
+      std::string_view have = s.buffered();
+      std::size_t take = std::min<std::size_t>(have.size(), head.content_length - body.size());
+      body.append(have.data(), take);
+      s.consume(take);
+      if (body.size() == head.content_length) break;
+      auto r = co_await read_within(s, deadline - clock::now(), cap, opts);
+      if (r == read_outcome::eof) co_return -1;
+      if (r == read_outcome::timeout) co_return 408;
+    }
+    co_return 0;
+  }
+  chunked_limits cl;
+  cl.max_body = opts.limits.max_body;
+  chunked_decoder dec(cl);
+  std::array<header_field, 100> storage;
+  for (;;) {
+    chunk_result r = dec.decode(s.buffered(), storage);
+    if (r.state == chunk_result::body) {
+      body.append(r.data);
+      s.consume(r.consumed);
+      continue;
+    }
+    if (r.state == chunk_result::error) co_return r.status;
+    if (r.state == chunk_result::complete) {
+      trailers.copy(r.trailers);
+      s.consume(r.consumed);
+      co_return 0;
+    }
+    s.consume(r.consumed);
+    auto rr = co_await read_within(s, deadline - clock::now(), cap, opts);
+    if (rr == read_outcome::eof) co_return -1;
+    if (rr == read_outcome::timeout) co_return 408;
+  }
+}
+
+task<void> fail(tcp_stream& s, int status, std::string_view why) {
+  if (status > 0) co_await s.write(error_response(status, why));
+  co_await s.linger_close();
+}
+
+// Marks the connection busy for the life of one request.
+struct busy_guard {
+  connection_tracker* t;
+  connection_tracker::entry* e;
+  busy_guard(connection_tracker* tracker, connection_tracker::entry* entry) : t(tracker), e(entry) {
+    if (t) t->set_idle(e, false);
+  }
+  ~busy_guard() {
+    if (t) t->set_idle(e, true);
+  }
+};
+
+task<void> serve(tcp_stream& s, const router& routes, const server_options& opts,
+                 connection_tracker* tracker, connection_tracker::entry* me) {
+  field_array fields;
+  std::string out;
+  std::size_t cap = opts.limits.max_head + 1024;
+  for (std::size_t served = 0;; ++served) {
+    // 1. The head: wait idle for its first byte, then head_timeout for all of it.
+    request_head head;
+    parse_state state;
+    parse_result pr;
+    time_point head_deadline{};
+    for (;;) {
+      std::string_view bytes = s.buffered();
+      if (!bytes.empty()) {
+        if (head_deadline == time_point{}) head_deadline = clock::now() + opts.head_timeout;
+        pr = parse_request(bytes, opts.limits, fields.get(opts.limits.max_fields), head, state);
+        if (pr.state != parse_result::incomplete) break;
+      } else {
+        fields.release();  // idle: hold no field array
+      }
+      duration limit = bytes.empty() ? opts.idle_timeout : head_deadline - clock::now();
+      auto r = co_await read_within(s, limit, cap, opts);
+      if (r == read_outcome::eof) co_return;  // a partial head at EOF is dropped
+      if (r == read_outcome::timeout) {
+        if (!s.buffered().empty()) co_await fail(s, 408, "request head timeout");
+        co_return;
+      }
+    }
+    busy_guard busy(tracker, me);
+    if (pr.state == parse_result::error) co_return co_await fail(s, pr.status, pr.reason);
+
+    // 2. The body. The head's views point into the stream's buffer, which
+    // may move as the body arrives, so a request with a body keeps a copy.
+    request req;
+    std::string head_copy, body;
+    owned_fields trailers;
+    std::array<header_field, 1> unused{};
+    (void)unused;
+    std::vector<header_field> body_fields;
+    if (head.body != body_kind::none) {
+      head_copy.assign(s.buffered().substr(0, pr.consumed));
+      parse_state again;
+      body_fields.resize(head.fields.size());
+      (void)parse_request(head_copy, opts.limits, body_fields, head, again);
+      s.consume(pr.consumed);
+      if (head.expect_continue && s.buffered().empty())
+        co_await s.write_all("HTTP/1.1 100 Continue\r\n\r\n");
+      int st = co_await read_body(s, head, opts, body, trailers);
+      if (st != 0) co_return co_await fail(s, st, "bad body");
+    }
+    req.head_ = head;
+    req.body_ = body;
+    req.trailers_ = trailers.fields;
+
+    // 3. The handler. An exception is a 500 for this request, not a crash.
+    std::string allow;
+    response res;
+    bool keep_alive = head.keep_alive && served + 1 < opts.max_requests;
+    if (const handler* h = routes.match(req, allow)) {
+      try {
+        res = co_await (*h)(req);
+      } catch (const std::exception& e) {
+        log_error(std::string("http handler failed: ") + e.what());
+        res = response::text("500 Internal Server Error\n", 500);
+        keep_alive = false;
+      }
+    } else if (!allow.empty()) {
+      res = response::text("405 Method Not Allowed\n", 405);
+      res.header("Allow", allow);
+    } else {
+      res = response::text("404 Not Found\n", 404);
+    }
+    if (res.closes() || (tracker && tracker->draining())) keep_alive = false;
+
+    // 4. The response joins the output buffer; it leaves with whatever else
+    // is ready when the loop next waits for input.
+    out.clear();
+    serialize(req, res, keep_alive, out);
+    log_access(opts.access_log, s, req, res.status(), res.body().size());
+    if (head.body == body_kind::none) s.consume(pr.consumed);
+    if (out.size() < tcp_stream::flush_threshold) {
+      co_await s.write(out);
+    } else {
+      co_await with_timeout(opts.write_timeout, s.write_all(out));
+    }
+    if (!keep_alive) {
+      co_await with_timeout(opts.write_timeout, s.flush());
+      co_return co_await s.linger_close();
+    }
+  }
+}
+
+}  // namespace
+
+void connection_tracker::add(entry* e) noexcept {
+  e->next = head_;
+  if (head_) head_->prev = e;
+  head_ = e;
+}
+
+void connection_tracker::remove(entry* e) noexcept {
+  (e->prev ? e->prev->next : head_) = e->next;
+  if (e->next) e->next->prev = e->prev;
+  e->prev = e->next = nullptr;
+}
+
+void connection_tracker::set_idle(entry* e, bool idle) noexcept {
+  e->idle = idle;
+  // Draining: a connection that just finished its request is not kept.
+  if (idle && draining_ && e->ctx) e->ctx->cancel(e->ctx->root_scope);
+}
+
+void connection_tracker::drain() noexcept {
+  draining_ = true;
+  for (entry* e = head_; e != nullptr; e = e->next)
+    if (e->idle && e->ctx) e->ctx->cancel(e->ctx->root_scope);
+}
+
+task<void> serve_connection(tcp_stream s, const router& r, const server_options& opts,
+                            connection_tracker* tracker) {
+  connection_tracker::entry me;
+  me.ctx = co_await detail::this_context{};
+  if (tracker) tracker->add(&me);
+  try {
+    co_await serve(s, r, opts, tracker, &me);
+  } catch (const std::system_error& e) {
+    // Resets, timeouts while writing, cancellation at shutdown: the
+    // connection ends, nothing else does.
+    if (e.code() != std::errc::operation_canceled && e.code() != std::errc::timed_out &&
+        e.code() != std::errc::connection_reset && e.code() != std::errc::broken_pipe)
+      log_warn(std::string("http connection: ") + e.what());
+  }
+  if (tracker) tracker->remove(&me);
+}
+
+}  // namespace weft::http

@@ -50,7 +50,9 @@ loop::loop() : timers_(std::make_unique<detail::timer_heap>()), now_(clock::now(
     auto* self = static_cast<internal_waiter*>(w)->self;
     sys::eventfd_drain(self->wakefd_);
     self->wake_pending_.store(false, std::memory_order_release);
-    self->run_posted();
+    // Posted work runs in its own phase; without this flag every turn would
+    // take the post mutex just to find the queue empty.
+    self->posted_waiting_ = true;
   };
   thread_.store(std::this_thread::get_id());
   io_watch(wakefd_, io::readable, trigger::level, &wake_waiter_);
@@ -82,10 +84,12 @@ void loop::run() {
 
 void loop::run_once(duration max_wait) {
   loop* outer = std::exchange(current_loop, this);
-  poll(max_wait);
-  now_ = clock::now();
-  timers_->run_expired(now_);
-  run_posted();
+  poll(max_wait);  // sets now_: one clock read per turn
+  if (timers_->size() != 0) timers_->run_expired(now_);
+  if (posted_waiting_) {
+    posted_waiting_ = false;
+    run_posted();
+  }
   run_ready();
   current_loop = outer;
 }
@@ -101,18 +105,18 @@ void loop::poll(duration max_wait) {
     timeout_ms = 0;
   } else {
     duration wait = max_wait;
-    if (auto next = timers_->next_deadline()) wait = std::min(wait, *next - clock::now());
+    if (timers_->size() != 0) wait = std::min(wait, *timers_->next_deadline() - clock::now());
     // Round up, so a timer is never woken for early and then polled in a spin.
     auto ms = std::chrono::ceil<std::chrono::milliseconds>(wait).count();
     timeout_ms = ms <= 0 ? 0 : static_cast<int>(std::min<int64_t>(ms, 3'600'000));
   }
   epoll_event events[max_events];
   auto n = sys::epoll_wait(epfd_, events, max_events, timeout_ms);
+  now_ = clock::now();
   if (!n.ok()) {
     if (n.err == EINTR) return;
     fail("epoll_wait", n.err);
   }
-  now_ = clock::now();
   for (int i = 0; i < n.value; ++i) dispatch(events[i].data.u64, events[i].events);
 }
 
@@ -256,13 +260,13 @@ void loop::wake() noexcept {
 }
 
 void loop::run_posted() {
-  std::vector<std::function<void()>> batch;
   {
     std::lock_guard lock(post_mu_);
     if (posted_.empty()) return;
-    batch.swap(posted_);
+    posted_batch_.swap(posted_);  // both vectors keep their capacity
   }
-  for (auto& fn : batch) fn();
+  for (auto& fn : posted_batch_) fn();
+  posted_batch_.clear();
 }
 
 void loop::defer(void (*fn)(void*), void* ctx) {

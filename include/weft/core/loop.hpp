@@ -153,6 +153,8 @@ class loop {
 
   std::mutex post_mu_;
   std::vector<std::function<void()>> posted_;
+  std::vector<std::function<void()>> posted_batch_;  // loop thread only
+  bool posted_waiting_ = false;                      // loop thread only
   std::atomic<bool> wake_pending_{false};
 };
 

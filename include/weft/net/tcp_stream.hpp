@@ -69,7 +69,11 @@ struct stream_op : wait_base, io_waiter {
   bool suspend(std::coroutine_handle<P> caller);
   static void on_cancel(cancel_hook* self) noexcept;
   static void on_io(io_waiter* self, uint32_t events) noexcept;
-  void throw_if_failed() const;
+  // Inline: every await checks; only a failure pays for the call.
+  void throw_if_failed() const {
+    if (err != 0 || canceled) throw_error();
+  }
+  [[noreturn]] void throw_error() const;
 };
 
 // The awaiters are one pointer each; the work happens in the stream's op.

@@ -196,8 +196,8 @@ TEST_P(tcp_stream_modes, peer_reset_mid_write_is_an_error_not_a_crash) {
 }
 
 INSTANTIATE_TEST_SUITE_P(both, tcp_stream_modes, testing::Values(trigger::level, trigger::edge),
-                         [](const auto& info) {
-                           return info.param == trigger::edge ? "edge" : "level";
+                         [](const auto& param_info) {
+                           return param_info.param == trigger::edge ? "edge" : "level";
                          });
 
 TEST(tcp_stream, buffered_writes_leave_together_before_the_next_read_waits) {
@@ -273,13 +273,14 @@ TEST(tcp_stream, read_more_appends_to_the_buffer_for_in_place_parsing) {
   std::vector<std::size_t> got;
   std::string seen;
   bool done = false;
-  auto reader = [](tcp_stream* s, std::vector<std::size_t>* g, std::string* seen, bool* d) -> task<void> {
+  auto reader = [](tcp_stream* s, std::vector<std::size_t>* g, std::string* out,
+                   bool* d) -> task<void> {
     for (;;) {
       std::size_t n = co_await s->read_more(1 << 20);
       g->push_back(n);
       if (n == 0) break;
     }
-    *seen = s->buffered();
+    *out = s->buffered();
     s->consume(3);
     EXPECT_EQ(s->buffered(), "lo world");
     *d = true;

@@ -13,7 +13,7 @@
 using namespace weft;
 
 namespace {
-task<void> fail_after_owning(tcp_stream s, bool* reached) {
+task<void> fail_after_owning([[maybe_unused]] tcp_stream s, bool* reached) {
   co_await sleep(1ms);
   *reached = true;
   throw std::runtime_error("handler bug");

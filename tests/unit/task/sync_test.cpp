@@ -92,9 +92,9 @@ TEST(gate, wait_resumes_when_the_last_holder_leaves) {
     co_await sleep(5ms);
     held.release();
   };
-  auto watcher = [](gate* g, bool* idle) -> task<void> {
-    co_await g->wait();
-    *idle = true;
+  auto watcher = [](gate* watched, bool* became_idle) -> task<void> {
+    co_await watched->wait();
+    *became_idle = true;
   };
   spawn(l, worker(g.enter()));
   spawn(l, worker(g.enter()));

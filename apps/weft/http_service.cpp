@@ -17,7 +17,10 @@ class http_service final : public service {
  public:
   http_service(loop& l, tcp_listener listener, std::shared_ptr<const http::router> routes,
                std::shared_ptr<const http::server_options> opts)
-      : loop_(l), listener_(std::move(listener)), routes_(std::move(routes)), opts_(std::move(opts)) {
+      : loop_(l),
+        listener_(std::move(listener)),
+        routes_(std::move(routes)),
+        opts_(std::move(opts)) {
     accepting_.spawn(loop_, accept_loop(this), "http-accept");
   }
 
@@ -36,7 +39,8 @@ class http_service final : public service {
       tcp_stream s = co_await self->listener_.accept();
       if (self->stopping_) co_return;
       self->connections_.spawn(
-          self->loop_, http::serve_connection(std::move(s), *self->routes_, *self->opts_, &self->tracker_),
+          self->loop_,
+          http::serve_connection(std::move(s), *self->routes_, *self->opts_, &self->tracker_),
           "http");
     }
   }
@@ -60,15 +64,25 @@ class http_service final : public service {
 }  // namespace
 
 void add_http_flags(CLI::App& cmd, http_flags& f) {
-  cmd.add_option("--max-body", f.max_body, "Largest request body in bytes (413 beyond)")->capture_default_str();
-  cmd.add_option("--max-request-line", f.max_request_line, "Longest request line (414 beyond)")->capture_default_str();
-  cmd.add_option("--max-header-bytes", f.max_head, "Largest request head (431 beyond)")->capture_default_str();
-  cmd.add_option("--max-headers", f.max_fields, "Most header fields (431 beyond)")->capture_default_str()->check(CLI::Range(1, 256));
-  cmd.add_option("--header-timeout", f.head_timeout, "Seconds for a whole request head (slowloris)")->capture_default_str();
-  cmd.add_option("--body-timeout", f.body_timeout, "Seconds for a whole request body")->capture_default_str();
-  cmd.add_option("--idle-timeout", f.idle_timeout, "Seconds a keep-alive connection may idle")->capture_default_str();
-  cmd.add_option("--write-timeout", f.write_timeout, "Seconds for a client to take a response")->capture_default_str();
-  cmd.add_option("--max-requests", f.max_requests, "Requests per connection before it closes")->capture_default_str();
+  cmd.add_option("--max-body", f.max_body, "Largest request body in bytes (413 beyond)")
+      ->capture_default_str();
+  cmd.add_option("--max-request-line", f.max_request_line, "Longest request line (414 beyond)")
+      ->capture_default_str();
+  cmd.add_option("--max-header-bytes", f.max_head, "Largest request head (431 beyond)")
+      ->capture_default_str();
+  cmd.add_option("--max-headers", f.max_fields, "Most header fields (431 beyond)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
+  cmd.add_option("--header-timeout", f.head_timeout, "Seconds for a whole request head (slowloris)")
+      ->capture_default_str();
+  cmd.add_option("--body-timeout", f.body_timeout, "Seconds for a whole request body")
+      ->capture_default_str();
+  cmd.add_option("--idle-timeout", f.idle_timeout, "Seconds a keep-alive connection may idle")
+      ->capture_default_str();
+  cmd.add_option("--write-timeout", f.write_timeout, "Seconds for a client to take a response")
+      ->capture_default_str();
+  cmd.add_option("--max-requests", f.max_requests, "Requests per connection before it closes")
+      ->capture_default_str();
   cmd.add_option("--access-log", f.access_log, "Common Log Format to FILE, or - for stdout");
 }
 
@@ -93,7 +107,8 @@ std::shared_ptr<http::server_options> make_http_options(const http_flags& f) {
 }
 
 int run_http(const std::string& name, const common_options& opts,
-             std::shared_ptr<const http::router> routes, std::shared_ptr<const http::server_options> http) {
+             std::shared_ptr<const http::router> routes,
+             std::shared_ptr<const http::server_options> http) {
   return run_server(name, opts, [routes, http](loop& l, tcp_listener li) {
     return std::make_unique<http_service>(l, std::move(li), routes, http);
   });

@@ -25,6 +25,7 @@ void add_http_flags(CLI::App& cmd, http_flags& f);
 std::shared_ptr<http::server_options> make_http_options(const http_flags& f);
 
 int run_http(const std::string& name, const common_options& opts,
-             std::shared_ptr<const http::router> routes, std::shared_ptr<const http::server_options> http);
+             std::shared_ptr<const http::router> routes,
+             std::shared_ptr<const http::server_options> http);
 
 }  // namespace weft::app

@@ -43,7 +43,9 @@ bool matches(const std::vector<std::string>& pattern, std::string_view path,
 namespace {
 // A coroutine with no captures (STYLE: a capturing coroutine lambda dangles
 // once the lambda object goes). The plain handler lives in the router.
-task<response> call_plain(const plain_handler* h, request* req) { co_return (*h)(*req); }
+task<response> call_plain(const plain_handler* h, request* req) {
+  co_return (*h)(*req);
+}
 }  // namespace
 
 handler make_handler(plain_handler h) {

@@ -72,14 +72,16 @@ class field_array {
   std::unique_ptr<header_field[]> p_;
 };
 
-bool is_timeout(const std::system_error& e) { return e.code() == std::errc::timed_out; }
+bool is_timeout(const std::system_error& e) {
+  return e.code() == std::errc::timed_out;
+}
 
 // An error answer: the status, a one-line body, and "Connection: close".
 std::string error_response(int status, std::string_view why) {
   std::string body = std::to_string(status) + " " + std::string(reason_phrase(status)) + "\n";
   (void)why;
-  std::string out = "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason_phrase(status)) +
-                    "\r\nDate: " + std::string(http_date()) +
+  std::string out = "HTTP/1.1 " + std::to_string(status) + " " +
+                    std::string(reason_phrase(status)) + "\r\nDate: " + std::string(http_date()) +
                     "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: " +
                     std::to_string(body.size()) + "\r\nConnection: close\r\n";
   if (status == 405) out += "Allow: GET, HEAD\r\n";
@@ -119,13 +121,16 @@ void serialize(const request& req, const response& res, bool keep_alive, std::st
     out += v;
     out += "\r\n";
   }
-  if (!keep_alive) out += "Connection: close\r\n";
-  else if (req.version_minor() == 0) out += "Connection: keep-alive\r\n";
+  if (!keep_alive)
+    out += "Connection: close\r\n";
+  else if (req.version_minor() == 0)
+    out += "Connection: keep-alive\r\n";
   out += "\r\n";
   if (!bodiless && req.method() != "HEAD") out += res.body();
 }
 
-void log_access(std::FILE* f, const tcp_stream& s, const request& req, int status, std::size_t bytes) {
+void log_access(std::FILE* f, const tcp_stream& s, const request& req, int status,
+                std::size_t bytes) {
   if (f == nullptr) return;
   std::string peer = "-";
   try {

@@ -27,7 +27,9 @@ class request {
   std::string_view path() const noexcept;   // the target up to '?' (not decoded)
   std::string_view query() const noexcept;  // after '?', or empty
   int version_minor() const noexcept { return head_.version_minor; }
-  std::string_view version() const noexcept { return head_.version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1"; }
+  std::string_view version() const noexcept {
+    return head_.version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1";
+  }
   bool keep_alive() const noexcept { return head_.keep_alive; }
 
   // The first field with this name, case-insensitively.
@@ -55,16 +57,27 @@ class response {
   static response text(std::string body, int status = 200);
   static response json(std::string body, int status = 200);
 
-  response& status(int s) noexcept { status_ = s; return *this; }
+  response& status(int s) noexcept {
+    status_ = s;
+    return *this;
+  }
   response& header(std::string name, std::string value);
-  response& body(std::string b) { body_ = std::move(b); return *this; }
+  response& body(std::string b) {
+    body_ = std::move(b);
+    return *this;
+  }
   response& content_type(std::string type) { return header("Content-Type", std::move(type)); }
 
   int status() const noexcept { return status_; }
   const std::string& body() const noexcept { return body_; }
-  const std::vector<std::pair<std::string, std::string>>& headers() const noexcept { return headers_; }
+  const std::vector<std::pair<std::string, std::string>>& headers() const noexcept {
+    return headers_;
+  }
   // Close the connection after this response.
-  response& close() noexcept { close_ = true; return *this; }
+  response& close() noexcept {
+    close_ = true;
+    return *this;
+  }
   bool closes() const noexcept { return close_; }
 
  private:

@@ -26,15 +26,26 @@ class router {
   router& add(std::string method, std::string pattern, handler h);
   router& add(std::string method, std::string pattern, plain_handler h);
   template <class H>
-  router& get(std::string pattern, H h) { return add("GET", std::move(pattern), std::move(h)); }
+  router& get(std::string pattern, H h) {
+    return add("GET", std::move(pattern), std::move(h));
+  }
   template <class H>
-  router& post(std::string pattern, H h) { return add("POST", std::move(pattern), std::move(h)); }
+  router& post(std::string pattern, H h) {
+    return add("POST", std::move(pattern), std::move(h));
+  }
   template <class H>
-  router& put(std::string pattern, H h) { return add("PUT", std::move(pattern), std::move(h)); }
+  router& put(std::string pattern, H h) {
+    return add("PUT", std::move(pattern), std::move(h));
+  }
   template <class H>
-  router& del(std::string pattern, H h) { return add("DELETE", std::move(pattern), std::move(h)); }
+  router& del(std::string pattern, H h) {
+    return add("DELETE", std::move(pattern), std::move(h));
+  }
   // Any method not routed otherwise.
-  router& fallback(handler h) { fallback_ = std::move(h); return *this; }
+  router& fallback(handler h) {
+    fallback_ = std::move(h);
+    return *this;
+  }
 
   // The handler for req (binding its params), or nullptr. On nullptr,
   // `allow` lists the methods the path has (empty: 404; else 405).

@@ -21,13 +21,13 @@
 namespace weft::http {
 
 struct server_options {
-  parse_limits limits;                   // 414 / 431 / 413
+  parse_limits limits;                                // 414 / 431 / 413
   duration head_timeout = std::chrono::seconds(10);   // whole head, from its first byte (slowloris)
   duration body_timeout = std::chrono::seconds(30);   // whole body
   duration idle_timeout = std::chrono::seconds(60);   // keep-alive wait for the next request
   duration write_timeout = std::chrono::seconds(30);  // a client that stops reading
-  std::size_t max_requests = 10000;      // per connection; then "Connection: close"
-  std::FILE* access_log = nullptr;       // Common Log Format, or none
+  std::size_t max_requests = 10000;                   // per connection; then "Connection: close"
+  std::FILE* access_log = nullptr;                    // Common Log Format, or none
 };
 
 // The connections of one loop, for graceful shutdown: drain() cancels the

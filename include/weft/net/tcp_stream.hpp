@@ -178,9 +178,9 @@ class tcp_stream {
   bool eof_ = false;
   bool drained_ = false;      // the last read was short: the next would EAGAIN
   bool peer_closed_ = false;  // an event said RDHUP/HUP: short reads prove nothing
-  uint32_t consume_ = 0;     // bytes of in_ handed out by the last read_until
-  uint32_t scanned_ = 0;     // bytes of in_ already searched for the delimiter
-  uint32_t read_limit_ = 0;  // capacity cap while read_until grows in_
+  uint32_t consume_ = 0;      // bytes of in_ handed out by the last read_until
+  uint32_t scanned_ = 0;      // bytes of in_ already searched for the delimiter
+  uint32_t read_limit_ = 0;   // capacity cap while read_until grows in_
   detail::io_buffer in_;
   detail::io_buffer out_;
   detail::stream_op op_;

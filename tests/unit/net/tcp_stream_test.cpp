@@ -126,7 +126,8 @@ TEST_P(tcp_stream_modes, eof_arriving_with_the_data_is_seen_by_a_waiting_reader)
   ASSERT_EQ(::setsockopt(p.client.get(), IPPROTO_TCP, TCP_CORK, &one, sizeof one), 0);
   ASSERT_EQ(::send(p.client.get(), "no terminator", 13, 0), 13);
   ::shutdown(p.client.get(), SHUT_WR);  // data and FIN leave together
-  ASSERT_TRUE(test::run_until(l, [&] { return r.done; }, std::chrono::seconds(2)));
+  ASSERT_TRUE(test::run_until(
+      l, [&] { return r.done; }, std::chrono::seconds(2)));
   EXPECT_EQ(r.lines, (std::vector<std::string>{"no terminator"}));
 }
 

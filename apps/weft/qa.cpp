@@ -169,6 +169,10 @@ void qa_connection::answer_questions() {
 }
 
 void qa_connection::flush() {
+  // Once lingering, only discard_input and the linger timer act. A second
+  // flush here used to arm a second linger timer that outlived the
+  // connection (a use-after-free found by ASan under load).
+  if (!fd_ || lingering_) return;
   while (!out_.empty()) {
     io_result r = write_some(fd_.get(), out_.data(), out_.size());
     if (r.would_block()) break;

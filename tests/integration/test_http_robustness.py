@@ -1,0 +1,478 @@
+"""The HTTP server against clients that misbehave: too slow to send a head
+(--header-timeout) or a body (--body-timeout), silent on a keep-alive
+connection (--idle-timeout), not reading what it is sent (--write-timeout),
+sending garbage; and a graceful stop (SIGTERM) in the middle of traffic.
+
+Timeouts are set to 0.5 s so each case takes about a second; the bounds on
+how late a cut may come are loose (a loaded 2-core machine), the bounds on
+how early are not.
+"""
+
+import random
+import select
+import signal
+import socket
+import threading
+import time
+import unittest
+
+from httpwire import ResponseReader, assert_alive, chunked, exchange, request, start_http
+from weftproc import BackgroundSender, WeftProcess, WeftStartError, recv_until_closed, start_weft
+
+T = 0.5      # the timeout under test
+LATE = 1.5   # a cut must come before T + LATE
+EARLY = 0.4  # ... and not before this (T minus timer slack)
+HELLO = b"Hello, world!"
+ERROR_OR_OK = {200, 400, 405, 408, 413, 414, 431, 501, 505}
+
+
+def wait_readable(sock, limit):
+    """Seconds until sock has a byte or EOF to read; None if not within limit."""
+    start = time.monotonic()
+    r, _, _ = select.select([sock], [], [], limit)
+    return time.monotonic() - start if r else None
+
+
+class Timeouts(unittest.TestCase):
+
+    def start(self, subcommand, *args):
+        self.server = start_http(self, subcommand, *args)
+        return self.server
+
+    def connect(self, timeout=5.0):
+        s = self.server.connect(timeout=timeout)
+        self.addCleanup(s.close)
+        return s
+
+    def assertCutWith408(self, s, elapsed):
+        self.assertGreaterEqual(elapsed, EARLY, "cut before the timeout")
+        self.assertLess(elapsed, T + LATE, "cut too late")
+        reader = ResponseReader(s)
+        r = reader.read_response()
+        self.assertEqual(r.status, 408, r)
+        self.assertTrue(r.closes(), r.head)
+        reader.assert_closed()
+
+    # --- --header-timeout ---------------------------------------------------
+
+    def test_slowloris_sending_a_byte_every_fifth_of_a_second_gets_408(self):
+        self.start("hello", "--header-timeout", str(T))
+        s = self.connect()
+        head = b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 100  # never ends within the test
+        start = time.monotonic()
+        for byte in head:
+            s.sendall(bytes([byte]))
+            if wait_readable(s, 0.2) is not None:
+                break
+        else:
+            self.fail("a head trickling in for 20 s was never cut")
+        self.assertCutWith408(s, time.monotonic() - start)
+
+    def test_a_head_that_stalls_halfway_gets_408(self):
+        self.start("inspect", "--header-timeout", str(T))
+        s = self.connect()
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        start = time.monotonic()
+        waited = wait_readable(s, T + LATE)
+        self.assertIsNotNone(waited, "a stalled head was not cut")
+        self.assertCutWith408(s, time.monotonic() - start)
+
+    def test_the_head_timeout_runs_from_the_first_byte_not_from_idle_time(self):
+        self.start("hello", "--header-timeout", str(T))
+        s = self.connect()
+        time.sleep(T + 0.3)  # idle before the first request: not the head timeout's business
+        self.assertEqual(exchange(s, request()).body, HELLO)
+        time.sleep(T + 0.3)  # idle between requests
+        self.assertEqual(exchange(s, request()).body, HELLO)
+
+    def test_a_head_finished_within_the_timeout_in_pieces_is_served(self):
+        self.start("hello", "--header-timeout", str(T))
+        s = self.connect()
+        raw = request("GET", "/", [("X-Pad", "p" * 40)])
+        for i in range(0, len(raw), 10):
+            s.sendall(raw[i:i + 10])
+            time.sleep(0.02)
+        self.assertEqual(ResponseReader(s).read_response().body, HELLO)
+
+    # --- --idle-timeout -------------------------------------------------------
+
+    def test_an_idle_keep_alive_connection_is_closed_silently(self):
+        self.start("hello", "--idle-timeout", str(T))
+        s = self.connect()
+        self.assertEqual(exchange(s, request()).body, HELLO)
+        start = time.monotonic()
+        self.assertEqual(recv_until_closed(s), b"", "an idle close sends nothing")
+        elapsed = time.monotonic() - start
+        self.assertGreaterEqual(elapsed, EARLY)
+        self.assertLess(elapsed, T + LATE)
+
+    def test_a_connection_that_never_sends_is_closed_after_the_idle_timeout(self):
+        self.start("hello", "--idle-timeout", str(T))
+        s = self.connect()
+        start = time.monotonic()
+        self.assertEqual(recv_until_closed(s), b"")
+        elapsed = time.monotonic() - start
+        self.assertGreaterEqual(elapsed, EARLY)
+        self.assertLess(elapsed, T + LATE)
+
+    def test_requests_spaced_below_the_idle_timeout_keep_the_connection(self):
+        self.start("hello", "--idle-timeout", str(T))
+        s = self.connect()
+        for _ in range(5):
+            self.assertEqual(exchange(s, request()).body, HELLO)
+            time.sleep(T * 0.5)
+        ResponseReader(s).assert_nothing_more(0.05)
+
+    # --- --body-timeout ---------------------------------------------------------
+
+    def test_a_body_that_stops_halfway_gets_408(self):
+        self.start("inspect", "--body-timeout", str(T))
+        for name, raw in (("Content-Length", request("POST", "/", [("Content-Length", "100")]) + b"x" * 10),
+                          ("chunked", request("POST", "/", [("Transfer-Encoding", "chunked")]) + b"64\r\n" + b"x" * 10),
+                          ("chunked, in the trailer", request("POST", "/", [("Transfer-Encoding", "chunked")]) +
+                           b"1\r\nx\r\n0\r\nX-Trailer: unfinished"),
+                          ("no body byte at all", request("POST", "/", [("Content-Length", "5")]))):
+            with self.subTest(name):
+                s = self.connect()
+                s.sendall(raw)
+                start = time.monotonic()
+                self.assertIsNotNone(wait_readable(s, T + LATE), "a stalled body was not cut")
+                self.assertCutWith408(s, time.monotonic() - start)
+
+    def test_a_body_trickling_in_is_cut_when_the_whole_body_is_late(self):
+        self.start("inspect", "--body-timeout", str(T))
+        s = self.connect()
+        s.sendall(request("POST", "/", [("Content-Length", "100")]))
+        start = time.monotonic()
+        for _ in range(100):
+            s.sendall(b"y")
+            if wait_readable(s, 0.1) is not None:
+                break
+        else:
+            self.fail("a body trickling in for 10 s was never cut")
+        self.assertCutWith408(s, time.monotonic() - start)
+
+    # --- --write-timeout ----------------------------------------------------------
+
+    def test_a_client_that_never_reads_is_disconnected(self):
+        # 20 pipelined POSTs of 1 MiB, each echoed back as ~1 MiB of JSON:
+        # far more than the socket buffers hold, and the client reads nothing.
+        server = self.start("inspect", "--write-timeout", str(T), "--threads", "1")
+        baseline = server.open_fd_count()
+        stalled = self.connect(timeout=15.0)
+        body = b"w" * (1 << 20)
+        sender = BackgroundSender(stalled, request("POST", "/", body=body) * 20)
+        # Meanwhile the same loop keeps serving others.
+        with server.connect() as other:
+            for _ in range(3):
+                self.assertEqual(exchange(other, request()).status, 200)
+        sender.join(timeout=15.0)
+        self.assertIsInstance(sender.error, (BrokenPipeError, ConnectionResetError),
+                              "the sender was not cut off; it sent all 20 MiB to a client that reads nothing?")
+        assert_alive(server)  # cut, not crashed
+        deadline = time.monotonic() + 3.0
+        while server.open_fd_count() > baseline and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.assertLessEqual(server.open_fd_count(), baseline, "the cut connection's descriptor is still open")
+        with server.connect() as after:
+            self.assertEqual(exchange(after, request()).status, 200)
+
+    @unittest.expectedFailure  # BUG (reported): small responses are written without the write timeout
+    def test_clients_that_never_read_small_responses_are_disconnected(self):
+        # Responses under 64 KiB collect in the output buffer, and the
+        # write that flushes it must be bounded too. Whether a connection
+        # stalls in that write or in the (bounded) flush before a read
+        # depends on timing, so several clients try. --max-requests is
+        # raised so that a cut cannot come from the request limit.
+        server = self.start("inspect", "--write-timeout", str(T), "--threads", "1", "--max-requests", "10000000")
+        flood = request() * 500000  # 13.5 MB of requests, ~100 MB of replies
+        stalled = [self.connect(timeout=10.0) for _ in range(4)]
+        senders = [BackgroundSender(s, flood) for s in stalled]
+        deadline = time.monotonic() + 3.0
+        uncut = 0
+        for s, sender in zip(stalled, senders):
+            try:
+                sender.join(timeout=max(0.1, deadline - time.monotonic()))
+            except AssertionError:
+                uncut += 1
+                # Wake the blocked sender, then close with replies unread (a
+                # reset), so that the server is not left blocked at its stop.
+                s.shutdown(socket.SHUT_RDWR)
+                sender.join()
+                s.close()
+                continue
+            self.assertIsInstance(sender.error, (BrokenPipeError, ConnectionResetError))
+        assert_alive(server)  # cut, not crashed
+        self.assertEqual(uncut, 0, f"{uncut} of 4 clients that read nothing were not cut within 3 s, "
+                                   f"however short --write-timeout is")
+
+    def test_a_reader_that_pauses_less_than_the_timeout_is_not_cut(self):
+        # 6 MiB of replies, more than the socket buffers hold: the server
+        # waits on this client again and again, each time for less than
+        # the timeout, and must not take that for a client that stopped.
+        self.start("inspect", "--write-timeout", str(T))
+        s = self.server.connect(timeout=5.0)
+        self.addCleanup(s.close)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 16)
+        body = b"r" * (1 << 20)
+        sender = BackgroundSender(s, request("POST", "/", body=body) * 6)
+        reader = ResponseReader(s)
+        for i in range(6):
+            time.sleep(T * 0.4)
+            r = reader.read_response()
+            self.assertEqual(r.status, 200, f"response {i}")
+            self.assertEqual(len(r.json()["body"]), len(body))
+        sender.join()
+        reader.assert_nothing_more(0.05)
+
+
+class TimeoutFlags(unittest.TestCase):
+    """A timeout flag given a value that cannot work (zero, negative, NaN)
+    or one too large for the clock (inf, 1e30) must be refused at start,
+    or else not cut a prompt client. A request sent in pieces 0.1 s apart
+    meets the idle, head and body timeouts in turn."""
+
+    def serves_a_prompt_client_or_refuses_to_start(self, flag, value):
+        try:
+            server = WeftProcess("inspect", flag, value, ready_timeout=3.0)
+        except WeftStartError as refused:
+            self.assertIn("exited with", str(refused))
+            return
+        try:
+            with server.connect(timeout=3.0) as s:
+                raw = request("POST", "/", body=b"0123456789")
+                try:
+                    for piece in (raw[:10], raw[10:-5], raw[-5:]):
+                        time.sleep(0.1)
+                        s.sendall(piece)
+                    r = ResponseReader(s).try_read_response()
+                except (BrokenPipeError, ConnectionResetError) as e:
+                    r = None
+                    self.fail(f"{flag} {value}: the connection was closed before the request was sent ({e!r})")
+                self.assertIsNotNone(r, f"{flag} {value}: the connection was closed without a response")
+                self.assertEqual(r.status, 200, f"{flag} {value}: {r}")
+        finally:
+            self.assertEqual(server.stop(), 0, server.describe())
+
+    @unittest.expectedFailure  # BUG (reported): 0, -1, nan are accepted and make every connection time out
+    def test_zero_negative_or_nan_timeouts_are_refused_or_harmless(self):
+        for flag in ("--idle-timeout", "--header-timeout", "--body-timeout"):
+            for value in ("0", "-1", "nan"):
+                with self.subTest(flag=flag, value=value):
+                    self.serves_a_prompt_client_or_refuses_to_start(flag, value)
+
+    @unittest.expectedFailure  # BUG (reported): inf and 1e30 overflow the clock and time out at once
+    def test_huge_timeouts_are_refused_or_mean_no_cut(self):
+        for flag in ("--idle-timeout", "--header-timeout", "--body-timeout"):
+            for value in ("inf", "1e30"):
+                with self.subTest(flag=flag, value=value):
+                    self.serves_a_prompt_client_or_refuses_to_start(flag, value)
+
+    def test_a_large_but_representable_timeout_works(self):
+        for flag in ("--idle-timeout", "--header-timeout", "--body-timeout", "--write-timeout"):
+            with self.subTest(flag=flag):
+                self.serves_a_prompt_client_or_refuses_to_start(flag, "100000000")
+
+
+class Garbage(unittest.TestCase):
+    SEED = 20240917
+    CLIENTS = 30
+
+    def garbage(self, rng, i):
+        kind = i % 5
+        if kind == 0:  # random bytes
+            return rng.randbytes(rng.randrange(1, 8192))
+        if kind == 1:  # a plausible request line, then random bytes
+            return b"GET /" + rng.randbytes(rng.randrange(1, 200)) + b" HTTP/1.1\r\n" + rng.randbytes(4000)
+        if kind == 2:  # printable lines, mostly CRLF-terminated
+            lines = [bytes(rng.choice(b"abcXYZ:; -\t/") for _ in range(rng.randrange(60)))
+                     for _ in range(rng.randrange(1, 80))]
+            return b"\r\n".join(lines) + rng.choice([b"\r\n\r\n", b"\n", b"\r\n"])
+        if kind == 3:  # a good chunked head, then a random body
+            return (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                    rng.randbytes(rng.randrange(1, 4000)))
+        # a good head, then random bytes as a pipelined next request
+        return b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" + rng.randbytes(rng.randrange(1, 4000))
+
+    def test_garbage_connections_do_not_disturb_a_well_formed_client(self):
+        server = start_http(self, "hello", "--header-timeout", "1", "--body-timeout", "1")
+        baseline = server.open_fd_count()
+        rng = random.Random(self.SEED)
+        payloads = [self.garbage(rng, i) for i in range(self.CLIENTS)]
+        problems = []
+
+        def garbage_client(i):
+            try:
+                with server.connect(timeout=5.0) as s:
+                    try:
+                        s.sendall(payloads[i])
+                        s.shutdown(socket.SHUT_WR)
+                    except (BrokenPipeError, ConnectionResetError):
+                        pass  # the server refused it before the end: fine
+                    got = b""
+                    while True:
+                        try:
+                            chunk = s.recv(1 << 16)
+                        except ConnectionResetError:
+                            break
+                        if not chunk:
+                            break
+                        got += chunk
+                    # Whatever came back is whole responses: at most a 200
+                    # for a good request in front, then an error status.
+                    reader = ResponseReader(s)
+                    reader.buf = got
+                    statuses = []
+                    while reader.buf:
+                        statuses.append(reader.read_response().status)
+                    if statuses[:-1] not in ([], [200]) or (statuses and statuses[-1] not in ERROR_OR_OK):
+                        problems.append(f"client {i}: statuses {statuses}")
+            except Exception as e:  # noqa: BLE001 - reported with the seed below
+                problems.append(f"client {i}: {e!r}")
+
+        threads = [threading.Thread(target=garbage_client, args=(i,), daemon=True) for i in range(self.CLIENTS)]
+        with server.connect() as good:
+            for t in threads:
+                t.start()
+            served = 0
+            while any(t.is_alive() for t in threads) or served < 20:
+                r = exchange(good, request("GET", f"/{served}"))
+                self.assertEqual((r.status, r.body), (200, HELLO))
+                served += 1
+                self.assertLess(served, 100000)
+            for t in threads:
+                t.join(10.0)
+        self.assertFalse(any(t.is_alive() for t in threads), "a garbage client hung")
+        self.assertEqual(problems, [], f"seed {self.SEED}")
+        self.assertTrue(server.running(), server.describe())
+        deadline = time.monotonic() + 3.0
+        while server.open_fd_count() > baseline and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.assertLessEqual(server.open_fd_count(), baseline)
+
+
+class LoadClient:
+    """Keep-alive requests in a loop until the server goes away. Every
+    response that starts must arrive whole; the connection may end only
+    between responses."""
+
+    def __init__(self, server, raw, check):
+        self.sock = server.connect(timeout=5.0)
+        self.raw, self.check = raw, check
+        self.responses = 0
+        self.failure = None
+        self.saw_close = False
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        reader = ResponseReader(self.sock)
+        try:
+            while True:
+                try:
+                    self.sock.sendall(self.raw)
+                except (BrokenPipeError, ConnectionResetError):
+                    return
+                r = reader.try_read_response()
+                if r is None:
+                    return
+                self.check(r)
+                self.responses += 1
+                if r.closes():
+                    self.saw_close = True
+                    reader.assert_closed()
+                    return
+        except Exception as e:  # noqa: BLE001 - re-raised by the test
+            self.failure = e
+
+    def finish(self):
+        self.thread.join(5.0)
+        self.sock.close()
+        if self.thread.is_alive():
+            raise AssertionError("a load client was still running after the server stopped")
+        if self.failure:
+            raise AssertionError(f"after {self.responses} responses: {self.failure!r}") from self.failure
+
+
+class GracefulStop(unittest.TestCase):
+
+    def stop_under_load(self, subcommand, raw, check, clients=4):
+        server = start_weft(self, subcommand)
+        load = [LoadClient(server, raw, check) for _ in range(clients)]
+        try:
+            deadline = time.monotonic() + 10.0
+            while sum(c.responses for c in load) < 400:
+                self.assertLess(time.monotonic(), deadline, "the load never got going")
+                self.assertFalse([c.failure for c in load if c.failure])
+                time.sleep(0.01)
+            start = time.monotonic()
+            server.send_signal(signal.SIGTERM)
+            status = server.wait(timeout=5.0)
+            elapsed = time.monotonic() - start
+        finally:
+            for c in load:
+                c.thread.join(5.0)
+        for c in load:
+            c.finish()
+        self.assertEqual(status, 0, f"exit status (None: still running after 5 s); {server.describe()}")
+        self.assertLess(elapsed, 3.0)
+        with socket.socket(server.family) as s:
+            s.settimeout(2.0)
+            with self.assertRaises(ConnectionRefusedError):
+                s.connect((server.host, server.port))
+
+    def test_sigterm_during_keep_alive_gets_requests_exits_zero_quickly(self):
+        def check(r):
+            if (r.status, r.body) != (200, HELLO):
+                raise AssertionError(f"wrong response {r}")
+        self.stop_under_load("hello", request("GET", "/load"), check)
+
+    def test_sigterm_during_uploads_exits_zero_quickly(self):
+        body = bytes(range(256)) * 128  # 32 KiB
+
+        def check(r):
+            if r.status != 200 or r.json()["body"] != body.decode("latin-1"):
+                raise AssertionError(f"wrong response {r}")
+        self.stop_under_load("inspect", request("POST", "/load", body=body), check)
+
+    def start_request_in_flight(self, server, framing):
+        """A POST whose head the server has certainly read (it answered the
+        100-continue) and whose body has not all arrived."""
+        busy = server.connect()
+        self.addCleanup(busy.close)
+        busy.sendall(request("POST", "/", [("Expect", "100-continue"), framing]))
+        reader = ResponseReader(busy)
+        self.assertEqual(reader.read_response(interim=True).status, 100)
+        return busy, reader
+
+    def finish_after_sigterm(self, server, busy, reader, rest):
+        time.sleep(0.2)
+        busy.sendall(rest)
+        r = reader.read_response()
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.json()["body"], "first-last")
+        self.assertTrue(r.closes(), "the last response before the stop should say Connection: close")
+        reader.assert_closed()
+        self.assertEqual(server.wait(timeout=3.0), 0, server.describe())
+
+    def test_a_request_in_flight_at_sigterm_is_finished_and_idle_ones_closed(self):
+        server = start_weft(self, "inspect")
+        with server.connect(timeout=2.0) as idle:
+            self.assertEqual(exchange(idle, request()).status, 200)
+            busy, reader = self.start_request_in_flight(server, ("Content-Length", "10"))
+            busy.sendall(b"first")
+            server.send_signal(signal.SIGTERM)
+            # The idle keep-alive connection is closed at once, silently.
+            self.assertEqual(recv_until_closed(idle), b"")
+            self.finish_after_sigterm(server, busy, reader, b"-last")
+
+    def test_a_chunked_upload_in_flight_at_sigterm_is_finished(self):
+        server = start_weft(self, "inspect")
+        busy, reader = self.start_request_in_flight(server, ("Transfer-Encoding", "chunked"))
+        busy.sendall(b"5\r\nfirst\r\n")
+        server.send_signal(signal.SIGTERM)
+        self.finish_after_sigterm(server, busy, reader, chunked(b"-last"))
+
+
+if __name__ == "__main__":
+    unittest.main()

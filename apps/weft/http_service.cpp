@@ -3,7 +3,9 @@
 #include <weft/task/spawn.hpp>
 #include <weft/task/task_group.hpp>
 
+#include <cmath>
 #include <cstdio>
+#include <string>
 #include <stdexcept>
 
 namespace weft::app {
@@ -64,25 +66,40 @@ class http_service final : public service {
 }  // namespace
 
 void add_http_flags(CLI::App& cmd, http_flags& f) {
+  // Sizes are bounded below by 1 and above by 1 TiB; negative input is
+  // refused rather than wrapped into "no limit".
+  const auto size = CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 40);
+  // Timeouts: positive and finite, at most a day (a larger value would
+  // overflow the clock's duration).
+  // (NaN passes any range check, hence the explicit test.)
+  const CLI::Validator secs(
+      [](std::string& text) -> std::string {
+        try {
+          double v = std::stod(text);
+          if (std::isfinite(v) && v >= 0.001 && v <= 86400) return {};
+        } catch (const std::exception&) {
+        }
+        return "must be a number of seconds in [0.001, 86400]";
+      },
+      "SECONDS");
   cmd.add_option("--max-body", f.max_body, "Largest request body in bytes (413 beyond)")
-      ->capture_default_str();
+      ->capture_default_str()->check(size);
   cmd.add_option("--max-request-line", f.max_request_line, "Longest request line (414 beyond)")
-      ->capture_default_str();
+      ->capture_default_str()->check(size);
   cmd.add_option("--max-header-bytes", f.max_head, "Largest request head (431 beyond)")
-      ->capture_default_str();
+      ->capture_default_str()->check(size);
   cmd.add_option("--max-headers", f.max_fields, "Most header fields (431 beyond)")
-      ->capture_default_str()
-      ->check(CLI::Range(1, 256));
+      ->capture_default_str()->check(CLI::Range(1, 256));
   cmd.add_option("--header-timeout", f.head_timeout, "Seconds for a whole request head (slowloris)")
-      ->capture_default_str();
+      ->capture_default_str()->check(secs);
   cmd.add_option("--body-timeout", f.body_timeout, "Seconds for a whole request body")
-      ->capture_default_str();
+      ->capture_default_str()->check(secs);
   cmd.add_option("--idle-timeout", f.idle_timeout, "Seconds a keep-alive connection may idle")
-      ->capture_default_str();
+      ->capture_default_str()->check(secs);
   cmd.add_option("--write-timeout", f.write_timeout, "Seconds for a client to take a response")
-      ->capture_default_str();
+      ->capture_default_str()->check(secs);
   cmd.add_option("--max-requests", f.max_requests, "Requests per connection before it closes")
-      ->capture_default_str();
+      ->capture_default_str()->check(size);
   cmd.add_option("--access-log", f.access_log, "Common Log Format to FILE, or - for stdout");
 }
 

@@ -2,8 +2,10 @@
 #include <weft/http/chunked_decoder.hpp>
 #include <weft/http/server.hpp>
 #include <weft/net/errors.hpp>
+#include <weft/task/sleep.hpp>
 #include <weft/task/timeout.hpp>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <ctime>
@@ -233,8 +235,14 @@ task<int> read_body(tcp_stream& s, const request_head& head, const server_option
   }
 }
 
-task<void> fail(tcp_stream& s, int status, std::string_view why) {
-  if (status > 0) co_await s.write(error_response(status, why));
+task<void> fail(tcp_stream& s, int status, std::string_view why, const server_options& opts) {
+  if (status > 0) {
+    try {
+      co_await with_timeout(opts.write_timeout, s.write_all(error_response(status, why)));
+    } catch (const std::system_error&) {
+      co_return;  // the client is not taking replies: just close
+    }
+  }
   co_await s.linger_close();
 }
 
@@ -254,7 +262,8 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
                  connection_tracker* tracker, connection_tracker::entry* me) {
   field_array fields;
   std::string out;
-  std::size_t cap = opts.limits.max_head + 1024;
+  std::size_t cap = std::max(opts.limits.max_head, opts.limits.max_request_line) + 1024;
+  int since_yield = 0;
   for (std::size_t served = 0;; ++served) {
     // 1. The head: wait idle for its first byte, then head_timeout for all of it.
     request_head head;
@@ -274,12 +283,12 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
       auto r = co_await read_within(s, limit, cap, opts);
       if (r == read_outcome::eof) co_return;  // a partial head at EOF is dropped
       if (r == read_outcome::timeout) {
-        if (!s.buffered().empty()) co_await fail(s, 408, "request head timeout");
+        if (!s.buffered().empty()) co_await fail(s, 408, "request head timeout", opts);
         co_return;
       }
     }
     busy_guard busy(tracker, me);
-    if (pr.state == parse_result::error) co_return co_await fail(s, pr.status, pr.reason);
+    if (pr.state == parse_result::error) co_return co_await fail(s, pr.status, pr.reason, opts);
 
     // 2. The body. The head's views point into the stream's buffer, which
     // may move as the body arrives, so a request with a body keeps a copy.
@@ -298,7 +307,7 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
       if (head.expect_continue && s.buffered().empty())
         co_await s.write_all("HTTP/1.1 100 Continue\r\n\r\n");
       int st = co_await read_body(s, head, opts, body, trailers);
-      if (st != 0) co_return co_await fail(s, st, "bad body");
+      if (st != 0) co_return co_await fail(s, st, "bad body", opts);
     }
     req.head_ = head;
     req.body_ = body;
@@ -328,12 +337,22 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
     // is ready when the loop next waits for input.
     out.clear();
     serialize(req, res, keep_alive, out);
-    log_access(opts.access_log, s, req, res.status(), res.body().size());
+    bool sent_body = req.method() != "HEAD" && res.status() >= 200 && res.status() != 204 &&
+                     res.status() != 304;
+    log_access(opts.access_log, s, req, res.status(), sent_body ? res.body().size() : 0);
     if (head.body == body_kind::none) s.consume(pr.consumed);
-    if (out.size() < tcp_stream::flush_threshold) {
-      co_await s.write(out);
+    if (s.buffered_output() + out.size() < tcp_stream::flush_threshold) {
+      co_await s.write(out);  // only buffered: cannot block
     } else {
+      // This write will send, and a client that stopped reading must not
+      // hold the connection past the write timeout.
       co_await with_timeout(opts.write_timeout, s.write_all(out));
+    }
+    // A long pipeline is served without ever waiting; give the loop a turn
+    // now and then (fairness, and bounded stacks at -O0: see yield_now).
+    if (++since_yield == 32) {
+      since_yield = 0;
+      co_await yield_now();
     }
     if (!keep_alive) {
       co_await with_timeout(opts.write_timeout, s.flush());

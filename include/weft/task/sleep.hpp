@@ -68,6 +68,23 @@ struct fd_awaiter : wait_base, io_waiter {
 };
 }  // namespace detail
 
+// Gives the loop a turn: the task resumes on the next ready phase, after
+// other ready tasks and a non-blocking poll. A task that keeps finding work
+// without waiting (a long pipeline) yields now and then, for fairness, and
+// so that a chain of synchronously completing awaits cannot deepen the
+// stack in builds where symmetric transfer is not a tail call (-O0).
+struct yield_awaiter {
+  bool await_ready() const noexcept { return false; }
+  template <class P>
+  void await_suspend(std::coroutine_handle<P> h) {
+    detail::task_context* ctx = detail::context_of(h);
+    loop* owner = ctx ? ctx->owner : loop::current();
+    detail::resume_later(*owner, h);
+  }
+  void await_resume() const noexcept {}
+};
+inline yield_awaiter yield_now() noexcept { return {}; }
+
 // Suspends for `d` (at least one loop turn, even for zero).
 inline detail::sleep_awaiter sleep(duration d) noexcept {
   detail::sleep_awaiter a;

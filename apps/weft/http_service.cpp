@@ -5,8 +5,8 @@
 
 #include <cmath>
 #include <cstdio>
-#include <string>
 #include <stdexcept>
+#include <string>
 
 namespace weft::app {
 namespace {
@@ -83,23 +83,32 @@ void add_http_flags(CLI::App& cmd, http_flags& f) {
       },
       "SECONDS");
   cmd.add_option("--max-body", f.max_body, "Largest request body in bytes (413 beyond)")
-      ->capture_default_str()->check(size);
+      ->capture_default_str()
+      ->check(size);
   cmd.add_option("--max-request-line", f.max_request_line, "Longest request line (414 beyond)")
-      ->capture_default_str()->check(size);
+      ->capture_default_str()
+      ->check(size);
   cmd.add_option("--max-header-bytes", f.max_head, "Largest request head (431 beyond)")
-      ->capture_default_str()->check(size);
+      ->capture_default_str()
+      ->check(size);
   cmd.add_option("--max-headers", f.max_fields, "Most header fields (431 beyond)")
-      ->capture_default_str()->check(CLI::Range(1, 256));
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
   cmd.add_option("--header-timeout", f.head_timeout, "Seconds for a whole request head (slowloris)")
-      ->capture_default_str()->check(secs);
+      ->capture_default_str()
+      ->check(secs);
   cmd.add_option("--body-timeout", f.body_timeout, "Seconds for a whole request body")
-      ->capture_default_str()->check(secs);
+      ->capture_default_str()
+      ->check(secs);
   cmd.add_option("--idle-timeout", f.idle_timeout, "Seconds a keep-alive connection may idle")
-      ->capture_default_str()->check(secs);
+      ->capture_default_str()
+      ->check(secs);
   cmd.add_option("--write-timeout", f.write_timeout, "Seconds for a client to take a response")
-      ->capture_default_str()->check(secs);
+      ->capture_default_str()
+      ->check(secs);
   cmd.add_option("--max-requests", f.max_requests, "Requests per connection before it closes")
-      ->capture_default_str()->check(size);
+      ->capture_default_str()
+      ->check(size);
   cmd.add_option("--access-log", f.access_log, "Common Log Format to FILE, or - for stdout");
 }
 

@@ -337,8 +337,8 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
     // is ready when the loop next waits for input.
     out.clear();
     serialize(req, res, keep_alive, out);
-    bool sent_body = req.method() != "HEAD" && res.status() >= 200 && res.status() != 204 &&
-                     res.status() != 304;
+    bool sent_body =
+        req.method() != "HEAD" && res.status() >= 200 && res.status() != 204 && res.status() != 304;
     log_access(opts.access_log, s, req, res.status(), sent_body ? res.body().size() : 0);
     if (head.body == body_kind::none) s.consume(pr.consumed);
     if (s.buffered_output() + out.size() < tcp_stream::flush_threshold) {
@@ -378,13 +378,13 @@ void connection_tracker::remove(entry* e) noexcept {
 void connection_tracker::set_idle(entry* e, bool idle) noexcept {
   e->idle = idle;
   // Draining: a connection that just finished its request is not kept.
-  if (idle && draining_ && e->ctx) e->ctx->cancel(e->ctx->root_scope);
+  if (idle && draining_ && e->ctx) e->ctx->cancel_root();
 }
 
 void connection_tracker::drain() noexcept {
   draining_ = true;
   for (entry* e = head_; e != nullptr; e = e->next)
-    if (e->idle && e->ctx) e->ctx->cancel(e->ctx->root_scope);
+    if (e->idle && e->ctx) e->ctx->cancel_root();
 }
 
 task<void> serve_connection(tcp_stream s, const router& r, const server_options& opts,

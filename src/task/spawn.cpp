@@ -28,10 +28,19 @@ void free_frame(void* p, std::size_t size) noexcept {
 
 // What green_thread handles see. Apart from the context, so that a handle
 // outlives the task safely.
+// Reference-counted by hand (loop thread only): a shared_ptr in every
+// context would cost 8 more bytes per green thread.
 struct root_state {
   task_context* ctx = nullptr;  // null once the task has ended
   std::string name;
+  int refs = 1;
 };
+
+void release_state(root_state* s) noexcept {
+  if (s && --s->refs == 0) delete s;
+}
+
+static_assert(sizeof(task_context) <= 72, "task_context grew past an 80-byte malloc chunk");
 
 namespace {
 
@@ -63,17 +72,16 @@ void log_task_exception(const task_context& ctx, const std::exception_ptr& e) no
   log_error(std::string("task '") + ctx.name + "' ended by exception: " + what);
 }
 
-void start(loop& l, task<void> t, const char* name, std::shared_ptr<root_state>* state,
-           task_group* group) {
+void start(loop& l, task<void> t, const char* name, root_state* state, task_group* group) {
   task<void>::handle h = t.release();
   if (!h) return;
   task_context* ctx = new_context();
   ctx->owner = &l;
   ctx->name = name;
-  ctx->root_frame = h.address();
   if (state) {
-    ctx->handle = *state;  // dropped when the task ends
-    (*state)->ctx = ctx;
+    ++state->refs;  // the context's reference, dropped when the task ends
+    ctx->handle = state;
+    state->ctx = ctx;
   }
   if (group) group->add(ctx);
   h.promise().ctx = ctx;
@@ -87,7 +95,10 @@ void finish_green_thread(task_context* ctx, std::coroutine_handle<> root,
   if (error) log_task_exception(*ctx, error);
   // Destroying the frame runs its destructors: the task's sockets close here.
   root.destroy();
-  if (ctx->handle) ctx->handle->ctx = nullptr;
+  if (ctx->handle) {
+    ctx->handle->ctx = nullptr;
+    release_state(ctx->handle);
+  }
   if (ctx->group) ctx->group->remove(ctx);
   delete_context(ctx);
 }
@@ -102,10 +113,28 @@ std::size_t task_frame_count() noexcept {
 }
 
 green_thread spawn(loop& l, task<void> t, const char* name) {
-  auto state = std::make_shared<detail::root_state>();
+  auto* state = new detail::root_state();
   state->name = name;
-  detail::start(l, std::move(t), name, &state, nullptr);
-  return green_thread(std::move(state));
+  green_thread g(state);  // takes the first reference
+  detail::start(l, std::move(t), name, state, nullptr);
+  return g;
+}
+
+green_thread::green_thread(const green_thread& o) noexcept : state_(o.state_) {
+  if (state_) ++state_->refs;
+}
+
+green_thread& green_thread::operator=(const green_thread& o) noexcept {
+  if (this != &o) {
+    if (o.state_) ++o.state_->refs;
+    detail::release_state(state_);
+    state_ = o.state_;
+  }
+  return *this;
+}
+
+green_thread::~green_thread() {
+  detail::release_state(state_);
 }
 
 void spawn_n(loop& l, task<void> t, const char* name) {
@@ -113,7 +142,7 @@ void spawn_n(loop& l, task<void> t, const char* name) {
 }
 
 void green_thread::cancel() noexcept {
-  if (state_ && state_->ctx) state_->ctx->cancel(state_->ctx->root_scope);
+  if (state_ && state_->ctx) state_->ctx->cancel_root();
 }
 
 bool green_thread::done() const noexcept {
@@ -136,7 +165,7 @@ void task_group::spawn(loop& l, task<void> t, const char* name) {
 void task_group::cancel_all() noexcept {
   // Cancelling defers each resumption, so no member leaves the list while
   // this walks it.
-  for (detail::task_context* c = head_; c != nullptr; c = c->group_next) c->cancel(c->root_scope);
+  for (detail::task_context* c = head_; c != nullptr; c = c->group_next) c->cancel_root();
 }
 
 void task_group::add(detail::task_context* ctx) noexcept {

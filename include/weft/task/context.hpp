@@ -15,7 +15,6 @@
 
 #include <coroutine>
 #include <exception>
-#include <memory>
 #include <system_error>
 
 namespace weft {
@@ -37,20 +36,22 @@ struct cancel_scope {
 
 struct root_state;
 
+// 72 bytes, so that with malloc's header it takes an 80-byte chunk: it is
+// part of what every idle connection costs (bench/README.md).
 struct task_context {
   loop* owner = nullptr;
   cancel_hook* pending = nullptr;  // the suspended operation, if cancellable
-  cancel_scope root_scope;
-  cancel_scope* scope = &root_scope;
-  void* root_frame = nullptr;  // the green thread's outermost task
+  cancel_scope* scope = nullptr;   // innermost with_timeout scope, if any
   const char* name = "task";
-  std::shared_ptr<root_state> handle;  // shared with green_thread handles, if any
+  root_state* handle = nullptr;  // shared with green_thread handles, if any (one reference)
   // Membership of a task_group, an intrusive list.
   task_group* group = nullptr;
   task_context* group_prev = nullptr;
   task_context* group_next = nullptr;
+  bool root_cancelled = false;  // green_thread::cancel or task_group::cancel_all
 
   bool cancelled() const noexcept {
+    if (root_cancelled) return true;
     for (const cancel_scope* s = scope; s != nullptr; s = s->parent)
       if (s->cancelled) return true;
     return false;
@@ -58,6 +59,14 @@ struct task_context {
   // Cancels the innermost suspended operation, marking `s` cancelled first.
   void cancel(cancel_scope& s) noexcept {
     s.cancelled = true;
+    cancel_pending();
+  }
+  // Cancels the whole green thread.
+  void cancel_root() noexcept {
+    root_cancelled = true;
+    cancel_pending();
+  }
+  void cancel_pending() noexcept {
     if (cancel_hook* h = pending) {
       pending = nullptr;
       h->cancel(h);

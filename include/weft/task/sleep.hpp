@@ -83,7 +83,9 @@ struct yield_awaiter {
   }
   void await_resume() const noexcept {}
 };
-inline yield_awaiter yield_now() noexcept { return {}; }
+inline yield_awaiter yield_now() noexcept {
+  return {};
+}
 
 // Suspends for `d` (at least one loop turn, even for zero).
 inline detail::sleep_awaiter sleep(duration d) noexcept {

@@ -16,8 +16,8 @@
 
 #include <weft/task/task.hpp>
 
-#include <memory>
 #include <string>
+#include <utility>
 
 namespace weft {
 
@@ -28,6 +28,14 @@ struct root_state;
 class green_thread {
  public:
   green_thread() = default;
+  green_thread(const green_thread& o) noexcept;
+  green_thread& operator=(const green_thread& o) noexcept;
+  green_thread(green_thread&& o) noexcept : state_(std::exchange(o.state_, nullptr)) {}
+  green_thread& operator=(green_thread&& o) noexcept {
+    std::swap(state_, o.state_);
+    return *this;
+  }
+  ~green_thread();
   // Cancels the task's current operation; it resumes with
   // std::errc::operation_canceled (a std::system_error), and every later
   // operation fails the same way. Loop thread.
@@ -37,8 +45,8 @@ class green_thread {
 
  private:
   friend green_thread spawn(loop&, task<void>, const char*);
-  explicit green_thread(std::shared_ptr<detail::root_state> s) : state_(std::move(s)) {}
-  std::shared_ptr<detail::root_state> state_;
+  explicit green_thread(detail::root_state* s) noexcept : state_(s) {}
+  detail::root_state* state_ = nullptr;  // reference-counted; loop thread only
 };
 
 // `name` appears in logs. It must outlive the task: pass a string literal.

@@ -40,10 +40,10 @@ struct promise_base {
     std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) noexcept {
       promise_base& p = h.promise();
       if (p.continuation) return p.continuation;
-      // The outermost task of a green thread ends the green thread. There
-      // is no separate root coroutine: it would cost a frame per connection.
-      if (p.ctx != nullptr && p.ctx->root_frame == h.address())
-        finish_green_thread(p.ctx, h, p.error);
+      // A task with a context but no awaiter is the outermost task of a
+      // green thread: its end ends the green thread. There is no separate
+      // root coroutine: it would cost a frame per connection.
+      if (p.ctx != nullptr) finish_green_thread(p.ctx, h, p.error);
       return std::noop_coroutine();
     }
     void await_resume() noexcept {}

@@ -1,0 +1,86 @@
+#!/usr/bin/python3
+"""Server memory per idle connection.
+
+Opens --conns connections to an echo server, sends one 64-byte line on each
+and reads its echo (so every connection has been used once), then holds them
+all idle. Reads the server's VmRSS from /proc/PID/status before the first
+connection and after the last one has settled, and prints one JSON line:
+
+  {"kind": "memory", "label": ..., "conns": 10000, "rss_before_kb": ..., "rss_after_kb": ..., "bytes_per_conn": ...}
+
+Before measuring the baseline it opens, uses and closes one connection, so
+one-time costs (first buffer pool block, lazily created state) are not
+charged to the idle connections. RSS is user-space memory only: kernel
+socket buffers and thread structures are not in it.
+"""
+
+import argparse
+import json
+import resource
+import socket
+import sys
+import time
+
+
+def vm_rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def use_once(host, port, n):
+    s = socket.create_connection((host, port), timeout=10)
+    line = b"%016x " % n + bytes(b"idle-connection-check-" * 3)[:46] + b"\n"
+    s.sendall(line)
+    got = b""
+    while len(got) < len(line):
+        chunk = s.recv(len(line) - len(got))
+        if not chunk:
+            raise RuntimeError(f"connection {n}: closed before the echo")
+        got += chunk
+    if got != line:
+        raise RuntimeError(f"connection {n}: echo differs")
+    return s
+
+
+def main():
+    p = argparse.ArgumentParser(description="server RSS growth per idle connection")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--pid", type=int, required=True, help="server process to measure")
+    p.add_argument("--conns", type=int, default=10000)
+    p.add_argument("--label", default="server", help="server name for the report")
+    p.add_argument("--settle", type=float, default=1.0, help="seconds idle before measuring")
+    args = p.parse_args()
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < args.conns + 64:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, args.conns + 64), hard))
+
+    use_once(args.host, args.port, 0).close()
+    time.sleep(args.settle)
+    before = vm_rss_kb(args.pid)
+    socks = []
+    t0 = time.monotonic()
+    for i in range(args.conns):
+        socks.append(use_once(args.host, args.port, i + 1))
+    opened = time.monotonic() - t0
+    time.sleep(args.settle)
+    after = vm_rss_kb(args.pid)
+    for s in socks:
+        s.close()
+    print(json.dumps({
+        "kind": "memory",
+        "label": args.label,
+        "conns": args.conns,
+        "rss_before_kb": before,
+        "rss_after_kb": after,
+        "bytes_per_conn": round((after - before) * 1024 / args.conns),
+        "open_seconds": round(opened, 2),
+    }), flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -34,7 +34,7 @@ test-asan:
 
 bench: build
 	@scripts/deps.sh bench
-	bench/run.sh
+	BUILD_DIR=$(BUILD) bench/run.sh
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.hpp')

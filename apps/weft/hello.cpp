@@ -7,22 +7,15 @@
 namespace weft::app {
 
 void add_hello_command(CLI::App& app, std::function<int()>& run) {
-  auto* cmd = app.add_subcommand("hello", "HTTP Hello, world! server, default port 8080");
-  auto opts = std::make_shared<common_options>();
-  auto flags = std::make_shared<http_flags>();
-  add_common_flags(*cmd, *opts, 8080);
-  add_http_flags(*cmd, *flags);
-  cmd->callback([&run, opts, flags] {
-    run = [opts, flags] {
-      auto routes = std::make_shared<http::router>();
-      routes->get("/*", [](http::request&) {
-        http::response r(200);
-        r.content_type("text/plain");
-        r.body("Hello, world!");
-        return r;
-      });
-      return run_http("hello", *opts, routes, make_http_options(*flags));
-    };
+  add_http_command(app, run, "hello", "HTTP Hello, world! server, default port 8080", [] {
+    auto routes = std::make_shared<http::router>();
+    routes->get("/*", [](http::request&) {
+      http::response r(200);
+      r.content_type("text/plain");
+      r.body("Hello, world!");
+      return r;
+    });
+    return routes;
   });
 }
 

@@ -65,18 +65,11 @@ std::string describe_request(const http::request& req) {
 }
 
 void add_inspect_command(CLI::App& app, std::function<int()>& run) {
-  auto* cmd = app.add_subcommand("inspect", "HTTP request inspector (JSON), default port 8080");
-  auto opts = std::make_shared<common_options>();
-  auto flags = std::make_shared<http_flags>();
-  add_common_flags(*cmd, *opts, 8080);
-  add_http_flags(*cmd, *flags);
-  cmd->callback([&run, opts, flags] {
-    run = [opts, flags] {
-      auto routes = std::make_shared<http::router>();
-      routes->fallback(http::make_handler(
-          [](http::request& req) { return http::response::json(describe_request(req)); }));
-      return run_http("inspect", *opts, routes, make_http_options(*flags));
-    };
+  add_http_command(app, run, "inspect", "HTTP request inspector (JSON), default port 8080", [] {
+    auto routes = std::make_shared<http::router>();
+    routes->fallback(http::make_handler(
+        [](http::request& req) { return http::response::json(describe_request(req)); }));
+    return routes;
   });
 }
 

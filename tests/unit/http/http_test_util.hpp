@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <ostream>
+#include <random>
 #include <string>
 #include <utility>
 #include <vector>
@@ -195,6 +196,27 @@ inline void expect_decode_split_invariant(std::string_view in, const chunked_lim
   std::vector<std::size_t> bytewise(in.size());
   for (std::size_t k = 0; k < in.size(); ++k) bytewise[k] = k + 1;
   ASSERT_EQ(decode_in_reads(in, bytewise, limits), whole) << "one byte per read";
+}
+
+// Damages `in` 1 to 3 times (by round): overwrites, inserts or deletes a
+// byte drawn from `alphabet`. For the split-invariance tests on random input.
+template <std::size_t N>
+std::string mutate(std::string in, int round, std::mt19937& rng, const char (&alphabet)[N]) {
+  for (int m = 0; m < 1 + round % 3; ++m) {
+    std::size_t at = rng() % in.size();
+    char c = alphabet[rng() % N];
+    switch (rng() % 3) {
+      case 0:
+        in[at] = c;
+        break;
+      case 1:
+        in.insert(in.begin() + static_cast<long>(at), c);
+        break;
+      default:
+        in.erase(at, 1);
+    }
+  }
+  return in;
 }
 
 }  // namespace weft::http::test

@@ -112,9 +112,11 @@ void serialize(const request& req, const response& res, bool keep_alive, std::st
     out += "\r\n";
   }
   bool bodiless = status < 200 || status == 204 || status == 304;
-  if (!bodiless) {
+  if (!bodiless && res.producer()) {
+    if (req.version_minor() >= 1) out += "Transfer-Encoding: chunked\r\n";
+  } else if (!bodiless) {
     out += "Content-Length: ";
-    out += std::to_string(res.body().size());
+    out += std::to_string(res.file() ? res.file_length() : res.body().size());
     out += "\r\n";
   }
   for (const auto& [n, v] : res.headers()) {
@@ -128,7 +130,19 @@ void serialize(const request& req, const response& res, bool keep_alive, std::st
   else if (req.version_minor() == 0)
     out += "Connection: keep-alive\r\n";
   out += "\r\n";
-  if (!bodiless && req.method() != "HEAD") out += res.body();
+  if (!bodiless && req.method() != "HEAD" && !res.producer() && !res.file()) out += res.body();
+}
+
+// Sends a file body in slices, each bounded by the write timeout: a client
+// that stops reading is cut, however large the file.
+task<void> send_file_body(tcp_stream& s, const response& res, duration write_timeout) {
+  constexpr std::uint64_t slice = 4 << 20;
+  std::uint64_t offset = res.file_offset(), end = res.file_offset() + res.file_length();
+  while (offset < end) {
+    std::uint64_t n = std::min(slice, end - offset);
+    co_await with_timeout(write_timeout, s.send_file(res.file().get(), offset, n));
+    offset += n;
+  }
 }
 
 void log_access(std::FILE* f, const tcp_stream& s, const request& req, int status,
@@ -339,9 +353,21 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
     serialize(req, res, keep_alive, out);
     bool sent_body =
         req.method() != "HEAD" && res.status() >= 200 && res.status() != 204 && res.status() != 304;
-    log_access(opts.access_log, s, req, res.status(), sent_body ? res.body().size() : 0);
+    std::uint64_t body_bytes = res.file() ? res.file_length() : res.body().size();
+    log_access(opts.access_log, s, req, res.status(), sent_body ? body_bytes : 0);
     if (head.body == body_kind::none) s.consume(pr.consumed);
-    if (s.buffered_output() + out.size() < tcp_stream::flush_threshold) {
+    bool has_body = sent_body && (res.producer() || res.file());
+    if (res.producer() && req.version_minor() == 0) keep_alive = false;  // close-delimited
+    if (has_body) {
+      co_await s.write(out);
+      if (res.file()) {
+        co_await send_file_body(s, res, opts.write_timeout);
+      } else {
+        body_writer w(s, req.version_minor() >= 1, opts.write_timeout);
+        co_await res.producer()(w);
+        if (req.version_minor() >= 1) co_await s.write("0\r\n\r\n");
+      }
+    } else if (s.buffered_output() + out.size() < tcp_stream::flush_threshold) {
       co_await s.write(out);  // only buffered: cannot block
     } else {
       // This write will send, and a client that stopped reading must not
@@ -362,6 +388,22 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
 }
 
 }  // namespace
+
+task<void> body_writer::write(std::string_view data) {
+  if (data.empty()) co_return;  // an empty chunk would end the body
+  if (chunked_) {
+    char size[24];
+    int n = std::snprintf(size, sizeof size, "%zx\r\n", data.size());
+    co_await s_->write(std::string_view(size, static_cast<std::size_t>(n)));
+  }
+  if (s_->buffered_output() + data.size() + 2 < tcp_stream::flush_threshold) {
+    co_await s_->write(data);
+  } else {
+    co_await with_timeout(timeout_, s_->write_all(data));
+  }
+  if (chunked_) co_await s_->write("\r\n");
+  bytes_ += data.size();
+}
 
 void connection_tracker::add(entry* e) noexcept {
   e->next = head_;

@@ -37,6 +37,8 @@ bool stream_op::step() noexcept {
       return s.step_read_more(*this);
     case kind::write:
       return s.step_write(*this);
+    case kind::send_file:
+      return s.step_send_file(*this);
     case kind::nothing:
       return true;
   }
@@ -144,9 +146,9 @@ void tcp_stream::settle() noexcept {
   }
 }
 
-int tcp_stream::flush_some() noexcept {
+int tcp_stream::flush_some(bool more) noexcept {
   while (!out_.empty()) {
-    auto r = sys::send(fd_, out_.data(), out_.size());
+    auto r = sys::send(fd_, out_.data(), out_.size(), more);
     if (!r.ok()) return r.err;
     bool partial = r.value < out_.size();
     out_.consume(r.value);
@@ -331,6 +333,41 @@ bool tcp_stream::step_read_more(stream_op& op) noexcept {
   if (op.direction != 0) return false;
   op.done = in_.size() - before;
   return true;
+}
+
+bool tcp_stream::step_send_file(stream_op& op) noexcept {
+  if (fd_ < 0) return op.err = EBADF, true;
+  if (int rc = flush_some(/*more=*/true); rc != 0) {
+    if (rc != EAGAIN) return op.err = rc, true;
+    op.direction = io::writable;
+    return false;
+  }
+  // op.done is the file offset, op.max the end. Slices of 512 KiB: the
+  // socket buffer bounds each call anyway, and EAGAIN hands the loop back.
+  while (op.done < op.max) {
+    std::size_t slice = static_cast<std::size_t>(std::min<uint64_t>(op.max - op.done, 512 * 1024));
+    uint64_t offset = op.done;
+    auto r = sys::sendfile(fd_, op.file_fd, &offset, slice);
+    if (r.would_block()) {
+      op.direction = io::writable;
+      return false;
+    }
+    if (!r.ok()) return op.err = r.err, true;
+    if (r.value == 0)
+      return op.err = static_cast<int>(net_errc::unexpected_eof), op.category_net = true, true;
+    op.done = offset;
+  }
+  return true;
+}
+
+tcp_stream::write_op tcp_stream::send_file(int file_fd, std::uint64_t offset,
+                                           std::uint64_t count) noexcept {
+  op_.prepare(stream_op::kind::send_file);
+  op_.stream = this;
+  op_.file_fd = file_fd;
+  op_.done = offset;
+  op_.max = offset + count;
+  return {&op_};
 }
 
 tcp_stream::read_some_op tcp_stream::read_more(std::size_t capacity_limit) noexcept {

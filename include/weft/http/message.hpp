@@ -8,9 +8,12 @@
 // A request's views (method, target, headers, body) are valid until the
 // handler's task completes. Threading: one loop thread, one request.
 
+#include <weft/core/unique_fd.hpp>
 #include <weft/http/request_parser.hpp>
+#include <weft/task/task.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -51,6 +54,10 @@ class request {
   std::vector<std::pair<std::string_view, std::string_view>> params_;
 };
 
+class body_writer;
+// Produces a streamed body, one chunk per write (see body_writer).
+using body_producer = std::function<task<void>(body_writer&)>;
+
 class response {
  public:
   explicit response(int status = 200) : status_(status) {}
@@ -67,6 +74,23 @@ class response {
     return *this;
   }
   response& content_type(std::string type) { return header("Content-Type", std::move(type)); }
+  // A body produced while it is sent: chunked transfer coding for HTTP/1.1,
+  // close-delimited for HTTP/1.0.
+  response& stream(body_producer p) {
+    producer_ = std::move(p);
+    return *this;
+  }
+  // A body sent from a file with sendfile(2): `length` bytes from `offset`.
+  response& file(unique_fd fd, std::uint64_t offset, std::uint64_t length) {
+    file_ = std::move(fd);
+    file_offset_ = offset;
+    file_length_ = length;
+    return *this;
+  }
+  const body_producer& producer() const noexcept { return producer_; }
+  const unique_fd& file() const noexcept { return file_; }
+  std::uint64_t file_offset() const noexcept { return file_offset_; }
+  std::uint64_t file_length() const noexcept { return file_length_; }
 
   int status() const noexcept { return status_; }
   const std::string& body() const noexcept { return body_; }
@@ -85,6 +109,9 @@ class response {
   bool close_ = false;
   std::vector<std::pair<std::string, std::string>> headers_;
   std::string body_;
+  body_producer producer_;
+  unique_fd file_;
+  std::uint64_t file_offset_ = 0, file_length_ = 0;
 };
 
 // "OK", "Not Found", ...; "Unknown" for codes weft does not name.

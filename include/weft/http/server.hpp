@@ -30,6 +30,23 @@ struct server_options {
   std::FILE* access_log = nullptr;                    // Common Log Format, or none
 };
 
+// What a streamed body's producer writes to. Each write is one chunk; the
+// end of the body is sent when the producer returns. Writes are bounded by
+// the write timeout. Loop thread of the connection.
+class body_writer {
+ public:
+  body_writer(tcp_stream& s, bool chunked, duration write_timeout) noexcept
+      : s_(&s), chunked_(chunked), timeout_(write_timeout) {}
+  task<void> write(std::string_view data);
+  std::uint64_t bytes_written() const noexcept { return bytes_; }
+
+ private:
+  tcp_stream* s_;
+  bool chunked_;
+  duration timeout_;
+  std::uint64_t bytes_ = 0;
+};
+
 // The connections of one loop, for graceful shutdown: drain() cancels the
 // connections that are idle between requests, and makes the busy ones close
 // after the response in progress. Loop thread only.

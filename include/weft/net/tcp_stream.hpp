@@ -50,7 +50,15 @@ namespace detail {
 // awaiter: GCC gives every co_await temporary its own slot in the frame, so
 // a fat awaiter per call site would be paid for by every idle connection.
 struct stream_op : wait_base, io_waiter {
-  enum class kind : uint8_t { read_some, read_until, read_exact, read_more, write, nothing };
+  enum class kind : uint8_t {
+    read_some,
+    read_until,
+    read_exact,
+    read_more,
+    write,
+    send_file,
+    nothing
+  };
   tcp_stream* stream = nullptr;
   kind what = kind::read_some;
   bool all = false;           // write: send everything before completing
@@ -62,6 +70,7 @@ struct stream_op : wait_base, io_waiter {
   std::size_t len = 0;
   std::size_t done = 0;  // bytes read so far / returned
   std::size_t max = 0;   // read_until's limit
+  int file_fd = -1;      // send_file: the source; max is its end offset
 
   void prepare(kind k) noexcept;
   bool step() noexcept;
@@ -138,6 +147,10 @@ class tcp_stream {
   // EAGAIN are handled. Large writes skip the buffer (no copy).
   write_op write_all(std::string_view bytes) noexcept;
   write_op flush() noexcept { return write_all({}); }
+  // Sends `count` bytes of file `file_fd` from `offset` with sendfile(2),
+  // after what is buffered. The buffered bytes (headers) go with MSG_MORE,
+  // so they share a packet with the file's first bytes. The file stays open.
+  write_op send_file(int file_fd, std::uint64_t offset, std::uint64_t count) noexcept;
 
   // Ends our sending direction (after the buffer, if flushed first).
   void shutdown_write() noexcept;
@@ -167,10 +180,11 @@ class tcp_stream {
   bool step_read_exact(detail::stream_op& op) noexcept;
   bool step_write(detail::stream_op& op) noexcept;
   bool step_read_more(detail::stream_op& op) noexcept;
+  bool step_send_file(detail::stream_op& op) noexcept;
   bool wait_for_input(detail::stream_op& op) noexcept;
   void settle() noexcept;
-  int flush_some() noexcept;  // 0: all sent; EAGAIN; or errno
-  int fill() noexcept;        // reads into in_: 0, EAGAIN, or errno; sets eof_
+  int flush_some(bool more = false) noexcept;  // 0: all sent; EAGAIN; or errno
+  int fill() noexcept;                         // reads into in_: 0, EAGAIN, or errno; sets eof_
 
   loop* loop_ = nullptr;
   int fd_ = -1;

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/eventfd.h>
+#include <sys/sendfile.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -139,6 +140,15 @@ result<size_t> sendv(int fd, const iovec* iov, int count) {
   ssize_t n;
   do n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
   while (n < 0 && errno == EINTR);
+  return from(static_cast<size_t>(n), n < 0);
+}
+
+result<size_t> sendfile(int out_fd, int in_fd, uint64_t* offset, size_t count) {
+  off_t off = static_cast<off_t>(*offset);
+  ssize_t n;
+  do n = ::sendfile(out_fd, in_fd, &off, count);
+  while (n < 0 && errno == EINTR);
+  if (n > 0) *offset = static_cast<uint64_t>(off);
   return from(static_cast<size_t>(n), n < 0);
 }
 

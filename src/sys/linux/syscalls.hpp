@@ -60,6 +60,9 @@ result<size_t> read(int fd, void* buf, size_t len);  // value 0 means EOF
 result<size_t> send(int fd, const void* buf, size_t len,
                     bool more = false);                     // never raises SIGPIPE
 result<size_t> sendv(int fd, const iovec* iov, int count);  // never raises SIGPIPE
+// sendfile(2) from `in_fd` at `*offset`, advancing it; value 0 means the
+// file ended.
+result<size_t> sendfile(int out_fd, int in_fd, uint64_t* offset, size_t count);
 status shutdown(int fd, int how);
 void close(int fd);
 

@@ -4,9 +4,9 @@
 # Why a script and not a README step: the brief promises that `make run` and
 # `make test` work on a fresh Debian 12 machine with no manual step.
 set -euo pipefail
-build=(cmake ninja-build g++ make libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev libasio-dev pkg-config)
+build=(cmake ninja-build g++ make libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev libasio-dev libhttp-parser-dev pkg-config)
 test=("${build[@]}" python3 curl python3-eventlet wrk nghttp2-client)
-bench=("${build[@]}" python3 python3-eventlet wrk)
+bench=("${build[@]}" python3 python3-eventlet wrk libhttp-parser-dev)
 case "${1:-build}" in
   build) want=("${build[@]}") ;;
   test) want=("${test[@]}") ;;

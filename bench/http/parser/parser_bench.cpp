@@ -34,7 +34,9 @@ struct request_kind {
   std::size_t head;   // bytes of the head, through the empty line
 };
 
-std::string post_body() { return R"({"name":"weft","tags":["http","parser"],"count":42})"; }
+std::string post_body() {
+  return R"({"name":"weft","tags":["http","parser"],"count":42})";
+}
 
 std::vector<request_kind> make_requests() {
   std::vector<request_kind> v;
@@ -54,12 +56,14 @@ std::vector<request_kind> make_requests() {
       "GET /articles/2024/06/http-parsing-in-practice?ref=home&utm_source=feed HTTP/1.1\r\n"
       "Host: www.example.com\r\n"
       "User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0\r\n"
-      "Accept: text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8\r\n"
+      "Accept: "
+      "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8\r\n"
       "Accept-Language: en-US,en;q=0.7,de;q=0.3\r\n"
       "Accept-Encoding: gzip, deflate, br, zstd\r\n"
       "Referer: https://www.example.com/\r\n"
       "Connection: keep-alive\r\n"
-      "Cookie: session=7f3c9a1e2b4d6f80a1c3e5f7092b4d6f; theme=dark; _ga=GA1.2.1234567890.1718000000; consent=1\r\n"
+      "Cookie: session=7f3c9a1e2b4d6f80a1c3e5f7092b4d6f; theme=dark; "
+      "_ga=GA1.2.1234567890.1718000000; consent=1\r\n"
       "Upgrade-Insecure-Requests: 1\r\n"
       "Sec-Fetch-Dest: document\r\n"
       "Sec-Fetch-Mode: navigate\r\n"
@@ -78,8 +82,10 @@ std::vector<request_kind> make_requests() {
       "Accept: application/json\r\n"
       "Connection: keep-alive\r\n"
       "Content-Type: application/json\r\n"
-      "Content-Length: " + std::to_string(body.size()) + "\r\n"
-      "\r\n",
+      "Content-Length: " +
+          std::to_string(body.size()) +
+          "\r\n"
+          "\r\n",
       body);
   // An API call with a bearer token (a JWT) behind a proxy.
   add("api_bearer",
@@ -108,7 +114,10 @@ const std::vector<request_kind>& requests() {
 
 constexpr std::size_t max_fields = 100;
 
-struct view { const char* p = nullptr; std::size_t n = 0; };
+struct view {
+  const char* p = nullptr;
+  std::size_t n = 0;
+};
 
 struct parsed {
   std::string_view method, target;
@@ -159,8 +168,10 @@ struct hp_side {
   // calls only when it is split across buffers, and then the pieces are
   // contiguous in one caller buffer here.
   static void extend(view& v, const char* at, std::size_t n) noexcept {
-    if (v.p == nullptr) v = {at, n};
-    else v.n = static_cast<std::size_t>(at + n - v.p);
+    if (v.p == nullptr)
+      v = {at, n};
+    else
+      v.n = static_cast<std::size_t>(at + n - v.p);
   }
   static hp_side& self(http_parser* p) noexcept { return *static_cast<hp_side*>(p->data); }
 
@@ -231,8 +242,8 @@ struct hp_side {
 // ------------------------------------------------------------ the agreement
 
 bool same(const parsed& a, const parsed& b) {
-  if (a.method != b.method || a.target != b.target || a.major != b.major ||
-      a.minor != b.minor || a.nfields != b.nfields)
+  if (a.method != b.method || a.target != b.target || a.major != b.major || a.minor != b.minor ||
+      a.nfields != b.nfields)
     return false;
   for (std::size_t i = 0; i < a.nfields; ++i)
     if (a.names[i].p != b.names[i].p || a.names[i].n != b.names[i].n ||
@@ -252,8 +263,8 @@ bool check_agreement() {
     w.export_to(a);
     h.export_to(b);
     if (wn != r.head || hn != r.head || !same(a, b)) {
-      std::fprintf(stderr, "parsers disagree on %s (weft %zu, http_parser %zu, head %zu)\n",
-                   r.name, wn, hn, r.head);
+      std::fprintf(stderr, "parsers disagree on %s (weft %zu, http_parser %zu, head %zu)\n", r.name,
+                   wn, hn, r.head);
       std::abort();
     }
   }
@@ -283,8 +294,8 @@ void run(benchmark::State& state, const std::vector<const request_kind*>& set) {
     bytes += r.bytes.size();
   }
   state.SetBytesProcessed(static_cast<std::int64_t>(bytes));
-  state.counters["req/s"] = benchmark::Counter(static_cast<double>(state.iterations()),
-                                               benchmark::Counter::kIsRate);
+  state.counters["req/s"] =
+      benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
 }
 
 // Registered as <parser>/<kind>: weft/curl_get, http_parser/curl_get, ...,

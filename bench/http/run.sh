@@ -1,0 +1,358 @@
+#!/usr/bin/env bash
+# The HTTP comparison (issue 3): `weft hello` against nginx, h2o, a naive Asio
+# C++20 coroutine responder, the Python epoll tutorial's server and the floor
+# (a bare epoll responder that does no parsing; bench/http/peers/).
+#
+# Every server runs pinned to CPU 0 with one worker/thread, the load (wrk -t1,
+# h2load -t1) pinned to CPU 1. The server's CPU share comes from utime+stime
+# in /proc/PID/stat (the process, its threads and its child processes) at the
+# edges of the load run; requests/s per server core = requests/s / that share.
+# Each configuration runs BENCH_RUNS times, round-robin over the servers; the
+# report shows medians. Then `weft hello --threads 2` against nginx with 2
+# workers, with nothing pinned (keep-alive load only).
+#
+# Installs nothing: peers that are missing (nginx, h2o, wrk, h2load; scripts/
+# deps.sh bench installs them) are skipped with a note.
+#
+# Usage: bench/http/run.sh          (after `make build` or a cmake build)
+# Environment:
+#   BUILD_DIR        build tree with bin/ (default: build)
+#   BENCH_SECONDS    seconds per load run (default 5)
+#   BENCH_WARMUP     unmeasured seconds of load before each server's first run (default 1)
+#   BENCH_RUNS       runs per configuration (default 3)
+#   BENCH_LOADS      subset of: keepalive pipelined close h2load threads2
+#   BENCH_SERVERS    subset of: weft floor nginx h2o asio pytut
+#   BENCH_OUT        results directory (default BUILD_DIR/bench-http)
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+build=${BUILD_DIR:-$root/build}
+[[ $build = /* ]] || build=$root/$build
+bin=$build/bin
+seconds=${BENCH_SECONDS:-5}
+warmup=${BENCH_WARMUP:-1}
+runs=${BENCH_RUNS:-3}
+loads=${BENCH_LOADS:-keepalive pipelined close h2load threads2}
+servers=${BENCH_SERVERS:-weft floor nginx h2o asio pytut}
+out=${BENCH_OUT:-$build/bench-http}
+py=/usr/bin/python3
+depth=16
+server_cpu=0
+client_cpu=1
+hz=$(getconf CLK_TCK)
+
+mkdir -p "$out"
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/weft-bench-http.XXXXXX")
+results=$out/results.tsv
+: > "$results"
+
+note() { echo "http bench: $*" >&2; }
+have() { command -v "$1" > /dev/null 2>&1; }
+
+# A free TCP port on 127.0.0.1 (for the peers whose config needs a number).
+free_port() {
+  $py -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# Which loads a server takes part in. The floor and the Asio responder never
+# close, so they sit out the Connection: close load; the Asio responder
+# answers a whole pipelined batch with one response (it is naive by design),
+# and the tutorial's server closes after every response.
+loads_of() {
+  case $1 in
+    weft | nginx | h2o | weft2 | nginx2) echo "keepalive pipelined close h2load" ;;
+    floor) echo "keepalive pipelined h2load" ;;
+    asio) echo "keepalive h2load" ;;
+    pytut) echo "close" ;;
+  esac
+}
+
+available() {
+  case $1 in
+    weft | weft2) [[ -x $bin/weft ]] ;;
+    floor) [[ -x $bin/floor_responder ]] ;;
+    asio) [[ -x $bin/asio_responder ]] ;;
+    nginx | nginx2) have nginx || [[ -x /usr/sbin/nginx ]] ;;
+    h2o) have h2o ;;
+    pytut) [[ -x $py ]] ;;
+  esac
+}
+
+nginx_bin() { command -v nginx || echo /usr/sbin/nginx; }
+
+# nginx with a generated config: one process (master_process off), or a
+# master and `workers` workers; access_log off; return 200 "Hello, world!".
+nginx_conf() {  # dir port workers
+  local master=off
+  [[ $3 -gt 1 ]] && master=on
+  mkdir -p "$1"
+  cat > "$1/nginx.conf" <<CONF
+daemon off;
+master_process $master;
+worker_processes $3;
+pid $1/nginx.pid;
+error_log $1/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $1/body;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:$2 backlog=4096;
+    location / {
+      default_type text/plain;
+      return 200 "Hello, world!";
+    }
+  }
+}
+CONF
+}
+
+# h2o with a generated config: num-threads 1, no access log, serving a
+# 13-byte file "Hello, world!" as text/plain for every path.
+h2o_conf() {  # dir port
+  mkdir -p "$1"
+  printf 'Hello, world!' > "$1/hello.txt"
+  cat > "$1/h2o.conf" <<CONF
+num-threads: 1
+listen:
+  host: 127.0.0.1
+  port: $2
+error-log: $1/error.log
+$( [[ $(id -u) -eq 0 ]] && echo "user: nobody" )
+hosts:
+  default:
+    paths:
+      /:
+        file.file: $1/hello.txt
+CONF
+  chmod a+x "$tmp"; chmod -R a+rwX "$1"  # h2o drops root for nobody
+}
+
+declare -A spid port
+
+# Starts server $1 (pinned to CPU 0 unless $2 is "unpinned"); records its
+# PID and port. taskset execs the server, so $! is the server's own PID.
+start_server() {
+  local s=$1 log=$out/$1.log p="" pin=(taskset -c "$server_cpu") cmd
+  [[ ${2:-} = unpinned ]] && pin=()
+  case $s in
+    weft) cmd=("$bin/weft" hello --port 0 --threads 1) ;;
+    weft2) cmd=("$bin/weft" hello --port 0 --threads 2) ;;
+    floor) cmd=("$bin/floor_responder" --port 0) ;;
+    asio) cmd=("$bin/asio_responder" --port 0) ;;
+    pytut) cmd=("$py" "$root/bench/http/peers/epoll_tutorial.py" --port 0) ;;
+    nginx | nginx2)
+      p=$(free_port)
+      nginx_conf "$tmp/$s" "$p" "$([[ $s = nginx2 ]] && echo 2 || echo 1)"
+      cmd=("$(nginx_bin)" -p "$tmp/$s" -c "$tmp/$s/nginx.conf") ;;
+    h2o)
+      p=$(free_port)
+      h2o_conf "$tmp/$s" "$p"
+      cmd=(h2o -c "$tmp/$s/h2o.conf") ;;
+  esac
+  "${pin[@]}" "${cmd[@]}" > "$log" 2>&1 &
+  spid[$s]=$!
+  for _ in $(seq 100); do
+    if [[ -z $p ]]; then
+      local q
+      q=$(sed -n 's/.* listening on .*:\([0-9]\+\)$/\1/p' "$log" | head -1)
+      [[ -n $q ]] && port[$s]=$q && return 0
+    elif (exec 3<> "/dev/tcp/127.0.0.1/$p") 2> /dev/null; then
+      port[$s]=$p && return 0
+    fi
+    kill -0 "${spid[$s]}" 2> /dev/null || break
+    sleep 0.1
+  done
+  note "$s did not start; its log:"
+  cat "$log" "$tmp/$s/error.log" >&2 2> /dev/null || true
+  unset "spid[$s]"
+  return 1
+}
+
+stop_server() {
+  kill -TERM "${spid[$1]}" 2> /dev/null || true
+  wait "${spid[$1]}" 2> /dev/null || true
+  unset "spid[$1]"
+}
+
+stop_all() {
+  local s
+  for s in "${!spid[@]}"; do stop_server "$s"; done
+  rm -rf "$tmp"
+}
+trap stop_all EXIT
+
+# utime+stime ticks of a process, its threads and all its descendants.
+cpu_ticks() {
+  local pid=$1 total=0 t c
+  t=$(awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$pid/stat" 2> /dev/null || echo 0)
+  total=$((total + t))
+  for c in $(cat /proc/"$pid"/task/*/children 2> /dev/null); do
+    total=$((total + $(cpu_ticks "$c")))
+  done
+  echo "$total"
+}
+
+# wrk's latency figure in ms (it prints us, ms or s).
+to_ms() {
+  awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n = n; else if (v ~ /s$/) n *= 1000; printf "%.3f", n }'
+}
+
+pipeline_lua=$tmp/pipeline.lua
+cat > "$pipeline_lua" <<LUA
+-- $depth requests in flight per connection, sent as one batch.
+init = function(args)
+  local r = {}
+  for i = 1, $depth do r[i] = wrk.format(nil, "/") end
+  req = table.concat(r)
+end
+request = function() return req end
+LUA
+
+# The load command for a load name, a port, and seconds.
+load_cmd() {  # load port seconds
+  local url=http://127.0.0.1:$2/
+  case $1 in
+    keepalive) echo "wrk -t1 -c100 -d${3}s --latency $url" ;;
+    pipelined) echo "wrk -t1 -c100 -d${3}s --latency -s $pipeline_lua $url" ;;
+    close) echo "wrk -t1 -c50 -d${3}s --latency -H Connection:close $url" ;;
+    h2load) echo "h2load --h1 -t1 -c100 -m1 -D $3 $url" ;;
+  esac
+}
+
+# One measured run: appends "load server run rps p50_ms p99_ms cpu_share errors".
+measure() {  # load server run [unpinned]
+  local l=$1 s=$2 r=$3 pin=(taskset -c "$client_cpu") t0 t1 c0 c1 txt rps p50 p99 cpu err lt=${1%2}
+  [[ ${4:-} = unpinned ]] && pin=()
+  # shellcheck disable=SC2046
+  c0=$(cpu_ticks "${spid[$s]}"); t0=$(date +%s.%N)
+  # shellcheck disable=SC2046
+  txt=$("${pin[@]}" $(load_cmd "$lt" "${port[$s]}" "$seconds") 2>&1) || true
+  c1=$(cpu_ticks "${spid[$s]}"); t1=$(date +%s.%N)
+  echo "$txt" > "$out/$l.$s.$r.txt"
+  cpu=$(awk -v a="$c0" -v b="$c1" -v t0="$t0" -v t1="$t1" -v hz="$hz" 'BEGIN { printf "%.3f", (b - a) / hz / (t1 - t0) }')
+  if [[ $lt = h2load ]]; then
+    rps=$(sed -n 's/^finished in .*, \([0-9.]*\) req\/s.*/\1/p' <<< "$txt")
+    p50=$(awk '/^time for request:/ { print $6 }' <<< "$txt")  # mean, not p50
+    p50=$(to_ms "${p50:-0}")
+    p99=NA
+    err=$(sed -n 's/^requests: .* \([0-9]*\) errored.*/\1/p' <<< "$txt")
+  else
+    rps=$(awk '/^Requests\/sec:/ { print $2 }' <<< "$txt")
+    p50=$(to_ms "$(awk '$1 == "50%" { print $2 }' <<< "$txt")")
+    p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' <<< "$txt")")
+    err=$(awk '/Socket errors|Non-2xx/ { n++ } END { print n + 0 }' <<< "$txt")
+  fi
+  [[ -n $rps ]] || { note "$l $s run $r: no rate in the load's output (see $out/$l.$s.$r.txt)"; rps=0; }
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$l" "$s" "$r" "$rps" "$p50" "$p99" "$cpu" "${err:-0}" >> "$results"
+}
+
+active=()
+for s in $servers; do
+  if available "$s"; then active+=("$s"); else note "skipping $s (not built or not installed)"; fi
+done
+have wrk || note "wrk missing (Debian wrk): skipping the wrk loads"
+have h2load || note "h2load missing (Debian nghttp2-client): skipping the h2load cross-check"
+load_ok() {
+  case $1 in
+    h2load) have h2load ;;
+    *) have wrk ;;
+  esac
+}
+
+{
+  echo "# http bench, $(date -u '+%Y-%m-%d %H:%M UTC'), weft $(git -C "$root" describe --always --dirty 2> /dev/null || echo '?')"
+  echo "# $(nproc) CPUs, kernel $(uname -r); server on CPU $server_cpu, load on CPU $client_cpu"
+  echo "# ${seconds}s per run, $runs runs; nginx $( (nginx_bin > /dev/null && $(nginx_bin) -v 2>&1) | sed 's/.*\///'), h2o $(h2o --version 2> /dev/null | head -1 | awk '{print $3}'), $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}')"
+} | tee "$out/header.txt" >&2
+
+started=()
+for s in "${active[@]}"; do
+  start_server "$s" && started+=("$s") || note "skipping $s"
+done
+for s in "${started[@]}"; do  # warm-up, unmeasured
+  [[ $warmup -gt 0 ]] && have wrk && [[ $s != pytut ]] &&
+    taskset -c "$client_cpu" wrk -t1 -c100 -d"${warmup}s" "http://127.0.0.1:${port[$s]}/" > /dev/null 2>&1 || true
+done
+for r in $(seq "$runs"); do
+  for l in $loads; do
+    [[ $l = threads2 ]] && continue
+    load_ok "$l" || continue
+    for s in "${started[@]}"; do
+      [[ " $(loads_of "$s") " = *" $l "* ]] || continue
+      note "run $r, $l, $s"
+      measure "$l" "$s" "$r"
+    done
+  done
+done
+for s in "${started[@]}"; do stop_server "$s"; done
+
+# weft --threads 2 against nginx with 2 workers; nothing pinned.
+if [[ " $loads " = *" threads2 "* ]] && have wrk; then
+  two=()
+  for s in weft2 nginx2; do
+    available "$s" && start_server "$s" unpinned && two+=("$s") || note "skipping $s"
+  done
+  for r in $(seq "$runs"); do
+    for s in "${two[@]}"; do
+      note "run $r, keepalive (unpinned), $s"
+      measure keepalive2 "$s" "$r" unpinned
+    done
+  done
+  for s in "${two[@]}"; do stop_server "$s"; done
+fi
+
+cat "$out/header.txt"
+echo
+$py - "$results" "$depth" << 'PY' | tee "$out/report.md"
+import sys, statistics as st
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
+depth = int(sys.argv[2])
+conns = {"keepalive": 100, "pipelined": 100, "close": 50, "h2load": 100, "keepalive2": 100}
+title = {"keepalive": "keep-alive, wrk -t1 -c100",
+         "pipelined": f"pipelined x{depth}, wrk -t1 -c100 (p50 column: mean batch wait = conns x depth / rate)",
+         "close": "Connection: close, wrk -t1 -c50",
+         "h2load": "h2load --h1 -t1 -c100 (p50 column: mean time per request)",
+         "keepalive2": "keep-alive, weft --threads 2 vs nginx 2 workers, nothing pinned"}
+med = {}
+for l in title:
+    sel = [r for r in rows if r[0] == l]
+    if not sel: continue
+    print(f"\n### {title[l]}\n")
+    print("| server | req/s | p50 ms | p99 ms | server CPU | req/s per server core | errors |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for s in dict.fromkeys(r[1] for r in sel):
+        rs = [r for r in sel if r[1] == s]
+        rps = st.median(float(r[3]) for r in rs)
+        cpu = st.median(float(r[6]) for r in rs)
+        pc = st.median(float(r[3]) / float(r[6]) if float(r[6]) > 0 else 0 for r in rs)
+        if l == "pipelined":
+            p50 = st.median(conns[l] * depth / float(r[3]) * 1000 if float(r[3]) > 0 else 0 for r in rs)
+            p99 = None
+        else:
+            p50 = st.median(float(r[4]) for r in rs)
+            p99 = None if rs[0][5] == "NA" else st.median(float(r[5]) for r in rs)
+        errs = sum(int(r[7] or 0) for r in rs)
+        med[(l, s)] = dict(rps=rps, cpu=cpu, pc=pc, p99=p99)
+        p99s = "-" if p99 is None else f"{p99:.2f}"
+        print(f"| {s} | {rps:,.0f} | {p50:.2f} | {p99s} | {cpu:.2f} | {pc:,.0f} | {errs} |")
+
+print("\n### Targets (weft --threads 1, per server core, medians)\n")
+print("| target | ratio | met |\n|---|---:|---|")
+def ratio(l, a, b, key="pc"):
+    if (l, a) in med and (l, b) in med and med[(l, b)][key]:
+        return med[(l, a)][key] / med[(l, b)][key]
+    return None
+def row(name, v, ok):
+    if v is None: print(f"| {name} | n/a | not measured |")
+    else: print(f"| {name} | {v:.2f} | {'met' if ok(v) else 'NOT met'} |")
+row("keep-alive >= 0.95x floor", ratio("keepalive", "weft", "floor"), lambda v: v >= 0.95)
+row("keep-alive >= 1.1x nginx", ratio("keepalive", "weft", "nginx"), lambda v: v >= 1.1)
+pw, pn = med.get(("keepalive", "weft"), {}).get("p99"), med.get(("keepalive", "nginx"), {}).get("p99")
+if pw is not None and pn is not None:
+    print(f"| keep-alive p99 <= nginx's ({pw:.2f} vs {pn:.2f} ms) | {pw/pn:.2f} | {'met' if pw <= pn else 'NOT met'} |")
+row("pipelined >= 0.9x floor", ratio("pipelined", "weft", "floor"), lambda v: v >= 0.9)
+row("Connection: close >= 1.0x nginx", ratio("close", "weft", "nginx"), lambda v: v >= 1.0)
+row("threads 2: weft / nginx 2 workers, per core", ratio("keepalive2", "weft2", "nginx2"), lambda v: v >= 1.0)
+PY

@@ -79,9 +79,8 @@ bool is_timeout(const std::system_error& e) {
 }
 
 // An error answer: the status, a one-line body, and "Connection: close".
-std::string error_response(int status, std::string_view why) {
+std::string error_response(int status) {
   std::string body = std::to_string(status) + " " + std::string(reason_phrase(status)) + "\n";
-  (void)why;
   std::string out = "HTTP/1.1 " + std::to_string(status) + " " +
                     std::string(reason_phrase(status)) + "\r\nDate: " + std::string(http_date()) +
                     "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: " +
@@ -249,10 +248,10 @@ task<int> read_body(tcp_stream& s, const request_head& head, const server_option
   }
 }
 
-task<void> fail(tcp_stream& s, int status, std::string_view why, const server_options& opts) {
+task<void> fail(tcp_stream& s, int status, const server_options& opts) {
   if (status > 0) {
     try {
-      co_await with_timeout(opts.write_timeout, s.write_all(error_response(status, why)));
+      co_await with_timeout(opts.write_timeout, s.write_all(error_response(status)));
     } catch (const std::system_error&) {
       co_return;  // the client is not taking replies: just close
     }
@@ -297,20 +296,18 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
       auto r = co_await read_within(s, limit, cap, opts);
       if (r == read_outcome::eof) co_return;  // a partial head at EOF is dropped
       if (r == read_outcome::timeout) {
-        if (!s.buffered().empty()) co_await fail(s, 408, "request head timeout", opts);
+        if (!s.buffered().empty()) co_await fail(s, 408, opts);
         co_return;
       }
     }
     busy_guard busy(tracker, me);
-    if (pr.state == parse_result::error) co_return co_await fail(s, pr.status, pr.reason, opts);
+    if (pr.state == parse_result::error) co_return co_await fail(s, pr.status, opts);
 
     // 2. The body. The head's views point into the stream's buffer, which
     // may move as the body arrives, so a request with a body keeps a copy.
     request req;
     std::string head_copy, body;
     owned_fields trailers;
-    std::array<header_field, 1> unused{};
-    (void)unused;
     std::vector<header_field> body_fields;
     if (head.body != body_kind::none) {
       head_copy.assign(s.buffered().substr(0, pr.consumed));
@@ -321,7 +318,7 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
       if (head.expect_continue && s.buffered().empty())
         co_await s.write_all("HTTP/1.1 100 Continue\r\n\r\n");
       int st = co_await read_body(s, head, opts, body, trailers);
-      if (st != 0) co_return co_await fail(s, st, "bad body", opts);
+      if (st != 0) co_return co_await fail(s, st, opts);
     }
     req.head_ = head;
     req.body_ = body;

@@ -33,7 +33,7 @@ void tcp_acceptor::on_ready() {
     }
     if (err == EAGAIN || err == EWOULDBLOCK) return;
     if (is_resource_exhaustion(err)) return pause();
-    if (err == ECONNABORTED || err == EPROTO || err == EPERM || err == EINTR) continue;
+    if (is_transient_accept_error(err)) continue;
     log_error("accept: " + std::error_code(err, std::system_category()).message());
     return pause();
   }

@@ -17,6 +17,10 @@ bool is_resource_exhaustion(int err) noexcept {
   return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
 }
 
+bool is_transient_accept_error(int err) noexcept {
+  return err == ECONNABORTED || err == EPROTO || err == EPERM || err == EINTR;
+}
+
 tcp_listener tcp_listener::bind(const endpoint& at, const listen_options& opts) {
   auto sock = sys::socket_tcp(at.family());
   if (!sock.ok()) throw std::system_error(sock.error(), "socket");
@@ -81,7 +85,7 @@ task<tcp_stream> tcp_listener::accept() {
       // level-triggered wait would spin. The loop drops the unused interest.
       co_await sleep(backoff);
       backoff = std::min<duration>(backoff * 2, 640ms);
-    } else if (err == ECONNABORTED || err == EPROTO || err == EPERM || err == EINTR) {
+    } else if (is_transient_accept_error(err)) {
       continue;  // that one connection failed; the listener is fine
     } else {
       throw std::system_error(err, std::system_category(), "accept");

@@ -159,6 +159,14 @@ int tcp_stream::flush_some(bool more) noexcept {
   return 0;
 }
 
+std::optional<bool> tcp_stream::flush_first(stream_op& op, bool more) noexcept {
+  int rc = flush_some(more);
+  if (rc == 0) return std::nullopt;
+  if (rc != EAGAIN) return op.err = rc, true;
+  op.direction = io::writable;
+  return false;
+}
+
 int tcp_stream::fill() noexcept {
   if (drained_) {
     drained_ = false;
@@ -185,11 +193,7 @@ int tcp_stream::fill() noexcept {
 // is done (an error), false when it must wait (`direction` set) or, with
 // op.err == 0 and more bytes in in_ or eof_, when the caller should look again.
 bool tcp_stream::wait_for_input(stream_op& op) noexcept {
-  if (int rc = flush_some(); rc != 0) {
-    if (rc != EAGAIN) return op.err = rc, true;
-    op.direction = io::writable;
-    return false;
-  }
+  if (auto verdict = flush_first(op)) return *verdict;
   int rc = fill();
   if (rc == EAGAIN) {
     in_.release_if_empty();  // idle: hold no buffer while waiting
@@ -248,11 +252,7 @@ bool tcp_stream::step_read_some(stream_op& op) noexcept {
     return true;
   }
   if (eof_) return true;
-  if (int rc = flush_some(); rc != 0) {
-    if (rc != EAGAIN) return op.err = rc, true;
-    op.direction = io::writable;
-    return false;
-  }
+  if (auto verdict = flush_first(op)) return *verdict;
   if (drained_) {
     drained_ = false;
     op.direction = io::readable;
@@ -297,11 +297,7 @@ bool tcp_stream::step_read_exact(stream_op& op) noexcept {
 
 bool tcp_stream::step_write(stream_op& op) noexcept {
   if (fd_ < 0) return op.err = EBADF, true;
-  if (int rc = flush_some(); rc != 0) {
-    if (rc != EAGAIN) return op.err = rc, true;
-    op.direction = io::writable;
-    return false;
-  }
+  if (auto verdict = flush_first(op)) return *verdict;
   while (op.len > 0) {
     auto r = sys::send(fd_, op.ptr, op.len);
     if (r.would_block()) {
@@ -337,11 +333,7 @@ bool tcp_stream::step_read_more(stream_op& op) noexcept {
 
 bool tcp_stream::step_send_file(stream_op& op) noexcept {
   if (fd_ < 0) return op.err = EBADF, true;
-  if (int rc = flush_some(/*more=*/true); rc != 0) {
-    if (rc != EAGAIN) return op.err = rc, true;
-    op.direction = io::writable;
-    return false;
-  }
+  if (auto verdict = flush_first(op, /*more=*/true)) return *verdict;
   // op.done is the file offset, op.max the end. Slices of 512 KiB: the
   // socket buffer bounds each call anyway, and EAGAIN hands the loop back.
   while (op.done < op.max) {

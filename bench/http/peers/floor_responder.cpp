@@ -35,7 +35,9 @@ constexpr char kResponse[] =
 constexpr std::size_t kResponseLen = sizeof(kResponse) - 1;
 
 volatile std::sig_atomic_t stop = 0;
-void on_signal(int) { stop = 1; }
+void on_signal(int) {
+  stop = 1;
+}
 
 struct conn {
   int match = 0;        // how much of "\r\n\r\n" the previous read ended with
@@ -128,7 +130,8 @@ int main(int argc, char** argv) {
           int c = accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
           if (c < 0) break;
           setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-          if (static_cast<std::size_t>(c) >= conns.size()) conns.resize(static_cast<std::size_t>(c) * 2);
+          if (static_cast<std::size_t>(c) >= conns.size())
+            conns.resize(static_cast<std::size_t>(c) * 2);
           epoll_event cev{};
           cev.events = EPOLLIN;
           cev.data.fd = c;

@@ -52,5 +52,8 @@ int effective_backlog(int requested) noexcept;
 // True for the errors that mean "out of descriptors or memory": pause
 // accepting rather than fail.
 bool is_resource_exhaustion(int err) noexcept;
+// True for accept errors that concern one connection only (it was aborted
+// or refused by policy): skip it and accept the next.
+bool is_transient_accept_error(int err) noexcept;
 
 }  // namespace weft

@@ -34,6 +34,7 @@
 #include <weft/task/task.hpp>
 #include <weft/task/wait.hpp>
 
+#include <optional>
 #include <span>
 #include <string_view>
 #include <type_traits>
@@ -184,7 +185,11 @@ class tcp_stream {
   bool wait_for_input(detail::stream_op& op) noexcept;
   void settle() noexcept;
   int flush_some(bool more = false) noexcept;  // 0: all sent; EAGAIN; or errno
-  int fill() noexcept;                         // reads into in_: 0, EAGAIN, or errno; sets eof_
+  // Sends what is buffered before an op goes on. Empty: all sent, go on.
+  // Otherwise the op's step result: false to wait for writability, true
+  // when it failed (op.err set).
+  std::optional<bool> flush_first(detail::stream_op& op, bool more = false) noexcept;
+  int fill() noexcept;  // reads into in_: 0, EAGAIN, or errno; sets eof_
 
   loop* loop_ = nullptr;
   int fd_ = -1;

@@ -67,7 +67,7 @@ std::string describe_request(const http::request& req) {
 void add_inspect_command(CLI::App& app, std::function<int()>& run) {
   add_http_command(app, run, "inspect", "HTTP request inspector (JSON), default port 8080", [] {
     auto routes = std::make_shared<http::router>();
-    routes->fallback(http::make_handler(
+    routes->fallback(http::plain_handler(
         [](http::request& req) { return http::response::json(describe_request(req)); }));
     return routes;
   });

@@ -1,16 +1,35 @@
 #include <weft/http/message.hpp>
 
+#include "http/char_tables.hpp"
+
 #include <algorithm>
+#include <cstring>
+#include <stdexcept>
 
 namespace weft::http {
 
+namespace {
+// The target from its path on: an absolute-form target
+// ("http://host/p?q", RFC 9112 §3.2.2) loses its scheme and authority.
+// Origin-, asterisk- and authority-form targets are returned whole.
+std::string_view from_path(std::string_view t) noexcept {
+  if (t.empty() || t.front() == '/') return t;
+  auto scheme_end = t.find("://");
+  if (scheme_end == std::string_view::npos) return t;
+  std::string_view rest = t.substr(scheme_end + 3);
+  auto p = rest.find_first_of("/?");
+  return p == std::string_view::npos ? std::string_view{} : rest.substr(p);
+}
+}  // namespace
+
 std::string_view request::path() const noexcept {
-  std::string_view t = head_.target;
-  return t.substr(0, t.find('?'));
+  std::string_view t = from_path(head_.target);
+  t = t.substr(0, t.find('?'));
+  return t.empty() ? std::string_view("/") : t;
 }
 
 std::string_view request::query() const noexcept {
-  std::string_view t = head_.target;
+  std::string_view t = from_path(head_.target);
   auto q = t.find('?');
   return q == std::string_view::npos ? std::string_view{} : t.substr(q + 1);
 }
@@ -79,8 +98,63 @@ response response::json(std::string body, int status) {
   return r;
 }
 
-response& response::header(std::string name, std::string value) {
-  headers_.emplace_back(std::move(name), std::move(value));
+void header_lines::append(std::string_view name, std::string_view value) {
+  std::size_t add = name.size() + value.size() + 4;
+  if (spill_.empty() && size_ + add <= sizeof small_) {
+    char* p = small_ + size_;
+    std::memcpy(p, name.data(), name.size());
+    p += name.size();
+    *p++ = ':';
+    *p++ = ' ';
+    std::memcpy(p, value.data(), value.size());
+    p += value.size();
+    *p++ = '\r';
+    *p++ = '\n';
+    size_ += static_cast<std::uint32_t>(add);
+    return;
+  }
+  if (spill_.empty()) spill_.assign(small_, size_);
+  spill_.append(name).append(": ").append(value).append("\r\n");
+}
+
+std::optional<std::string_view> header_lines::find(std::string_view name) const noexcept {
+  std::string_view rest = view();
+  while (!rest.empty()) {
+    std::size_t end = rest.find("\r\n");
+    std::string_view line = rest.substr(0, end);
+    rest.remove_prefix(end + 2);
+    std::size_t colon = line.find(':');
+    if (iequals(line.substr(0, colon), name)) return line.substr(colon + 2);
+  }
+  return std::nullopt;
+}
+
+namespace {
+// The fields that frame the message, which only the server writes.
+bool framing_field(std::string_view name) noexcept {
+  switch (name.size()) {
+    case 10:
+      return iequals(name, "Connection");
+    case 14:
+      return iequals(name, "Content-Length");
+    case 17:
+      return iequals(name, "Transfer-Encoding");
+    default:
+      return false;
+  }
+}
+}  // namespace
+
+response& response::header(std::string_view name, std::string_view value) {
+  using namespace detail;
+  if (name.empty() || span_of(name, tchar) != name.size())
+    throw std::invalid_argument("response::header: the name is not a token");
+  if (span_of(value, field_byte) != value.size())
+    throw std::invalid_argument("response::header: a control byte (CR, LF, NUL...) in the value");
+  if (framing_field(name))
+    throw std::invalid_argument("response::header: the server sets " + std::string(name));
+  if (name.size() == 4 && iequals(name, "Date")) sets_date_ = true;
+  headers_.append(name, value);
   return *this;
 }
 

@@ -54,15 +54,16 @@ handler make_handler(plain_handler h) {
 }
 
 router& router::add(std::string method, std::string pattern, handler h) {
-  routes_.push_back({std::move(method), split_path(pattern), std::move(h)});
+  routes_.push_back({std::move(method), split_path(pattern), {std::move(h), {}}});
   return *this;
 }
 
 router& router::add(std::string method, std::string pattern, plain_handler h) {
-  return add(std::move(method), std::move(pattern), make_handler(std::move(h)));
+  routes_.push_back({std::move(method), split_path(pattern), {{}, std::move(h)}});
+  return *this;
 }
 
-const handler* router::match(request& req, std::string& allow) const {
+const route_handler* router::match(request& req, std::string& allow) const {
   std::string_view path = req.path();
   for (const route& r : routes_) {
     if (!matches(r.segments, path, nullptr)) continue;
@@ -77,7 +78,7 @@ const handler* router::match(request& req, std::string& allow) const {
       if (r.method == "GET") allow += ", HEAD";
     }
   }
-  if (fallback_) return &fallback_;
+  if (fallback_.coroutine || fallback_.plain) return &fallback_;
   return nullptr;
 }
 

@@ -297,7 +297,7 @@ bool tcp_stream::step_read_exact(stream_op& op) noexcept {
 
 bool tcp_stream::step_write(stream_op& op) noexcept {
   if (fd_ < 0) return op.err = EBADF, true;
-  if (auto verdict = flush_first(op)) return *verdict;
+  if (auto verdict = flush_first(op, op.len > 0)) return *verdict;
   while (op.len > 0) {
     auto r = sys::send(fd_, op.ptr, op.len);
     if (r.would_block()) {
@@ -422,7 +422,9 @@ tcp_stream::write_op tcp_stream::write_all(std::string_view bytes) noexcept {
   // memory (it is suspended until they are gone); otherwise they queue
   // behind the buffer. Measured: the copy through a pooled block cost about
   // 170 instructions per small write_all (bench/micro).
-  if (out_.empty()) {
+  // Large bytes behind a buffer are not copied either: the buffer goes
+  // first, with MSG_MORE, then the bytes.
+  if (out_.empty() || bytes.size() >= detail::pool_block_size / 4) {
     op_.ptr = bytes.data();
     op_.len = bytes.size();
   } else {

@@ -85,6 +85,17 @@ class Timeouts(unittest.TestCase):
         time.sleep(T + 0.3)  # idle between requests
         self.assertEqual(exchange(s, request()).body, HELLO)
 
+    def test_empty_lines_after_a_request_leave_the_connection_idle(self):
+        # RFC 9112 §2.2: a server ignores empty lines before a request line.
+        # Some clients send a stray CRLF after a POST body; that must not
+        # start the head timeout on an otherwise idle connection.
+        self.start("hello", "--header-timeout", str(T))
+        s = self.connect()
+        s.sendall(request() + b"\r\n\r\n")
+        self.assertEqual(ResponseReader(s).read_response().body, HELLO)
+        time.sleep(T + 0.3)
+        self.assertEqual(exchange(s, request()).body, HELLO)
+
     def test_a_head_finished_within_the_timeout_in_pieces_is_served(self):
         self.start("hello", "--header-timeout", str(T))
         s = self.connect()

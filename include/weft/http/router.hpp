@@ -21,6 +21,13 @@ namespace weft::http {
 using handler = std::function<task<response>(request&)>;
 using plain_handler = std::function<response(request&)>;
 
+// What a route runs: a coroutine, or a plain function that the server calls
+// directly, without a coroutine frame per request. Exactly one is set.
+struct route_handler {
+  handler coroutine;
+  plain_handler plain;
+};
+
 class router {
  public:
   router& add(std::string method, std::string pattern, handler h);
@@ -43,22 +50,26 @@ class router {
   }
   // Any method not routed otherwise.
   router& fallback(handler h) {
-    fallback_ = std::move(h);
+    fallback_ = {std::move(h), {}};
+    return *this;
+  }
+  router& fallback(plain_handler h) {
+    fallback_ = {{}, std::move(h)};
     return *this;
   }
 
   // The handler for req (binding its params), or nullptr. On nullptr,
   // `allow` lists the methods the path has (empty: 404; else 405).
-  const handler* match(request& req, std::string& allow) const;
+  const route_handler* match(request& req, std::string& allow) const;
 
  private:
   struct route {
     std::string method;
     std::vector<std::string> segments;
-    handler h;
+    route_handler h;
   };
   std::vector<route> routes_;
-  handler fallback_;
+  route_handler fallback_;
 };
 
 // Wraps a plain function as a coroutine handler.

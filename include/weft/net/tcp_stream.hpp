@@ -34,6 +34,7 @@
 #include <weft/task/task.hpp>
 #include <weft/task/wait.hpp>
 
+#include <cstdint>
 #include <optional>
 #include <span>
 #include <string_view>
@@ -148,6 +149,14 @@ class tcp_stream {
   // EAGAIN are handled. Large writes skip the buffer (no copy).
   write_op write_all(std::string_view bytes) noexcept;
   write_op flush() noexcept { return write_all({}); }
+  // For building a message in place in the output buffer (the HTTP
+  // response head): room for at least n bytes, of which commit_output(k)
+  // keeps the first k. Nothing is sent; flush or write later.
+  char* output_space(std::size_t n) {
+    out_.reserve(n, SIZE_MAX);
+    return out_.write_ptr();
+  }
+  void commit_output(std::size_t n) noexcept { out_.commit(n); }
   // Sends `count` bytes of file `file_fd` from `offset` with sendfile(2),
   // after what is buffered. The buffered bytes (headers) go with MSG_MORE,
   // so they share a packet with the file's first bytes. The file stays open.

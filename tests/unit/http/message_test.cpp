@@ -1,0 +1,99 @@
+#include <weft/http/message.hpp>
+
+#include <gtest/gtest.h>
+
+using namespace weft::http;
+
+namespace {
+
+request with_target(std::string_view target) {
+  request r;
+  r.head_.target = target;
+  return r;
+}
+
+}  // namespace
+
+TEST(http_request, path_of_an_origin_form_target_stops_at_the_query) {
+  EXPECT_EQ(with_target("/a/b?x=1").path(), "/a/b");
+  EXPECT_EQ(with_target("/a/b?x=1").query(), "x=1");
+  EXPECT_EQ(with_target("/").path(), "/");
+  EXPECT_EQ(with_target("/").query(), "");
+}
+
+// RFC 9112 §3.2.2: a server accepts absolute-form; the route is its path.
+TEST(http_request, path_of_an_absolute_form_target_is_its_path_component) {
+  EXPECT_EQ(with_target("http://example.com/a/b?x=1").path(), "/a/b");
+  EXPECT_EQ(with_target("http://example.com/a/b?x=1").query(), "x=1");
+  EXPECT_EQ(with_target("http://example.com:8080").path(), "/");
+  EXPECT_EQ(with_target("http://example.com?q").path(), "/");
+  EXPECT_EQ(with_target("http://example.com?q").query(), "q");
+  EXPECT_EQ(with_target("https://h/x").path(), "/x");
+}
+
+TEST(http_request, asterisk_and_authority_forms_are_their_own_path) {
+  EXPECT_EQ(with_target("*").path(), "*");
+  EXPECT_EQ(with_target("example.com:443").path(), "example.com:443");
+}
+
+TEST(http_request, query_params_are_percent_and_plus_decoded) {
+  request r = with_target("/s?q=a+b%21&empty=&q=second");
+  EXPECT_EQ(r.query_param("q"), "a b!");
+  EXPECT_EQ(r.query_param("empty"), "");
+  EXPECT_EQ(r.query_param("missing"), std::nullopt);
+}
+
+TEST(http_response, header_lines_keep_their_order_and_are_found_case_insensitively) {
+  response r;
+  r.header("Content-Type", "text/plain").header("X-A", "1").header("x-a", "2");
+  EXPECT_EQ(r.header_block(), "Content-Type: text/plain\r\nX-A: 1\r\nx-a: 2\r\n");
+  EXPECT_EQ(r.header("X-a"), "1");
+  EXPECT_EQ(r.header("content-type"), "text/plain");
+  EXPECT_EQ(r.header("Missing"), std::nullopt);
+}
+
+TEST(http_response, many_header_lines_outgrow_the_inline_space_intact) {
+  response r;
+  std::string want;
+  for (int i = 0; i < 20; ++i) {
+    std::string name = "X-Field-" + std::to_string(i), value(i * 7, 'v');
+    r.header(name, value);
+    want += name + ": " + value + "\r\n";
+  }
+  EXPECT_EQ(r.header_block(), want);
+  response moved = std::move(r);
+  EXPECT_EQ(moved.header_block(), want);
+  EXPECT_EQ(moved.header("X-Field-19"), std::string(133, 'v'));
+}
+
+TEST(http_response, a_moved_response_keeps_its_inline_header_lines) {
+  response r = response::text("hi");
+  response other;
+  other = std::move(r);
+  EXPECT_EQ(other.header_block(), "Content-Type: text/plain; charset=utf-8\r\n");
+  EXPECT_EQ(other.body(), "hi");
+}
+
+// Header injection and framing: the server alone writes CRLFs and framing.
+TEST(http_response, header_refuses_injection_and_framing_fields) {
+  response r;
+  EXPECT_THROW(r.header("X-A", "1\r\nSet-Cookie: evil"), std::invalid_argument);
+  EXPECT_THROW(r.header("X-A", "1\nX: 2"), std::invalid_argument);
+  EXPECT_THROW(r.header("X-A", std::string_view("a\0b", 3)), std::invalid_argument);
+  EXPECT_THROW(r.header("X A", "1"), std::invalid_argument);
+  EXPECT_THROW(r.header("X-A:", "1"), std::invalid_argument);
+  EXPECT_THROW(r.header("", "1"), std::invalid_argument);
+  EXPECT_THROW(r.header("content-length", "5"), std::invalid_argument);
+  EXPECT_THROW(r.header("Transfer-Encoding", "chunked"), std::invalid_argument);
+  EXPECT_THROW(r.header("CONNECTION", "close"), std::invalid_argument);
+  EXPECT_EQ(r.header_block(), "");
+  r.header("X-Tab", "a\tb").header("X-Latin1", "caf\xe9");
+  EXPECT_EQ(r.header("x-tab"), "a\tb");
+}
+
+TEST(http_response, a_date_set_by_the_handler_replaces_the_servers) {
+  response r;
+  EXPECT_FALSE(r.sets_date());
+  r.header("date", "Thu, 01 Jan 1970 00:00:00 GMT");
+  EXPECT_TRUE(r.sets_date());
+}

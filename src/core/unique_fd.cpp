@@ -9,4 +9,9 @@ void unique_fd::reset(int fd) noexcept {
   fd_ = fd;
 }
 
+void unique_fd::close_now() noexcept {
+  sys::close(fd_);
+  fd_ = -1;
+}
+
 }  // namespace weft

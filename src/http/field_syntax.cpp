@@ -140,9 +140,11 @@ bool parse_decimal(std::string_view s, std::uint64_t& out) noexcept {
   std::uint64_t v = 0;
   for (char c : s) {
     if (!is_digit(c)) return false;
-    std::uint64_t d = static_cast<std::uint64_t>(c - '0');
-    if (v > (UINT64_MAX - d) / 10) return false;
-    v = v * 10 + d;
+    // Overflow checks without a division per digit (a Host port is
+    // parsed on every request).
+    if (__builtin_mul_overflow(v, 10u, &v) ||
+        __builtin_add_overflow(v, static_cast<std::uint64_t>(c - '0'), &v))
+      return false;
   }
   out = v;
   return true;

@@ -143,14 +143,24 @@ bool framing_field(std::string_view name) noexcept {
       return false;
   }
 }
+
+void check_value(std::string_view value) {
+  if (detail::span_of(value, detail::field_byte) != value.size())
+    throw std::invalid_argument("response::header: a control byte (CR, LF, NUL...) in the value");
+}
 }  // namespace
+
+response& response::content_type(std::string_view type) {
+  check_value(type);
+  headers_.append("Content-Type", type);
+  return *this;
+}
 
 response& response::header(std::string_view name, std::string_view value) {
   using namespace detail;
   if (name.empty() || span_of(name, tchar) != name.size())
     throw std::invalid_argument("response::header: the name is not a token");
-  if (span_of(value, field_byte) != value.size())
-    throw std::invalid_argument("response::header: a control byte (CR, LF, NUL...) in the value");
+  check_value(value);
   if (framing_field(name))
     throw std::invalid_argument("response::header: the server sets " + std::string(name));
   if (name.size() == 4 && iequals(name, "Date")) sets_date_ = true;

@@ -17,10 +17,12 @@
 
 namespace weft::http {
 
-std::string_view http_date() noexcept {
-  // Refreshed when the second changes; the loop's cached time makes the
-  // check free on most requests (DESIGN-NOTES §1).
-  thread_local char text[40] = {};
+namespace {
+// "Date: <IMF-fixdate>\r\n", refreshed when the second changes; the loop's
+// cached time makes the check free on most requests (DESIGN-NOTES §1).
+std::string_view date_line() noexcept {
+  thread_local char text[48] = {};
+  thread_local std::size_t size = 0;
   thread_local std::time_t shown = -1;
   thread_local time_point checked{};
   loop* l = loop::current();
@@ -32,10 +34,16 @@ std::string_view http_date() noexcept {
       shown = t;
       std::tm tm{};
       gmtime_r(&t, &tm);
-      std::strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+      size = std::strftime(text, sizeof text, "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
     }
   }
-  return text;
+  return {text, size};
+}
+}  // namespace
+
+std::string_view http_date() noexcept {
+  std::string_view line = date_line();
+  return line.substr(6, line.size() - 8);
 }
 
 namespace {
@@ -95,6 +103,21 @@ char* put(char* p, std::string_view v) noexcept {
   return p + v.size();
 }
 
+// "HTTP/1.1 200 OK\r\n": one copy instead of four small ones per response.
+// The status is a final one, 200..599 (serve refuses others).
+std::string_view status_line(int status) {
+  struct table {
+    std::array<std::string, 400> lines;
+    table() {
+      for (int st = 200; st < 600; ++st)
+        lines[st - 200] =
+            "HTTP/1.1 " + std::to_string(st) + " " + std::string(reason_phrase(st)) + "\r\n";
+    }
+  };
+  static const table t;
+  return t.lines[status - 200];
+}
+
 // A string body up to this size is copied behind the head, so that a batch
 // of responses leaves in one send; a larger one is sent from the response
 // (tcp_stream::write_all does not copy it either).
@@ -107,22 +130,16 @@ constexpr std::size_t copied_body_max = detail::pool_block_size / 4;
 std::string_view put_response(tcp_stream& s, const request& req, const response& res,
                               bool keep_alive) {
   int status = res.status();
-  bool bodiless = status < 200 || status == 204 || status == 304;
-  std::string_view reason = reason_phrase(status), lines = res.header_block(), body;
+  bool bodiless = status == 204 || status == 304;
+  std::string_view lines = res.header_block(), body;
   if (!bodiless && req.method() != "HEAD" && !res.producer() && !res.file()) body = res.body();
   bool copy_body = body.size() <= copied_body_max;
-  // Fixed parts: status line 24, Date 37, framing 38, Connection 24, CRLF 2.
-  char* start = s.output_space(128 + reason.size() + lines.size() + (copy_body ? body.size() : 0));
-  char* p = put(start, "HTTP/1.1 ");
-  p = std::to_chars(p, p + 11, status).ptr;
-  *p++ = ' ';
-  p = put(p, reason);
-  p = put(p, "\r\n");
-  if (!res.sets_date()) {
-    p = put(p, "Date: ");
-    p = put(p, http_date());
-    p = put(p, "\r\n");
-  }
+  std::string_view status_text = status_line(status);
+  // Fixed parts: Date 37, framing 38, Connection 24, CRLF 2.
+  char* start =
+      s.output_space(128 + status_text.size() + lines.size() + (copy_body ? body.size() : 0));
+  char* p = put(start, status_text);
+  if (!res.sets_date()) p = put(p, date_line());
   if (!bodiless && res.producer()) {
     if (req.version_minor() >= 1) p = put(p, "Transfer-Encoding: chunked\r\n");
   } else if (!bodiless) {
@@ -158,7 +175,6 @@ task<void> send_file_body(tcp_stream& s, const response& res, duration write_tim
 
 void log_access(std::FILE* f, const tcp_stream& s, const request& req, int status,
                 std::size_t bytes) {
-  if (f == nullptr) return;
   std::string peer = "-";
   try {
     peer = s.peer().host();
@@ -375,6 +391,12 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
     } else {
       res = response::text("404 Not Found\n", 404);
     }
+    if (res.status() < 200 || res.status() > 599) {
+      // 1xx is not a final response, and others are not HTTP: a handler bug.
+      log_error("http handler returned status " + std::to_string(res.status()));
+      res = response::text("500 Internal Server Error\n", 500);
+      keep_alive = false;
+    }
     if (res.closes() || (tracker && tracker->draining())) keep_alive = false;
     if (res.producer() && req.version_minor() == 0) keep_alive = false;  // close-delimited
 
@@ -384,7 +406,8 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
     bool sent_body =
         req.method() != "HEAD" && res.status() >= 200 && res.status() != 204 && res.status() != 304;
     std::uint64_t body_bytes = res.file() ? res.file_length() : res.body().size();
-    log_access(opts.access_log, s, req, res.status(), sent_body ? body_bytes : 0);
+    if (opts.access_log)
+      log_access(opts.access_log, s, req, res.status(), sent_body ? body_bytes : 0);
     if (head.body == body_kind::none) s.consume(pr.consumed);
     if (sent_body && res.file()) {
       co_await send_file_body(s, res, opts.write_timeout);

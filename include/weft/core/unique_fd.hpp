@@ -12,12 +12,18 @@ class unique_fd {
   explicit unique_fd(int fd) noexcept : fd_(fd) {}
   unique_fd(unique_fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
   unique_fd& operator=(unique_fd&& o) noexcept {
-    if (this != &o) reset(std::exchange(o.fd_, -1));
+    if (this != &o) {
+      if (fd_ >= 0) close_now();
+      fd_ = std::exchange(o.fd_, -1);
+    }
     return *this;
   }
   unique_fd(const unique_fd&) = delete;
   unique_fd& operator=(const unique_fd&) = delete;
-  ~unique_fd() { reset(); }
+  // Inline test: most owners (an HTTP response without a file) hold none.
+  ~unique_fd() {
+    if (fd_ >= 0) close_now();
+  }
 
   int get() const noexcept { return fd_; }
   explicit operator bool() const noexcept { return fd_ >= 0; }
@@ -25,6 +31,7 @@ class unique_fd {
   void reset(int fd = -1) noexcept;
 
  private:
+  void close_now() noexcept;
   int fd_ = -1;
 };
 

@@ -110,7 +110,7 @@ class response {
   // injection): all throw std::invalid_argument. A Date set here replaces
   // the server's.
   response& header(std::string_view name, std::string_view value);
-  response& content_type(std::string_view type) { return header("Content-Type", type); }
+  response& content_type(std::string_view type);
   response& body(std::string b) {
     body_ = std::move(b);
     return *this;

@@ -72,6 +72,10 @@ struct fixture {
   }
   ~fixture() { ::unlink(file_path.c_str()); }
 
+  void answer(std::string path, http::response (*make)()) {
+    routes.get(std::move(path), [make](http::request&) { return make(); });
+  }
+
   std::string run(const std::string& request) {
     auto listener = tcp_listener::bind(endpoint::loopback_v4(0));
     endpoint at = listener.local_endpoint();
@@ -129,4 +133,24 @@ TEST(http_server, head_of_a_file_sends_its_length_and_no_body) {
   std::string reply = f.run("HEAD /file HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   EXPECT_NE(reply.find("Content-Length: 250000\r\n"), std::string::npos);
   EXPECT_EQ(body_of(reply), "");
+}
+
+TEST(http_server, a_handler_status_that_is_not_final_is_a_500) {
+  for (int status : {99, 100, 103, 600, 1000, -1}) {
+    fixture f;
+    static int chosen;
+    chosen = status;
+    f.answer("/odd", [] { return http::response(chosen); });
+    std::string reply = f.run("GET /odd HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT_EQ(reply.rfind("HTTP/1.1 500 Internal Server Error\r\n", 0), 0u) << status << reply;
+    EXPECT_NE(reply.find("Connection: close\r\n"), std::string::npos);
+  }
+}
+
+TEST(http_server, a_large_string_body_follows_its_head_whole) {
+  fixture f;
+  f.answer("/big", [] { return http::response::text(std::string(100000, 'b')); });
+  std::string reply = f.run("GET /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_NE(reply.find("Content-Length: 100000\r\n"), std::string::npos);
+  EXPECT_TRUE(body_of(reply) == std::string(100000, 'b')) << body_of(reply).size();
 }

@@ -106,7 +106,7 @@ void header_lines::append(std::string_view name, std::string_view value) {
     p += name.size();
     *p++ = ':';
     *p++ = ' ';
-    std::memcpy(p, value.data(), value.size());
+    if (!value.empty()) std::memcpy(p, value.data(), value.size());  // may be null
     p += value.size();
     *p++ = '\r';
     *p++ = '\n';

@@ -99,7 +99,7 @@ std::string error_response(int status) {
 }
 
 char* put(char* p, std::string_view v) noexcept {
-  std::memcpy(p, v.data(), v.size());
+  if (!v.empty()) std::memcpy(p, v.data(), v.size());  // an empty view may be null
   return p + v.size();
 }
 

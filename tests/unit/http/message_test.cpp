@@ -97,3 +97,9 @@ TEST(http_response, a_date_set_by_the_handler_replaces_the_servers) {
   r.header("date", "Thu, 01 Jan 1970 00:00:00 GMT");
   EXPECT_TRUE(r.sets_date());
 }
+
+TEST(http_response, an_empty_value_is_a_header_line_too) {
+  response r;
+  r.header("X-Empty", std::string_view{});
+  EXPECT_EQ(r.header_block(), "X-Empty: \r\n");
+}

@@ -19,7 +19,7 @@ build: $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j $(JOBS)
 
 run: build
-	$(BUILD)/bin/weft echo --port 6000
+	$(BUILD)/bin/weft files --root examples/site
 
 test: build
 	@scripts/deps.sh test

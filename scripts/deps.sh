@@ -5,7 +5,7 @@
 # `make test` work on a fresh Debian 12 machine with no manual step.
 set -euo pipefail
 build=(cmake ninja-build g++ make libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev libasio-dev libhttp-parser-dev pkg-config)
-test=("${build[@]}" python3 curl python3-eventlet wrk nghttp2-client)
+test=("${build[@]}" python3 curl python3-eventlet wrk nghttp2-client chromium)
 bench=("${build[@]}" python3 python3-eventlet wrk libhttp-parser-dev nginx-light h2o nghttp2-client)
 case "${1:-build}" in
   build) want=("${build[@]}") ;;

@@ -10,4 +10,5 @@ void add_echo_command(CLI::App& app, std::function<int()>& run);
 void add_qa_command(CLI::App& app, std::function<int()>& run);
 void add_hello_command(CLI::App& app, std::function<int()>& run);
 void add_inspect_command(CLI::App& app, std::function<int()>& run);
+void add_files_command(CLI::App& app, std::function<int()>& run);
 }  // namespace weft::app

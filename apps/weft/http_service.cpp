@@ -132,19 +132,21 @@ std::shared_ptr<http::server_options> make_http_options(const http_flags& f) {
   return o;
 }
 
-void add_http_command(CLI::App& app, std::function<int()>& run, const std::string& name,
-                      const std::string& help,
-                      std::function<std::shared_ptr<const http::router>()> make_routes) {
+CLI::App* add_http_command(CLI::App& app, std::function<int()>& run, const std::string& name,
+                           const std::string& help,
+                           std::function<std::shared_ptr<const http::router>()> make_routes,
+                           int default_port) {
   auto* cmd = app.add_subcommand(name, help);
   auto opts = std::make_shared<common_options>();
   auto flags = std::make_shared<http_flags>();
-  add_common_flags(*cmd, *opts, 8080);
+  add_common_flags(*cmd, *opts, default_port);
   add_http_flags(*cmd, *flags);
   cmd->callback([&run, name, opts, flags, make_routes] {
     run = [name, opts, flags, make_routes] {
       return run_http(name, *opts, make_routes(), make_http_options(*flags));
     };
   });
+  return cmd;
 }
 
 int run_http(const std::string& name, const common_options& opts,

@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   weft::app::add_qa_command(app, run);
   weft::app::add_hello_command(app, run);
   weft::app::add_inspect_command(app, run);
+  weft::app::add_files_command(app, run);
   CLI11_PARSE(app, argc, argv);
   try {
     return run ? run() : 2;

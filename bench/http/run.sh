@@ -47,12 +47,9 @@ results=$out/results.tsv
 : > "$results"
 
 note() { echo "http bench: $*" >&2; }
-have() { command -v "$1" > /dev/null 2>&1; }
-
-# A free TCP port on 127.0.0.1 (for the peers whose config needs a number).
-free_port() {
-  $py -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
+# have, free_port, nginx_bin, cpu_ticks, to_ms
+# shellcheck source=../lib/common.sh
+source "$root/bench/lib/common.sh"
 
 # Which loads a server takes part in. The floor and the Asio responder never
 # close, so they sit out the Connection: close load; the Asio responder
@@ -77,8 +74,6 @@ available() {
     pytut) [[ -x $py ]] ;;
   esac
 }
-
-nginx_bin() { command -v nginx || echo /usr/sbin/nginx; }
 
 # nginx with a generated config: one process (master_process off), or a
 # master and `workers` workers; access_log off; return 200 "Hello, world!".
@@ -182,22 +177,6 @@ stop_all() {
   rm -rf "$tmp"
 }
 trap stop_all EXIT
-
-# utime+stime ticks of a process, its threads and all its descendants.
-cpu_ticks() {
-  local pid=$1 total=0 t c
-  t=$(awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$pid/stat" 2> /dev/null || echo 0)
-  total=$((total + t))
-  for c in $(cat /proc/"$pid"/task/*/children 2> /dev/null); do
-    total=$((total + $(cpu_ticks "$c")))
-  done
-  echo "$total"
-}
-
-# wrk's latency figure in ms (it prints us, ms or s).
-to_ms() {
-  awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n = n; else if (v ~ /s$/) n *= 1000; printf "%.3f", n }'
-}
 
 pipeline_lua=$tmp/pipeline.lua
 cat > "$pipeline_lua" <<LUA

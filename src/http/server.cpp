@@ -162,14 +162,22 @@ std::string_view put_response(tcp_stream& s, const request& req, const response&
 }
 
 // Sends a file body in slices, each bounded by the write timeout: a client
-// that stops reading is cut, however large the file.
-task<void> send_file_body(tcp_stream& s, const response& res, duration write_timeout) {
-  constexpr std::uint64_t slice = 4 << 20;
+// that stops reading is cut, however large the file. A client that reads
+// as fast as sendfile writes never makes the socket say EAGAIN, so the send
+// would never wait and never let the loop run; after each slice the task
+// yields, so other connections on the loop are served between slices
+// (DESIGN-NOTES §6).
+task<void> send_file_body(tcp_stream& s, deadline& dl, const response& res,
+                          duration write_timeout) {
+  constexpr std::uint64_t slice = 512 * 1024;
   std::uint64_t offset = res.file_offset(), end = res.file_offset() + res.file_length();
   while (offset < end) {
     std::uint64_t n = std::min(slice, end - offset);
-    co_await with_timeout(write_timeout, s.send_file(res.file().get(), offset, n));
+    dl.expires_after(write_timeout);
+    co_await s.send_file(res.file().get(), offset, n);
+    dl.clear();
     offset += n;
+    if (offset < end) co_await yield_now();
   }
 }
 
@@ -410,7 +418,7 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
       log_access(opts.access_log, s, req, res.status(), sent_body ? body_bytes : 0);
     if (head.body == body_kind::none) s.consume(pr.consumed);
     if (sent_body && res.file()) {
-      co_await send_file_body(s, res, opts.write_timeout);
+      co_await send_file_body(s, dl, res, opts.write_timeout);
     } else if (sent_body && res.producer()) {
       body_writer w(s, req.version_minor() >= 1, opts.write_timeout);
       co_await res.producer()(w);

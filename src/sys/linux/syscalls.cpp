@@ -1,9 +1,11 @@
 #include "sys/linux/syscalls.hpp"
 
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <sys/eventfd.h>
 #include <sys/sendfile.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -173,6 +175,53 @@ result<size_t> sendfile(int out_fd, int in_fd, uint64_t* offset, size_t count) {
   do n = ::sendfile(out_fd, in_fd, &off, count);
   while (n < 0 && errno == EINTR);
   if (n > 0) *offset = static_cast<uint64_t>(off);
+  return from(static_cast<size_t>(n), n < 0);
+}
+
+result<int> openat_beneath(int dirfd, const char* path, int flags) {
+  open_how how{};
+  how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+  ssize_t fd;
+  do fd = direct(SYS_openat2, dirfd, path, &how, sizeof how);
+  while (fd < 0 && errno == EINTR);
+  return from(static_cast<int>(fd), fd < 0);
+}
+
+result<int> openat(int dirfd, const char* path, int flags) {
+  int fd;
+  do fd = ::openat(dirfd, path, flags | O_CLOEXEC);
+  while (fd < 0 && errno == EINTR);
+  return from(fd, fd < 0);
+}
+
+result<size_t> readlinkat(int dirfd, const char* path, char* buf, size_t len) {
+  ssize_t n = ::readlinkat(dirfd, path, buf, len);
+  return from(static_cast<size_t>(n), n < 0);
+}
+
+status fstat(int fd, struct ::stat& st) {
+  return from_rc(::fstat(fd, &st));
+}
+
+status fstatat(int dirfd, const char* path, struct ::stat& st, int flags) {
+  return from_rc(::fstatat(dirfd, path, &st, flags));
+}
+
+result<int> dup(int fd) {
+  int n = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  return from(n, n < 0);
+}
+
+result<size_t> pread(int fd, void* buf, size_t len, uint64_t offset) {
+  ssize_t n;
+  do n = ::pread(fd, buf, len, static_cast<off_t>(offset));
+  while (n < 0 && errno == EINTR);
+  return from(static_cast<size_t>(n), n < 0);
+}
+
+result<size_t> getdents(int fd, void* buf, size_t len) {
+  ssize_t n = direct(SYS_getdents64, fd, buf, len);
   return from(static_cast<size_t>(n), n < 0);
 }
 

@@ -8,6 +8,7 @@
 
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <csignal>
 #include <cstddef>
@@ -65,6 +66,20 @@ result<size_t> sendv(int fd, const iovec* iov, int count);  // never raises SIGP
 result<size_t> sendfile(int out_fd, int in_fd, uint64_t* offset, size_t count);
 status shutdown(int fd, int how);
 void close(int fd);
+
+// files, for serving them beneath a root directory
+// openat2(2) with RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS: `path` (relative)
+// resolves only inside `dirfd`, symlinks included; an escape fails with
+// EXDEV. ENOSYS on kernels before 5.6 (and under some seccomp filters).
+result<int> openat_beneath(int dirfd, const char* path, int flags);
+result<int> openat(int dirfd, const char* path, int flags);  // O_CLOEXEC added
+result<size_t> readlinkat(int dirfd, const char* path, char* buf, size_t len);
+status fstat(int fd, struct ::stat& st);
+status fstatat(int dirfd, const char* path, struct ::stat& st, int flags);
+result<int> dup(int fd);                                               // F_DUPFD_CLOEXEC
+result<size_t> pread(int fd, void* buf, size_t len, uint64_t offset);  // 0: end of file
+// One batch of linux_dirent64 records (getdents64(2)); value 0: no more.
+result<size_t> getdents(int fd, void* buf, size_t len);
 
 // process
 void write_stderr(const char* data, size_t len) noexcept;  // one write(2)

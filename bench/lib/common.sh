@@ -1,0 +1,27 @@
+# Helpers shared by the peer-comparison scripts (bench/http, bench/files).
+# Source it; it defines functions only. Needs $py (a python3).
+
+have() { command -v "$1" > /dev/null 2>&1; }
+
+# A free TCP port on 127.0.0.1 (for the peers whose config needs a number).
+free_port() {
+  $py -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+nginx_bin() { command -v nginx || echo /usr/sbin/nginx; }
+
+# utime+stime ticks of a process, its threads and all its descendants.
+cpu_ticks() {
+  local pid=$1 total=0 t c
+  t=$(awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$pid/stat" 2> /dev/null || echo 0)
+  total=$((total + t))
+  for c in $(cat /proc/"$pid"/task/*/children 2> /dev/null); do
+    total=$((total + $(cpu_ticks "$c")))
+  done
+  echo "$total"
+}
+
+# wrk's latency figure in ms (it prints us, ms or s).
+to_ms() {
+  awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n = n; else if (v ~ /s$/) n *= 1000; printf "%.3f", n }'
+}

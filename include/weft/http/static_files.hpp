@@ -1,0 +1,63 @@
+#pragma once
+// static_files: an HTTP handler that serves the files beneath one directory.
+//
+//   auto files = std::make_shared<http::static_files>("public", http::static_files_options{});
+//   router r;
+//   r.fallback([files](http::request& req) { return files->serve(req); });
+//
+// GET and HEAD only (405 with Allow otherwise). Targets go through
+// resolve_static_path (decoded once, normalized, hostile forms refused) and
+// are opened with open_beneath, so nothing outside the root is ever served.
+// Files get Content-Type, a strong ETag, Last-Modified, 304 for matching
+// If-None-Match / If-Modified-Since, and single byte ranges (206 / 416,
+// If-Range honoured). A directory serves its index.html, or an HTML listing;
+// without its trailing slash it is a 301 to the slash form. Error bodies
+// are small HTML pages that never show a path or an errno.
+//
+// Each loop keeps a small cache of open files (an fd, its stat and, for
+// small files, the bytes), so a hot file costs no open/fstat/read per
+// request. An entry lives at most file_cache_ttl, so a file replaced on disk
+// is served fresh within that time; the cache is bounded in entries and bytes.
+//
+// Threading: build it before serving; serve() may then be called from any
+// number of loop threads at once (the cache is per thread, unlocked).
+
+#include <weft/core/time.hpp>
+#include <weft/core/unique_fd.hpp>
+#include <weft/http/message.hpp>
+
+#include <cstdint>
+#include <string>
+
+namespace weft::http {
+
+struct static_files_options {
+  bool dotfiles = false;      // serve and list names starting with '.'
+  std::string cache_control;  // sent on files when not empty
+  bool file_cache = true;     // cache fds, stats and small files per loop
+};
+
+inline constexpr duration file_cache_ttl = std::chrono::milliseconds(500);
+inline constexpr std::size_t file_cache_max_entries = 1024;
+inline constexpr std::size_t file_cache_max_bytes = 32u << 20;   // of file bytes held
+inline constexpr std::size_t file_cache_small_file = 64u << 10;  // held in memory up to this
+inline constexpr std::size_t file_cache_max_fds = 64;            // large files' descriptors held
+
+class static_files {
+ public:
+  // Opens the root now: throws std::system_error if it is not a directory
+  // that can be opened.
+  static_files(const std::string& root, static_files_options opts);
+  static_files(const static_files&) = delete;
+  static_files& operator=(const static_files&) = delete;
+
+  response serve(request& req) const;
+
+ private:
+  response serve_directory(request& req, const std::string& relative) const;
+  unique_fd root_;
+  static_files_options opts_;
+  std::uint64_t id_;  // names this instance's per-thread cache
+};
+
+}  // namespace weft::http

@@ -1,0 +1,173 @@
+#include "dir_listing.hpp"
+
+#include "sys/linux/syscalls.hpp"
+
+#include <weft/core/unique_fd.hpp>
+#include <weft/http/preconditions.hpp>
+#include <weft/http/static_path.hpp>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+
+namespace weft::http::detail {
+
+std::string html_escape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+std::string url_escape_segment(std::string_view segment) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::string out;
+  for (char ch : segment) {
+    auto c = static_cast<unsigned char>(ch);
+    bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                      c == '-' || c == '.' || c == '_' || c == '~';
+    if (unreserved) {
+      out += ch;
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+std::string human_size(std::uint64_t bytes) {
+  static constexpr const char* units[] = {"KiB", "MiB", "GiB", "TiB", "PiB"};
+  if (bytes < 1024) return std::to_string(bytes) + " B";
+  double v = static_cast<double>(bytes) / 1024;
+  int u = 0;
+  while (v >= 1024 && u < 4) v /= 1024, ++u;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f %s", v, units[u]);
+  return buf;
+}
+
+namespace {
+
+constexpr std::string_view page_style =
+    "body{font:15px/1.5 system-ui,sans-serif;margin:0;background:#f6f7f9;color:#1d2330}"
+    "main{max-width:56rem;margin:2rem auto;padding:0 1rem}"
+    "h1{font-size:1.25rem;font-weight:600;word-break:break-all}"
+    "table{width:100%;border-collapse:collapse;background:#fff;border:1px solid #dde1e7}"
+    "th,td{padding:.4rem .75rem;text-align:left;border-bottom:1px solid #eef0f3}"
+    "th{font-weight:600;background:#eef0f3}td.n{text-align:right;white-space:nowrap}"
+    "td.t{white-space:nowrap;color:#5b6475}a{color:#1a5fb4;text-decoration:none}"
+    "a:hover{text-decoration:underline}";
+
+// "2026-11-22 08:05" (UTC), from the same calendar arithmetic as HTTP dates.
+std::string short_time(std::int64_t seconds) {
+  std::string d = format_http_date(seconds);  // "Sun, 22 Nov 2026 08:05:00 GMT"
+  static constexpr std::string_view months = "JanFebMarAprMayJunJulAugSepOctNovDec";
+  auto m = months.find(d.substr(8, 3)) / 3 + 1;
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "%s-%02zu-%s %s", d.substr(12, 4).c_str(), m,
+                d.substr(5, 2).c_str(), d.substr(17, 5).c_str());
+  return buf;
+}
+
+void add_row(std::string& out, const listing_entry& e) {
+  std::string label = html_escape(e.name) + (e.directory ? "/" : "");
+  out += "<tr><td><a href=\"";
+  out += url_escape_segment(e.name);
+  if (e.directory) out += '/';
+  out += "\">" + label + "</a></td><td class=\"n\">";
+  out += e.directory ? "&mdash;" : human_size(e.size);
+  out += "</td><td class=\"t\">" + short_time(e.mtime_s) + "</td></tr>\n";
+}
+
+}  // namespace
+
+std::string render_listing(std::string_view relative, std::vector<listing_entry> entries) {
+  std::sort(entries.begin(), entries.end(), [](const listing_entry& a, const listing_entry& b) {
+    if (a.directory != b.directory) return a.directory;
+    return a.name < b.name;
+  });
+  std::string title = "Index of /" + html_escape(relative) + (relative.empty() ? "" : "/");
+  std::string out =
+      "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+      "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>" +
+      title + "</title><style>" + std::string(page_style) + "</style></head>\n<body><main><h1>" +
+      title +
+      "</h1>\n<table><thead><tr><th>Name</th><th>Size</th><th>Modified (UTC)</th></tr>"
+      "</thead>\n<tbody>\n";
+  if (!relative.empty())
+    out += "<tr><td><a href=\"../\">../</a></td><td class=\"n\"></td><td class=\"t\"></td></tr>\n";
+  for (const auto& e : entries) add_row(out, e);
+  out += "</tbody></table></main></body></html>\n";
+  return out;
+}
+
+namespace {
+// A name worth listing: one that resolve_static_path would let through.
+bool reachable(std::string_view name, bool dotfiles) {
+  if (name.empty() || name == "." || name == ".." || name.size() > max_segment) return false;
+  if (name.front() == '.' && !dotfiles) return false;
+  for (char ch : name) {
+    auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c == 0x7f || c == '\\') return false;
+  }
+  return valid_utf8(name);
+}
+}  // namespace
+
+int read_listing(int dir_fd, bool dotfiles, std::vector<listing_entry>& out) {
+  // A descriptor of our own: getdents moves the file position, and the
+  // caller's may be cached and shared.
+  auto opened = sys::openat(dir_fd, ".", O_RDONLY | O_DIRECTORY);
+  if (!opened.ok()) return opened.err;
+  unique_fd dir(opened.value);
+  auto buf = std::make_unique<char[]>(32 * 1024);
+  for (;;) {
+    auto n = sys::getdents(dir.get(), buf.get(), 32 * 1024);
+    if (!n.ok()) return n.err;
+    if (n.value == 0) return 0;
+    // struct linux_dirent64: u64 ino, s64 off, u16 reclen, u8 type, name.
+    for (std::size_t at = 0; at < n.value;) {
+      std::uint16_t reclen;
+      std::memcpy(&reclen, buf.get() + at + 16, sizeof reclen);
+      std::string_view name(buf.get() + at + 19);
+      at += reclen;
+      if (!reachable(name, dotfiles)) continue;
+      // The link itself, not its target: a listing must not report the
+      // size or age of something outside the root.
+      struct ::stat st {};
+      std::string name_z(name);
+      if (!sys::fstatat(dir.get(), name_z.c_str(), st, AT_SYMLINK_NOFOLLOW).ok()) continue;
+      out.push_back({std::move(name_z), S_ISDIR(st.st_mode), static_cast<std::uint64_t>(st.st_size),
+                     static_cast<std::int64_t>(st.st_mtim.tv_sec)});
+      if (out.size() >= max_listing) return 0;
+    }
+  }
+}
+
+}  // namespace weft::http::detail

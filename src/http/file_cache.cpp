@@ -1,0 +1,110 @@
+#include "file_cache.hpp"
+
+#include "open_beneath.hpp"
+#include "sys/linux/syscalls.hpp"
+
+#include <weft/http/content_type.hpp>
+#include <weft/http/static_files.hpp>
+
+#include <sys/stat.h>
+
+#include <cerrno>
+
+namespace weft::http::detail {
+
+int load_file_info(unique_fd fd, std::string_view name, time_point now, file_info& out) {
+  struct ::stat st {};
+  if (auto s = sys::fstat(fd.get(), st); !s.ok()) return s.err;
+  // Only files and directories: a device or a FIFO is nothing to serve.
+  if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) return EACCES;
+  out.directory = S_ISDIR(st.st_mode);
+  out.v = {static_cast<std::uint64_t>(st.st_ino), static_cast<std::uint64_t>(st.st_size),
+           static_cast<std::int64_t>(st.st_mtim.tv_sec),
+           static_cast<std::uint32_t>(st.st_mtim.tv_nsec)};
+  out.etag = make_etag(out.v);
+  out.last_modified = format_http_date(out.v.mtime_s);
+  out.content_type = content_type_for(name);
+  out.opened = now;
+  out.in_memory = false;
+  out.bytes.clear();
+  if (!out.directory && out.v.size <= file_cache_small_file) {
+    // Small files are read once, here, and served from memory: no sendfile
+    // per request. A file that changes size while we read keeps the bytes
+    // read, and its validators describe exactly those.
+    out.bytes.resize(out.v.size);
+    std::size_t have = 0;
+    while (have < out.bytes.size()) {
+      auto r = sys::pread(fd.get(), out.bytes.data() + have, out.bytes.size() - have, have);
+      if (!r.ok()) return r.err;
+      if (r.value == 0) break;
+      have += r.value;
+    }
+    out.bytes.resize(have);
+    out.v.size = have;
+    out.in_memory = true;
+    return 0;  // the fd closes: a cache of small files holds no descriptors
+  }
+  out.fd = std::move(fd);
+  return 0;
+}
+
+bool file_cache::full(std::size_t more_bytes, bool more_fd) const noexcept {
+  return map_.size() >= file_cache_max_entries || bytes_ + more_bytes > file_cache_max_bytes ||
+         fds_ + (more_fd ? 1 : 0) > file_cache_max_fds;
+}
+
+void file_cache::forget(const file_info& f) noexcept {
+  bytes_ -= f.bytes.size();
+  fds_ -= f.fd ? 1 : 0;
+}
+
+void file_cache::make_room(time_point now, std::size_t more_bytes, bool more_fd) {
+  for (auto it = map_.begin(); it != map_.end();) {
+    if (now - it->second.opened >= file_cache_ttl) {
+      forget(it->second);
+      it = map_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  // Still full of fresh entries (a scan of many files): start over rather
+  // than track recency on every hit.
+  if (full(more_bytes, more_fd)) {
+    map_.clear();
+    bytes_ = 0;
+    fds_ = 0;
+  }
+}
+
+const file_info* file_cache::open(int root_dir, std::string_view relative, time_point now,
+                                  bool enabled, int& err) {
+  if (enabled) {
+    auto it = map_.find(relative);
+    if (it != map_.end()) {
+      if (now - it->second.opened < file_cache_ttl) return &it->second;
+      forget(it->second);
+      map_.erase(it);
+    }
+  }
+  int fd = open_beneath(root_dir, relative);
+  if (fd < 0) {
+    err = -fd;
+    return nullptr;
+  }
+  file_info info;
+  err = load_file_info(unique_fd(fd), relative, now, info);
+  if (err != 0) return nullptr;
+  // Directories are not kept: their listings change, and they are rare.
+  if (!enabled || info.directory) {
+    scratch_ = std::move(info);
+    return &scratch_;
+  }
+  if (full(info.bytes.size(), static_cast<bool>(info.fd)))
+    make_room(now, info.bytes.size(), static_cast<bool>(info.fd));
+  bytes_ += info.bytes.size();
+  fds_ += info.fd ? 1 : 0;
+  auto [it, inserted] = map_.insert_or_assign(std::string(relative), std::move(info));
+  return &it->second;
+}
+
+}  // namespace weft::http::detail

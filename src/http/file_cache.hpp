@@ -1,0 +1,60 @@
+#pragma once
+// file_cache: one loop's recently opened files beneath a root, with what a
+// response needs precomputed (validators, ETag, Last-Modified, type, and the
+// bytes of a small file). See static_files.hpp for the policy.
+//
+// Threading: one per thread (per loop); no locks.
+
+#include <weft/core/time.hpp>
+#include <weft/core/unique_fd.hpp>
+#include <weft/http/preconditions.hpp>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+namespace weft::http::detail {
+
+struct file_info {
+  unique_fd fd;
+  bool directory = false;
+  file_validators v;
+  std::string etag, last_modified;
+  std::string_view content_type;
+  bool in_memory = false;  // `bytes` holds the whole file
+  std::string bytes;
+  time_point opened{};
+};
+
+class file_cache {
+ public:
+  // The file at `relative` beneath `root_dir`, opened now or less than
+  // file_cache_ttl ago; nullptr with `err` set (an errno) when it cannot be
+  // opened or is neither a regular file nor a directory (EACCES). With
+  // `enabled` false nothing is kept beyond the next call. The pointer is
+  // valid until the next call.
+  const file_info* open(int root_dir, std::string_view relative, time_point now, bool enabled,
+                        int& err);
+  std::size_t size() const noexcept { return map_.size(); }
+
+ private:
+  struct hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
+  };
+  bool full(std::size_t more_bytes, bool more_fd) const noexcept;
+  void forget(const file_info& f) noexcept;
+  void make_room(time_point now, std::size_t more_bytes, bool more_fd);
+  std::unordered_map<std::string, file_info, hash, std::equal_to<>> map_;
+  std::size_t bytes_ = 0;
+  std::size_t fds_ = 0;  // entries holding a descriptor (large files)
+  file_info scratch_;    // the uncached answer
+};
+
+// Fills `out` from the file `fd` (which it takes). 0, or an errno.
+int load_file_info(unique_fd fd, std::string_view name, time_point now, file_info& out);
+
+}  // namespace weft::http::detail

@@ -1,0 +1,97 @@
+#include "open_beneath.hpp"
+
+#include "sys/linux/syscalls.hpp"
+
+#include <fcntl.h>
+
+#include <atomic>
+#include <cerrno>
+#include <string>
+#include <vector>
+
+namespace weft::http::detail {
+namespace {
+
+constexpr int read_flags = O_RDONLY | O_NONBLOCK | O_NOCTTY;
+constexpr int max_symlinks = 40;  // the kernel's own limit (ELOOP)
+
+// Remembers, per process, that openat2 is missing, so that an old kernel
+// pays for the ENOSYS once.
+std::atomic<bool> have_openat2{true};
+
+// Splits `path` and puts its components in front of `pending` (which is
+// kept reversed: the next component is at the back).
+void push_front(std::vector<std::string>& pending, std::string_view path) {
+  std::vector<std::string> parts;
+  while (!path.empty()) {
+    auto slash = path.find('/');
+    std::string_view part = path.substr(0, slash);
+    path.remove_prefix(slash == std::string_view::npos ? path.size() : slash + 1);
+    if (!part.empty() && part != ".") parts.emplace_back(part);
+  }
+  for (auto it = parts.rbegin(); it != parts.rend(); ++it) pending.push_back(std::move(*it));
+}
+
+int walk(int root_dir, std::string_view relative) {
+  std::vector<std::string> pending;
+  push_front(pending, relative);
+  std::vector<unique_fd> dirs;  // the directories entered, below the root
+  int hops = 0;
+  auto here = [&] { return dirs.empty() ? root_dir : dirs.back().get(); };
+  if (pending.empty()) {
+    auto r = sys::openat(root_dir, ".", read_flags);
+    return r.ok() ? r.value : -r.err;
+  }
+  while (!pending.empty()) {
+    std::string name = std::move(pending.back());
+    pending.pop_back();
+    if (name == "..") {
+      if (dirs.empty()) return -EXDEV;  // above the root
+      dirs.pop_back();
+      continue;
+    }
+    bool last = pending.empty();
+    auto r = sys::openat(here(), name.c_str(), read_flags | O_NOFOLLOW | (last ? 0 : O_DIRECTORY));
+    if (r.ok()) {
+      unique_fd fd(r.value);
+      if (last) return fd.release();
+      dirs.push_back(std::move(fd));
+      continue;
+    }
+    if (r.err != ELOOP && r.err != ENOTDIR) return -r.err;
+    // ELOOP from O_NOFOLLOW means a symlink; ENOTDIR may be one too
+    // (O_DIRECTORY is checked first on some kernels). readlinkat tells.
+    char target[4096];
+    auto link = sys::readlinkat(here(), name.c_str(), target, sizeof target);
+    if (!link.ok()) return -r.err;
+    if (link.value == sizeof target) return -ENAMETOOLONG;
+    if (++hops > max_symlinks) return -ELOOP;
+    std::string_view t(target, link.value);
+    if (t.empty()) return -ENOENT;
+    if (t.front() == '/') return -EXDEV;  // absolute: outside by definition
+    push_front(pending, t);
+    if (pending.empty()) pending.emplace_back(".");  // a link to "." names here
+  }
+  // Only ".." components were left: the directory reached is the answer.
+  auto r = sys::openat(here(), ".", read_flags);
+  return r.ok() ? r.value : -r.err;
+}
+
+}  // namespace
+
+int open_beneath(int root_dir, std::string_view relative, open_strategy how) noexcept {
+  try {
+    if (how == open_strategy::automatic && have_openat2.load(std::memory_order_relaxed)) {
+      std::string path(relative.empty() ? std::string_view(".") : relative);
+      auto r = sys::openat_beneath(root_dir, path.c_str(), read_flags);
+      if (r.ok()) return r.value;
+      if (r.err != ENOSYS) return -r.err;
+      have_openat2.store(false, std::memory_order_relaxed);
+    }
+    return walk(root_dir, relative);
+  } catch (const std::bad_alloc&) {
+    return -ENOMEM;
+  }
+}
+
+}  // namespace weft::http::detail

@@ -1,0 +1,31 @@
+#pragma once
+// open_beneath: opens a relative path strictly inside a root directory.
+//
+// With openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS) the kernel does it:
+// symlinks are followed while they stay beneath the root, and an escape
+// ("..", an absolute or outward symlink) fails with EXDEV. Where openat2 is
+// missing (ENOSYS, kernels before 5.6), the fallback walks the path one
+// component at a time with O_NOFOLLOW, relative to the directory reached so
+// far, and applies the same rule by hand: a symlink is read and its target
+// spliced into the remaining path; an absolute target, or a ".." above the
+// root, fails with EXDEV; more than 40 symlinks fail with ELOOP. So both
+// ways serve the same files: symlinks inside the root work, and nothing
+// outside it is ever opened. A path string is never built and open()ed.
+//
+// Thread-safety: a free function over fds; safe from any thread.
+
+#include <weft/core/unique_fd.hpp>
+
+#include <string_view>
+
+namespace weft::http::detail {
+
+enum class open_strategy { automatic, walk };
+
+// Opens `relative` ("" or "." is the root itself; no leading '/') beneath
+// `root_dir` for reading (O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC: a
+// FIFO must not block the loop). Returns the fd, or -errno.
+int open_beneath(int root_dir, std::string_view relative,
+                 open_strategy how = open_strategy::automatic) noexcept;
+
+}  // namespace weft::http::detail

@@ -1,0 +1,174 @@
+#include <weft/http/static_files.hpp>
+
+#include "dir_listing.hpp"
+#include "file_cache.hpp"
+#include "open_beneath.hpp"
+#include "sys/linux/syscalls.hpp"
+
+#include <weft/core/loop.hpp>
+#include <weft/http/preconditions.hpp>
+#include <weft/http/static_path.hpp>
+
+#include <fcntl.h>
+
+#include <atomic>
+#include <cerrno>
+#include <memory>
+#include <system_error>
+#include <unordered_map>
+
+namespace weft::http {
+namespace {
+
+std::atomic<std::uint64_t> next_id{1};
+
+// This thread's cache for one static_files instance. Instances are few and
+// long-lived, so the map of caches stays tiny.
+detail::file_cache& local_cache(std::uint64_t id) {
+  thread_local std::unordered_map<std::uint64_t, std::unique_ptr<detail::file_cache>> caches;
+  auto& c = caches[id];
+  if (!c) c = std::make_unique<detail::file_cache>();
+  return *c;
+}
+
+time_point now() noexcept {
+  loop* l = loop::current();
+  return l ? l->now() : clock::now();
+}
+
+// A small HTML page for an error: the status and its reason, nothing about
+// the file system.
+response error_page(int status) {
+  std::string title = std::to_string(status) + " " + std::string(reason_phrase(status));
+  response r(status);
+  r.content_type("text/html; charset=utf-8");
+  r.body("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>" + title +
+         "</title></head><body><h1>" + title + "</h1></body></html>\n");
+  if (status == 405) r.header("Allow", "GET, HEAD");
+  return r;
+}
+
+// open_beneath's errno as a status: missing is 404; refused (permissions,
+// an escaping symlink, too many links) is 403.
+int status_for(int err) noexcept {
+  switch (err) {
+    case EACCES:
+    case EPERM:
+    case EXDEV:
+    case ELOOP:
+      return 403;
+    case ENOENT:
+    case ENOTDIR:
+    case ENAMETOOLONG:
+      return 404;
+    default:
+      return 500;
+  }
+}
+
+void add_validators(response& r, const detail::file_info& f, const static_files_options& o) {
+  r.header("ETag", f.etag);
+  r.header("Last-Modified", f.last_modified);
+  if (!o.cache_control.empty()) r.header("Cache-Control", o.cache_control);
+}
+
+response serve_file(request& req, const detail::file_info& f, const static_files_options& o) {
+  if (not_modified(req.header("If-None-Match"), req.header("If-Modified-Since"), f.etag,
+                   f.v.mtime_s)) {
+    response r(304);
+    add_validators(r, f, o);
+    return r;
+  }
+  byte_range range;
+  if (req.method() == "GET")
+    range =
+        select_range(req.header("Range"), req.header("If-Range"), f.etag, f.v.mtime_s, f.v.size);
+  if (range.kind == byte_range::unsatisfiable) {
+    response r = error_page(416);
+    r.header("Content-Range", "bytes */" + std::to_string(f.v.size));
+    return r;
+  }
+  std::uint64_t first = 0, length = f.v.size;
+  response r(200);
+  if (range.kind == byte_range::partial) {
+    first = range.first;
+    length = range.length;
+    r.status(206);
+    r.header("Content-Range", "bytes " + std::to_string(first) + "-" +
+                                  std::to_string(first + length - 1) + "/" +
+                                  std::to_string(f.v.size));
+  }
+  r.content_type(f.content_type);
+  r.header("Accept-Ranges", "bytes");
+  add_validators(r, f, o);
+  if (f.in_memory) {
+    r.body(f.bytes.substr(first, length));
+  } else {
+    // The cached descriptor stays with the cache; the response owns a
+    // duplicate (sendfile takes an explicit offset, so they do not race).
+    auto d = sys::dup(f.fd.get());
+    if (!d.ok()) return error_page(503);
+    r.file(unique_fd(d.value), first, length);
+  }
+  return r;
+}
+
+}  // namespace
+
+static_files::static_files(const std::string& root, static_files_options opts)
+    : opts_(std::move(opts)), id_(next_id.fetch_add(1)) {
+  auto fd = sys::openat(AT_FDCWD, root.c_str(), O_RDONLY | O_DIRECTORY);
+  if (!fd.ok()) throw std::system_error(fd.error(), "cannot open root " + root);
+  root_.reset(fd.value);
+}
+
+response static_files::serve(request& req) const {
+  if (req.method() != "GET" && req.method() != "HEAD") return error_page(405);
+  resolved_path p = resolve_static_path(req.path(), opts_.dotfiles);
+  if (p.status != 0) return error_page(p.status);
+  detail::file_cache& cache = local_cache(id_);
+  int err = 0;
+  const detail::file_info* f = cache.open(root_.get(), p.relative, now(), opts_.file_cache, err);
+  if (!f) return error_page(status_for(err));
+  if (!f->directory) return p.directory_form ? error_page(404) : serve_file(req, *f, opts_);
+  if (!p.directory_form) {
+    // Relative links in the page resolve against the slash form.
+    response r(301);
+    // Appended piece by piece: GCC 12's -Wrestrict false positive again
+    // (see endpoint::to_string).
+    std::string location(req.path());
+    location += '/';
+    if (!req.query().empty()) {
+      location += '?';
+      location += req.query();
+    }
+    r.header("Location", location);
+    r.content_type("text/html; charset=utf-8");
+    r.body("<!doctype html>\n<title>301 Moved Permanently</title><a href=\"" +
+           detail::html_escape(location) + "\">Moved</a>\n");
+    return r;
+  }
+  return serve_directory(req, p.relative);
+}
+
+response static_files::serve_directory(request& req, const std::string& relative) const {
+  detail::file_cache& cache = local_cache(id_);
+  std::string index = relative.empty() ? "index.html" : relative + "/index.html";
+  int err = 0;
+  const detail::file_info* f = cache.open(root_.get(), index, now(), opts_.file_cache, err);
+  if (f && !f->directory) return serve_file(req, *f, opts_);
+  if (!f && err != ENOENT) return error_page(status_for(err));
+  int fd = detail::open_beneath(root_.get(), relative);
+  if (fd < 0) return error_page(status_for(-fd));
+  unique_fd dir(fd);
+  std::vector<detail::listing_entry> entries;
+  if (int e = detail::read_listing(dir.get(), opts_.dotfiles, entries); e != 0)
+    return error_page(status_for(e));
+  response r(200);
+  r.content_type("text/html; charset=utf-8");
+  r.header("Cache-Control", "no-cache");
+  r.body(detail::render_listing(relative, std::move(entries)));
+  return r;
+}
+
+}  // namespace weft::http

@@ -1,0 +1,379 @@
+"""`weft files`: a static file server that never serves outside its root,
+with the HTTP a browser relies on: Content-Type, ETag / Last-Modified and
+304, byte ranges, index.html and listings, 301 to the slash form, 405.
+
+Every test talks to the real binary over loopback, most through raw sockets
+so the target arrives exactly as written.
+"""
+
+import email.utils
+import os
+import re
+import socket
+import subprocess
+import threading
+import time
+import unittest
+
+from files_tree import HUGE_MARK, HUGE_MARK_AT, HUGE_SIZE, MIB, Tree, get, raw_get, stream_sha256
+from httpwire import DateMaskedReply, ResponseReader, assert_alive, start_http
+from server_contract import ProcessContract
+from weftproc import WeftProcess, start_weft_for_class, weft_cli
+
+CURL_TIMEOUT = 20
+
+NOT_FOUND_PAGE = (b"<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>404 Not Found</title>"
+                  b"</head><body><h1>404 Not Found</h1></body></html>\n")
+
+
+class FilesProcess(ProcessContract, unittest.TestCase):
+    """The process contract every subcommand keeps, on a 404 exchange (the
+    server runs in this directory)."""
+    subcommand = "files"
+    request = b"GET /no-such-file HTTP/1.1\r\nHost: x\r\n\r\n"
+    reply = DateMaskedReply(b"HTTP/1.1 404 Not Found\r\nDate: Thu, 01 Jan 1970 00:00:00 GMT\r\n"
+                            b"Content-Length: %d\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+                            % len(NOT_FOUND_PAGE) + NOT_FOUND_PAGE)
+    partial_request = b"GET / HTTP/1.1\r\nHost: x\r\n"
+
+
+class FilesCommandLine(unittest.TestCase):
+    def test_help_lists_the_files_flags_and_warns_about_dotfiles(self):
+        out = weft_cli("files", "--help")
+        self.assertEqual(out.returncode, 0)
+        text = out.stdout.decode()
+        for flag in ("--root", "--dotfiles", "--cache-control", "--no-file-cache", "--threads", "--write-timeout"):
+            self.assertIn(flag, text)
+        self.assertRegex(text, r"--dotfiles[^\n]*\n?[^\n]*LOOSENS SAFETY")
+
+    def test_a_missing_root_is_refused_with_a_nonzero_exit(self):
+        out = weft_cli("files", "--port", "0", "--root", "/no/such/dir")
+        self.assertNotEqual(out.returncode, 0)
+
+    def test_the_default_port_is_8000(self):
+        self.assertIn("8000", weft_cli("files", "--help").stdout.decode())
+
+
+class FilesFixture(unittest.TestCase):
+    server_args = ()
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tree = Tree()
+        cls.addClassCleanup(cls.tree.remove)
+        cls.server = start_weft_for_class(cls, "files", "--root", cls.tree.root, "--threads", "2",
+                                          *cls.server_args)
+
+    def tearDown(self):
+        assert_alive(self.server)
+
+    def assertNoSecret(self, response, what):
+        self.assertNotIn(self.tree.secret, response.body, what)
+        self.assertNotIn(self.tree.top.encode(), response.body, what)
+        self.assertNotIn(self.tree.top.encode(), response.head, what)
+
+
+# Hostile targets: each must be refused (400, 403 or 404), and the secret
+# outside the root must never come back.
+TRAVERSAL = [
+    b"/../secret.txt", b"/../../secret.txt", b"/./../secret.txt", b"/sub/../../secret.txt",
+    b"/sub/../sub/../../secret.txt", b"/..", b"/../", b"/sub/..%2f..%2fsecret.txt",
+    b"/%2e%2e/secret.txt", b"/%2E%2E/secret.txt", b"/%2e%2e%2fsecret.txt", b"/.%2e/secret.txt",
+    b"/%2e./secret.txt", b"/sub/%2e%2e/%2e%2e/secret.txt", b"/%252e%252e/secret.txt",
+    b"/..%2fsecret.txt", b"/..%2Fsecret.txt", b"/%2f..%2fsecret.txt", b"/sub%2f..%2f..%2fsecret.txt",
+    b"/..%5csecret.txt", b"/..%5Csecret.txt", b"/..\\secret.txt", b"/sub\\..\\..\\secret.txt",
+    b"/%c0%ae%c0%ae/secret.txt", b"/%c0%ae%c0%ae%c0%afsecret.txt", b"/%e0%80%ae%e0%80%ae/secret.txt",
+    b"/%f0%80%80%ae%f0%80%80%ae/secret.txt", b"/%c1%9c..%c1%9csecret.txt", b"/..%c0%afsecret.txt",
+    b"/..%00/secret.txt", b"/one.bin%00.html", b"/%00", b"/sub/%0a", b"/%0d%0a", b"/%7f",
+    b"/link_out", b"/link_abs", b"/link_up/secret.txt", b"/link_up/root/one.bin", b"/link_up",
+    b"/link_dir/../../secret.txt", b"/sub/../link_out", b"/.hidden", b"/.git/config", b"/%2ehidden",
+    b"/%2egit/config", b"/sub/.%2e/.%2e/secret.txt", b"http://x/../secret.txt", b"http://x/%2e%2e/secret.txt",
+    b"//../secret.txt", b"///..//..//secret.txt", b"/%", b"/%zz", b"/%2", b"/fifo",
+]
+
+
+class Traversal(FilesFixture):
+    def test_the_corpus_is_large(self):
+        self.assertGreaterEqual(len(TRAVERSAL), 40)
+
+    def test_no_hostile_target_escapes_the_root(self):
+        for target in TRAVERSAL:
+            with self.subTest(target=target):
+                r = raw_get(self.server, target)
+                self.assertIn(r.status, (400, 403, 404), r)
+                self.assertNoSecret(r, target)
+
+    def test_error_pages_are_small_html_without_paths_or_errno_text(self):
+        for target, status in ((b"/missing", 404), (b"/link_out", 403), (b"/fifo", 403), (b"/%2e%2e/x", 400)):
+            with self.subTest(target=target):
+                r = raw_get(self.server, target)
+                self.assertEqual(r.status, status)
+                self.assertEqual(r.header("Content-Type"), "text/html; charset=utf-8")
+                self.assertLess(len(r.body), 300)
+                self.assertRegex(r.body, rb"<h1>%d " % status)
+                for leak in (b"/tmp", b"root", b"No such file", b"Permission denied", b"errno"):
+                    self.assertNotIn(leak, r.body)
+
+    def test_symlinks_inside_the_root_are_followed(self):
+        self.assertEqual(get(self.server, "/link_in").body, b"x")
+        self.assertEqual(get(self.server, "/link_dir/inner.txt").body, b"inner")
+
+    def test_symlinks_leaving_the_root_are_refused(self):
+        for target in (b"/link_out", b"/link_abs", b"/link_up/secret.txt"):
+            r = raw_get(self.server, target)
+            self.assertEqual(r.status, 403, target)
+            self.assertNoSecret(r, target)
+
+    def test_a_fifo_is_refused_without_blocking_the_server(self):
+        self.assertEqual(get(self.server, "/fifo").status, 403)
+        self.assertEqual(get(self.server, "/one.bin").status, 200)
+
+
+class Files(FilesFixture):
+    def test_sizes_round_trip_by_sha256(self):
+        for name in ("empty.bin", "one.bin", "mib.bin", "big100.bin"):
+            with self.subTest(name=name):
+                head, n, digest = stream_sha256(self.server, b"/" + name.encode())
+                self.assertTrue(head.startswith(b"HTTP/1.1 200 "), head)
+                self.assertEqual(n, os.path.getsize(self.tree.path(name)))
+                self.assertEqual(digest, self.tree.sha256(name))
+
+    def test_unicode_and_space_names(self):
+        self.assertEqual(get(self.server, "/with%20space.txt").body, b"spaced")
+        self.assertEqual(get(self.server, "/caf%C3%A9%20%E2%98%95.txt").body, "unicode \u2615".encode())
+        # Raw UTF-8 in the target is not valid HTTP (the parser refuses it).
+        self.assertEqual(raw_get(self.server, "/caf\u00e9 \u2615.txt".encode()).status, 400)
+
+    def test_content_types(self):
+        want = {"page.html": "text/html; charset=utf-8", "style.css": "text/css; charset=utf-8",
+                "app.js": "text/javascript; charset=utf-8", "data.json": "application/json",
+                "logo.svg": "image/svg+xml", "notes.md": "text/markdown; charset=utf-8",
+                "blob.xyz": "application/octet-stream", "mib.bin": "application/octet-stream"}
+        for name, ctype in want.items():
+            self.assertEqual(get(self.server, "/" + name).header("Content-Type"), ctype, name)
+
+    def test_head_has_the_get_headers_and_no_body(self):
+        g = get(self.server, "/mib.bin")
+        h = get(self.server, "/mib.bin", method="HEAD")
+        self.assertEqual(h.status, 200)
+        self.assertEqual(h.body, b"")
+        for name in ("Content-Length", "Content-Type", "ETag", "Last-Modified", "Accept-Ranges"):
+            self.assertEqual(h.header(name), g.header(name), name)
+
+    def test_validators(self):
+        r = get(self.server, "/one.bin")
+        self.assertRegex(r.header("ETag"), r'^"[0-9a-f]+-[0-9a-f]+-[0-9a-f]+"$')
+        mtime = int(os.stat(self.tree.path("one.bin")).st_mtime)
+        self.assertEqual(email.utils.parsedate_to_datetime(r.header("Last-Modified")).timestamp(), mtime)
+        self.assertEqual(r.header("Accept-Ranges"), "bytes")
+        self.assertIsNone(r.header("Cache-Control"))
+
+    def test_files_over_4_gib(self):
+        h = get(self.server, "/huge.bin", method="HEAD")
+        self.assertEqual(int(h.header("Content-Length")), HUGE_SIZE)
+        r = get(self.server, "/huge.bin", headers=[("Range", f"bytes={HUGE_MARK_AT}-{HUGE_MARK_AT + len(HUGE_MARK) - 1}")])
+        self.assertEqual(r.status, 206)
+        self.assertEqual(r.body, HUGE_MARK)
+        self.assertEqual(r.header("Content-Range"),
+                         f"bytes {HUGE_MARK_AT}-{HUGE_MARK_AT + len(HUGE_MARK) - 1}/{HUGE_SIZE}")
+        r = get(self.server, "/huge.bin", headers=[("Range", "bytes=-4")])
+        self.assertEqual((r.status, r.body), (206, b"last"))
+
+    def test_ranges_at_the_edges(self):
+        with open(self.tree.path("mib.bin"), "rb") as f:
+            data = f.read()
+        size = len(data)
+        cases = [("bytes=0-0", 0, 0), ("bytes=0-", 0, size - 1), (f"bytes={size - 1}-", size - 1, size - 1),
+                 ("bytes=-1", size - 1, size - 1), (f"bytes=-{size}", 0, size - 1),
+                 (f"bytes=-{size + 10}", 0, size - 1), (f"bytes=10-{size + 10}", 10, size - 1),
+                 ("bytes=100-199", 100, 199)]
+        for spec, first, last in cases:
+            with self.subTest(spec=spec):
+                r = get(self.server, "/mib.bin", headers=[("Range", spec)])
+                self.assertEqual(r.status, 206)
+                self.assertEqual(r.header("Content-Range"), f"bytes {first}-{last}/{size}")
+                self.assertEqual(r.body, data[first:last + 1])
+        for spec in (f"bytes={size}-", f"bytes={size}-{size + 5}", "bytes=-0"):
+            with self.subTest(spec=spec):
+                r = get(self.server, "/mib.bin", headers=[("Range", spec)])
+                self.assertEqual(r.status, 416)
+                self.assertEqual(r.header("Content-Range"), f"bytes */{size}")
+        r = get(self.server, "/empty.bin", headers=[("Range", "bytes=0-")])
+        self.assertEqual((r.status, r.header("Content-Range")), (416, "bytes */0"))
+        for spec in ("bytes=0-1,5-6", "bytes=5-1", "lines=1-2", "bytes=x"):
+            with self.subTest(spec=spec):
+                r = get(self.server, "/one.bin", headers=[("Range", spec)])
+                self.assertEqual((r.status, r.body), (200, b"x"))
+
+    def test_if_range(self):
+        g = get(self.server, "/mib.bin")
+        rng = ("Range", "bytes=0-9")
+        self.assertEqual(get(self.server, "/mib.bin", headers=[rng, ("If-Range", g.header("ETag"))]).status, 206)
+        self.assertEqual(get(self.server, "/mib.bin", headers=[rng, ("If-Range", g.header("Last-Modified"))]).status, 206)
+        self.assertEqual(get(self.server, "/mib.bin", headers=[rng, ("If-Range", '"stale"')]).status, 200)
+        self.assertEqual(get(self.server, "/mib.bin", headers=[rng, ("If-Range", "W/" + g.header("ETag"))]).status, 200)
+
+    def test_304_flows_with_curl(self):
+        url = f"http://{self.server.host}:{self.server.port}/page.html"
+        head = subprocess.run(["curl", "-sS", "-D", "-", "-o", "/dev/null", url], capture_output=True,
+                              timeout=CURL_TIMEOUT, check=True).stdout.decode()
+        etag = re.search(r"(?im)^etag: (.*)\r$", head).group(1)
+        last_modified = re.search(r"(?im)^last-modified: (.*)\r$", head).group(1)
+
+        def code(*args):
+            out = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", *args, url],
+                                 capture_output=True, timeout=CURL_TIMEOUT, check=True)
+            return out.stdout.decode()
+
+        self.assertEqual(code("-H", f"If-None-Match: {etag}"), "304")
+        self.assertEqual(code("-H", f'If-None-Match: "other", W/{etag}'), "304")
+        self.assertEqual(code("-H", "If-None-Match: *"), "304")
+        self.assertEqual(code("-H", 'If-None-Match: "other"'), "200")
+        self.assertEqual(code("-H", f"If-Modified-Since: {last_modified}"), "304")
+        self.assertEqual(code("-H", "If-Modified-Since: Thu, 01 Jan 1970 00:00:00 GMT"), "200")
+        # If-None-Match wins: a stale tag means 200 whatever the date says.
+        self.assertEqual(code("-H", 'If-None-Match: "other"', "-H", f"If-Modified-Since: {last_modified}"), "200")
+        # curl's own conditional GET: -z FILE sends If-Modified-Since from its mtime.
+        self.assertEqual(code("-z", self.tree.path("page.html")), "304")
+        r = get(self.server, "/page.html", headers=[("If-None-Match", etag)])
+        self.assertEqual((r.status, r.body, r.header("ETag")), (304, b"", etag))
+
+    def test_a_directory_without_its_slash_is_redirected(self):
+        r = get(self.server, "/sub")
+        self.assertEqual(r.status, 301)
+        self.assertEqual(r.header("Location"), "/sub/")
+        r = get(self.server, "/sub/deeper?x=1&y=%20")
+        self.assertEqual((r.status, r.header("Location")), (301, "/sub/deeper/?x=1&y=%20"))
+
+    def test_a_file_with_a_trailing_slash_is_not_found(self):
+        self.assertEqual(get(self.server, "/one.bin/").status, 404)
+
+    def test_index_html_is_served_for_its_directory(self):
+        r = get(self.server, "/site/")
+        self.assertEqual(r.status, 200)
+        self.assertIn(b"site index", r.body)
+        self.assertEqual(r.header("Content-Type"), "text/html; charset=utf-8")
+
+    def test_listing_is_sorted_escaped_and_hides_dotfiles(self):
+        r = get(self.server, "/")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.header("Content-Type"), "text/html; charset=utf-8")
+        body = r.body.decode()
+        self.assertNotIn(".hidden", body)
+        self.assertNotIn(".git", body)
+        self.assertNotIn('href="../"', body)  # the root has no parent
+        self.assertIn('href="with%20space.txt"', body)
+        self.assertIn('href="caf%C3%A9%20%E2%98%95.txt"', body)
+        self.assertIn("caf\u00e9 \u2615.txt", body)
+        self.assertLess(body.index('href="site/"'), body.index('href="sub/"'))  # directories first
+        self.assertLess(body.index('href="sub/"'), body.index('href="app.js"'))
+        self.assertLess(body.index('href="app.js"'), body.index('href="blob.xyz"'))
+        self.assertIn("1.0 MiB", body)
+        sub = get(self.server, "/sub/").body.decode()
+        self.assertIn('href="../"', sub)
+        self.assertIn("&lt;b&gt;&amp;&quot;tag&#39;.txt", sub)
+        self.assertIn('href="%3Cb%3E%26%22tag%27.txt"', sub)
+        self.assertNotIn("<b>", sub)
+        # The escaped href leads back to the file.
+        self.assertEqual(get(self.server, "/sub/%3Cb%3E%26%22tag%27.txt").body, b"escaped name")
+
+    def test_other_methods_get_405_with_allow(self):
+        for method in ("POST", "PUT", "DELETE", "OPTIONS", "PATCH"):
+            with self.subTest(method=method):
+                r = get(self.server, "/one.bin", method=method)
+                self.assertEqual(r.status, 405)
+                self.assertEqual(r.header("Allow"), "GET, HEAD")
+                self.assertEqual(r.header("Content-Type"), "text/html; charset=utf-8")
+
+    def test_a_replaced_file_is_served_fresh_within_one_second(self):
+        self.tree.write("fresh.txt", b"old")
+        self.assertEqual(get(self.server, "/fresh.txt").body, b"old")
+        # Replaced by rename (a new inode), as editors and deploy tools do.
+        tmp = self.tree.path("fresh.tmp")
+        with open(tmp, "wb") as f:
+            f.write(b"new content")
+        os.replace(tmp, self.tree.path("fresh.txt"))
+        changed_at = time.monotonic()
+        while get(self.server, "/fresh.txt").body != b"new content":
+            self.assertLess(time.monotonic() - changed_at, 1.0, "stale content after 1 s")
+            time.sleep(0.02)
+        # Rewritten in place, same size.
+        with open(self.tree.path("fresh.txt"), "r+b") as f:
+            f.write(b"NEW")
+        changed_at = time.monotonic()
+        while get(self.server, "/fresh.txt").body != b"NEW content":
+            self.assertLess(time.monotonic() - changed_at, 1.0, "stale content after 1 s")
+            time.sleep(0.02)
+
+    def test_small_requests_are_served_while_a_large_download_runs(self):
+        done = threading.Event()
+        result = {}
+
+        def download():
+            try:
+                result["sha"] = stream_sha256(self.server, b"/big100.bin")[2]
+            finally:
+                done.set()
+
+        t = threading.Thread(target=download, daemon=True)
+        t.start()
+        served = 0
+        while not done.is_set() and served < 200:
+            self.assertEqual(get(self.server, "/one.bin").body, b"x")
+            served += 1
+        t.join(60)
+        self.assertEqual(result.get("sha"), self.tree.sha256("big100.bin"))
+        self.assertGreater(served, 0)
+
+
+class SlowReader(unittest.TestCase):
+    """A client that stops reading is cut at the write timeout."""
+
+    def test_a_client_that_stops_reading_is_cut(self):
+        tree = Tree()
+        self.addCleanup(tree.remove)
+        server = start_http(self, "files", "--root", tree.root, "--threads", "1", "--write-timeout", "1")
+        s = socket.create_connection((server.host, server.port), timeout=10)
+        self.addCleanup(s.close)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.sendall(b"GET /big100.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(3)  # reads nothing for three write timeouts
+        got = 0
+        try:
+            while chunk := s.recv(1 << 20):
+                got += len(chunk)
+        except ConnectionResetError:
+            pass
+        self.assertLess(got, 100 * MIB, "the whole file arrived: the server never gave up")
+        # And the server is still fine.
+        self.assertEqual(get(server, "/one.bin").body, b"x")
+
+
+class Options(unittest.TestCase):
+    def setUp(self):
+        self.tree = Tree(large=False)
+        self.addCleanup(self.tree.remove)
+        self.tree.write(".well-known/x", b"known")
+        self.tree.write("a.txt", b"a")
+
+    def test_dotfiles_flag_serves_and_lists_dotfiles(self):
+        server = start_http(self, "files", "--root", self.tree.root, "--dotfiles")
+        self.assertEqual(get(server, "/.hidden").body, b"hidden")
+        self.assertEqual(get(server, "/.well-known/x").body, b"known")
+        self.assertIn(b'href=".hidden"', get(server, "/").body)
+        # Still no way out.
+        self.assertEqual(get(server, "/%2e%2e/").status, 400)
+
+    def test_cache_control_flag(self):
+        server = start_http(self, "files", "--root", self.tree.root, "--cache-control", "public, max-age=60")
+        self.assertEqual(get(server, "/a.txt").header("Cache-Control"), "public, max-age=60")
+
+    def test_without_the_file_cache_a_change_shows_at_once(self):
+        server = start_http(self, "files", "--root", self.tree.root, "--no-file-cache")
+        self.assertEqual(get(server, "/a.txt").body, b"a")
+        self.tree.write("a.txt", b"b")
+        self.assertEqual(get(server, "/a.txt").body, b"b")
+
+
+if __name__ == "__main__":
+    unittest.main()

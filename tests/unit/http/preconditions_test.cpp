@@ -1,0 +1,153 @@
+// Conditional and range requests: RFC 9110 §13 and §14 as tables.
+#include <weft/http/preconditions.hpp>
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace weft::http {
+namespace {
+
+constexpr std::int64_t t_1994 = 784111777;  // Sun, 06 Nov 1994 08:49:37 GMT
+
+TEST(http_date, formats_imf_fixdate) {
+  EXPECT_EQ(format_http_date(t_1994), "Sun, 06 Nov 1994 08:49:37 GMT");
+  EXPECT_EQ(format_http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+  EXPECT_EQ(format_http_date(951782400), "Tue, 29 Feb 2000 00:00:00 GMT");
+  EXPECT_EQ(format_http_date(4102444799), "Thu, 31 Dec 2099 23:59:59 GMT");
+}
+
+TEST(http_date, parses_the_three_forms_and_refuses_others) {
+  EXPECT_EQ(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), t_1994);
+  EXPECT_EQ(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), t_1994);
+  EXPECT_EQ(parse_http_date("Sun Nov  6 08:49:37 1994"), t_1994);
+  EXPECT_EQ(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), 0);
+  for (std::string bad :
+       {"", "yesterday", "Sun, 06 Nov 1994 08:49:37", "Sun, 06 Nov 1994 08:49:37 UTC",
+        "Sun, 6 Nov 1994 08:49:37 GMT", "Sun, 06 Nov 1994 25:49:37 GMT",
+        "Sun, 06 Foo 1994 08:49:37 GMT", "Sun, 06 Nov 1994 08:49:37 GMT x",
+        "Sun Nov 6 08:49:37 1994", "Sun, 00 Nov 1994 08:49:37 GMT"})
+    EXPECT_FALSE(parse_http_date(bad).has_value()) << bad;
+  for (std::int64_t t :
+       {std::int64_t{0}, t_1994, std::int64_t{1700000000}, std::int64_t{4102444799}})
+    EXPECT_EQ(parse_http_date(format_http_date(t)), t);
+}
+
+TEST(make_etag, is_strong_and_changes_with_each_validator) {
+  file_validators v{42, 1024, t_1994, 5};
+  std::string tag = make_etag(v);
+  EXPECT_EQ(tag.front(), '"');
+  EXPECT_EQ(tag.back(), '"');
+  EXPECT_NE(tag.substr(0, 2), "W/");
+  for (auto w : {file_validators{43, 1024, t_1994, 5}, file_validators{42, 1025, t_1994, 5},
+                 file_validators{42, 1024, t_1994 + 1, 5}, file_validators{42, 1024, t_1994, 6}})
+    EXPECT_NE(make_etag(w), tag);
+}
+
+TEST(if_none_match, compares_weakly_over_a_list) {
+  const std::string tag = "\"abc\"";
+  struct row {
+    std::string list;
+    bool match;
+  };
+  std::vector<row> rows = {
+      {"\"abc\"", true},
+      {"W/\"abc\"", true},
+      {"*", true},
+      {" * ", true},
+      {"\"x\", \"abc\"", true},
+      {"\"x\",W/\"abc\"", true},
+      {"\"x\" , \"y\"", false},
+      {"\"ab\"", false},
+      {"\"abc", false},
+      {"abc", false},
+      {"\"a,b\", \"abc\"", true},  // a comma inside a tag is not a separator
+      {"", false},
+      {",,", false},
+  };
+  for (const auto& r : rows) EXPECT_EQ(if_none_match_matches(r.list, tag), r.match) << r.list;
+}
+
+TEST(not_modified, if_none_match_wins_over_if_modified_since) {
+  const std::string tag = "\"abc\"";
+  std::string later = format_http_date(t_1994 + 10), earlier = format_http_date(t_1994 - 10);
+  std::string same = format_http_date(t_1994);
+  EXPECT_TRUE(not_modified("\"abc\"", std::nullopt, tag, t_1994));
+  EXPECT_FALSE(not_modified("\"x\"", std::nullopt, tag, t_1994));
+  EXPECT_FALSE(not_modified("\"x\"", later, tag, t_1994));  // INM present: IMS ignored
+  EXPECT_TRUE(not_modified(std::nullopt, later, tag, t_1994));
+  EXPECT_TRUE(not_modified(std::nullopt, same, tag, t_1994));
+  EXPECT_FALSE(not_modified(std::nullopt, earlier, tag, t_1994));
+  EXPECT_FALSE(not_modified(std::nullopt, "garbage", tag, t_1994));
+  EXPECT_FALSE(not_modified(std::nullopt, std::nullopt, tag, t_1994));
+}
+
+TEST(parse_range, single_ranges_table) {
+  struct row {
+    std::string header;
+    std::uint64_t size;
+    byte_range::kind_t kind;
+    std::uint64_t first, length;
+  };
+  using br = byte_range;
+  std::vector<row> rows = {
+      {"bytes=0-0", 100, br::partial, 0, 1},
+      {"bytes=0-99", 100, br::partial, 0, 100},
+      {"bytes=0-1000", 100, br::partial, 0, 100},  // clipped
+      {"bytes=99-99", 100, br::partial, 99, 1},
+      {"bytes=99-", 100, br::partial, 99, 1},
+      {"bytes=10-", 100, br::partial, 10, 90},
+      {"bytes=-1", 100, br::partial, 99, 1},
+      {"bytes=-100", 100, br::partial, 0, 100},
+      {"bytes=-500", 100, br::partial, 0, 100},
+      {"BYTES=1-2", 100, br::partial, 1, 2},
+      {" bytes= 1-2 ", 100, br::partial, 1, 2},
+      {"bytes=100-", 100, br::unsatisfiable, 0, 0},
+      {"bytes=100-200", 100, br::unsatisfiable, 0, 0},
+      {"bytes=-0", 100, br::unsatisfiable, 0, 0},
+      {"bytes=0-", 0, br::unsatisfiable, 0, 0},
+      {"bytes=-1", 0, br::unsatisfiable, 0, 0},
+      {"bytes=4294967296-", 5000000000, br::partial, 4294967296, 705032704},
+      {"bytes=4999999999-4999999999", 5000000000, br::partial, 4999999999, 1},
+      // Ignored (the whole file): several ranges, bad syntax, other units.
+      {"bytes=0-1,5-6", 100, br::whole, 0, 0},
+      {"bytes=5-3", 100, br::whole, 0, 0},
+      {"bytes=a-b", 100, br::whole, 0, 0},
+      {"bytes=1", 100, br::whole, 0, 0},
+      {"bytes=--1", 100, br::whole, 0, 0},
+      {"bytes=", 100, br::whole, 0, 0},
+      {"items=0-1", 100, br::whole, 0, 0},
+      {"bytes 0-1", 100, br::whole, 0, 0},
+      {"bytes=99999999999999999999999-", 100, br::whole, 0, 0},
+      {"", 100, br::whole, 0, 0},
+  };
+  for (const auto& r : rows) {
+    byte_range got = parse_range(r.header, r.size);
+    EXPECT_EQ(got.kind, r.kind) << r.header;
+    if (r.kind == br::partial) {
+      EXPECT_EQ(got.first, r.first) << r.header;
+      EXPECT_EQ(got.length, r.length) << r.header;
+    }
+  }
+}
+
+TEST(select_range, if_range_must_match_strongly_or_by_exact_date) {
+  const std::string tag = "\"abc\"";
+  auto sel = [&](std::optional<std::string_view> if_range) {
+    return select_range("bytes=0-9", if_range, tag, t_1994, 100).kind;
+  };
+  EXPECT_EQ(sel(std::nullopt), byte_range::partial);
+  EXPECT_EQ(sel("\"abc\""), byte_range::partial);
+  EXPECT_EQ(sel("\"old\""), byte_range::whole);
+  EXPECT_EQ(sel("W/\"abc\""), byte_range::whole);  // weak tags never match
+  std::string date = format_http_date(t_1994);
+  EXPECT_EQ(sel(date), byte_range::partial);
+  std::string later = format_http_date(t_1994 + 1);
+  EXPECT_EQ(sel(later), byte_range::whole);
+  EXPECT_EQ(sel("nonsense"), byte_range::whole);
+  EXPECT_EQ(select_range(std::nullopt, "\"abc\"", tag, t_1994, 100).kind, byte_range::whole);
+}
+
+}  // namespace
+}  // namespace weft::http

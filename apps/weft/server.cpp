@@ -24,6 +24,11 @@ void add_common_flags(CLI::App& cmd, common_options& opts, int default_port) {
   cmd.add_option("--trigger", opts.trigger, "epoll mode for connections: level or edge")
       ->capture_default_str()
       ->check(CLI::IsMember({"level", "edge"}));
+  cmd.add_flag("--reuse-port", opts.reuse_port,
+               "LOOSENS SAFETY: share the port with another process (SO_REUSEPORT, same user) "
+               "instead of refusing a port that is already served; for a restart where the new "
+               "server starts before the old one stops. The kernel splits new connections "
+               "between them");
 }
 
 int run_server(const std::string& name, const common_options& opts, service_factory make) {
@@ -42,7 +47,7 @@ int run_server(const std::string& name, const common_options& opts, service_fact
   lo.backlog = opts.backlog;
   lo.accepted_trigger = opts.trigger_mode();
   try {
-    listeners = bind_reuseport(*at, group.size(), lo);
+    listeners = bind_reuseport(*at, group.size(), lo, opts.reuse_port);
   } catch (const std::system_error& e) {
     std::fprintf(stderr, "weft %s: %s\n", name.c_str(), e.what());
     return 1;

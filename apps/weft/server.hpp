@@ -21,6 +21,7 @@ struct common_options {
   int backlog = 4096;
   std::string trigger = "edge";
   double shutdown_grace = 5.0;  // seconds for in-flight work at stop
+  bool reuse_port = false;      // join a port another process serves
 
   weft::trigger trigger_mode() const { return trigger == "level" ? trigger::level : trigger::edge; }
 };

@@ -481,10 +481,14 @@ void connection_tracker::set_idle(entry* e, bool idle) noexcept {
   if (idle && draining_ && e->ctx) e->ctx->cancel_root();
 }
 
-void connection_tracker::drain() noexcept {
-  draining_ = true;
+void connection_tracker::close_idle() noexcept {
   for (entry* e = head_; e != nullptr; e = e->next)
     if (e->idle && e->ctx) e->ctx->cancel_root();
+}
+
+void connection_tracker::drain() noexcept {
+  stop_keep_alive();
+  close_idle();
 }
 
 task<void> serve_connection(tcp_stream s, const router& r, const server_options& opts,

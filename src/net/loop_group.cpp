@@ -39,18 +39,19 @@ void loop_group::join() {
   threads_.clear();
 }
 
-std::vector<tcp_listener> bind_reuseport(const endpoint& at, std::size_t n, listen_options opts) {
+std::vector<tcp_listener> bind_reuseport(const endpoint& at, std::size_t n, listen_options opts,
+                                         bool share_port) {
   std::vector<tcp_listener> out;
-  if (n > 1 && at.port() != 0) {
+  if (n > 1 && at.port() != 0 && !share_port) {
     // SO_REUSEPORT would let a second server silently join a port that is
     // already served and take part of its connections. A plain bind first
     // fails with EADDRINUSE if anyone is listening there. (A deliberate
-    // takeover for restarts is a separate, explicit option.)
+    // takeover for restarts is share_port, an explicit opt-in.)
     listen_options probe = opts;
     probe.reuse_port = false;
     (void)tcp_listener::bind(at, probe);
   }
-  if (n > 1) opts.reuse_port = true;
+  if (n > 1 || share_port) opts.reuse_port = true;
   endpoint where = at;
   for (std::size_t i = 0; i < n; ++i) {
     out.push_back(tcp_listener::bind(where, opts));

@@ -47,9 +47,10 @@ class body_writer {
   std::uint64_t bytes_ = 0;
 };
 
-// The connections of one loop, for graceful shutdown: drain() cancels the
-// connections that are idle between requests, and makes the busy ones close
-// after the response in progress. Loop thread only.
+// The connections of one loop, for graceful shutdown: stop_keep_alive()
+// makes every connection close after its next response (the busy ones after
+// the one in progress), close_idle() cancels those idle between requests,
+// and drain() does both at once. Loop thread only.
 class connection_tracker {
  public:
   struct entry {
@@ -61,6 +62,8 @@ class connection_tracker {
   void add(entry* e) noexcept;
   void remove(entry* e) noexcept;
   void set_idle(entry* e, bool idle) noexcept;
+  void stop_keep_alive() noexcept { draining_ = true; }
+  void close_idle() noexcept;
   void drain() noexcept;
   bool draining() const noexcept { return draining_; }
 

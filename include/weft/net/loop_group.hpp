@@ -40,7 +40,12 @@ class loop_group {
 };
 
 // Binds n listeners to one address with SO_REUSEPORT (n > 1), resolving
-// port 0 once so that all of them share the port the kernel picked.
-std::vector<tcp_listener> bind_reuseport(const endpoint& at, std::size_t n, listen_options opts);
+// port 0 once so that all of them share the port the kernel picked. A port
+// that another socket already serves is refused (EADDRINUSE), unless
+// share_port: then SO_REUSEPORT is set even for n == 1 and the listeners
+// join the other process's (same user's) group, as a restart that takes
+// over a port needs.
+std::vector<tcp_listener> bind_reuseport(const endpoint& at, std::size_t n, listen_options opts,
+                                         bool share_port = false);
 
 }  // namespace weft

@@ -477,11 +477,15 @@ void connection_tracker::remove(entry* e) noexcept {
 
 void connection_tracker::set_idle(entry* e, bool idle) noexcept {
   e->idle = idle;
-  // Draining: a connection that just finished its request is not kept.
-  if (idle && draining_ && e->ctx) e->ctx->cancel_root();
+  // A connection whose response went out before the drain began promised
+  // keep-alive: it stays for its next request (answered with Connection:
+  // close) until close_idle. Cancelling it here failed the request wrk had
+  // already sent (seen in tests/faults/test_graceful_restart.py).
+  if (idle && closing_idle_ && e->ctx) e->ctx->cancel_root();
 }
 
 void connection_tracker::close_idle() noexcept {
+  closing_idle_ = true;
   for (entry* e = head_; e != nullptr; e = e->next)
     if (e->idle && e->ctx) e->ctx->cancel_root();
 }

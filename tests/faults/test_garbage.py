@@ -109,6 +109,11 @@ async def line_client(server, ask, expect, stop, counts):
         await asyncio.sleep(0.01)
 
 
+async def read_all(reader):
+    while await reader.read(1 << 16):
+        pass
+
+
 async def thrower(servers, queue, counts):
     """Takes inputs off the queue and sends each to a random server on a
     fresh connection, reading whatever comes back, until it closes."""
@@ -121,21 +126,26 @@ async def thrower(servers, queue, counts):
         writer = None
         try:
             reader, writer = await open_conn(server)
-            writer.write(data)
-            drain = asyncio.ensure_future(reader.read(1 << 20))
-            await asyncio.wait_for(writer.drain(), 5)
-            await asyncio.wait_for(drain, 0.5)
+            replies = asyncio.ensure_future(read_all(reader))
+            # In a few writes, so the parsers also see it split at random.
+            cuts = sorted(rng.randint(0, len(data)) for _ in range(rng.randint(0, 3)))
+            for a, b in zip([0, *cuts], [*cuts, len(data)]):
+                writer.write(data[a:b])
+                await asyncio.wait_for(writer.drain(), 5)
+                await asyncio.sleep(0)
+            await asyncio.wait_for(replies, 0.5)
         except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError):
             pass  # refused, reset, or still open: the server decides
         finally:
             if writer is not None:
                 writer.transport.abort()
         counts["thrown"] += len(data)
+        counts["connections"] += 1
 
 
 async def scenario(servers):
     stop = asyncio.Event()
-    counts = {"ok": 0, "errors": 0, "thrown": 0}
+    counts = {"ok": 0, "errors": 0, "thrown": 0, "connections": 0}
     good = []
     for s in servers.http.values():
         good += [http_client(s, stop, counts) for _ in range(WELL_FORMED_CLIENTS)]
@@ -152,7 +162,7 @@ async def scenario(servers):
         await queue.put(data)
     left = RANDOM_BYTES
     while left > 0:
-        n = min(left, rng.randint(1, 64 << 10))
+        n = min(left, rng.randint(1, 16 << 10))
         await queue.put(rng.randbytes(n))
         left -= n
     for _ in throwers:
@@ -170,7 +180,7 @@ class Garbage(unittest.TestCase):
         counts, crash_class = asyncio.run(scenario(servers))
         alive = all(s.running() for s in servers.all())
         figure("garbage", f"{counts['thrown'] / 1e6:.1f} MB (random plus {crash_class} crash-class inputs) "
-                          f"over {CONNECTIONS} connections at hello, inspect, echo, qa: "
+                          f"over {CONNECTIONS} concurrent connections ({counts['connections']} in all) at hello, inspect, echo, qa: "
                           f"{'0 crashes' if alive else 'CRASHED'}; well-formed clients {counts['ok']} served, "
                           f"{counts['errors']} errors")
         self.assertTrue(alive, [s.describe() for s in servers.all() if not s.running()])

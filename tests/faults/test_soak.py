@@ -61,6 +61,7 @@ async def client(server, one, stop, counts, rng):
                     counts["served"] += 1
                 else:
                     counts["errors"] += 1
+                    counts.setdefault("examples", []).append(f"{server.subcommand}: wrong reply")
             if rng.random() < 0.5:
                 writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
                                                            struct.pack("ii", 1, 0))
@@ -77,7 +78,8 @@ async def scenario(servers, on_warm):
     stop = asyncio.Event()
     counts = {"served": 0, "errors": 0}
     rng = random.Random(7)
-    one = cases(rng.randbytes(2000).replace(b"\\", b"/").replace(b'"', b"'"))
+    # Printable, so it shows verbatim in inspect's JSON.
+    one = cases(bytes(rng.choice(b"abcdefghijklmnopqrstuvwxyz0123456789 .,-") for _ in range(2000)))
     tasks = [asyncio.ensure_future(client(servers[name], one[name], stop, counts, random.Random(rng.random())))
              for name in servers for _ in range(CLIENTS_PER_SERVER)]
     await asyncio.sleep(WARM_UP)

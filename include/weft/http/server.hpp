@@ -63,6 +63,7 @@ class connection_tracker {
   void remove(entry* e) noexcept;
   void set_idle(entry* e, bool idle) noexcept;
   void stop_keep_alive() noexcept { draining_ = true; }
+  // From now on, a connection that becomes idle is closed too.
   void close_idle() noexcept;
   void drain() noexcept;
   bool draining() const noexcept { return draining_; }
@@ -70,6 +71,7 @@ class connection_tracker {
  private:
   entry* head_ = nullptr;
   bool draining_ = false;
+  bool closing_idle_ = false;
 };
 
 // Serves HTTP on one connection until it closes. Never throws.

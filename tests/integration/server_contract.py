@@ -131,6 +131,30 @@ class ProcessContract:
                     second.kill()
                     self.fail(f"a second server also listens on port {first.port}: {second.ready_line!r}")
 
+    def test_with_reuse_port_on_both_a_second_server_shares_the_port(self):
+        # The opt-in for restarts: both serve, and the first still stops cleanly.
+        for threads in ("1", "2"):
+            with self.subTest(threads=threads):
+                first = start_weft(self, self.subcommand, "--threads", threads, "--reuse-port")
+                second = start_weft(self, self.subcommand, "--threads", threads, "--reuse-port", port=first.port)
+                self.assertEqual(second.port, first.port)
+                self.assertEqual(first.stop(), 0)
+                with second.connect() as s:
+                    self.round_trip(s)
+
+    def test_reuse_port_does_not_join_a_single_loop_server_that_did_not_opt_in(self):
+        # (With several loops a server sets SO_REUSEPORT itself, and only
+        # the bind probe, which --reuse-port skips, guards its port.)
+        first = start_weft(self, self.subcommand, "--threads", "1")
+        result = weft_cli(self.subcommand, "--port", str(first.port), "--reuse-port")
+        self.assertNotEqual(result.returncode, 0)
+        self.assertNotIn(b"listening", result.stdout)
+
+    def test_the_help_says_reuse_port_loosens_a_default(self):
+        help_text = weft_cli(self.subcommand, "--help").stdout
+        self.assertIn(b"--reuse-port", help_text)
+        self.assertIn(b"LOOSENS SAFETY", help_text)
+
     def test_the_backlog_and_threads_flags_are_accepted(self):
         server = start_weft(self, self.subcommand, "--backlog", "16", "--threads", "3")
         with server.connect() as s:

@@ -191,3 +191,18 @@ TEST(tcp_listener, reuseport_group_refuses_a_port_already_served) {
   auto first = bind_reuseport(endpoint::loopback_v4(0), 2, {});
   EXPECT_THROW(bind_reuseport(first[0].local_endpoint(), 2, {}), std::system_error);
 }
+
+TEST(tcp_listener, share_port_joins_a_served_port_even_with_one_listener) {
+  // --reuse-port: a restart's new server starts before the old one stops.
+  auto first = bind_reuseport(endpoint::loopback_v4(0), 1, {}, true);
+  EXPECT_TRUE(first[0].options().reuse_port);
+  auto second = bind_reuseport(first[0].local_endpoint(), 1, {}, true);
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(second[0].local_endpoint().port(), first[0].local_endpoint().port());
+}
+
+TEST(tcp_listener, share_port_cannot_join_a_listener_that_did_not_opt_in) {
+  // SO_REUSEPORT needs both sides: a default server's port stays its own.
+  auto first = bind_reuseport(endpoint::loopback_v4(0), 1, {});
+  EXPECT_THROW(bind_reuseport(first[0].local_endpoint(), 1, {}, true), std::system_error);
+}

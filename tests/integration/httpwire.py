@@ -259,6 +259,12 @@ class DateMaskedReply(bytes):
 
     __hash__ = bytes.__hash__
 
+    @property
+    def closing(self):
+        """The same reply as a stopping server sends it: with Connection: close."""
+        head, sep, body = bytes(self).partition(b"\r\n\r\n")
+        return DateMaskedReply(head + b"\r\nConnection: close" + sep + body)
+
 
 def assert_alive(server):
     """A crashed server must fail the test that crashed it: weftproc's

@@ -162,7 +162,7 @@ measure() {  # load file server run conns
   rps=$(awk '/^Requests\/sec:/ { print $2 }' <<< "$txt")
   bytes=$(to_bytes "$(awk '/ requests in / { print $5 }' <<< "$txt")")
   mbs=$(awk -v b="$bytes" -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.1f", b / 1e6 / (t1 - t0) }')
-  per_gb=$(awk -v b="$bytes" -v c="$cpu" 'BEGIN { printf "%.3f", b > 0 ? c / (b / 1e9) : 0 }')
+  per_gb=$(awk -v b="$bytes" -v c="$cpu" 'BEGIN { printf "%.3f", (b > 0 ? c / (b / 1e9) : 0) }')
   p50=$(to_ms "$(awk '$1 == "50%" { print $2 }' <<< "$txt")")
   p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' <<< "$txt")")
   err=$(awk '/Socket errors|Non-2xx/ { n++ } END { print n + 0 }' <<< "$txt")

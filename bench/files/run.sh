@@ -60,6 +60,11 @@ truncate -s 1M "$site/1m.bin"
 truncate -s 100M "$site/100m.bin"
 truncate -s 1G "$site/1g.bin"
 chmod -R a+rX "$tmp"
+# Into the page cache before anyone is measured: the first reader of a
+# sparse file pays for zero-filling its pages (a profile of weft, measured
+# first, showed 59% of its CPU in the kernel's memset), a cost no later
+# server would see.
+cat "$site"/*.bin > /dev/null
 
 available() {
   case $1 in
@@ -155,14 +160,16 @@ to_bytes() {
 measure() {  # load file server run conns
   local l=$1 f=$2 s=$3 r=$4 c=$5 t0 t1 c0 c1 txt rps p50 p99 cpu bytes mbs per_gb err
   c0=$(cpu_ticks "${spid[$s]}"); t0=$(date +%s.%N)
-  txt=$(taskset -c "$client_cpu" wrk -t1 -c"$c" -d"${seconds}s" --latency "http://127.0.0.1:${port[$s]}/$f" 2>&1) || true
+  # --timeout: wrk's default of 2 s counts a 100 MiB download on a busy
+  # machine as a timeout error.
+  txt=$(taskset -c "$client_cpu" wrk -t1 -c"$c" -d"${seconds}s" --timeout 30s --latency "http://127.0.0.1:${port[$s]}/$f" 2>&1) || true
   c1=$(cpu_ticks "${spid[$s]}"); t1=$(date +%s.%N)
   echo "$txt" > "$out/$l.$f.$s.$r.txt"
   cpu=$(awk -v a="$c0" -v b="$c1" -v hz="$hz" 'BEGIN { printf "%.3f", (b - a) / hz }')
   rps=$(awk '/^Requests\/sec:/ { print $2 }' <<< "$txt")
   bytes=$(to_bytes "$(awk '/ requests in / { print $5 }' <<< "$txt")")
   mbs=$(awk -v b="$bytes" -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.1f", b / 1e6 / (t1 - t0) }')
-  per_gb=$(awk -v b="$bytes" -v c="$cpu" 'BEGIN { printf "%.3f", b > 0 ? c / (b / 1e9) : 0 }')
+  per_gb=$(awk -v b="$bytes" -v c="$cpu" 'BEGIN { printf "%.3f", (b > 0 ? c / (b / 1e9) : 0) }')
   p50=$(to_ms "$(awk '$1 == "50%" { print $2 }' <<< "$txt")")
   p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' <<< "$txt")")
   err=$(awk '/Socket errors|Non-2xx/ { n++ } END { print n + 0 }' <<< "$txt")

@@ -326,6 +326,21 @@ class Files(FilesFixture):
         self.assertGreater(served, 0)
 
 
+    def test_clients_vanishing_mid_download_leave_the_server_up(self):
+        # sendfile(2) raises SIGPIPE on a vanished peer; it once killed the
+        # server with exit 141. Close after the first bytes, with and without
+        # a reset, many times, so some sendfile lands after the peer is gone.
+        for i in range(40):
+            s = socket.create_connection((self.server.host, self.server.port), timeout=10)
+            s.sendall(b"GET /big100.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+            s.recv(65536)
+            if i % 2:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            s.close()
+        time.sleep(0.2)
+        assert_alive(self.server)
+        self.assertEqual(get(self.server, "/one.bin").body, b"x")
+
 class SlowReader(unittest.TestCase):
     """A client that stops reading is cut at the write timeout."""
 

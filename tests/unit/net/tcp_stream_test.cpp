@@ -7,6 +7,10 @@
 #include <gtest/gtest.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdlib>
 
 #include <string>
 
@@ -295,4 +299,49 @@ TEST(tcp_stream, read_more_appends_to_the_buffer_for_in_place_parsing) {
   ASSERT_TRUE(test::run_until(l, [&] { return done; }));
   EXPECT_EQ(seen, "hello world");
   EXPECT_EQ(got.back(), 0u);
+}
+
+namespace {
+
+// Sends the file again after each failure, as a careless caller would: after
+// the peer's reset, the first call reports ECONNRESET and the next EPIPE.
+task<void> send_file_until_broken(tcp_stream* s, int file_fd, std::uint64_t n, result* r) {
+  for (int i = 0; i < 3; ++i) {
+    try {
+      co_await s->send_file(file_fd, 0, n);
+    } catch (const std::system_error& e) {
+      r->error = e.code();
+    }
+  }
+  s->close();
+  r->done = true;
+}
+
+}  // namespace
+
+// sendfile(2) has no MSG_NOSIGNAL: a peer that vanished mid-download used to
+// raise SIGPIPE, whose default action killed the whole server (exit 141).
+TEST(tcp_stream, send_file_to_a_closed_connection_is_an_error_not_sigpipe) {
+  ASSERT_NE(::signal(SIGPIPE, SIG_DFL), SIG_ERR);  // what a plain server has
+  char path[] = "/tmp/weft-sendfile-XXXXXX";
+  unique_fd file(::mkstemp(path));
+  ASSERT_TRUE(file);
+  ::unlink(path);
+  const std::uint64_t size = 16 * 1024 * 1024;
+  ASSERT_EQ(::ftruncate(file.get(), static_cast<off_t>(size)), 0);
+  loop l;
+  auto p = connect_pair(l);
+  int small = 4096;
+  ASSERT_EQ(::setsockopt(p.server.native_handle(), SOL_SOCKET, SO_SNDBUF, &small, sizeof small), 0);
+  result r;
+  spawn(l, send_file_until_broken(&p.server, file.get(), size, &r));
+  l.run_once(10ms);
+  EXPECT_FALSE(r.done);  // blocked on a full socket
+  p.client.reset();
+  ASSERT_TRUE(test::run_until(l, [&] { return r.done; }));
+  EXPECT_TRUE(r.error == std::errc::connection_reset || r.error == std::errc::broken_pipe)
+      << r.error.message();
+  sigset_t pending;
+  ASSERT_EQ(::sigpending(&pending), 0);
+  EXPECT_FALSE(::sigismember(&pending, SIGPIPE));  // nothing left to fire later
 }

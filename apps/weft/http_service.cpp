@@ -43,11 +43,13 @@ class http_service final : public service {
   static task<void> accept_loop(http_service* self) {
     for (;;) {
       tcp_stream s = co_await self->listener_.accept();
-      if (self->stopping_) co_return;
+      // Accepted as the stop began: that client connected in time, and is
+      // served like the rest of the accept queue.
       self->connections_.spawn(
           self->loop_,
           http::serve_connection(std::move(s), *self->routes_, *self->opts_, &self->tracker_),
           "http");
+      if (self->stopping_) co_return;
     }
   }
   static task<void> wait_then(http_service* self, std::function<void()> done) {
@@ -62,7 +64,8 @@ class http_service final : public service {
   // net.ipv4.tcp_migrate_req moves them to another listener of the port).
   // Those clients connected before the stop, so they are served: accept
   // until the queue is empty, in the same loop turn as the close. What the
-  // kernel queues between that last accept4 and close(2) is still reset;
+  // kernel queues between that last accept4 and close(2), and handshakes
+  // still in flight, are reset all the same unless tcp_migrate_req is on;
   // see tests/faults/README.md (graceful restart).
   void serve_accept_queue() {
     for (;;) {

@@ -11,7 +11,6 @@ import random
 import socket
 import struct
 import tempfile
-import time
 import unittest
 
 from faultlib import figure, open_conn, proc_status_kib, raise_nofile, read_response, start_weft

@@ -121,7 +121,7 @@ class GracefulRestart(unittest.TestCase):
             r = recv.recv()
         finally:
             if child.is_alive():
-                child.kill()  # its servers and wrk die with their namespace's PIDs by atexit
+                child.kill()  # stuck: takeovers() kills its own servers and wrk in a finally
             child.join(10)
         if isinstance(r, Exception):
             self.skipTest(f"no private network namespace here: {r!r}")

@@ -470,9 +470,29 @@ class GracefulStop(unittest.TestCase):
             busy, reader = self.start_request_in_flight(server, ("Content-Length", "10"))
             busy.sendall(b"first")
             server.send_signal(signal.SIGTERM)
-            # The idle keep-alive connection is closed at once, silently.
+            # The idle keep-alive connection is closed silently after its
+            # 0.5 s last call.
+            start = time.monotonic()
             self.assertEqual(recv_until_closed(idle), b"")
+            self.assertLess(time.monotonic() - start, 2.0)
             self.finish_after_sigterm(server, busy, reader, b"-last")
+
+    def test_an_idle_connection_asking_within_the_last_call_gets_its_answer_with_connection_close(self):
+        # Regression: at SIGTERM idle keep-alive connections were closed at
+        # once, failing the next request a client (wrk) had already sent.
+        server = start_weft(self, "hello")
+        with server.connect(timeout=2.0) as idle:
+            reader = ResponseReader(idle)
+            idle.sendall(request("GET", "/"))
+            self.assertFalse(reader.read_response().closes())
+            server.send_signal(signal.SIGTERM)
+            time.sleep(0.1)
+            idle.sendall(request("GET", "/"))
+            r = reader.read_response()
+            self.assertEqual((r.status, r.body), (200, HELLO))
+            self.assertTrue(r.closes(), "the answer during the drain should say Connection: close")
+            reader.assert_closed()
+        self.assertEqual(server.wait(timeout=3.0), 0, server.describe())
 
     def test_a_chunked_upload_in_flight_at_sigterm_is_finished(self):
         server = start_weft(self, "inspect")

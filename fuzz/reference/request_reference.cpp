@@ -102,13 +102,13 @@ struct line {
 // RFC 9112 §2.2: a line ends in CRLF. A CR or LF alone is refused anywhere.
 line next_line(std::string_view in, std::size_t from) {
   for (std::size_t i = from; i < in.size(); ++i) {
-    if (in[i] == '\n') return {line::bad};
+    if (in[i] == '\n') return {line::bad, {}, 0};
     if (in[i] != '\r') continue;
-    if (i + 1 == in.size()) return {line::more};
-    if (in[i + 1] != '\n') return {line::bad};
+    if (i + 1 == in.size()) return {line::more, {}, 0};
+    if (in[i + 1] != '\n') return {line::bad, {}, 0};
     return {line::ok, in.substr(from, i - from), i + 2};
   }
-  return {line::more};
+  return {line::more, {}, 0};
 }
 
 // What the fields said about framing, while they are read.

@@ -40,7 +40,10 @@ bool has_line_break(std::string_view s) {
 }
 
 summary summarize(std::string_view in, const parse_result& r, const request_head& h) {
-  summary s{r.state, r.consumed, r.status};
+  summary s;
+  s.state = r.state;
+  s.consumed = r.consumed;
+  s.status = r.status;
   if (r.state == parse_result::error) {
     FUZZ_CHECK(r.status == 400 || r.status == 413 || r.status == 414 || r.status == 431 ||
                r.status == 501 || r.status == 505);

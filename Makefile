@@ -2,8 +2,9 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
+FUZZ_SECONDS ?= 60
 
-.PHONY: all build run test test-asan bench clean format deps
+.PHONY: all build run test test-asan bench fuzz clean format deps
 
 all: build
 
@@ -36,8 +37,12 @@ bench: build
 	@scripts/deps.sh bench
 	BUILD_DIR=$(BUILD) bench/run.sh
 
+# libFuzzer targets (fuzz/README.md): each runs FUZZ_SECONDS, two at a time.
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) JOBS=$(JOBS) scripts/fuzz.sh
+
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.hpp')
 
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) build-asan build-fuzz

@@ -144,16 +144,65 @@ void apply_connection(std::string_view v, parse_state& st) noexcept {
   }
 }
 
+// dec-octet "." dec-octet "." dec-octet "." dec-octet (RFC 3986 §3.2.2):
+// 0-255 without leading zeros.
+bool valid_ipv4(std::string_view s) noexcept {
+  for (int part = 0; part < 4; ++part) {
+    if (part > 0) {
+      if (s.empty() || s[0] != '.') return false;
+      s.remove_prefix(1);
+    }
+    std::size_t n = 0;
+    unsigned value = 0;
+    while (n < s.size() && n < 4 && is_digit(s[n])) value = value * 10 + (s[n++] - '0');
+    if (n == 0 || n > 3 || value > 255 || (n > 1 && s[0] == '0')) return false;
+    s.remove_prefix(n);
+  }
+  return s.empty();
+}
+
+// IPv6address (RFC 3986 §3.2.2): eight groups of 1-4 hex digits, the last
+// two of which may be written as an IPv4 address, and at most one "::" that
+// stands for one or more zero groups.
+bool valid_ipv6(std::string_view s) noexcept {
+  int groups = 0;
+  bool gap = false;
+  std::size_t i = 0;
+  if (s.substr(0, 2) == "::") {
+    gap = true;
+    i = 2;
+  } else if (s.substr(0, 1) == ":") {
+    return false;
+  }
+  while (i < s.size()) {
+    std::size_t n = span_of(s.substr(i), hexdig);
+    if (i + n < s.size() && s[i + n] == '.') {  // the IPv4 tail ends the address
+      if (!valid_ipv4(s.substr(i))) return false;
+      groups += 2;
+      break;
+    }
+    if (n == 0 || n > 4) return false;
+    ++groups;
+    i += n;
+    if (i == s.size()) break;
+    if (s[i] != ':' || ++i == s.size()) return false;  // a lone trailing ':' too
+    if (s[i] == ':') {
+      if (gap) return false;
+      gap = true;
+      ++i;
+    }
+  }
+  return gap ? groups <= 7 : groups == 8;
+}
+
 }  // namespace
 
 bool valid_host(std::string_view h, bool require_port) noexcept {
   if (h.empty()) return !require_port;  // RFC 9112 §3.2 allows an empty Host
   std::size_t i = 0;
-  if (h[0] == '[') {  // IP-literal: IPv6 address digits, ':' and '.'
+  if (h[0] == '[') {  // IP-literal; IPvFuture ("[v1.x]") is not served
     i = h.find(']');
-    if (i == std::string_view::npos || i == 1) return false;
-    for (char c : h.substr(1, i - 1))
-      if (!is(c, hexdig) && c != ':' && c != '.') return false;
+    if (i == std::string_view::npos || !valid_ipv6(h.substr(1, i - 1))) return false;
     ++i;
   } else {
     i = span_of(h, host_byte);

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "net/scan_line.hpp"
 #include "sys/linux/syscalls.hpp"
 
 namespace weft {
@@ -210,21 +211,16 @@ bool tcp_stream::step_read_until(stream_op& op) noexcept {
   read_limit_ = static_cast<uint32_t>(std::min<std::size_t>(op.max + 1, UINT32_MAX / 2));
   for (;;) {
     std::size_t size = in_.size();
-    if (size > scanned_) {
-      const char* begin = in_.data();
-      const void* hit = std::memchr(begin + scanned_, op.delim, size - scanned_);
-      if (hit != nullptr) {
-        std::size_t len = static_cast<const char*>(hit) - begin + 1;
-        if (len - 1 > op.max) break;
-        op.ptr = begin;
-        op.len = len;
-        consume_ = static_cast<uint32_t>(len);
-        scanned_ = 0;
-        return true;
-      }
-      scanned_ = static_cast<uint32_t>(size);
+    auto scan = detail::scan_line({in_.data(), size}, scanned_, op.delim, op.max);
+    if (scan.what == detail::line_scan::too_long) break;
+    if (scan.what == detail::line_scan::line) {
+      op.ptr = in_.data();
+      op.len = scan.len;
+      consume_ = static_cast<uint32_t>(scan.len);
+      scanned_ = 0;
+      return true;
     }
-    if (size > op.max) break;
+    scanned_ = static_cast<uint32_t>(scan.scanned);
     if (eof_) {  // the partial line, then an empty view
       op.ptr = in_.data();
       op.len = size;

@@ -341,6 +341,35 @@ TEST(request_parser, requires_exactly_one_valid_host_in_http_1_1) {
                    {get_with({}, "HTTP/1.0"), 0}});
 }
 
+// RFC 9112 §3.2: a Host that is not a valid uri-host MUST get 400, and an
+// IP-literal must hold an IPv6address (RFC 3986 §3.2.2). Found by the
+// differential fuzz target once its reference checked literals with inet_pton.
+TEST(request_parser, rejects_a_host_ip_literal_that_is_not_an_ipv6_address_with_400) {
+  expect_statuses({{get_with({"Host: [1]"}), 400},
+                   {get_with({"Host: [:::]"}), 400},
+                   {get_with({"Host: [::1::]"}), 400},
+                   {get_with({"Host: [1:2:3:4:5:6:7:8:9]"}), 400},
+                   {get_with({"Host: [1:2:3:4:5:6:7]"}), 400},
+                   {get_with({"Host: [12345::]"}), 400},
+                   {get_with({"Host: [1.2.3.4]"}), 400},
+                   {get_with({"Host: [::1.2.3]"}), 400},
+                   {get_with({"Host: [::1.2.3.04]"}), 400},
+                   {get_with({"Host: [::1.2.3.256]"}), 400},
+                   {get_with({"Host: [:1::]"}), 400},
+                   {get_with({"Host: [1:]"}), 400},
+                   {"CONNECT [1]:443 HTTP/1.1\r\nHost: a\r\n\r\n", 400},
+                   {"GET http://[::1::]/ HTTP/1.1\r\nHost: a\r\n\r\n", 400},
+                   {get_with({"Host: [::]"}), 0},
+                   {get_with({"Host: [2001:db8::1]:80"}), 0},
+                   {get_with({"Host: [1:2:3:4:5:6:7:8]"}), 0},
+                   {get_with({"Host: [1:2:3:4:5:6:7::]"}), 0},
+                   {get_with({"Host: [::2:3:4:5:6:7:8]"}), 0},
+                   {get_with({"Host: [0001:db8::]"}), 0},
+                   {get_with({"Host: [::ffff:10.0.0.1]:8080"}), 0},
+                   {get_with({"Host: [1:2:3:4:5:6:1.2.3.4]"}), 0},
+                   {"CONNECT [::1]:443 HTTP/1.1\r\nHost: [::1]:443\r\n\r\n", 0}});
+}
+
 // ---- Content-Length ----
 
 TEST(request_parser, reads_content_length_as_digits_only) {

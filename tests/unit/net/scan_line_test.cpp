@@ -1,0 +1,41 @@
+#include <gtest/gtest.h>
+
+#include "net/scan_line.hpp"
+
+using weft::detail::line_scan;
+using weft::detail::scan_line;
+
+TEST(scan_line, finds_the_line_through_its_delimiter) {
+  auto r = scan_line("ab\ncd\n", 0, '\n', 100);
+  EXPECT_EQ(r.what, line_scan::line);
+  EXPECT_EQ(r.len, 3u);
+}
+
+TEST(scan_line, without_a_delimiter_needs_more_and_remembers_how_far_it_looked) {
+  auto r = scan_line("abc", 0, '\n', 100);
+  EXPECT_EQ(r.what, line_scan::need_more);
+  EXPECT_EQ(r.scanned, 3u);
+  EXPECT_EQ(scan_line("", 0, '\n', 100).what, line_scan::need_more);
+}
+
+TEST(scan_line, resumes_after_the_bytes_already_scanned) {
+  auto r = scan_line("abc\n", 3, '\n', 100);
+  EXPECT_EQ(r.what, line_scan::line);
+  EXPECT_EQ(r.len, 4u);
+}
+
+TEST(scan_line, a_line_of_exactly_max_bytes_is_accepted) {
+  EXPECT_EQ(scan_line("abcd\n", 0, '\n', 4).what, line_scan::line);
+  EXPECT_EQ(scan_line("abcd", 0, '\n', 4).what, line_scan::need_more);
+}
+
+TEST(scan_line, one_byte_over_max_is_too_long_with_or_without_the_delimiter) {
+  EXPECT_EQ(scan_line("abcde\n", 0, '\n', 4).what, line_scan::too_long);
+  EXPECT_EQ(scan_line("abcde", 0, '\n', 4).what, line_scan::too_long);
+}
+
+TEST(scan_line, an_empty_line_is_just_its_delimiter) {
+  auto r = scan_line("\nx", 0, '\n', 0);
+  EXPECT_EQ(r.what, line_scan::line);
+  EXPECT_EQ(r.len, 1u);
+}

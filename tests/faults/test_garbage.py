@@ -4,7 +4,7 @@ at `weft hello`, `inspect`, `echo` and `qa`, while well-formed clients of
 each keep being served. No server may crash, and no well-formed request
 may fail.
 
-If a fuzz/ tree with corpora exists, its files are replayed too.
+The fuzz corpora and regressions under fuzz/ are replayed too.
 """
 
 import asyncio
@@ -58,10 +58,12 @@ CRASH_CLASS = [
 
 
 def corpus_inputs():
-    """Seed and crash files of the fuzz targets, when the tree has them."""
+    """The fuzz targets' seed corpora and found crashes (fuzz/corpus/,
+    fuzz/regressions/), when the tree has them."""
     out = []
     for path in sorted(glob.glob(os.path.join(ROOT, "fuzz", "**", "*"), recursive=True)):
-        if os.path.isfile(path) and os.sep + "corpus" in path and os.path.getsize(path) < (1 << 20):
+        kept = os.sep + "corpus" + os.sep in path or os.sep + "regressions" + os.sep in path
+        if kept and os.path.isfile(path) and os.path.getsize(path) < (1 << 20):
             with open(path, "rb") as f:
                 out.append(f.read())
     return out
@@ -179,7 +181,7 @@ class Garbage(unittest.TestCase):
         servers = Servers(self)
         counts, crash_class = asyncio.run(scenario(servers))
         alive = all(s.running() for s in servers.all())
-        figure("garbage", f"{counts['thrown'] / 1e6:.1f} MB (random plus {crash_class} crash-class inputs) "
+        figure("garbage", f"{counts['thrown'] / 1e6:.1f} MB (random plus {crash_class} crash-class and fuzz corpus inputs) "
                           f"over {CONNECTIONS} concurrent connections ({counts['connections']} in all) at hello, inspect, echo, qa: "
                           f"{'0 crashes' if alive else 'CRASHED'}; well-formed clients {counts['ok']} served, "
                           f"{counts['errors']} errors")

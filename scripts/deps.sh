@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # Installs the Debian packages a make target needs, or prints the command to run.
-# Usage: scripts/deps.sh build|test|bench
+# Usage: scripts/deps.sh build|test|bench|tidy
 # Why a script and not a README step: the brief promises that `make run` and
 # `make test` work on a fresh Debian 12 machine with no manual step.
 set -euo pipefail
 build=(cmake ninja-build g++ make libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev libasio-dev libhttp-parser-dev pkg-config)
 test=("${build[@]}" python3 curl python3-eventlet wrk nghttp2-client chromium)
 bench=("${build[@]}" python3 python3-eventlet wrk libhttp-parser-dev nginx-light h2o nghttp2-client)
+tidy=("${build[@]}" clang-tidy-14)
 case "${1:-build}" in
   build) want=("${build[@]}") ;;
   test) want=("${test[@]}") ;;
   bench) want=("${bench[@]}") ;;
-  *) echo "usage: $0 build|test|bench" >&2; exit 2 ;;
+  tidy) want=("${tidy[@]}") ;;
+  *) echo "usage: $0 build|test|bench|tidy" >&2; exit 2 ;;
 esac
 missing=()
 for p in "${want[@]}"; do

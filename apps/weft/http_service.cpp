@@ -148,7 +148,7 @@ CLI::App* add_http_command(CLI::App& app, std::function<int()>& run, const std::
   auto flags = std::make_shared<http_flags>();
   add_common_flags(*cmd, *opts, default_port);
   add_http_flags(*cmd, *flags);
-  cmd->callback([&run, name, opts, flags, make_routes] {
+  cmd->callback([&run, name, opts, flags, make_routes = std::move(make_routes)] {
     run = [name, opts, flags, make_routes] {
       return run_http(name, *opts, make_routes(), make_http_options(*flags));
     };
@@ -159,9 +159,10 @@ CLI::App* add_http_command(CLI::App& app, std::function<int()>& run, const std::
 int run_http(const std::string& name, const common_options& opts,
              std::shared_ptr<const http::router> routes,
              std::shared_ptr<const http::server_options> http) {
-  return run_server(name, opts, [routes, http](loop& l, tcp_listener li) {
-    return std::make_unique<http_service>(l, std::move(li), routes, http);
-  });
+  return run_server(name, opts,
+                    [routes = std::move(routes), http = std::move(http)](loop& l, tcp_listener li) {
+                      return std::make_unique<http_service>(l, std::move(li), routes, http);
+                    });
 }
 
 }  // namespace weft::app

@@ -63,10 +63,10 @@ class LooseningFlagsSaySo(unittest.TestCase):
                 if flag not in DEFAULTS:
                     continue
                 with self.subTest(subcommand=subcommand, flag=flag):
-                    self.assertRegex(entries[flag], r"\[%s(\.0+)?\]" % re.escape(DEFAULTS[flag]))
+                    self.assertRegex(entries[flag], r"=%s(\.0+)?\s" % re.escape(DEFAULTS[flag]))
 
     def test_dotfiles_are_off_unless_asked_for(self):
-        self.assertNotRegex(option_help("files")["--dotfiles"], r"\[(true|1)\]")
+        self.assertNotRegex(option_help("files")["--dotfiles"], r"--dotfiles\S*=")
 
 
 if __name__ == "__main__":

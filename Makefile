@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 FUZZ_SECONDS ?= 60
 
-.PHONY: all build run test test-asan bench fuzz clean format deps
+.PHONY: all build run test test-asan test-tsan tidy bench fuzz clean format deps
 
 all: build
 
@@ -33,6 +33,23 @@ test-asan:
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		ctest --output-on-failure -j $(JOBS) --timeout 600 -LE bench
 
+# ThreadSanitizer over the tests labelled tsan: the ones where more than one
+# thread touches weft (post() from other threads, loop groups, servers run
+# with --threads 2). TSan cannot share a process with ASan, hence a third tree.
+test-tsan:
+	@scripts/deps.sh test
+	cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DWEFT_SANITIZE=thread -DWEFT_BUILD_BENCH=OFF
+	cmake --build build-tsan -j $(JOBS)
+	cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+		ctest --output-on-failure -j $(JOBS) --timeout 600 -L tsan
+
+# clang-tidy with the checked-in .clang-tidy over src/ and apps/, warnings as
+# errors. It needs only compile_commands.json, so configuring is enough.
+tidy:
+	@scripts/deps.sh tidy
+	cmake -S . -B build-tidy -G Ninja -DCMAKE_BUILD_TYPE=Debug -DWEFT_BUILD_BENCH=OFF >/dev/null
+	scripts/tidy.sh build-tidy $(JOBS)
+
 bench: build
 	@scripts/deps.sh bench
 	BUILD_DIR=$(BUILD) bench/run.sh
@@ -45,4 +62,4 @@ format:
 	clang-format -i $$(git ls-files '*.cpp' '*.hpp')
 
 clean:
-	rm -rf $(BUILD) build-asan build-fuzz
+	rm -rf $(BUILD) build-asan build-tsan build-tidy build-fuzz

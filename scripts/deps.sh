@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages a make target needs, or prints the command to run.
-# Usage: scripts/deps.sh build|test|bench|fuzz
+# Usage: scripts/deps.sh build|test|bench|fuzz|tidy
 # Why a script and not a README step: the brief promises that `make run` and
 # `make test` work on a fresh Debian 12 machine with no manual step.
 set -euo pipefail
@@ -9,12 +9,14 @@ test=("${build[@]}" python3 curl python3-eventlet wrk nghttp2-client chromium)
 bench=("${build[@]}" python3 python3-eventlet wrk libhttp-parser-dev nginx-light h2o nghttp2-client)
 # libFuzzer and the sanitizer runtimes for clang-14 are in libclang-rt-14-dev.
 fuzz=("${build[@]}" clang-14 libclang-rt-14-dev)
+tidy=("${build[@]}" clang-tidy-14)
 case "${1:-build}" in
   build) want=("${build[@]}") ;;
   test) want=("${test[@]}") ;;
   bench) want=("${bench[@]}") ;;
   fuzz) want=("${fuzz[@]}") ;;
-  *) echo "usage: $0 build|test|bench|fuzz" >&2; exit 2 ;;
+  tidy) want=("${tidy[@]}") ;;
+  *) echo "usage: $0 build|test|bench|fuzz|tidy" >&2; exit 2 ;;
 esac
 missing=()
 for p in "${want[@]}"; do

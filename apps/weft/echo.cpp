@@ -82,7 +82,8 @@ void add_echo_command(CLI::App& app, std::function<int()>& run) {
   auto opts = std::make_shared<common_options>();
   auto max_line = std::make_shared<std::size_t>(65536);
   add_common_flags(*cmd, *opts, 6000);
-  cmd->add_option("--max-line", *max_line, "Longest line in bytes before the error reply")
+  cmd->add_option("--max-line", *max_line,
+                  "Longest line in bytes before the error reply; raising it loosens a safe default")
       ->capture_default_str()
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30));
   cmd->callback([&run, opts, max_line] {

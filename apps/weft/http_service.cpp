@@ -112,31 +112,38 @@ void add_http_flags(CLI::App& cmd, http_flags& f) {
         return "must be a number of seconds in [0.001, 86400]";
       },
       "SECONDS");
-  cmd.add_option("--max-body", f.max_body, "Largest request body in bytes (413 beyond)")
+  // The defaults are the safe ones; --help says which way loosens them.
+  const std::string loosens = "; raising it loosens a safe default";
+  cmd.add_option("--max-body", f.max_body, "Largest request body in bytes (413 beyond)" + loosens)
       ->capture_default_str()
       ->check(size);
-  cmd.add_option("--max-request-line", f.max_request_line, "Longest request line (414 beyond)")
+  cmd.add_option("--max-request-line", f.max_request_line,
+                 "Longest request line (414 beyond)" + loosens)
       ->capture_default_str()
       ->check(size);
-  cmd.add_option("--max-header-bytes", f.max_head, "Largest request head (431 beyond)")
+  cmd.add_option("--max-header-bytes", f.max_head, "Largest request head (431 beyond)" + loosens)
       ->capture_default_str()
       ->check(size);
-  cmd.add_option("--max-headers", f.max_fields, "Most header fields (431 beyond)")
+  cmd.add_option("--max-headers", f.max_fields, "Most header fields (431 beyond)" + loosens)
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
-  cmd.add_option("--header-timeout", f.head_timeout, "Seconds for a whole request head (slowloris)")
+  cmd.add_option("--header-timeout", f.head_timeout,
+                 "Seconds for a whole request head (slowloris)" + loosens)
       ->capture_default_str()
       ->check(secs);
-  cmd.add_option("--body-timeout", f.body_timeout, "Seconds for a whole request body")
+  cmd.add_option("--body-timeout", f.body_timeout, "Seconds for a whole request body" + loosens)
       ->capture_default_str()
       ->check(secs);
-  cmd.add_option("--idle-timeout", f.idle_timeout, "Seconds a keep-alive connection may idle")
+  cmd.add_option("--idle-timeout", f.idle_timeout,
+                 "Seconds a keep-alive connection may idle" + loosens)
       ->capture_default_str()
       ->check(secs);
-  cmd.add_option("--write-timeout", f.write_timeout, "Seconds for a client to take a response")
+  cmd.add_option("--write-timeout", f.write_timeout,
+                 "Seconds for a client to take a response" + loosens)
       ->capture_default_str()
       ->check(secs);
-  cmd.add_option("--max-requests", f.max_requests, "Requests per connection before it closes")
+  cmd.add_option("--max-requests", f.max_requests,
+                 "Requests per connection before it closes" + loosens)
       ->capture_default_str()
       ->check(size);
   cmd.add_option("--access-log", f.access_log, "Common Log Format to FILE, or - for stdout");
@@ -171,7 +178,7 @@ CLI::App* add_http_command(CLI::App& app, std::function<int()>& run, const std::
   auto flags = std::make_shared<http_flags>();
   add_common_flags(*cmd, *opts, default_port);
   add_http_flags(*cmd, *flags);
-  cmd->callback([&run, name, opts, flags, make_routes] {
+  cmd->callback([&run, name, opts, flags, make_routes = std::move(make_routes)] {
     run = [name, opts, flags, make_routes] {
       return run_http(name, *opts, make_routes(), make_http_options(*flags));
     };
@@ -182,9 +189,10 @@ CLI::App* add_http_command(CLI::App& app, std::function<int()>& run, const std::
 int run_http(const std::string& name, const common_options& opts,
              std::shared_ptr<const http::router> routes,
              std::shared_ptr<const http::server_options> http) {
-  return run_server(name, opts, [routes, http](loop& l, tcp_listener li) {
-    return std::make_unique<http_service>(l, std::move(li), routes, http);
-  });
+  return run_server(name, opts,
+                    [routes = std::move(routes), http = std::move(http)](loop& l, tcp_listener li) {
+                      return std::make_unique<http_service>(l, std::move(li), routes, http);
+                    });
 }
 
 }  // namespace weft::app

@@ -34,7 +34,7 @@ class qa_connection {
 
  private:
   // Beyond this much unsent output, stop reading until the client catches up.
-  static constexpr std::size_t output_limit = 256 * 1024;
+  static constexpr std::size_t output_limit = std::size_t{256} * 1024;
   // Reads per readiness event, so one busy client cannot starve the loop.
   static constexpr int read_budget = 16;
 

@@ -11,7 +11,9 @@ namespace weft::app {
 
 void add_common_flags(CLI::App& cmd, common_options& opts, int default_port) {
   opts.port = default_port;
-  cmd.add_option("--host", opts.host, "Address to listen on (IPv4 or IPv6)")->capture_default_str();
+  cmd.add_option("--host", opts.host,
+                 "Address to listen on (IPv4 or IPv6); one beyond loopback loosens a safe default")
+      ->capture_default_str();
   cmd.add_option("--port", opts.port, "Port; 0 picks a free one")
       ->capture_default_str()
       ->check(CLI::Range(0, 65535));

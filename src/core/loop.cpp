@@ -282,7 +282,7 @@ void loop::run_ready() {
   // Work deferred while running this batch waits for the next turn, after a
   // non-blocking poll: a task that keeps yielding cannot starve I/O.
   running_.swap(ready_);
-  for (size_t i = 0; i < running_.size(); ++i) running_[i].fn(running_[i].ctx);
+  for (const auto& d : running_) d.fn(d.ctx);
   running_.clear();
 }
 

@@ -12,8 +12,8 @@ using detail::line_status;
 namespace {
 
 std::uint64_t hex_value(char c) noexcept {
-  if (c <= '9') return static_cast<std::uint64_t>(c - '0');
-  return static_cast<std::uint64_t>((c | 0x20) - 'a' + 10);
+  int v = c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
+  return static_cast<std::uint64_t>(v);
 }
 
 chunk_result result(chunk_result::outcome state, std::size_t consumed,

@@ -146,9 +146,10 @@ int read_listing(int dir_fd, bool dotfiles, std::vector<listing_entry>& out) {
   auto opened = sys::openat(dir_fd, ".", O_RDONLY | O_DIRECTORY);
   if (!opened.ok()) return opened.err;
   unique_fd dir(opened.value);
-  auto buf = std::make_unique<char[]>(32 * 1024);
+  constexpr std::size_t buf_size = std::size_t{32} * 1024;
+  auto buf = std::make_unique<char[]>(buf_size);
   for (;;) {
-    auto n = sys::getdents(dir.get(), buf.get(), 32 * 1024);
+    auto n = sys::getdents(dir.get(), buf.get(), buf_size);
     if (!n.ok()) return n.err;
     if (n.value == 0) return 0;
     // struct linux_dirent64: u64 ino, s64 off, u16 reclen, u8 type, name.

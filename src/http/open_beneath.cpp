@@ -4,8 +4,10 @@
 
 #include <fcntl.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -29,7 +31,7 @@ void push_front(std::vector<std::string>& pending, std::string_view path) {
     path.remove_prefix(slash == std::string_view::npos ? path.size() : slash + 1);
     if (!part.empty() && part != ".") parts.emplace_back(part);
   }
-  for (auto it = parts.rbegin(); it != parts.rend(); ++it) pending.push_back(std::move(*it));
+  std::move(parts.rbegin(), parts.rend(), std::back_inserter(pending));
 }
 
 int walk(int root_dir, std::string_view relative) {

@@ -67,7 +67,7 @@ struct cursor {
 std::optional<std::int64_t> to_seconds(std::int64_t y, unsigned mo, unsigned d, unsigned h,
                                        unsigned mi, unsigned se) noexcept {
   if (d < 1 || d > 31 || h > 23 || mi > 59 || se > 60) return std::nullopt;
-  return days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se;
+  return days_from_civil(y, mo, d) * 86400 + std::int64_t{h} * 3600 + std::int64_t{mi} * 60 + se;
 }
 
 std::optional<std::int64_t> parse_date(cursor c) noexcept {

@@ -53,12 +53,12 @@ handler make_handler(plain_handler h) {
   return [fn](request& req) { return call_plain(fn.get(), &req); };
 }
 
-router& router::add(std::string method, std::string pattern, handler h) {
+router& router::add(std::string method, std::string_view pattern, handler h) {
   routes_.push_back({std::move(method), split_path(pattern), {std::move(h), {}}});
   return *this;
 }
 
-router& router::add(std::string method, std::string pattern, plain_handler h) {
+router& router::add(std::string method, std::string_view pattern, plain_handler h) {
   routes_.push_back({std::move(method), split_path(pattern), {{}, std::move(h)}});
   return *this;
 }

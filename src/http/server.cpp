@@ -169,7 +169,7 @@ std::string_view put_response(tcp_stream& s, const request& req, const response&
 // (DESIGN-NOTES §6).
 task<void> send_file_body(tcp_stream& s, deadline& dl, const response& res,
                           duration write_timeout) {
-  constexpr std::uint64_t slice = 512 * 1024;
+  constexpr std::uint64_t slice = std::uint64_t{512} * 1024;
   std::uint64_t offset = res.file_offset(), end = res.file_offset() + res.file_length();
   while (offset < end) {
     std::uint64_t n = std::min(slice, end - offset);
@@ -250,7 +250,7 @@ struct owned_fields {
 task<int> read_body(tcp_stream& s, deadline& dl, const request_head& head,
                     const server_options& opts, std::string& body, owned_fields& trailers) {
   time_point until = s.owner().now() + opts.body_timeout;
-  std::size_t cap = 64 * 1024 + opts.limits.max_head;
+  std::size_t cap = std::size_t{64} * 1024 + opts.limits.max_head;
   if (head.body == body_kind::content_length) {
     body.reserve(head.content_length);
     while (body.size() < head.content_length) {

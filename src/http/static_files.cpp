@@ -136,7 +136,12 @@ response static_files::serve(request& req) const {
     response r(301);
     // Appended piece by piece: GCC 12's -Wrestrict false positive again
     // (see endpoint::to_string).
-    std::string location(req.path());
+    // One leading slash only: "//sub" names sub too (empty segments are
+    // dropped), but "//sub/" as a Location is scheme-relative, an open
+    // redirect to the host "sub".
+    std::string_view path = req.path();
+    while (path.size() > 1 && path[1] == '/') path.remove_prefix(1);
+    std::string location(path);
     location += '/';
     if (!req.query().empty()) {
       location += '?';

@@ -58,20 +58,21 @@ std::optional<endpoint> endpoint::from_host(std::string_view host, uint16_t port
   return std::nullopt;
 }
 
-std::optional<endpoint> endpoint::parse(std::string_view s) {
+std::optional<endpoint> endpoint::parse(std::string_view host_port) {
   std::string_view host, port;
-  if (!s.empty() && s.front() == '[') {
-    auto close = s.find(']');
-    if (close == std::string_view::npos || close + 1 >= s.size() || s[close + 1] != ':')
+  if (!host_port.empty() && host_port.front() == '[') {
+    auto close = host_port.find(']');
+    if (close == std::string_view::npos || close + 1 >= host_port.size() ||
+        host_port[close + 1] != ':')
       return std::nullopt;
-    host = s.substr(1, close - 1);
-    port = s.substr(close + 2);
+    host = host_port.substr(1, close - 1);
+    port = host_port.substr(close + 2);
     if (host.find(':') == std::string_view::npos) return std::nullopt;  // brackets are for IPv6
   } else {
-    auto colon = s.rfind(':');
+    auto colon = host_port.rfind(':');
     if (colon == std::string_view::npos) return std::nullopt;
-    host = s.substr(0, colon);
-    port = s.substr(colon + 1);
+    host = host_port.substr(0, colon);
+    port = host_port.substr(colon + 1);
     if (host.find(':') != std::string_view::npos) return std::nullopt;  // bare IPv6 is ambiguous
   }
   auto p = parse_port(port);

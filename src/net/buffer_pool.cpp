@@ -67,7 +67,7 @@ void io_buffer::reserve(std::size_t min, std::size_t limit) {
     begin_ = 0;
     if (writable() >= min) return;
   }
-  std::size_t want = std::max<std::size_t>(cap_ * 2, size() + min);
+  std::size_t want = std::max(std::size_t{cap_} * 2, size() + min);
   want = std::max(std::min(want, limit), size() + min);
   char* grown = new char[want];
   std::memcpy(grown, data_, size());

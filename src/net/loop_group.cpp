@@ -15,7 +15,7 @@ loop_group::~loop_group() {
   join();
 }
 
-void loop_group::start(std::function<void(loop&, std::size_t)> setup) {
+void loop_group::start(const std::function<void(loop&, std::size_t)>& setup) {
   for (std::size_t i = 0; i < loops_.size(); ++i) {
     threads_.emplace_back([this, i, setup] {
       loop& l = *loops_[i];

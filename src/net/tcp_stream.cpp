@@ -333,7 +333,8 @@ bool tcp_stream::step_send_file(stream_op& op) noexcept {
   // op.done is the file offset, op.max the end. Slices of 512 KiB: the
   // socket buffer bounds each call anyway, and EAGAIN hands the loop back.
   while (op.done < op.max) {
-    std::size_t slice = static_cast<std::size_t>(std::min<uint64_t>(op.max - op.done, 512 * 1024));
+    std::size_t slice =
+        static_cast<std::size_t>(std::min<uint64_t>(op.max - op.done, uint64_t{512} * 1024));
     uint64_t offset = op.done;
     auto r = sys::sendfile(fd_, op.file_fd, &offset, slice);
     if (r.would_block()) {

@@ -245,6 +245,15 @@ class Files(FilesFixture):
         r = get(self.server, "/sub/deeper?x=1&y=%20")
         self.assertEqual((r.status, r.header("Location")), (301, "/sub/deeper/?x=1&y=%20"))
 
+    def test_the_slash_redirect_never_leaves_the_site(self):
+        # "//sub" names the directory sub; a Location of "//sub/" would be
+        # scheme-relative: a browser would go to the host "sub".
+        for target in ("//sub", "///sub/deeper"):
+            with self.subTest(target=target):
+                r = get(self.server, target)
+                self.assertEqual(r.status, 301)
+                self.assertRegex(r.header("Location"), r"^/[^/]")
+
     def test_a_file_with_a_trailing_slash_is_not_found(self):
         self.assertEqual(get(self.server, "/one.bin/").status, 404)
 

@@ -14,6 +14,7 @@
 
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace weft::http {
@@ -30,8 +31,8 @@ struct route_handler {
 
 class router {
  public:
-  router& add(std::string method, std::string pattern, handler h);
-  router& add(std::string method, std::string pattern, plain_handler h);
+  router& add(std::string method, std::string_view pattern, handler h);
+  router& add(std::string method, std::string_view pattern, plain_handler h);
   template <class H>
   router& get(std::string pattern, H h) {
     return add("GET", std::move(pattern), std::move(h));

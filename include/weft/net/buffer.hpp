@@ -16,7 +16,7 @@ namespace weft::detail {
 
 // The pooled block size. 16 KiB holds 256 pipelined 64-byte lines; longer
 // lines grow the buffer past the pool (up to the caller's limit).
-inline constexpr std::size_t pool_block_size = 16 * 1024;
+inline constexpr std::size_t pool_block_size = std::size_t{16} * 1024;
 
 char* pool_acquire();
 void pool_release(char* block) noexcept;

@@ -30,7 +30,7 @@ class loop_group {
 
   // Starts one thread per loop; each runs setup(loop, index) on its own
   // thread and then the loop until stop().
-  void start(std::function<void(loop&, std::size_t)> setup);
+  void start(const std::function<void(loop&, std::size_t)>& setup);
   void stop() noexcept;
   void join();
 

@@ -110,7 +110,7 @@ struct stream_awaiter {
 class tcp_stream {
  public:
   // Bytes buffered by write() before it flushes on its own.
-  static constexpr std::size_t flush_threshold = 64 * 1024;
+  static constexpr std::size_t flush_threshold = std::size_t{64} * 1024;
 
   tcp_stream() noexcept = default;
   tcp_stream(loop& l, unique_fd fd, trigger t = trigger::edge) noexcept;

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <csignal>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -57,6 +58,32 @@ TEST(loop, post_from_another_thread_wakes_the_loop) {
   t.join();
   EXPECT_EQ(ran.load(), 1000);
   EXPECT_LT(clock::now() - start, 5s);
+}
+
+// The callbacks touch plain ints, and the posters write their payload before
+// posting: under TSan this checks that post() orders the poster's writes
+// before the callback, and that every poster's callbacks keep its order.
+TEST(loop, posts_from_several_threads_run_in_each_posters_order) {
+  loop l;
+  constexpr int posters = 4, each = 2000;
+  std::vector<int> last(posters, -1);  // loop thread only
+  int ran = 0, out_of_order = 0;       // loop thread only
+  std::vector<std::thread> threads;
+  for (int p = 0; p < posters; ++p) {
+    threads.emplace_back([&, p] {
+      for (int i = 0; i < each; ++i) {
+        auto payload = std::make_unique<int>(i);  // written here, read there
+        l.post([&, p, v = std::shared_ptr<int>(std::move(payload))] {
+          if (*v != last[p] + 1) ++out_of_order;
+          last[p] = *v;
+          ++ran;
+        });
+      }
+    });
+  }
+  EXPECT_TRUE(test::run_until(l, [&] { return ran == posters * each; }));
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(out_of_order, 0);
 }
 
 TEST(loop, stop_from_another_thread_ends_run) {

@@ -1,0 +1,73 @@
+"""Safe defaults, said out loud: every `weft` flag that can loosen a default
+(a bigger limit, a longer timeout, dotfiles, a non-loopback address) says
+so in its --help text, and the defaults --help shows are the ones that
+docs/security.md lists.
+"""
+
+import re
+import unittest
+
+from weftproc import weft_cli
+
+COMMON = ("--host",)
+HTTP = COMMON + ("--max-body", "--max-request-line", "--max-header-bytes", "--max-headers",
+                 "--header-timeout", "--body-timeout", "--idle-timeout", "--write-timeout",
+                 "--max-requests")
+LOOSENING = {
+    "hello": HTTP,
+    "inspect": HTTP,
+    "files": HTTP + ("--dotfiles",),
+    "echo": COMMON + ("--max-line",),
+    "qa": COMMON,
+}
+
+# The defaults docs/security.md gives, as --help prints them.
+DEFAULTS = {
+    "--max-body": "8388608", "--max-request-line": "8192", "--max-header-bytes": "65536",
+    "--max-headers": "100", "--header-timeout": "10", "--body-timeout": "30",
+    "--idle-timeout": "60", "--write-timeout": "30", "--max-requests": "10000",
+    "--max-line": "65536", "--host": "127.0.0.1",
+}
+
+
+def option_help(subcommand):
+    """Maps each long flag to its whole help entry (CLI11 may wrap it)."""
+    out = weft_cli(subcommand, "--help")
+    assert out.returncode == 0, out
+    entries, current = {}, None
+    for line in out.stdout.decode().splitlines():
+        m = re.match(r"\s+(?:-\w, )?(--[\w-]+)", line)
+        if m:
+            current = m.group(1)
+            entries[current] = line
+        elif current and line.startswith(" "):
+            entries[current] += " " + line.strip()
+        else:
+            current = None
+    return entries
+
+
+class LooseningFlagsSaySo(unittest.TestCase):
+    def test_every_loosening_flag_warns_in_its_help(self):
+        for subcommand, flags in LOOSENING.items():
+            entries = option_help(subcommand)
+            for flag in flags:
+                with self.subTest(subcommand=subcommand, flag=flag):
+                    self.assertIn(flag, entries)
+                    self.assertRegex(entries[flag], r"(?i)loosen")
+
+    def test_the_defaults_shown_are_the_documented_safe_ones(self):
+        for subcommand, flags in LOOSENING.items():
+            entries = option_help(subcommand)
+            for flag in flags:
+                if flag not in DEFAULTS:
+                    continue
+                with self.subTest(subcommand=subcommand, flag=flag):
+                    self.assertRegex(entries[flag], r"=%s(\.0+)?\s" % re.escape(DEFAULTS[flag]))
+
+    def test_dotfiles_are_off_unless_asked_for(self):
+        self.assertNotRegex(option_help("files")["--dotfiles"], r"--dotfiles\S*=")
+
+
+if __name__ == "__main__":
+    unittest.main()

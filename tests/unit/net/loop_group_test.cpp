@@ -1,0 +1,98 @@
+// loop_group under more than one thread: these run in `make test-tsan`, so
+// the state below is deliberately plain (not atomic). Each piece belongs to
+// one loop, and only post() and join() carry it between threads.
+#include <weft/net/loop_group.hpp>
+#include <weft/net/tcp_acceptor.hpp>
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <future>
+#include <memory>
+#include <vector>
+
+using namespace weft;
+
+namespace {
+
+// A ball passed between two loops: each hop runs on the other loop's thread.
+struct rally {
+  loop_group* group;
+  int hops_left;
+  int hits[2] = {0, 0};
+  std::promise<void> done;
+};
+
+void hit(rally* r, std::size_t side) {
+  ++r->hits[side];
+  if (--r->hops_left == 0) {
+    r->done.set_value();
+    return;
+  }
+  std::size_t other = 1 - side;
+  r->group->at(other).post([r, other] { hit(r, other); });
+}
+
+// Connects to 127.0.0.1:port and waits for the one byte the server sends.
+char fetch_byte(std::uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(port);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  char c = 0;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0 && ::recv(fd, &c, 1, 0) != 1)
+    c = 0;
+  ::close(fd);
+  return c;
+}
+
+}  // namespace
+
+TEST(loop_group, two_loops_pass_work_back_and_forth_through_post) {
+  loop_group group(2);
+  group.start([](loop&, std::size_t) {});
+  rally r{&group, 2000};
+  auto finished = r.done.get_future();
+  group.at(0).post([&r] { hit(&r, 0); });
+  ASSERT_EQ(finished.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  group.stop();
+  group.join();  // orders both loops' writes before the reads below
+  EXPECT_EQ(r.hits[0], 1000);
+  EXPECT_EQ(r.hits[1], 1000);
+}
+
+TEST(loop_group, two_loops_accept_on_one_port_and_each_owns_its_acceptor) {
+  constexpr std::size_t loops = 2;
+  constexpr int clients = 64;
+  auto listeners = bind_reuseport(endpoint::loopback_v4(0), loops, {});
+  std::uint16_t port = listeners[0].local_endpoint().port();
+  std::vector<std::unique_ptr<tcp_acceptor>> acceptors(loops);  // slot i: loop i only
+  std::vector<int> served(loops, 0);                            // slot i: loop i only
+  loop_group group(loops);
+  group.start([&](loop& l, std::size_t i) {
+    acceptors[i] =
+        std::make_unique<tcp_acceptor>(l, std::move(listeners[i]), [&served, i](unique_fd fd) {
+          ++served[i];
+          char c = 'a' + static_cast<char>(i);
+          (void)::send(fd.get(), &c, 1, MSG_NOSIGNAL);
+        });
+  });
+  for (int k = 0; k < clients; ++k) {
+    char c = fetch_byte(port);
+    EXPECT_TRUE(c == 'a' || c == 'b') << "client " << k << " got " << int(c);
+  }
+  // Each acceptor is closed on its own loop's thread, then that loop stops.
+  for (std::size_t i = 0; i < loops; ++i) {
+    loop& l = group.at(i);
+    l.post([&acceptors, &l, i] {
+      acceptors[i].reset();
+      l.stop();
+    });
+  }
+  group.join();
+  EXPECT_EQ(served[0] + served[1], clients);
+}

@@ -101,8 +101,12 @@ class EchoOutOfDescriptors:
     def test_waiting_and_new_connections_are_served_once_descriptors_free_up(self):
         freed = list(self.served)[:10]
         self.close_clients(freed)
-        first_waiting = dict(list(self.waiting.items())[:len(freed)])
-        self.assertTrue(echoed_within(first_waiting, RECOVERY_DEADLINE),
+        # Any waiting client will do, not the first ones by index: with two
+        # loops each listener has its own accept queue, and the loop that
+        # hit EMFILE later retries sooner and may take every freed
+        # descriptor for its own queue. (Checking the first ten by index
+        # failed about one run in five in CI while the server was right.)
+        self.assertTrue(echoed_within(self.waiting, RECOVERY_DEADLINE),
                         f"none of the waiting clients was served within {RECOVERY_DEADLINE} s "
                         f"of {len(freed)} descriptors freeing up; {self.server.describe()}")
 

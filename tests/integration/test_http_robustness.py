@@ -220,7 +220,10 @@ class Timeouts(unittest.TestCase):
         # 6 MiB of replies, more than the socket buffers hold: the server
         # waits on this client again and again, each time for less than
         # the timeout, and must not take that for a client that stopped.
-        self.start("inspect", "--write-timeout", str(T))
+        # A longer timeout than the other tests: with 0.5 s, a loaded ASan
+        # run stalled this Python reader past the 0.3 s of slack.
+        t = 4 * T
+        self.start("inspect", "--write-timeout", str(t))
         s = self.server.connect(timeout=5.0)
         self.addCleanup(s.close)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 16)
@@ -228,7 +231,7 @@ class Timeouts(unittest.TestCase):
         sender = BackgroundSender(s, request("POST", "/", body=body) * 6)
         reader = ResponseReader(s)
         for i in range(6):
-            time.sleep(T * 0.4)
+            time.sleep(t * 0.4)
             r = reader.read_response()
             self.assertEqual(r.status, 200, f"response {i}")
             self.assertEqual(len(r.json()["body"]), len(body))

@@ -45,10 +45,7 @@ class http_service final : public service {
       tcp_stream s = co_await self->listener_.accept();
       // Accepted as the stop began: that client connected in time, and is
       // served like the rest of the accept queue.
-      self->connections_.spawn(
-          self->loop_,
-          http::serve_connection(std::move(s), *self->routes_, *self->opts_, &self->tracker_),
-          "http");
+      self->serve(std::move(s));
       if (self->stopping_) co_return;
     }
   }
@@ -75,10 +72,14 @@ class http_service final : public service {
         if (is_transient_accept_error(err)) continue;
         return;  // empty (EAGAIN), or out of descriptors: nothing more to do
       }
-      tcp_stream s(loop_, std::move(c), listener_.options().accepted_trigger);
-      connections_.spawn(loop_, http::serve_connection(std::move(s), *routes_, *opts_, &tracker_),
-                         "http");
+      serve(tcp_stream(loop_, std::move(c), listener_.options().accepted_trigger));
     }
+  }
+
+  // One green thread per connection, in the group that shutdown waits for.
+  void serve(tcp_stream s) {
+    connections_.spawn(loop_, http::serve_connection(std::move(s), *routes_, *opts_, &tracker_),
+                       "http");
   }
 
   static constexpr duration idle_grace = std::chrono::milliseconds(500);

@@ -195,7 +195,7 @@ result<size_t> sendfile(int out_fd, int in_fd, uint64_t* offset, size_t count) {
   do n = ::sendfile(out_fd, in_fd, &off, count);
   while (n < 0 && errno == EINTR);
   int err = errno;
-  if (n < 0 ? err == EPIPE || err == ECONNRESET : static_cast<size_t>(n) < count) {
+  if (n < 0 || static_cast<size_t>(n) < count) {
     const timespec zero{};
     while (sigtimedwait(&pipe_only, nullptr, &zero) < 0 && errno == EINTR) {
     }

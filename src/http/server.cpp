@@ -340,6 +340,7 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
   field_array fields;
   std::size_t cap = std::max(opts.limits.max_head, opts.limits.max_request_line) + 1024;
   int since_yield = 0;
+  bool nodelay = false;
   // Reused from request to request: parse_request leaves `state` ready for
   // the next one and overwrites all of the head. Fresh ones per request
   // cost three 120-byte clears, 4% of the pipelined benchmark's CPU.
@@ -430,6 +431,20 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
     if (res.closes() || (tracker && tracker->draining())) keep_alive = false;
     if (res.producer() && req.version_minor() == 0) keep_alive = false;  // close-delimited
 
+    // Nagle's algorithm would hold a response's small last segment until
+    // the client ACKs what went before, and a delayed ACK makes that 40 ms.
+    // Turned off once a connection is kept alive or streams, as nginx's
+    // tcp_nodelay does; a connection that closes after one response (its
+    // FIN pushes everything out) is spared the setsockopt.
+    if (!nodelay && (keep_alive || res.producer())) {
+      nodelay = true;
+      try {
+        s.set_nodelay(true);
+      } catch (const std::system_error&) {
+        // not TCP (a test's socket pair): there is no Nagle to turn off
+      }
+    }
+
     // 4. The response joins the output buffer; it leaves with whatever else
     // is ready when the loop next waits for input, or once the buffer is full.
     std::string_view rest = put_response(s, req, res, keep_alive);
@@ -480,6 +495,10 @@ task<void> body_writer::write(std::string_view data) {
     co_await with_timeout(timeout_, s_->write_all(data));
   }
   if (chunked_) co_await s_->write("\r\n");
+  // A streamed body is for data that is not all ready (progress, events):
+  // this piece must not wait in the buffer while the producer waits for the
+  // next (http_server.each_streamed_chunk_reaches_the_client_before_the_producer_waits).
+  co_await with_timeout(timeout_, s_->flush());
   bytes_ += data.size();
 }
 

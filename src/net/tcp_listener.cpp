@@ -57,15 +57,30 @@ unique_fd tcp_listener::try_accept(int& err) noexcept {
   return r.ok() ? unique_fd(r.value) : unique_fd();
 }
 
+tcp_listener& tcp_listener::operator=(tcp_listener&& o) noexcept {
+  if (this != &o) {
+    close();
+    fd_ = std::move(o.fd_);
+    opts_ = o.opts_;
+    owner_ = std::exchange(o.owner_, nullptr);
+  }
+  return *this;
+}
+
+// The loop that registered the fd must forget it before the number can be
+// reused; loop::current() alone missed a listener destroyed after its loop
+// stopped running (tcp_listener.a_new_listener_on_a_reused_fd_number_accepts).
 void tcp_listener::close() noexcept {
   if (!fd_) return;
-  if (loop* l = loop::current()) l->io_forget(fd_.get());
+  if (loop* l = owner_ ? owner_ : loop::current()) l->io_forget(fd_.get());
+  owner_ = nullptr;
   fd_.reset();
 }
 
 task<tcp_stream> tcp_listener::accept() {
   detail::task_context* ctx = co_await detail::this_context{};
   loop& l = ctx ? *ctx->owner : *loop::current();
+  owner_ = &l;
   duration backoff = 10ms;
   bool logged = false;
   for (;;) {

@@ -10,11 +10,15 @@
 // 640 ms) and logs once, while existing connections are served; it never
 // spins (DESIGN-NOTES §4).
 //
-// Threading: bind anywhere; accept on one loop's green threads.
+// Threading: bind anywhere; accept on one loop's green threads, and close or
+// destroy it on that loop's thread (running or not): the listener remembers
+// the loop its accepts waited on and drops its fd from that loop.
 
 #include <weft/core/unique_fd.hpp>
 #include <weft/net/address.hpp>
 #include <weft/net/tcp_stream.hpp>
+
+#include <utility>
 
 namespace weft {
 
@@ -28,6 +32,10 @@ struct listen_options {
 class tcp_listener {
  public:
   tcp_listener() = default;
+  tcp_listener(tcp_listener&& o) noexcept
+      : fd_(std::move(o.fd_)), opts_(o.opts_), owner_(std::exchange(o.owner_, nullptr)) {}
+  tcp_listener& operator=(tcp_listener&& o) noexcept;
+  ~tcp_listener() { close(); }
   // Throws std::system_error (e.g. address in use).
   static tcp_listener bind(const endpoint& at, const listen_options& opts = {});
 
@@ -45,6 +53,7 @@ class tcp_listener {
  private:
   unique_fd fd_;
   listen_options opts_;
+  loop* owner_ = nullptr;  // the loop accept() waited on, which knows our fd
 };
 
 // The effective backlog for a requested one (somaxconn caps it).

@@ -1,9 +1,12 @@
 #include <weft/http/server.hpp>
 #include <weft/net/tcp_listener.hpp>
+#include <weft/task/sleep.hpp>
 #include <weft/task/spawn.hpp>
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -21,6 +24,22 @@ namespace {
 task<void> accept_one(tcp_listener* l, const http::router* r, const http::server_options* o) {
   tcp_stream s = co_await l->accept();
   co_await http::serve_connection(std::move(s), *r, *o);
+}
+
+// As accept_one, noting the served connection's fd for the handler to inspect.
+int served_fd = -1;
+task<void> accept_one_noting_fd(tcp_listener* l, const http::router* r,
+                                const http::server_options* o) {
+  tcp_stream s = co_await l->accept();
+  served_fd = s.native_handle();
+  co_await http::serve_connection(std::move(s), *r, *o);
+}
+
+std::string nodelay_of_served_fd() {
+  int v = -1;
+  socklen_t len = sizeof v;
+  ::getsockopt(served_fd, IPPROTO_TCP, TCP_NODELAY, &v, &len);
+  return std::to_string(v);
 }
 
 task<void> three_chunks(http::body_writer* w) {
@@ -76,10 +95,11 @@ struct fixture {
     routes.get(std::move(path), [make](http::request&) { return make(); });
   }
 
-  std::string run(const std::string& request) {
+  using acceptor = task<void> (*)(tcp_listener*, const http::router*, const http::server_options*);
+  std::string run(const std::string& request, acceptor accept = accept_one) {
     auto listener = tcp_listener::bind(endpoint::loopback_v4(0));
     endpoint at = listener.local_endpoint();
-    green_thread g = spawn(l, accept_one(&listener, &routes, &opts), "server");
+    green_thread g = spawn(l, accept(&listener, &routes, &opts), "server");
     std::string reply;
     std::atomic<bool> done{false};
     std::thread client([&] {
@@ -153,4 +173,84 @@ TEST(http_server, a_large_string_body_follows_its_head_whole) {
   std::string reply = f.run("GET /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   EXPECT_NE(reply.find("Content-Length: 100000\r\n"), std::string::npos);
   EXPECT_TRUE(body_of(reply) == std::string(100000, 'b')) << body_of(reply).size();
+}
+
+// A streamed body is for data that is not ready at once (progress, events),
+// so each write reaches the client before the handler waits for the next:
+// "one," must arrive while the producer still waits for the client to
+// confirm it. Without the flush, the producer gives up after 5 s and the
+// client sees both chunks together.
+TEST(http_server, each_streamed_chunk_reaches_the_client_before_the_producer_waits) {
+  fixture f;
+  static std::atomic<bool> client_saw_one;
+  client_saw_one = false;
+  f.routes.get("/wait", [](http::request&) {
+    http::response r;
+    r.stream([](http::body_writer& w) -> task<void> {
+      co_await w.write("one,");
+      for (int i = 0; i < 1000 && !client_saw_one; ++i)
+        co_await sleep(std::chrono::milliseconds(5));
+      co_await w.write("two,");
+    });
+    return r;
+  });
+  auto listener = tcp_listener::bind(endpoint::loopback_v4(0));
+  endpoint at = listener.local_endpoint();
+  green_thread g = spawn(f.l, accept_one(&listener, &f.routes, &f.opts), "server");
+  std::string seen_first, reply;
+  std::atomic<bool> done{false};
+  std::thread client([&] {
+    int c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    timeval tv{10, 0};
+    ::setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (::connect(c, at.data(), at.size()) == 0) {
+      std::string req = "GET /wait HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+      (void)::send(c, req.data(), req.size(), MSG_NOSIGNAL);
+      char buf[4096];
+      for (ssize_t n; (n = ::recv(c, buf, sizeof buf, 0)) > 0;) {
+        reply.append(buf, static_cast<size_t>(n));
+        if (!client_saw_one && reply.find("one,\r\n") != std::string::npos) {
+          seen_first = reply;
+          client_saw_one = true;
+        }
+      }
+    }
+    ::close(c);
+    done = true;
+  });
+  EXPECT_TRUE(test::run_until(
+      f.l, [&] { return done.load() && g.done(); }, std::chrono::seconds(20)));
+  client.join();
+  EXPECT_NE(seen_first.find("4\r\none,\r\n"), std::string::npos) << seen_first;
+  EXPECT_EQ(seen_first.find("two,"), std::string::npos) << seen_first;
+  EXPECT_NE(reply.find("4\r\ntwo,\r\n0\r\n\r\n"), std::string::npos) << reply;
+}
+
+// Nagle's algorithm holds a small segment while earlier data is unacked,
+// and the client's delayed ACK can then stall the tail of a response for
+// 40 ms. A connection turns it off once it is kept alive or streams (as
+// nginx's tcp_nodelay does for keep-alive); a connection that closes after
+// one fixed response never needs the setsockopt.
+TEST(http_server, kept_alive_and_streaming_connections_send_without_nagle_delays) {
+  fixture f;
+  f.routes.get("/nodelay",
+               [](http::request&) { return http::response::text(nodelay_of_served_fd()); });
+  f.routes.get("/nodelay-streamed", [](http::request&) {
+    http::response r;
+    r.stream([](http::body_writer& w) -> task<void> {
+      std::string value = nodelay_of_served_fd();  // lives across the write
+      co_await w.write(value);
+    });
+    return r;
+  });
+  auto serve = [&](const std::string& request) { return f.run(request, accept_one_noting_fd); };
+  std::string once = serve("GET /nodelay HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(body_of(once), "0");
+  std::string twice = serve(
+      "GET /nodelay HTTP/1.1\r\nHost: x\r\n\r\n"
+      "GET /nodelay HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_NE(twice.rfind("\r\n\r\n1"), std::string::npos) << twice;
+  std::string streamed =
+      serve("GET /nodelay-streamed HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_NE(streamed.find("1\r\n1\r\n0\r\n\r\n"), std::string::npos) << streamed;
 }

@@ -206,3 +206,29 @@ TEST(tcp_listener, share_port_cannot_join_a_listener_that_did_not_opt_in) {
   auto first = bind_reuseport(endpoint::loopback_v4(0), 1, {});
   EXPECT_THROW(bind_reuseport(first[0].local_endpoint(), 1, {}, true), std::system_error);
 }
+
+// A listener remembers the loop it waited on: destroyed after the loop has
+// stopped running (no loop::current()), it must still drop the loop's
+// record of its fd. Otherwise the next socket to get that fd number
+// inherits a stale registration and its accepts never wake.
+TEST(tcp_listener, a_new_listener_on_a_reused_fd_number_accepts) {
+  loop l;
+  auto server = [](tcp_listener* li, bool* ok) -> task<void> {
+    tcp_stream s = co_await li->accept();
+    *ok = s.is_open();
+  };
+  auto client = [](endpoint to, bool* ok) -> task<void> {
+    tcp_stream s = co_await tcp_stream::connect(to, 1s);
+    *ok = s.is_open();
+  };
+  int first_fd = -1;
+  for (int round = 0; round < 2; ++round) {
+    auto listener = tcp_listener::bind(endpoint::loopback_v4(0));
+    if (round == 0) first_fd = listener.native_handle();
+    EXPECT_EQ(listener.native_handle(), first_fd);  // the number is reused
+    bool accepted = false, connected = false;
+    spawn(l, server(&listener, &accepted));  // waits first: the loop registers the fd
+    spawn(l, client(listener.local_endpoint(), &connected));
+    ASSERT_TRUE(test::run_until(l, [&] { return connected && accepted; })) << "round " << round;
+  }
+}

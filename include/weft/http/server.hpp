@@ -30,9 +30,12 @@ struct server_options {
   std::FILE* access_log = nullptr;                    // Common Log Format, or none
 };
 
-// What a streamed body's producer writes to. Each write is one chunk; the
-// end of the body is sent when the producer returns. Writes are bounded by
-// the write timeout. Loop thread of the connection.
+// What a streamed body's producer writes to. Each write is one chunk, and
+// it is sent before write() returns, so a producer may wait (on a timer, a
+// channel) between chunks without holding one back; batch small pieces into
+// one write. `data` must stay alive until the write is awaited. The end of
+// the body is sent when the producer returns. Writes are bounded by the
+// write timeout. Loop thread of the connection.
 class body_writer {
  public:
   body_writer(tcp_stream& s, bool chunked, duration write_timeout) noexcept

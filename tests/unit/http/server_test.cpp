@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <functional>
 #include <string>
 #include <thread>
 
@@ -50,7 +51,10 @@ task<void> three_chunks(http::body_writer* w) {
 }
 
 // Sends `request` on a blocking socket and reads until the server closes.
-std::string round_trip(const endpoint& at, const std::string& request) {
+// `on_read`, when set, sees the reply so far after each read.
+using read_observer = std::function<void(const std::string&)>;
+std::string round_trip(const endpoint& at, const std::string& request,
+                       const read_observer& on_read = {}) {
   int c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   timeval tv{5, 0};
   ::setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
@@ -58,7 +62,10 @@ std::string round_trip(const endpoint& at, const std::string& request) {
   (void)::send(c, request.data(), request.size(), MSG_NOSIGNAL);
   std::string out;
   char buf[65536];
-  for (ssize_t n; (n = ::recv(c, buf, sizeof buf, 0)) > 0;) out.append(buf, static_cast<size_t>(n));
+  for (ssize_t n; (n = ::recv(c, buf, sizeof buf, 0)) > 0;) {
+    out.append(buf, static_cast<size_t>(n));
+    if (on_read) on_read(out);
+  }
   ::close(c);
   return out;
 }
@@ -96,14 +103,15 @@ struct fixture {
   }
 
   using acceptor = task<void> (*)(tcp_listener*, const http::router*, const http::server_options*);
-  std::string run(const std::string& request, acceptor accept = accept_one) {
+  std::string run(const std::string& request, acceptor accept = accept_one,
+                  const read_observer& on_read = {}) {
     auto listener = tcp_listener::bind(endpoint::loopback_v4(0));
     endpoint at = listener.local_endpoint();
     green_thread g = spawn(l, accept(&listener, &routes, &opts), "server");
     std::string reply;
     std::atomic<bool> done{false};
     std::thread client([&] {
-      reply = round_trip(at, request);
+      reply = round_trip(at, request, on_read);
       done = true;
     });
     EXPECT_TRUE(test::run_until(
@@ -194,33 +202,14 @@ TEST(http_server, each_streamed_chunk_reaches_the_client_before_the_producer_wai
     });
     return r;
   });
-  auto listener = tcp_listener::bind(endpoint::loopback_v4(0));
-  endpoint at = listener.local_endpoint();
-  green_thread g = spawn(f.l, accept_one(&listener, &f.routes, &f.opts), "server");
-  std::string seen_first, reply;
-  std::atomic<bool> done{false};
-  std::thread client([&] {
-    int c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    timeval tv{10, 0};
-    ::setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    if (::connect(c, at.data(), at.size()) == 0) {
-      std::string req = "GET /wait HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-      (void)::send(c, req.data(), req.size(), MSG_NOSIGNAL);
-      char buf[4096];
-      for (ssize_t n; (n = ::recv(c, buf, sizeof buf, 0)) > 0;) {
-        reply.append(buf, static_cast<size_t>(n));
-        if (!client_saw_one && reply.find("one,\r\n") != std::string::npos) {
-          seen_first = reply;
-          client_saw_one = true;
-        }
-      }
-    }
-    ::close(c);
-    done = true;
-  });
-  EXPECT_TRUE(test::run_until(
-      f.l, [&] { return done.load() && g.done(); }, std::chrono::seconds(20)));
-  client.join();
+  std::string seen_first;
+  std::string reply = f.run("GET /wait HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                            accept_one, [&](const std::string& so_far) {
+                              if (!client_saw_one && so_far.find("one,\r\n") != std::string::npos) {
+                                seen_first = so_far;
+                                client_saw_one = true;
+                              }
+                            });
   EXPECT_NE(seen_first.find("4\r\none,\r\n"), std::string::npos) << seen_first;
   EXPECT_EQ(seen_first.find("two,"), std::string::npos) << seen_first;
   EXPECT_NE(reply.find("4\r\ntwo,\r\n0\r\n\r\n"), std::string::npos) << reply;

@@ -25,6 +25,8 @@
 #   BENCH_LOADS      subset of: small large mixed
 #   BENCH_SERVERS    subset of: weft nginx python
 #   BENCH_OUT        results directory (default BUILD_DIR/bench-files)
+#   BENCH_DOWNLOAD_CPU  CPU for the mixed load's downloader (default 1, with
+#                    wrk; 0 puts it on the server's core instead)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -185,7 +187,7 @@ measure() {  # load file server run conns
 # One client pulling the 1 GiB file over and over (drain.py: it discards
 # the body in the kernel, so that it leaves CPU 1 to wrk).
 start_big_download() {  # server run
-  taskset -c "$client_cpu" "$py" "$root/bench/files/drain.py" 127.0.0.1 "${port[$1]}" /1g.bin \
+  taskset -c "${BENCH_DOWNLOAD_CPU:-$client_cpu}" "$py" "$root/bench/files/drain.py" 127.0.0.1 "${port[$1]}" /1g.bin \
     > "$out/download.$1.$2.txt" 2>&1 &
   bg_pid=$!
   sleep 0.5

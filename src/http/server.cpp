@@ -85,8 +85,9 @@ class field_array {
   std::unique_ptr<header_field[]> p_;
 };
 
-// An error answer: the status, a one-line body, and "Connection: close".
-std::string error_response(int status) {
+// An error answer: the status, a one-line body (none to HEAD: RFC 9110
+// §9.3.2), and "Connection: close".
+std::string error_response(int status, bool to_head) {
   std::string body = std::to_string(status) + " " + std::string(reason_phrase(status)) + "\n";
   std::string out = "HTTP/1.1 " + std::to_string(status) + " " +
                     std::string(reason_phrase(status)) + "\r\nDate: " + std::string(http_date()) +
@@ -94,8 +95,16 @@ std::string error_response(int status) {
                     std::to_string(body.size()) + "\r\nConnection: close\r\n";
   if (status == 405) out += "Allow: GET, HEAD\r\n";
   out += "\r\n";
-  out += body;
+  if (!to_head) out += body;
   return out;
+}
+
+// Whether the bytes of a request that failed name HEAD as its method. The
+// method is the first thing on the request line, so it is known even when
+// what comes after it is malformed.
+bool names_head(std::string_view bytes) noexcept {
+  while (bytes.starts_with("\r\n")) bytes.remove_prefix(2);  // RFC 9112 §2.2
+  return bytes.starts_with("HEAD ");
 }
 
 char* put(char* p, std::string_view v) noexcept {
@@ -125,10 +134,12 @@ constexpr std::size_t copied_body_max = detail::pool_block_size / 4;
 
 // Builds the response head in place in the stream's output buffer, with the
 // body when it is a small string. Returns the string body still to send.
+// `close_delimited`: no Content-Length or Transfer-Encoding; the body ends
+// when the connection does.
 // Measured: building into a std::string and copying it cost 9% of the
 // pipelined benchmark's CPU (bench/http/README.md).
 std::string_view put_response(tcp_stream& s, const request& req, const response& res,
-                              bool keep_alive) {
+                              bool keep_alive, bool close_delimited) {
   int status = res.status();
   bool bodiless = status == 204 || status == 304;
   std::string_view lines = res.header_block(), body;
@@ -140,8 +151,10 @@ std::string_view put_response(tcp_stream& s, const request& req, const response&
       s.output_space(128 + status_text.size() + lines.size() + (copy_body ? body.size() : 0));
   char* p = put(start, status_text);
   if (!res.sets_date()) p = put(p, date_line());
-  if (!bodiless && res.producer()) {
-    if (req.version_minor() >= 1) p = put(p, "Transfer-Encoding: chunked\r\n");
+  if (close_delimited) {
+    // no framing field
+  } else if (!bodiless && res.producer()) {
+    p = put(p, "Transfer-Encoding: chunked\r\n");
   } else if (!bodiless) {
     p = put(p, "Content-Length: ");
     p = std::to_chars(p, p + 20, res.file() ? res.file_length() : res.body().size()).ptr;
@@ -311,10 +324,10 @@ task<int> read_body(tcp_stream& s, deadline& dl, const request_head& head,
   }
 }
 
-task<void> fail(tcp_stream& s, int status, const server_options& opts) {
+task<void> fail(tcp_stream& s, int status, bool to_head, const server_options& opts) {
   if (status > 0) {
     try {
-      co_await with_timeout(opts.write_timeout, s.write_all(error_response(status)));
+      co_await with_timeout(opts.write_timeout, s.write_all(error_response(status, to_head)));
     } catch (const std::system_error&) {
       co_return;  // the client is not taking replies: just close
     }
@@ -374,12 +387,13 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
       auto r = co_await read_before(s, dl, until, cap, opts);
       if (r == read_outcome::eof) co_return;  // a partial head at EOF is dropped
       if (r == read_outcome::timeout) {
-        if (!idle) co_await fail(s, 408, opts);
+        if (!idle) co_await fail(s, 408, names_head(s.buffered()), opts);
         co_return;
       }
     }
     busy_guard busy(tracker, me);
-    if (pr.state == parse_result::error) co_return co_await fail(s, pr.status, opts);
+    if (pr.state == parse_result::error)
+      co_return co_await fail(s, pr.status, names_head(s.buffered()), opts);
 
     // 2. The body. The head's views point into the stream's buffer, which
     // may move as the body arrives, so a request with a body keeps a copy.
@@ -395,7 +409,7 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
       if (head.expect_continue && s.buffered().empty())
         co_await s.write_all("HTTP/1.1 100 Continue\r\n\r\n");
       int st = co_await read_body(s, dl, head, opts, body, trailers);
-      if (st != 0) co_return co_await fail(s, st, opts);
+      if (st != 0) co_return co_await fail(s, st, req.method() == "HEAD", opts);
     }
     req.body_ = body;
     req.trailers_ = trailers.fields;
@@ -429,7 +443,14 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
       keep_alive = false;
     }
     if (res.closes() || (tracker && tracker->draining())) keep_alive = false;
-    if (res.producer() && req.version_minor() == 0) keep_alive = false;  // close-delimited
+    // A 2xx answer to CONNECT makes the connection a tunnel after its head
+    // (RFC 9112 §6.3), and a client then ignores Content-Length. Sent
+    // close-delimited and then closed, its bytes read the same to a client
+    // that takes them as tunnel data and to one that takes them as HTTP,
+    // and nothing after the CONNECT is served as a request.
+    bool tunnel = req.method() == "CONNECT" && res.status() / 100 == 2;
+    bool chunked = res.producer() && req.version_minor() >= 1 && !tunnel;
+    if (tunnel || (res.producer() && !chunked)) keep_alive = false;  // close-delimited
 
     // Nagle's algorithm would hold a response's small last segment until
     // the client ACKs what went before, and a delayed ACK makes that 40 ms.
@@ -447,7 +468,8 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
 
     // 4. The response joins the output buffer; it leaves with whatever else
     // is ready when the loop next waits for input, or once the buffer is full.
-    std::string_view rest = put_response(s, req, res, keep_alive);
+    std::string_view rest =
+        put_response(s, req, res, keep_alive, tunnel || (res.producer() && !chunked));
     bool sent_body =
         req.method() != "HEAD" && res.status() >= 200 && res.status() != 204 && res.status() != 304;
     std::uint64_t body_bytes = res.file() ? res.file_length() : res.body().size();
@@ -457,9 +479,9 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
     if (sent_body && res.file()) {
       co_await send_file_body(s, dl, res, opts.write_timeout);
     } else if (sent_body && res.producer()) {
-      body_writer w(s, req.version_minor() >= 1, opts.write_timeout);
+      body_writer w(s, chunked, opts.write_timeout);
       co_await res.producer()(w);
-      if (req.version_minor() >= 1) co_await s.write("0\r\n\r\n");
+      if (chunked) co_await s.write("0\r\n\r\n");
     } else if (!rest.empty() || s.buffered_output() >= tcp_stream::flush_threshold) {
       // This will send, and a client that stopped reading must not hold the
       // connection past the write timeout.

@@ -472,6 +472,29 @@ class InspectRefusals(InspectServer, unittest.TestCase):
         self.assertEqual(reader.read_response().body, SIMPLE_JSON)
         reader.assert_nothing_more()
 
+    def test_an_error_answer_to_head_carries_no_body(self):
+        # RFC 9110 §9.3.2: no content in a response to HEAD, errors included.
+        for raw in (b"HEAD / HTTP/1.1\r\n\r\n", get(H, b"X-A : 1", line=b"HEAD / HTTP/1.1"),
+                    request("HEAD", "/", [("Content-Length", str(8 * 2**20 + 1))])):
+            with self.subTest(raw=raw):
+                s = self.connect()
+                s.sendall(raw)
+                reply = recv_until_closed(s)
+                self.assertRegex(reply, rb"^HTTP/1\.1 4\d\d ")
+                self.assertTrue(reply.endswith(b"\r\n\r\n"), reply)
+
+    def test_connect_is_answered_close_delimited_and_nothing_after_it_is_served(self):
+        # RFC 9112 §6.3: a 2xx to CONNECT starts a tunnel after its head; the
+        # client ignores Content-Length, and RFC 9110 §9.3.6 forbids one.
+        s = self.connect()
+        s.sendall(b"CONNECT x:443 HTTP/1.1\r\nHost: x:443\r\n\r\n" + SIMPLE)
+        reply = recv_until_closed(s)
+        head, _, body = reply.partition(b"\r\n\r\n")
+        self.assertTrue(head.startswith(b"HTTP/1.1 200 OK\r\n"), reply)
+        self.assertNotIn(b"content-length", head.lower())
+        self.assertNotIn(b"transfer-encoding", head.lower())
+        self.assertEqual(json.loads(body), expected("CONNECT", "x:443", headers=(("Host", "x:443"),)))
+
     # --- the size limits at their defaults -------------------------------------
 
     def test_a_request_line_of_8192_bytes_is_served_and_8193_gets_414(self):

@@ -243,3 +243,44 @@ TEST(http_server, kept_alive_and_streaming_connections_send_without_nagle_delays
       serve("GET /nodelay-streamed HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   EXPECT_NE(streamed.find("1\r\n1\r\n0\r\n\r\n"), std::string::npos) << streamed;
 }
+
+// RFC 9110 §9.3.2: a response to HEAD carries no content, and an error
+// answer is no exception. The method is read from the request line even
+// when a later part of the request is what failed.
+TEST(http_server, an_error_answer_to_head_has_no_body) {
+  for (const char* request :
+       {"HEAD / HTTP/1.1\r\n\r\n",                          // no Host: 400
+        "\r\nHEAD / HTTP/1.1\r\nHost: x\r\nX : 1\r\n\r\n",  // space before colon
+        "HEAD / HTTP/1.1\r\nHost: x\r\nContent-Length: +1\r\n\r\n",
+        "HEAD / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n"}) {
+    fixture f;
+    std::string reply = f.run(request);
+    EXPECT_EQ(reply.rfind("HTTP/1.1 ", 0), 0u) << request;
+    EXPECT_EQ(reply.find("HTTP/1.1 200"), std::string::npos) << request;
+    EXPECT_NE(reply.find("\r\n\r\n"), std::string::npos) << request;
+    EXPECT_EQ(body_of(reply), "") << request;
+  }
+  fixture f;  // the same request as GET keeps its one-line body
+  EXPECT_EQ(body_of(f.run("GET / HTTP/1.1\r\n\r\n")), "400 Bad Request\n");
+}
+
+// RFC 9112 §6.3: a 2xx answer to CONNECT makes the connection a tunnel
+// right after the header section, and a client ignores any Content-Length
+// in it (RFC 9110 §9.3.6 forbids sending one). Framing the body by length
+// and serving the next request as HTTP would have the client and the
+// server read the same bytes differently. So the body is close-delimited,
+// with no framing header, and the connection ends after it: a client that
+// reads a tunnel and one that reads HTTP then see the same bytes.
+TEST(http_server, a_2xx_answer_to_connect_is_close_delimited_and_ends_the_connection) {
+  fixture f;
+  f.routes.fallback(http::plain_handler(
+      [](http::request& req) { return http::response::text("to " + std::string(req.target())); }));
+  std::string reply = f.run(
+      "CONNECT x:443 HTTP/1.1\r\nHost: x:443\r\n\r\n"
+      "GET /after HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(reply.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << reply;
+  std::string head = reply.substr(0, reply.find("\r\n\r\n") + 4);
+  EXPECT_EQ(head.find("Content-Length"), std::string::npos) << reply;
+  EXPECT_EQ(head.find("Transfer-Encoding"), std::string::npos) << reply;
+  EXPECT_EQ(body_of(reply), "to x:443") << reply;  // and no answer to GET /after
+}

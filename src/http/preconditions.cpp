@@ -143,13 +143,15 @@ std::optional<std::int64_t> parse_http_date(std::string_view text) noexcept {
   return parse_date(cursor{text});
 }
 
-bool if_none_match_matches(std::string_view list, std::string_view etag) noexcept {
-  std::string_view mine = opaque_tag(etag);
+namespace {
+// Whether an entity-tag list (or "*") holds a tag that `same` accepts.
+// Elements are separated by commas, but a tag may hold one: each is read up
+// to its closing quote, not to the next comma. A malformed list holds none.
+template <class Same>
+bool list_holds(std::string_view list, Same same) noexcept {
   list = trim(list);
   if (list == "*") return true;
   while (!list.empty()) {
-    // Elements are separated by commas, but a tag may hold one: read up to
-    // the closing quote, not to the next comma.
     while (!list.empty() && (list.front() == ',' || list.front() == ' ' || list.front() == '\t'))
       list.remove_prefix(1);
     if (list.empty()) break;
@@ -157,10 +159,31 @@ bool if_none_match_matches(std::string_view list, std::string_view etag) noexcep
     if (list.size() <= start || list[start] != '"') return false;
     auto close = list.find('"', start + 1);
     if (close == std::string_view::npos) return false;
-    if (!mine.empty() && opaque_tag(list.substr(0, close + 1)) == mine) return true;
+    if (same(list.substr(0, close + 1))) return true;
     list.remove_prefix(close + 1);
   }
   return false;
+}
+}  // namespace
+
+bool if_none_match_matches(std::string_view list, std::string_view etag) noexcept {
+  std::string_view mine = opaque_tag(etag);
+  return list_holds(list,
+                    [&](std::string_view t) { return !mine.empty() && opaque_tag(t) == mine; });
+}
+
+bool if_match_matches(std::string_view list, std::string_view etag) noexcept {
+  bool strong = !etag.starts_with("W/") && !opaque_tag(etag).empty();
+  return list_holds(list, [&](std::string_view t) { return strong && t == etag; });
+}
+
+bool precondition_failed(std::optional<std::string_view> if_match,
+                         std::optional<std::string_view> if_unmodified_since, std::string_view etag,
+                         std::int64_t mtime_s) noexcept {
+  if (if_match) return !if_match_matches(*if_match, etag);
+  if (!if_unmodified_since) return false;
+  auto since = parse_http_date(trim(*if_unmodified_since));
+  return since && mtime_s > *since;
 }
 
 bool not_modified(std::optional<std::string_view> if_none_match,

@@ -56,6 +56,7 @@ int status_for(int err) noexcept {
     case EPERM:
     case EXDEV:
     case ELOOP:
+    case ENXIO:  // a socket: open(2) has nothing to open (a FIFO is refused earlier)
       return 403;
     case ENOENT:
     case ENOTDIR:
@@ -72,9 +73,34 @@ void add_validators(response& r, const detail::file_info& f, const static_files_
   if (!o.cache_control.empty()) r.header("Cache-Control", o.cache_control);
 }
 
+// A list field's value, its field lines joined with ", " when it has several
+// (RFC 9110 §5.3); `joined` holds the bytes then.
+std::optional<std::string_view> list_field(const request& req, std::string_view name,
+                                           std::string& joined) {
+  std::optional<std::string_view> first;
+  for (const header_field& f : req.headers()) {
+    if (!iequals(f.name, name)) continue;
+    if (!first) {
+      first = f.value;
+      continue;
+    }
+    if (joined.empty()) joined = *first;
+    joined.append(", ").append(f.value);
+  }
+  if (!joined.empty()) return joined;
+  return first;
+}
+
 response serve_file(request& req, const detail::file_info& f, const static_files_options& o) {
-  if (not_modified(req.header("If-None-Match"), req.header("If-Modified-Since"), f.etag,
-                   f.v.mtime_s)) {
+  // RFC 9110 §13.2.2: If-Match and If-Unmodified-Since first, then
+  // If-None-Match and If-Modified-Since, then If-Range.
+  std::string joined;
+  if (precondition_failed(list_field(req, "If-Match", joined), req.header("If-Unmodified-Since"),
+                          f.etag, f.v.mtime_s))
+    return error_page(412);
+  joined.clear();
+  if (not_modified(list_field(req, "If-None-Match", joined), req.header("If-Modified-Since"),
+                   f.etag, f.v.mtime_s)) {
     response r(304);
     add_validators(r, f, o);
     return r;

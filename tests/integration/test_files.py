@@ -238,6 +238,47 @@ class Files(FilesFixture):
         r = get(self.server, "/page.html", headers=[("If-None-Match", etag)])
         self.assertEqual((r.status, r.body, r.header("ETag")), (304, b"", etag))
 
+    def test_if_match_and_if_unmodified_since_give_412_when_false(self):
+        # RFC 9110 §13.1.1, §13.1.4, §13.2.2: evaluated before the method; a
+        # client resuming a download sends If-Match so as not to stitch
+        # together two versions of a file.
+        g = get(self.server, "/page.html")
+        etag, last_modified = g.header("ETag"), g.header("Last-Modified")
+        rng = ("Range", "bytes=0-3")
+        cases = [
+            ([("If-Match", etag)], 200),
+            ([("If-Match", '"other", ' + etag)], 200),
+            ([("If-Match", "*")], 200),
+            ([("If-Match", '"other"')], 412),
+            ([("If-Match", "W/" + etag)], 412),  # strong comparison
+            ([("If-Match", '"other"'), rng], 412),
+            ([("If-Match", etag), rng], 206),
+            ([("If-Unmodified-Since", last_modified)], 200),
+            ([("If-Unmodified-Since", "Thu, 01 Jan 1970 00:00:00 GMT")], 412),
+            ([("If-Unmodified-Since", "garbage")], 200),
+            ([("If-Match", etag), ("If-Unmodified-Since", "Thu, 01 Jan 1970 00:00:00 GMT")], 200),
+        ]
+        for headers, status in cases:
+            with self.subTest(headers=headers):
+                self.assertEqual(get(self.server, "/page.html", headers=headers).status, status)
+        r = get(self.server, "/page.html", headers=[("If-Match", '"other"')], method="HEAD")
+        self.assertEqual((r.status, r.body), (412, b""))
+
+    def test_if_none_match_over_several_field_lines_is_one_list(self):
+        # RFC 9110 §5.3: repeated list field lines combine, in order.
+        etag = get(self.server, "/page.html").header("ETag")
+        r = get(self.server, "/page.html", headers=[("If-None-Match", '"other"'), ("If-None-Match", etag)])
+        self.assertEqual(r.status, 304)
+
+    def test_a_socket_under_the_root_is_refused_not_an_error(self):
+        # open(2) on a socket fails with ENXIO: a file type, not a fault.
+        path = self.tree.path("a.sock")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.addCleanup(sock.close)
+        self.addCleanup(os.unlink, path)
+        sock.bind(path)
+        self.assertEqual(get(self.server, "/a.sock").status, 403)
+
     def test_a_directory_without_its_slash_is_redirected(self):
         r = get(self.server, "/sub")
         self.assertEqual(r.status, 301)

@@ -4,6 +4,8 @@
 //
 //   file_validators v{inode, size, mtime_seconds, mtime_nanoseconds};
 //   std::string tag = make_etag(v);                       // "\"1a2b-400-17..\""
+//   if (precondition_failed(req.header("If-Match"), req.header("If-Unmodified-Since"), tag,
+//                           v.mtime_s)) ... 412
 //   if (not_modified(req.header("If-None-Match"), req.header("If-Modified-Since"), tag, v.mtime_s))
 //     ... 304
 //   byte_range r = select_range(req.header("Range"), req.header("If-Range"), tag, v.mtime_s, size);
@@ -37,6 +39,19 @@ std::optional<std::int64_t> parse_http_date(std::string_view text) noexcept;
 // If-None-Match (a list of entity tags, or "*") matches `etag` by the weak
 // comparison (RFC 9110 §13.1.2). A malformed list matches nothing.
 bool if_none_match_matches(std::string_view list, std::string_view etag) noexcept;
+
+// If-Match (a list of entity tags, or "*") matches `etag` by the strong
+// comparison (RFC 9110 §13.1.1): a weak tag never matches. "*" matches any
+// current representation. A malformed list matches nothing.
+bool if_match_matches(std::string_view list, std::string_view etag) noexcept;
+
+// True when the answer is 412 Precondition Failed (RFC 9110 §13.2.2 steps
+// 1 and 2, evaluated before If-None-Match). If-Match decides when present;
+// If-Unmodified-Since is used only without it, and a malformed date is
+// ignored.
+bool precondition_failed(std::optional<std::string_view> if_match,
+                         std::optional<std::string_view> if_unmodified_since, std::string_view etag,
+                         std::int64_t mtime_s) noexcept;
 
 // For GET and HEAD: true when the answer is 304 Not Modified. If-None-Match
 // decides when present; If-Modified-Since is used only without it, and a

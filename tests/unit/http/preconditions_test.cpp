@@ -83,6 +83,44 @@ TEST(not_modified, if_none_match_wins_over_if_modified_since) {
   EXPECT_FALSE(not_modified(std::nullopt, std::nullopt, tag, t_1994));
 }
 
+// RFC 9110 §13.2.2 steps 1 and 2: If-Match compares strongly ("*" matches
+// any current representation); If-Unmodified-Since counts only without
+// If-Match, and a malformed date is ignored. True means 412.
+TEST(precondition_failed, if_match_compares_strongly_over_a_list) {
+  const std::string tag = "\"abc\"";
+  struct row {
+    std::string list;
+    bool failed;
+  };
+  std::vector<row> rows = {
+      {"\"abc\"", false},
+      {"*", false},
+      {" * ", false},
+      {"\"x\", \"abc\"", false},
+      {"\"a,b\", \"abc\"", false},
+      {"W/\"abc\"", true},
+      {"\"x\"", true},
+      {"\"abc", true},
+      {"abc", true},
+      {"", true},
+      {"\"x\", W/\"abc\"", true},
+  };
+  for (const auto& r : rows)
+    EXPECT_EQ(precondition_failed(r.list, std::nullopt, tag, t_1994), r.failed) << r.list;
+}
+
+TEST(precondition_failed, if_unmodified_since_counts_only_without_if_match) {
+  const std::string tag = "\"abc\"";
+  std::string later = format_http_date(t_1994 + 10), earlier = format_http_date(t_1994 - 10);
+  std::string same = format_http_date(t_1994);
+  EXPECT_TRUE(precondition_failed(std::nullopt, earlier, tag, t_1994));
+  EXPECT_FALSE(precondition_failed(std::nullopt, same, tag, t_1994));
+  EXPECT_FALSE(precondition_failed(std::nullopt, later, tag, t_1994));
+  EXPECT_FALSE(precondition_failed(std::nullopt, "garbage", tag, t_1994));
+  EXPECT_FALSE(precondition_failed("\"abc\"", earlier, tag, t_1994));  // If-Match decides
+  EXPECT_FALSE(precondition_failed(std::nullopt, std::nullopt, tag, t_1994));
+}
+
 TEST(parse_range, single_ranges_table) {
   struct row {
     std::string header;

@@ -138,10 +138,17 @@ void repoint_fields(std::string_view block, std::span<header_field> fields) noex
 bool parse_decimal(std::string_view s, std::uint64_t& out) noexcept {
   if (s.empty()) return false;
   std::uint64_t v = 0;
+  if (s.size() <= 19) {  // 19 digits cannot overflow 64 bits: no checks per digit
+    for (char c : s) {
+      if (!is_digit(c)) return false;
+      v = v * 10 + static_cast<std::uint64_t>(c - '0');
+    }
+    out = v;
+    return true;
+  }
   for (char c : s) {
     if (!is_digit(c)) return false;
-    // Overflow checks without a division per digit (a Host port is
-    // parsed on every request).
+    // Overflow checks without a division per digit.
     if (__builtin_mul_overflow(v, 10u, &v) ||
         __builtin_add_overflow(v, static_cast<std::uint64_t>(c - '0'), &v))
       return false;

@@ -24,13 +24,13 @@ std::string_view from_path(std::string_view t) noexcept {
 
 std::string_view request::path() const noexcept {
   std::string_view t = from_path(head_.target);
-  t = t.substr(0, t.find('?'));
+  t = t.substr(0, detail::find_byte(t, '?'));
   return t.empty() ? std::string_view("/") : t;
 }
 
 std::string_view request::query() const noexcept {
   std::string_view t = from_path(head_.target);
-  auto q = t.find('?');
+  auto q = detail::find_byte(t, '?');
   return q == std::string_view::npos ? std::string_view{} : t.substr(q + 1);
 }
 

@@ -87,6 +87,12 @@ parse_result parse(std::string_view in, const parse_limits& limits, std::span<he
   for (;;) {
     header_field f;
     std::size_t cr = 0;
+    // The empty line that ends the head, found without a scan.
+    if (st.scan == st.line && st.line + 1 < in.size() && in[st.line] == '\r' &&
+        in[st.line + 1] == '\n') {
+      if (st.line + 2 > limits.max_head) return fail({431, "request head too large"});
+      return finish(in, st.line + 2, limits, storage, fields_before, out, st);
+    }
     bool parsed =
         st.scan == st.line && detail::scan_simple_field_line(in, st.line, limits.max_head, f, cr);
     if (!parsed) {

@@ -1,5 +1,7 @@
 #include <weft/http/router.hpp>
 
+#include "http/char_tables.hpp"
+
 #include <memory>
 
 namespace weft::http {
@@ -25,9 +27,9 @@ bool matches(const std::vector<std::string>& pattern, std::string_view path,
   for (;;) {
     while (!path.empty() && path.front() == '/') path.remove_prefix(1);
     if (i == pattern.size()) return path.empty();
-    if (pattern[i] == "*") return true;
+    if (pattern[i].size() == 1 && pattern[i][0] == '*') return true;  // no strlen per request
     if (path.empty()) return false;
-    auto end = path.find('/');
+    auto end = detail::find_byte(path, '/');
     std::string_view seg = path.substr(0, end);
     path.remove_prefix(seg.size());
     const std::string& want = pattern[i++];
@@ -66,12 +68,14 @@ router& router::add(std::string method, std::string_view pattern, plain_handler 
 const route_handler* router::match(request& req, std::string& allow) const {
   std::string_view path = req.path();
   for (const route& r : routes_) {
-    if (!matches(r.segments, path, nullptr)) continue;
+    // The method first: one walk of the path for the route that is taken.
     if (r.method == req.method() || (r.method == "GET" && req.method() == "HEAD")) {
       req.params_.clear();
-      matches(r.segments, path, &req.params_);
-      return &r.h;
+      if (matches(r.segments, path, &req.params_)) return &r.h;
+      req.params_.clear();
+      continue;
     }
+    if (!matches(r.segments, path, nullptr)) continue;
     if (allow.find(r.method) == std::string::npos) {
       if (!allow.empty()) allow += ", ";
       allow += r.method;

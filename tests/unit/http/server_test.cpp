@@ -284,3 +284,23 @@ TEST(http_server, a_2xx_answer_to_connect_is_close_delimited_and_ends_the_connec
   EXPECT_EQ(head.find("Transfer-Encoding"), std::string::npos) << reply;
   EXPECT_EQ(body_of(reply), "to x:443") << reply;  // and no answer to GET /after
 }
+
+// An exception from a handler, plain or coroutine, is a 500 for that
+// request and ends its connection; it is not a crash.
+TEST(http_server, a_handler_that_throws_gets_a_500_and_the_connection_closes) {
+  fixture f;
+  f.routes.get("/plain", [](http::request&) -> http::response {
+    throw std::runtime_error("plain handler failed");
+  });
+  f.routes.get("/coroutine", [](http::request&) -> task<http::response> {
+    co_await yield_now();
+    throw std::runtime_error("coroutine handler failed");
+  });
+  for (const char* path : {"/plain", "/coroutine"}) {
+    std::string reply = f.run("GET " + std::string(path) +
+                              " HTTP/1.1\r\nHost: x\r\n\r\nGET /plain HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT_EQ(reply.rfind("HTTP/1.1 500 Internal Server Error\r\n", 0), 0u) << path << reply;
+    EXPECT_NE(reply.find("Connection: close\r\n"), std::string::npos) << path;
+    EXPECT_EQ(reply.find("HTTP/1.1", 1), std::string::npos) << path;  // one answer only
+  }
+}

@@ -1,0 +1,88 @@
+// The router as a specification: which handler a method and a path reach,
+// the parameters bound on the way, and the Allow list when none is reached.
+#include <weft/http/router.hpp>
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+using namespace weft::http;
+
+namespace {
+
+// A router whose handlers answer with a status that names them.
+router numbered() {
+  router r;
+  r.get("/", [](request&) { return response(201); });
+  r.get("/users/:id", [](request&) { return response(202); });
+  r.post("/users/:id", [](request&) { return response(203); });
+  r.get("/users/:id/posts/:post", [](request&) { return response(204); });
+  r.del("/files/*", [](request&) { return response(205); });
+  return r;
+}
+
+struct outcome {
+  int status = 0;  // the handler's, or 0 when none was reached
+  std::string allow;
+  request req;
+};
+
+outcome route(const router& r, std::string_view method, std::string_view target) {
+  outcome o;
+  o.req.head_.method = method;
+  o.req.head_.target = target;
+  if (const route_handler* h = r.match(o.req, o.allow)) o.status = h->plain(o.req).status();
+  return o;
+}
+
+}  // namespace
+
+TEST(router, a_method_and_path_reach_their_handler) {
+  router r = numbered();
+  EXPECT_EQ(route(r, "GET", "/").status, 201);
+  EXPECT_EQ(route(r, "GET", "/users/7").status, 202);
+  EXPECT_EQ(route(r, "POST", "/users/7").status, 203);
+  EXPECT_EQ(route(r, "GET", "/users/7/posts/9").status, 204);
+  EXPECT_EQ(route(r, "GET", "/users/7?full=1").status, 202);  // the query is not the path
+  EXPECT_EQ(route(r, "GET", "//users//7/").status, 202);      // empty segments do not count
+}
+
+TEST(router, parameters_bind_to_the_segments_they_name) {
+  router r = numbered();
+  outcome o = route(r, "GET", "/users/ada/posts/42");
+  EXPECT_EQ(o.req.param("id"), "ada");
+  EXPECT_EQ(o.req.param("post"), "42");
+  EXPECT_EQ(o.req.param("missing"), "");
+  // A route that is tried and fails leaves no parameters behind.
+  outcome p = route(r, "GET", "/users/ada/comments");
+  EXPECT_EQ(p.status, 0);
+  EXPECT_EQ(p.req.param("id"), "");
+}
+
+TEST(router, a_final_star_matches_the_rest_of_the_path) {
+  router r = numbered();
+  EXPECT_EQ(route(r, "DELETE", "/files/a/b/c").status, 205);
+  EXPECT_EQ(route(r, "DELETE", "/files/").status, 205);
+  EXPECT_EQ(route(r, "DELETE", "/filesx").status, 0);
+}
+
+TEST(router, head_is_served_by_the_get_route) {
+  router r = numbered();
+  EXPECT_EQ(route(r, "HEAD", "/users/1").status, 202);
+}
+
+TEST(router, a_path_with_other_methods_lists_them_in_allow) {
+  router r = numbered();
+  outcome o = route(r, "PUT", "/users/1");
+  EXPECT_EQ(o.status, 0);
+  EXPECT_EQ(o.allow, "GET, HEAD, POST");
+  EXPECT_EQ(route(r, "PUT", "/nowhere").allow, "");    // 404, not 405
+  EXPECT_EQ(route(r, "get", "/").allow, "GET, HEAD");  // methods are case-sensitive
+}
+
+TEST(router, the_fallback_takes_what_no_route_does) {
+  router r = numbered();
+  r.fallback(plain_handler([](request&) { return response(299); }));
+  EXPECT_EQ(route(r, "PUT", "/nowhere").status, 299);
+  EXPECT_EQ(route(r, "GET", "/users/1").status, 202);
+}

@@ -6,7 +6,7 @@
 set -euo pipefail
 build=(cmake ninja-build g++ make libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev libasio-dev libhttp-parser-dev pkg-config)
 test=("${build[@]}" python3 curl python3-eventlet wrk nghttp2-client chromium)
-bench=("${build[@]}" python3 python3-eventlet wrk libhttp-parser-dev nginx-light h2o nghttp2-client)
+bench=("${build[@]}" python3 python3-eventlet wrk libhttp-parser-dev nginx-light h2o nghttp2-client valgrind)
 # libFuzzer and the sanitizer runtimes for clang-14 are in libclang-rt-14-dev.
 fuzz=("${build[@]}" clang-14 libclang-rt-14-dev)
 tidy=("${build[@]}" clang-tidy-14)

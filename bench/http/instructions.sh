@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# User-space instructions per request of `weft hello` under pipelining,
+# counted by callgrind: a figure that, unlike requests/s on this VM, does
+# not move with the machine's speed, so a change to the hot path can be
+# measured to the percent. The client is deterministic: CONNS connections
+# each send BATCHES batches of 16 pipelined requests (wrk's request line and
+# Host) and read the 16 answers. Two runs, with BATCHES and with none,
+# cancel out start-up and shutdown.
+#
+# Usage: bench/http/instructions.sh     (needs valgrind: scripts/deps.sh bench)
+# Environment: BUILD_DIR (default build), CONNS (10), BATCHES (100)
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+build=${BUILD_DIR:-$root/build}
+[[ $build = /* ]] || build=$root/$build
+conns=${CONNS:-10}
+batches=${BATCHES:-100}
+command -v valgrind > /dev/null || { echo "instructions: valgrind missing (scripts/deps.sh bench)" >&2; exit 1; }
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/weft-instructions.XXXXXX")
+pid=""
+cleanup() {
+  [[ -n $pid ]] && kill "$pid" 2> /dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+cat > "$tmp/client.py" << 'PY'
+import socket, sys
+port, conns, batches = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+req = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n" % port
+socks = [socket.create_connection(("127.0.0.1", port), timeout=60) for _ in range(conns)]
+s = socks[0]
+s.sendall(req)
+reply = b""
+while b"Hello, world!" not in reply:
+    reply += s.recv(4096)
+size = len(reply)  # every answer has the same size (one Date format)
+for _ in range(batches):
+    for s in socks:
+        s.sendall(req * 16)
+    for s in socks:
+        left = 16 * size
+        while left:
+            left -= len(s.recv(left))
+PY
+
+# Total instructions of one server run that serves `batches` batches.
+count() {  # batches
+  local log=$tmp/server.$1.log
+  valgrind --tool=callgrind --callgrind-out-file="$tmp/callgrind.$1" \
+    "$build/bin/weft" hello --port 0 --threads 1 > "$log" 2>&1 &
+  pid=$!
+  local port=""
+  for _ in $(seq 200); do
+    port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log" | head -1)
+    [[ -n $port ]] && break
+    sleep 0.1
+  done
+  [[ -n $port ]] || { cat "$log" >&2; exit 1; }
+  python3 "$tmp/client.py" "$port" "$conns" "$1"
+  kill -TERM "$pid"
+  wait "$pid" 2> /dev/null || true
+  pid=""
+  sed -n 's/^totals: *//p' "$tmp/callgrind.$1"
+}
+
+base=$(count 0)
+loaded=$(count "$batches")
+requests=$((conns * batches * 16))
+echo "weft $(git -C "$root" describe --always --dirty 2> /dev/null || echo '?'): $(((loaded - base) / requests)) instructions per pipelined request ($requests requests, callgrind)"

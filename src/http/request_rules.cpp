@@ -222,13 +222,8 @@ bool valid_host(std::string_view h, bool require_port) noexcept {
   if (h[i] != ':') return false;
   std::string_view port = h.substr(i + 1);
   if (port.empty()) return !require_port;
-  if (port.size() > 5) return false;
-  unsigned n = 0;  // five digits at most: no overflow
-  for (char c : port) {
-    if (!is_digit(c)) return false;
-    n = n * 10 + static_cast<unsigned>(c - '0');
-  }
-  return n <= 65535;
+  std::uint64_t n = 0;
+  return port.size() <= 5 && parse_decimal(port, n) && n <= 65535;
 }
 
 verdict parse_request_line(std::string_view in, std::size_t start, std::size_t cr,

@@ -151,14 +151,14 @@ std::string_view put_response(tcp_stream& s, const request& req, const response&
       s.output_space(128 + status_text.size() + lines.size() + (copy_body ? body.size() : 0));
   char* p = put(start, status_text);
   if (!res.sets_date()) p = put(p, date_line());
-  if (close_delimited) {
-    // no framing field
-  } else if (!bodiless && res.producer()) {
-    p = put(p, "Transfer-Encoding: chunked\r\n");
-  } else if (!bodiless) {
-    p = put(p, "Content-Length: ");
-    p = std::to_chars(p, p + 20, res.file() ? res.file_length() : res.body().size()).ptr;
-    p = put(p, "\r\n");
+  if (!bodiless && !close_delimited) {
+    if (res.producer()) {
+      p = put(p, "Transfer-Encoding: chunked\r\n");
+    } else {
+      p = put(p, "Content-Length: ");
+      p = std::to_chars(p, p + 20, res.file() ? res.file_length() : res.body().size()).ptr;
+      p = put(p, "\r\n");
+    }
   }
   p = put(p, lines);
   if (!keep_alive)
@@ -341,6 +341,15 @@ response handler_error(const std::exception& e) {
   return response::text("500 Internal Server Error\n", 500);
 }
 
+// The answer when no route takes the request: 405 with Allow when the path
+// has other methods, else 404.
+response unrouted(const std::string& allow) {
+  if (allow.empty()) return response::text("404 Not Found\n", 404);
+  response r = response::text("405 Method Not Allowed\n", 405);
+  r.header("Allow", allow);
+  return r;
+}
+
 // Runs a plain handler; its response is returned without a move.
 response run_plain(const plain_handler& h, request& req, bool& failed) {
   try {
@@ -437,7 +446,9 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
     std::string allow;
     const route_handler* h = routes.match(req, allow);
     bool handler_failed = false;
-    response res = h && h->plain ? run_plain(h->plain, req, handler_failed) : response();
+    response res = !h         ? unrouted(allow)
+                   : h->plain ? run_plain(h->plain, req, handler_failed)
+                              : response();  // filled by the coroutine below
     bool keep_alive = head.keep_alive && served + 1 < opts.max_requests && !handler_failed;
     if (h && !h->plain) {
       try {
@@ -446,13 +457,6 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
         res = handler_error(e);
         keep_alive = false;
       }
-    } else if (h) {
-      // answered above
-    } else if (!allow.empty()) {
-      res = response::text("405 Method Not Allowed\n", 405);
-      res.header("Allow", allow);
-    } else {
-      res = response::text("404 Not Found\n", 404);
     }
     if (res.status() < 200 || res.status() > 599) {
       // 1xx is not a final response, and others are not HTTP: a handler bug.
@@ -468,7 +472,8 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
     // and nothing after the CONNECT is served as a request.
     bool tunnel = req.method() == "CONNECT" && res.status() / 100 == 2;
     bool chunked = res.producer() && req.version_minor() >= 1 && !tunnel;
-    if (tunnel || (res.producer() && !chunked)) keep_alive = false;  // close-delimited
+    bool close_delimited = tunnel || (res.producer() && !chunked);
+    if (close_delimited) keep_alive = false;
 
     // Nagle's algorithm would hold a response's small last segment until
     // the client ACKs what went before, and a delayed ACK makes that 40 ms.
@@ -486,8 +491,7 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
 
     // 4. The response joins the output buffer; it leaves with whatever else
     // is ready when the loop next waits for input, or once the buffer is full.
-    std::string_view rest =
-        put_response(s, req, res, keep_alive, tunnel || (res.producer() && !chunked));
+    std::string_view rest = put_response(s, req, res, keep_alive, close_delimited);
     bool sent_body =
         req.method() != "HEAD" && res.status() >= 200 && res.status() != 204 && res.status() != 304;
     std::uint64_t body_bytes = res.file() ? res.file_length() : res.body().size();

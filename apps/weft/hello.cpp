@@ -5,6 +5,7 @@
 #include "http_service.hpp"
 
 namespace weft::app {
+using namespace std::string_literals;
 
 void add_hello_command(CLI::App& app, std::function<int()>& run) {
   add_http_command(app, run, "hello", "HTTP Hello, world! server, default port 8080", [] {
@@ -12,7 +13,7 @@ void add_hello_command(CLI::App& app, std::function<int()>& run) {
     routes->get("/*", [](http::request&) {
       http::response r(200);
       r.content_type("text/plain");
-      r.body("Hello, world!");
+      r.body("Hello, world!"s);  // its length known when compiled
       return r;
     });
     return routes;

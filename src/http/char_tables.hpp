@@ -16,6 +16,7 @@ enum char_class : std::uint8_t {
   hexdig = 8,
   host_byte = 16,  // reg-name: unreserved, sub-delims and '%'
   qdtext = 32,     // inside a quoted-string, besides a quoted-pair
+  reg_name = 64,   // host_byte but '%': a reg-name outside its pct-encoded octets
 };
 
 constexpr std::array<std::uint8_t, 256> make_char_classes() {
@@ -35,6 +36,8 @@ constexpr std::array<std::uint8_t, 256> make_char_classes() {
   }
   add("!#$%&'*+-.^_`|~", tchar);
   add("-._~!$&'()*+,;=%", host_byte);
+  for (int c = 0; c < 256; ++c)
+    if ((t[c] & host_byte) != 0 && c != '%') t[c] |= reg_name;
   return t;
 }
 
@@ -61,8 +64,46 @@ inline std::size_t find_byte(std::string_view s, char c) noexcept {
 }
 
 // The length of the run of bytes of class `cls` at the start of s.
+// Whether every byte of s is SP or visible ASCII (0x20-0x7e), eight bytes a
+// step. It settles the usual field value (a Content-Type, a Cache-Control)
+// in a few instructions where span_of(field_byte) took ~6 a byte; false
+// means only "look closer", since HTAB and obs-text are field bytes too.
+inline bool printable_ascii(std::string_view s) noexcept {
+  constexpr std::uint64_t ones = 0x0101010101010101, highs = 0x8080808080808080;
+  // Nonzero when some byte of x is 0x80 or above, below 0x20, or 0x7f. The
+  // "below" tests borrow only from a byte that is itself below, so they
+  // answer "any" exactly.
+  auto bad = [](std::uint64_t x) {
+    std::uint64_t del = x ^ (ones * 0x7f);
+    return (x | ((x - ones * 0x20) & ~x) | ((del - ones) & ~del)) & highs;
+  };
+  auto load = [](const char* p) {
+    std::uint64_t x;
+    __builtin_memcpy(&x, p, 8);
+    return x;
+  };
+  std::size_t n = s.size();
+  if (n < 8) {
+    for (char c : s)
+      if (c < 0x20 || c == 0x7f) return false;  // char is signed: >= 0x80 is below 0
+    return true;
+  }
+  std::uint64_t acc = 0;
+  for (std::size_t i = 0; i + 8 < n; i += 8) acc |= bad(load(s.data() + i));
+  return (acc | bad(load(s.data() + n - 8))) == 0;
+}
+
+// Four bytes a turn: the loop's own compare and branch cost as much as the
+// lookup, and most runs scanned per request (a method, a field name, a
+// Content-Type) are a few bytes to a few dozen.
 constexpr std::size_t span_of(std::string_view s, char_class cls) noexcept {
   std::size_t i = 0;
+  for (; i + 4 <= s.size(); i += 4) {
+    if (!is(s[i], cls)) return i;
+    if (!is(s[i + 1], cls)) return i + 1;
+    if (!is(s[i + 2], cls)) return i + 2;
+    if (!is(s[i + 3], cls)) return i + 3;
+  }
   while (i < s.size() && is(s[i], cls)) ++i;
   return i;
 }

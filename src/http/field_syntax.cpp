@@ -135,17 +135,10 @@ void repoint_fields(std::string_view block, std::span<header_field> fields) noex
   }
 }
 
-bool parse_decimal(std::string_view s, std::uint64_t& out) noexcept {
+// The slow path of parse_decimal: empty, or long enough to overflow.
+bool parse_decimal_checked(std::string_view s, std::uint64_t& out) noexcept {
   if (s.empty()) return false;
   std::uint64_t v = 0;
-  if (s.size() <= 19) {  // 19 digits cannot overflow 64 bits: no checks per digit
-    for (char c : s) {
-      if (!is_digit(c)) return false;
-      v = v * 10 + static_cast<std::uint64_t>(c - '0');
-    }
-    out = v;
-    return true;
-  }
   for (char c : s) {
     if (!is_digit(c)) return false;
     // Overflow checks without a division per digit.

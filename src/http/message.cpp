@@ -1,6 +1,7 @@
 #include <weft/http/message.hpp>
 
 #include "http/char_tables.hpp"
+#include "http/put_bytes.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -101,13 +102,10 @@ response response::json(std::string body, int status) {
 void header_lines::append(std::string_view name, std::string_view value) {
   std::size_t add = name.size() + value.size() + 4;
   if (spill_.empty() && size_ + add <= sizeof small_) {
-    char* p = small_ + size_;
-    std::memcpy(p, name.data(), name.size());
-    p += name.size();
+    char* p = detail::put_bytes(small_ + size_, name);
     *p++ = ':';
     *p++ = ' ';
-    if (!value.empty()) std::memcpy(p, value.data(), value.size());  // may be null
-    p += value.size();
+    p = detail::put_bytes(p, value);
     *p++ = '\r';
     *p++ = '\n';
     size_ += static_cast<std::uint32_t>(add);
@@ -145,7 +143,7 @@ bool framing_field(std::string_view name) noexcept {
 }
 
 void check_value(std::string_view value) {
-  if (detail::span_of(value, detail::field_byte) != value.size())
+  if (!detail::printable_ascii(value) && detail::span_of(value, detail::field_byte) != value.size())
     throw std::invalid_argument("response::header: a control byte (CR, LF, NUL...) in the value");
 }
 }  // namespace

@@ -210,11 +210,13 @@ bool valid_host(std::string_view h, bool require_port) noexcept {
     if (i == std::string_view::npos || !valid_ipv6(h.substr(1, i - 1))) return false;
     ++i;
   } else {
-    // reg-name, which covers IPv4address, and its pct-encoded octets checked
-    // in the same pass.
-    while (i < h.size() && is(h[i], host_byte)) {
-      if (h[i] == '%' && !pct_encoded_at(h, i)) return false;
-      i += h[i] == '%' ? 3 : 1;
+    // reg-name, which covers IPv4address: runs of plain bytes, and between
+    // them the (rare) pct-encoded octets.
+    i = span_of(h, reg_name);
+    while (i < h.size() && h[i] == '%') {
+      if (!pct_encoded_at(h, i)) return false;
+      i += 3;
+      i += span_of(h.substr(i), reg_name);
     }
     if (i == 0) return false;
   }
@@ -226,6 +228,17 @@ bool valid_host(std::string_view h, bool require_port) noexcept {
   return port.size() <= 5 && parse_decimal(port, n) && n <= 65535;
 }
 
+namespace {
+verdict record_request_line(std::string_view in, std::size_t start, std::size_t m, std::size_t t,
+                            parse_state& st) noexcept {
+  st.method_off = start;
+  st.method_len = m;
+  st.target_off = start + m + 1;
+  st.target_len = t;
+  return check_target(in, in.substr(start, m), in.substr(start + m + 1, t), st);
+}
+}  // namespace
+
 verdict parse_request_line(std::string_view in, std::size_t start, std::size_t cr,
                            parse_state& st) noexcept {
   std::string_view line = in.substr(start, cr - start);
@@ -235,11 +248,27 @@ verdict parse_request_line(std::string_view in, std::size_t start, std::size_t c
   if (t == 0 || m + 1 + t == line.size() || line[m + 1 + t] != ' ')
     return {400, "invalid request target"};
   if (verdict v = check_version(line.substr(m + t + 2), st.version_minor); v.status != 0) return v;
-  st.method_off = start;
-  st.method_len = m;
-  st.target_off = start + m + 1;
-  st.target_len = t;
-  return check_target(in, line.substr(0, m), line.substr(m + 1, t), st);
+  return record_request_line(in, start, m, t, st);
+}
+
+bool parse_simple_request_line(std::string_view in, std::size_t start, std::size_t limit,
+                               std::size_t& cr, verdict& v, parse_state& st) noexcept {
+  std::string_view rest = in.substr(start);
+  std::size_t m = span_of(rest, tchar);
+  if (m == 0 || m == rest.size() || rest[m] != ' ') return false;
+  std::size_t t = target_span(rest.substr(m + 1));
+  // " HTTP/1.0" or " HTTP/1.1", then CRLF: a method and a target hold no
+  // CR or LF, so this CRLF is the line's first, as find_line_end would see.
+  std::string_view version = rest.substr(m + 1 + t);
+  if (t == 0 || version.size() < 11 || !version.starts_with(" HTTP/1.") ||
+      (version[8] != '0' && version[8] != '1') || version[9] != '\r' || version[10] != '\n')
+    return false;
+  std::size_t end = start + m + 1 + t + 9;
+  if (end > limit) return false;
+  cr = end;
+  st.version_minor = static_cast<std::uint8_t>(version[8] - '0');
+  v = record_request_line(in, start, m, t, st);
+  return true;
 }
 
 verdict apply_field(std::string_view in, const header_field& f, parse_state& st) noexcept {

@@ -21,6 +21,16 @@ struct verdict {
 verdict parse_request_line(std::string_view in, std::size_t start, std::size_t cr,
                            parse_state& st) noexcept;
 
+// The fast path for the usual request line, "method SP target SP HTTP/1.x"
+// and its CRLF, complete in `in` with the CR before index `limit`: sets `cr`
+// and `v` and records the line as parse_request_line would. Returns false,
+// having changed nothing, for any other bytes; the slow path (find_line_end,
+// then parse_request_line) then decides. Measured: finding the line's end
+// first and then scanning it again cost ~80 of the ~1,900 instructions of a
+// pipelined request (bench/http/instructions.sh).
+bool parse_simple_request_line(std::string_view in, std::size_t start, std::size_t limit,
+                               std::size_t& cr, verdict& v, parse_state& st) noexcept;
+
 // Applies one accepted field line (views into `in`) to the framing state:
 // Host, Content-Length, Transfer-Encoding, Connection and Expect.
 verdict apply_field(std::string_view in, const header_field& f, parse_state& st) noexcept;

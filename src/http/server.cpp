@@ -6,6 +6,8 @@
 #include <weft/task/sleep.hpp>
 #include <weft/task/timeout.hpp>
 
+#include "http/put_bytes.hpp"
+
 #include <algorithm>
 #include <array>
 #include <charconv>
@@ -20,24 +22,29 @@ namespace weft::http {
 namespace {
 // "Date: <IMF-fixdate>\r\n", refreshed when the second changes; the loop's
 // cached time makes the check free on most requests (DESIGN-NOTES §1).
+struct date_cache {
+  char text[48] = {};
+  std::size_t size = 0;
+  std::time_t shown = -1;
+  time_point checked{};
+};
+thread_local date_cache dates;
+
 std::string_view date_line() noexcept {
-  thread_local char text[48] = {};
-  thread_local std::size_t size = 0;
-  thread_local std::time_t shown = -1;
-  thread_local time_point checked{};
+  date_cache& d = dates;
   loop* l = loop::current();
   time_point mono = l ? l->now() : clock::now();
-  if (shown < 0 || mono - checked >= std::chrono::milliseconds(100)) {
-    checked = mono;
+  if (d.shown < 0 || mono - d.checked >= std::chrono::milliseconds(100)) {
+    d.checked = mono;
     std::time_t t = std::time(nullptr);
-    if (t != shown) {
-      shown = t;
+    if (t != d.shown) {
+      d.shown = t;
       std::tm tm{};
       gmtime_r(&t, &tm);
-      size = std::strftime(text, sizeof text, "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+      d.size = std::strftime(d.text, sizeof d.text, "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
     }
   }
-  return {text, size};
+  return {d.text, d.size};
 }
 }  // namespace
 
@@ -107,11 +114,6 @@ bool names_head(std::string_view bytes) noexcept {
   return bytes.starts_with("HEAD ");
 }
 
-char* put(char* p, std::string_view v) noexcept {
-  if (!v.empty()) std::memcpy(p, v.data(), v.size());  // an empty view may be null
-  return p + v.size();
-}
-
 // "HTTP/1.1 200 OK\r\n": one copy instead of four small ones per response.
 // The status is a final one, 200..599 (serve refuses others).
 std::string_view status_line(int status) {
@@ -127,10 +129,29 @@ std::string_view status_line(int status) {
   return t.lines[status - 200];
 }
 
+// The status line and the Date line together, kept for the status last
+// sent and rebuilt when the status or the second changes: one copy per
+// response instead of two (~20 instructions a request, callgrind).
+std::string_view status_and_date(int status) {
+  thread_local char text[128];
+  thread_local std::size_t size = 0;
+  thread_local int for_status = 0;
+  thread_local std::time_t for_second = -1;
+  std::string_view date = date_line();
+  if (status != for_status || dates.shown != for_second) {
+    std::string_view line = status_line(status);  // at most 50 bytes, Date 37
+    char* p = detail::put_bytes(detail::put_bytes(text, line), date);
+    size = static_cast<std::size_t>(p - text);
+    for_status = status;
+    for_second = dates.shown;
+  }
+  return {text, size};
+}
+
 // A string body up to this size is copied behind the head, so that a batch
 // of responses leaves in one send; a larger one is sent from the response
 // (tcp_stream::write_all does not copy it either).
-constexpr std::size_t copied_body_max = detail::pool_block_size / 4;
+constexpr std::size_t copied_body_max = weft::detail::pool_block_size / 4;
 
 // Builds the response head in place in the stream's output buffer, with the
 // body when it is a small string. Returns the string body still to send.
@@ -145,29 +166,28 @@ std::string_view put_response(tcp_stream& s, const request& req, const response&
   std::string_view lines = res.header_block(), body;
   if (!bodiless && req.method() != "HEAD" && !res.producer() && !res.file()) body = res.body();
   bool copy_body = body.size() <= copied_body_max;
-  std::string_view status_text = status_line(status);
-  // Fixed parts: Date 37, framing 38, Connection 24, CRLF 2.
+  std::string_view status_text = res.sets_date() ? status_line(status) : status_and_date(status);
+  // Fixed parts (status_text holds the Date): framing 38, Connection 24, CRLF 2.
   char* start =
       s.output_space(128 + status_text.size() + lines.size() + (copy_body ? body.size() : 0));
-  char* p = put(start, status_text);
-  if (!res.sets_date()) p = put(p, date_line());
+  char* p = detail::put_bytes(start, status_text);
   if (!bodiless && !close_delimited) {
     if (res.producer()) {
-      p = put(p, "Transfer-Encoding: chunked\r\n");
+      p = detail::put_bytes(p, "Transfer-Encoding: chunked\r\n");
     } else {
-      p = put(p, "Content-Length: ");
+      p = detail::put_bytes(p, "Content-Length: ");
       p = std::to_chars(p, p + 20, res.file() ? res.file_length() : res.body().size()).ptr;
-      p = put(p, "\r\n");
+      p = detail::put_bytes(p, "\r\n");
     }
   }
-  p = put(p, lines);
+  p = detail::put_bytes(p, lines);
   if (!keep_alive)
-    p = put(p, "Connection: close\r\n");
+    p = detail::put_bytes(p, "Connection: close\r\n");
   else if (req.version_minor() == 0)
-    p = put(p, "Connection: keep-alive\r\n");
-  p = put(p, "\r\n");
+    p = detail::put_bytes(p, "Connection: keep-alive\r\n");
+  p = detail::put_bytes(p, "\r\n");
   if (copy_body) {
-    p = put(p, body);
+    p = detail::put_bytes(p, body);
     body = {};
   }
   s.commit_output(static_cast<std::size_t>(p - start));
@@ -581,7 +601,7 @@ void connection_tracker::drain() noexcept {
 task<void> serve_connection(tcp_stream s, const router& r, const server_options& opts,
                             connection_tracker* tracker) {
   connection_tracker::entry me;
-  me.ctx = co_await detail::this_context{};
+  me.ctx = co_await weft::detail::this_context{};
   if (tracker) tracker->add(&me);
   try {
     co_await serve(s, r, opts, tracker, &me);

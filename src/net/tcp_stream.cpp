@@ -299,7 +299,11 @@ bool tcp_stream::step_write(stream_op& op) noexcept {
   if (!out_.empty() || op.len > 0) {
     iovec iov[2] = {{const_cast<char*>(out_.data()), out_.size()},
                     {const_cast<char*>(op.ptr), op.len}};
-    auto r = sys::sendv(fd_, iov, 2);
+    // A flush (nothing of the caller's) is a plain send: sendmsg costs the
+    // kernel a msghdr and an iovec array to copy in and check, on every
+    // batch of responses.
+    auto r =
+        op.len == 0 ? sys::send(fd_, out_.data(), out_.size(), false) : sys::sendv(fd_, iov, 2);
     if (r.would_block()) {
       op.direction = io::writable;
       return false;

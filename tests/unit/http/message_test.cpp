@@ -103,3 +103,26 @@ TEST(http_response, an_empty_value_is_a_header_line_too) {
   r.header("X-Empty", std::string_view{});
   EXPECT_EQ(r.header_block(), "X-Empty: \r\n");
 }
+
+// The server keeps a status line and the Date line in one 128-byte buffer.
+TEST(http_response, every_reason_phrase_fits_a_short_status_line) {
+  for (int status = 200; status < 600; ++status)
+    EXPECT_LE(reason_phrase(status).size(), 40u) << status;
+}
+
+// A header value is checked eight bytes at a time first: each refused byte is
+// refused wherever it lies, and HTAB and obs-text pass.
+TEST(http_response, a_control_byte_anywhere_in_a_value_is_refused) {
+  const std::string base = "text/plain; charset=utf-8";
+  for (char bad : {'\0', '\r', '\n', '\x1f', '\x7f'}) {
+    for (std::size_t at = 0; at < base.size(); ++at) {
+      std::string v = base;
+      v[at] = bad;
+      response r;
+      EXPECT_THROW(r.content_type(v), std::invalid_argument) << at << " " << int(bad);
+    }
+  }
+  response r;
+  r.content_type("text/plain;\tq=\xe9\xff");
+  EXPECT_EQ(r.header("content-type"), "text/plain;\tq=\xe9\xff");
+}

@@ -533,6 +533,21 @@ TEST(request_parser, answers_a_long_request_line_with_414_even_before_it_ends) {
                   small);
 }
 
+// The request line ends within max_head too. The usual line is parsed in
+// one pass when it is whole, and that pass must give way at both limits.
+TEST(request_parser, bounds_the_request_line_by_the_head_limit_as_well) {
+  const parse_limits tight{
+      .max_request_line = 100, .max_head = 40, .max_fields = 4, .max_body = 10};
+  auto get = [](std::size_t n) { return "GET /" + std::string(n, 'a') + " HTTP/1.0\r\n\r\n"; };
+  ASSERT_EQ(get(22).size(), 40u);
+  expect_statuses({{get(22), 0}, {get(23), 431}, {get(24), 431}, {get(25), 431}, {get(80), 431}},
+                  tight);
+  const parse_limits line_bound{
+      .max_request_line = 30, .max_head = 256, .max_fields = 4, .max_body = 10};
+  // "GET /" + 16 + " HTTP/1.0" is 30 bytes: the longest line allowed.
+  expect_statuses({{get(16), 0}, {get(17), 414}}, line_bound);
+}
+
 TEST(request_parser, answers_a_head_over_the_limit_with_431_even_before_it_ends) {
   std::string big = get_with({"Host: a", "X: " + std::string(70000, 'x')});
   EXPECT_EQ(parse_whole(big).status, 431);
@@ -561,7 +576,7 @@ TEST(request_parser, bounds_leading_empty_lines_by_the_head_limit) {
 
 TEST(request_parser, answers_more_than_max_fields_with_431) {
   std::string at_limit = "GET / HTTP/1.1\r\nHost: a\r\n", over;
-  for (int i = 1; i < 100; ++i) at_limit += "X" + std::to_string(i) + ": v\r\n";
+  for (int i = 1; i < 100; ++i) at_limit.append("X").append(std::to_string(i)).append(": v\r\n");
   over = at_limit + "X100: v\r\n\r\n";
   at_limit += "\r\n";
   parsed p = parse_whole(at_limit);

@@ -68,6 +68,7 @@ class router {
     std::string method;
     std::vector<std::string> segments;
     route_handler h;
+    bool any_path = false;  // the pattern is "/*": no need to look at the path
   };
   std::vector<route> routes_;
   route_handler fallback_;

@@ -86,3 +86,34 @@ TEST(router, the_fallback_takes_what_no_route_does) {
   EXPECT_EQ(route(r, "PUT", "/nowhere").status, 299);
   EXPECT_EQ(route(r, "GET", "/users/1").status, 202);
 }
+
+// A catch-all "/*" takes every path of its method, whatever the target's
+// form, and lists its method in Allow for every path.
+TEST(router, a_catch_all_takes_every_path_and_every_target_form) {
+  router r;
+  r.get("/*", [](request&) { return response(210); });
+  r.post("/forms/:id", [](request&) { return response(211); });
+  for (std::string_view target :
+       {"/", "/a/b?c=d", "//x", "*", "example.com:443", "http://h/p?q", "http://h"}) {
+    EXPECT_EQ(route(r, "GET", target).status, 210) << target;
+    EXPECT_EQ(route(r, "HEAD", target).status, 210) << target;
+  }
+  outcome o = route(r, "PUT", "/anything");
+  EXPECT_EQ(o.status, 0);
+  EXPECT_EQ(o.allow, "GET, HEAD");
+  outcome f = route(r, "PUT", "/forms/1");
+  EXPECT_EQ(f.allow, "GET, HEAD, POST");
+  EXPECT_EQ(route(r, "POST", "/forms/1").req.param("id"), "1");
+}
+
+// Parameters left by the caller do not survive a catch-all's match.
+TEST(router, a_catch_all_match_binds_no_parameters) {
+  router r;
+  r.get("/*", [](request&) { return response(210); });
+  outcome o;
+  o.req.head_.method = "GET";
+  o.req.head_.target = "/x";
+  o.req.params_.emplace_back("id", "stale");
+  ASSERT_NE(r.match(o.req, o.allow), nullptr);
+  EXPECT_EQ(o.req.param("id"), "");
+}

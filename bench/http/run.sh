@@ -47,7 +47,7 @@ results=$out/results.tsv
 : > "$results"
 
 note() { echo "http bench: $*" >&2; }
-# have, free_port, nginx_bin, cpu_ticks, to_ms
+# have, free_port, nginx_bin, cpu_ticks, user_ticks, to_ms
 # shellcheck source=../lib/common.sh
 source "$root/bench/lib/common.sh"
 
@@ -200,17 +200,19 @@ load_cmd() {  # load port seconds
   esac
 }
 
-# One measured run: appends "load server run rps p50_ms p99_ms cpu_share errors".
+# One measured run: appends "load server run rps p50_ms p99_ms cpu_share
+# errors user_share" (user_share: the part of cpu_share spent in user space).
 measure() {  # load server run [unpinned]
-  local l=$1 s=$2 r=$3 pin=(taskset -c "$client_cpu") t0 t1 c0 c1 txt rps p50 p99 cpu err lt=${1%2}
+  local l=$1 s=$2 r=$3 pin=(taskset -c "$client_cpu") t0 t1 c0 c1 u0 u1 txt rps p50 p99 cpu user err lt=${1%2}
   [[ ${4:-} = unpinned ]] && pin=()
   # shellcheck disable=SC2046
-  c0=$(cpu_ticks "${spid[$s]}"); t0=$(date +%s.%N)
+  c0=$(cpu_ticks "${spid[$s]}"); u0=$(user_ticks "${spid[$s]}"); t0=$(date +%s.%N)
   # shellcheck disable=SC2046
   txt=$("${pin[@]}" $(load_cmd "$lt" "${port[$s]}" "$seconds") 2>&1) || true
-  c1=$(cpu_ticks "${spid[$s]}"); t1=$(date +%s.%N)
+  c1=$(cpu_ticks "${spid[$s]}"); u1=$(user_ticks "${spid[$s]}"); t1=$(date +%s.%N)
   echo "$txt" > "$out/$l.$s.$r.txt"
   cpu=$(awk -v a="$c0" -v b="$c1" -v t0="$t0" -v t1="$t1" -v hz="$hz" 'BEGIN { printf "%.3f", (b - a) / hz / (t1 - t0) }')
+  user=$(awk -v a="$u0" -v b="$u1" -v t0="$t0" -v t1="$t1" -v hz="$hz" 'BEGIN { printf "%.3f", (b - a) / hz / (t1 - t0) }')
   if [[ $lt = h2load ]]; then
     rps=$(sed -n 's/^finished in .*, \([0-9.]*\) req\/s.*/\1/p' <<< "$txt")
     p50=$(awk '/^time for request:/ { print $6 }' <<< "$txt")  # mean, not p50
@@ -224,7 +226,7 @@ measure() {  # load server run [unpinned]
     err=$(awk '/Socket errors|Non-2xx/ { n++ } END { print n + 0 }' <<< "$txt")
   fi
   [[ -n $rps ]] || { note "$l $s run $r: no rate in the load's output (see $out/$l.$s.$r.txt)"; rps=0; }
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$l" "$s" "$r" "$rps" "$p50" "$p99" "$cpu" "${err:-0}" >> "$results"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$l" "$s" "$r" "$rps" "$p50" "$p99" "$cpu" "${err:-0}" "$user" >> "$results"
 }
 
 active=()
@@ -299,8 +301,8 @@ for l in title:
     sel = [r for r in rows if r[0] == l]
     if not sel: continue
     print(f"\n### {title[l]}\n")
-    print("| server | req/s | p50 ms | p99 ms | server CPU | req/s per server core | errors |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("| server | req/s | p50 ms | p99 ms | server CPU | req/s per server core | user ns/req | kernel ns/req | errors |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for s in dict.fromkeys(r[1] for r in sel):
         rs = [r for r in sel if r[1] == s]
         rps = st.median(float(r[3]) for r in rs)
@@ -313,9 +315,13 @@ for l in title:
             p50 = st.median(float(r[4]) for r in rs)
             p99 = None if rs[0][5] == "NA" else st.median(float(r[5]) for r in rs)
         errs = sum(int(r[7] or 0) for r in rs)
+        # CPU nanoseconds per request, split: user space and the kernel.
+        per = lambda share, r: share / float(r[3]) * 1e9 if float(r[3]) > 0 else 0
+        user_ns = st.median(per(float(r[8]), r) for r in rs) if len(rs[0]) > 8 else 0
+        kern_ns = st.median(per(float(r[6]) - float(r[8]), r) for r in rs) if len(rs[0]) > 8 else 0
         med[(l, s)] = dict(rps=rps, cpu=cpu, pc=pc, p99=p99)
         p99s = "-" if p99 is None else f"{p99:.2f}"
-        print(f"| {s} | {rps:,.0f} | {p50:.2f} | {p99s} | {cpu:.2f} | {pc:,.0f} | {errs} |")
+        print(f"| {s} | {rps:,.0f} | {p50:.2f} | {p99s} | {cpu:.2f} | {pc:,.0f} | {user_ns:.0f} | {kern_ns:.0f} | {errs} |")
 
 print("\n### Targets (weft --threads 1, per server core, medians)\n")
 print("| target | ratio | met |\n|---|---:|---|")

@@ -10,16 +10,25 @@ free_port() {
 
 nginx_bin() { command -v nginx || echo /usr/sbin/nginx; }
 
-# utime+stime ticks of a process, its threads and all its descendants.
-cpu_ticks() {
+# Clock ticks of a process, its threads and all its descendants, summed
+# from /proc/PID/stat by an awk expression over its fields (after the
+# command name: $12 is utime, $13 stime).
+proc_ticks() {  # pid expression
   local pid=$1 total=0 t c
-  t=$(awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$pid/stat" 2> /dev/null || echo 0)
+  t=$(awk "{ sub(/.*\\) /, \"\"); print $2 }" "/proc/$pid/stat" 2> /dev/null || echo 0)
   total=$((total + t))
   for c in $(cat /proc/"$pid"/task/*/children 2> /dev/null); do
-    total=$((total + $(cpu_ticks "$c")))
+    total=$((total + $(proc_ticks "$c" "$2")))
   done
   echo "$total"
 }
+
+# utime+stime: all the CPU the server used.
+cpu_ticks() { proc_ticks "$1" '$12 + $13'; }
+# utime alone: with it a run's CPU splits into user space (the server's own
+# code) and the kernel (syscalls and loopback TCP, which the client's state
+# moves too).
+user_ticks() { proc_ticks "$1" '$12'; }
 
 # wrk's latency figure in ms (it prints us, ms or s).
 to_ms() {

@@ -63,7 +63,6 @@ inline std::size_t find_byte(std::string_view s, char c) noexcept {
   return std::string_view::npos;
 }
 
-// The length of the run of bytes of class `cls` at the start of s.
 // Whether every byte of s is SP or visible ASCII (0x20-0x7e), eight bytes a
 // step. It settles the usual field value (a Content-Type, a Cache-Control)
 // in a few instructions where span_of(field_byte) took ~6 a byte; false
@@ -93,6 +92,7 @@ inline bool printable_ascii(std::string_view s) noexcept {
   return (acc | bad(load(s.data() + n - 8))) == 0;
 }
 
+// The length of the run of bytes of class `cls` at the start of s.
 // Four bytes a turn: the loop's own compare and branch cost as much as the
 // lookup, and most runs scanned per request (a method, a field name, a
 // Content-Type) are a few bytes to a few dozen.

@@ -78,10 +78,14 @@ parse_result parse(std::string_view in, const parse_limits& limits, std::span<he
     bool have_byte = skip_empty_lines(in, limits, st, v);
     if (v.status != 0) return fail(v);
     if (!have_byte) return incomplete();
+    // The fast path ends its line within both limits: the CR at most
+    // max_request_line bytes in, the CRLF within max_head.
     std::size_t cr = 0;
-    std::size_t fast_limit = std::min(st.line + limits.max_request_line, limits.max_head - 2);
-    if (limits.max_head < 2 ||
-        !detail::parse_simple_request_line(in, st.line, fast_limit, cr, v, st)) {
+    bool fast = limits.max_head >= 2 &&
+                detail::parse_simple_request_line(
+                    in, st.line, std::min(st.line + limits.max_request_line, limits.max_head - 2),
+                    cr, v, st);
+    if (!fast) {
       auto le = detail::find_line_end(in, st.scan, st.line + limits.max_request_line + 1);
       if (le.status == line_status::incomplete) return incomplete();
       if (le.status == line_status::too_long) return fail({414, "request line too long"});

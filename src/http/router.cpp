@@ -29,6 +29,12 @@ bool same(std::string_view a, std::string_view b) noexcept {
   return true;
 }
 
+// A final "*" segment, which matches the rest of the path. Compared without
+// a strlen per request.
+bool is_star(std::string_view segment) noexcept {
+  return segment.size() == 1 && segment[0] == '*';
+}
+
 // Matches without allocating: walks the request path segment by segment.
 bool matches(const std::vector<std::string>& pattern, std::string_view path,
              std::vector<std::pair<std::string_view, std::string_view>>* params) {
@@ -36,7 +42,7 @@ bool matches(const std::vector<std::string>& pattern, std::string_view path,
   for (;;) {
     while (!path.empty() && path.front() == '/') path.remove_prefix(1);
     if (i == pattern.size()) return path.empty();
-    if (pattern[i].size() == 1 && pattern[i][0] == '*') return true;  // no strlen per request
+    if (is_star(pattern[i])) return true;
     if (path.empty()) return false;
     auto end = detail::find_byte(path, '/');
     std::string_view seg = path.substr(0, end);
@@ -66,7 +72,7 @@ handler make_handler(plain_handler h) {
 
 namespace {
 bool matches_any_path(const std::vector<std::string>& segments) {
-  return segments.size() == 1 && segments[0] == "*";
+  return segments.size() == 1 && is_star(segments[0]);
 }
 }  // namespace
 

@@ -6,7 +6,7 @@ set(WEFT_FUZZ_TARGETS request_parser request_diff chunked_decoder address echo_l
 # No coroutine code: clang-14 does not build weft's coroutines reliably with
 # coverage instrumentation, and the parsers need none of it.
 set(WEFT_FUZZ_PURE_SOURCES
-    src/http/request_parser.cpp src/http/request_rules.cpp src/http/field_syntax.cpp
+    src/http/request_parser.cpp src/http/plain_head.cpp src/http/request_rules.cpp src/http/field_syntax.cpp
     src/http/chunked_decoder.cpp src/http/static_path.cpp src/net/address.cpp
     apps/weft/qa_protocol.cpp)
 # Extra sources per target, besides fuzz/targets/<target>.cpp.

@@ -87,8 +87,8 @@ inline bool printable_ascii(std::string_view s) noexcept {
       if (c < 0x20 || c == 0x7f) return false;  // char is signed: >= 0x80 is below 0
     return true;
   }
-  std::uint64_t acc = 0;
-  for (std::size_t i = 0; i + 8 < n; i += 8) acc |= bad(load(s.data() + i));
+  std::uint64_t acc = bad(load(s.data()));  // with the last eight: up to 16 bytes, no loop
+  for (std::size_t i = 8; i + 8 < n; i += 8) acc |= bad(load(s.data() + i));
   return (acc | bad(load(s.data() + n - 8))) == 0;
 }
 

@@ -2,64 +2,11 @@
 
 #include <cstring>
 
+#include "http/byte_scans.hpp"
 #include "http/char_tables.hpp"
-
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 
 namespace weft::http::detail {
 namespace {
-
-// The first CR or LF in [p, end), or end. SSE2 looks at 16 bytes per step;
-// loads never pass `end`, so the scan is clean under ASan.
-const char* find_cr_or_lf(const char* p, const char* end) noexcept {
-#if defined(__SSE2__)
-  const __m128i cr = _mm_set1_epi8('\r'), lf = _mm_set1_epi8('\n');
-  for (; end - p >= 16; p += 16) {
-    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    int m = _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, cr), _mm_cmpeq_epi8(v, lf)));
-    if (m != 0) return p + __builtin_ctz(static_cast<unsigned>(m));
-  }
-#endif
-  while (p < end && *p != '\r' && *p != '\n') ++p;
-  return p;
-}
-
-// The first byte in [p, end) that a field value may not hold (a control
-// character other than HTAB, or DEL), or end. obs-text (0x80-0xff) is allowed.
-const char* find_bad_value_byte(const char* p, const char* end) noexcept {
-#if defined(__SSE2__)
-  const __m128i x1f = _mm_set1_epi8(0x1f), tab = _mm_set1_epi8('\t'), del = _mm_set1_epi8(0x7f);
-  for (; end - p >= 16; p += 16) {
-    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    __m128i ctl = _mm_cmpeq_epi8(_mm_max_epu8(v, x1f), x1f);  // unsigned v <= 0x1f
-    __m128i bad =
-        _mm_or_si128(_mm_andnot_si128(_mm_cmpeq_epi8(v, tab), ctl), _mm_cmpeq_epi8(v, del));
-    int m = _mm_movemask_epi8(bad);
-    if (m != 0) return p + __builtin_ctz(static_cast<unsigned>(m));
-  }
-#endif
-  while (p < end && is(*p, field_byte)) ++p;
-  return p;
-}
-
-// The first byte in [p, end) that may not appear in a request-target, or end.
-const char* find_bad_target_byte(const char* p, const char* end) noexcept {
-#if defined(__SSE2__)
-  // Signed compares: 0x80-0xff are negative, so "> 0x20 and < 0x7f" is
-  // exactly the visible ASCII range.
-  const __m128i sp = _mm_set1_epi8(0x20), del = _mm_set1_epi8(0x7f), hash = _mm_set1_epi8('#');
-  for (; end - p >= 16; p += 16) {
-    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    __m128i good = _mm_and_si128(_mm_cmpgt_epi8(v, sp), _mm_cmplt_epi8(v, del));
-    int m = _mm_movemask_epi8(_mm_andnot_si128(_mm_cmpeq_epi8(v, hash), good)) ^ 0xffff;
-    if (m != 0) return p + __builtin_ctz(static_cast<unsigned>(m));
-  }
-#endif
-  while (p < end && is(*p, target_byte)) ++p;
-  return p;
-}
 
 std::string_view trim_ows(std::string_view s) noexcept {
   while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);

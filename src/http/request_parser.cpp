@@ -4,6 +4,7 @@
 
 #include "http/char_tables.hpp"
 #include "http/field_syntax.hpp"
+#include "http/plain_head.hpp"
 #include "http/request_rules.hpp"
 
 namespace weft::http {
@@ -46,16 +47,13 @@ parse_result incomplete() noexcept {
   return {parse_result::incomplete, 0, 0, nullptr};
 }
 
-// Fills `out` from the state, now that the whole head has been read.
-parse_result finish(std::string_view in, std::size_t end, const parse_limits& limits,
-                    std::span<header_field> storage, std::size_t fields_before, request_head& out,
-                    parse_state& st) noexcept {
-  if (verdict v = detail::decide_framing(limits, st); v.status != 0) return fail(v);
-  // Fields stored by earlier calls point into the buffer as it was then.
-  if (fields_before != 0)  // the call alone cost ~20 instructions a request
-    detail::repoint_fields(in.substr(st.first_field), storage.first(fields_before));
-  out.method = in.substr(st.method_off, st.method_len);
-  out.target = in.substr(st.target_off, st.target_len);
+// Fills `out` from the state of a complete, accepted head.
+void fill(std::string_view in, std::span<header_field> storage, request_head& out,
+          const parse_state& st) noexcept {
+  // Offsets the parser recorded lie inside `in`: views without substr's checks.
+  const char* base = in.data();
+  out.method = {base + st.method_off, st.method_len};
+  out.target = {base + st.target_off, st.target_len};
   out.version_minor = st.version_minor;
   out.fields = storage.first(st.fields);
   out.body = st.has_te   ? body_kind::chunked
@@ -64,7 +62,18 @@ parse_result finish(std::string_view in, std::size_t end, const parse_limits& li
   out.content_length = st.has_cl ? st.content_length : 0;
   out.keep_alive = !st.conn_close && (st.version_minor == 1 || st.conn_keep_alive);
   out.expect_continue = st.expect_continue && st.version_minor == 1;
-  out.host = in.substr(st.host_off, st.host_len);
+  out.host = {base + st.host_off, st.host_len};
+}
+
+// Fills `out` from the state, now that the whole head has been read.
+parse_result finish(std::string_view in, std::size_t end, const parse_limits& limits,
+                    std::span<header_field> storage, std::size_t fields_before, request_head& out,
+                    parse_state& st) noexcept {
+  if (verdict v = detail::decide_framing(limits, st); v.status != 0) return fail(v);
+  // Fields stored by earlier calls point into the buffer as it was then.
+  if (fields_before != 0)  // the call alone cost ~20 instructions a request
+    detail::repoint_fields(in.substr(st.first_field), storage.first(fields_before));
+  fill(in, storage, out, st);
   return {parse_result::complete, end, 0, nullptr};
 }
 
@@ -136,6 +145,16 @@ parse_result parse_request(std::string_view bytes, const parse_limits& limits,
   // Offsets past the end mean the caller did not pass this request's bytes
   // again (a bug, or a new connection reusing the state): start over.
   if (state.line > bytes.size() || state.scan > bytes.size()) state = {};
+  // A fresh state: this is the first call for this request (the general
+  // path moves `scan` on any call that returns incomplete), so the fast
+  // path is tried at most once a request.
+  if (state.scan == 0 && state.first_field == 0) {
+    parse_state plain;
+    if (std::size_t end = detail::parse_plain_head(bytes, limits, storage, plain); end != 0) {
+      fill(bytes, storage, out, plain);
+      return {parse_result::complete, end, 0, nullptr};
+    }
+  }
   parse_result r = parse(bytes, limits, storage, out, state);
   if (r.state != parse_result::incomplete) state = {};
   return r;

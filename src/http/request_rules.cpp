@@ -52,35 +52,6 @@ void set_host(std::string_view in, std::string_view host, parse_state& st) noexc
   st.host_len = host.size();
 }
 
-// RFC 9112 §3.2: origin-form for most methods, authority-form only for
-// CONNECT, asterisk-form only for OPTIONS, and absolute-form with an http or
-// https scheme. userinfo ("user@host") is refused, as RFC 9110 §4.2.4 advises.
-verdict check_target(std::string_view in, std::string_view method, std::string_view target,
-                     parse_state& st) noexcept {
-  if (!valid_percent_encoding(target)) return {400, "invalid percent-encoding in request target"};
-  if (method == "CONNECT") {
-    if (!valid_host(target, true)) return {400, "CONNECT needs an authority-form target"};
-    st.host_from_target = true;
-    set_host(in, target, st);
-    return ok;
-  }
-  if (target[0] == '/') return ok;
-  if (target == "*") {
-    return method == "OPTIONS" ? ok : verdict{400, "asterisk-form target is only for OPTIONS"};
-  }
-  std::size_t sep = target.find("://");
-  std::string_view scheme = target.substr(0, sep);
-  if (sep == std::string_view::npos || !(iequals(scheme, "http") || iequals(scheme, "https")))
-    return {400, "invalid request target"};
-  std::string_view rest = target.substr(sep + 3);
-  std::string_view authority = rest.substr(0, rest.find_first_of("/?"));
-  if (authority.empty() || !valid_host(authority, false))
-    return {400, "invalid authority in request target"};
-  st.host_from_target = true;
-  set_host(in, authority, st);
-  return ok;
-}
-
 // The length of the quoted-string at the start of s, or 0 if it is malformed.
 std::size_t quoted_string_size(std::string_view s) noexcept {
   for (std::size_t i = 1; i < s.size(); ++i) {
@@ -201,6 +172,32 @@ bool valid_ipv6(std::string_view s) noexcept {
 }
 
 }  // namespace
+
+verdict check_target(std::string_view in, std::string_view method, std::string_view target,
+                     parse_state& st) noexcept {
+  if (!valid_percent_encoding(target)) return {400, "invalid percent-encoding in request target"};
+  if (method == "CONNECT") {
+    if (!valid_host(target, true)) return {400, "CONNECT needs an authority-form target"};
+    st.host_from_target = true;
+    set_host(in, target, st);
+    return ok;
+  }
+  if (target[0] == '/') return ok;
+  if (target == "*") {
+    return method == "OPTIONS" ? ok : verdict{400, "asterisk-form target is only for OPTIONS"};
+  }
+  std::size_t sep = target.find("://");
+  std::string_view scheme = target.substr(0, sep);
+  if (sep == std::string_view::npos || !(iequals(scheme, "http") || iequals(scheme, "https")))
+    return {400, "invalid request target"};
+  std::string_view rest = target.substr(sep + 3);
+  std::string_view authority = rest.substr(0, rest.find_first_of("/?"));
+  if (authority.empty() || !valid_host(authority, false))
+    return {400, "invalid authority in request target"};
+  st.host_from_target = true;
+  set_host(in, authority, st);
+  return ok;
+}
 
 bool valid_host(std::string_view h, bool require_port) noexcept {
   if (h.empty()) return !require_port;  // RFC 9112 §3.2 allows an empty Host

@@ -31,9 +31,32 @@ verdict parse_request_line(std::string_view in, std::size_t start, std::size_t c
 bool parse_simple_request_line(std::string_view in, std::size_t start, std::size_t limit,
                                std::size_t& cr, verdict& v, parse_state& st) noexcept;
 
+// Checks the request target against its method and records the host of an
+// absolute- or authority-form target. RFC 9112 §3.2: origin-form for most
+// methods, authority-form only for CONNECT, asterisk-form only for OPTIONS,
+// and absolute-form with an http or https scheme. userinfo ("user@host") is
+// refused, as RFC 9110 §4.2.4 advises.
+verdict check_target(std::string_view in, std::string_view method, std::string_view target,
+                     parse_state& st) noexcept;
+
 // Applies one accepted field line (views into `in`) to the framing state:
 // Host, Content-Length, Transfer-Encoding, Connection and Expect.
 verdict apply_field(std::string_view in, const header_field& f, parse_state& st) noexcept;
+
+// Whether apply_field may act on a field so named: the names it knows
+// differ in length, so any other field is passed over without a call.
+constexpr bool field_may_matter(std::string_view name) noexcept {
+  switch (name.size()) {
+    case 4:   // Host
+    case 6:   // Expect
+    case 10:  // Connection
+    case 14:  // Content-Length
+    case 17:  // Transfer-Encoding
+      return true;
+    default:
+      return false;
+  }
+}
 
 // Decides, once the head is complete, whether its framing is acceptable.
 verdict decide_framing(const parse_limits& limits, const parse_state& st) noexcept;

@@ -21,18 +21,31 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <string>
 #include <vector>
 
 namespace {
 
-constexpr char kResponse[] =
-    "HTTP/1.1 200 OK\r\n"
-    "Content-Type: text/plain\r\n"
-    "Content-Length: 13\r\n"
-    "\r\n"
-    "Hello, world!";
-constexpr std::size_t kResponseLen = sizeof(kResponse) - 1;
+// The bytes `weft hello` sends, Date line included (RFC 9110 §6.6.1: an
+// origin server with a clock sends one), so that both servers put as many
+// bytes into the socket and wrk parses as many per response: 115, where the
+// floor used to send 78. The Date is formatted once, at start: its value is
+// not the floor's concern, its size is. (The 37 bytes made no difference
+// this VM's noise could show: pipelined, 3 runs each on 2026-12-02, 1.56,
+// 1.30 and 1.58M requests/s per core with them, 1.62, 1.23 and 1.57M without.)
+std::string canned_response() {
+  char date[64];
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  std::strftime(date, sizeof date, "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+  return std::string("HTTP/1.1 200 OK\r\n") + date +
+         "Content-Length: 13\r\n"
+         "Content-Type: text/plain\r\n"
+         "\r\n"
+         "Hello, world!";
+}
 
 volatile std::sig_atomic_t stop = 0;
 void on_signal(int) {
@@ -103,6 +116,7 @@ int main(int argc, char** argv) {
   ev.data.fd = lfd;
   epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
 
+  const std::string response = canned_response();
   std::vector<conn> conns(1024);
   std::vector<char> buf(64 * 1024);
   std::string out;
@@ -164,7 +178,7 @@ int main(int argc, char** argv) {
       std::size_t k = count_terminators(buf.data(), static_cast<std::size_t>(r), c.match);
       if (k == 0) continue;
       out.clear();
-      for (std::size_t j = 0; j < k; ++j) out.append(kResponse, kResponseLen);
+      for (std::size_t j = 0; j < k; ++j) out += response;
       if (!c.pending.empty()) {  // still blocked: queue behind what is left
         c.pending += out;
         continue;

@@ -153,7 +153,7 @@ class tcp_stream {
   // response head): room for at least n bytes, of which commit_output(k)
   // keeps the first k. Nothing is sent; flush or write later.
   char* output_space(std::size_t n) {
-    out_.reserve(n, SIZE_MAX);
+    if (out_.writable() < n) out_.reserve(n, SIZE_MAX);  // inline test: once a response
     return out_.write_ptr();
   }
   void commit_output(std::size_t n) noexcept { out_.commit(n); }

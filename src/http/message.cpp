@@ -100,6 +100,13 @@ response response::json(std::string body, int status) {
 }
 
 void header_lines::append(std::string_view name, std::string_view value) {
+  put(name, value);
+}
+
+// Inlined into response's setters, where the name's length is often known
+// when compiled (callgrind: ~20 instructions a response).
+[[gnu::always_inline]] inline void header_lines::put(std::string_view name,
+                                                     std::string_view value) {
   std::size_t add = name.size() + value.size() + 4;
   if (spill_.empty() && size_ + add <= sizeof small_) {
     char* p = detail::put_bytes(small_ + size_, name);
@@ -142,7 +149,9 @@ bool framing_field(std::string_view name) noexcept {
   }
 }
 
-void check_value(std::string_view value) {
+// Inlined into both callers: set per response, a value's check cost less
+// than the call to it (callgrind, bench/http/instructions.sh).
+[[gnu::always_inline]] inline void check_value(std::string_view value) {
   if (!detail::printable_ascii(value) && detail::span_of(value, detail::field_byte) != value.size())
     throw std::invalid_argument("response::header: a control byte (CR, LF, NUL...) in the value");
 }
@@ -150,7 +159,7 @@ void check_value(std::string_view value) {
 
 response& response::content_type(std::string_view type) {
   check_value(type);
-  headers_.append("Content-Type", type);
+  headers_.put("Content-Type", type);
   return *this;
 }
 
@@ -162,7 +171,7 @@ response& response::header(std::string_view name, std::string_view value) {
   if (framing_field(name))
     throw std::invalid_argument("response::header: the server sets " + std::string(name));
   if (name.size() == 4 && iequals(name, "Date")) sets_date_ = true;
-  headers_.append(name, value);
+  headers_.put(name, value);
   return *this;
 }
 

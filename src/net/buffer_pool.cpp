@@ -1,8 +1,7 @@
 #include <weft/net/buffer.hpp>
 
 #include <algorithm>
-#include <new>
-#include <vector>
+#include <cstring>
 
 namespace weft::detail {
 namespace {
@@ -10,37 +9,66 @@ namespace {
 // without going back to malloc; beyond it, blocks are freed.
 constexpr std::size_t max_pooled = 1024;
 
-struct pool {
-  std::vector<char*> free;
-  ~pool() {
-    for (char* b : free) delete[] b;
+// The free blocks, linked through their own first bytes. A plain
+// thread_local (trivially destructible) is reached with one instruction; a
+// std::vector one went through the TLS wrapper and its init guard on each
+// use, ~60 instructions per keep-alive request, which takes a block and
+// gives it back once each way (callgrind).
+struct free_list {
+  char* head = nullptr;
+  std::size_t count = 0;
+  bool reaper_armed = false;
+  bool closed = false;  // the thread is ending: free blocks at once
+};
+thread_local free_list pool;
+
+char* next_of(char* block) noexcept {
+  char* next;
+  std::memcpy(&next, block, sizeof next);
+  return next;
+}
+
+// Frees the thread's pooled blocks when the thread ends. Made the first
+// time a block is pooled, so that a thread which never pools pays nothing.
+struct reaper {
+  ~reaper() {
+    while (pool.head != nullptr) {
+      char* b = pool.head;
+      pool.head = next_of(b);
+      delete[] b;
+    }
+    pool.count = 0;
+    pool.closed = true;  // a block released later, by a later destructor, is freed
   }
 };
-thread_local pool local_pool;
+thread_local reaper pool_reaper;
 }  // namespace
 
 char* pool_acquire() {
-  if (!local_pool.free.empty()) {
-    char* b = local_pool.free.back();
-    local_pool.free.pop_back();
+  if (char* b = pool.head) {
+    pool.head = next_of(b);
+    --pool.count;
     return b;
   }
   return new char[pool_block_size];
 }
 
 void pool_release(char* block) noexcept {
-  if (local_pool.free.size() < max_pooled) {
-    try {
-      local_pool.free.push_back(block);
-      return;
-    } catch (const std::bad_alloc&) {
-    }
+  if (pool.count >= max_pooled || pool.closed) {
+    delete[] block;
+    return;
   }
-  delete[] block;
+  if (!pool.reaper_armed) {
+    pool.reaper_armed = true;
+    static_cast<void>(&pool_reaper);  // first use: registers its destructor
+  }
+  std::memcpy(block, &pool.head, sizeof pool.head);
+  pool.head = block;
+  ++pool.count;
 }
 
 std::size_t pool_free_blocks() noexcept {
-  return local_pool.free.size();
+  return pool.count;
 }
 
 void io_buffer::free_block() noexcept {

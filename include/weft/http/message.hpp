@@ -89,6 +89,10 @@ class header_lines {
   std::optional<std::string_view> find(std::string_view name) const noexcept;
 
  private:
+  friend class response;
+  // append's body, inline for response's setters (message.cpp, its only user).
+  inline void put(std::string_view name, std::string_view value);
+
   char small_[96];
   std::uint32_t size_ = 0;
   std::string spill_;  // everything, once it outgrows small_

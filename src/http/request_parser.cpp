@@ -145,9 +145,10 @@ parse_result parse_request(std::string_view bytes, const parse_limits& limits,
   // Offsets past the end mean the caller did not pass this request's bytes
   // again (a bug, or a new connection reusing the state): start over.
   if (state.line > bytes.size() || state.scan > bytes.size()) state = {};
-  // A fresh state: this is the first call for this request (the general
-  // path moves `scan` on any call that returns incomplete), so the fast
-  // path is tried at most once a request.
+  // A fresh state: the first call for this request. A call that returns
+  // incomplete moves `scan` past what it looked at (all but a lone CR, on
+  // which the fast path gives up at once), so a head that arrives in many
+  // reads costs the fast path one try, not one per read.
   if (state.scan == 0 && state.first_field == 0) {
     parse_state plain;
     if (std::size_t end = detail::parse_plain_head(bytes, limits, storage, plain); end != 0) {

@@ -4,6 +4,7 @@
 // comparisons a hand-written predicate would branch through.
 
 #include <array>
+#include <bit>
 #include <cstdint>
 #include <string_view>
 
@@ -63,6 +64,27 @@ inline std::size_t find_byte(std::string_view s, char c) noexcept {
   return std::string_view::npos;
 }
 
+// Loads of 4 and 8 bytes the caller knows are there, and string literals
+// as the little-endian word such a load gives: a token such as "GET " or
+// " HTTP/1." is compared in one instruction.
+static_assert(std::endian::native == std::endian::little, "words are compared as loaded");
+inline std::uint32_t load4(const char* p) noexcept {
+  std::uint32_t x;
+  __builtin_memcpy(&x, p, 4);
+  return x;
+}
+inline std::uint64_t load8(const char* p) noexcept {
+  std::uint64_t x;
+  __builtin_memcpy(&x, p, 8);
+  return x;
+}
+template <std::size_t N>
+constexpr std::uint64_t word(const char (&s)[N]) noexcept {
+  std::uint64_t w = 0;
+  for (std::size_t i = N - 1; i-- > 0;) w = w << 8 | static_cast<unsigned char>(s[i]);
+  return w;
+}
+
 // Whether every byte of s is SP or visible ASCII (0x20-0x7e), eight bytes a
 // step. It settles the usual field value (a Content-Type, a Cache-Control)
 // in a few instructions where span_of(field_byte) took ~6 a byte; false
@@ -76,20 +98,15 @@ inline bool printable_ascii(std::string_view s) noexcept {
     std::uint64_t del = x ^ (ones * 0x7f);
     return (x | ((x - ones * 0x20) & ~x) | ((del - ones) & ~del)) & highs;
   };
-  auto load = [](const char* p) {
-    std::uint64_t x;
-    __builtin_memcpy(&x, p, 8);
-    return x;
-  };
   std::size_t n = s.size();
   if (n < 8) {
     for (char c : s)
       if (c < 0x20 || c == 0x7f) return false;  // char is signed: >= 0x80 is below 0
     return true;
   }
-  std::uint64_t acc = bad(load(s.data()));  // with the last eight: up to 16 bytes, no loop
-  for (std::size_t i = 8; i + 8 < n; i += 8) acc |= bad(load(s.data() + i));
-  return (acc | bad(load(s.data() + n - 8))) == 0;
+  std::uint64_t acc = bad(load8(s.data()));  // with the last eight: up to 16 bytes, no loop
+  for (std::size_t i = 8; i + 8 < n; i += 8) acc |= bad(load8(s.data() + i));
+  return (acc | bad(load8(s.data() + n - 8))) == 0;
 }
 
 // The length of the run of bytes of class `cls` at the start of s.

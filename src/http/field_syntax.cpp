@@ -48,27 +48,6 @@ const char* parse_field_line(std::string_view line, header_field& out) noexcept 
   return nullptr;
 }
 
-bool scan_simple_field_line(std::string_view bytes, std::size_t line, std::size_t limit,
-                            header_field& out, std::size_t& cr) noexcept {
-  const char* p = bytes.data() + line;
-  const char* end = bytes.data() + (limit < bytes.size() ? limit : bytes.size());
-  std::size_t n = span_of(std::string_view(p, static_cast<std::size_t>(end - p)), tchar);
-  if (n == 0 || p + n == end || p[n] != ':') return false;
-  // The first byte that is not a field-value byte must be the CR of a CRLF:
-  // a CR is a control character, so no CR or LF can come before it.
-  const char* v = p + n + 1;
-  const char* q = find_bad_value_byte(v, end);
-  if (q == end || *q != '\r' || q + 1 == bytes.data() + bytes.size() || q[1] != '\n') return false;
-  out.name = std::string_view(p, n);
-  out.value = trim_ows(std::string_view(v, static_cast<std::size_t>(q - v)));
-  cr = static_cast<std::size_t>(q - bytes.data());
-  return true;
-}
-
-std::size_t target_span(std::string_view s) noexcept {
-  return static_cast<std::size_t>(find_bad_target_byte(s.data(), s.data() + s.size()) - s.data());
-}
-
 void repoint_fields(std::string_view block, std::span<header_field> fields) noexcept {
   for (auto& f : fields) {
     // Accepted lines hold no CR or LF, so the first LF ends this one.

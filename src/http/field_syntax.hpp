@@ -4,6 +4,9 @@
 
 #include <weft/http/header_field.hpp>
 
+#include "http/byte_scans.hpp"
+#include "http/char_tables.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -36,12 +39,36 @@ const char* parse_field_line(std::string_view line, header_field& out) noexcept;
 // value in one pass over the bytes. On success it fills `out` and `cr`;
 // otherwise it changes nothing, and the slow path (find_line_end, then
 // parse_field_line) decides exactly as if it had never been tried.
-bool scan_simple_field_line(std::string_view bytes, std::size_t line, std::size_t limit,
-                            header_field& out, std::size_t& cr) noexcept;
+// Inline: both the general parser and the whole-head fast path
+// (plain_head.cpp) run it once per field line.
+inline bool scan_simple_field_line(std::string_view bytes, std::size_t line, std::size_t limit,
+                                   header_field& out, std::size_t& cr) noexcept {
+  const char* p = bytes.data() + line;
+  const char* end = bytes.data() + (limit < bytes.size() ? limit : bytes.size());
+  // A field name and its colon are field bytes as well, so the line's first
+  // byte that a value may not hold must be the CR of its CRLF.
+  const char* q = find_bad_value_byte(p, end);
+  if (q == end || *q != '\r' || q + 1 == bytes.data() + bytes.size() || q[1] != '\n') return false;
+  const char* colon = p;  // the CR at q stops each loop at the latest
+  while (is(colon[0], tchar) && is(colon[1], tchar) && is(colon[2], tchar) && is(colon[3], tchar))
+    colon += 4;
+  while (is(*colon, tchar)) ++colon;
+  if (colon == p || *colon != ':') return false;
+  const char* v = colon + 1;
+  const char* v_end = q;
+  while (v < v_end && is_ows(*v)) ++v;
+  while (v_end > v && is_ows(v_end[-1])) --v_end;
+  out.name = std::string_view(p, static_cast<std::size_t>(colon - p));
+  out.value = std::string_view(v, static_cast<std::size_t>(v_end - v));
+  cr = static_cast<std::size_t>(q - bytes.data());
+  return true;
+}
 
 // The length of the run of request-target bytes (visible ASCII but '#') at
 // the start of s.
-std::size_t target_span(std::string_view s) noexcept;
+inline std::size_t target_span(std::string_view s) noexcept {
+  return static_cast<std::size_t>(find_bad_target_byte(s.data(), s.data() + s.size()) - s.data());
+}
 
 // Re-points fields[0..n) at `block`, which starts with n field lines that
 // parse_field_line already accepted. A block parsed over several calls may

@@ -173,8 +173,8 @@ bool valid_ipv6(std::string_view s) noexcept {
 
 }  // namespace
 
-verdict check_target(std::string_view in, std::string_view method, std::string_view target,
-                     parse_state& st) noexcept {
+verdict check_target_form(std::string_view in, std::string_view method, std::string_view target,
+                          parse_state& st) noexcept {
   if (!valid_percent_encoding(target)) return {400, "invalid percent-encoding in request target"};
   if (method == "CONNECT") {
     if (!valid_host(target, true)) return {400, "CONNECT needs an authority-form target"};
@@ -225,17 +225,6 @@ bool valid_host(std::string_view h, bool require_port) noexcept {
   return port.size() <= 5 && parse_decimal(port, n) && n <= 65535;
 }
 
-namespace {
-verdict record_request_line(std::string_view in, std::size_t start, std::size_t m, std::size_t t,
-                            parse_state& st) noexcept {
-  st.method_off = start;
-  st.method_len = m;
-  st.target_off = start + m + 1;
-  st.target_len = t;
-  return check_target(in, in.substr(start, m), in.substr(start + m + 1, t), st);
-}
-}  // namespace
-
 verdict parse_request_line(std::string_view in, std::size_t start, std::size_t cr,
                            parse_state& st) noexcept {
   std::string_view line = in.substr(start, cr - start);
@@ -246,29 +235,6 @@ verdict parse_request_line(std::string_view in, std::size_t start, std::size_t c
     return {400, "invalid request target"};
   if (verdict v = check_version(line.substr(m + t + 2), st.version_minor); v.status != 0) return v;
   return record_request_line(in, start, m, t, st);
-}
-
-bool parse_simple_request_line(std::string_view in, std::size_t start, std::size_t limit,
-                               std::size_t& cr, verdict& v, parse_state& st) noexcept {
-  std::string_view rest = in.substr(start);
-  std::size_t m = span_of(rest, tchar);
-  if (m == 0 || m == rest.size() || rest[m] != ' ') return false;
-  std::size_t t = target_span(rest.substr(m + 1));
-  // " HTTP/1.0" or " HTTP/1.1", then CRLF: a method and a target hold no
-  // CR or LF, so this CRLF is the line's first, as find_line_end would see.
-  // Tested here as bytes, not by check_version (25 instructions more per
-  // request, callgrind): any other version goes to the slow path, which
-  // decides it by check_version, so the two cannot disagree.
-  std::string_view version = rest.substr(m + 1 + t);
-  std::size_t end = start + m + 1 + t + 9;
-  if (t == 0 || version.size() < 11 || !version.starts_with(" HTTP/1.") ||
-      (version[8] != '0' && version[8] != '1') || version[9] != '\r' || version[10] != '\n' ||
-      end > limit)
-    return false;
-  st.version_minor = static_cast<std::uint8_t>(version[8] - '0');
-  cr = end;
-  v = record_request_line(in, start, m, t, st);
-  return true;
 }
 
 verdict apply_field(std::string_view in, const header_field& f, parse_state& st) noexcept {

@@ -5,6 +5,9 @@
 
 #include <weft/http/request_parser.hpp>
 
+#include "http/char_tables.hpp"
+#include "http/field_syntax.hpp"
+
 #include <cstddef>
 #include <string_view>
 
@@ -21,6 +24,35 @@ struct verdict {
 verdict parse_request_line(std::string_view in, std::size_t start, std::size_t cr,
                            parse_state& st) noexcept;
 
+// Checks the request target against its method and records the host of an
+// absolute- or authority-form target. RFC 9112 §3.2: origin-form for most
+// methods, authority-form only for CONNECT, asterisk-form only for OPTIONS,
+// and absolute-form with an http or https scheme. userinfo ("user@host") is
+// refused, as RFC 9110 §4.2.4 advises.
+verdict check_target_form(std::string_view in, std::string_view method, std::string_view target,
+                          parse_state& st) noexcept;
+
+// check_target_form, with the usual case inline: an origin-form target
+// without pct-encoded octets needs nothing more (the call cost ~40
+// instructions a request, bench/http/instructions.sh).
+inline verdict check_target(std::string_view in, std::string_view method, std::string_view target,
+                            parse_state& st) noexcept {
+  if (target[0] == '/' && find_byte(target, '%') == std::string_view::npos && method != "CONNECT")
+    return {};
+  return check_target_form(in, method, target, st);
+}
+
+// Records the request line's method and target, found by a scan of `in`
+// from `start`: a method of m bytes, SP, a target of t bytes.
+inline verdict record_request_line(std::string_view in, std::size_t start, std::size_t m,
+                                   std::size_t t, parse_state& st) noexcept {
+  st.method_off = start;
+  st.method_len = m;
+  st.target_off = start + m + 1;
+  st.target_len = t;
+  return check_target(in, in.substr(start, m), in.substr(start + m + 1, t), st);
+}
+
 // The fast path for the usual request line, "method SP target SP HTTP/1.x"
 // and its CRLF, complete in `in` with the CR before index `limit`: sets `cr`
 // and `v` and records the line as parse_request_line would. Returns false,
@@ -28,16 +60,31 @@ verdict parse_request_line(std::string_view in, std::size_t start, std::size_t c
 // then parse_request_line) then decides. Measured: finding the line's end
 // first and then scanning it again cost ~80 of the ~1,900 instructions of a
 // pipelined request (bench/http/instructions.sh).
-bool parse_simple_request_line(std::string_view in, std::size_t start, std::size_t limit,
-                               std::size_t& cr, verdict& v, parse_state& st) noexcept;
-
-// Checks the request target against its method and records the host of an
-// absolute- or authority-form target. RFC 9112 §3.2: origin-form for most
-// methods, authority-form only for CONNECT, asterisk-form only for OPTIONS,
-// and absolute-form with an http or https scheme. userinfo ("user@host") is
-// refused, as RFC 9110 §4.2.4 advises.
-verdict check_target(std::string_view in, std::string_view method, std::string_view target,
-                     parse_state& st) noexcept;
+// Inline: the general parser and the whole-head fast path (plain_head.cpp)
+// both run it once a request.
+[[gnu::always_inline]] inline bool parse_simple_request_line(std::string_view in, std::size_t start,
+                                                             std::size_t limit, std::size_t& cr,
+                                                             verdict& v, parse_state& st) noexcept {
+  std::string_view rest = in.substr(start);
+  std::size_t m = rest.size() >= 4 && load4(rest.data()) == word("GET ") ? 3 : span_of(rest, tchar);
+  if (m == 0 || m == rest.size() || rest[m] != ' ') return false;
+  std::size_t t = target_span(rest.substr(m + 1));
+  // " HTTP/1.0" or " HTTP/1.1", then CRLF: a method and a target hold no
+  // CR or LF, so this CRLF is the line's first, as find_line_end would see.
+  // Tested here as bytes, not by check_version (25 instructions more per
+  // request, callgrind): any other version goes to the slow path, which
+  // decides it by check_version, so the two cannot disagree.
+  std::string_view version = rest.substr(m + 1 + t);
+  std::size_t end = start + m + 1 + t + 9;
+  if (t == 0 || version.size() < 11 || load8(version.data()) != word(" HTTP/1.") ||
+      (version[8] != '0' && version[8] != '1') || version[9] != '\r' || version[10] != '\n' ||
+      end > limit)
+    return false;
+  st.version_minor = static_cast<std::uint8_t>(version[8] - '0');
+  cr = end;
+  v = record_request_line(in, start, m, t, st);
+  return true;
+}
 
 // Applies one accepted field line (views into `in`) to the framing state:
 // Host, Content-Length, Transfer-Encoding, Connection and Expect.

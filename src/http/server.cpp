@@ -257,24 +257,60 @@ void log_access(std::FILE* f, const tcp_stream& s, const request& req, int statu
 
 enum class read_outcome { ok, eof, timeout };
 
-// Reads more bytes before `until`, flushing pending output first under the
-// write timeout. Both limits are the connection's one deadline, moved.
+// Awaits a stream operation under the connection's one deadline, moved to
+// `until`: timeout when the deadline cancels it, eof when a read finds the
+// peer's end. An awaiter in the caller's frame, not a coroutine: a
+// keep-alive request waits for input once per request, and a coroutine
+// frame, its allocation and a second await made that wait cost ~280 more
+// instructions (2,434 against 2,152 per request with one request per read,
+// bench/http/instructions.sh).
+template <class Op>
+struct timed {
+  deadline& dl;
+  time_point until;
+  Op op;
+
+  bool await_ready() {
+    dl.expires_at(until);
+    return op.await_ready();
+  }
+  template <class P>
+  bool await_suspend(std::coroutine_handle<P> caller) {
+    return op.await_suspend(caller);
+  }
+  read_outcome await_resume() {
+    bool eof = false;
+    try {
+      if constexpr (std::is_void_v<decltype(op.await_resume())>)
+        op.await_resume();
+      else
+        eof = op.await_resume() == 0;
+    } catch (const std::system_error& e) {
+      if (!dl.expired() || e.code() != std::errc::operation_canceled) throw;
+      dl.clear();
+      return read_outcome::timeout;
+    }
+    dl.clear();
+    return eof ? read_outcome::eof : read_outcome::ok;
+  }
+};
+
+timed<tcp_stream::read_some_op> read_by(tcp_stream& s, deadline& dl, time_point until,
+                                        std::size_t cap) {
+  return {dl, until, s.read_more(cap)};
+}
+
+// Reads more bytes before `until`, after sending pending output under the
+// write timeout. Where the output all leaves at the first try, as nearly
+// always, the caller awaits read_by alone and arms no write timeout.
 task<read_outcome> read_before(tcp_stream& s, deadline& dl, time_point until, std::size_t cap,
                                const server_options& opts) {
-  try {
-    if (s.buffered_output() > 0) {
-      dl.expires_after(opts.write_timeout);
-      co_await s.flush();
-    }
-    dl.expires_at(until);
-    std::size_t n = co_await s.read_more(cap);
-    dl.clear();
-    co_return n == 0 ? read_outcome::eof : read_outcome::ok;
-  } catch (const std::system_error& e) {
-    if (!dl.expired() || e.code() != std::errc::operation_canceled) throw;
+  if (s.buffered_output() > 0) {
+    auto r =
+        co_await timed<tcp_stream::write_op>{dl, s.owner().now() + opts.write_timeout, s.flush()};
+    if (r != read_outcome::ok) co_return r;
   }
-  dl.clear();
-  co_return read_outcome::timeout;
+  co_return co_await read_by(s, dl, until, cap);
 }
 
 struct owned_fields {
@@ -438,7 +474,9 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
         head_deadline = s.owner().now() + opts.head_timeout;
       }
       time_point until = idle ? s.owner().now() + opts.idle_timeout : head_deadline;
-      auto r = co_await read_before(s, dl, until, cap, opts);
+      // Output still unsent after one try goes out under the write timeout.
+      auto r = s.try_flush() ? co_await read_by(s, dl, until, cap)
+                             : co_await read_before(s, dl, until, cap, opts);
       if (r == read_outcome::eof) co_return;  // a partial head at EOF is dropped
       if (r == read_outcome::timeout) {
         if (!idle) co_await fail(s, 408, names_head(s.buffered()), opts);

@@ -149,6 +149,11 @@ class tcp_stream {
   // EAGAIN are handled. Large writes skip the buffer (no copy).
   write_op write_all(std::string_view bytes) noexcept;
   write_op flush() noexcept { return write_all({}); }
+  // Sends what is buffered without waiting. True when nothing is left;
+  // false when the socket is full or failed, and a flush() then waits for
+  // room or reports the error. Lets a caller skip arming a write timeout
+  // for a flush that needs no wait, as nearly every one does.
+  bool try_flush() noexcept { return flush_some() == 0; }
   // For building a message in place in the output buffer (the HTTP
   // response head): room for at least n bytes, of which commit_output(k)
   // keeps the first k. Nothing is sent; flush or write later.

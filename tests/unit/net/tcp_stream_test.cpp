@@ -225,6 +225,53 @@ TEST(tcp_stream, buffered_writes_leave_together_before_the_next_read_waits) {
   l.run_once(20ms);
 }
 
+TEST(tcp_stream, try_flush_sends_without_waiting_and_says_whether_anything_is_left) {
+  loop l;
+  auto p = connect_pair(l);
+  int small = 4096;
+  ASSERT_EQ(::setsockopt(p.server.native_handle(), SOL_SOCKET, SO_SNDBUF, &small, sizeof small), 0);
+  auto writer = [](tcp_stream* s, std::size_t n, bool* left) -> task<void> {
+    co_await s->write(std::string(n, 'w'));  // buffered, not sent
+    *left = !s->try_flush();
+  };
+  bool left = true;
+  spawn(l, writer(&p.server, 100, &left));
+  l.run_once(10ms);
+  EXPECT_FALSE(left);
+  EXPECT_EQ(p.server.buffered_output(), 0u);
+  char buf[128];
+  EXPECT_EQ(::recv(p.client.get(), buf, sizeof buf, MSG_DONTWAIT), 100);
+
+  // A peer that does not read: what the socket cannot take stays buffered,
+  // and the call returns instead of waiting.
+  spawn(l, writer(&p.server, 60000, &left));
+  l.run_once(10ms);
+  EXPECT_TRUE(left);
+  EXPECT_GT(p.server.buffered_output(), 0u);
+  EXPECT_LT(p.server.buffered_output(), 60000u);
+
+  // A reset peer: false, and the flush that follows reports the error.
+  linger lg{1, 0};
+  ASSERT_EQ(::setsockopt(p.client.get(), SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+  p.client.reset();
+  l.run_once(10ms);
+  EXPECT_FALSE(p.server.try_flush());
+  std::error_code code;
+  bool done = false;
+  auto flusher = [](tcp_stream* s, std::error_code* c, bool* d) -> task<void> {
+    try {
+      co_await s->flush();
+    } catch (const std::system_error& e) {
+      *c = e.code();
+    }
+    *d = true;
+  };
+  spawn(l, flusher(&p.server, &code, &done));
+  ASSERT_TRUE(test::run_until(l, [&] { return done; }));
+  EXPECT_TRUE(code == std::errc::connection_reset || code == std::errc::broken_pipe)
+      << code.message();
+}
+
 TEST(tcp_stream, read_exact_fails_on_early_eof) {
   loop l;
   auto p = connect_pair(l);

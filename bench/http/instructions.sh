@@ -3,12 +3,13 @@
 # counted by callgrind: a figure that, unlike requests/s on this VM, does
 # not move with the machine's speed, so a change to the hot path can be
 # measured to the percent. The client is deterministic: CONNS connections
-# each send BATCHES batches of 16 pipelined requests (wrk's request line and
-# Host) and read the 16 answers. Two runs, with BATCHES and with none,
+# each send BATCHES batches of DEPTH pipelined requests (wrk's request line
+# and Host) and read the DEPTH answers. DEPTH=1 is the keep-alive load: one
+# request per read, so each request also pays for a wait for input. Two runs, with BATCHES and with none,
 # cancel out start-up and shutdown.
 #
 # Usage: bench/http/instructions.sh     (needs valgrind: scripts/deps.sh bench)
-# Environment: BUILD_DIR (default build), CONNS (10), BATCHES (100)
+# Environment: BUILD_DIR (default build), CONNS (10), BATCHES (100), DEPTH (16)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -16,6 +17,7 @@ build=${BUILD_DIR:-$root/build}
 [[ $build = /* ]] || build=$root/$build
 conns=${CONNS:-10}
 batches=${BATCHES:-100}
+depth=${DEPTH:-16}
 command -v valgrind > /dev/null || { echo "instructions: valgrind missing (scripts/deps.sh bench)" >&2; exit 1; }
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/weft-instructions.XXXXXX")
 pid=""
@@ -27,7 +29,7 @@ trap cleanup EXIT
 
 cat > "$tmp/client.py" << 'PY'
 import socket, sys
-port, conns, batches = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+port, conns, batches, depth = (int(a) for a in sys.argv[1:5])
 req = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n" % port
 socks = [socket.create_connection(("127.0.0.1", port), timeout=60) for _ in range(conns)]
 s = socks[0]
@@ -38,9 +40,9 @@ while b"Hello, world!" not in reply:
 size = len(reply)  # every answer has the same size (one Date format)
 for _ in range(batches):
     for s in socks:
-        s.sendall(req * 16)
+        s.sendall(req * depth)
     for s in socks:
-        left = 16 * size
+        left = depth * size
         while left:
             left -= len(s.recv(left))
 PY
@@ -58,7 +60,7 @@ count() {  # batches
     sleep 0.1
   done
   [[ -n $port ]] || { cat "$log" >&2; exit 1; }
-  python3 "$tmp/client.py" "$port" "$conns" "$1"
+  python3 "$tmp/client.py" "$port" "$conns" "$1" "$depth"
   kill -TERM "$pid"
   wait "$pid" 2> /dev/null || true
   pid=""
@@ -67,5 +69,5 @@ count() {  # batches
 
 base=$(count 0)
 loaded=$(count "$batches")
-requests=$((conns * batches * 16))
-echo "weft $(git -C "$root" describe --always --dirty 2> /dev/null || echo '?'): $(((loaded - base) / requests)) instructions per pipelined request ($requests requests, callgrind)"
+requests=$((conns * batches * depth))
+echo "weft $(git -C "$root" describe --always --dirty 2> /dev/null || echo '?'): $(((loaded - base) / requests)) instructions per request at depth $depth ($requests requests, callgrind)"

@@ -12,8 +12,7 @@
 
 namespace weft::http::detail {
 
-// The first CR or LF in [p, end), or end. SSE2 looks at 16 bytes per step;
-// loads never pass `end`, so the scan is clean under ASan.
+// The first CR or LF in [p, end), or end.
 inline const char* find_cr_or_lf(const char* p, const char* end) noexcept {
 #if defined(__SSE2__)
   const __m128i cr = _mm_set1_epi8('\r'), lf = _mm_set1_epi8('\n');

@@ -125,4 +125,13 @@ constexpr std::size_t span_of(std::string_view s, char_class cls) noexcept {
   return i;
 }
 
+// span_of without bounds: the first byte at or after p that is not of
+// class `cls`. The caller knows that such a byte comes before the end of
+// the buffer (the CR of a line already found), so the loops test no end.
+inline const char* skip_run(const char* p, char_class cls) noexcept {
+  while (is(p[0], cls) && is(p[1], cls) && is(p[2], cls) && is(p[3], cls)) p += 4;
+  while (is(*p, cls)) ++p;
+  return p;
+}
+
 }  // namespace weft::http::detail

@@ -6,15 +6,6 @@
 #include "http/char_tables.hpp"
 
 namespace weft::http::detail {
-namespace {
-
-std::string_view trim_ows(std::string_view s) noexcept {
-  while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_ows(s.back())) s.remove_suffix(1);
-  return s;
-}
-
-}  // namespace
 
 line_end find_line_end(std::string_view bytes, std::size_t& scan, std::size_t limit) noexcept {
   const char* base = bytes.data();

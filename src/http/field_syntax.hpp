@@ -34,6 +34,13 @@ line_end find_line_end(std::string_view bytes, std::size_t& scan, std::size_t li
 // CRLF) and splits it. Returns nullptr, or the reason it is invalid.
 const char* parse_field_line(std::string_view line, header_field& out) noexcept;
 
+// s without leading and trailing SP and HTAB (a field value's OWS).
+inline std::string_view trim_ows(std::string_view s) noexcept {
+  while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_ows(s.back())) s.remove_suffix(1);
+  return s;
+}
+
 // The fast path for the usual case: a complete, valid field line at `line`
 // whose CRLF lies before `limit`. It finds the line's end and checks the
 // value in one pass over the bytes. On success it fills `out` and `cr`;
@@ -49,17 +56,10 @@ inline bool scan_simple_field_line(std::string_view bytes, std::size_t line, std
   // byte that a value may not hold must be the CR of its CRLF.
   const char* q = find_bad_value_byte(p, end);
   if (q == end || *q != '\r' || q + 1 == bytes.data() + bytes.size() || q[1] != '\n') return false;
-  const char* colon = p;  // the CR at q stops each loop at the latest
-  while (is(colon[0], tchar) && is(colon[1], tchar) && is(colon[2], tchar) && is(colon[3], tchar))
-    colon += 4;
-  while (is(*colon, tchar)) ++colon;
+  const char* colon = skip_run(p, tchar);  // the CR at q stops it at the latest
   if (colon == p || *colon != ':') return false;
-  const char* v = colon + 1;
-  const char* v_end = q;
-  while (v < v_end && is_ows(*v)) ++v;
-  while (v_end > v && is_ows(v_end[-1])) --v_end;
   out.name = std::string_view(p, static_cast<std::size_t>(colon - p));
-  out.value = std::string_view(v, static_cast<std::size_t>(v_end - v));
+  out.value = trim_ows(std::string_view(colon + 1, static_cast<std::size_t>(q - colon - 1)));
   cr = static_cast<std::size_t>(q - bytes.data());
   return true;
 }

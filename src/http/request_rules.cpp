@@ -47,11 +47,6 @@ verdict check_version(std::string_view v, std::uint8_t& minor) noexcept {
   return {400, "invalid HTTP version"};
 }
 
-void set_host(std::string_view in, std::string_view host, parse_state& st) noexcept {
-  st.host_off = static_cast<std::size_t>(host.data() - in.data());
-  st.host_len = host.size();
-}
-
 // The length of the quoted-string at the start of s, or 0 if it is malformed.
 std::size_t quoted_string_size(std::string_view s) noexcept {
   for (std::size_t i = 1; i < s.size(); ++i) {

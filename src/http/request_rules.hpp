@@ -24,6 +24,12 @@ struct verdict {
 verdict parse_request_line(std::string_view in, std::size_t start, std::size_t cr,
                            parse_state& st) noexcept;
 
+// Records `host`, a view into `in`, as the request's host.
+inline void set_host(std::string_view in, std::string_view host, parse_state& st) noexcept {
+  st.host_off = static_cast<std::size_t>(host.data() - in.data());
+  st.host_len = host.size();
+}
+
 // Checks the request target against its method and records the host of an
 // absolute- or authority-form target. RFC 9112 §3.2: origin-form for most
 // methods, authority-form only for CONNECT, asterisk-form only for OPTIONS,

@@ -9,7 +9,8 @@
 # cancel out start-up and shutdown.
 #
 # Usage: bench/http/instructions.sh     (needs valgrind: scripts/deps.sh bench)
-# Environment: BUILD_DIR (default build), CONNS (10), BATCHES (100), DEPTH (16)
+# Environment: BUILD_DIR (default build), CONNS (10), BATCHES (100), DEPTH (16),
+# SERVER (weft, or floor: bench/http/peers/floor_responder, for comparison)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -18,6 +19,11 @@ build=${BUILD_DIR:-$root/build}
 conns=${CONNS:-10}
 batches=${BATCHES:-100}
 depth=${DEPTH:-16}
+case ${SERVER:-weft} in
+  weft) server=("$build/bin/weft" hello --port 0 --threads 1) ;;
+  floor) server=("$build/bin/floor_responder" --port 0) ;;
+  *) echo "instructions: SERVER is weft or floor" >&2; exit 1 ;;
+esac
 command -v valgrind > /dev/null || { echo "instructions: valgrind missing (scripts/deps.sh bench)" >&2; exit 1; }
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/weft-instructions.XXXXXX")
 pid=""
@@ -51,7 +57,7 @@ PY
 count() {  # batches
   local log=$tmp/server.$1.log
   valgrind --tool=callgrind --callgrind-out-file="$tmp/callgrind.$1" \
-    "$build/bin/weft" hello --port 0 --threads 1 > "$log" 2>&1 &
+    "${server[@]}" > "$log" 2>&1 &
   pid=$!
   local port=""
   for _ in $(seq 200); do
@@ -70,4 +76,4 @@ count() {  # batches
 base=$(count 0)
 loaded=$(count "$batches")
 requests=$((conns * batches * depth))
-echo "weft $(git -C "$root" describe --always --dirty 2> /dev/null || echo '?'): $(((loaded - base) / requests)) instructions per request at depth $depth ($requests requests, callgrind)"
+echo "${SERVER:-weft} $(git -C "$root" describe --always --dirty 2> /dev/null || echo '?'): $(((loaded - base) / requests)) instructions per request at depth $depth ($requests requests, callgrind)"

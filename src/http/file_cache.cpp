@@ -26,21 +26,22 @@ int load_file_info(unique_fd fd, std::string_view name, time_point now, file_inf
   out.content_type = content_type_for(name);
   out.opened = now;
   out.in_memory = false;
-  out.bytes.clear();
+  out.bytes.reset();
   if (!out.directory && out.v.size <= file_cache_small_file) {
     // Small files are read once, here, and served from memory: no sendfile
     // per request. A file that changes size while we read keeps the bytes
     // read, and its validators describe exactly those.
-    out.bytes.resize(out.v.size);
+    std::string bytes(out.v.size, '\0');
     std::size_t have = 0;
-    while (have < out.bytes.size()) {
-      auto r = sys::pread(fd.get(), out.bytes.data() + have, out.bytes.size() - have, have);
+    while (have < bytes.size()) {
+      auto r = sys::pread(fd.get(), bytes.data() + have, bytes.size() - have, have);
       if (!r.ok()) return r.err;
       if (r.value == 0) break;
       have += r.value;
     }
-    out.bytes.resize(have);
+    bytes.resize(have);
     out.v.size = have;
+    out.bytes = std::make_shared<const std::string>(std::move(bytes));
     out.in_memory = true;
     return 0;  // the fd closes: a cache of small files holds no descriptors
   }
@@ -54,7 +55,7 @@ bool file_cache::full(std::size_t more_bytes, bool more_fd) const noexcept {
 }
 
 void file_cache::forget(const file_info& f) noexcept {
-  bytes_ -= f.bytes.size();
+  bytes_ -= f.bytes ? f.bytes->size() : 0;
   fds_ -= f.fd ? 1 : 0;
 }
 
@@ -99,9 +100,9 @@ const file_info* file_cache::open(int root_dir, std::string_view relative, time_
     scratch_ = std::move(info);
     return &scratch_;
   }
-  if (full(info.bytes.size(), static_cast<bool>(info.fd)))
-    make_room(now, info.bytes.size(), static_cast<bool>(info.fd));
-  bytes_ += info.bytes.size();
+  std::size_t size = info.bytes ? info.bytes->size() : 0;
+  if (full(size, static_cast<bool>(info.fd))) make_room(now, size, static_cast<bool>(info.fd));
+  bytes_ += size;
   fds_ += info.fd ? 1 : 0;
   auto [it, inserted] = map_.insert_or_assign(std::string(relative), std::move(info));
   return &it->second;

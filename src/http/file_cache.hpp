@@ -10,6 +10,7 @@
 #include <weft/http/preconditions.hpp>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -23,7 +24,10 @@ struct file_info {
   std::string etag, last_modified;
   std::string_view content_type;
   bool in_memory = false;  // `bytes` holds the whole file
-  std::string bytes;
+  // Shared with the responses that send them (response::body), so that an
+  // entry dropped while its bytes are still being sent keeps them alive;
+  // a copy per response cost a malloc, a memcpy and a free.
+  std::shared_ptr<const std::string> bytes;
   time_point opened{};
 };
 

@@ -3,6 +3,7 @@
 #include "dir_listing.hpp"
 #include "file_cache.hpp"
 #include "open_beneath.hpp"
+#include "response_lines.hpp"
 #include "sys/linux/syscalls.hpp"
 
 #include <weft/core/loop.hpp>
@@ -14,11 +15,14 @@
 #include <atomic>
 #include <cerrno>
 #include <memory>
+#include <stdexcept>
 #include <system_error>
 #include <unordered_map>
 
 namespace weft::http {
 namespace {
+
+using weft::detail::response_lines;
 
 std::atomic<std::uint64_t> next_id{1};
 
@@ -67,10 +71,12 @@ int status_for(int err) noexcept {
   }
 }
 
+// The lines are weft's own (response_lines.hpp); Cache-Control was checked
+// when the static_files was built.
 void add_validators(response& r, const detail::file_info& f, const static_files_options& o) {
-  r.header("ETag", f.etag);
-  r.header("Last-Modified", f.last_modified);
-  if (!o.cache_control.empty()) r.header("Cache-Control", o.cache_control);
+  response_lines::add(r, "ETag", f.etag);
+  response_lines::add(r, "Last-Modified", f.last_modified);
+  if (!o.cache_control.empty()) response_lines::add(r, "Cache-Control", o.cache_control);
 }
 
 // A list field's value, its field lines joined with ", " when it has several
@@ -124,11 +130,11 @@ response serve_file(request& req, const detail::file_info& f, const static_files
                                   std::to_string(first + length - 1) + "/" +
                                   std::to_string(f.v.size));
   }
-  r.content_type(f.content_type);
-  r.header("Accept-Ranges", "bytes");
+  response_lines::add(r, "Content-Type", f.content_type);  // from the built-in table
+  response_lines::add(r, "Accept-Ranges", "bytes");
   add_validators(r, f, o);
   if (f.in_memory) {
-    r.body(f.bytes.substr(first, length));
+    r.body(f.bytes, first, length);
   } else {
     // The cached descriptor stays with the cache; the response owns a
     // duplicate (sendfile takes an explicit offset, so they do not race).
@@ -146,6 +152,12 @@ static_files::static_files(const std::string& root, static_files_options opts)
   auto fd = sys::openat(AT_FDCWD, root.c_str(), O_RDONLY | O_DIRECTORY);
   if (!fd.ok()) throw std::system_error(fd.error(), "cannot open root " + root);
   root_.reset(fd.value);
+  // Checked once here, not per response: it is sent unchecked.
+  try {
+    if (!opts_.cache_control.empty()) response().header("Cache-Control", opts_.cache_control);
+  } catch (const std::invalid_argument&) {
+    throw std::invalid_argument("cache control: a control byte (CR, LF, NUL...) in the value");
+  }
 }
 
 response static_files::serve(request& req) const {

@@ -12,15 +12,21 @@
 #include <weft/http/request_parser.hpp>
 #include <weft/task/task.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+namespace weft::detail {
+struct response_lines;  // src/http/response_lines.hpp: weft's own unchecked lines
+}
 
 namespace weft::http {
 
@@ -62,9 +68,13 @@ class body_writer;
 using body_producer = std::function<task<void>(body_writer&)>;
 
 // The header lines of a response, "Name: value\r\n" each, in the order
-// set. Up to 96 bytes stay in place, so a typical response (a Content-Type,
-// a Cache-Control) allocates nothing: in the pipelined benchmark a vector
-// of string pairs cost two allocations per response (bench/http/README.md).
+// set. Up to 256 bytes stay in place, so a typical response allocates
+// nothing: in the pipelined benchmark a vector of string pairs cost two
+// allocations per response (bench/http/README.md). 256 holds a static
+// file's lines (Content-Type, Accept-Ranges, ETag, Last-Modified, ~145
+// bytes) with a Cache-Control and a Content-Range; at 96 they spilled,
+// and the spill's string and its growth cost ~600 instructions a file
+// response (callgrind).
 class header_lines {
  public:
   header_lines() noexcept = default;
@@ -93,7 +103,7 @@ class header_lines {
   // append's body, inline for response's setters (message.cpp, its only user).
   inline void put(std::string_view name, std::string_view value);
 
-  char small_[96];
+  char small_[256];
   std::uint32_t size_ = 0;
   std::string spill_;  // everything, once it outgrows small_
 };
@@ -117,6 +127,18 @@ class response {
   response& content_type(std::string_view type);
   response& body(std::string b) {
     body_ = std::move(b);
+    if (shared_) shared_.reset();  // tested: ~4 instructions less per string body
+    return *this;
+  }
+  // A body that shares immutable bytes, such as a cached file's: `length`
+  // bytes from `offset` (clamped to the bytes), with no copy. The response
+  // holds `bytes` until it is destroyed, so they outlive a cache that drops
+  // them while the body is still being sent.
+  response& body(std::shared_ptr<const std::string> bytes, std::size_t offset, std::size_t length) {
+    std::string_view all = bytes ? std::string_view(*bytes) : std::string_view();
+    shared_view_ = all.substr(std::min(offset, all.size()), length);
+    shared_ = std::move(bytes);
+    body_.clear();
     return *this;
   }
   // A body produced while it is sent: chunked transfer coding for HTTP/1.1,
@@ -138,7 +160,9 @@ class response {
   std::uint64_t file_length() const noexcept { return file_length_; }
 
   int status() const noexcept { return status_; }
-  const std::string& body() const noexcept { return body_; }
+  std::string_view body() const noexcept {
+    return shared_ ? shared_view_ : std::string_view(body_);
+  }
   // The header lines set, each ending in CRLF.
   std::string_view header_block() const noexcept { return headers_.view(); }
   std::optional<std::string_view> header(std::string_view name) const noexcept {
@@ -153,11 +177,14 @@ class response {
   bool closes() const noexcept { return close_; }
 
  private:
+  friend struct weft::detail::response_lines;
   int status_;
   bool close_ = false;
   bool sets_date_ = false;
   header_lines headers_;
   std::string body_;
+  std::shared_ptr<const std::string> shared_;  // with shared_view_: a shared body
+  std::string_view shared_view_;
   body_producer producer_;
   unique_fd file_;
   std::uint64_t file_offset_ = 0, file_length_ = 0;

@@ -126,3 +126,48 @@ TEST(http_response, a_control_byte_anywhere_in_a_value_is_refused) {
   r.content_type("text/plain;\tq=\xe9\xff");
   EXPECT_EQ(r.header("content-type"), "text/plain;\tq=\xe9\xff");
 }
+
+// A cached file's bytes are sent without a copy per response: the response
+// keeps them alive, so they outlive a cache that drops them mid-send.
+TEST(http_response, a_shared_body_is_a_view_that_keeps_its_bytes_alive) {
+  auto bytes = std::make_shared<const std::string>("0123456789");
+  response r;
+  r.body(bytes, 2, 5);
+  EXPECT_EQ(r.body(), "23456");
+  EXPECT_EQ(r.body().data(), bytes->data() + 2);  // the same bytes, not a copy
+  std::weak_ptr<const std::string> watch = bytes;
+  bytes.reset();  // the cache lets go
+  EXPECT_FALSE(watch.expired());
+  response moved = std::move(r);
+  EXPECT_EQ(moved.body(), "23456");
+  moved.body("own");  // a string body replaces it, and releases the bytes
+  EXPECT_EQ(moved.body(), "own");
+  EXPECT_TRUE(watch.expired());
+}
+
+TEST(http_response, a_shared_body_range_is_clamped_to_its_bytes) {
+  auto bytes = std::make_shared<const std::string>("abc");
+  response r;
+  r.body(bytes, 1, 100);
+  EXPECT_EQ(r.body(), "bc");
+  r.body(bytes, 7, 1);
+  EXPECT_EQ(r.body(), "");
+  r.body(nullptr, 0, 5);
+  EXPECT_EQ(r.body(), "");
+}
+
+// A file response's usual lines (Content-Type, Accept-Ranges, ETag,
+// Last-Modified, Cache-Control, Content-Range) stay inline.
+TEST(http_response, a_file_responses_header_lines_fit_inline) {
+  response r;
+  r.content_type("text/html; charset=utf-8")
+      .header("Accept-Ranges", "bytes")
+      .header("ETag", "\"1234567-89abcdef-12345678\"")
+      .header("Last-Modified", "Wed, 02 Dec 2026 13:29:42 GMT")
+      .header("Cache-Control", "public, max-age=31536000")
+      .header("Content-Range", "bytes 1000000-1999999/1073741824");
+  // Inline: the lines lie inside the response object, not on the heap.
+  const char* lines = r.header_block().data();
+  const char* self = reinterpret_cast<const char*>(&r);
+  EXPECT_TRUE(lines >= self && lines < self + sizeof r);
+}

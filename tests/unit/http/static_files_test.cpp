@@ -1,0 +1,100 @@
+// static_files, called directly: the header lines a file gets, the bytes of
+// a small file shared rather than copied, and the options checked up front.
+#include <weft/http/static_files.hpp>
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+
+namespace weft::http {
+namespace {
+
+class small_files : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/weft-static-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    root_ = tmpl;
+    write("a.txt", "aaaa");
+    write("b.txt", "bb");
+  }
+  void TearDown() override {
+    std::string cmd = "rm -rf '" + root_ + "'";
+    ASSERT_EQ(std::system(cmd.c_str()), 0);
+  }
+  void write(const std::string& name, const std::string& bytes) {
+    std::FILE* f = std::fopen((root_ + "/" + name).c_str(), "wb");
+    ASSERT_NE(f, nullptr);
+    std::fwrite(bytes.data(), 1, bytes.size(), f);
+    std::fclose(f);
+  }
+  static response get(const static_files& files, std::string_view target) {
+    request req;
+    req.head_.method = "GET";
+    req.head_.target = target;
+    return files.serve(req);
+  }
+  std::string root_;
+};
+
+TEST_F(small_files, a_file_gets_its_type_validators_and_cache_control) {
+  static_files_options o;
+  o.cache_control = "public, max-age=60";
+  static_files files(root_, o);
+  response r = get(files, "/a.txt");
+  EXPECT_EQ(r.status(), 200);
+  EXPECT_EQ(r.body(), "aaaa");
+  EXPECT_EQ(r.header("Content-Type"), "text/plain; charset=utf-8");
+  EXPECT_EQ(r.header("Accept-Ranges"), "bytes");
+  EXPECT_EQ(r.header("Cache-Control"), "public, max-age=60");
+  ASSERT_TRUE(r.header("ETag"));
+  EXPECT_EQ(r.header("ETag")->front(), '"');
+  ASSERT_TRUE(r.header("Last-Modified"));
+  EXPECT_TRUE(r.header("Last-Modified")->ends_with(" GMT"));
+}
+
+// The value is sent without a check per response, so a bad one is refused
+// when the handler is built, not answered with a 500 per request.
+TEST_F(small_files, a_cache_control_with_a_control_byte_is_refused_when_built) {
+  static_files_options o;
+  o.cache_control = "public\r\nSet-Cookie: x=1";
+  EXPECT_THROW(static_files(root_, o), std::invalid_argument);
+}
+
+TEST_F(small_files, responses_share_a_cached_files_bytes) {
+  static_files files(root_, static_files_options{});
+  response one = get(files, "/a.txt"), two = get(files, "/a.txt");
+  EXPECT_EQ(one.body(), "aaaa");
+  EXPECT_EQ(one.body().data(), two.body().data());
+}
+
+// With the cache off, each open replaces the last one's entry: a response
+// still holds its own file's bytes.
+TEST_F(small_files, a_body_outlives_the_cache_entry_it_came_from) {
+  static_files_options o;
+  o.file_cache = false;
+  static_files files(root_, o);
+  response a = get(files, "/a.txt");
+  response b = get(files, "/b.txt");
+  EXPECT_EQ(a.body(), "aaaa");
+  EXPECT_EQ(b.body(), "bb");
+}
+
+TEST_F(small_files, a_range_of_a_small_file_is_a_view_of_its_bytes) {
+  static_files files(root_, static_files_options{});
+  request req;
+  req.head_.method = "GET";
+  req.head_.target = "/a.txt";
+  header_field range{"Range", "bytes=1-2"};
+  req.head_.fields = std::span<header_field>(&range, 1);
+  response r = files.serve(req);
+  EXPECT_EQ(r.status(), 206);
+  EXPECT_EQ(r.body(), "aa");
+  EXPECT_EQ(r.header("Content-Range"), "bytes 1-2/4");
+}
+
+}  // namespace
+}  // namespace weft::http

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# User-space instructions per request of `weft hello` under pipelining,
+# User-space instructions per request of `weft hello` (or `weft files`) under pipelining,
 # counted by callgrind: a figure that, unlike requests/s on this VM, does
 # not move with the machine's speed, so a change to the hot path can be
 # measured to the percent. The client is deterministic: CONNS connections
@@ -10,7 +10,9 @@
 #
 # Usage: bench/http/instructions.sh     (needs valgrind: scripts/deps.sh bench)
 # Environment: BUILD_DIR (default build), CONNS (10), BATCHES (100), DEPTH (16),
-# SERVER (weft, or floor: bench/http/peers/floor_responder, for comparison)
+# SERVER (weft; floor: bench/http/peers/floor_responder, for comparison;
+# files: `weft files` serving one file of FILE_BYTES random bytes, 1024 by
+# default, from a cache that holds it: the small-file load of bench/files)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -19,13 +21,20 @@ build=${BUILD_DIR:-$root/build}
 conns=${CONNS:-10}
 batches=${BATCHES:-100}
 depth=${DEPTH:-16}
+command -v valgrind > /dev/null || { echo "instructions: valgrind missing (scripts/deps.sh bench)" >&2; exit 1; }
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/weft-instructions.XXXXXX")
+target=/
 case ${SERVER:-weft} in
   weft) server=("$build/bin/weft" hello --port 0 --threads 1) ;;
   floor) server=("$build/bin/floor_responder" --port 0) ;;
-  *) echo "instructions: SERVER is weft or floor" >&2; exit 1 ;;
+  files)
+    mkdir "$tmp/site"
+    head -c "${FILE_BYTES:-1024}" /dev/urandom > "$tmp/site/file.bin"
+    server=("$build/bin/weft" files --root "$tmp/site" --port 0 --threads 1)
+    target=/file.bin
+    ;;
+  *) echo "instructions: SERVER is weft, floor or files" >&2; exit 1 ;;
 esac
-command -v valgrind > /dev/null || { echo "instructions: valgrind missing (scripts/deps.sh bench)" >&2; exit 1; }
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/weft-instructions.XXXXXX")
 pid=""
 cleanup() {
   [[ -n $pid ]] && kill "$pid" 2> /dev/null || true
@@ -36,13 +45,17 @@ trap cleanup EXIT
 cat > "$tmp/client.py" << 'PY'
 import socket, sys
 port, conns, batches, depth = (int(a) for a in sys.argv[1:5])
-req = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n" % port
+req = b"GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n" % (sys.argv[5].encode(), port)
 socks = [socket.create_connection(("127.0.0.1", port), timeout=60) for _ in range(conns)]
 s = socks[0]
 s.sendall(req)
 reply = b""
-while b"Hello, world!" not in reply:
-    reply += s.recv(4096)
+while b"\r\n\r\n" not in reply:
+    reply += s.recv(65536)
+head, _, _ = reply.partition(b"\r\n\r\n")
+length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+while len(reply) < len(head) + 4 + length:
+    reply += s.recv(65536)
 size = len(reply)  # every answer has the same size (one Date format)
 for _ in range(batches):
     for s in socks:
@@ -66,7 +79,7 @@ count() {  # batches
     sleep 0.1
   done
   [[ -n $port ]] || { cat "$log" >&2; exit 1; }
-  python3 "$tmp/client.py" "$port" "$conns" "$1" "$depth"
+  python3 "$tmp/client.py" "$port" "$conns" "$1" "$depth" "$target"
   kill -TERM "$pid"
   wait "$pid" 2> /dev/null || true
   pid=""

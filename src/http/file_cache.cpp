@@ -25,7 +25,6 @@ int load_file_info(unique_fd fd, std::string_view name, time_point now, file_inf
   out.last_modified = format_http_date(out.v.mtime_s);
   out.content_type = content_type_for(name);
   out.opened = now;
-  out.in_memory = false;
   out.bytes.reset();
   if (!out.directory && out.v.size <= file_cache_small_file) {
     // Small files are read once, here, and served from memory: no sendfile
@@ -42,7 +41,6 @@ int load_file_info(unique_fd fd, std::string_view name, time_point now, file_inf
     bytes.resize(have);
     out.v.size = have;
     out.bytes = std::make_shared<const std::string>(std::move(bytes));
-    out.in_memory = true;
     return 0;  // the fd closes: a cache of small files holds no descriptors
   }
   out.fd = std::move(fd);
@@ -55,7 +53,7 @@ bool file_cache::full(std::size_t more_bytes, bool more_fd) const noexcept {
 }
 
 void file_cache::forget(const file_info& f) noexcept {
-  bytes_ -= f.bytes ? f.bytes->size() : 0;
+  bytes_ -= f.held_bytes();
   fds_ -= f.fd ? 1 : 0;
 }
 
@@ -100,9 +98,9 @@ const file_info* file_cache::open(int root_dir, std::string_view relative, time_
     scratch_ = std::move(info);
     return &scratch_;
   }
-  std::size_t size = info.bytes ? info.bytes->size() : 0;
-  if (full(size, static_cast<bool>(info.fd))) make_room(now, size, static_cast<bool>(info.fd));
-  bytes_ += size;
+  if (full(info.held_bytes(), static_cast<bool>(info.fd)))
+    make_room(now, info.held_bytes(), static_cast<bool>(info.fd));
+  bytes_ += info.held_bytes();
   fds_ += info.fd ? 1 : 0;
   auto [it, inserted] = map_.insert_or_assign(std::string(relative), std::move(info));
   return &it->second;

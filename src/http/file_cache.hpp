@@ -23,11 +23,12 @@ struct file_info {
   file_validators v;
   std::string etag, last_modified;
   std::string_view content_type;
-  bool in_memory = false;  // `bytes` holds the whole file
-  // Shared with the responses that send them (response::body), so that an
-  // entry dropped while its bytes are still being sent keeps them alive;
-  // a copy per response cost a malloc, a memcpy and a free.
+  // The whole file, when it is small enough to be held (else null, and `fd`
+  // is kept). Shared with the responses that send them (response::body), so
+  // that an entry dropped while its bytes are still being sent keeps them
+  // alive; a copy per response cost a malloc, a memcpy and a free.
   std::shared_ptr<const std::string> bytes;
+  std::size_t held_bytes() const noexcept { return bytes ? bytes->size() : 0; }
   time_point opened{};
 };
 

@@ -3,8 +3,9 @@
 // response::header: a name that is a token written in the source, and a
 // value weft formatted (an ETag, an HTTP date, a table's Content-Type) or
 // checked once at start-up (static_files' Cache-Control). A file response
-// sets four or five lines, and header's checks cost ~150 instructions each
-// (callgrind, 1 KiB file). Private: user code keeps the checks.
+// sets four or five lines; taking four of them past header's checks took a
+// 1 KiB file response from 4,345 to 3,903 instructions (callgrind), ~110 a
+// line. Private: user code keeps the checks.
 
 #include <weft/http/message.hpp>
 

@@ -133,7 +133,7 @@ response serve_file(request& req, const detail::file_info& f, const static_files
   response_lines::add(r, "Content-Type", f.content_type);  // from the built-in table
   response_lines::add(r, "Accept-Ranges", "bytes");
   add_validators(r, f, o);
-  if (f.in_memory) {
+  if (f.bytes) {
     r.body(f.bytes, first, length);
   } else {
     // The cached descriptor stays with the cache; the response owns a

@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <span>
 #include <stdexcept>
 #include <string>
 
@@ -31,10 +32,12 @@ class small_files : public ::testing::Test {
     std::fwrite(bytes.data(), 1, bytes.size(), f);
     std::fclose(f);
   }
-  static response get(const static_files& files, std::string_view target) {
+  static response get(const static_files& files, std::string_view target,
+                      std::span<header_field> fields = {}) {
     request req;
     req.head_.method = "GET";
     req.head_.target = target;
+    req.head_.fields = fields;
     return files.serve(req);
   }
   std::string root_;
@@ -85,12 +88,8 @@ TEST_F(small_files, a_body_outlives_the_cache_entry_it_came_from) {
 
 TEST_F(small_files, a_range_of_a_small_file_is_a_view_of_its_bytes) {
   static_files files(root_, static_files_options{});
-  request req;
-  req.head_.method = "GET";
-  req.head_.target = "/a.txt";
   header_field range{"Range", "bytes=1-2"};
-  req.head_.fields = std::span<header_field>(&range, 1);
-  response r = files.serve(req);
+  response r = get(files, "/a.txt", std::span<header_field>(&range, 1));
   EXPECT_EQ(r.status(), 206);
   EXPECT_EQ(r.body(), "aa");
   EXPECT_EQ(r.header("Content-Range"), "bytes 1-2/4");

@@ -4,8 +4,9 @@
 // value weft formatted (an ETag, an HTTP date, a table's Content-Type) or
 // checked once at start-up (static_files' Cache-Control). A file response
 // sets four or five lines; taking four of them past header's checks took a
-// 1 KiB file response from 4,345 to 3,903 instructions (callgrind), ~110 a
-// line. Private: user code keeps the checks.
+// 1 KiB file response from 4,392 to 3,948 instructions, ~110 a line
+// (SERVER=files DEPTH=1 bench/http/instructions.sh). Private: user code
+// keeps the checks.
 
 #include <weft/http/message.hpp>
 

@@ -74,8 +74,9 @@ using body_producer = std::function<task<void>(body_writer&)>;
 // file's lines (Content-Type, Accept-Ranges, ETag, Last-Modified, ~145
 // bytes) with a Cache-Control and a Content-Range; at 96 they spilled into
 // an allocated string. Kept inline, with the file's bytes shared instead of
-// copied, a 1 KiB file response took 4,345 user-space instructions instead
-// of 5,339 (callgrind; the two were measured together).
+// copied, a 1 KiB file response took 4,392 user-space instructions instead
+// of 5,406 (the two measured together: SERVER=files DEPTH=1
+// bench/http/instructions.sh).
 class header_lines {
  public:
   header_lines() noexcept = default;

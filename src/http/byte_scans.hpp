@@ -61,4 +61,30 @@ inline const char* find_bad_target_byte(const char* p, const char* end) noexcept
   return p;
 }
 
+// The usual Host value's bytes, classed 16 at a time from p (which must
+// have 16 readable bytes): bit i of `name` is set when byte i is a letter,
+// digit, '.' or '-' (the reg-name bytes of a DNS name or an IPv4 address),
+// of `digit` when it is a digit, of `colon` when it is ':'.
+struct host_masks {
+  unsigned name = 0, digit = 0, colon = 0;
+};
+#if defined(__SSE2__)
+inline host_masks classify_host16(const char* p) noexcept {
+  __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  // OR-ing in 0x20 lower-cases a letter and maps no other byte to one.
+  __m128i lower = _mm_or_si128(v, _mm_set1_epi8(0x20));
+  __m128i alpha = _mm_and_si128(_mm_cmpgt_epi8(lower, _mm_set1_epi8('a' - 1)),
+                                _mm_cmplt_epi8(lower, _mm_set1_epi8('z' + 1)));
+  __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('0' - 1)),
+                                _mm_cmplt_epi8(v, _mm_set1_epi8('9' + 1)));
+  __m128i dot_dash =
+      _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('.')), _mm_cmpeq_epi8(v, _mm_set1_epi8('-')));
+  host_masks m;
+  m.digit = static_cast<unsigned>(_mm_movemask_epi8(digit));
+  m.name = static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(alpha, dot_dash))) | m.digit;
+  m.colon = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(':'))));
+  return m;
+}
+#endif
+
 }  // namespace weft::http::detail

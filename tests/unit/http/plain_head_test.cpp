@@ -115,6 +115,71 @@ TEST(plain_head, gives_up_on_every_error) {
   }
 }
 
+// A Host of under 16 bytes with 16 bytes of input from its start is checked
+// in one SSE2 pass; any other goes through a walk of its bytes. Either way
+// the answer is the general path's, whatever follows the head.
+TEST(plain_head, agrees_on_every_host_whichever_way_it_checks_it) {
+  const std::string pad = "X-Pad: " + std::string(32, 'p');
+  for (const char* host : {"a",
+                           "127.0.0.1",
+                           "127.0.0.1:8080",
+                           "localhost:",
+                           "a:0",
+                           "A.Z-09:1",
+                           "a-b.c_d",
+                           "a~b:1",
+                           ":80",
+                           "a::80",
+                           "a:8:0",
+                           "a:8a",
+                           "a:\x80",
+                           "[::1]:80",
+                           "a%41:1",
+                           "a@b",
+                           "a/b",
+                           "a?b",
+                           "\xc3\xa9",
+                           "abcdefghijklmn:1",
+                           "abcdefghijklmno",
+                           "abcdefghijklmnop",
+                           "abcdefghijklmno:1"}) {
+    for (const std::string& in :
+         {head({"GET / HTTP/1.1", std::string("Host: ") + host}),
+          head({"GET / HTTP/1.1", std::string("Host: ") + host, pad}),
+          head({"GET / HTTP/1.1", std::string("Host: ") + host}) + plain()}) {
+      SCOPED_TRACE(in);
+      expect_agreement(in);
+    }
+  }
+}
+
+// A five-digit port is compared with 65535 as text, not computed.
+TEST(plain_head, takes_ports_up_to_65535_and_no_higher) {
+  const std::string after = plain();  // enough bytes after the Host for the SSE2 pass
+  for (const auto& [port, ok] :
+       std::initializer_list<std::pair<const char*, bool>>{{"65535", true},
+                                                           {"65529", true},
+                                                           {"59999", true},
+                                                           {"06553", true},
+                                                           {"00000", true},
+                                                           {"65536", false},
+                                                           {"65540", false},
+                                                           {"65600", false},
+                                                           {"66000", false},
+                                                           {"70000", false},
+                                                           {"99999", false},
+                                                           {"123456", false}}) {
+    for (std::string_view host : {"a:", "127.0.0.1:", "abcdefghijklmn:"}) {
+      std::string in = head({"GET / HTTP/1.1", "Host: " + std::string(host) + port});
+      for (const std::string& bytes : {in, in + after}) {
+        SCOPED_TRACE(bytes);
+        EXPECT_EQ(fast_size(bytes) != 0, ok);
+        expect_agreement(bytes);
+      }
+    }
+  }
+}
+
 // Heads put together from pieces, good and bad, with the odd byte changed:
 // the fast path must agree with the general path on every one.
 TEST(plain_head, agrees_with_the_general_path_on_generated_heads) {

@@ -9,7 +9,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -143,13 +145,55 @@ TEST(plain_head, agrees_on_every_host_whichever_way_it_checks_it) {
                            "abcdefghijklmno",
                            "abcdefghijklmnop",
                            "abcdefghijklmno:1"}) {
-    for (const std::string& in :
-         {head({"GET / HTTP/1.1", std::string("Host: ") + host}),
-          head({"GET / HTTP/1.1", std::string("Host: ") + host, pad}),
-          head({"GET / HTTP/1.1", std::string("Host: ") + host}) + plain()}) {
-      SCOPED_TRACE(in);
-      expect_agreement(in);
+    for (const char* name :
+         {"Host: ", "host: ", "HOST: ", "hOsT: ", "Host:", "Host:  ", "Hosts: "}) {
+      for (const char* ows : {"", " ", "\t"}) {
+        std::string line = name + std::string(host) + ows;
+        for (const std::string& in :
+             {head({"GET / HTTP/1.1", line}), head({"GET / HTTP/1.1", line, pad}),
+              head({"GET / HTTP/1.1", line}) + plain()}) {
+          SCOPED_TRACE(in);
+          expect_agreement(in);
+        }
+      }
     }
+  }
+}
+
+// The usual Host line is taken whole (name, value and CRLF in one SSE2
+// pass) only when 17 bytes follow its "Host: "; its end, its limits and a
+// second Host are decided as the general path decides them.
+TEST(plain_head, takes_the_usual_host_line_whole_only_as_the_general_path_would) {
+  const std::string whole = head({"GET / HTTP/1.1", "Host: 127.0.0.1:65535"});
+  for (std::size_t extra = 0; extra < 20; ++extra) {  // the head ends at every distance
+    std::string in = whole + std::string(extra, 'x');
+    SCOPED_TRACE(in);
+    EXPECT_EQ(fast_size(in), whole.size());
+    expect_agreement(in);
+  }
+  // Cut anywhere, in a buffer of exactly its size (ASan sees a read past it).
+  for (std::size_t n = 0; n < whole.size(); ++n) {
+    std::unique_ptr<char[]> cut(new char[n]);
+    std::copy_n(whole.data(), n, cut.get());
+    EXPECT_EQ(fast_size(std::string_view(cut.get(), n)), 0u) << n;
+  }
+  const std::string pad = "X-Pad: " + std::string(32, 'p');
+  for (const std::string& in :
+       {head({"GET / HTTP/1.1", "Host: a", pad, "Host: a", pad}),
+        head({"GET / HTTP/1.1", "Host: a", pad, "host: b", pad}),
+        std::string("GET / HTTP/1.1\r\nHost: a\r\r\n") + pad + "\r\n\r\n",
+        std::string("GET / HTTP/1.1\r\nHost: a\n\r\n") + pad + "\r\n\r\n",
+        std::string("GET / HTTP/1.1\r\nHost: a\rb\r\n") + pad + "\r\n\r\n"}) {
+    SCOPED_TRACE(in);
+    EXPECT_EQ(fast_size(in), 0u);
+    EXPECT_NE(parse_general(in).state, parse_result::complete);
+  }
+  // The CRLF after the host lies exactly at the head limit, then just inside it.
+  std::string in = head({"GET / HTTP/1.1", "Host: example.com", pad});
+  std::size_t cr = in.find("\r\n", in.find("Host"));
+  for (std::size_t max_head : {cr, cr + 1, cr + 2, in.size() - 1, in.size()}) {
+    SCOPED_TRACE(max_head);
+    expect_agreement(in, parse_limits{.max_head = max_head});
   }
 }
 

@@ -72,17 +72,7 @@ std::size_t pool_free_blocks() noexcept {
   return pool.count;
 }
 
-void io_buffer::free_block() noexcept {
-  if (data_ == nullptr) return;
-  if (cap_ == pool_block_size)
-    pool_release(data_);
-  else
-    delete[] data_;
-  data_ = nullptr;
-  begin_ = end_ = cap_ = 0;
-}
-
-void io_buffer::reserve(std::size_t min, std::size_t limit) {
+void io_buffer::grow(std::size_t min, std::size_t limit) {
   if (data_ == nullptr) {
     std::size_t want = std::max(min, std::min(pool_block_size, limit));
     data_ = want <= pool_block_size ? pool_acquire() : new char[want];

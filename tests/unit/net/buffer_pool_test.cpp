@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <cstring>
 #include <thread>
 #include <vector>
 
@@ -44,4 +46,37 @@ TEST(buffer_pool, an_io_buffer_holds_no_block_once_emptied) {
   b.release_if_empty();
   EXPECT_FALSE(b.has_block());
   EXPECT_EQ(pool_free_blocks(), pooled + 1);
+}
+
+// reserve's cases, the first two inline: an empty buffer takes a pooled
+// block; room already there changes nothing; then it compacts before it
+// grows, and grows past the pool only up to the limit (or what it must hold).
+TEST(buffer_pool, reserve_takes_a_pooled_block_then_compacts_then_grows) {
+  io_buffer b;
+  b.reserve(100, SIZE_MAX);
+  EXPECT_EQ(b.capacity(), pool_block_size);
+  const char* block = b.write_ptr();
+
+  b.commit(pool_block_size - 10);
+  b.reserve(10, SIZE_MAX);  // exactly the room left
+  EXPECT_EQ(b.write_ptr(), block + pool_block_size - 10);
+
+  b.consume(100);
+  std::memset(b.write_ptr() - 1, 'z', 1);  // the last byte held
+  b.reserve(50, SIZE_MAX);                 // 10 free at the end, 100 at the front: compact
+  EXPECT_EQ(b.capacity(), pool_block_size);
+  EXPECT_EQ(b.data(), block);
+  EXPECT_EQ(b.view().back(), 'z');
+
+  b.reserve(pool_block_size, 3 * pool_block_size);  // twice the capacity, within the limit
+  EXPECT_EQ(b.capacity(), 2 * pool_block_size);
+  EXPECT_EQ(b.view().back(), 'z');
+  EXPECT_EQ(b.size(), pool_block_size - 110);
+
+  io_buffer big;
+  big.reserve(pool_block_size + 1, SIZE_MAX);  // more than a pooled block holds
+  EXPECT_EQ(big.capacity(), pool_block_size + 1);
+  std::size_t pooled = pool_free_blocks();
+  big = io_buffer();  // not a pooled block: freed, not pooled
+  EXPECT_EQ(pool_free_blocks(), pooled);
 }

@@ -55,7 +55,7 @@ char fetch_byte(std::uint16_t port) {
 TEST(loop_group, two_loops_pass_work_back_and_forth_through_post) {
   loop_group group(2);
   group.start([](loop&, std::size_t) {});
-  rally r{&group, 2000};
+  rally r{&group, 2000, {0, 0}, {}};
   auto finished = r.done.get_future();
   group.at(0).post([&r] { hit(&r, 0); });
   ASSERT_EQ(finished.wait_for(std::chrono::seconds(10)), std::future_status::ready);

@@ -30,8 +30,8 @@ bool at_most_65535(const char* digits) noexcept {
 }
 
 // Whether the `size` bytes (fewer than 16) at h, classed in `m`, are a host
-// in the forms plain_host takes. False leaves the host to plain_host's walk,
-// never refuses it.
+// in the forms plain_host takes. False leaves the host to the field line's
+// general path, never refuses it.
 bool fits_plain_host(const host_masks& m, std::size_t size, const char* h) noexcept {
   const unsigned all = (1u << size) - 1;
   unsigned colon = m.colon & all;
@@ -45,24 +45,10 @@ bool fits_plain_host(const host_masks& m, std::size_t size, const char* h) noexc
   return n < 5 || (n == 5 && at_most_65535(h + at + 1));
 }
 
-// A host of fewer than 16 bytes with `limit` (the input's end) at least 16
-// bytes on is classed in one SSE2 pass, where the walk below costs ~130
-// instructions for "127.0.0.1:" and a five-digit port
-// (bench/http/instructions.sh).
-bool short_plain_host(std::string_view h, const char* limit) noexcept {
-#if defined(__SSE2__)
-  if (h.size() >= 16 || limit - h.data() < 16) return false;
-  return fits_plain_host(classify_host16(h.data()), h.size(), h.data());
-#else
-  (void)h, (void)limit;
-  return false;
-#endif
-}
-
 // The usual Host line whole: "Host: " (in any case), a host of fewer than 16
 // bytes in the forms fits_plain_host takes, and CRLF. One SSE2 pass finds
 // the host's end and checks its bytes, where the field line's scan, the
-// walk of its name, the trim of its value and the host's own pass cost ~80
+// walk of its name, the trim of its value and the host's walk cost ~80
 // instructions more (bench/http/instructions.sh). Fills `f` and `cr` as
 // scan_simple_field_line would; false, having changed nothing, leaves the
 // line to it. A CRLF past the head limit needs no test here: the head's
@@ -98,8 +84,7 @@ bool take_plain_host_line(std::string_view in, std::size_t line, header_field& f
 // reg-names too) and a port of at most five digits; valid_host decides the
 // rest. The byte after `h` is a CR, SP or HTAB, none of which a host or a
 // port holds, so it ends each loop without a bounds check.
-bool plain_host(std::string_view h, const char* limit) noexcept {
-  if (short_plain_host(h, limit)) return true;
+bool plain_host(std::string_view h) noexcept {
   const char* p = h.data();
   const char* end = p + h.size();
   p = skip_run(p, reg_name);
@@ -116,15 +101,20 @@ bool plain_host(std::string_view h, const char* limit) noexcept {
   return valid_host(h, false);
 }
 
+// Counts a Host whose value is acceptable, and records it unless the
+// target named the host: false for a second Host.
+bool count_host(std::string_view in, std::string_view value, parse_state& st) noexcept {
+  if (++st.host_fields > 1) return false;
+  if (!st.host_from_target) set_host(in, value, st);
+  return true;
+}
+
 // Host is checked here in its usual forms; the other fields that decide
 // framing go to apply_field, and the rest need nothing.
 bool apply_plain_field(std::string_view in, const header_field& f, parse_state& st) noexcept {
   // OR-ing in 0x20 lower-cases a letter, and maps no other byte to one.
-  if (f.name.size() == 4 && (load4(f.name.data()) | 0x20202020u) == word("host")) {
-    if (++st.host_fields > 1 || !plain_host(f.value, in.data() + in.size())) return false;
-    if (!st.host_from_target) set_host(in, f.value, st);
-    return true;
-  }
+  if (f.name.size() == 4 && (load4(f.name.data()) | 0x20202020u) == word("host"))
+    return plain_host(f.value) && count_host(in, f.value, st);
   return !field_may_matter(f.name) || apply_field(in, f, st).status == 0;
 }
 
@@ -152,13 +142,11 @@ std::size_t parse_plain_head(std::string_view in, const parse_limits& limits,
     }
     header_field f;
     if (n == max_fields) return 0;
-    if (take_plain_host_line(in, line, f, cr)) {
-      if (++st.host_fields > 1) return 0;
-      if (!st.host_from_target) set_host(in, f.value, st);
-    } else if (!scan_simple_field_line(in, line, limits.max_head, f, cr) ||
-               !apply_plain_field(in, f, st)) {
-      return 0;
-    }
+    bool taken = take_plain_host_line(in, line, f, cr)
+                     ? count_host(in, f.value, st)
+                     : scan_simple_field_line(in, line, limits.max_head, f, cr) &&
+                           apply_plain_field(in, f, st);
+    if (!taken) return 0;
     storage[n] = f;
   }
 }

@@ -72,14 +72,14 @@ std::size_t pool_free_blocks() noexcept {
   return pool.count;
 }
 
+// reserve's cases that are not inline: an empty buffer that needs more
+// than a pooled block, and a buffer without room for `min` more bytes.
 void io_buffer::grow(std::size_t min, std::size_t limit) {
-  if (data_ == nullptr) {
-    std::size_t want = std::max(min, std::min(pool_block_size, limit));
-    data_ = want <= pool_block_size ? pool_acquire() : new char[want];
-    cap_ = static_cast<uint32_t>(want <= pool_block_size ? pool_block_size : want);
+  if (data_ == nullptr) {  // min > pool_block_size
+    data_ = new char[min];
+    cap_ = static_cast<uint32_t>(min);
     return;
   }
-  if (writable() >= min) return;
   if (begin_ > 0) {  // compact first: cheaper than growing
     std::memmove(data_, data_ + begin_, size());
     end_ -= begin_;

@@ -81,7 +81,7 @@ class io_buffer {
   }
 
  private:
-  void grow(std::size_t min, std::size_t limit);  // reserve's other cases
+  void grow(std::size_t min, std::size_t limit);  // reserve's other cases, out of line
   void free_block() noexcept {
     if (data_ == nullptr) return;
     if (cap_ == pool_block_size)

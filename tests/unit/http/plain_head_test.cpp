@@ -117,9 +117,10 @@ TEST(plain_head, gives_up_on_every_error) {
   }
 }
 
-// A Host of under 16 bytes with 16 bytes of input from its start is checked
-// in one SSE2 pass; any other goes through a walk of its bytes. Either way
-// the answer is the general path's, whatever follows the head.
+// The usual Host line ("Host: ", a host of under 16 bytes, CRLF, with 17
+// bytes of input after "Host: ") is checked in one SSE2 pass; any other
+// goes through the field line's scan and a walk of the host's bytes. Either
+// way the answer is the general path's, whatever follows the head.
 TEST(plain_head, agrees_on_every_host_whichever_way_it_checks_it) {
   const std::string pad = "X-Pad: " + std::string(32, 'p');
   for (const char* host : {"a",

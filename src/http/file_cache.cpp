@@ -57,7 +57,7 @@ void file_cache::forget(const file_info& f) noexcept {
   fds_ -= f.fd ? 1 : 0;
 }
 
-void file_cache::make_room(time_point now, std::size_t more_bytes, bool more_fd) {
+void file_cache::drop_expired(time_point now) noexcept {
   for (auto it = map_.begin(); it != map_.end();) {
     if (now - it->second.opened >= file_cache_ttl) {
       forget(it->second);
@@ -66,17 +66,41 @@ void file_cache::make_room(time_point now, std::size_t more_bytes, bool more_fd)
       ++it;
     }
   }
+  swept_ = now;
+}
+
+void file_cache::clear() noexcept {
+  map_.clear();
+  bytes_ = 0;
+  fds_ = 0;
+}
+
+bool file_cache::close_descriptors_except(const file_info& keep) noexcept {
+  std::size_t before = fds_;
+  for (auto it = map_.begin(); it != map_.end();) {
+    if (it->second.fd && &it->second != &keep) {
+      forget(it->second);
+      it = map_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return fds_ < before;
+}
+
+void file_cache::make_room(time_point now, std::size_t more_bytes, bool more_fd) {
+  drop_expired(now);
   // Still full of fresh entries (a scan of many files): start over rather
   // than track recency on every hit.
-  if (full(more_bytes, more_fd)) {
-    map_.clear();
-    bytes_ = 0;
-    fds_ = 0;
-  }
+  if (full(more_bytes, more_fd)) clear();
 }
 
 const file_info* file_cache::open(int root_dir, std::string_view relative, time_point now,
                                   bool enabled, int& err) {
+  // Expired entries go once per lifetime, whichever paths are asked for: one
+  // dropped only when its own path came again (or the cache filled) kept a
+  // deleted or replaced large file open, its disk space pinned, for good.
+  if (now - swept_ >= file_cache_ttl) drop_expired(now);
   if (enabled) {
     auto it = map_.find(relative);
     if (it != map_.end()) {
@@ -86,6 +110,13 @@ const file_info* file_cache::open(int root_dir, std::string_view relative, time_
     }
   }
   int fd = open_beneath(root_dir, relative);
+  if ((fd == -EMFILE || fd == -ENFILE) && fds_ > 0) {
+    // Out of descriptors, and some are ours: give them back rather than
+    // fail this and every later miss until the limit is raised (64 per
+    // loop, on many loops, can be all of a default RLIMIT_NOFILE).
+    clear();
+    fd = open_beneath(root_dir, relative);
+  }
   if (fd < 0) {
     err = -fd;
     return nullptr;

@@ -36,12 +36,18 @@ class file_cache {
  public:
   // The file at `relative` beneath `root_dir`, opened now or less than
   // file_cache_ttl ago; nullptr with `err` set (an errno) when it cannot be
-  // opened or is neither a regular file nor a directory (EACCES). With
+  // opened or is neither a regular file nor a directory (EACCES). Entries
+  // past their lifetime are closed on any call, once per lifetime; out of
+  // descriptors (EMFILE, ENFILE), the cache closes all it holds and tries
+  // once more. With
   // `enabled` false nothing is kept beyond the next call. The pointer is
   // valid until the next call.
   const file_info* open(int root_dir, std::string_view relative, time_point now, bool enabled,
                         int& err);
   std::size_t size() const noexcept { return map_.size(); }
+  // Out of descriptors while serving `keep` (a dup failed): closes every
+  // other entry's. Whether there was any to close.
+  bool close_descriptors_except(const file_info& keep) noexcept;
 
  private:
   struct hash {
@@ -52,10 +58,13 @@ class file_cache {
   };
   bool full(std::size_t more_bytes, bool more_fd) const noexcept;
   void forget(const file_info& f) noexcept;
+  void drop_expired(time_point now) noexcept;
+  void clear() noexcept;
   void make_room(time_point now, std::size_t more_bytes, bool more_fd);
   std::unordered_map<std::string, file_info, hash, std::equal_to<>> map_;
   std::size_t bytes_ = 0;
   std::size_t fds_ = 0;  // entries holding a descriptor (large files)
+  time_point swept_{};   // when expired entries were last dropped
   file_info scratch_;    // the uncached answer
 };
 

@@ -66,6 +66,10 @@ int status_for(int err) noexcept {
     case ENOTDIR:
     case ENAMETOOLONG:
       return 404;
+    case EMFILE:  // out of descriptors or memory: passing, try again
+    case ENFILE:
+    case ENOMEM:
+      return 503;
     default:
       return 500;
   }
@@ -97,7 +101,8 @@ std::optional<std::string_view> list_field(const request& req, std::string_view 
   return first;
 }
 
-response serve_file(request& req, const detail::file_info& f, const static_files_options& o) {
+response serve_file(request& req, const detail::file_info& f, detail::file_cache& cache,
+                    const static_files_options& o) {
   // RFC 9110 §13.2.2: If-Match and If-Unmodified-Since first, then
   // If-None-Match and If-Modified-Since, then If-Range.
   std::string joined;
@@ -139,6 +144,7 @@ response serve_file(request& req, const detail::file_info& f, const static_files
     // The cached descriptor stays with the cache; the response owns a
     // duplicate (sendfile takes an explicit offset, so they do not race).
     auto d = sys::dup(f.fd.get());
+    if (!d.ok() && cache.close_descriptors_except(f)) d = sys::dup(f.fd.get());
     if (!d.ok()) return error_page(503);
     r.file(unique_fd(d.value), first, length);
   }
@@ -168,7 +174,7 @@ response static_files::serve(request& req) const {
   int err = 0;
   const detail::file_info* f = cache.open(root_.get(), p.relative, now(), opts_.file_cache, err);
   if (!f) return error_page(status_for(err));
-  if (!f->directory) return p.directory_form ? error_page(404) : serve_file(req, *f, opts_);
+  if (!f->directory) return p.directory_form ? error_page(404) : serve_file(req, *f, cache, opts_);
   if (!p.directory_form) {
     // Relative links in the page resolve against the slash form.
     response r(301);
@@ -199,7 +205,7 @@ response static_files::serve_directory(request& req, const std::string& relative
   std::string index = relative.empty() ? "index.html" : relative + "/index.html";
   int err = 0;
   const detail::file_info* f = cache.open(root_.get(), index, now(), opts_.file_cache, err);
-  if (f && !f->directory) return serve_file(req, *f, opts_);
+  if (f && !f->directory) return serve_file(req, *f, cache, opts_);
   if (!f && err != ENOENT) return error_page(status_for(err));
   int fd = detail::open_beneath(root_.get(), relative);
   if (fd < 0) return error_page(status_for(-fd));

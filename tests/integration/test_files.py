@@ -422,6 +422,25 @@ class SlowReader(unittest.TestCase):
         self.assertEqual(get(server, "/one.bin").body, b"x")
 
 
+class DescriptorLimit(unittest.TestCase):
+    """A loop's file cache holds a descriptor per large file (up to 64). Under
+    a low RLIMIT_NOFILE it once filled the table and kept it full: every new
+    file got a 500 until the server restarted."""
+
+    def test_many_large_files_under_a_low_descriptor_limit_are_all_served(self):
+        tree = Tree(large=False)
+        self.addCleanup(tree.remove)
+        size = 70 * 1024  # over the 64 KiB held in memory: the cache keeps the fd
+        os.mkdir(tree.path("large"))
+        for i in range(80):
+            tree.sparse("large/%02d.bin" % i, size, {0: b"%02d" % i})
+        server = start_http(self, "files", "--root", tree.root, "--threads", "1", nofile_limit=48)
+        for i in range(80):
+            r = get(server, "/large/%02d.bin" % i)
+            self.assertEqual((r.status, len(r.body), r.body[:2]), (200, size, b"%02d" % i), f"file {i}")
+        self.assertEqual(get(server, "/one.bin").body, b"x")
+
+
 class Options(unittest.TestCase):
     def setUp(self):
         self.tree = Tree(large=False)

@@ -4,11 +4,15 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace weft::http {
 namespace {
@@ -93,6 +97,26 @@ TEST_F(small_files, a_range_of_a_small_file_is_a_view_of_its_bytes) {
   EXPECT_EQ(r.status(), 206);
   EXPECT_EQ(r.body(), "aa");
   EXPECT_EQ(r.header("Content-Range"), "bytes 1-2/4");
+}
+
+// Out of descriptors is a passing condition of the server, not a fault in
+// it: 503, as when a response cannot duplicate a cached descriptor. It was
+// a 500.
+TEST_F(small_files, running_out_of_descriptors_is_a_503) {
+  static_files_options o;
+  o.file_cache = false;
+  static_files files(root_, o);
+  rlimit old{};
+  ::getrlimit(RLIMIT_NOFILE, &old);
+  rlimit low = old;
+  low.rlim_cur = 64;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  std::vector<int> hogs;
+  for (int fd; (fd = ::dup(0)) >= 0;) hogs.push_back(fd);
+  response r = get(files, "/a.txt");
+  for (int fd : hogs) ::close(fd);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &old), 0);
+  EXPECT_EQ(r.status(), 503);
 }
 
 }  // namespace

@@ -453,27 +453,33 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
   for (std::size_t served = 0;; ++served) {
     // 1. The head: wait idle for its first byte, then head_timeout for all of it.
     parse_result pr;
-    time_point head_deadline = time_point::max();
+    time_point head_deadline = time_point::max(), idle_deadline = time_point::max();
+    std::size_t blank = 0;  // bytes of empty lines skipped before this request
     for (;;) {
       std::string_view bytes = s.buffered();
       if (!bytes.empty()) {
         pr = parse_request(bytes, opts.limits, fields.get(opts.limits.max_fields), head, state);
         if (pr.state != parse_result::incomplete) break;
         if (state.first_field == 0 && state.line > 0) {
-          // Empty lines before a request line are ignored (RFC 9112 §2.2),
-          // and do not start the head timeout: the connection is still idle.
+          // Empty lines before a request line are ignored (RFC 9112 §2.2):
+          // they neither start the head timeout nor extend the idle one, and
+          // they count towards the head's limit. Skipped read after read,
+          // they once held a connection open for good.
+          blank += state.line;
           s.consume(state.line);
           state = {};
           bytes = s.buffered();
+          if (blank > opts.limits.max_head) co_return co_await fail(s, 400, false, opts);
         }
       }
       bool idle = bytes.empty() || bytes == "\r";
       if (idle) {
         fields.release();  // idle: hold no field array
+        if (idle_deadline == time_point::max()) idle_deadline = s.owner().now() + opts.idle_timeout;
       } else if (head_deadline == time_point::max()) {
         head_deadline = s.owner().now() + opts.head_timeout;
       }
-      time_point until = idle ? s.owner().now() + opts.idle_timeout : head_deadline;
+      time_point until = idle ? idle_deadline : head_deadline;
       // Output still unsent after one try goes out under the write timeout.
       auto r = s.try_flush() ? co_await read_by(s, dl, until, cap)
                              : co_await read_before(s, dl, until, cap, opts);

@@ -134,6 +134,39 @@ class Timeouts(unittest.TestCase):
             time.sleep(T * 0.5)
         ResponseReader(s).assert_nothing_more(0.05)
 
+    def test_empty_lines_do_not_keep_an_idle_connection_open(self):
+        # They are ignored (RFC 9112 §2.2), so they are not activity either:
+        # a CRLF every 0.15 s once restarted the idle timeout each time, and
+        # held the connection for as long as the client liked.
+        self.start("hello", "--idle-timeout", str(T), "--header-timeout", str(T))
+        s = self.connect()
+        start = time.monotonic()
+        while time.monotonic() - start < T + LATE:
+            try:
+                s.sendall(b"\r\n")
+            except OSError:
+                break  # closed, and the peer reset
+            if wait_readable(s, 0.15) is not None:
+                break
+        elapsed = time.monotonic() - start
+        self.assertLess(elapsed, T + LATE, "empty lines held the connection open")
+        self.assertGreaterEqual(elapsed, EARLY)
+        try:
+            self.assertEqual(recv_until_closed(s), b"", "an idle close sends nothing")
+        except ConnectionResetError:
+            pass
+
+    def test_more_empty_lines_than_a_head_may_hold_get_400(self):
+        # They count towards the head's limit (64 KiB): 200 KB of them before
+        # a request line were once skipped, read after read, without bound.
+        self.start("inspect")
+        s = self.connect()
+        BackgroundSender(s, b"\r\n" * 100_000 + request())
+        reader = ResponseReader(s)
+        r = reader.read_response()
+        self.assertEqual(r.status, 400, r)
+        self.assertTrue(r.closes(), r.head)
+
     # --- --body-timeout ---------------------------------------------------------
 
     def test_a_body_that_stops_halfway_gets_408(self):

@@ -8,9 +8,17 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 
 namespace weft::http::detail {
+
+std::int64_t wall_seconds() noexcept {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 int load_file_info(unique_fd fd, std::string_view name, time_point now, file_info& out) {
   struct ::stat st {};
@@ -22,6 +30,9 @@ int load_file_info(unique_fd fd, std::string_view name, time_point now, file_inf
            static_cast<std::int64_t>(st.st_mtim.tv_sec),
            static_cast<std::uint32_t>(st.st_mtim.tv_nsec)};
   out.etag = make_etag(out.v);
+  // A date in the future (a clock set wrong, a copied archive) sent as it
+  // is made If-Modified-Since answer 304 to every change until that date.
+  out.v.mtime_s = std::min(out.v.mtime_s, wall_seconds());
   out.last_modified = format_http_date(out.v.mtime_s);
   out.content_type = content_type_for(name);
   out.opened = now;

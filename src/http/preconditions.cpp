@@ -113,6 +113,22 @@ std::string_view opaque_tag(std::string_view tag) noexcept {
   return tag;
 }
 
+// A byte position: one or more digits, read as UINT64_MAX when past 64 bits.
+// RFC 9110 §14.1.1 has recipients expect large numerals rather than refuse
+// them: "0-99999999999999999999" asks for all of a file, and its first
+// position past every file's end is unsatisfiable, not malformed.
+bool parse_position(std::string_view s, std::uint64_t& out) noexcept {
+  if (s.empty()) return false;
+  std::uint64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+    auto d = static_cast<std::uint64_t>(c - '0');
+    v = v > (UINT64_MAX - d) / 10 ? UINT64_MAX : v * 10 + d;
+  }
+  out = v;
+  return true;
+}
+
 }  // namespace
 
 std::string make_etag(const file_validators& v) {
@@ -209,16 +225,18 @@ byte_range parse_range(std::string_view range, std::uint64_t size) noexcept {
   std::string_view a = spec.substr(0, dash), b = spec.substr(dash + 1);
   std::uint64_t first = 0, last = 0;
   if (a.empty()) {
-    // "-n": the last n bytes.
-    if (!detail::parse_decimal(b, last)) return {};
-    if (last == 0 || size == 0) return {byte_range::unsatisfiable};
+    // "-n": the last n bytes. Of an empty file that is all of it, which no
+    // Content-Range can name ("bytes 0--1/0"): the whole file, a 200.
+    if (!parse_position(b, last)) return {};
+    if (last == 0) return {byte_range::unsatisfiable};
+    if (size == 0) return {};
     std::uint64_t n = std::min(last, size);
     return {byte_range::partial, size - n, n};
   }
-  if (!detail::parse_decimal(a, first)) return {};
+  if (!parse_position(a, first)) return {};
   if (b.empty()) {
     last = UINT64_MAX;
-  } else if (!detail::parse_decimal(b, last) || last < first) {
+  } else if (!parse_position(b, last) || last < first) {
     return {};  // "5-3" is invalid syntax, which a server ignores
   }
   if (first >= size) return {byte_range::unsatisfiable};
@@ -226,20 +244,20 @@ byte_range parse_range(std::string_view range, std::uint64_t size) noexcept {
   return {byte_range::partial, first, last - first + 1};
 }
 
-bool if_range_matches(std::string_view if_range, std::string_view etag,
-                      std::int64_t mtime_s) noexcept {
+bool if_range_matches(std::string_view if_range, std::string_view etag, std::int64_t mtime_s,
+                      std::int64_t now_s) noexcept {
   if_range = trim(if_range);
   if (!if_range.empty() && if_range.front() == '"') return if_range == etag;
   if (if_range.substr(0, 2) == "W/") return false;
   auto date = parse_http_date(if_range);
-  return date && *date == mtime_s;
+  return date && *date == mtime_s && mtime_s < now_s;
 }
 
 byte_range select_range(std::optional<std::string_view> range,
                         std::optional<std::string_view> if_range, std::string_view etag,
-                        std::int64_t mtime_s, std::uint64_t size) noexcept {
+                        std::int64_t mtime_s, std::int64_t now_s, std::uint64_t size) noexcept {
   if (!range) return {};
-  if (if_range && !if_range_matches(*if_range, etag, mtime_s)) return {};
+  if (if_range && !if_range_matches(*if_range, etag, mtime_s, now_s)) return {};
   return parse_range(*range, size);
 }
 

@@ -105,21 +105,24 @@ response serve_file(request& req, const detail::file_info& f, detail::file_cache
                     const static_files_options& o) {
   // RFC 9110 §13.2.2: If-Match and If-Unmodified-Since first, then
   // If-None-Match and If-Modified-Since, then If-Range.
-  std::string joined;
-  if (precondition_failed(list_field(req, "If-Match", joined), req.header("If-Unmodified-Since"),
-                          f.etag, f.v.mtime_s))
+  // Each is read across all its field lines: a date sent twice is a list,
+  // which is no date, and is ignored (§13.1.3, §13.1.4); only the first
+  // line's was read.
+  std::string joined[6];
+  if (precondition_failed(list_field(req, "If-Match", joined[0]),
+                          list_field(req, "If-Unmodified-Since", joined[1]), f.etag, f.v.mtime_s))
     return error_page(412);
-  joined.clear();
-  if (not_modified(list_field(req, "If-None-Match", joined), req.header("If-Modified-Since"),
-                   f.etag, f.v.mtime_s)) {
+  if (not_modified(list_field(req, "If-None-Match", joined[2]),
+                   list_field(req, "If-Modified-Since", joined[3]), f.etag, f.v.mtime_s)) {
     response r(304);
     add_validators(r, f, o);
     return r;
   }
   byte_range range;
   if (req.method() == "GET")
-    range =
-        select_range(req.header("Range"), req.header("If-Range"), f.etag, f.v.mtime_s, f.v.size);
+    if (auto ranges = list_field(req, "Range", joined[4]))
+      range = select_range(ranges, list_field(req, "If-Range", joined[5]), f.etag, f.v.mtime_s,
+                           detail::wall_seconds(), f.v.size);
   if (range.kind == byte_range::unsatisfiable) {
     response r = error_page(416);
     r.header("Content-Range", "bytes */" + std::to_string(f.v.size));

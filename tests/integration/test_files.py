@@ -214,12 +214,28 @@ class Files(FilesFixture):
                 self.assertEqual((r.status, r.body), (200, b"x"))
 
     def test_if_range(self):
-        g = get(self.server, "/mib.bin")
+        # A Last-Modified names one version only once its second has passed
+        # (RFC 9110 §8.8.2.2): this file's is a minute old.
+        self.tree.write("ranged.bin", os.urandom(100))
+        past = time.time() - 60
+        os.utime(self.tree.path("ranged.bin"), (past, past))
+        g = get(self.server, "/ranged.bin")
         rng = ("Range", "bytes=0-9")
-        self.assertEqual(get(self.server, "/mib.bin", headers=[rng, ("If-Range", g.header("ETag"))]).status, 206)
-        self.assertEqual(get(self.server, "/mib.bin", headers=[rng, ("If-Range", g.header("Last-Modified"))]).status, 206)
-        self.assertEqual(get(self.server, "/mib.bin", headers=[rng, ("If-Range", '"stale"')]).status, 200)
-        self.assertEqual(get(self.server, "/mib.bin", headers=[rng, ("If-Range", "W/" + g.header("ETag"))]).status, 200)
+        self.assertEqual(get(self.server, "/ranged.bin", headers=[rng, ("If-Range", g.header("ETag"))]).status, 206)
+        self.assertEqual(get(self.server, "/ranged.bin", headers=[rng, ("If-Range", g.header("Last-Modified"))]).status, 206)
+        self.assertEqual(get(self.server, "/ranged.bin", headers=[rng, ("If-Range", '"stale"')]).status, 200)
+        self.assertEqual(get(self.server, "/ranged.bin", headers=[rng, ("If-Range", "W/" + g.header("ETag"))]).status, 200)
+
+    def test_large_numerals_and_empty_files_in_ranges(self):
+        # RFC 9110 §14.1.1: positions past 64 bits are large, not malformed;
+        # a suffix range of an empty file is all of it: the whole, a 200.
+        cases = [("/page.html", "bytes=0-99999999999999999999999", 206),
+                 ("/page.html", "bytes=-99999999999999999999999", 206),
+                 ("/page.html", "bytes=99999999999999999999999-", 416),
+                 ("/empty.bin", "bytes=-5", 200)]
+        for path, spec, status in cases:
+            with self.subTest(spec=spec):
+                self.assertEqual(get(self.server, path, headers=[("Range", spec)]).status, status)
 
     def test_304_flows_with_curl(self):
         url = f"http://{self.server.host}:{self.server.port}/page.html"

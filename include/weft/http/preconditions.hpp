@@ -8,7 +8,8 @@
 //                           v.mtime_s)) ... 412
 //   if (not_modified(req.header("If-None-Match"), req.header("If-Modified-Since"), tag, v.mtime_s))
 //     ... 304
-//   byte_range r = select_range(req.header("Range"), req.header("If-Range"), tag, v.mtime_s, size);
+//   byte_range r = select_range(req.header("Range"), req.header("If-Range"), tag, v.mtime_s,
+//                               now_seconds, size);
 //
 // Threading: none; safe from any thread.
 
@@ -76,13 +77,15 @@ byte_range parse_range(std::string_view range, std::uint64_t size) noexcept;
 
 // If-Range (§13.1.5): the range applies only while the representation is
 // the one the client has: a strong ETag equal to `etag`, or an HTTP-date
-// exactly equal to Last-Modified. A weak tag never matches.
-bool if_range_matches(std::string_view if_range, std::string_view etag,
-                      std::int64_t mtime_s) noexcept;
+// exactly equal to Last-Modified when that is a strong validator (§8.8.2.2):
+// the file last changed before `now_s`, the current second, so it cannot
+// change again within the second the date names. A weak tag never matches.
+bool if_range_matches(std::string_view if_range, std::string_view etag, std::int64_t mtime_s,
+                      std::int64_t now_s) noexcept;
 
 // Both together: whole when there is no Range, or If-Range does not match.
 byte_range select_range(std::optional<std::string_view> range,
                         std::optional<std::string_view> if_range, std::string_view etag,
-                        std::int64_t mtime_s, std::uint64_t size) noexcept;
+                        std::int64_t mtime_s, std::int64_t now_s, std::uint64_t size) noexcept;
 
 }  // namespace weft::http

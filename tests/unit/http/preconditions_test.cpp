@@ -145,7 +145,15 @@ TEST(parse_range, single_ranges_table) {
       {"bytes=100-200", 100, br::unsatisfiable, 0, 0},
       {"bytes=-0", 100, br::unsatisfiable, 0, 0},
       {"bytes=0-", 0, br::unsatisfiable, 0, 0},
-      {"bytes=-1", 0, br::unsatisfiable, 0, 0},
+      // An empty file: a suffix range is satisfiable (RFC 9110 §14.1.1),
+      // and is all of it, which no Content-Range can name; the whole file.
+      {"bytes=-1", 0, br::whole, 0, 0},
+      // Numerals past 64 bits are large, not malformed (§14.1.1).
+      {"bytes=99999999999999999999999-", 100, br::unsatisfiable, 0, 0},
+      {"bytes=18446744073709551616-", 100, br::unsatisfiable, 0, 0},
+      {"bytes=0-99999999999999999999999", 6, br::partial, 0, 6},
+      {"bytes=2-18446744073709551616", 6, br::partial, 2, 4},
+      {"bytes=-99999999999999999999999", 6, br::partial, 0, 6},
       {"bytes=4294967296-", 5000000000, br::partial, 4294967296, 705032704},
       {"bytes=4999999999-4999999999", 5000000000, br::partial, 4999999999, 1},
       // Ignored (the whole file): several ranges, bad syntax, other units.
@@ -157,7 +165,6 @@ TEST(parse_range, single_ranges_table) {
       {"bytes=", 100, br::whole, 0, 0},
       {"items=0-1", 100, br::whole, 0, 0},
       {"bytes 0-1", 100, br::whole, 0, 0},
-      {"bytes=99999999999999999999999-", 100, br::whole, 0, 0},
       {"", 100, br::whole, 0, 0},
   };
   for (const auto& r : rows) {
@@ -173,7 +180,7 @@ TEST(parse_range, single_ranges_table) {
 TEST(select_range, if_range_must_match_strongly_or_by_exact_date) {
   const std::string tag = "\"abc\"";
   auto sel = [&](std::optional<std::string_view> if_range) {
-    return select_range("bytes=0-9", if_range, tag, t_1994, 100).kind;
+    return select_range("bytes=0-9", if_range, tag, t_1994, t_1994 + 60, 100).kind;
   };
   EXPECT_EQ(sel(std::nullopt), byte_range::partial);
   EXPECT_EQ(sel("\"abc\""), byte_range::partial);
@@ -184,7 +191,20 @@ TEST(select_range, if_range_must_match_strongly_or_by_exact_date) {
   std::string later = format_http_date(t_1994 + 1);
   EXPECT_EQ(sel(later), byte_range::whole);
   EXPECT_EQ(sel("nonsense"), byte_range::whole);
-  EXPECT_EQ(select_range(std::nullopt, "\"abc\"", tag, t_1994, 100).kind, byte_range::whole);
+  EXPECT_EQ(select_range(std::nullopt, "\"abc\"", tag, t_1994, t_1994 + 60, 100).kind,
+            byte_range::whole);
+}
+
+// A Last-Modified of the current second is weak (RFC 9110 §8.8.2.2): the
+// file may change again within it, and a copy taken earlier in that second
+// would then get a range of other bytes spliced onto it.
+TEST(select_range, a_date_names_a_file_only_once_its_second_has_passed) {
+  const std::string tag = "\"abc\"", date = format_http_date(t_1994);
+  EXPECT_EQ(select_range("bytes=0-9", date, tag, t_1994, t_1994, 100).kind, byte_range::whole);
+  EXPECT_EQ(select_range("bytes=0-9", date, tag, t_1994, t_1994 + 1, 100).kind,
+            byte_range::partial);
+  EXPECT_EQ(select_range("bytes=0-9", tag, tag, t_1994, t_1994, 100).kind, byte_range::partial)
+      << "a strong entity tag is strong at once";
 }
 
 }  // namespace

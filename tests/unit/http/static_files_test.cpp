@@ -2,11 +2,16 @@
 // a small file shared rather than copied, and the options checked up front.
 #include <weft/http/static_files.hpp>
 
+#include <weft/http/preconditions.hpp>
+
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <span>
@@ -97,6 +102,66 @@ TEST_F(small_files, a_range_of_a_small_file_is_a_view_of_its_bytes) {
   EXPECT_EQ(r.status(), 206);
   EXPECT_EQ(r.body(), "aa");
   EXPECT_EQ(r.header("Content-Range"), "bytes 1-2/4");
+}
+
+std::int64_t wall_second() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+void set_mtime(const std::string& path, std::int64_t seconds) {
+  timespec times[2] = {{0, UTIME_OMIT}, {seconds, 0}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, path.c_str(), times, 0), 0);
+}
+
+// RFC 9110 §8.8.2.1: a modification time in the future is replaced by the
+// time of the response. Sent as it was, a client's If-Modified-Since of
+// that date got 304 for the file changed since, until that future date.
+TEST_F(small_files, a_future_modification_time_is_sent_as_now) {
+  set_mtime(root_ + "/a.txt", 1893456000);  // 2030-01-01
+  static_files files(root_, static_files_options{});
+  response r = get(files, "/a.txt");
+  ASSERT_TRUE(r.header("Last-Modified"));
+  auto sent = parse_http_date(*r.header("Last-Modified"));
+  ASSERT_TRUE(sent);
+  EXPECT_LE(*sent, wall_second());
+  header_field since{"If-Modified-Since", *r.header("Last-Modified")};
+  EXPECT_EQ(get(files, "/a.txt", std::span<header_field>(&since, 1)).status(), 304)
+      << "the date sent is the one compared";
+}
+
+// §13.1.3: an If-Modified-Since of more than one member is ignored; sent on
+// two lines, only the first was read.
+TEST_F(small_files, if_modified_since_on_two_lines_is_ignored) {
+  static_files files(root_, static_files_options{});
+  header_field two[] = {{"If-Modified-Since", "Fri, 31 Dec 9999 23:59:59 GMT"},
+                        {"If-Modified-Since", "Thu, 01 Jan 1970 00:00:00 GMT"}};
+  EXPECT_EQ(get(files, "/a.txt", two).status(), 200);
+  EXPECT_EQ(get(files, "/a.txt", std::span<header_field>(two, 1)).status(), 304);
+}
+
+TEST_F(small_files, if_range_by_date_applies_once_the_files_second_has_passed) {
+  static_files_options o;
+  o.file_cache = false;
+  static_files files(root_, o);
+  // Changed in the current second (a future time is taken as now): weak.
+  // Asked within one second, or asked again.
+  for (int tries = 0;; ++tries) {
+    ASSERT_LT(tries, 5);
+    std::int64_t before = wall_second();
+    set_mtime(root_ + "/a.txt", before + 3600);
+    std::string stamp(*get(files, "/a.txt").header("Last-Modified"));
+    header_field ask[] = {{"Range", "bytes=1-2"}, {"If-Range", stamp}};
+    int status = get(files, "/a.txt", ask).status();
+    if (wall_second() != before) continue;
+    EXPECT_EQ(status, 200) << "a date of this second is weak";
+    break;
+  }
+  set_mtime(root_ + "/a.txt", wall_second() - 10);
+  std::string stamp(*get(files, "/a.txt").header("Last-Modified"));
+  header_field ask[] = {{"Range", "bytes=1-2"}, {"If-Range", stamp}};
+  EXPECT_EQ(get(files, "/a.txt", ask).status(), 206);
 }
 
 // Out of descriptors is a passing condition of the server, not a fault in

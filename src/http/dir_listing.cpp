@@ -1,5 +1,6 @@
 #include "dir_listing.hpp"
 
+#include "open_beneath.hpp"
 #include "sys/linux/syscalls.hpp"
 
 #include <weft/core/unique_fd.hpp>
@@ -107,7 +108,8 @@ void add_row(std::string& out, const listing_entry& e) {
 
 }  // namespace
 
-std::string render_listing(std::string_view relative, std::vector<listing_entry> entries) {
+std::string render_listing(std::string_view relative, std::vector<listing_entry> entries,
+                           bool cut) {
   std::sort(entries.begin(), entries.end(), [](const listing_entry& a, const listing_entry& b) {
     if (a.directory != b.directory) return a.directory;
     return a.name < b.name;
@@ -123,7 +125,11 @@ std::string render_listing(std::string_view relative, std::vector<listing_entry>
   if (!relative.empty())
     out += "<tr><td><a href=\"../\">../</a></td><td class=\"n\"></td><td class=\"t\"></td></tr>\n";
   for (const auto& e : entries) add_row(out, e);
-  out += "</tbody></table></main></body></html>\n";
+  out += "</tbody></table>";
+  if (cut)
+    out += "<p>This directory holds more than " + std::to_string(entries.size()) +
+           " entries; the others were left out.</p>";
+  out += "</main></body></html>\n";
   return out;
 }
 
@@ -140,12 +146,35 @@ bool reachable(std::string_view name, bool dotfiles) {
 }
 }  // namespace
 
-int read_listing(int dir_fd, bool dotfiles, std::vector<listing_entry>& out) {
-  // A descriptor of our own: getdents moves the file position, and the
-  // caller's may be cached and shared.
-  auto opened = sys::openat(dir_fd, ".", O_RDONLY | O_DIRECTORY);
-  if (!opened.ok()) return opened.err;
-  unique_fd dir(opened.value);
+namespace {
+// What a request for `name` in the listed directory would find, as `e`;
+// false when it would be refused or find nothing. A symlink is followed
+// from the root (open_beneath), as a request for it would be: the listing
+// never shows the size or age of anything outside the root.
+bool stat_entry(int root_dir, int dir, std::string_view relative, std::string name,
+                listing_entry& e) {
+  struct ::stat st {};
+  if (!sys::fstatat(dir, name.c_str(), st, AT_SYMLINK_NOFOLLOW).ok()) return false;
+  if (S_ISLNK(st.st_mode)) {
+    int fd = open_beneath(root_dir, relative.empty() ? name : std::string(relative) + "/" + name);
+    if (fd < 0) return false;
+    unique_fd target(fd);
+    if (!sys::fstat(target.get(), st).ok()) return false;
+  }
+  if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) return false;
+  e = {std::move(name), S_ISDIR(st.st_mode), static_cast<std::uint64_t>(st.st_size),
+       static_cast<std::int64_t>(st.st_mtim.tv_sec)};
+  return true;
+}
+}  // namespace
+
+int read_listing(int root_dir, std::string_view relative, bool dotfiles,
+                 std::vector<listing_entry>& out, bool& cut, std::size_t limit) {
+  cut = false;
+  // A descriptor of our own: getdents moves the file position.
+  int opened = open_beneath(root_dir, relative);
+  if (opened < 0) return -opened;
+  unique_fd dir(opened);
   constexpr std::size_t buf_size = std::size_t{32} * 1024;
   auto buf = std::make_unique<char[]>(buf_size);
   for (;;) {
@@ -159,14 +188,13 @@ int read_listing(int dir_fd, bool dotfiles, std::vector<listing_entry>& out) {
       std::string_view name(buf.get() + at + 19);
       at += reclen;
       if (!reachable(name, dotfiles)) continue;
-      // The link itself, not its target: a listing must not report the
-      // size or age of something outside the root.
-      struct ::stat st {};
-      std::string name_z(name);
-      if (!sys::fstatat(dir.get(), name_z.c_str(), st, AT_SYMLINK_NOFOLLOW).ok()) continue;
-      out.push_back({std::move(name_z), S_ISDIR(st.st_mode), static_cast<std::uint64_t>(st.st_size),
-                     static_cast<std::int64_t>(st.st_mtim.tv_sec)});
-      if (out.size() >= max_listing) return 0;
+      listing_entry e;
+      if (!stat_entry(root_dir, dir.get(), relative, std::string(name), e)) continue;
+      if (out.size() == limit) {
+        cut = true;
+        return 0;
+      }
+      out.push_back(std::move(e));
     }
   }
 }

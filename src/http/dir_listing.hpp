@@ -30,12 +30,20 @@ std::string human_size(std::uint64_t bytes);
 
 // The page for the directory at `relative` ("" is the root). Sorts
 // `entries` (directories first, then by name) and escapes every name.
-std::string render_listing(std::string_view relative, std::vector<listing_entry> entries);
+// `cut`: the entries are not all of them (read_listing's limit), and the
+// page says so.
+std::string render_listing(std::string_view relative, std::vector<listing_entry> entries,
+                           bool cut = false);
 
-// Reads the entries of directory `dir_fd` (not consumed), at most
-// max_listing of them, skipping dotfiles unless `dotfiles`, and names that
-// no request could reach (see resolve_static_path). 0, or an errno.
+// Reads the entries of the directory at `relative` beneath `root_dir`: at
+// most `limit`, with `cut` set when there were more. Each is listed as a
+// request for it would find it: a symlink as the file or directory it leads
+// to inside the root. Left out: dotfiles unless `dotfiles`, names that no
+// request could reach (see resolve_static_path), and what a request would
+// be refused (anything but files and directories; links out of the root or
+// to nothing). 0, or an errno.
 inline constexpr std::size_t max_listing = 10000;
-int read_listing(int dir_fd, bool dotfiles, std::vector<listing_entry>& out);
+int read_listing(int root_dir, std::string_view relative, bool dotfiles,
+                 std::vector<listing_entry>& out, bool& cut, std::size_t limit = max_listing);
 
 }  // namespace weft::http::detail

@@ -2,7 +2,6 @@
 
 #include "dir_listing.hpp"
 #include "file_cache.hpp"
-#include "open_beneath.hpp"
 #include "response_lines.hpp"
 #include "sys/linux/syscalls.hpp"
 
@@ -210,16 +209,14 @@ response static_files::serve_directory(request& req, const std::string& relative
   const detail::file_info* f = cache.open(root_.get(), index, now(), opts_.file_cache, err);
   if (f && !f->directory) return serve_file(req, *f, cache, opts_);
   if (!f && err != ENOENT) return error_page(status_for(err));
-  int fd = detail::open_beneath(root_.get(), relative);
-  if (fd < 0) return error_page(status_for(-fd));
-  unique_fd dir(fd);
   std::vector<detail::listing_entry> entries;
-  if (int e = detail::read_listing(dir.get(), opts_.dotfiles, entries); e != 0)
+  bool cut = false;
+  if (int e = detail::read_listing(root_.get(), relative, opts_.dotfiles, entries, cut); e != 0)
     return error_page(status_for(e));
   response r(200);
   r.content_type("text/html; charset=utf-8");
   r.header("Cache-Control", "no-cache");
-  r.body(detail::render_listing(relative, std::move(entries)));
+  r.body(detail::render_listing(relative, std::move(entries), cut));
   return r;
 }
 

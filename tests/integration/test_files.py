@@ -343,6 +343,11 @@ class Files(FilesFixture):
         self.assertLess(body.index('href="sub/"'), body.index('href="app.js"'))
         self.assertLess(body.index('href="app.js"'), body.index('href="blob.xyz"'))
         self.assertIn("1.0 MiB", body)
+        # Links as what they lead to; none that would get a 403.
+        self.assertIn('href="link_dir/"', body)
+        self.assertIn('href="link_in"', body)
+        self.assertNotIn("link_out", body)
+        self.assertNotIn('href="fifo"', body)
         sub = get(self.server, "/sub/").body.decode()
         self.assertIn('href="../"', sub)
         self.assertIn("&lt;b&gt;&amp;&quot;tag&#39;.txt", sub)

@@ -1,7 +1,19 @@
-// The directory listing page: escaping, order, and the parent link.
+// The directory listing page: escaping, order, and the parent link; and
+// which entries of a real directory it shows.
 #include "http/dir_listing.hpp"
 
 #include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
 
 namespace weft::http::detail {
 namespace {
@@ -57,6 +69,93 @@ TEST(render_listing, escapes_hostile_names_in_text_and_hrefs) {
 TEST(render_listing, the_root_has_no_parent_link) {
   EXPECT_EQ(render_listing("", {}).find("href=\"../\""), std::string::npos);
   EXPECT_NE(render_listing("", {}).find("Index of /<"), std::string::npos);
+}
+
+TEST(render_listing, says_when_entries_were_left_out) {
+  EXPECT_EQ(render_listing("", {{"a", false, 1, 0}}).find("were left out"), std::string::npos);
+  EXPECT_NE(render_listing("", {{"a", false, 1, 0}}, true).find("were left out"),
+            std::string::npos);
+}
+
+class listing_dir : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/weft-listing-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    top_ = tmpl;
+    root_ = top_ + "/root";
+    ASSERT_EQ(::mkdir(root_.c_str(), 0755), 0);
+    root_fd_ = ::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    ASSERT_GE(root_fd_, 0);
+  }
+  void TearDown() override {
+    ::close(root_fd_);
+    std::filesystem::remove_all(top_);
+  }
+  void write(const std::string& rel, const std::string& bytes) {
+    std::FILE* f = std::fopen((root_ + "/" + rel).c_str(), "wb");
+    ASSERT_NE(f, nullptr);
+    std::fwrite(bytes.data(), 1, bytes.size(), f);
+    std::fclose(f);
+  }
+  void mkdir(const std::string& rel) { ASSERT_EQ(::mkdir((root_ + "/" + rel).c_str(), 0755), 0); }
+  void symlink(const std::string& target, const std::string& rel) {
+    ASSERT_EQ(::symlink(target.c_str(), (root_ + "/" + rel).c_str()), 0);
+  }
+  std::vector<listing_entry> read(const std::string& rel, bool& cut, std::size_t limit = 100) {
+    std::vector<listing_entry> out;
+    EXPECT_EQ(read_listing(root_fd_, rel, false, out, cut, limit), 0);
+    std::sort(out.begin(), out.end(),
+              [](const listing_entry& a, const listing_entry& b) { return a.name < b.name; });
+    return out;
+  }
+  std::string top_, root_;
+  int root_fd_ = -1;
+};
+
+// A link is listed as what a request for it gets: the file or directory it
+// leads to, when that is inside the root. One that leads out of the root or
+// nowhere, and a FIFO or a socket, would only get a 403 or a 404: not listed.
+// They were listed, and a link to a directory as a file of the link's size.
+TEST_F(listing_dir, shows_links_as_what_they_lead_to_and_leaves_out_what_cannot_be_served) {
+  write("a.txt", "12345");
+  mkdir("d");
+  mkdir("sub");
+  write("sub/plain.txt", "xy");
+  symlink("../d", "sub/to_dir");
+  symlink("../a.txt", "sub/to_file");
+  symlink("../../outside", "sub/out");
+  write("../outside", "secret");
+  symlink("nowhere", "sub/dangling");
+  ASSERT_EQ(::mkfifo((root_ + "/sub/fifo").c_str(), 0644), 0);
+  bool cut = true;
+  auto got = read("sub", cut);
+  EXPECT_FALSE(cut);
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[0].name, "plain.txt");
+  EXPECT_EQ(got[0].size, 2u);
+  EXPECT_EQ(got[1].name, "to_dir");
+  EXPECT_TRUE(got[1].directory);
+  EXPECT_EQ(got[2].name, "to_file");
+  EXPECT_FALSE(got[2].directory);
+  EXPECT_EQ(got[2].size, 5u);
+}
+
+TEST_F(listing_dir, the_root_is_the_empty_path) {
+  write("a.txt", "1");
+  bool cut = true;
+  auto got = read("", cut);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].name, "a.txt");
+}
+
+TEST_F(listing_dir, stops_at_the_limit_and_says_so) {
+  for (const char* name : {"a", "b", "c", "d", "e"}) write(name, "x");
+  bool cut = false;
+  EXPECT_EQ(read("", cut, 3).size(), 3u);
+  EXPECT_TRUE(cut);
+  EXPECT_EQ(read("", cut, 5).size(), 5u);
+  EXPECT_FALSE(cut);
 }
 
 }  // namespace

@@ -69,9 +69,17 @@ bool chunked_decoder::framing_byte(char c) noexcept {
   }
   if (c == '\n') return fail(400, "bare LF in chunk framing");
   if (state_ == state::size && is(c, detail::hexdig)) {
-    // 16 hex digits fill 64 bits, so refusing a 17th rules out overflow
-    // (and bounds leading zeros).
-    if (++digits_ > 16) return fail(400, "chunk size too long");
+    // 1*HEXDIG (RFC 9112 §7.1): leading zeros are digits like any other.
+    // A size with any of its top four bits set cannot take another digit,
+    // so overflow is refused by value. Digits past 16 can only be leading
+    // zeros; they count towards the extensions' budget, which bounds the
+    // framing bytes a body carries besides its data.
+    if (remaining_ >> 60 != 0) return fail(400, "chunk size too long");
+    if (digits_ < 16) {
+      ++digits_;
+    } else if (++ext_bytes_ > limits_.max_extensions) {
+      return fail(400, "chunk size too long");
+    }
     remaining_ = remaining_ << 4 | hex_value(c);
     return true;
   }

@@ -139,6 +139,11 @@ class InspectJson(InspectServer, unittest.TestCase):
             ("chunked, any case",
              b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: ChUnKeD\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
              expected("POST", headers=[("Host", "x"), ("Transfer-Encoding", "ChUnKeD")], body="abc")),
+            # chunk-size = 1*HEXDIG, last-chunk = 1*"0" (RFC 9112 §7.1): only overflow is an error.
+            ("chunk sizes with more than 16 digits of leading zeros",
+             b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+             b"0000000000000000000003\r\nabc\r\n0000000000000000000000\r\n\r\n",
+             expected("POST", headers=[("Host", "x"), ("Transfer-Encoding", "chunked")], body="abc")),
         ]
         for name, raw, want in cases:
             with self.subTest(name):
@@ -423,7 +428,9 @@ MALFORMED = [
     ("a chunk size that is not hex", post_chunked(b"zz\r\n"), 400),
     ("a chunk size with 0x", post_chunked(b"0x3\r\nabc\r\n0\r\n\r\n"), 400),
     ("a negative chunk size", post_chunked(b"-1\r\n"), 400),
-    ("a 17-digit chunk size", post_chunked(b"00000000000000003\r\nabc\r\n0\r\n\r\n"), 400),
+    ("a 17-digit chunk size", post_chunked(b"10000000000000003\r\nabc\r\n0\r\n\r\n"), 400),
+    ("more leading zeros than the extensions' budget",
+     post_chunked(b"0" * 5000 + b"3\r\nabc\r\n0\r\n\r\n"), 400),
     ("an empty chunk-size line", post_chunked(b"\r\nabc\r\n0\r\n\r\n"), 400),
     ("chunk data longer than its size", post_chunked(b"3\r\nabcd\r\n0\r\n\r\n"), 400),
     ("a bare LF after a chunk size", post_chunked(b"3\nabc\r\n0\r\n\r\n"), 400),

@@ -88,6 +88,19 @@ TEST(chunked_decoder, accepts_hex_sizes_in_either_case_and_leading_zeros) {
   EXPECT_EQ(d.body.size(), 21u);
 }
 
+// chunk-size = 1*HEXDIG and last-chunk = 1*("0") (RFC 9112 §7.1): leading
+// zeros are digits like any other, and only overflow is an error. A 17th
+// digit was refused even as a leading zero. Past 16 digits they count towards
+// the extensions' budget, which bounds the framing bytes besides the data.
+TEST(chunked_decoder, accepts_leading_zeros_past_sixteen_digits_within_the_extension_budget) {
+  std::string zeros(40, '0');
+  decoded d = decode_whole(zeros + "5\r\nhello\r\n" + zeros + "\r\n\r\n");
+  ASSERT_EQ(d.state, chunk_result::complete) << d;
+  EXPECT_EQ(d.body, "hello");
+  expect_statuses({{std::string(4096 + 15, '0') + "5\r\nhello\r\n0\r\n\r\n", 0},
+                   {std::string(4096 + 16, '0') + "5\r\nhello\r\n0\r\n\r\n", 400}});
+}
+
 TEST(chunked_decoder, repeats_its_outcome_after_the_end) {
   chunked_decoder dec;
   std::array<header_field, 4> storage;
@@ -122,7 +135,7 @@ TEST(chunked_decoder, rejects_chunk_sizes_that_overflow_64_bits_with_400) {
   chunked_limits huge{.max_body = UINT64_MAX};
   expect_statuses({{"fffffffffffffffff\r\nx\r\n0\r\n\r\n", 400},
                    {"10000000000000000\r\nx\r\n0\r\n\r\n", 400},
-                   {"00000000000000005\r\nhello\r\n0\r\n\r\n", 400}},
+                   {"000000000000000010000000000000000\r\nx\r\n0\r\n\r\n", 400}},
                   huge);
   // 16 digits still fit: this one just runs out of input.
   EXPECT_EQ(decode_whole("ffffffffffffffff\r\nabc", huge).state, chunk_result::incomplete);

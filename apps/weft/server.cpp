@@ -1,6 +1,7 @@
 #include "server.hpp"
 
 #include <weft/core/log.hpp>
+#include <weft/core/process.hpp>
 
 #include <atomic>
 #include <csignal>
@@ -39,6 +40,9 @@ int run_server(const std::string& name, const common_options& opts, service_fact
     std::fprintf(stderr, "weft %s: invalid --host '%s'\n", name.c_str(), opts.host.c_str());
     return 2;
   }
+  // One descriptor per connection: the usual soft limit (1024) would stop
+  // the server near a thousand clients where the hard one allows more.
+  raise_open_file_limit();
   // The controlling loop owns the signals; block them before any worker
   // thread exists so every worker inherits the mask.
   loop control;

@@ -126,5 +126,25 @@ class EchoOutOfDescriptorsTwoThreadsLevelTriggered(EchoOutOfDescriptors, unittes
     server_args = ("--threads", "2", "--trigger", "level")
 
 
+class SoftLimitRaised(unittest.TestCase):
+    """The soft RLIMIT_NOFILE is often 1024 while the hard one is far higher
+    (systemd's 1024:524288): `weft` raises the soft one to the hard one at
+    start, so it is not held to ~1,000 clients by a default."""
+
+    def test_a_soft_limit_below_the_hard_one_does_not_cap_the_clients(self):
+        server = start_weft(self, "echo", nofile_soft=NOFILE_LIMIT)
+        clients = {}
+        try:
+            for i in range(CLIENTS * 2):
+                s = server.connect(timeout=5.0)
+                clients[i] = s
+                s.sendall(hello(i))
+            done = echoed_within(clients, SETTLE * 3)
+            self.assertEqual(len(done), len(clients), "clients past the soft limit were not served")
+        finally:
+            for s in clients.values():
+                s.close()
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -59,7 +59,8 @@ class WeftStartError(AssertionError):
 class WeftProcess:
     """One running `weft <subcommand>`, on --port 0 unless told otherwise."""
 
-    def __init__(self, subcommand, *args, host=None, port=0, nofile_limit=None, ready_timeout=READY_TIMEOUT):
+    def __init__(self, subcommand, *args, host=None, port=0, nofile_limit=None, nofile_soft=None,
+                 ready_timeout=READY_TIMEOUT):
         if not os.access(WEFT_BIN, os.X_OK):
             raise WeftStartError(f"weft binary not found at {WEFT_BIN}; build it or set WEFT_BIN")
         self.subcommand = subcommand
@@ -71,9 +72,11 @@ class WeftProcess:
         # stderr goes to a file: a pipe nobody drains could block the server.
         self._stderr = tempfile.TemporaryFile()
         preexec = None
-        if nofile_limit is not None:
+        if nofile_limit is not None or nofile_soft is not None:
             def preexec():
-                resource.setrlimit(resource.RLIMIT_NOFILE, (nofile_limit, nofile_limit))
+                hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1] if nofile_limit is None else nofile_limit
+                soft = hard if nofile_soft is None else nofile_soft
+                resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=self._stderr, preexec_fn=preexec)
         _live.add(self.proc)

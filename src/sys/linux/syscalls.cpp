@@ -4,6 +4,7 @@
 #include <linux/openat2.h>
 #include <pthread.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/sendfile.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -274,6 +275,16 @@ int somaxconn() {
     std::fclose(f);
   }
   return value;
+}
+
+std::uint64_t raise_nofile_limit() noexcept {
+  ::rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return 0;
+  if (lim.rlim_cur < lim.rlim_max) {
+    ::rlimit raised{lim.rlim_max, lim.rlim_max};
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) lim = raised;
+  }
+  return lim.rlim_cur;
 }
 
 int cpu_count() {

@@ -85,5 +85,8 @@ result<size_t> getdents(int fd, void* buf, size_t len);
 void write_stderr(const char* data, size_t len) noexcept;  // one write(2)
 int somaxconn();  // /proc/sys/net/core/somaxconn, or 4096 when unreadable
 int cpu_count();
+// Sets the soft RLIMIT_NOFILE to the hard one; returns the soft limit in
+// force afterwards (the old one if setrlimit failed).
+std::uint64_t raise_nofile_limit() noexcept;
 
 }  // namespace weft::sys

@@ -1,0 +1,11 @@
+#include <weft/core/process.hpp>
+
+#include "sys/linux/syscalls.hpp"
+
+namespace weft {
+
+std::uint64_t raise_open_file_limit() noexcept {
+  return sys::raise_nofile_limit();
+}
+
+}  // namespace weft

@@ -141,6 +141,18 @@ TEST_F(small_files, if_modified_since_on_two_lines_is_ignored) {
   EXPECT_EQ(get(files, "/a.txt", std::span<header_field>(two, 1)).status(), 304);
 }
 
+// Range on two lines is a list of two ranges, which may be answered whole;
+// If-None-Match on two lines is one list of tags.
+TEST_F(small_files, range_and_if_none_match_are_read_across_their_lines) {
+  static_files files(root_, static_files_options{});
+  header_field ranges[] = {{"Range", "bytes=0-0"}, {"range", "bytes=2-3"}};
+  EXPECT_EQ(get(files, "/a.txt", ranges).status(), 200);
+  EXPECT_EQ(get(files, "/a.txt", std::span<header_field>(ranges, 1)).status(), 206);
+  std::string tag(*get(files, "/a.txt").header("ETag"));
+  header_field tags[] = {{"If-None-Match", "\"other\""}, {"IF-NONE-MATCH", tag}};
+  EXPECT_EQ(get(files, "/a.txt", tags).status(), 304);
+}
+
 TEST_F(small_files, if_range_by_date_applies_once_the_files_second_has_passed) {
   static_files_options o;
   o.file_cache = false;

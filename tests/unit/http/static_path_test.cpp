@@ -1,6 +1,8 @@
 // resolve_static_path: what a request path may name beneath a root.
 #include <weft/http/static_path.hpp>
 
+#include "http/static_path_detail.hpp"
+
 #include <gtest/gtest.h>
 
 #include <string>
@@ -139,6 +141,67 @@ TEST(resolve_static_path, every_result_is_a_clean_relative_path) {
       ASSERT_EQ(seg.find('\\'), std::string_view::npos) << in;
       ASSERT_TRUE(valid_utf8(seg)) << in;
     }
+  }
+}
+
+// The plain check takes the usual path in one scan; where it answers, it
+// must answer as the walk does.
+TEST(plain_static_path, takes_the_usual_paths) {
+  for (const std::string& in :
+       std::vector<std::string>{"/", "/file.bin", "/a/b/c.txt", "/docs/", "/A-z_0.9~",
+                                "/a:b@c!$&'()*+,;=", "/x/" + std::string(255, 'n')}) {
+    resolved_path r;
+    EXPECT_TRUE(detail::plain_static_path(in, r)) << in;
+  }
+  for (const std::string& in : std::vector<std::string>{
+           "", "x", "//", "/a//b", "/./a", "/a/.", "/..", "/.hidden", "/a/.git/x", "/%41", "/a\\b",
+           "/caf\xc3\xa9", "/a b", "/x/" + std::string(256, 'n')}) {
+    resolved_path r;
+    EXPECT_FALSE(detail::plain_static_path(in, r)) << in;
+  }
+}
+
+TEST(plain_static_path, agrees_with_the_walk_wherever_it_answers) {
+  const std::string alphabet = "//..aZ9~-_%2e:@!+\\\x00\x7f\xc3\xa9"s;
+  std::uint32_t seed = 777;
+  int answered = 0;
+  for (int n = 0; n < 50000; ++n) {
+    std::string in = "/";
+    seed = seed * 1103515245 + 12345;
+    int len = static_cast<int>((seed >> 16) % 20);
+    for (int i = 0; i < len; ++i) {
+      seed = seed * 1103515245 + 12345;
+      in += alphabet[(seed >> 16) % alphabet.size()];
+    }
+    resolved_path fast;
+    if (!detail::plain_static_path(in, fast)) continue;
+    ++answered;
+    for (bool dotfiles : {false, true}) {
+      resolved_path walked = detail::walk_static_path(in, dotfiles);
+      ASSERT_EQ(fast.status, walked.status) << in;
+      ASSERT_EQ(fast.relative, walked.relative) << in;
+      ASSERT_EQ(fast.directory_form, walked.directory_form) << in;
+    }
+  }
+  EXPECT_GT(answered, 1000);  // the check is exercised, not just skipped
+}
+
+TEST(plain_static_path, agrees_with_the_walk_at_the_length_limits) {
+  std::vector<std::string> cases = {"/" + std::string(255, 'a'), "/" + std::string(255, 'a') + "/"};
+  std::string deep;
+  while (deep.size() < max_relative + 8) {
+    deep += "/" + std::string(15, 'd');
+    cases.push_back(deep);
+    cases.push_back(deep + "/");
+  }
+  for (const std::string& in : cases) {
+    resolved_path fast, walked = detail::walk_static_path(in, false);
+    if (!detail::plain_static_path(in, fast)) {
+      EXPECT_TRUE(walked.status != 0 || in.size() > max_relative + 1) << in.size();
+      continue;
+    }
+    EXPECT_EQ(fast.status, walked.status) << in.size();
+    EXPECT_EQ(fast.relative, walked.relative) << in.size();
   }
 }
 

@@ -33,8 +33,12 @@ int load_file_info(unique_fd fd, std::string_view name, time_point now, file_inf
   // A date in the future (a clock set wrong, a copied archive) sent as it
   // is made If-Modified-Since answer 304 to every change until that date.
   out.v.mtime_s = std::min(out.v.mtime_s, wall_seconds());
-  out.last_modified = format_http_date(out.v.mtime_s);
-  out.content_type = content_type_for(name);
+  out.lines.clear();
+  out.lines.append("Content-Type: ").append(content_type_for(name)).append("\r\n");
+  out.lines.append("Accept-Ranges: bytes\r\n");
+  out.validators_at = out.lines.size();
+  out.lines.append("ETag: ").append(out.etag).append("\r\n");
+  out.lines.append("Last-Modified: ").append(format_http_date(out.v.mtime_s)).append("\r\n");
   out.opened = now;
   out.bytes.reset();
   if (!out.directory && out.v.size <= file_cache_small_file) {

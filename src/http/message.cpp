@@ -103,6 +103,16 @@ void header_lines::append(std::string_view name, std::string_view value) {
   put(name, value);
 }
 
+void header_lines::append_lines(std::string_view lines) {
+  if (spill_.empty() && size_ + lines.size() <= sizeof small_) {
+    detail::put_bytes(small_ + size_, lines);
+    size_ += static_cast<std::uint32_t>(lines.size());
+    return;
+  }
+  if (spill_.empty()) spill_.assign(small_, size_);
+  spill_.append(lines);
+}
+
 // Inlined into response's setters, where the name's length is often known
 // when compiled (callgrind: ~20 instructions a response).
 [[gnu::always_inline]] inline void header_lines::put(std::string_view name,

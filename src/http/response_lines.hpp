@@ -18,6 +18,10 @@ struct response_lines {
   static void add(http::response& r, std::string_view name, std::string_view value) {
     r.headers_.append(name, value);
   }
+  // Whole lines, each ending in CRLF: a cached file's, built once.
+  static void add_lines(http::response& r, std::string_view lines) {
+    r.headers_.append_lines(lines);
+  }
 };
 
 }  // namespace weft::detail

@@ -77,8 +77,7 @@ int status_for(int err) noexcept {
 // The lines are weft's own (response_lines.hpp); Cache-Control was checked
 // when the static_files was built.
 void add_validators(response& r, const detail::file_info& f, const static_files_options& o) {
-  response_lines::add(r, "ETag", f.etag);
-  response_lines::add(r, "Last-Modified", f.last_modified);
+  response_lines::add_lines(r, f.validator_lines());
   if (!o.cache_control.empty()) response_lines::add(r, "Cache-Control", o.cache_control);
 }
 
@@ -162,9 +161,9 @@ response serve_file(request& req, const detail::file_info& f, detail::file_cache
                                   std::to_string(first + length - 1) + "/" +
                                   std::to_string(f.v.size));
   }
-  response_lines::add(r, "Content-Type", f.content_type);  // from the built-in table
-  response_lines::add(r, "Accept-Ranges", "bytes");
-  add_validators(r, f, o);
+  // Content-Type, Accept-Ranges and the validators, in one piece.
+  response_lines::add_lines(r, f.lines);
+  if (!o.cache_control.empty()) response_lines::add(r, "Cache-Control", o.cache_control);
   if (f.bytes) {
     r.body(f.bytes, first, length);
   } else {

@@ -102,8 +102,11 @@ class header_lines {
 
  private:
   friend class response;
+  friend struct weft::detail::response_lines;
   // append's body, inline for response's setters (message.cpp, its only user).
   inline void put(std::string_view name, std::string_view value);
+  // Whole lines, each ending in CRLF, that weft built and checked itself.
+  void append_lines(std::string_view lines);
 
   char small_[256];
   std::uint32_t size_ = 0;

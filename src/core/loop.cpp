@@ -159,8 +159,21 @@ void loop::dispatch(uint64_t data, uint32_t events) {
   // Level-triggered interest is dropped lazily, only when it fires with no
   // one waiting: a connection that reads, writes and reads again never pays
   // an epoll_ctl in between.
-  if (unwanted && fds_[fd].gen == gen && fds_[fd].trig == trigger::level && fds_[fd].registered) {
-    fd_entry& again = fds_[fd];
+  if (fds_[fd].gen != gen || fds_[fd].trig != trigger::level || !fds_[fd].registered) return;
+  fd_entry& again = fds_[fd];
+  if ((events & failure) && !again.reader && !again.writer) {
+    // epoll reports a hangup or an error whatever the mask, so dropping
+    // interest cannot silence one: with no one waiting it came back from
+    // every epoll_wait, a spin at 100% of a core (a task sleeping after a
+    // peer's reset). The fd leaves epoll with both directions ready; the
+    // next wait returns at once and its read or write meets the error.
+    (void)sys::epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, 0, 0);
+    again.registered = false;
+    again.mask = 0;
+    again.ready = io::readable | io::writable;
+    return;
+  }
+  if (unwanted) {
     uint32_t keep = again.mask & ~unwanted;
     if (again.reader) keep |= io::readable;
     if (again.writer) keep |= io::writable;
@@ -204,9 +217,10 @@ void loop::io_modify(int fd, uint32_t events) {
 bool loop::io_wait(int fd, uint32_t direction, trigger t, detail::io_waiter* w) {
   fd_entry& e = entry(fd);
   if (!e.registered) {
+    // `ready` is kept: 0 for an fd new to the loop (io_forget clears it),
+    // both directions for one that left epoll on a hangup (dispatch).
     e.trig = t;
     e.watch_mode = false;
-    e.ready = 0;
   }
   if (e.ready & direction) {
     e.ready &= ~direction;
@@ -287,13 +301,13 @@ void loop::run_ready() {
 }
 
 timer_id loop::run_after(duration delay, std::function<void()> fn) {
-  return timers_->add(clock::now() + delay, std::move(fn));
+  return timers_->add(saturating_add(clock::now(), delay), std::move(fn));
 }
 
 timer_id loop::run_every(duration interval, std::function<void()> fn) {
   if (interval <= duration::zero())
     throw std::invalid_argument("weft::loop::run_every: interval must be positive");
-  return timers_->add(clock::now() + interval, std::move(fn), interval);
+  return timers_->add(saturating_add(clock::now(), interval), std::move(fn), interval);
 }
 
 bool loop::cancel(timer_id id) noexcept {

@@ -67,7 +67,7 @@ size_t timer_heap::run_expired(time_point now) {
     if (!n.live || n.gen != gen) continue;  // cancelled (and maybe reused) inside fn
     if (n.repeat > duration::zero()) {
       // Next deadline keeps the period; a loop that fell behind skips ahead.
-      n.deadline = std::max(n.deadline + n.repeat, now);
+      n.deadline = std::max(saturating_add(n.deadline, n.repeat), now);
       n.seq = next_seq_++;
       n.fn = std::move(fn);
       push(index);

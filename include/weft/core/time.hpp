@@ -7,4 +7,12 @@ using clock = std::chrono::steady_clock;
 using duration = clock::duration;
 using time_point = clock::time_point;
 using namespace std::chrono_literals;
+
+// t + d, held at the clock's ends instead of overflowing: duration::max()
+// is the usual "forever", and now() + duration::max() wrapped into the past.
+constexpr time_point saturating_add(time_point t, duration d) noexcept {
+  if (d > duration::zero() && t > time_point::max() - d) return time_point::max();
+  if (d < duration::zero() && t < time_point::min() - d) return time_point::min();
+  return t + d;
+}
 }  // namespace weft

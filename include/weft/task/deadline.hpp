@@ -37,7 +37,7 @@ class deadline {
   deadline& operator=(const deadline&) = delete;
 
   // From the loop's cached time (read once per loop iteration).
-  void expires_after(duration d) { expires_at(ctx_.owner->now() + d); }
+  void expires_after(duration d) { expires_at(saturating_add(ctx_.owner->now(), d)); }
   void expires_at(time_point t);
   void clear() noexcept;
   bool expired() const noexcept { return expired_; }

@@ -1,8 +1,13 @@
 #include <weft/core/io_watcher.hpp>
 #include <weft/core/loop.hpp>
+#include <weft/task/sleep.hpp>
+#include <weft/task/spawn.hpp>
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
+
+#include <ctime>
 
 #include <atomic>
 #include <csignal>
@@ -122,4 +127,53 @@ TEST(loop, signals_arrive_through_signalfd) {
   ::kill(::getpid(), SIGUSR1);
   ASSERT_TRUE(test::run_until(l, [&] { return got != 0; }));
   EXPECT_EQ(got, SIGUSR1);
+}
+
+namespace {
+double thread_cpu_ms() {
+  timespec t{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) * 1e3 + static_cast<double>(t.tv_nsec) / 1e6;
+}
+
+task<void> sleep_after_a_hangup(int fd, double* cpu_ms, bool* woke_again) {
+  co_await readable(fd);
+  double t0 = thread_cpu_ms();
+  co_await sleep(300ms);
+  *cpu_ms = thread_cpu_ms() - t0;
+  co_await readable(fd);  // still reported to the next wait
+  *woke_again = true;
+}
+}  // namespace
+
+// epoll reports a hangup or an error whatever the fd's mask: dropping
+// EPOLLIN with EPOLL_CTL_MOD leaves them. Level-triggered, with no one
+// waiting, the hangup came back from every epoll_wait: a task that slept
+// after seeing it spun the loop at 100% of a core for the whole sleep.
+TEST(loop, a_hangup_no_one_waits_for_does_not_spin_a_level_triggered_fd) {
+  loop l;
+  int p[2];
+  ASSERT_EQ(::pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
+  ::close(p[1]);  // the read end now reports EPOLLHUP
+  double cpu_ms = -1;
+  bool woke_again = false;
+  spawn(l, sleep_after_a_hangup(p[0], &cpu_ms, &woke_again));
+  ASSERT_TRUE(test::run_until(l, [&] { return woke_again; }));
+  l.io_forget(p[0]);
+  ::close(p[0]);
+  EXPECT_GE(cpu_ms, 0);
+  EXPECT_LT(cpu_ms, 100) << "the loop spun while the task slept";
+}
+
+// duration::max() is the usual "forever": now + max overflowed into the
+// past, and the loop then waited an hour in epoll_wait, so no other timer
+// ran either.
+TEST(loop, a_timer_of_duration_max_never_fires_and_holds_up_no_other) {
+  loop l;
+  bool never = false, soon = false;
+  l.run_after(duration::max(), [&] { never = true; });
+  l.run_after(20ms, [&] { soon = true; });
+  ASSERT_TRUE(test::run_until(
+      l, [&] { return soon; }, 2s));
+  EXPECT_FALSE(never);
 }

@@ -106,3 +106,32 @@ TEST(with_timeout, nested_timeouts_report_the_one_that_fired) {
   ASSERT_TRUE(test::run_until(l, [&] { return done; }));
   EXPECT_EQ(inner_code, std::errc::timed_out);
 }
+
+// duration::max() means "no limit": the deadline saturates instead of
+// overflowing into the past (which fired at once, or froze the loop's
+// timers), and the operation finishes on its own.
+TEST(with_timeout, duration_max_is_no_limit) {
+  loop l;
+  outcome out;
+  spawn(l, value_within(duration::max(), &out));
+  ASSERT_TRUE(test::run_until(
+      l, [&] { return out.done; }, std::chrono::seconds(2)));
+  EXPECT_EQ(out.value, "7");
+}
+
+namespace {
+task<void> sleep_forever_then_flag(bool* woke) {
+  co_await sleep(duration::max());
+  *woke = true;
+}
+}  // namespace
+
+TEST(sleep, duration_max_sleeps_without_holding_up_other_timers) {
+  loop l;
+  bool woke = false, soon = false;
+  spawn(l, sleep_forever_then_flag(&woke));
+  l.run_after(std::chrono::milliseconds(20), [&] { soon = true; });
+  ASSERT_TRUE(test::run_until(
+      l, [&] { return soon; }, std::chrono::seconds(2)));
+  EXPECT_FALSE(woke);
+}

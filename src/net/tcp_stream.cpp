@@ -57,6 +57,12 @@ void stream_op::on_io(io_waiter* self, uint32_t events) noexcept {
   }
 }
 
+void stream_op::on_yield(void* self) noexcept {
+  auto* op = static_cast<stream_op*>(self);
+  if (op->canceled) return;  // on_cancel has queued the task's resumption
+  on_io(op, 0);
+}
+
 void stream_op::on_cancel(cancel_hook* self) noexcept {
   auto* op = static_cast<stream_op*>(self);
   op->owner->io_unwait(op->stream->fd_, op->direction);

@@ -76,6 +76,14 @@ struct stream_op : wait_base, io_waiter {
 
   void prepare(kind k) noexcept;
   bool step() noexcept;
+  // step(), unless the stream's operations have completed without waiting
+  // tcp_stream::ready_budget times in a row: then false, and suspend yields
+  // to the loop before stepping. A connection that always has input and
+  // room never has to wait, and so held its loop: under a flood `weft echo`
+  // answered no other connection on that loop for seconds, and missed a
+  // SIGTERM (tcp_stream.a_stream_that_never_waits_still_lets_the_loop_run).
+  inline bool step_now() noexcept;
+  static void on_yield(void* self) noexcept;
   template <class P>
   bool suspend(std::coroutine_handle<P> caller);
   static void on_cancel(cancel_hook* self) noexcept;
@@ -91,7 +99,7 @@ struct stream_op : wait_base, io_waiter {
 template <class Result>
 struct stream_awaiter {
   stream_op* op;
-  bool await_ready() noexcept { return op->step(); }
+  bool await_ready() noexcept { return op->step_now(); }
   template <class P>
   bool await_suspend(std::coroutine_handle<P> caller) {
     return op->suspend(caller);
@@ -208,9 +216,11 @@ class tcp_stream {
   loop* loop_ = nullptr;
   int fd_ = -1;
   trigger trig_ = trigger::edge;
+  static constexpr std::uint8_t ready_budget = 64;
   bool eof_ = false;
   bool drained_ = false;      // the last read was short: the next would EAGAIN
   bool peer_closed_ = false;  // an event said RDHUP/HUP: short reads prove nothing
+  std::uint8_t streak_ = 0;   // operations completed in a row without waiting
   uint32_t consume_ = 0;      // bytes of in_ handed out by the last read_until
   uint32_t scanned_ = 0;      // bytes of in_ already searched for the delimiter
   uint32_t read_limit_ = 0;   // capacity cap while read_until grows in_
@@ -219,10 +229,25 @@ class tcp_stream {
   detail::stream_op op_;
 };
 
+inline bool detail::stream_op::step_now() noexcept {
+  if (stream->streak_ >= tcp_stream::ready_budget) return false;
+  if (!step()) return false;
+  ++stream->streak_;
+  return true;
+}
+
 template <class P>
 bool detail::stream_op::suspend(std::coroutine_handle<P> caller) {
   if (!begin(caller, &on_cancel)) return false;
   on_ready = &on_io;
+  if (stream->streak_ >= tcp_stream::ready_budget) {
+    // A turn for the rest of the loop; the step runs after it (on_yield).
+    stream->streak_ = 0;
+    direction = 0;  // nothing to wait on, so on_cancel unregisters nothing
+    owner->defer(&on_yield, this);
+    return true;
+  }
+  stream->streak_ = 0;
   for (;;) {
     if (owner->io_wait(stream->fd_, direction, stream->trig_, this)) return true;
     // The edge already came while nobody waited: retry now.

@@ -225,6 +225,45 @@ TEST(tcp_stream, buffered_writes_leave_together_before_the_next_read_waits) {
   l.run_once(20ms);
 }
 
+namespace {
+task<void> echo_lines(tcp_stream* s, std::size_t* lines) {
+  for (;;) {
+    std::string_view line = co_await s->read_until('\n', 100);
+    if (line.empty()) break;
+    co_await s->write(line);
+    ++*lines;
+  }
+  co_await s->flush();
+}
+
+task<void> note_lines(const std::size_t* lines, std::size_t* seen) {
+  *seen = *lines;
+  co_return;
+}
+}  // namespace
+
+// A stream whose input is always there and whose output always has room
+// never needs to wait, so its task never gave the loop back: under a flood,
+// `weft echo` answered nothing else on that loop for seconds, and a SIGTERM
+// posted to it was never seen. After a run of operations that completed at
+// once, the next one yields to the loop first.
+TEST(tcp_stream, a_stream_that_never_waits_still_lets_the_loop_run) {
+  loop l;
+  auto p = connect_pair(l);
+  std::string flood;
+  for (int i = 0; i < 10000; ++i) flood += "a\n";
+  ASSERT_EQ(::send(p.client.get(), flood.data(), flood.size(), 0),
+            static_cast<ssize_t>(flood.size()));
+  std::size_t lines = 0, seen = 0;
+  spawn(l, echo_lines(&p.server, &lines));
+  spawn(l, note_lines(&lines, &seen));  // runs when the echo first lets go
+  ASSERT_TRUE(test::run_until(l, [&] { return lines == 10000; }));
+  EXPECT_GT(seen, 0u);
+  EXPECT_LT(seen, 1000u) << "the other task waited for the whole flood";
+  ::shutdown(p.client.get(), SHUT_WR);
+  l.run_once(10ms);
+}
+
 TEST(tcp_stream, try_flush_sends_without_waiting_and_says_whether_anything_is_left) {
   loop l;
   auto p = connect_pair(l);

@@ -117,7 +117,9 @@ const route_handler* router::match(request& req, std::string& allow) const {
       if (r.method == "GET") allow += ", HEAD";
     }
   }
-  if (fallback_.coroutine || fallback_.plain) return &fallback_;
+  // A path routed for other methods is a 405 with Allow, fallback or not:
+  // the fallback cannot see the Allow list.
+  if (allow.empty() && (fallback_.coroutine || fallback_.plain)) return &fallback_;
   return nullptr;
 }
 

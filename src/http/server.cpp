@@ -401,10 +401,12 @@ task<void> fail(tcp_stream& s, int status, bool to_head, const server_options& o
 }
 
 // The answer when a handler throws: logged, and a 500 for this request.
-response handler_error(const std::exception& e) {
-  log_error(std::string("http handler failed: ") + e.what());
+// Anything may be thrown (`throw 42`), not only a std::exception.
+response handler_error(const char* what) {
+  log_error(std::string("http handler failed: ") + what);
   return response::text("500 Internal Server Error\n", 500);
 }
+constexpr const char* not_standard = "an exception not derived from std::exception";
 
 // The answer when no route takes the request: 405 with Allow when the path
 // has other methods, else 404.
@@ -421,7 +423,10 @@ response run_plain(const plain_handler& h, request& req, bool& failed) {
     return h(req);
   } catch (const std::exception& e) {
     failed = true;
-    return handler_error(e);
+    return handler_error(e.what());
+  } catch (...) {
+    failed = true;
+    return handler_error(not_standard);
   }
 }
 
@@ -532,7 +537,10 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
       try {
         res = co_await h->coroutine(req);
       } catch (const std::exception& e) {
-        res = handler_error(e);
+        res = handler_error(e.what());
+        keep_alive = false;
+      } catch (...) {
+        res = handler_error(not_standard);
         keep_alive = false;
       }
     }
@@ -669,6 +677,12 @@ task<void> serve_connection(tcp_stream s, const router& r, const server_options&
     if (e.code() != std::errc::operation_canceled && e.code() != std::errc::timed_out &&
         e.code() != std::errc::connection_reset && e.code() != std::errc::broken_pipe)
       log_warn(std::string("http connection: ") + e.what());
+  } catch (const std::exception& e) {
+    // A body producer that failed after its head went out: the body is cut
+    // short (no last chunk), and the connection ends. Nothing escapes.
+    log_error(std::string("http connection: ") + e.what());
+  } catch (...) {
+    log_error(std::string("http connection: ") + not_standard);
   }
   if (tracker) tracker->remove(&me);
 }

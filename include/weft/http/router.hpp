@@ -49,7 +49,8 @@ class router {
   router& del(std::string pattern, H h) {
     return add("DELETE", std::move(pattern), std::move(h));
   }
-  // Any method not routed otherwise.
+  // Requests for a path no route has (a path routed for other methods
+  // still gets 405).
   router& fallback(handler h) {
     fallback_ = {std::move(h), {}};
     return *this;

@@ -87,6 +87,17 @@ TEST(router, the_fallback_takes_what_no_route_does) {
   EXPECT_EQ(route(r, "GET", "/users/1").status, 202);
 }
 
+// The fallback is for paths no route has: a path routed for other methods
+// still gets 405 with Allow, as without a fallback. It went to the
+// fallback, which cannot see the Allow list.
+TEST(router, with_a_fallback_a_path_routed_for_other_methods_still_gets_405) {
+  router r = numbered();
+  r.fallback(plain_handler([](request&) { return response(299); }));
+  auto got = route(r, "DELETE", "/users/1");
+  EXPECT_EQ(got.status, 0);
+  EXPECT_FALSE(got.allow.empty());
+}
+
 // A catch-all "/*" takes every path of its method, whatever the target's
 // form, and lists its method in Allow for every path.
 TEST(router, a_catch_all_takes_every_path_and_every_target_form) {

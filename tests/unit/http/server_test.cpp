@@ -36,6 +36,18 @@ task<void> accept_one_noting_fd(tcp_listener* l, const http::router* r,
   co_await http::serve_connection(std::move(s), *r, *o);
 }
 
+// As accept_one, noting whether serve_connection let an exception out.
+bool serve_threw = false;
+task<void> accept_one_noting_throw(tcp_listener* l, const http::router* r,
+                                   const http::server_options* o) {
+  tcp_stream s = co_await l->accept();
+  try {
+    co_await http::serve_connection(std::move(s), *r, *o);
+  } catch (...) {
+    serve_threw = true;
+  }
+}
+
 std::string nodelay_of_served_fd() {
   int v = -1;
   socklen_t len = sizeof v;
@@ -303,4 +315,45 @@ TEST(http_server, a_handler_that_throws_gets_a_500_and_the_connection_closes) {
     EXPECT_NE(reply.find("Connection: close\r\n"), std::string::npos) << path;
     EXPECT_EQ(reply.find("HTTP/1.1", 1), std::string::npos) << path;  // one answer only
   }
+}
+
+// Not every exception derives from std::exception: `throw 42` from a
+// handler is a 500 too. It ended the connection with no answer at all.
+TEST(http_server, a_handler_that_throws_a_non_standard_exception_gets_a_500) {
+  fixture f;
+  f.routes.get("/plain", [](http::request&) -> http::response { throw 42; });
+  f.routes.get("/coroutine", [](http::request&) -> task<http::response> {
+    co_await yield_now();
+    throw 42;
+  });
+  for (const char* path : {"/plain", "/coroutine"}) {
+    serve_threw = false;
+    std::string reply =
+        f.run("GET " + std::string(path) + " HTTP/1.1\r\nHost: x\r\n\r\n", accept_one_noting_throw);
+    EXPECT_EQ(reply.rfind("HTTP/1.1 500 Internal Server Error\r\n", 0), 0u) << path << reply;
+    EXPECT_NE(reply.find("Connection: close\r\n"), std::string::npos) << path;
+    EXPECT_FALSE(serve_threw) << path;
+  }
+}
+
+// serve_connection never throws: a body producer that fails after its head
+// went out ends the connection (the body is cut short, without its last
+// chunk, so the client sees it incomplete). The exception escaped to the
+// caller's task.
+TEST(http_server, a_body_producer_that_throws_ends_the_connection_not_the_caller) {
+  fixture f;
+  f.routes.get("/broken", [](http::request&) {
+    http::response r;
+    r.stream([](http::body_writer& w) -> task<void> {
+      co_await w.write("part");
+      throw std::runtime_error("producer bug");
+    });
+    return r;
+  });
+  serve_threw = false;
+  std::string reply = f.run("GET /broken HTTP/1.1\r\nHost: x\r\n\r\n", accept_one_noting_throw);
+  EXPECT_EQ(reply.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << reply;
+  EXPECT_NE(reply.find("4\r\npart\r\n"), std::string::npos) << reply;
+  EXPECT_EQ(reply.find("0\r\n\r\n"), std::string::npos) << "a failed body must not look complete";
+  EXPECT_FALSE(serve_threw);
 }

@@ -174,6 +174,22 @@ std::optional<bool> tcp_stream::flush_first(stream_op& op, bool more) noexcept {
   return false;
 }
 
+// The end of the input is reported only after what was written before it
+// has gone out: the usual task ends on that read (`if (line.empty())
+// co_return`), and its stream then closed with the last replies still
+// buffered. False: wait for room. A failure drops the output, since the
+// peer is gone, and the end is reported.
+bool tcp_stream::flush_at_eof(stream_op& op) noexcept {
+  if (out_.empty()) return true;
+  int rc = flush_some();
+  if (rc == EAGAIN) {
+    op.direction = io::writable;
+    return false;
+  }
+  if (rc != 0) out_.consume(out_.size());
+  return true;
+}
+
 int tcp_stream::fill() noexcept {
   if (drained_) {
     drained_ = false;
@@ -228,6 +244,7 @@ bool tcp_stream::step_read_until(stream_op& op) noexcept {
     }
     scanned_ = static_cast<uint32_t>(scan.scanned);
     if (eof_) {  // the partial line, then an empty view
+      if (!flush_at_eof(op)) return false;
       op.ptr = in_.data();
       op.len = size;
       consume_ = static_cast<uint32_t>(size);
@@ -253,7 +270,7 @@ bool tcp_stream::step_read_some(stream_op& op) noexcept {
     in_.release_if_empty();
     return true;
   }
-  if (eof_) return true;
+  if (eof_) return flush_at_eof(op);
   if (auto verdict = flush_first(op)) return *verdict;
   if (drained_) {
     drained_ = false;

@@ -11,9 +11,11 @@
 //
 // Writes are batched: write() appends to an output buffer, which is flushed
 // when it passes flush_threshold or, automatically, just before the stream
-// waits for input. Sequential code thus gets one send per batch of replies
-// ("corking in user space", DESIGN-NOTES §1). write_all() and flush() send
-// everything before returning.
+// waits for input, and before a read reports the end of the input.
+// Sequential code thus gets one send per batch of replies ("corking in user
+// space", DESIGN-NOTES §1). write_all() and flush() send everything before
+// returning. Output still buffered when the stream closes is dropped: a task
+// that ends other than on a read's EOF flushes first.
 //
 // Buffers come from a per-thread pool and go back whenever they empty, so an
 // idle connection holds none.
@@ -212,6 +214,7 @@ class tcp_stream {
   // when it failed (op.err set).
   std::optional<bool> flush_first(detail::stream_op& op, bool more = false) noexcept;
   int fill() noexcept;  // reads into in_: 0, EAGAIN, or errno; sets eof_
+  bool flush_at_eof(detail::stream_op& op) noexcept;
 
   loop* loop_ = nullptr;
   int fd_ = -1;

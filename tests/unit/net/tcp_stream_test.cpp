@@ -264,6 +264,50 @@ TEST(tcp_stream, a_stream_that_never_waits_still_lets_the_loop_run) {
   l.run_once(10ms);
 }
 
+namespace {
+// The README's echo: no flush before it returns on EOF.
+task<void> echo_until_eof(tcp_stream s, bool* done) {
+  for (;;) {
+    std::string_view line = co_await s.read_until('\n', 100);
+    if (line.empty()) break;
+    co_await s.write(line);
+  }
+  *done = true;
+}
+
+task<void> echo_bytes_until_eof(tcp_stream s, bool* done) {
+  char buf[64];
+  for (;;) {
+    std::size_t n = co_await s.read_some({buf, sizeof buf});
+    if (n == 0) break;
+    co_await s.write({buf, n});
+  }
+  *done = true;
+}
+}  // namespace
+
+// A read that reports the end of the input first sends what was written
+// before it: the usual task ends on that read, and its stream then closed
+// with the last replies still buffered. The README's echo lost "three".
+TEST(tcp_stream, the_end_of_input_sends_what_was_written_before_it) {
+  for (int variant = 0; variant < 2; ++variant) {
+    loop l;
+    auto p = connect_pair(l);
+    bool done = false;
+    spawn(l, variant == 0 ? echo_until_eof(std::move(p.server), &done)
+                          : echo_bytes_until_eof(std::move(p.server), &done));
+    ASSERT_EQ(::send(p.client.get(), "one\ntwo\nthree", 13, 0), 13);
+    ::shutdown(p.client.get(), SHUT_WR);
+    ASSERT_TRUE(test::run_until(l, [&] { return done; }));
+    l.run_once(10ms);
+    std::string got;
+    char buf[64];
+    for (ssize_t n; (n = ::recv(p.client.get(), buf, sizeof buf, MSG_DONTWAIT)) > 0;)
+      got.append(buf, static_cast<std::size_t>(n));
+    EXPECT_EQ(got, "one\ntwo\nthree") << "variant " << variant;
+  }
+}
+
 TEST(tcp_stream, try_flush_sends_without_waiting_and_says_whether_anything_is_left) {
   loop l;
   auto p = connect_pair(l);

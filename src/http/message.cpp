@@ -132,6 +132,26 @@ void header_lines::append_lines(std::string_view lines) {
   spill_.append(name).append(": ").append(value).append("\r\n");
 }
 
+void header_lines::remove(std::string_view name) noexcept {
+  char* base = spill_.empty() ? small_ : spill_.data();
+  std::size_t size = spill_.empty() ? size_ : spill_.size(), kept = 0;
+  for (std::size_t at = 0; at < size;) {
+    std::string_view rest(base + at, size - at);
+    std::size_t len = rest.find("\r\n") + 2;
+    std::string_view line = rest.substr(0, len);
+    if (!iequals(line.substr(0, line.find(':')), name)) {
+      std::memmove(base + kept, base + at, len);
+      kept += len;
+    }
+    at += len;
+  }
+  if (spill_.empty()) {
+    size_ = static_cast<std::uint32_t>(kept);
+  } else {
+    spill_.resize(kept);
+  }
+}
+
 std::optional<std::string_view> header_lines::find(std::string_view name) const noexcept {
   std::string_view rest = view();
   while (!rest.empty()) {
@@ -169,7 +189,9 @@ bool framing_field(std::string_view name) noexcept {
 
 response& response::content_type(std::string_view type) {
   check_value(type);
+  if (typed_) headers_.remove("Content-Type");
   headers_.put("Content-Type", type);
+  typed_ = true;
   return *this;
 }
 
@@ -181,6 +203,7 @@ response& response::header(std::string_view name, std::string_view value) {
   if (framing_field(name))
     throw std::invalid_argument("response::header: the server sets " + std::string(name));
   if (name.size() == 4 && iequals(name, "Date")) sets_date_ = true;
+  if (name.size() == 12 && iequals(name, "Content-Type")) return content_type(value);
   headers_.put(name, value);
   return *this;
 }

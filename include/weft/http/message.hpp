@@ -99,6 +99,8 @@ class header_lines {
   }
   // The value of the first line named `name`, case-insensitively.
   std::optional<std::string_view> find(std::string_view name) const noexcept;
+  // Drops every line named `name`, case-insensitively.
+  void remove(std::string_view name) noexcept;
 
  private:
   friend class response;
@@ -129,6 +131,8 @@ class response {
   // injection): all throw std::invalid_argument. A Date set here replaces
   // the server's.
   response& header(std::string_view name, std::string_view value);
+  // Sets the Content-Type, replacing one set before (by text(), json(),
+  // content_type() or header()): a response has one.
   response& content_type(std::string_view type);
   response& body(std::string b) {
     // A swap, not a move assignment: ~30 instructions less per response
@@ -189,6 +193,7 @@ class response {
   int status_;
   bool close_ = false;
   bool sets_date_ = false;
+  bool typed_ = false;  // a Content-Type line is set
   header_lines headers_;
   std::string body_;
   std::shared_ptr<const std::string> shared_;  // with shared_view_: a shared body

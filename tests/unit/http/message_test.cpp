@@ -171,3 +171,32 @@ TEST(http_response, a_file_responses_header_lines_fit_inline) {
   const char* self = reinterpret_cast<const char*>(&r);
   EXPECT_TRUE(lines >= self && lines < self + sizeof r);
 }
+
+namespace {
+std::size_t count_of(std::string_view block, std::string_view what) {
+  std::size_t n = 0;
+  for (auto at = block.find(what); at != std::string_view::npos; at = block.find(what, at + 1)) ++n;
+  return n;
+}
+}  // namespace
+
+// A response has one Content-Type: setting it again, or through header(),
+// replaces the first. text() then content_type("text/html") sent both.
+TEST(http_response, a_second_content_type_replaces_the_first) {
+  response r = response::text("<b>hi</b>");
+  r.header("X-A", "1").content_type("text/html");
+  EXPECT_EQ(count_of(r.header_block(), "Content-Type"), 1u) << r.header_block();
+  EXPECT_EQ(r.header("Content-Type"), "text/html");
+  EXPECT_EQ(r.header("X-A"), "1");
+  response j = response::json("{}");
+  j.header("content-type", "application/problem+json");
+  EXPECT_EQ(count_of(j.header_block(), "ontent-"), 1u) << j.header_block();
+  EXPECT_EQ(j.header("Content-Type"), "application/problem+json");
+  // Also once the lines have outgrown the inline space.
+  response big = response::text("x");
+  for (int i = 0; i < 20; ++i) big.header("X-Pad-" + std::to_string(i), std::string(20, 'p'));
+  big.content_type("text/css");
+  EXPECT_EQ(count_of(big.header_block(), "Content-Type"), 1u);
+  EXPECT_EQ(big.header("Content-Type"), "text/css");
+  EXPECT_EQ(big.header("X-Pad-19"), std::string(20, 'p'));
+}

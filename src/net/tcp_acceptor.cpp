@@ -12,6 +12,7 @@ tcp_acceptor::tcp_acceptor(loop& l, tcp_listener listener, handler on_connection
 }
 
 tcp_acceptor::~tcp_acceptor() {
+  if (alive_) *alive_ = false;
   close();
 }
 
@@ -22,21 +23,29 @@ void tcp_acceptor::close() noexcept {
 }
 
 void tcp_acceptor::on_ready() {
+  // The handler may close us, or destroy us: then stop at once, touching
+  // nothing (a handler that took one connection and reset its acceptor
+  // made this loop read freed members, ASan's heap-use-after-free).
+  bool alive = true;
+  alive_ = &alive;
   for (int i = 0; i < batch; ++i) {
     int err = 0;
     unique_fd c = listener_.try_accept(err);
     if (c) {
       backoff_ = std::chrono::milliseconds(10);
       on_connection_(std::move(c));
-      if (!watcher_) return;  // the handler closed us
+      if (!alive) return;    // the handler destroyed us
+      if (!watcher_) break;  // the handler closed us
       continue;
     }
-    if (err == EAGAIN || err == EWOULDBLOCK) return;
-    if (is_resource_exhaustion(err)) return pause();
+    if (err == EAGAIN || err == EWOULDBLOCK) break;
     if (is_transient_accept_error(err)) continue;
-    log_error("accept: " + std::error_code(err, std::system_category()).message());
-    return pause();
+    if (!is_resource_exhaustion(err))
+      log_error("accept: " + std::error_code(err, std::system_category()).message());
+    pause();
+    break;
   }
+  alive_ = nullptr;
 }
 
 void tcp_acceptor::pause() {

@@ -44,6 +44,7 @@ class tcp_acceptor {
   timer_id retry_ = no_timer;
   duration backoff_ = std::chrono::milliseconds(10);
   bool logged_ = false;
+  bool* alive_ = nullptr;  // on_ready's, while it runs: the handler may destroy us
 };
 
 }  // namespace weft

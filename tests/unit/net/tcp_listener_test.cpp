@@ -102,6 +102,29 @@ TEST(tcp_acceptor, callback_receives_each_connection) {
   ASSERT_TRUE(test::run_until(l, [&] { return got.size() == 5; }));
 }
 
+// A handler may destroy its acceptor (a server that takes one connection):
+// the acceptor then read its own freed members on the way out (ASan:
+// heap-use-after-free), with more connections waiting.
+TEST(tcp_acceptor, the_handler_may_destroy_the_acceptor) {
+  loop l;
+  auto listener = tcp_listener::bind(endpoint::loopback_v4(0));
+  endpoint at = listener.local_endpoint();
+  std::vector<unique_fd> got;
+  std::unique_ptr<tcp_acceptor> acc;
+  acc = std::make_unique<tcp_acceptor>(l, std::move(listener), [&](unique_fd fd) {
+    got.push_back(std::move(fd));
+    acc.reset();
+  });
+  std::vector<unique_fd> clients;
+  for (int i = 0; i < 3; ++i) {
+    clients.emplace_back(::socket(AF_INET, SOCK_STREAM, 0));
+    ASSERT_EQ(::connect(clients.back().get(), at.data(), at.size()), 0);
+  }
+  ASSERT_TRUE(test::run_until(l, [&] { return !acc; }));
+  l.run_once(10ms);
+  EXPECT_EQ(got.size(), 1u);
+}
+
 TEST(tcp_acceptor, pauses_on_descriptor_exhaustion_and_resumes) {
   loop l;
   auto listener = tcp_listener::bind(endpoint::loopback_v4(0));

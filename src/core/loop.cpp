@@ -3,6 +3,8 @@
 
 #include <cassert>
 #include <csignal>
+#include <cstddef>
+#include <iterator>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -74,16 +76,27 @@ bool loop::in_loop_thread() const noexcept {
   return thread_.load(std::memory_order_relaxed) == std::this_thread::get_id();
 }
 
+namespace {
+// current() is this loop while it runs, and the outer one again after,
+// however it ends (an exception from a callback left it dangling).
+struct current_scope {
+  loop* outer;
+  explicit current_scope(loop* l) noexcept : outer(std::exchange(current_loop, l)) {}
+  ~current_scope() { current_loop = outer; }
+  current_scope(const current_scope&) = delete;
+  current_scope& operator=(const current_scope&) = delete;
+};
+}  // namespace
+
 void loop::run() {
   thread_.store(std::this_thread::get_id());
-  loop* outer = std::exchange(current_loop, this);
+  current_scope scope(this);
   while (!stop_.load(std::memory_order_acquire)) run_once(std::chrono::hours(1));
   stop_.store(false, std::memory_order_relaxed);
-  current_loop = outer;
 }
 
 void loop::run_once(duration max_wait) {
-  loop* outer = std::exchange(current_loop, this);
+  current_scope scope(this);
   poll(max_wait);  // sets now_: one clock read per turn
   if (timers_->size() != 0) timers_->run_expired(now_);
   if (posted_waiting_) {
@@ -91,7 +104,6 @@ void loop::run_once(duration max_wait) {
     run_posted();
   }
   run_ready();
-  current_loop = outer;
 }
 
 void loop::stop() noexcept {
@@ -279,7 +291,21 @@ void loop::run_posted() {
     if (posted_.empty()) return;
     posted_batch_.swap(posted_);  // both vectors keep their capacity
   }
-  for (auto& fn : posted_batch_) fn();
+  std::size_t i = 0;
+  try {
+    for (; i < posted_batch_.size(); ++i) posted_batch_[i]();
+  } catch (...) {
+    // The rest of the batch runs next turn, ahead of later posts; the one
+    // that threw does not run again.
+    {
+      std::lock_guard lock(post_mu_);
+      posted_.insert(posted_.begin(), std::make_move_iterator(posted_batch_.begin() + i + 1),
+                     std::make_move_iterator(posted_batch_.end()));
+    }
+    posted_batch_.clear();
+    posted_waiting_ = true;
+    throw;
+  }
   posted_batch_.clear();
 }
 
@@ -296,7 +322,17 @@ void loop::run_ready() {
   // Work deferred while running this batch waits for the next turn, after a
   // non-blocking poll: a task that keeps yielding cannot starve I/O.
   running_.swap(ready_);
-  for (const auto& d : running_) d.fn(d.ctx);
+  std::size_t i = 0;
+  try {
+    for (; i < running_.size(); ++i) running_[i].fn(running_[i].ctx);
+  } catch (...) {
+    // The rest of the batch runs next turn, ahead of what was deferred
+    // meanwhile; the entry that threw has run (and freed its function).
+    ready_.insert(ready_.begin(), running_.begin() + static_cast<std::ptrdiff_t>(i) + 1,
+                  running_.end());
+    running_.clear();
+    throw;
+  }
   running_.clear();
 }
 

@@ -62,20 +62,30 @@ size_t timer_heap::run_expired(time_point now) {
     // Move the callback out: it may add timers, which can reallocate nodes_.
     std::function<void()> fn = std::move(nodes_[index].fn);
     ++fired;
-    fn();
-    node& n = nodes_[index];
-    if (!n.live || n.gen != gen) continue;  // cancelled (and maybe reused) inside fn
-    if (n.repeat > duration::zero()) {
-      // Next deadline keeps the period; a loop that fell behind skips ahead.
-      n.deadline = std::max(saturating_add(n.deadline, n.repeat), now);
-      n.seq = next_seq_++;
-      n.fn = std::move(fn);
-      push(index);
-    } else {
-      release(index);
+    try {
+      fn();
+    } catch (...) {
+      after_firing(index, gen, std::move(fn), now);  // the exception leaves the turn
+      throw;
     }
+    after_firing(index, gen, std::move(fn), now);
   }
   return fired;
+}
+
+void timer_heap::after_firing(uint32_t index, uint32_t gen, std::function<void()>&& fn,
+                              time_point now) {
+  node& n = nodes_[index];
+  if (!n.live || n.gen != gen) return;  // cancelled (and maybe reused) inside fn
+  if (n.repeat > duration::zero()) {
+    // Next deadline keeps the period; a loop that fell behind skips ahead.
+    n.deadline = std::max(saturating_add(n.deadline, n.repeat), now);
+    n.seq = next_seq_++;
+    n.fn = std::move(fn);
+    push(index);
+  } else {
+    release(index);
+  }
 }
 
 bool timer_heap::before(uint32_t a, uint32_t b) const noexcept {

@@ -42,6 +42,9 @@ class timer_heap {
   void push(uint32_t node_index);
   void remove_at(uint32_t pos) noexcept;
   void release(uint32_t node_index) noexcept;
+  // A fired timer: re-armed if it repeats, else released; left alone if its
+  // callback cancelled it.
+  void after_firing(uint32_t index, uint32_t gen, std::function<void()>&& fn, time_point now);
   node* find(timer_id id) noexcept;
 
   std::vector<node> nodes_;

@@ -63,7 +63,10 @@ class loop {
   // The loop running on the calling thread, or nullptr.
   static loop* current() noexcept;
 
-  // Runs until stop(). Loop thread.
+  // Runs until stop(). Loop thread. An exception from a callback leaves
+  // run() (or run_once()) and the loop stays usable, as Asio's io_context
+  // does: the callback that threw is done, and the rest of its batch runs
+  // when the loop runs again.
   void run();
   // Runs one turn, waiting at most `max_wait` for events. For tests and embedding.
   void run_once(duration max_wait);

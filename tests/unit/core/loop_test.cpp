@@ -12,6 +12,8 @@
 #include <atomic>
 #include <csignal>
 #include <memory>
+#include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -176,4 +178,55 @@ TEST(loop, a_timer_of_duration_max_never_fires_and_holds_up_no_other) {
   ASSERT_TRUE(test::run_until(
       l, [&] { return soon; }, 2s));
   EXPECT_FALSE(never);
+}
+
+// An exception from a callback leaves run_once() (and run()), and the loop
+// stays usable, as with Asio's io_context: the callback that threw does not
+// run again, the rest of its batch runs on the next turn, and current() is
+// restored. The deferred batch ran its first entries again (a use after
+// free for deferred std::functions), posted work ran twice or was lost,
+// current() dangled, and a one-shot timer that threw stayed live.
+TEST(loop, an_exception_from_a_callback_leaves_the_loop_usable) {
+  loop l;
+  std::vector<std::string> ran;
+  l.defer([&] { ran.push_back("d1"); });
+  l.defer([&] {
+    ran.push_back("d2");
+    throw std::runtime_error("deferred");
+  });
+  l.defer([&] { ran.push_back("d3"); });
+  EXPECT_THROW(l.run_once(0ms), std::runtime_error);
+  EXPECT_EQ(loop::current(), nullptr);
+  l.run_once(0ms);
+  EXPECT_EQ(ran, (std::vector<std::string>{"d1", "d2", "d3"}));
+
+  ran.clear();
+  l.post([&] { ran.push_back("p1"); });
+  l.post([&] {
+    ran.push_back("p2");
+    throw std::runtime_error("posted");
+  });
+  l.post([&] { ran.push_back("p3"); });
+  bool threw = false;
+  for (int i = 0; i < 5 && ran.size() < 3; ++i) {
+    try {
+      l.run_once(10ms);
+    } catch (const std::runtime_error&) {
+      threw = true;
+    }
+  }
+  EXPECT_TRUE(threw);
+  EXPECT_EQ(ran, (std::vector<std::string>{"p1", "p2", "p3"}));
+
+  timer_id t = l.run_after(0ms, [] { throw std::runtime_error("timer"); });
+  threw = false;
+  for (int i = 0; i < 5 && !threw; ++i) {
+    try {
+      l.run_once(10ms);
+    } catch (const std::runtime_error&) {
+      threw = true;
+    }
+  }
+  EXPECT_TRUE(threw);
+  EXPECT_FALSE(l.cancel(t)) << "a timer that fired is no longer live";
 }

@@ -1,6 +1,7 @@
 #include "qa_protocol.hpp"
 
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -45,19 +46,29 @@ answer_table answer_table::parse(std::string_view text) {
     ++line_no;
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (line.empty()) continue;
+    auto fail = [&](const char* why) {
+      throw std::runtime_error("answers line " + std::to_string(line_no) + ": " + why);
+    };
     std::size_t tab = line.find('\t');
-    if (tab == std::string_view::npos || tab == 0)
-      throw std::runtime_error("answers line " + std::to_string(line_no) +
-                               ": expected question<TAB>answer");
-    t.answers_.insert_or_assign(std::string(line.substr(0, tab)),
-                                std::string(line.substr(tab + 1)));
+    if (tab == std::string_view::npos || tab == 0) fail("expected question<TAB>answer");
+    std::string_view question = line.substr(0, tab), answer = line.substr(tab + 1);
+    // A question is read up to its first '?', after leading whitespace: an
+    // entry shaped otherwise could never be asked.
+    if (question.find('?') != question.size() - 1) fail("the question must end at its only '?'");
+    if (is_space(question.front())) fail("the question starts with whitespace");
+    if (question.size() > max_question + 1) fail("the question is longer than a client may send");
+    if (answer.empty() || answer.back() != '.') fail("the answer must end in '.'");
+    t.answers_.insert_or_assign(std::string(question), std::string(answer));
   }
   return t;
 }
 
 answer_table answer_table::load(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot read answers file " + path);
+  // A directory opens, and reads as nothing: an empty table, every answer
+  // "unknown question".
+  if (!in || std::filesystem::is_directory(path))
+    throw std::runtime_error("cannot read answers file " + path);
   std::ostringstream all;
   all << in.rdbuf();
   return parse(all.str());

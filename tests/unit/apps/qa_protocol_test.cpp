@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
 using namespace weft::app;
 
 TEST(qa_protocol, question_runs_to_the_first_question_mark) {
@@ -74,4 +78,24 @@ TEST(qa_protocol, answers_file_parses_tab_separated_lines) {
   EXPECT_EQ(t.answer("Ping?"), "Pong.");
   EXPECT_EQ(t.answer("Answer?"), "With\ttabs.");
   EXPECT_THROW(answer_table::parse("no tab here\n"), std::runtime_error);
+}
+
+// An entry that no question could ever reach, or an answer without the
+// protocol's final '.', is a mistake in the file: refused at start, with
+// its line number, rather than served silently.
+TEST(qa_protocol, answers_file_refuses_entries_that_can_never_match) {
+  for (std::string_view bad :
+       {"No mark\tx.\n", "Two?marks?\tx.\n", "  Lead?\tx.\n", "\tLead?\tx.\n", "Empty?\t\n",
+        "No dot?\tNo dot\n", "Ok?\tfine.\nBad\tx.\n"}) {
+    EXPECT_THROW(answer_table::parse(bad), std::runtime_error) << bad;
+  }
+  try {
+    answer_table::parse("Ok?\tfine.\nBad\tx.\n");
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("line 2"), std::string::npos) << e.what();
+  }
+}
+
+TEST(qa_protocol, an_answers_path_that_is_a_directory_is_refused) {
+  EXPECT_THROW(answer_table::load("/tmp"), std::runtime_error);
 }

@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -95,4 +96,26 @@ TEST(loop_group, two_loops_accept_on_one_port_and_each_owns_its_acceptor) {
   }
   group.join();
   EXPECT_EQ(served[0] + served[1], clients);
+}
+
+// "One loop per core" counts the cores this process may use: under
+// `taskset -c 0`, one loop, not one per CPU of the machine.
+TEST(loop_group, zero_threads_means_one_loop_per_cpu_the_process_may_use) {
+  cpu_set_t old;
+  ASSERT_EQ(::sched_getaffinity(0, sizeof old, &old), 0);
+  int first = -1;
+  for (int c = 0; c < CPU_SETSIZE && first < 0; ++c)
+    if (CPU_ISSET(c, &old)) first = c;
+  ASSERT_GE(first, 0);
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(first, &one);
+  ASSERT_EQ(::sched_setaffinity(0, sizeof one, &one), 0);
+  std::size_t size = 0;
+  {
+    weft::loop_group group(0);
+    size = group.size();
+  }
+  ASSERT_EQ(::sched_setaffinity(0, sizeof old, &old), 0);
+  EXPECT_EQ(size, 1u);
 }

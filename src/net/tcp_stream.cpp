@@ -111,10 +111,22 @@ tcp_stream& tcp_stream::operator=(tcp_stream&& o) noexcept {
 }
 
 tcp_stream::~tcp_stream() {
-  close();
+  // No wake-up here: a stream destroyed under a suspended operation goes
+  // with the frame that awaited it, which must not be resumed.
+  release();
 }
 
 void tcp_stream::close() noexcept {
+  // An operation another green thread is suspended in ends, cancelled (as
+  // Asio's operation_aborted), instead of waiting for good on a dropped fd.
+  if (fd_ >= 0 && op_.ctx && op_.ctx->pending == &op_) {
+    op_.canceled = true;
+    op_.wake_later();
+  }
+  release();
+}
+
+void tcp_stream::release() noexcept {
   if (fd_ < 0) return;
   loop_->io_forget(fd_);  // before close: the number may be reused at once
   sys::close(fd_);

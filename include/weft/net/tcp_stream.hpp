@@ -186,6 +186,8 @@ class tcp_stream {
   // calls this lingering close). Never throws.
   task<void> linger_close(duration limit = std::chrono::seconds(1),
                           std::size_t max_discard = 1 << 20);
+  // Closes now. An operation another green thread is suspended in on this
+  // stream ends with std::errc::operation_canceled.
   void close() noexcept;
 
   void set_nodelay(bool on);
@@ -215,6 +217,7 @@ class tcp_stream {
   std::optional<bool> flush_first(detail::stream_op& op, bool more = false) noexcept;
   int fill() noexcept;  // reads into in_: 0, EAGAIN, or errno; sets eof_
   bool flush_at_eof(detail::stream_op& op) noexcept;
+  void release() noexcept;  // close() without waking a suspended operation
 
   loop* loop_ = nullptr;
   int fd_ = -1;

@@ -308,6 +308,35 @@ TEST(tcp_stream, the_end_of_input_sends_what_was_written_before_it) {
   }
 }
 
+namespace {
+task<void> read_and_note(tcp_stream* s, std::error_code* code, bool* done) {
+  try {
+    char c;
+    co_await s->read_some({&c, 1});
+  } catch (const std::system_error& e) {
+    *code = e.code();
+  }
+  *done = true;
+}
+}  // namespace
+
+// Closing a stream ends the operation another green thread is suspended in,
+// cancelled, as Asio ends it with operation_aborted. It stayed suspended
+// for good: its wait was dropped with the fd.
+TEST(tcp_stream, closing_a_stream_ends_the_read_another_task_waits_in) {
+  loop l;
+  auto p = connect_pair(l);
+  std::error_code code;
+  bool done = false;
+  spawn(l, read_and_note(&p.server, &code, &done));
+  l.run_once(10ms);
+  ASSERT_FALSE(done);
+  p.server.close();
+  ASSERT_TRUE(test::run_until(
+      l, [&] { return done; }, 1s));
+  EXPECT_EQ(code, std::errc::operation_canceled);
+}
+
 TEST(tcp_stream, try_flush_sends_without_waiting_and_says_whether_anything_is_left) {
   loop l;
   auto p = connect_pair(l);

@@ -129,9 +129,11 @@ task<void> sleep_forever_then_flag(bool* woke) {
 TEST(sleep, duration_max_sleeps_without_holding_up_other_timers) {
   loop l;
   bool woke = false, soon = false;
-  spawn(l, sleep_forever_then_flag(&woke));
+  green_thread g = spawn(l, sleep_forever_then_flag(&woke));
   l.run_after(std::chrono::milliseconds(20), [&] { soon = true; });
   ASSERT_TRUE(test::run_until(
       l, [&] { return soon; }, std::chrono::seconds(2)));
   EXPECT_FALSE(woke);
+  g.cancel();  // a loop destroyed under a suspended task would leak its frame
+  ASSERT_TRUE(test::run_until(l, [&] { return g.done(); }));
 }

@@ -57,12 +57,40 @@ unique_fd tcp_listener::try_accept(int& err) noexcept {
   return r.ok() ? unique_fd(r.value) : unique_fd();
 }
 
+// An accept() in progress and its listener point at each other, so that
+// either may go first: the frame (destroyed or done) unlinks itself from a
+// live listener, and a listener closed or destroyed marks the wait detached,
+// so the frame never touches it again.
+struct tcp_listener::accept_wait {
+  tcp_listener* self;
+  detail::task_context* ctx;
+  bool detached = false;
+  accept_wait(tcp_listener* s, detail::task_context* c) noexcept : self(s), ctx(c) {
+    self->accepting_ = this;
+  }
+  accept_wait(const accept_wait&) = delete;
+  accept_wait& operator=(const accept_wait&) = delete;
+  ~accept_wait() {
+    if (!detached) self->accepting_ = nullptr;
+  }
+};
+
+tcp_listener::tcp_listener(tcp_listener&& o) noexcept
+    : fd_(std::move(o.fd_)),
+      opts_(o.opts_),
+      owner_(std::exchange(o.owner_, nullptr)),
+      accepting_(std::exchange(o.accepting_, nullptr)) {
+  if (accepting_) accepting_->self = this;
+}
+
 tcp_listener& tcp_listener::operator=(tcp_listener&& o) noexcept {
   if (this != &o) {
     close();
     fd_ = std::move(o.fd_);
     opts_ = o.opts_;
     owner_ = std::exchange(o.owner_, nullptr);
+    accepting_ = std::exchange(o.accepting_, nullptr);
+    if (accepting_) accepting_->self = this;
   }
   return *this;
 }
@@ -71,6 +99,16 @@ tcp_listener& tcp_listener::operator=(tcp_listener&& o) noexcept {
 // reused; loop::current() alone missed a listener destroyed after its loop
 // stopped running (tcp_listener.a_new_listener_on_a_reused_fd_number_accepts).
 void tcp_listener::close() noexcept {
+  detail::task_context* waiter = accepting_ ? accepting_->ctx : nullptr;
+  release();
+  // Only the pending wait is cancelled, not the green thread: its accept()
+  // fails, and the task may go on. The resumption is deferred, so the
+  // listener may be destroyed before the task runs.
+  if (waiter) waiter->cancel_pending();
+}
+
+void tcp_listener::release() noexcept {
+  if (accepting_) std::exchange(accepting_, nullptr)->detached = true;
   if (!fd_) return;
   if (loop* l = owner_ ? owner_ : loop::current()) l->io_forget(fd_.get());
   owner_ = nullptr;
@@ -83,6 +121,7 @@ task<tcp_stream> tcp_listener::accept() {
   owner_ = &l;
   duration backoff = 10ms;
   bool logged = false;
+  accept_wait wait(this, ctx);
   for (;;) {
     int err = 0;
     unique_fd c = try_accept(err);

@@ -32,10 +32,11 @@ struct listen_options {
 class tcp_listener {
  public:
   tcp_listener() = default;
-  tcp_listener(tcp_listener&& o) noexcept
-      : fd_(std::move(o.fd_)), opts_(o.opts_), owner_(std::exchange(o.owner_, nullptr)) {}
+  tcp_listener(tcp_listener&& o) noexcept;
   tcp_listener& operator=(tcp_listener&& o) noexcept;
-  ~tcp_listener() { close(); }
+  // No wake-up here, as for a stream: a listener destroyed under a pending
+  // accept() goes with the frame that awaited it.
+  ~tcp_listener() { release(); }
   // Throws std::system_error (e.g. address in use).
   static tcp_listener bind(const endpoint& at, const listen_options& opts = {});
 
@@ -48,12 +49,19 @@ class tcp_listener {
   task<tcp_stream> accept();
   // One accept4 attempt: a connected fd, or an empty one with errno in err.
   unique_fd try_accept(int& err) noexcept;
+  // An accept() another green thread waits in ends with
+  // std::errc::operation_canceled (Asio's operation_aborted).
   void close() noexcept;
+  bool is_open() const noexcept { return static_cast<bool>(fd_); }
 
  private:
+  struct accept_wait;  // lives in accept()'s frame; it and the listener unlink each other
+  void release() noexcept;
+
   unique_fd fd_;
   listen_options opts_;
-  loop* owner_ = nullptr;  // the loop accept() waited on, which knows our fd
+  loop* owner_ = nullptr;             // the loop accept() waited on, which knows our fd
+  accept_wait* accepting_ = nullptr;  // the accept() in progress, if any
 };
 
 // The effective backlog for a requested one (somaxconn caps it).

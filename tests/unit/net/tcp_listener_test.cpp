@@ -255,3 +255,66 @@ TEST(tcp_listener, a_new_listener_on_a_reused_fd_number_accepts) {
     ASSERT_TRUE(test::run_until(l, [&] { return connected && accepted; })) << "round " << round;
   }
 }
+
+namespace {
+task<void> accept_and_note(tcp_listener* li, std::error_code* code, bool* done) {
+  try {
+    (void)co_await li->accept();
+  } catch (const std::system_error& e) {
+    *code = e.code();
+  }
+  *done = true;
+}
+}  // namespace
+
+// Closing a listener ends the accept() another green thread waits in, with
+// std::errc::operation_canceled, as closing a stream ends its read (Asio's
+// operation_aborted). It stayed suspended for good: its wait went with the fd.
+TEST(tcp_listener, closing_it_ends_the_accept_another_task_waits_in) {
+  loop l;
+  auto listener = tcp_listener::bind(endpoint::loopback_v4(0));
+  std::error_code code;
+  bool done = false;
+  spawn(l, accept_and_note(&listener, &code, &done));
+  l.run_once(10ms);
+  ASSERT_FALSE(done);
+  listener.close();
+  ASSERT_TRUE(test::run_until(
+      l, [&] { return done; }, 1s));
+  EXPECT_EQ(code, std::errc::operation_canceled);
+  EXPECT_FALSE(listener.is_open());
+}
+
+// The accept and its listener may end in either order, and neither touches
+// the other once gone (ASan): a listener closed and destroyed before the
+// cancelled task runs, and an accept ended by a timeout before its listener
+// is closed.
+TEST(tcp_listener, an_accept_and_its_listener_may_end_in_either_order) {
+  loop l;
+  std::error_code code;
+  bool done = false;
+  {
+    auto listener = tcp_listener::bind(endpoint::loopback_v4(0));
+    spawn(l, accept_and_note(&listener, &code, &done));
+    l.run_once(10ms);
+    listener.close();
+  }
+  ASSERT_TRUE(test::run_until(
+      l, [&] { return done; }, 1s));
+  EXPECT_EQ(code, std::errc::operation_canceled);
+
+  auto listener = tcp_listener::bind(endpoint::loopback_v4(0));
+  auto timed = [](tcp_listener* li, bool* timed_out) -> task<void> {
+    try {
+      (void)co_await with_timeout(10ms, li->accept());
+    } catch (const std::system_error& e) {
+      *timed_out = e.code() == std::errc::timed_out;
+    }
+  };
+  bool timed_out = false;
+  spawn(l, timed(&listener, &timed_out));
+  ASSERT_TRUE(test::run_until(
+      l, [&] { return timed_out; }, 1s));
+  listener.close();
+  l.run_once(10ms);
+}

@@ -1,6 +1,7 @@
 #include <weft/http/message.hpp>
 
 #include "http/char_tables.hpp"
+#include "http/percent_decode.hpp"
 #include "http/put_bytes.hpp"
 
 #include <algorithm>
@@ -41,27 +42,10 @@ std::optional<std::string_view> request::header(std::string_view name) const noe
 }
 
 namespace {
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 std::string form_decode(std::string_view s) {
   std::string out;
   out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '+') {
-      out += ' ';
-    } else if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 &&
-               hex_value(s[i + 2]) >= 0) {
-      out += static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]));
-      i += 2;
-    } else {
-      out += s[i];
-    }
-  }
+  detail::append_percent_decoded(s, true, out);
   return out;
 }
 }  // namespace

@@ -1,6 +1,7 @@
 #include <weft/http/router.hpp>
 
 #include "http/char_tables.hpp"
+#include "http/percent_decode.hpp"
 
 #include <memory>
 
@@ -55,6 +56,23 @@ bool matches(const std::vector<std::string>& pattern, std::string_view path,
     }
   }
 }
+
+// Decodes the bound parameters that hold a '%'. The storage is reserved
+// first, so the views taken into it stay valid as it fills.
+void decode_params(request& req) {
+  std::size_t encoded = 0;
+  for (const auto& p : req.params_)
+    if (detail::find_byte(p.second, '%') != std::string_view::npos) encoded += p.second.size();
+  if (encoded == 0) return;
+  req.param_bytes_.clear();
+  req.param_bytes_.reserve(encoded);
+  for (auto& [name, value] : req.params_) {
+    if (detail::find_byte(value, '%') == std::string_view::npos) continue;
+    std::size_t start = req.param_bytes_.size();
+    detail::append_percent_decoded(value, false, req.param_bytes_);
+    value = std::string_view(req.param_bytes_.data() + start, req.param_bytes_.size() - start);
+  }
+}
 }  // namespace
 
 namespace {
@@ -106,7 +124,10 @@ const route_handler* router::match(request& req, std::string& allow) const {
     if (same(r.method, req.method()) || (same(r.method, "GET") && same(req.method(), "HEAD"))) {
       req.params_.clear();
       if (r.any_path) return &r.h;
-      if (matches(r.segments, path_now(), &req.params_)) return &r.h;
+      if (matches(r.segments, path_now(), &req.params_)) {
+        decode_params(req);
+        return &r.h;
+      }
       req.params_.clear();
       continue;
     }

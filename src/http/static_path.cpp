@@ -1,18 +1,12 @@
 #include <weft/http/static_path.hpp>
 
+#include "http/percent_decode.hpp"
 #include "static_path_detail.hpp"
 
 #include <array>
 
 namespace weft::http {
 namespace {
-
-int hex_digit(char c) noexcept {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 // Decodes one raw segment into `out`. False on a bad escape or a decoded
 // byte that may not appear in a file name we serve.
@@ -22,7 +16,7 @@ bool decode_segment(std::string_view raw, std::string& out) {
     unsigned char c = static_cast<unsigned char>(raw[i]);
     if (c == '%') {
       if (i + 2 >= raw.size()) return false;  // needs two hex digits
-      int hi = hex_digit(raw[i + 1]), lo = hex_digit(raw[i + 2]);
+      int hi = detail::hex_digit(raw[i + 1]), lo = detail::hex_digit(raw[i + 2]);
       if (hi < 0 || lo < 0) return false;
       c = static_cast<unsigned char>(hi * 16 + lo);
       i += 2;

@@ -53,7 +53,8 @@ class request {
 
   // A query parameter, percent-decoded ('+' is a space). First match wins.
   std::optional<std::string> query_param(std::string_view name) const;
-  // A path parameter bound by the router (":id" in "/users/:id").
+  // A path parameter bound by the router (":id" in "/users/:id"),
+  // percent-decoded ("John%20Doe" is "John Doe"; '+' stays a plus).
   std::string_view param(std::string_view name) const noexcept;
 
   // For the server: the parsed head and the body it read.
@@ -61,6 +62,10 @@ class request {
   std::string_view body_;
   std::span<const header_field> trailers_;
   std::vector<std::pair<std::string_view, std::string_view>> params_;
+  // The decoded bytes of parameters that had a '%' (most have none, and
+  // point into the target). A vector, not a string: moving the request
+  // keeps the views valid, which a string's inline buffer would not.
+  std::vector<char> param_bytes_;
 };
 
 class body_writer;

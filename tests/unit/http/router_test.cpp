@@ -47,6 +47,23 @@ TEST(router, a_method_and_path_reach_their_handler) {
   EXPECT_EQ(route(r, "GET", "//users//7/").status, 202);      // empty segments do not count
 }
 
+// A parameter is percent-decoded once, as a query parameter is (Express's
+// req.params, Go's PathValue): "/users/John%20Doe" binds "John Doe", and an
+// encoded slash is part of the value, not a separator. '+' is a plus in a
+// path. A '%' not followed by two hex digits stays as it is (WHATWG URL
+// percent-decode). Literal segments are still compared as sent.
+TEST(router, parameters_are_percent_decoded_once) {
+  router r = numbered();
+  outcome o = route(r, "GET", "/users/John%20Doe/posts/a%2Fb%252F");
+  EXPECT_EQ(o.status, 204);
+  EXPECT_EQ(o.req.param("id"), "John Doe");
+  EXPECT_EQ(o.req.param("post"), "a/b%2F");
+  EXPECT_EQ(route(r, "GET", "/users/a+b").req.param("id"), "a+b");
+  EXPECT_EQ(route(r, "GET", "/users/%zz%4").req.param("id"), "%zz%4");
+  EXPECT_EQ(route(r, "GET", "/users/%C3%A9t%C3%A9").req.param("id"), "\xC3\xA9t\xC3\xA9");
+  EXPECT_EQ(route(r, "GET", "/%75sers/7").status, 0);  // "%75sers" is not the literal "users"
+}
+
 TEST(router, parameters_bind_to_the_segments_they_name) {
   router r = numbered();
   outcome o = route(r, "GET", "/users/ada/posts/42");

@@ -430,20 +430,22 @@ response run_plain(const plain_handler& h, request& req, bool& failed) {
   }
 }
 
-// Marks the connection busy for the life of one request.
+// Marks the connection busy for the life of one request, while it is
+// tracked: the tracker may go first (connection_tracker).
 struct busy_guard {
-  connection_tracker* t;
   connection_tracker::entry* e;
-  busy_guard(connection_tracker* tracker, connection_tracker::entry* entry) : t(tracker), e(entry) {
-    if (t) t->set_idle(e, false);
+  explicit busy_guard(connection_tracker::entry* entry) : e(entry) {
+    if (e->tracker) e->tracker->set_idle(e, false);
   }
+  busy_guard(const busy_guard&) = delete;
+  busy_guard& operator=(const busy_guard&) = delete;
   ~busy_guard() {
-    if (t) t->set_idle(e, true);
+    if (e->tracker) e->tracker->set_idle(e, true);
   }
 };
 
 task<void> serve(tcp_stream& s, const router& routes, const server_options& opts,
-                 connection_tracker* tracker, connection_tracker::entry* me) {
+                 connection_tracker::entry* me) {
   deadline dl(*me->ctx);
   field_array fields;
   std::size_t cap = std::max(opts.limits.max_head, opts.limits.max_request_line) + 1024;
@@ -494,7 +496,7 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
         co_return;
       }
     }
-    busy_guard busy(tracker, me);
+    busy_guard busy(me);
     if (pr.state == parse_result::error)
       co_return co_await fail(s, pr.status, names_head(s.buffered()), opts);
 
@@ -550,7 +552,7 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
       res = response::text("500 Internal Server Error\n", 500);
       keep_alive = false;
     }
-    if (res.closes() || (tracker && tracker->draining())) keep_alive = false;
+    if (res.closes() || (me->tracker && me->tracker->draining())) keep_alive = false;
     // A 2xx answer to CONNECT makes the connection a tunnel after its head
     // (RFC 9112 §6.3), and a client then ignores Content-Length. Sent
     // close-delimited and then closed, its bytes read the same to a client
@@ -632,7 +634,13 @@ task<void> body_writer::write(std::string_view data) {
   bytes_ += data.size();
 }
 
+connection_tracker::~connection_tracker() {
+  for (entry* e = head_; e != nullptr; e = e->next) e->tracker = nullptr;
+}
+
 void connection_tracker::add(entry* e) noexcept {
+  e->tracker = this;
+  e->prev = nullptr;
   e->next = head_;
   if (head_) head_->prev = e;
   head_ = e;
@@ -642,6 +650,7 @@ void connection_tracker::remove(entry* e) noexcept {
   (e->prev ? e->prev->next : head_) = e->next;
   if (e->next) e->next->prev = e->prev;
   e->prev = e->next = nullptr;
+  e->tracker = nullptr;
 }
 
 void connection_tracker::set_idle(entry* e, bool idle) noexcept {
@@ -670,7 +679,7 @@ task<void> serve_connection(tcp_stream s, const router& r, const server_options&
   me.ctx = co_await weft::detail::this_context{};
   if (tracker) tracker->add(&me);
   try {
-    co_await serve(s, r, opts, tracker, &me);
+    co_await serve(s, r, opts, &me);
   } catch (const std::system_error& e) {
     // Resets, timeouts while writing, cancellation at shutdown: the
     // connection ends, nothing else does.
@@ -684,7 +693,7 @@ task<void> serve_connection(tcp_stream s, const router& r, const server_options&
   } catch (...) {
     log_error(std::string("http connection: ") + not_standard);
   }
-  if (tracker) tracker->remove(&me);
+  // `me` leaves the tracker as it goes, however the frame ends.
 }
 
 }  // namespace weft::http

@@ -52,7 +52,10 @@ void stream_op::on_io(io_waiter* self, uint32_t events) noexcept {
   // have closed, a short read no longer proves the next would say EAGAIN.
   if (events & (io::peer_closed | io::hangup | io::error)) op->stream->peer_closed_ = true;
   for (;;) {
-    if (op->step()) return op->wake_now();
+    if (op->step()) {
+      op->done_waiting();
+      return op->h.resume();
+    }
     if (op->owner->io_wait(op->stream->fd_, op->direction, op->stream->trig_, op)) return;
   }
 }
@@ -66,6 +69,7 @@ void stream_op::on_yield(void* self) noexcept {
 void stream_op::on_cancel(cancel_hook* self) noexcept {
   auto* op = static_cast<stream_op*>(self);
   op->owner->io_unwait(op->stream->fd_, op->direction);
+  op->ctx = nullptr;
   op->canceled = true;
   detail::resume_later(*op->owner, op->h);
 }
@@ -112,16 +116,20 @@ tcp_stream& tcp_stream::operator=(tcp_stream&& o) noexcept {
 
 tcp_stream::~tcp_stream() {
   // No wake-up here: a stream destroyed under a suspended operation goes
-  // with the frame that awaited it, which must not be resumed.
+  // with the frame that awaited it, which must not be resumed. The wait is
+  // detached, so that cancelling the task (or destroying its loop) does not
+  // reach into this stream.
+  if (op_.waiting()) op_.done_waiting();
   release();
 }
 
 void tcp_stream::close() noexcept {
   // An operation another green thread is suspended in ends, cancelled (as
   // Asio's operation_aborted), instead of waiting for good on a dropped fd.
-  if (fd_ >= 0 && op_.ctx && op_.ctx->pending == &op_) {
+  if (fd_ >= 0 && op_.waiting()) {
     op_.canceled = true;
-    op_.wake_later();
+    op_.done_waiting();
+    detail::resume_later(*op_.owner, op_.h);
   }
   release();
 }

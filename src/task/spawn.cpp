@@ -10,6 +10,15 @@
 namespace weft {
 namespace detail {
 
+// The loop's list of its green threads (loop::green_threads_), so that a
+// loop destroyed under them destroys them.
+struct green_threads {
+  static void link(loop& l, task_context* ctx) noexcept;
+  static void unlink(task_context* ctx) noexcept;
+  static task_context* first(loop& l) noexcept;
+  static void destroy_all(loop& l) noexcept;
+};
+
 namespace {
 // Per thread, so that counting costs no atomic traffic between loops.
 thread_local std::size_t frame_bytes = 0;
@@ -115,7 +124,8 @@ void log_task_exception(const task_context& ctx, const std::exception_ptr& e) no
     what = ex.what();
   } catch (...) {
   }
-  log_error(std::string("task '") + ctx.name + "' ended by exception: " + what);
+  const char* name = ctx.has_handle ? ctx.handle->name.c_str() : ctx.name;
+  log_error(std::string("task '") + name + "' ended by exception: " + what);
 }
 
 void start(loop& l, task<void> t, const char* name, root_state* state, task_group* group) {
@@ -123,30 +133,73 @@ void start(loop& l, task<void> t, const char* name, root_state* state, task_grou
   if (!h) return;
   task_context* ctx = new_context();
   ctx->owner = &l;
-  ctx->name = name;
+  ctx->root = h.address();
   if (state) {
     ++state->refs;  // the context's reference, dropped when the task ends
     ctx->handle = state;
+    ctx->has_handle = true;
     state->ctx = ctx;
+  } else {
+    ctx->name = name;
   }
-  if (group) group->add(ctx);
+  green_threads::link(l, ctx);
+  if (group) group->add(l, ctx);
   h.promise().ctx = ctx;
   resume_later(l, h);
 }
 
-}  // namespace
-
-void finish_green_thread(task_context* ctx, std::coroutine_handle<> root,
-                         const std::exception_ptr& error) noexcept {
-  if (error) log_task_exception(*ctx, error);
-  // Destroying the frame runs its destructors: the task's sockets close here.
-  root.destroy();
-  if (ctx->handle) {
+// The end of a green thread, however it ends: its frame goes (its
+// destructors run with the context still whole: a timeout guard restores
+// the context's scope), then its handles, its group and its context learn.
+void end(task_context* ctx) noexcept {
+  green_threads::unlink(ctx);
+  std::coroutine_handle<>::from_address(ctx->root).destroy();
+  if (ctx->has_handle) {
     ctx->handle->ctx = nullptr;
     release_state(ctx->handle);
   }
   if (ctx->group) ctx->group->remove(ctx);
   delete_context(ctx);
+}
+
+}  // namespace
+
+void finish_green_thread(task_context* ctx, const std::exception_ptr& error) noexcept {
+  if (error) log_task_exception(*ctx, error);
+  // Destroying the frame runs its destructors: the task's sockets close here.
+  end(ctx);
+}
+
+void green_threads::link(loop& l, task_context* ctx) noexcept {
+  ctx->prev = nullptr;
+  ctx->next = l.green_threads_;
+  if (ctx->next) ctx->next->prev = ctx;
+  l.green_threads_ = ctx;
+  l.destroy_green_threads_ = &destroy_all;
+}
+
+void green_threads::unlink(task_context* ctx) noexcept {
+  (ctx->prev ? ctx->prev->next : ctx->owner->green_threads_) = ctx->next;
+  if (ctx->next) ctx->next->prev = ctx->prev;
+  ctx->prev = ctx->next = nullptr;
+}
+
+task_context* green_threads::first(loop& l) noexcept {
+  return l.green_threads_;
+}
+
+void green_threads::destroy_all(loop& l) noexcept {
+  // Every pending operation is cancelled first, while all the frames are
+  // whole: a waiter leaves a queue that may outlive the loop (an event, a
+  // channel), a timer leaves the heap, an fd loses its interest. The
+  // resumptions this queues never run.
+  for (task_context* c = l.green_threads_; c != nullptr; c = c->next) {
+    c->root_cancelled = true;
+    c->cancel_pending();
+  }
+  // Then the frames go. A destructor that spawns adds a task here, and it
+  // is destroyed in turn, never started.
+  while (task_context* c = l.green_threads_) end(c);
 }
 
 }  // namespace detail
@@ -200,8 +253,13 @@ const std::string& green_thread::name() const noexcept {
   return state_ ? state_->name : none;
 }
 
+// A group's members are found through their loop's list: the context has
+// room for one list only (72 bytes), and groups are walked only to cancel
+// them or to leave them, never per request.
 task_group::~task_group() {
-  while (head_) remove(head_);
+  if (size_ == 0) return;  // also when the loop went first, ending every member
+  for (detail::task_context* c = detail::green_threads::first(*loop_); c != nullptr; c = c->next)
+    if (c->group == this) c->group = nullptr;
 }
 
 void task_group::spawn(loop& l, task<void> t, const char* name) {
@@ -209,25 +267,21 @@ void task_group::spawn(loop& l, task<void> t, const char* name) {
 }
 
 void task_group::cancel_all() noexcept {
+  if (size_ == 0) return;
   // Cancelling defers each resumption, so no member leaves the list while
   // this walks it.
-  for (detail::task_context* c = head_; c != nullptr; c = c->group_next) c->cancel_root();
+  for (detail::task_context* c = detail::green_threads::first(*loop_); c != nullptr; c = c->next)
+    if (c->group == this) c->cancel_root();
 }
 
-void task_group::add(detail::task_context* ctx) noexcept {
+void task_group::add(loop& l, detail::task_context* ctx) noexcept {
+  loop_ = &l;  // every member runs on one loop (see the header)
   ctx->group = this;
-  ctx->group_prev = nullptr;
-  ctx->group_next = head_;
-  if (head_) head_->group_prev = ctx;
-  head_ = ctx;
   if (size_++ == 0) idle_.reset();
 }
 
 void task_group::remove(detail::task_context* ctx) noexcept {
-  (ctx->group_prev ? ctx->group_prev->group_next : head_) = ctx->group_next;
-  if (ctx->group_next) ctx->group_next->group_prev = ctx->group_prev;
   ctx->group = nullptr;
-  ctx->group_prev = ctx->group_next = nullptr;
   if (--size_ == 0) idle_.set();
 }
 

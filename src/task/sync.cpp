@@ -23,7 +23,7 @@ void semaphore::release(std::size_t n) noexcept {
 
 void semaphore::acquire_awaiter::on_cancel(detail::cancel_hook* self) noexcept {
   auto* a = static_cast<acquire_awaiter*>(self);
-  a->sem->waiters_.remove(a);
+  if (!a->queue_gone) a->sem->waiters_.remove(a);
   a->canceled = true;
   detail::resume_later(*a->owner, a->h);
 }
@@ -35,7 +35,7 @@ void event::set() noexcept {
 
 void event::wait_awaiter::on_cancel(detail::cancel_hook* self) noexcept {
   auto* a = static_cast<wait_awaiter*>(self);
-  a->ev->waiters_.remove(a);
+  if (!a->queue_gone) a->ev->waiters_.remove(a);
   a->canceled = true;
   detail::resume_later(*a->owner, a->h);
 }

@@ -513,6 +513,20 @@ class GracefulStop(unittest.TestCase):
             self.assertLess(time.monotonic() - start, 2.0)
             self.finish_after_sigterm(server, busy, reader, b"-last")
 
+    def test_a_request_that_never_finishes_holds_the_stop_for_the_grace_only(self):
+        # Its body never comes. After the 5 s grace the loops stop and are
+        # destroyed with the connection's green thread still suspended: its
+        # frame is destroyed too (the socket closes), after the service that
+        # tracked it. Under ASan that teardown was a use after free, exit 1.
+        server = start_weft(self, "inspect")
+        busy, _ = self.start_request_in_flight(server, ("Content-Length", "10"))
+        busy.sendall(b"first")
+        started = time.monotonic()
+        server.send_signal(signal.SIGTERM)
+        self.assertEqual(server.wait(timeout=15.0), 0, server.describe())
+        self.assertGreater(time.monotonic() - started, 4.0, "the grace is 5 s")
+        self.assertEqual(recv_until_closed(busy), b"")
+
     def test_an_idle_connection_asking_within_the_last_call_gets_its_answer_with_connection_close(self):
         # Regression: at SIGTERM idle keep-alive connections were closed at
         # once, failing the next request a client (wrk) had already sent.

@@ -51,11 +51,16 @@ struct io_waiter {
   void (*on_ready)(io_waiter* self, uint32_t events) = nullptr;
 };
 class timer_heap;
+struct task_context;
+struct green_threads;  // src/task/spawn.cpp: the list below, and its teardown
 }  // namespace detail
 
 class loop {
  public:
   loop();
+  // Green threads still suspended on the loop are destroyed first, frames
+  // and all, as Asio's io_context destroys unfinished handlers: what they
+  // own (sockets, timers, queue places) is released, and they never resume.
   ~loop();
   loop(const loop&) = delete;
   loop& operator=(const loop&) = delete;
@@ -159,6 +164,12 @@ class loop {
   std::vector<std::function<void()>> posted_batch_;  // loop thread only
   bool posted_waiting_ = false;                      // loop thread only
   std::atomic<bool> wake_pending_{false};
+
+  // Every green thread on this loop, an intrusive list through their
+  // contexts; the core knows nothing of tasks but this hook to end them.
+  friend struct detail::green_threads;
+  detail::task_context* green_threads_ = nullptr;
+  void (*destroy_green_threads_)(loop&) noexcept = nullptr;
 };
 
 }  // namespace weft

@@ -54,14 +54,31 @@ class body_writer {
 // makes every connection close after its next response (the busy ones after
 // the one in progress), close_idle() cancels those idle between requests,
 // and drain() does both at once. Loop thread only.
+//
+// A tracker and its connections may end in either order: a connection that
+// ends (or is destroyed with its loop) leaves the tracker, and a tracker
+// destroyed first detaches the connections, which then go on untracked.
 class connection_tracker {
  public:
+  // One connection's membership, in its frame.
   struct entry {
     detail::task_context* ctx = nullptr;
+    connection_tracker* tracker = nullptr;  // null once either side has gone
     bool idle = true;
     entry* prev = nullptr;
     entry* next = nullptr;
+    entry() = default;
+    entry(const entry&) = delete;
+    entry& operator=(const entry&) = delete;
+    ~entry() {
+      if (tracker) tracker->remove(this);
+    }
   };
+  connection_tracker() = default;
+  connection_tracker(const connection_tracker&) = delete;
+  connection_tracker& operator=(const connection_tracker&) = delete;
+  ~connection_tracker();
+
   void add(entry* e) noexcept;
   void remove(entry* e) noexcept;
   void set_idle(entry* e, bool idle) noexcept;

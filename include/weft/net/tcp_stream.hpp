@@ -90,6 +90,13 @@ struct stream_op : wait_base, io_waiter {
   bool suspend(std::coroutine_handle<P> caller);
   static void on_cancel(cancel_hook* self) noexcept;
   static void on_io(io_waiter* self, uint32_t events) noexcept;
+  // ctx is set only while a task waits in this op: the stream may outlive
+  // that task, and close() and the destructor must not read its context.
+  bool waiting() const noexcept { return ctx != nullptr && ctx->pending == this; }
+  void done_waiting() noexcept {
+    finish();
+    ctx = nullptr;
+  }
   // Inline: every await checks; only a failure pays for the call.
   void throw_if_failed() const {
     if (err != 0 || canceled) throw_error();
@@ -244,7 +251,10 @@ inline bool detail::stream_op::step_now() noexcept {
 
 template <class P>
 bool detail::stream_op::suspend(std::coroutine_handle<P> caller) {
-  if (!begin(caller, &on_cancel)) return false;
+  if (!begin(caller, &on_cancel)) {
+    ctx = nullptr;
+    return false;
+  }
   on_ready = &on_io;
   if (stream->streak_ >= tcp_stream::ready_budget) {
     // A turn for the rest of the loop; the step runs after it (on_yield).
@@ -258,7 +268,7 @@ bool detail::stream_op::suspend(std::coroutine_handle<P> caller) {
     if (owner->io_wait(stream->fd_, direction, stream->trig_, this)) return true;
     // The edge already came while nobody waited: retry now.
     if (step()) {
-      finish();
+      done_waiting();
       return false;
     }
   }

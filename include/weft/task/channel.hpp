@@ -43,7 +43,7 @@ class channel {
     }
     static void on_cancel(detail::cancel_hook* self) noexcept {
       auto* a = static_cast<send_awaiter*>(self);
-      a->ch->senders_.remove(a);
+      if (!a->queue_gone) a->ch->senders_.remove(a);
       a->canceled = true;
       detail::resume_later(*a->owner, a->h);
     }
@@ -68,7 +68,7 @@ class channel {
     }
     static void on_cancel(detail::cancel_hook* self) noexcept {
       auto* a = static_cast<receive_awaiter*>(self);
-      a->ch->receivers_.remove(a);
+      if (!a->queue_gone) a->ch->receivers_.remove(a);
       a->canceled = true;
       detail::resume_later(*a->owner, a->h);
     }

@@ -42,13 +42,20 @@ struct task_context {
   loop* owner = nullptr;
   cancel_hook* pending = nullptr;  // the suspended operation, if cancellable
   cancel_scope* scope = nullptr;   // innermost with_timeout scope, if any
-  const char* name = "task";
-  root_state* handle = nullptr;  // shared with green_thread handles, if any (one reference)
-  // Membership of a task_group, an intrusive list.
-  task_group* group = nullptr;
-  task_context* group_prev = nullptr;
-  task_context* group_next = nullptr;
+  // A green thread spawned with a handle keeps its name in the handles'
+  // shared state (one reference); one without keeps the literal. Sharing
+  // the slot keeps the context at 72 bytes.
+  union {
+    const char* name = "task";
+    root_state* handle;
+  };
+  task_group* group = nullptr;  // the group it belongs to, if any
+  // Links in the owner loop's list of green threads (green_threads).
+  task_context* prev = nullptr;
+  task_context* next = nullptr;
+  void* root = nullptr;         // the outermost frame, destroyed with the loop
   bool root_cancelled = false;  // green_thread::cancel or task_group::cancel_all
+  bool has_handle = false;      // `handle`, not `name`, is set
 
   bool cancelled() const noexcept {
     if (root_cancelled) return true;
@@ -76,8 +83,7 @@ struct task_context {
 
 // Called by the outermost task's final suspend: logs an escaped exception,
 // frees the frame and the context. Defined in spawn.cpp.
-void finish_green_thread(task_context* ctx, std::coroutine_handle<> root,
-                         const std::exception_ptr& error) noexcept;
+void finish_green_thread(task_context* ctx, const std::exception_ptr& error) noexcept;
 
 // Finds the context of the coroutine awaiting, if it is a weft task.
 template <class Promise>

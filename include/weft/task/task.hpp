@@ -43,7 +43,7 @@ struct promise_base {
       // A task with a context but no awaiter is the outermost task of a
       // green thread: its end ends the green thread. There is no separate
       // root coroutine: it would cost a frame per connection.
-      if (p.ctx != nullptr) finish_green_thread(p.ctx, h, p.error);
+      if (p.ctx != nullptr) finish_green_thread(p.ctx, p.error);
       return std::noop_coroutine();
     }
     void await_resume() noexcept {}

@@ -20,7 +20,8 @@ namespace weft {
 class task_group {
  public:
   task_group() noexcept { idle_.set(); }
-  // Members still running are detached, not cancelled: they go on alone.
+  // Members still running are detached, not cancelled: they go on alone
+  // (and are destroyed with their loop, if it goes first).
   ~task_group();
   task_group(const task_group&) = delete;
   task_group& operator=(const task_group&) = delete;
@@ -33,11 +34,11 @@ class task_group {
   event::wait_awaiter wait() noexcept { return idle_.wait(); }
 
   // For the runtime: membership bookkeeping.
-  void add(detail::task_context* ctx) noexcept;
+  void add(loop& l, detail::task_context* ctx) noexcept;
   void remove(detail::task_context* ctx) noexcept;
 
  private:
-  detail::task_context* head_ = nullptr;
+  loop* loop_ = nullptr;  // the members' loop, whose list holds them
   std::size_t size_ = 0;
   event idle_;
 };

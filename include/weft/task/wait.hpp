@@ -16,6 +16,7 @@ struct wait_base : cancel_hook {
   loop* owner = nullptr;
   std::coroutine_handle<> h;
   bool canceled = false;
+  bool queue_gone = false;  // queued_wait: its queue was destroyed under it
 
   // Records the waiter. Returns false, without suspending, if the task is
   // already cancelled: the operation then fails at once.
@@ -56,8 +57,18 @@ struct queued_wait : wait_base {
   queued_wait* prev = nullptr;
 };
 
+// A queue destroyed under its waiters (an event that goes before the loop
+// whose green threads wait on it) detaches them: cancelling one then leaves
+// the dead queue alone, which the loop's teardown relies on. The waiters
+// themselves are never resumed.
 class wait_queue {
  public:
+  wait_queue() = default;
+  wait_queue(const wait_queue&) = delete;
+  wait_queue& operator=(const wait_queue&) = delete;
+  ~wait_queue() {
+    for (queued_wait* w = head_; w != nullptr; w = w->next) w->queue_gone = true;
+  }
   bool empty() const noexcept { return head_ == nullptr; }
   void push_back(queued_wait* w) noexcept {
     w->next = nullptr;

@@ -357,3 +357,48 @@ TEST(http_server, a_body_producer_that_throws_ends_the_connection_not_the_caller
   EXPECT_EQ(reply.find("0\r\n\r\n"), std::string::npos) << "a failed body must not look complete";
   EXPECT_FALSE(serve_threw);
 }
+
+namespace {
+// Connections served with a tracker, from socket pairs: one idle, one busy
+// in a handler that waits.
+struct tracked_connections {
+  std::unique_ptr<loop> l = std::make_unique<loop>();
+  std::unique_ptr<http::connection_tracker> tracker = std::make_unique<http::connection_tracker>();
+  http::router routes;
+  http::server_options opts;
+  std::pair<unique_fd, unique_fd> idle = test::socket_pair(), busy = test::socket_pair();
+
+  tracked_connections() {
+    routes.get("/*", [](http::request&) -> task<http::response> {
+      co_await sleep(1h);
+      co_return http::response::text("late");
+    });
+    for (auto* p : {&idle, &busy})
+      spawn_n(
+          *l,
+          http::serve_connection(tcp_stream(*l, std::move(p->first)), routes, opts, tracker.get()),
+          "conn");
+    std::string_view get = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    EXPECT_EQ(::write(busy.second.get(), get.data(), get.size()), static_cast<ssize_t>(get.size()));
+    l->run_once(10ms);
+    l->run_once(10ms);
+  }
+};
+}  // namespace
+
+// A tracker and the connections it tracks may end in either order: one
+// destroyed first detaches its entries, and a connection destroyed first
+// (with its loop) leaves the tracker. Before, either order was a use after
+// free (ASan): the server's tracker went before its loop in `weft hello`.
+TEST(http_server, a_tracker_and_its_connections_may_end_in_either_order) {
+  {
+    tracked_connections c;
+    c.tracker.reset();
+    c.l.reset();  // destroys the connections' frames
+  }
+  {
+    tracked_connections c;
+    c.l.reset();
+    c.tracker->drain();  // walks what it still tracks: nothing
+  }
+}

@@ -318,23 +318,43 @@ task<void> read_and_note(tcp_stream* s, std::error_code* code, bool* done) {
   }
   *done = true;
 }
+
+// A green thread suspended in a read of a connected stream.
+struct waiting_reader {
+  loop l;
+  tcp_pair p = connect_pair(l);
+  std::error_code code;
+  bool done = false;
+  waiting_reader() {
+    spawn(l, read_and_note(&p.server, &code, &done));
+    l.run_once(10ms);
+  }
+};
 }  // namespace
 
 // Closing a stream ends the operation another green thread is suspended in,
 // cancelled, as Asio ends it with operation_aborted. It stayed suspended
 // for good: its wait was dropped with the fd.
 TEST(tcp_stream, closing_a_stream_ends_the_read_another_task_waits_in) {
-  loop l;
-  auto p = connect_pair(l);
-  std::error_code code;
-  bool done = false;
-  spawn(l, read_and_note(&p.server, &code, &done));
-  l.run_once(10ms);
-  ASSERT_FALSE(done);
-  p.server.close();
+  waiting_reader r;
+  ASSERT_FALSE(r.done);
+  r.p.server.close();
   ASSERT_TRUE(test::run_until(
-      l, [&] { return done; }, 1s));
-  EXPECT_EQ(code, std::errc::operation_canceled);
+      r.l, [&] { return r.done; }, 1s));
+  EXPECT_EQ(r.code, std::errc::operation_canceled);
+}
+
+// A stream outlives the green threads that used it: closing it after they
+// ended must not look at their freed contexts (ASan: close() read the last
+// one to check whether it still waited).
+TEST(tcp_stream, closing_a_stream_after_its_reader_ended_touches_nothing_of_it) {
+  waiting_reader r;
+  ASSERT_EQ(::send(r.p.client.get(), "x", 1, 0), 1);
+  ASSERT_TRUE(test::run_until(
+      r.l, [&] { return r.done; }, 1s));
+  r.l.run_once(0ms);  // the reader's context is gone
+  r.p.server.close();
+  EXPECT_FALSE(r.p.server.is_open());
 }
 
 TEST(tcp_stream, try_flush_sends_without_waiting_and_says_whether_anything_is_left) {

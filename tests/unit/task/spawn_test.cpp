@@ -1,7 +1,9 @@
 #include <weft/core/fd_io.hpp>
 #include <weft/net/tcp_stream.hpp>
+#include <weft/task/channel.hpp>
 #include <weft/task/sleep.hpp>
 #include <weft/task/spawn.hpp>
+#include <weft/task/sync.hpp>
 #include <weft/task/task_group.hpp>
 
 #include <gtest/gtest.h>
@@ -114,4 +116,120 @@ TEST(task_group, cancel_all_ends_every_member_and_wait_resumes) {
   group.cancel_all();
   ASSERT_TRUE(test::run_until(l, [&] { return waited; }));
   EXPECT_EQ(group.size(), 0u);
+}
+
+namespace {
+// Something a green thread's frame owns: it counts its destruction.
+struct owned {
+  int* destroyed;
+  explicit owned(int* d) noexcept : destroyed(d) {}
+  owned(const owned&) = delete;
+  owned& operator=(const owned&) = delete;
+  ~owned() { ++*destroyed; }
+};
+task<void> own_and_sleep(int* destroyed) {
+  owned o(destroyed);
+  co_await sleep(1h);
+}
+task<void> own_and_wait(int* destroyed, event* e) {
+  owned o(destroyed);
+  co_await e->wait();
+}
+task<void> own_and_await_a_task(int* destroyed) {
+  owned o(destroyed);
+  co_await own_and_sleep(destroyed);
+}
+task<void> read_one(tcp_stream s) {
+  char c;
+  co_await s.read_some({&c, 1});
+}
+}  // namespace
+
+// A loop destroyed under suspended green threads destroys them, frames and
+// all, as Asio's io_context destroys its unfinished handlers. What they own
+// is released (a stream closes, and its peer reads EOF), a wait queue that
+// outlives the loop keeps no node of theirs, and handles and groups see them
+// end. Before, their frames leaked with their sockets open until exit, and
+// LeakSanitizer reported them.
+TEST(spawn, destroying_the_loop_destroys_its_suspended_green_threads) {
+  std::size_t frames_before = task_frame_count();
+  int destroyed = 0;
+  auto [mine, peer] = test::socket_pair();
+  event never;       // outlives the loop
+  task_group group;  // outlives the loop
+  green_thread handle;
+  {
+    loop l;
+    handle = spawn(l, own_and_sleep(&destroyed), "sleeper");
+    spawn_n(l, own_and_wait(&destroyed, &never), "waiter");
+    group.spawn(l, own_and_await_a_task(&destroyed), "nested");
+    spawn_n(l, read_one(tcp_stream(l, std::move(mine))), "reader");
+    l.run_once(0ms);
+    ASSERT_EQ(destroyed, 0);
+    ASSERT_EQ(group.size(), 1u);
+    spawn_n(l, own_and_sleep(&destroyed), "never started");
+    EXPECT_FALSE(handle.done());
+  }
+  EXPECT_EQ(destroyed, 4);  // the never-started task had not made its own yet
+  EXPECT_TRUE(handle.done());
+  EXPECT_EQ(group.size(), 0u);
+  EXPECT_EQ(task_frame_count(), frames_before);
+  char c;
+  EXPECT_TRUE(read_some(peer.get(), &c, 1).eof());
+  never.set();  // wakes no one: the waiter left the queue
+}
+
+namespace {
+task<void> receive_one(channel<int>* ch) {
+  (void)co_await ch->receive();
+}
+task<void> acquire_one(semaphore* sem) {
+  co_await sem->acquire();
+}
+task<void> read_from(tcp_stream* s) {
+  char c;
+  co_await s->read_some({&c, 1});
+}
+}  // namespace
+
+// The usual order in a program: what the green threads wait on (a server's
+// event, channel, semaphore, stream) is declared after the loop, so it is
+// destroyed before it. Destroying it under a waiter detaches the waiter, and
+// the loop's teardown then leaves it alone (ASan: it wrote into the dead
+// queue).
+TEST(spawn, what_green_threads_wait_on_may_go_before_their_loop) {
+  std::size_t frames_before = task_frame_count();
+  {
+    loop l;
+    auto [mine, peer] = test::socket_pair();
+    auto ev = std::make_unique<event>();
+    auto ch = std::make_unique<channel<int>>(1);
+    auto sem = std::make_unique<semaphore>(0);
+    auto stream = std::make_unique<tcp_stream>(l, std::move(mine));
+    spawn_n(
+        l, [](event* e) -> task<void> { co_await e->wait(); }(ev.get()), "event");
+    spawn_n(l, receive_one(ch.get()), "channel");
+    spawn_n(l, acquire_one(sem.get()), "semaphore");
+    spawn_n(l, read_from(stream.get()), "stream");
+    l.run_once(0ms);
+    ev.reset();
+    ch.reset();
+    sem.reset();
+    stream.reset();
+  }
+  EXPECT_EQ(task_frame_count(), frames_before);
+}
+
+// A group may go before its members and their loop: the members are
+// detached, then destroyed with the loop, and never touch the group (ASan).
+TEST(task_group, a_group_destroyed_before_its_loop_leaves_its_members_running) {
+  int destroyed = 0;
+  loop l;
+  {
+    task_group group;
+    group.spawn(l, own_and_sleep(&destroyed), "member");
+    l.run_once(0ms);
+  }
+  l.run_once(0ms);
+  EXPECT_EQ(destroyed, 0);
 }

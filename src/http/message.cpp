@@ -171,7 +171,7 @@ bool framing_field(std::string_view name) noexcept {
 }
 }  // namespace
 
-response& response::content_type(std::string_view type) {
+response& response::content_type(std::string_view type) & {
   check_value(type);
   if (typed_) headers_.remove("Content-Type");
   headers_.put("Content-Type", type);
@@ -179,7 +179,7 @@ response& response::content_type(std::string_view type) {
   return *this;
 }
 
-response& response::header(std::string_view name, std::string_view value) {
+response& response::header(std::string_view name, std::string_view value) & {
   using namespace detail;
   if (name.empty() || span_of(name, tchar) != name.size())
     throw std::invalid_argument("response::header: the name is not a token");

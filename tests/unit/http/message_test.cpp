@@ -200,3 +200,25 @@ TEST(http_response, a_second_content_type_replaces_the_first) {
   EXPECT_EQ(big.header("Content-Type"), "text/css");
   EXPECT_EQ(big.header("X-Pad-19"), std::string(20, 'p'));
 }
+
+namespace {
+// The builder as a handler writes it: a chain on a temporary, returned.
+// A response is move-only (it may hold a file), so the setters on a
+// temporary return it as an rvalue; before, this did not compile.
+response created(std::string_view id) {
+  return response(201).header("Location", std::string("/items/") + std::string(id)).body("{}");
+}
+}  // namespace
+
+TEST(http_response, a_chain_of_setters_on_a_temporary_can_be_returned) {
+  response r = created("7");
+  EXPECT_EQ(r.status(), 201);
+  EXPECT_EQ(r.header("location"), "/items/7");
+  EXPECT_EQ(r.body(), "{}");
+  response t = response::text("gone").status(410).close();
+  EXPECT_EQ(t.status(), 410);
+  EXPECT_TRUE(t.closes());
+  EXPECT_EQ(t.body(), "gone");
+  response j = response::json("[]").content_type("application/problem+json");
+  EXPECT_EQ(j.header("Content-Type"), "application/problem+json");
+}

@@ -4,13 +4,15 @@
 // full, receive() while it is empty. close() ends it: receivers drain what is
 // left and then get std::nullopt; senders get std::errc::broken_pipe.
 //
-// Threading: one loop thread; all senders and receivers on that loop.
+// T need only be movable. Threading: one loop thread; all senders and
+// receivers on that loop.
 
 #include <weft/task/wait.hpp>
 
 #include <deque>
 #include <optional>
 #include <stdexcept>
+#include <utility>
 
 namespace weft {
 
@@ -25,8 +27,9 @@ class channel {
 
   struct send_awaiter : detail::queued_wait {
     channel* ch;
-    T value;
+    T value;  // built from the sent one: T need not be default-constructible
     bool broken = false;
+    send_awaiter(channel* c, T v) : ch(c), value(std::move(v)) {}
     bool await_ready() {
       broken = ch->closed_;
       return broken || ch->try_push(value);
@@ -74,12 +77,7 @@ class channel {
     }
   };
 
-  send_awaiter send(T value) {
-    send_awaiter a;
-    a.ch = this;
-    a.value = std::move(value);
-    return a;
-  }
+  send_awaiter send(T value) { return send_awaiter(this, std::move(value)); }
   receive_awaiter receive() {
     receive_awaiter a;
     a.ch = this;

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <vector>
 
 #include "test_util.hpp"
@@ -124,6 +125,35 @@ TEST(channel, bounded_send_waits_for_room_and_order_is_kept) {
   spawn(l, consumer(&ch, &got));
   ASSERT_TRUE(test::run_until(l, [&] { return got.size() == 10 && ch.closed(); }));
   for (int i = 0; i < 10; ++i) EXPECT_EQ(got[i], i);
+}
+
+namespace {
+// A value with no default constructor and no copy: what a work queue holds.
+struct job {
+  explicit job(int n) : id(std::make_unique<int>(n)) {}
+  std::unique_ptr<int> id;
+};
+}  // namespace
+
+// T needs only to be movable, as for a std::deque. Before, send() built its
+// awaiter's value by default and then assigned it, so channel<job> did not
+// compile (found by an API audit).
+TEST(channel, carries_values_that_are_only_movable) {
+  loop l;
+  channel<job> ch(1);
+  std::vector<int> got;
+  auto producer = [](channel<job>* c) -> task<void> {
+    for (int i = 0; i < 3; ++i) co_await c->send(job(i));  // the second waits for room
+    c->close();
+  };
+  auto consumer = [](channel<job>* c, std::vector<int>* out) -> task<void> {
+    while (auto j = co_await c->receive()) out->push_back(*j->id);
+  };
+  spawn(l, producer(&ch));
+  spawn(l, consumer(&ch, &got));
+  ASSERT_TRUE(test::run_until(l, [&] { return got.size() == 3 && ch.closed(); }));
+  EXPECT_EQ(got, (std::vector<int>{0, 1, 2}));
+  EXPECT_TRUE(ch.try_send(job(9)) == false);  // closed
 }
 
 TEST(channel, send_on_a_closed_channel_fails_with_broken_pipe) {

@@ -360,7 +360,20 @@ void loop::on_signals(std::initializer_list<int> signals, std::function<void(int
   sigset_t set;
   sigemptyset(&set);
   for (int s : signals) sigaddset(&set, s);
+  // The signals of an earlier call that this one drops, and that were the
+  // thread's own before it, become so again.
+  sigset_t before = sys::blocked_signals(), drop;
+  sigemptyset(&drop);
+  uint64_t ours = 0;
+  for (int s = 1; s <= 64; ++s) {
+    uint64_t bit = uint64_t{1} << (s - 1);
+    bool wanted = sigismember(&set, s) == 1;
+    if (wanted && ((signals_we_blocked_ & bit) != 0 || sigismember(&before, s) != 1)) ours |= bit;
+    if (!wanted && (signals_we_blocked_ & bit) != 0) sigaddset(&drop, s);
+  }
   if (auto st = sys::block_signals(set); !st.ok()) fail("pthread_sigmask", st.err);
+  if (auto st = sys::unblock_signals(drop); !st.ok()) fail("pthread_sigmask", st.err);
+  signals_we_blocked_ = ours;
   if (sigfd_ >= 0) {
     io_forget(sigfd_);
     sys::close(sigfd_);

@@ -102,7 +102,12 @@ class loop {
 
   // Blocks the signals in the calling thread and delivers them through a
   // signalfd to fn on this loop. Call before starting other threads, so they
-  // inherit the blocked mask. Loop thread.
+  // inherit the blocked mask. Loop thread. A second call replaces the set
+  // and the function: a signal only the first set named, and that this call
+  // blocked, is unblocked again. The signals stay blocked after the loop
+  // goes, so that one arriving while a server exits cannot end it with a
+  // signal's status instead of its own.
+
   void on_signals(std::initializer_list<int> signals, std::function<void(int)> fn);
 
   // ---- fd registration, for weft's own layers (io_watcher, streams) ----
@@ -158,6 +163,7 @@ class loop {
   std::atomic<std::thread::id> thread_{};
   internal_waiter wake_waiter_{}, signal_waiter_{};
   std::function<void(int)> on_signal_;
+  uint64_t signals_we_blocked_ = 0;  // bit s-1: signal s was unblocked before on_signals
 
   std::mutex post_mu_;
   std::vector<std::function<void()>> posted_;

@@ -91,6 +91,17 @@ status block_signals(const sigset_t& set) {
   return {::pthread_sigmask(SIG_BLOCK, &set, nullptr)};
 }
 
+status unblock_signals(const sigset_t& set) {
+  return {::pthread_sigmask(SIG_UNBLOCK, &set, nullptr)};
+}
+
+sigset_t blocked_signals() noexcept {
+  sigset_t now;
+  sigemptyset(&now);
+  (void)::pthread_sigmask(SIG_SETMASK, nullptr, &now);
+  return now;
+}
+
 result<int> signalfd_create(const sigset_t& set) {
   int fd = ::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
   return from(fd, fd < 0);

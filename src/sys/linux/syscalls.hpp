@@ -44,6 +44,8 @@ void eventfd_drain(int fd);
 
 // signalfd: signals become readable events instead of async handlers.
 status block_signals(const sigset_t& set);
+status unblock_signals(const sigset_t& set);
+sigset_t blocked_signals() noexcept;  // the calling thread's mask
 result<int> signalfd_create(const sigset_t& set);
 result<int> signalfd_read(int fd);  // value: the signal number
 

@@ -132,6 +132,32 @@ TEST(loop, signals_arrive_through_signalfd) {
 }
 
 namespace {
+bool blocked_here(int sig) {
+  sigset_t now;
+  ::pthread_sigmask(SIG_SETMASK, nullptr, &now);
+  return sigismember(&now, sig) == 1;
+}
+}  // namespace
+
+// A second call replaces the set: a signal only the first named is the
+// thread's own again (unblocked), where before it stayed blocked and its
+// deliveries were lost. SIGWINCH and SIGURG are ignored by default, so the
+// test cannot kill itself.
+TEST(loop, a_second_on_signals_call_replaces_the_set) {
+  ASSERT_FALSE(blocked_here(SIGWINCH));
+  loop l;
+  int got = 0;
+  l.on_signals({SIGWINCH, SIGURG}, [&](int s) { got = s; });
+  EXPECT_TRUE(blocked_here(SIGWINCH));
+  l.on_signals({SIGURG}, [&](int s) { got = -s; });
+  EXPECT_FALSE(blocked_here(SIGWINCH));
+  EXPECT_TRUE(blocked_here(SIGURG));
+  ::kill(::getpid(), SIGURG);
+  ASSERT_TRUE(test::run_until(l, [&] { return got != 0; }));
+  EXPECT_EQ(got, -SIGURG);
+}
+
+namespace {
 double thread_cpu_ms() {
   timespec t{};
   ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <stdexcept>
 
 #include "net/scan_line.hpp"
 #include "sys/linux/syscalls.hpp"
@@ -15,7 +16,12 @@ namespace weft {
 
 using detail::stream_op;
 
-void stream_op::prepare(kind k) noexcept {
+void stream_op::prepare(kind k) {
+  // ctx is set only while a task waits here (done_waiting): one load.
+  if (ctx != nullptr) [[unlikely]]
+    throw std::logic_error(
+        "weft::tcp_stream: an operation started while another green thread "
+        "waits in one on the same stream (one at a time)");
   what = k;
   all = false;
   category_net = false;
@@ -403,8 +409,7 @@ bool tcp_stream::step_send_file(stream_op& op) noexcept {
   return true;
 }
 
-tcp_stream::write_op tcp_stream::send_file(int file_fd, std::uint64_t offset,
-                                           std::uint64_t count) noexcept {
+tcp_stream::write_op tcp_stream::send_file(int file_fd, std::uint64_t offset, std::uint64_t count) {
   op_.prepare(stream_op::kind::send_file);
   op_.stream = this;
   op_.file_fd = file_fd;
@@ -413,7 +418,7 @@ tcp_stream::write_op tcp_stream::send_file(int file_fd, std::uint64_t offset,
   return {&op_};
 }
 
-tcp_stream::read_some_op tcp_stream::read_more(std::size_t capacity_limit) noexcept {
+tcp_stream::read_some_op tcp_stream::read_more(std::size_t capacity_limit) {
   op_.prepare(stream_op::kind::read_more);
   op_.stream = this;
   op_.max = capacity_limit;
@@ -431,7 +436,7 @@ void tcp_stream::consume(std::size_t n) noexcept {
   scanned_ = 0;
 }
 
-tcp_stream::read_some_op tcp_stream::read_some(std::span<char> buf) noexcept {
+tcp_stream::read_some_op tcp_stream::read_some(std::span<char> buf) {
   op_.prepare(stream_op::kind::read_some);
   op_.stream = this;
   op_.ptr = buf.data();
@@ -439,7 +444,7 @@ tcp_stream::read_some_op tcp_stream::read_some(std::span<char> buf) noexcept {
   return {&op_};
 }
 
-tcp_stream::read_until_op tcp_stream::read_until(char delim, std::size_t max_bytes) noexcept {
+tcp_stream::read_until_op tcp_stream::read_until(char delim, std::size_t max_bytes) {
   op_.prepare(stream_op::kind::read_until);
   op_.stream = this;
   op_.delim = delim;
@@ -447,7 +452,7 @@ tcp_stream::read_until_op tcp_stream::read_until(char delim, std::size_t max_byt
   return {&op_};
 }
 
-tcp_stream::read_exact_op tcp_stream::read_exact(std::span<char> buf) noexcept {
+tcp_stream::read_exact_op tcp_stream::read_exact(std::span<char> buf) {
   op_.prepare(stream_op::kind::read_exact);
   op_.stream = this;
   op_.ptr = buf.data();
@@ -455,7 +460,7 @@ tcp_stream::read_exact_op tcp_stream::read_exact(std::span<char> buf) noexcept {
   return {&op_};
 }
 
-tcp_stream::write_op tcp_stream::write(std::string_view bytes) noexcept {
+tcp_stream::write_op tcp_stream::write(std::string_view bytes) {
   op_.prepare(stream_op::kind::write);
   op_.stream = this;
   // Copied now, so the caller's bytes (often a view into in_) may change
@@ -465,7 +470,7 @@ tcp_stream::write_op tcp_stream::write(std::string_view bytes) noexcept {
   return {&op_};
 }
 
-tcp_stream::write_op tcp_stream::write_all(std::string_view bytes) noexcept {
+tcp_stream::write_op tcp_stream::write_all(std::string_view bytes) {
   op_.prepare(stream_op::kind::write);
   op_.stream = this;
   op_.all = true;

@@ -76,7 +76,9 @@ struct stream_op : wait_base, io_waiter {
   std::size_t max = 0;   // read_until's limit
   int file_fd = -1;      // send_file: the source; max is its end offset
 
-  void prepare(kind k) noexcept;
+  // Throws std::logic_error if a green thread waits in this op: one
+  // operation at a time per stream.
+  void prepare(kind k);
   bool step() noexcept;
   // step(), unless the stream's operations have completed without waiting
   // tcp_stream::ready_budget times in a row: then false, and suspend yields
@@ -138,34 +140,38 @@ class tcp_stream {
   // Connects, failing with std::errc::timed_out after `timeout`.
   static task<tcp_stream> connect(endpoint to, duration timeout, trigger t = trigger::edge);
 
+  // One operation at a time: starting one (read, write, flush...) while
+  // another green thread waits in one on this stream throws
+  // std::logic_error, and leaves the waiting one alone. A reader task and a
+  // writer task on one stream are not supported yet.
   using read_some_op = detail::stream_awaiter<std::size_t>;
   using read_until_op = detail::stream_awaiter<std::string_view>;
   using read_exact_op = detail::stream_awaiter<void>;
   using write_op = detail::stream_awaiter<void>;
 
   // Reads what is available (at least one byte), or 0 at EOF.
-  read_some_op read_some(std::span<char> buf) noexcept;
+  read_some_op read_some(std::span<char> buf);
   // Reads up to and including `delim`. The view is valid until the next
   // operation on this stream. At EOF it returns the partial line (without
   // delim), then an empty view. A line of more than max_bytes before the
   // delimiter fails with net_errc::line_too_long.
-  read_until_op read_until(char delim, std::size_t max_bytes) noexcept;
+  read_until_op read_until(char delim, std::size_t max_bytes);
   // Fills buf, or fails with net_errc::unexpected_eof.
-  read_exact_op read_exact(std::span<char> buf) noexcept;
+  read_exact_op read_exact(std::span<char> buf);
   // For parsers that work in place (HTTP): reads more bytes into the input
   // buffer, growing it up to `capacity_limit` bytes, and returns how many
   // arrived (0 at EOF). Fails with net_errc::line_too_long if the buffer is
   // already full. Read the bytes with buffered(), drop them with consume().
-  read_some_op read_more(std::size_t capacity_limit) noexcept;
+  read_some_op read_more(std::size_t capacity_limit);
   std::string_view buffered() noexcept;
   void consume(std::size_t n) noexcept;
 
   // Buffers bytes; sends only once the buffer passes flush_threshold.
-  write_op write(std::string_view bytes) noexcept;
+  write_op write(std::string_view bytes);
   // Sends bytes and everything buffered before them; partial writes and
   // EAGAIN are handled. Large writes skip the buffer (no copy).
-  write_op write_all(std::string_view bytes) noexcept;
-  write_op flush() noexcept { return write_all({}); }
+  write_op write_all(std::string_view bytes);
+  write_op flush() { return write_all({}); }
   // Sends what is buffered without waiting. True when nothing is left;
   // false when the socket is full or failed, and a flush() then waits for
   // room or reports the error. Lets a caller skip arming a write timeout
@@ -182,7 +188,7 @@ class tcp_stream {
   // Sends `count` bytes of file `file_fd` from `offset` with sendfile(2),
   // after what is buffered. The buffered bytes (headers) go with MSG_MORE,
   // so they share a packet with the file's first bytes. The file stays open.
-  write_op send_file(int file_fd, std::uint64_t offset, std::uint64_t count) noexcept;
+  write_op send_file(int file_fd, std::uint64_t offset, std::uint64_t count);
 
   // Ends our sending direction (after the buffer, if flushed first).
   void shutdown_write() noexcept;

@@ -357,6 +357,30 @@ TEST(tcp_stream, closing_a_stream_after_its_reader_ended_touches_nothing_of_it) 
   EXPECT_FALSE(r.p.server.is_open());
 }
 
+// One operation at a time per stream. A second green thread that starts one
+// while another waits in a read gets a clear error, and the read is
+// untouched: before, the write overwrote the waiting read's state, and the
+// reader woke with the writer's result.
+TEST(tcp_stream, starting_an_operation_while_another_task_waits_in_one_is_an_error) {
+  waiting_reader r;
+  bool refused = false;
+  auto writer = [](tcp_stream* s, bool* out) -> task<void> {
+    try {
+      co_await s->write_all("hello");
+    } catch (const std::logic_error&) {
+      *out = true;
+    }
+  };
+  spawn(r.l, writer(&r.p.server, &refused));
+  ASSERT_TRUE(test::run_until(
+      r.l, [&] { return refused; }, 1s));
+  EXPECT_FALSE(r.done);
+  ASSERT_EQ(::send(r.p.client.get(), "x", 1, 0), 1);
+  ASSERT_TRUE(test::run_until(
+      r.l, [&] { return r.done; }, 1s));
+  EXPECT_FALSE(r.code) << r.code.message();
+}
+
 TEST(tcp_stream, try_flush_sends_without_waiting_and_says_whether_anything_is_left) {
   loop l;
   auto p = connect_pair(l);

@@ -63,7 +63,7 @@ loop::loop() : timers_(std::make_unique<detail::timer_heap>()), now_(clock::now(
 loop::~loop() {
   // While every member is whole: the frames' destructors close streams and
   // cancel timers through this loop. The resumptions they queue never run.
-  if (destroy_green_threads_) destroy_green_threads_(*this);
+  destroy_green_threads();
   for (deferred& d : ready_)
     if (d.fn == &run_and_delete_function) delete static_cast<std::function<void()>*>(d.ctx);
   if (sigfd_ >= 0) sys::close(sigfd_);

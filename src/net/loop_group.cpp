@@ -25,6 +25,9 @@ void loop_group::start(const std::function<void(loop&, std::size_t)>& setup) {
       } catch (const std::exception& e) {
         log_error(std::string("loop thread ended by exception: ") + e.what());
       }
+      // Here, on the thread that made them, and before join() returns: so
+      // before the objects they use (a server's, destroyed after join).
+      l.destroy_green_threads();
     });
   }
 }

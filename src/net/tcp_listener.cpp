@@ -3,6 +3,7 @@
 #include <weft/task/sleep.hpp>
 
 #include <algorithm>
+#include <stdexcept>
 
 #include "sys/linux/syscalls.hpp"
 
@@ -116,6 +117,10 @@ void tcp_listener::release() noexcept {
 }
 
 task<tcp_stream> tcp_listener::accept() {
+  // One at a time: the loop keeps one reader per fd, and close() ends the
+  // one accept it knows.
+  if (accepting_ != nullptr)
+    throw std::logic_error("weft::tcp_listener: accept() while another green thread waits in one");
   detail::task_context* ctx = co_await detail::this_context{};
   loop& l = ctx ? *ctx->owner : *loop::current();
   owner_ = &l;

@@ -17,8 +17,7 @@ namespace weft {
 using detail::stream_op;
 
 void stream_op::prepare(kind k) {
-  // ctx is set only while a task waits here (done_waiting): one load.
-  if (ctx != nullptr) [[unlikely]]
+  if (busy) [[unlikely]]
     throw std::logic_error(
         "weft::tcp_stream: an operation started while another green thread "
         "waits in one on the same stream (one at a time)");

@@ -150,10 +150,12 @@ void start(loop& l, task<void> t, const char* name, root_state* state, task_grou
 
 // The end of a green thread, however it ends: its frame goes (its
 // destructors run with the context still whole: a timeout guard restores
-// the context's scope), then its handles, its group and its context learn.
+// the context's scope), then its list, handles, group and context learn.
 void end(task_context* ctx) noexcept {
-  green_threads::unlink(ctx);
+  // Still in the loop's list while the frame goes: a group that the frame
+  // owned, destroyed with it, finds its member there and forgets it.
   std::coroutine_handle<>::from_address(ctx->root).destroy();
+  green_threads::unlink(ctx);
   if (ctx->has_handle) {
     ctx->handle->ctx = nullptr;
     release_state(ctx->handle);

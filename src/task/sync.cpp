@@ -1,5 +1,7 @@
 #include <weft/task/sync.hpp>
 
+#include <utility>
+
 namespace weft {
 
 bool semaphore::try_acquire() noexcept {
@@ -46,9 +48,36 @@ bool gate::try_enter() noexcept {
   return true;
 }
 
+gate::~gate() {
+  for (holder* h = holders_; h != nullptr; h = h->next_) h->g_ = nullptr;
+}
+
 gate::holder gate::enter() {
   if (!try_enter()) throw std::system_error(detail::canceled_error(), "weft::gate is closed");
-  return holder(this);
+  holder h;
+  h.g_ = this;
+  h.next_ = holders_;
+  if (holders_) holders_->prev_ = &h;
+  holders_ = &h;
+  return h;  // moved: take() hands the list place to the caller's holder
+}
+
+void gate::holder::take(holder& o) noexcept {
+  g_ = std::exchange(o.g_, nullptr);
+  prev_ = std::exchange(o.prev_, nullptr);
+  next_ = std::exchange(o.next_, nullptr);
+  if (g_ == nullptr) return;
+  (prev_ ? prev_->next_ : g_->holders_) = this;
+  if (next_) next_->prev_ = this;
+}
+
+void gate::holder::release() noexcept {
+  gate* g = std::exchange(g_, nullptr);
+  if (g == nullptr) return;
+  (prev_ ? prev_->next_ : g->holders_) = next_;
+  if (next_) next_->prev_ = prev_;
+  prev_ = next_ = nullptr;
+  g->leave();
 }
 
 void gate::leave() noexcept {

@@ -125,6 +125,14 @@ class loop {
 
   bool in_loop_thread() const noexcept;
 
+  // Destroys every green thread on this loop now, as ~loop does: pending
+  // waits are cancelled, frames destroyed, and none resumes. For a loop
+  // that has stopped, on its own thread, so that the frames go before the
+  // objects they use (loop_group does this when a loop's run() returns).
+  void destroy_green_threads() noexcept {
+    if (destroy_green_threads_) destroy_green_threads_(*this);
+  }
+
  private:
   struct fd_entry {
     detail::io_waiter* reader = nullptr;  // in watch mode: the watcher

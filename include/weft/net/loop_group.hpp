@@ -29,7 +29,8 @@ class loop_group {
   loop& at(std::size_t i) noexcept { return *loops_[i]; }
 
   // Starts one thread per loop; each runs setup(loop, index) on its own
-  // thread and then the loop until stop().
+  // thread and then the loop until stop(). The green threads still
+  // suspended then are destroyed on that thread, before join() returns.
   void start(const std::function<void(loop&, std::size_t)>& setup);
   void stop() noexcept;
   void join();

@@ -45,7 +45,9 @@ class tcp_listener {
   int native_handle() const noexcept { return fd_.get(); }
   const listen_options& options() const noexcept { return opts_; }
 
-  // The next connection. Cancellable; never spins on EMFILE.
+  // The next connection. Cancellable; never spins on EMFILE. One at a
+  // time: accept() while another green thread waits in one throws
+  // std::logic_error.
   task<tcp_stream> accept();
   // One accept4 attempt: a connected fd, or an empty one with errno in err.
   unique_fd try_accept(int& err) noexcept;

@@ -67,6 +67,10 @@ struct stream_op : wait_base, io_waiter {
   kind what = kind::read_some;
   bool all = false;           // write: send everything before completing
   bool category_net = false;  // err is a net_errc, not an errno
+  // From the suspension until the waiting task has resumed and seen the
+  // result: a cancelled op stays the stream's while its resumption is
+  // queued, so that no other task's op overwrites it in between.
+  bool busy = false;
   char delim = '\n';
   uint32_t direction = 0;
   int err = 0;
@@ -76,8 +80,8 @@ struct stream_op : wait_base, io_waiter {
   std::size_t max = 0;   // read_until's limit
   int file_fd = -1;      // send_file: the source; max is its end offset
 
-  // Throws std::logic_error if a green thread waits in this op: one
-  // operation at a time per stream.
+  // Throws std::logic_error while the op is busy: one operation at a time
+  // per stream.
   void prepare(kind k);
   bool step() noexcept;
   // step(), unless the stream's operations have completed without waiting
@@ -116,6 +120,7 @@ struct stream_awaiter {
     return op->suspend(caller);
   }
   Result await_resume() const {
+    op->busy = false;
     op->throw_if_failed();
     if constexpr (std::is_same_v<Result, std::size_t>) {
       return op->done;
@@ -143,7 +148,9 @@ class tcp_stream {
   // One operation at a time: starting one (read, write, flush...) while
   // another green thread waits in one on this stream throws
   // std::logic_error, and leaves the waiting one alone. A reader task and a
-  // writer task on one stream are not supported yet.
+  // writer task on one stream are not supported yet. To end another task's
+  // wait, close() the stream; destroying it under that task leaves the task
+  // suspended until its loop goes.
   using read_some_op = detail::stream_awaiter<std::size_t>;
   using read_until_op = detail::stream_awaiter<std::string_view>;
   using read_exact_op = detail::stream_awaiter<void>;
@@ -267,11 +274,15 @@ bool detail::stream_op::suspend(std::coroutine_handle<P> caller) {
     stream->streak_ = 0;
     direction = 0;  // nothing to wait on, so on_cancel unregisters nothing
     owner->defer(&on_yield, this);
+    busy = true;
     return true;
   }
   stream->streak_ = 0;
   for (;;) {
-    if (owner->io_wait(stream->fd_, direction, stream->trig_, this)) return true;
+    if (owner->io_wait(stream->fd_, direction, stream->trig_, this)) {
+      busy = true;
+      return true;
+    }
     // The edge already came while nobody waited: retry now.
     if (step()) {
       done_waiting();

@@ -86,33 +86,39 @@ class event {
 
 // A gate counts running tasks so that shutdown can wait for them (Seastar's
 // gate, Go's WaitGroup). enter() fails once close() was called.
+//
+// A gate may go before the holders in green threads' frames (a server
+// destroyed before its loop, which then destroys the frames): it detaches
+// them, and they leave nothing.
 class gate {
  public:
   gate() noexcept { idle_.set(); }
+  ~gate();
   gate(const gate&) = delete;
   gate& operator=(const gate&) = delete;
 
   // RAII: holds the gate open for one task. Movable, so it can be passed
-  // by value into a connection's coroutine.
+  // by value into a connection's coroutine. Linked into its gate's list.
   class holder {
    public:
     holder() = default;
-    explicit holder(gate* g) noexcept : g_(g) {}
-    holder(holder&& o) noexcept : g_(std::exchange(o.g_, nullptr)) {}
+    holder(holder&& o) noexcept { take(o); }
     holder& operator=(holder&& o) noexcept {
       if (this != &o) {
         release();
-        g_ = std::exchange(o.g_, nullptr);
+        take(o);
       }
       return *this;
     }
     ~holder() { release(); }
-    void release() noexcept {
-      if (g_) std::exchange(g_, nullptr)->leave();
-    }
+    void release() noexcept;
 
    private:
+    friend class gate;
+    void take(holder& o) noexcept;  // o's place in the list, and its gate
     gate* g_ = nullptr;
+    holder* prev_ = nullptr;
+    holder* next_ = nullptr;
   };
 
   bool try_enter() noexcept;
@@ -130,6 +136,7 @@ class gate {
   std::size_t count_ = 0;
   bool closed_ = false;
   event idle_;  // set while count_ is zero
+  holder* holders_ = nullptr;
 };
 
 }  // namespace weft

@@ -3,6 +3,8 @@
 // one loop, and only post() and join() carry it between threads.
 #include <weft/net/loop_group.hpp>
 #include <weft/net/tcp_acceptor.hpp>
+#include <weft/task/sleep.hpp>
+#include <weft/task/spawn.hpp>
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -11,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <future>
 #include <memory>
 #include <vector>
@@ -118,4 +121,46 @@ TEST(loop_group, zero_threads_means_one_loop_per_cpu_the_process_may_use) {
   }
   ASSERT_EQ(::sched_setaffinity(0, sizeof old, &old), 0);
   EXPECT_EQ(size, 1u);
+}
+
+namespace {
+// Notes, on its own loop's thread, that its frame went.
+struct noted {
+  bool* gone;
+  std::thread::id* where;
+  ~noted() {
+    *gone = true;
+    *where = std::this_thread::get_id();
+  }
+};
+task<void> sleep_noted(bool* gone, std::thread::id* where, std::promise<void>* started) {
+  noted n{gone, where};
+  started->set_value();
+  co_await sleep(std::chrono::hours(1));
+}
+}  // namespace
+
+// The green threads still suspended when a loop's run() returns go on that
+// loop's thread, before join() returns: so before the objects they use (a
+// server's, destroyed after join) and with the frame counts of the thread
+// that made them. Before, ~loop_group destroyed them on the controlling
+// thread, which counted frames it never made (found by review).
+TEST(loop_group, a_stopped_loop_ends_its_green_threads_on_its_own_thread) {
+  std::size_t frames_before = task_frame_count();
+  bool gone = false;
+  std::thread::id where, worker;
+  {
+    loop_group g(1);
+    std::promise<void> started;
+    g.start([&](loop& l, std::size_t) {
+      worker = std::this_thread::get_id();
+      spawn_n(l, sleep_noted(&gone, &where, &started));
+    });
+    started.get_future().wait();
+    g.stop();
+    g.join();
+    EXPECT_TRUE(gone);
+    EXPECT_EQ(where, worker);
+  }
+  EXPECT_EQ(task_frame_count(), frames_before);
 }

@@ -318,3 +318,33 @@ TEST(tcp_listener, an_accept_and_its_listener_may_end_in_either_order) {
   listener.close();
   l.run_once(10ms);
 }
+
+// One accept at a time per listener, as one operation at a time per stream:
+// a second green thread's accept() while one waits throws std::logic_error,
+// and the first still gets the connection. Before, the second took over the
+// listener's wait and link, and a listener destroyed later was written to
+// by the first one's frame (ASan; found by review).
+TEST(tcp_listener, a_second_accept_while_one_waits_is_an_error) {
+  loop l;
+  auto listener = std::make_unique<tcp_listener>(tcp_listener::bind(endpoint::loopback_v4(0)));
+  std::error_code first_code;
+  bool first_done = false, second_refused = false;
+  spawn(l, accept_and_note(listener.get(), &first_code, &first_done));
+  l.run_once(0ms);
+  auto second = [](tcp_listener* li, bool* refused) -> task<void> {
+    try {
+      (void)co_await li->accept();
+    } catch (const std::logic_error&) {
+      *refused = true;
+    }
+  };
+  spawn(l, second(listener.get(), &second_refused));
+  ASSERT_TRUE(test::run_until(
+      l, [&] { return second_refused; }, 1s));
+  auto client = [](endpoint to) -> task<void> { (void)co_await tcp_stream::connect(to, 1s); };
+  spawn(l, client(listener->local_endpoint()));
+  ASSERT_TRUE(test::run_until(
+      l, [&] { return first_done; }, 1s));
+  EXPECT_FALSE(first_code) << first_code.message();
+  listener.reset();
+}

@@ -381,6 +381,61 @@ TEST(tcp_stream, starting_an_operation_while_another_task_waits_in_one_is_an_err
   EXPECT_FALSE(r.code) << r.code.message();
 }
 
+namespace {
+task<void> cancel_then_write(green_thread* reader, tcp_stream* s) {
+  reader->cancel();
+  try {
+    co_await s->write_all("hi");
+  } catch (const std::logic_error&) {
+  }
+}
+task<void> read_65(tcp_stream* s, int* reads) {
+  char c;
+  for (int i = 0; i < 65; ++i) {
+    co_await s->read_some({&c, 1});
+    ++*reads;
+  }
+}
+task<void> cancel_and_write_when_yielding(green_thread* reader, tcp_stream* s, int* reads) {
+  if (*reads != 64) co_return;
+  reader->cancel();
+  try {
+    co_await s->write_all("x");
+  } catch (const std::logic_error&) {
+  }
+}
+}  // namespace
+
+// A cancelled operation stays the stream's until its task has resumed and
+// seen the cancellation: another task's operation in between is refused.
+// Before, it reset the cancelled one, which woke with the other's result (a
+// read returned 0, as at EOF) or, if it was yielding, was resumed twice
+// (ASan; found by review).
+TEST(tcp_stream, a_cancelled_operation_stays_the_streams_until_its_task_resumes) {
+  loop l;
+  auto [a, b] = test::socket_pair();
+  tcp_stream s(l, std::move(a));
+  std::error_code code;
+  bool done = false;
+  green_thread reader = spawn(l, read_and_note(&s, &code, &done));
+  l.run_once(10ms);
+  spawn(l, cancel_then_write(&reader, &s));
+  ASSERT_TRUE(test::run_until(
+      l, [&] { return done; }, 1s));
+  EXPECT_EQ(code, std::errc::operation_canceled);
+
+  auto [c, d] = test::socket_pair();
+  std::string bytes(200, 'a');
+  ASSERT_EQ(::send(d.get(), bytes.data(), bytes.size(), 0), 200);
+  tcp_stream t(l, std::move(c));
+  int reads = 0;
+  green_thread yielding = spawn(l, read_65(&t, &reads));
+  spawn(l, cancel_and_write_when_yielding(&yielding, &t, &reads));
+  ASSERT_TRUE(test::run_until(
+      l, [&] { return yielding.done(); }, 1s));
+  EXPECT_EQ(reads, 64);
+}
+
 TEST(tcp_stream, try_flush_sends_without_waiting_and_says_whether_anything_is_left) {
   loop l;
   auto p = connect_pair(l);

@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <stdexcept>
 
 #include "test_util.hpp"
@@ -232,4 +233,39 @@ TEST(task_group, a_group_destroyed_before_its_loop_leaves_its_members_running) {
   }
   l.run_once(0ms);
   EXPECT_EQ(destroyed, 0);
+}
+
+namespace {
+struct owns_group {
+  task_group g;
+};
+task<void> member_holding([[maybe_unused]] std::shared_ptr<owns_group> o, bool* done) {
+  co_await sleep(1ms);
+  *done = true;
+}
+}  // namespace
+
+// A member whose frame holds the last reference to its group's owner: the
+// group goes while the member ends, and must not be told of it afterwards
+// (ASan; found by review). Both when the member finishes and when its loop
+// destroys it.
+TEST(task_group, a_group_freed_by_its_last_members_frame) {
+  bool done = false;
+  {
+    loop l;
+    auto o = std::make_shared<owns_group>();
+    o->g.spawn(l, member_holding(o, &done));
+    o.reset();
+    ASSERT_TRUE(test::run_until(
+        l, [&] { return done; }, 1s));
+  }
+  done = false;
+  {
+    loop l;
+    auto o = std::make_shared<owns_group>();
+    o->g.spawn(l, member_holding(o, &done));
+    o.reset();
+    l.run_once(0ms);
+  }
+  EXPECT_FALSE(done);
 }

@@ -190,3 +190,25 @@ TEST(channel, cancelled_receiver_leaves_the_queue) {
   ASSERT_TRUE(test::run_until(l, [&] { return first.done() && second.done(); }));
   EXPECT_EQ(got, (std::vector<int>{5}));
 }
+
+namespace {
+task<void> hold_gate([[maybe_unused]] gate::holder h) {
+  co_await sleep(1h);
+}
+}  // namespace
+
+// A gate may go before the green threads that hold it, and their loop: it
+// detaches its holders, which then leave nothing (ASan: ~holder called
+// leave() on the freed gate when the loop destroyed the frame; found by
+// review). A holder moved along keeps its place.
+TEST(gate, a_gate_destroyed_before_its_holders_is_left_alone) {
+  loop l;
+  auto g = std::make_unique<gate>();
+  spawn_n(l, hold_gate(g->enter()));
+  gate::holder moved = g->enter();
+  gate::holder here = std::move(moved);
+  EXPECT_EQ(g->count(), 2u);
+  l.run_once(0ms);
+  g.reset();
+  here.release();
+}

@@ -129,6 +129,8 @@ class loop {
   // waits are cancelled, frames destroyed, and none resumes. For a loop
   // that has stopped, on its own thread, so that the frames go before the
   // objects they use (loop_group does this when a loop's run() returns).
+  // Known limit: resumptions it leaves queued still point at the frames, so
+  // a loop must not run again afterwards (only be destroyed).
   void destroy_green_threads() noexcept {
     if (destroy_green_threads_) destroy_green_threads_(*this);
   }

@@ -38,6 +38,12 @@ void run_and_delete_function(void* p) {
   std::unique_ptr<std::function<void()>> fn(static_cast<std::function<void()>*>(p));
   (*fn)();
 }
+
+void resume_coroutine(void* frame) {
+  std::coroutine_handle<>::from_address(frame).resume();
+}
+
+void do_nothing(void*) noexcept {}
 }  // namespace
 
 loop::loop() : timers_(std::make_unique<detail::timer_heap>()), now_(clock::now()) {
@@ -319,6 +325,34 @@ void loop::defer(void (*fn)(void*), void* ctx) {
 void loop::defer(std::function<void()> fn) {
   auto* p = new std::function<void()>(std::move(fn));
   ready_.push_back({&run_and_delete_function, p});
+}
+
+void loop::defer_resume(std::coroutine_handle<> h) {
+  ready_.push_back({&resume_coroutine, h.address()});
+}
+
+void loop::undefer(void (*fn)(void*), void* ctx) noexcept {
+  // running_ too: the batch now running may hold it, after the entry that
+  // runs this. Its entries that already ran are done with, so rewriting
+  // them is harmless.
+  for (auto* queue : {&ready_, &running_})
+    for (deferred& d : *queue)
+      if (d.fn == fn && d.ctx == ctx) d = {&do_nothing, nullptr};
+}
+
+void loop::undefer_resume(std::coroutine_handle<> h) noexcept {
+  undefer(&resume_coroutine, h.address());
+}
+
+void loop::destroy_green_threads() noexcept {
+  if (destroy_green_threads_ == nullptr) return;
+  destroy_green_threads_(*this);
+  // Every coroutine on this loop was a green thread's, and every one is
+  // gone: a start, a wake-up or a cancellation queued for one would resume
+  // a freed frame. Other deferred work stays.
+  for (auto* queue : {&ready_, &running_})
+    for (deferred& d : *queue)
+      if (d.fn == &resume_coroutine) d = {&do_nothing, nullptr};
 }
 
 void loop::run_ready() {

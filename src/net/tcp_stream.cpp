@@ -67,14 +67,22 @@ void stream_op::on_io(io_waiter* self, uint32_t events) noexcept {
 
 void stream_op::on_yield(void* self) noexcept {
   auto* op = static_cast<stream_op*>(self);
-  if (op->canceled) return;  // on_cancel has queued the task's resumption
+  op->yielding = false;
   on_io(op, 0);
 }
 
 void stream_op::on_cancel(cancel_hook* self) noexcept {
   auto* op = static_cast<stream_op*>(self);
   op->owner->io_unwait(op->stream->fd_, op->direction);
+  op->stop_yielding();
+  const bool destroying = op->ctx->destroying;
   op->ctx = nullptr;
+  if (destroying) {
+    // Its loop destroys the task instead of resuming it, and nothing will
+    // read this op again: the stream is free for the next one at once.
+    op->busy = false;
+    return;
+  }
   op->canceled = true;
   detail::resume_later(*op->owner, op->h);
 }
@@ -123,8 +131,14 @@ tcp_stream::~tcp_stream() {
   // No wake-up here: a stream destroyed under a suspended operation goes
   // with the frame that awaited it, which must not be resumed. The wait is
   // detached, so that cancelling the task (or destroying its loop) does not
-  // reach into this stream.
+  // reach into this stream, and what was queued for it is dropped: a
+  // yield's next step, or a cancelled task's resumption, which would read
+  // the op. That task then stays suspended until its loop goes.
   if (op_.waiting()) op_.done_waiting();
+  if (op_.busy) {
+    op_.stop_yielding();
+    op_.owner->undefer_resume(op_.h);
+  }
   release();
 }
 
@@ -132,6 +146,7 @@ void tcp_stream::close() noexcept {
   // An operation another green thread is suspended in ends, cancelled (as
   // Asio's operation_aborted), instead of waiting for good on a dropped fd.
   if (fd_ >= 0 && op_.waiting()) {
+    op_.stop_yielding();
     op_.canceled = true;
     op_.done_waiting();
     detail::resume_later(*op_.owner, op_.h);

@@ -194,9 +194,11 @@ void green_threads::destroy_all(loop& l) noexcept {
   // Every pending operation is cancelled first, while all the frames are
   // whole: a waiter leaves a queue that may outlive the loop (an event, a
   // channel), a timer leaves the heap, an fd loses its interest. The
-  // resumptions this queues never run.
+  // resumptions this queues never run: loop::destroy_green_threads drops
+  // them.
   for (task_context* c = l.green_threads_; c != nullptr; c = c->next) {
     c->root_cancelled = true;
+    c->destroying = true;
     c->cancel_pending();
   }
   // Then the frames go. A destructor that spawns adds a task here, and it

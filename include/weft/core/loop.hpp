@@ -17,6 +17,7 @@
 #include <weft/core/time.hpp>
 
 #include <atomic>
+#include <coroutine>
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
@@ -87,6 +88,15 @@ class loop {
   // The raw form allocates nothing; green threads use it to resume.
   void defer(void (*fn)(void*), void* ctx);
   void defer(std::function<void()> fn);
+  // Resumes a suspended coroutine on the ready phase: how green threads
+  // wake. The loop knows these entries, so that destroy_green_threads()
+  // can drop them with the frames they point at.
+  void defer_resume(std::coroutine_handle<> h);
+  // Drops what is queued and has not run yet: every entry of defer(fn, ctx)
+  // (or defer_resume(h)) with these arguments. For an object that goes
+  // while its deferred step is queued. O(queued): teardown paths only.
+  void undefer(void (*fn)(void*), void* ctx) noexcept;
+  void undefer_resume(std::coroutine_handle<> h) noexcept;
 
   // Timers. Loop thread. O(log n) add and cancel; equal deadlines fire in
   // the order they were started. cancel() returns false if the timer already
@@ -126,14 +136,12 @@ class loop {
   bool in_loop_thread() const noexcept;
 
   // Destroys every green thread on this loop now, as ~loop does: pending
-  // waits are cancelled, frames destroyed, and none resumes. For a loop
-  // that has stopped, on its own thread, so that the frames go before the
-  // objects they use (loop_group does this when a loop's run() returns).
-  // Known limit: resumptions it leaves queued still point at the frames, so
-  // a loop must not run again afterwards (only be destroyed).
-  void destroy_green_threads() noexcept {
-    if (destroy_green_threads_) destroy_green_threads_(*this);
-  }
+  // waits are cancelled, frames destroyed, and none resumes; the
+  // resumptions queued for them are dropped. For a loop that has stopped,
+  // on its own thread, so that the frames go before the objects they use
+  // (loop_group does this when a loop's run() returns). The loop may run
+  // again afterwards.
+  void destroy_green_threads() noexcept;
 
  private:
   struct fd_entry {

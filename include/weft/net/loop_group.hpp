@@ -30,8 +30,8 @@ class loop_group {
 
   // Starts one thread per loop; each runs setup(loop, index) on its own
   // thread and then the loop until stop(). The green threads still
-  // suspended then are destroyed on that thread, before join() returns;
-  // so a group is not started again after stop() and join().
+  // suspended then are destroyed on that thread, before join() returns.
+  // A group may be started again after stop() and join().
   void start(const std::function<void(loop&, std::size_t)>& setup);
   void stop() noexcept;
   void join();

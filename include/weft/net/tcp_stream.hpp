@@ -71,6 +71,7 @@ struct stream_op : wait_base, io_waiter {
   // result: a cancelled op stays the stream's while its resumption is
   // queued, so that no other task's op overwrites it in between.
   bool busy = false;
+  bool yielding = false;  // its next step is queued for the loop's next turn
   char delim = '\n';
   uint32_t direction = 0;
   int err = 0;
@@ -102,6 +103,15 @@ struct stream_op : wait_base, io_waiter {
   void done_waiting() noexcept {
     finish();
     ctx = nullptr;
+  }
+  // Drops the queued step of an op that stops waiting other than by it
+  // (cancelled, closed, destroyed): it would run on a finished op, or on a
+  // freed stream.
+  void stop_yielding() noexcept {
+    if (yielding) {
+      yielding = false;
+      owner->undefer(&on_yield, this);
+    }
   }
   // Inline: every await checks; only a failure pays for the call.
   void throw_if_failed() const {
@@ -207,7 +217,9 @@ class tcp_stream {
   task<void> linger_close(duration limit = std::chrono::seconds(1),
                           std::size_t max_discard = 1 << 20);
   // Closes now. An operation another green thread is suspended in on this
-  // stream ends with std::errc::operation_canceled.
+  // stream ends with std::errc::operation_canceled. Until that task has
+  // resumed and seen it, the stream (even one move-assigned a new
+  // connection) refuses other operations, as above.
   void close() noexcept;
 
   void set_nodelay(bool on);
@@ -274,6 +286,7 @@ bool detail::stream_op::suspend(std::coroutine_handle<P> caller) {
     stream->streak_ = 0;
     direction = 0;  // nothing to wait on, so on_cancel unregisters nothing
     owner->defer(&on_yield, this);
+    yielding = true;
     busy = true;
     return true;
   }

@@ -56,6 +56,9 @@ struct task_context {
   void* root = nullptr;         // the outermost frame, destroyed with the loop
   bool root_cancelled = false;  // green_thread::cancel or task_group::cancel_all
   bool has_handle = false;      // `handle`, not `name`, is set
+  // Its loop is destroying it: cancelled, it will never resume, so an
+  // operation need keep nothing for it to read.
+  bool destroying = false;
 
   bool cancelled() const noexcept {
     if (root_cancelled) return true;
@@ -103,7 +106,7 @@ inline std::error_code canceled_error() noexcept {
 // triggered it: a semaphore release must not run the waiter's code on the
 // releaser's stack.
 inline void resume_later(loop& l, std::coroutine_handle<> h) {
-  l.defer([](void* p) { std::coroutine_handle<>::from_address(p).resume(); }, h.address());
+  l.defer_resume(h);
 }
 
 }  // namespace weft::detail

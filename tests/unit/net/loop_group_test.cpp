@@ -164,3 +164,28 @@ TEST(loop_group, a_stopped_loop_ends_its_green_threads_on_its_own_thread) {
   }
   EXPECT_EQ(task_frame_count(), frames_before);
 }
+
+// A loop_group starts again after stop() and join(): its loops ended their
+// green threads, and the next run resumes none of them. Before, it resumed
+// the destroyed frames (ASan; found by review).
+TEST(loop_group, starts_again_after_stop_and_join) {
+  loop_group g(1);
+  bool gone = false;
+  std::thread::id where;
+  std::promise<void> started;
+  g.start([&](loop& l, std::size_t) { spawn_n(l, sleep_noted(&gone, &where, &started)); });
+  started.get_future().wait();
+  g.stop();
+  g.join();
+  ASSERT_TRUE(gone);
+  std::promise<void> ran;
+  g.start([&](loop& l, std::size_t) {
+    spawn_n(l, [](std::promise<void>* p) -> task<void> {
+      co_await sleep(1ms);
+      p->set_value();
+    }(&ran));
+  });
+  EXPECT_EQ(ran.get_future().wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  g.stop();
+  g.join();
+}

@@ -11,6 +11,7 @@
 
 #include <csignal>
 #include <cstdlib>
+#include <memory>
 
 #include <string>
 #include <thread>
@@ -434,6 +435,84 @@ TEST(tcp_stream, a_cancelled_operation_stays_the_streams_until_its_task_resumes)
   ASSERT_TRUE(test::run_until(
       l, [&] { return yielding.done(); }, 1s));
   EXPECT_EQ(reads, 64);
+}
+
+namespace {
+// Reads one byte at a time until `reads` reaches 64, when its next read
+// yields to the loop (ready_budget), and notes where it got.
+task<void> read_until_it_yields(tcp_stream* s, int* reads) {
+  char c;
+  for (;;) {
+    co_await s->read_some({&c, 1});
+    ++*reads;
+  }
+}
+struct yielding_reader {
+  loop l;
+  std::unique_ptr<tcp_stream> s;
+  unique_fd peer;
+  int reads = 0;
+  yielding_reader() {
+    auto [a, b] = test::socket_pair();
+    peer = std::move(b);
+    std::string bytes(200, 'a');
+    EXPECT_EQ(::send(peer.get(), bytes.data(), bytes.size(), 0), 200);
+    s = std::make_unique<tcp_stream>(l, std::move(a));
+    spawn_n(l, read_until_it_yields(s.get(), &reads));
+    l.run_once(0ms);  // 64 reads, then the 65th waits for its turn
+    EXPECT_EQ(reads, 64);
+  }
+};
+}  // namespace
+
+// A stream may outlive a green thread its loop destroyed while it waited
+// in an operation: the stream is free for the next one. Before, it
+// refused every operation for good (found by review).
+TEST(tcp_stream, a_stream_is_free_again_after_its_loop_destroyed_the_waiting_task) {
+  {
+    waiting_reader r;
+    r.l.destroy_green_threads();
+    EXPECT_NO_THROW((void)r.p.server.write("x"));
+  }
+  yielding_reader y;
+  y.l.destroy_green_threads();
+  bool done = false;
+  spawn_n(y.l, [](tcp_stream* s, bool* out) -> task<void> {
+    char c;
+    co_await s->read_some({&c, 1});
+    *out = true;
+  }(y.s.get(), &done));
+  ASSERT_TRUE(test::run_until(
+      y.l, [&] { return done; }, 1s));
+  EXPECT_EQ(y.reads, 64);
+}
+
+// Destroying a stream while its reader yields (its next step queued for
+// the loop's next turn) drops that step: it ran on the freed stream (ASan).
+// The reader stays suspended, as the header says, until its loop goes.
+TEST(tcp_stream, destroying_a_stream_while_its_reader_yields_drops_the_queued_step) {
+  yielding_reader y;
+  y.s.reset();
+  y.l.run_once(0ms);
+  y.l.run_once(0ms);
+  EXPECT_EQ(y.reads, 64);
+}
+
+// The same for a reader cancelled, its resumption queued, when its stream
+// goes: the resumption is dropped, as it would read the freed stream's op.
+TEST(tcp_stream, destroying_a_stream_while_its_cancelled_reader_is_queued_drops_the_resumption) {
+  loop l;
+  auto [a, b] = test::socket_pair();
+  auto s = std::make_unique<tcp_stream>(l, std::move(a));
+  std::error_code code;
+  bool done = false;
+  green_thread reader = spawn(l, read_and_note(s.get(), &code, &done));
+  l.run_once(0ms);
+  reader.cancel();
+  s.reset();
+  l.run_once(0ms);
+  l.run_once(0ms);
+  EXPECT_FALSE(done);
 }
 
 TEST(tcp_stream, try_flush_sends_without_waiting_and_says_whether_anything_is_left) {

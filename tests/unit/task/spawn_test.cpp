@@ -269,3 +269,39 @@ TEST(task_group, a_group_freed_by_its_last_members_frame) {
   }
   EXPECT_FALSE(done);
 }
+
+namespace {
+task<void> wait_for(event* e, bool* woke) {
+  co_await e->wait();
+  *woke = true;
+}
+}  // namespace
+
+// destroy_green_threads() leaves a loop that can run again: the resumptions
+// queued for the frames it destroyed (a start, a wake-up, the cancellations
+// it made itself) are dropped with them. Before, the next turn resumed the
+// freed frames (ASan; found by review). Work that is not a green thread's
+// stays queued.
+TEST(spawn, a_loop_runs_again_after_destroying_its_green_threads) {
+  std::size_t frames_before = task_frame_count();
+  int destroyed = 0;
+  bool woke = false, deferred_ran = false;
+  event ev;
+  loop l;
+  spawn_n(l, own_and_sleep(&destroyed), "sleeping");
+  spawn_n(l, wait_for(&ev, &woke), "woken, not yet resumed");
+  l.run_once(0ms);
+  spawn_n(l, own_and_sleep(&destroyed), "never started");
+  ev.set();
+  l.defer([&] { deferred_ran = true; });
+  l.destroy_green_threads();
+  EXPECT_EQ(destroyed, 1);
+  EXPECT_EQ(task_frame_count(), frames_before);
+  l.run_once(0ms);
+  EXPECT_FALSE(woke);
+  EXPECT_TRUE(deferred_ran);
+  int counter = 0;
+  spawn_n(l, count_to(2, &counter));
+  ASSERT_TRUE(test::run_until(
+      l, [&] { return counter == 2; }, 1s));
+}

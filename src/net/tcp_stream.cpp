@@ -16,11 +16,7 @@ namespace weft {
 
 using detail::stream_op;
 
-void stream_op::prepare(kind k) {
-  if (busy) [[unlikely]]
-    throw std::logic_error(
-        "weft::tcp_stream: an operation started while another green thread "
-        "waits in one on the same stream (one at a time)");
+void stream_op::reset(kind k) noexcept {
   what = k;
   all = false;
   category_net = false;
@@ -134,10 +130,13 @@ tcp_stream::~tcp_stream() {
   // reach into this stream, and what was queued for it is dropped: a
   // yield's next step, or a cancelled task's resumption, which would read
   // the op. That task then stays suspended until its loop goes.
-  if (op_.waiting()) op_.done_waiting();
-  if (op_.busy) {
-    op_.stop_yielding();
-    op_.owner->undefer_resume(op_.h);
+  for (stream_op* op : {&op_, second_.get()}) {
+    if (op == nullptr) continue;
+    if (op->waiting()) op->done_waiting();
+    if (op->busy) {
+      op->stop_yielding();
+      op->owner->undefer_resume(op->h);
+    }
   }
   release();
 }
@@ -145,13 +144,43 @@ tcp_stream::~tcp_stream() {
 void tcp_stream::close() noexcept {
   // An operation another green thread is suspended in ends, cancelled (as
   // Asio's operation_aborted), instead of waiting for good on a dropped fd.
-  if (fd_ >= 0 && op_.waiting()) {
-    op_.stop_yielding();
-    op_.canceled = true;
-    op_.done_waiting();
-    detail::resume_later(*op_.owner, op_.h);
+  for (stream_op* op : {&op_, second_.get()}) {
+    if (op == nullptr || fd_ < 0 || !op->waiting()) continue;
+    op->stop_yielding();
+    op->canceled = true;
+    op->done_waiting();
+    detail::resume_later(*op->owner, op->h);
   }
   release();
+}
+
+stream_op& tcp_stream::start_beside(stream_op::kind k) {
+  stream_op* other = op_.busy ? &op_ : second_ && second_->busy ? second_.get() : nullptr;
+  stream_op* slot = &op_;
+  if (other != nullptr) {
+    if ((op_.busy && second_ && second_->busy) ||
+        stream_op::writes(other->what) == stream_op::writes(k))
+      throw std::logic_error(
+          "weft::tcp_stream: a second read, or a second write, started while another green "
+          "thread waits in one on the same stream (one read and one write at a time)");
+    if (other == &op_) {
+      if (!second_) second_ = std::make_unique<stream_op>();
+      slot = second_.get();
+    }
+    // A reader waiting for room to flush its own replies before it reads:
+    // the writer starting now sends them with its own bytes, and the reader
+    // steps again next turn, reading only. Both waiting for room would
+    // claim the fd's one writer slot in the loop.
+    if (!stream_op::writes(other->what) && other->waiting() && other->direction == io::writable) {
+      loop_->io_unwait(fd_, io::writable);
+      other->direction = 0;
+      other->yielding = true;
+      loop_->defer(&stream_op::on_yield, other);
+    }
+  }
+  slot->reset(k);
+  slot->stream = this;
+  return *slot;
 }
 
 void tcp_stream::release() noexcept {
@@ -210,6 +239,10 @@ std::optional<bool> tcp_stream::flush_first(stream_op& op, bool more) noexcept {
   int rc = flush_some(more);
   if (rc == 0) return std::nullopt;
   if (rc != EAGAIN) return op.err = rc, true;
+  // On a duplex stream a read leaves the rest to the writes, which wait
+  // for room themselves: both waiting would claim the fd's one writer slot
+  // in the loop. Checked only here, so the usual flush pays nothing.
+  if (duplex() && !stream_op::writes(op.what)) return std::nullopt;
   op.direction = io::writable;
   return false;
 }
@@ -223,6 +256,7 @@ bool tcp_stream::flush_at_eof(stream_op& op) noexcept {
   if (out_.empty()) return true;
   int rc = flush_some();
   if (rc == EAGAIN) {
+    if (duplex()) return true;  // a write waits for room (flush_first)
     op.direction = io::writable;
     return false;
   }
@@ -424,19 +458,17 @@ bool tcp_stream::step_send_file(stream_op& op) noexcept {
 }
 
 tcp_stream::write_op tcp_stream::send_file(int file_fd, std::uint64_t offset, std::uint64_t count) {
-  op_.prepare(stream_op::kind::send_file);
-  op_.stream = this;
-  op_.file_fd = file_fd;
-  op_.done = offset;
-  op_.max = offset + count;
-  return {&op_};
+  stream_op& op = start(stream_op::kind::send_file);
+  op.file_fd = file_fd;
+  op.done = offset;
+  op.max = offset + count;
+  return {&op};
 }
 
 tcp_stream::read_some_op tcp_stream::read_more(std::size_t capacity_limit) {
-  op_.prepare(stream_op::kind::read_more);
-  op_.stream = this;
-  op_.max = capacity_limit;
-  return {&op_};
+  stream_op& op = start(stream_op::kind::read_more);
+  op.max = capacity_limit;
+  return {&op};
 }
 
 std::string_view tcp_stream::buffered() noexcept {
@@ -451,43 +483,39 @@ void tcp_stream::consume(std::size_t n) noexcept {
 }
 
 tcp_stream::read_some_op tcp_stream::read_some(std::span<char> buf) {
-  op_.prepare(stream_op::kind::read_some);
-  op_.stream = this;
-  op_.ptr = buf.data();
-  op_.len = buf.size();
-  return {&op_};
+  stream_op& op = start(stream_op::kind::read_some);
+  op.ptr = buf.data();
+  op.len = buf.size();
+  return {&op};
 }
 
 tcp_stream::read_until_op tcp_stream::read_until(char delim, std::size_t max_bytes) {
-  op_.prepare(stream_op::kind::read_until);
-  op_.stream = this;
-  op_.delim = delim;
-  op_.max = max_bytes;
-  return {&op_};
+  stream_op& op = start(stream_op::kind::read_until);
+  op.delim = delim;
+  op.max = max_bytes;
+  return {&op};
 }
 
 tcp_stream::read_exact_op tcp_stream::read_exact(std::span<char> buf) {
-  op_.prepare(stream_op::kind::read_exact);
-  op_.stream = this;
-  op_.ptr = buf.data();
-  op_.len = buf.size();
-  return {&op_};
+  stream_op& op = start(stream_op::kind::read_exact);
+  op.ptr = buf.data();
+  op.len = buf.size();
+  return {&op};
 }
 
 tcp_stream::write_op tcp_stream::write(std::string_view bytes) {
-  op_.prepare(stream_op::kind::write);
-  op_.stream = this;
+  stream_op& op = start(stream_op::kind::write);
   // Copied now, so the caller's bytes (often a view into in_) may change
-  // once we return. The awaiter then only flushes past the threshold.
+  // once we return. The awaiter then only flushes past the threshold, or
+  // at once on a duplex stream, whose reads leave the output alone.
   out_.append(bytes);
-  if (out_.size() < flush_threshold) op_.what = stream_op::kind::nothing;
-  return {&op_};
+  if (out_.size() < flush_threshold && !duplex()) op.what = stream_op::kind::nothing;
+  return {&op};
 }
 
 tcp_stream::write_op tcp_stream::write_all(std::string_view bytes) {
-  op_.prepare(stream_op::kind::write);
-  op_.stream = this;
-  op_.all = true;
+  stream_op& op = start(stream_op::kind::write);
+  op.all = true;
   // With nothing buffered, the bytes are sent straight from the caller's
   // memory (it is suspended until they are gone); otherwise they queue
   // behind the buffer. Measured: the copy through a pooled block cost about
@@ -495,12 +523,12 @@ tcp_stream::write_op tcp_stream::write_all(std::string_view bytes) {
   // Large bytes behind a buffer are not copied either: the buffer goes
   // first, with MSG_MORE, then the bytes.
   if (out_.empty() || bytes.size() >= detail::pool_block_size / 4) {
-    op_.ptr = bytes.data();
-    op_.len = bytes.size();
+    op.ptr = bytes.data();
+    op.len = bytes.size();
   } else {
     out_.append(bytes);
   }
-  return {&op_};
+  return {&op};
 }
 
 task<void> tcp_stream::linger_close(duration limit, std::size_t max_discard) {

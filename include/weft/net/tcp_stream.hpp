@@ -26,8 +26,9 @@
 // an empty view.
 //
 // Threading: a stream belongs to the loop it was created on; use it from
-// green threads of that loop, one operation at a time. It may be moved
-// between operations (not while one is pending).
+// green threads of that loop, one read and one write at a time (a reader
+// task and a writer task may share it). It may be moved between operations
+// (not while one is pending).
 
 #include <weft/core/loop.hpp>
 #include <weft/core/unique_fd.hpp>
@@ -37,6 +38,7 @@
 #include <weft/task/wait.hpp>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string_view>
@@ -73,17 +75,20 @@ struct stream_op : wait_base, io_waiter {
   bool busy = false;
   bool yielding = false;  // its next step is queued for the loop's next turn
   char delim = '\n';
-  uint32_t direction = 0;
+  // io::readable or io::writable (or 0). One byte, and file_fd beside err,
+  // keep the op at 104 bytes, so the stream, with its second op's pointer,
+  // is still 192: an idle connection's frame stays in its malloc chunk.
+  uint8_t direction = 0;
   int err = 0;
+  int file_fd = -1;           // send_file: the source; max is its end offset
   const char* ptr = nullptr;  // buffer, data to write, or the line found
   std::size_t len = 0;
   std::size_t done = 0;  // bytes read so far / returned
   std::size_t max = 0;   // read_until's limit
-  int file_fd = -1;      // send_file: the source; max is its end offset
 
-  // Throws std::logic_error while the op is busy: one operation at a time
-  // per stream.
-  void prepare(kind k);
+  // Clears the last operation's state for a new one of kind k.
+  void reset(kind k) noexcept;
+  static bool writes(kind k) noexcept { return k >= kind::write; }
   bool step() noexcept;
   // step(), unless the stream's operations have completed without waiting
   // tcp_stream::ready_budget times in a row: then false, and suspend yields
@@ -155,12 +160,16 @@ class tcp_stream {
   // Connects, failing with std::errc::timed_out after `timeout`.
   static task<tcp_stream> connect(endpoint to, duration timeout, trigger t = trigger::edge);
 
-  // One operation at a time: starting one (read, write, flush...) while
-  // another green thread waits in one on this stream throws
-  // std::logic_error, and leaves the waiting one alone. A reader task and a
-  // writer task on one stream are not supported yet. To end another task's
-  // wait, close() the stream; destroying it under that task leaves the task
-  // suspended until its loop goes.
+  // One read and one write at a time. A green thread may read while
+  // another writes (Eventlet's chat server: each client's task reads its
+  // lines while the others' write to it). Starting a second read while
+  // another task waits in one, or a second write while one waits for room,
+  // throws std::logic_error and leaves the waiting one alone. Once a read
+  // and a write have overlapped, the stream is full duplex for good: every
+  // write() sends at once instead of waiting for a read to flush it, and a
+  // read sends what output it can but never waits for room (the writes do). To end another task's
+  // wait, close() the stream; destroying it under that task leaves the task suspended until its
+  // loop goes.
   using read_some_op = detail::stream_awaiter<std::size_t>;
   using read_until_op = detail::stream_awaiter<std::string_view>;
   using read_exact_op = detail::stream_awaiter<void>;
@@ -250,6 +259,20 @@ class tcp_stream {
   int fill() noexcept;  // reads into in_: 0, EAGAIN, or errno; sets eof_
   bool flush_at_eof(detail::stream_op& op) noexcept;
   void release() noexcept;  // close() without waking a suspended operation
+  // The op slot for a new operation of kind k: op_, unless another task's
+  // operation is in flight (start_beside).
+  detail::stream_op& start(detail::stream_op::kind k) {
+    if (!op_.busy && !second_) [[likely]] {
+      op_.reset(k);
+      op_.stream = this;
+      return op_;
+    }
+    return start_beside(k);
+  }
+  detail::stream_op& start_beside(detail::stream_op::kind k);
+  // A read and a write have overlapped: reads no longer wait for room to
+  // flush (a writer task owns the output), and every write() sends at once.
+  bool duplex() const noexcept { return second_ != nullptr; }
 
   loop* loop_ = nullptr;
   int fd_ = -1;
@@ -265,6 +288,9 @@ class tcp_stream {
   detail::io_buffer in_;
   detail::io_buffer out_;
   detail::stream_op op_;
+  // The second operation in flight, allocated when a read and a write
+  // first overlap: a stream used by one task at a time never pays for it.
+  std::unique_ptr<detail::stream_op> second_;
 };
 
 inline bool detail::stream_op::step_now() noexcept {

@@ -358,21 +358,23 @@ TEST(tcp_stream, closing_a_stream_after_its_reader_ended_touches_nothing_of_it) 
   EXPECT_FALSE(r.p.server.is_open());
 }
 
-// One operation at a time per stream. A second green thread that starts one
-// while another waits in a read gets a clear error, and the read is
-// untouched: before, the write overwrote the waiting read's state, and the
-// reader woke with the writer's result.
-TEST(tcp_stream, starting_an_operation_while_another_task_waits_in_one_is_an_error) {
+// One read at a time per stream. A second green thread that starts a read
+// while another waits in one gets a clear error, and the waiting read is
+// untouched: before, the second operation overwrote the waiting one's
+// state, and the reader woke with the other's result. (A reader and a
+// writer may share a stream: tcp_stream_duplex_test.)
+TEST(tcp_stream, starting_a_read_while_another_task_waits_in_one_is_an_error) {
   waiting_reader r;
   bool refused = false;
-  auto writer = [](tcp_stream* s, bool* out) -> task<void> {
+  auto second_reader = [](tcp_stream* s, bool* out) -> task<void> {
     try {
-      co_await s->write_all("hello");
+      char c;
+      co_await s->read_some({&c, 1});
     } catch (const std::logic_error&) {
       *out = true;
     }
   };
-  spawn(r.l, writer(&r.p.server, &refused));
+  spawn(r.l, second_reader(&r.p.server, &refused));
   ASSERT_TRUE(test::run_until(
       r.l, [&] { return refused; }, 1s));
   EXPECT_FALSE(r.done);
@@ -383,10 +385,11 @@ TEST(tcp_stream, starting_an_operation_while_another_task_waits_in_one_is_an_err
 }
 
 namespace {
-task<void> cancel_then_write(green_thread* reader, tcp_stream* s) {
+task<void> cancel_then_read(green_thread* reader, tcp_stream* s) {
   reader->cancel();
   try {
-    co_await s->write_all("hi");
+    char c;
+    co_await s->read_some({&c, 1});
   } catch (const std::logic_error&) {
   }
 }
@@ -397,18 +400,19 @@ task<void> read_65(tcp_stream* s, int* reads) {
     ++*reads;
   }
 }
-task<void> cancel_and_write_when_yielding(green_thread* reader, tcp_stream* s, int* reads) {
+task<void> cancel_and_read_when_yielding(green_thread* reader, tcp_stream* s, int* reads) {
   if (*reads != 64) co_return;
   reader->cancel();
   try {
-    co_await s->write_all("x");
+    char c;
+    co_await s->read_some({&c, 1});
   } catch (const std::logic_error&) {
   }
 }
 }  // namespace
 
 // A cancelled operation stays the stream's until its task has resumed and
-// seen the cancellation: another task's operation in between is refused.
+// seen the cancellation: another task's read in between is refused.
 // Before, it reset the cancelled one, which woke with the other's result (a
 // read returned 0, as at EOF) or, if it was yielding, was resumed twice
 // (ASan; found by review).
@@ -420,7 +424,7 @@ TEST(tcp_stream, a_cancelled_operation_stays_the_streams_until_its_task_resumes)
   bool done = false;
   green_thread reader = spawn(l, read_and_note(&s, &code, &done));
   l.run_once(10ms);
-  spawn(l, cancel_then_write(&reader, &s));
+  spawn(l, cancel_then_read(&reader, &s));
   ASSERT_TRUE(test::run_until(
       l, [&] { return done; }, 1s));
   EXPECT_EQ(code, std::errc::operation_canceled);
@@ -431,7 +435,7 @@ TEST(tcp_stream, a_cancelled_operation_stays_the_streams_until_its_task_resumes)
   tcp_stream t(l, std::move(c));
   int reads = 0;
   green_thread yielding = spawn(l, read_65(&t, &reads));
-  spawn(l, cancel_and_write_when_yielding(&yielding, &t, &reads));
+  spawn(l, cancel_and_read_when_yielding(&yielding, &t, &reads));
   ASSERT_TRUE(test::run_until(
       l, [&] { return yielding.done(); }, 1s));
   EXPECT_EQ(reads, 64);

@@ -1,0 +1,108 @@
+"""examples/chat.cpp, Eventlet's chat server: each client's green thread
+reads its lines while the others' write to its stream (a reader task and a
+writer task on one tcp_stream). A client that stops reading is dropped when
+its outbox fills, and the others go on."""
+
+import os
+import signal
+import socket
+import subprocess
+import time
+import unittest
+
+from weftproc import WEFT_BIN
+
+BUILD_DIR = os.environ.get("WEFT_BUILD_DIR") or os.path.dirname(os.path.dirname(WEFT_BIN))
+CHAT_BIN = os.path.join(BUILD_DIR, "bin", "example_chat")
+TIMEOUT = 10.0
+
+
+class Client:
+    """One chat client: a socket and a buffered reader on it."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+        self.lines = self.sock.makefile("rb")
+
+    def say(self, line):
+        self.sock.sendall(line)
+
+    def hear(self):
+        return self.lines.readline()
+
+    def close(self):
+        self.lines.close()
+        self.sock.close()
+
+
+class ChatExample(unittest.TestCase):
+    def setUp(self):
+        if not os.access(CHAT_BIN, os.X_OK):
+            self.fail(f"{CHAT_BIN} not built")
+        self.proc = subprocess.Popen([CHAT_BIN, "0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.addCleanup(self.stop)
+        line = self.proc.stdout.readline().decode()
+        self.assertTrue(line.startswith("listening on 127.0.0.1:"), line)
+        self.port = int(line.rsplit(":", 1)[1])
+        self.clients = []
+
+    def stop(self):
+        # Stopped with its clients still in the room: the loop destroys their
+        # green threads, reader and writer, frames and all (ASan builds).
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=TIMEOUT)
+                self.fail("the chat server ignored SIGTERM")
+        self.proc.stdout.close()
+        for c in self.clients:
+            c.close()
+        self.assertEqual(self.proc.returncode, 0)
+
+    def join(self):
+        """A client in the room: the server's welcome says it has joined."""
+        c = Client(self.port)
+        self.clients.append(c)
+        self.assertEqual(c.hear(), b"welcome\n")
+        return c
+
+    def test_a_line_reaches_every_other_client_and_not_its_sender(self):
+        a, b, c = self.join(), self.join(), self.join()
+        a.say(b"hello\n")
+        self.assertEqual(b.hear(), b"hello\n")
+        self.assertEqual(c.hear(), b"hello\n")
+        b.say(b"hi a\n")
+        self.assertEqual(a.hear(), b"hi a\n")
+        self.assertEqual(c.hear(), b"hi a\n")
+
+    def test_a_client_that_stops_reading_is_dropped_and_the_rest_go_on(self):
+        a, b, slow = self.join(), self.join(), self.join()
+        line = b"x" * 1000 + b"\n"
+        # Far more than the slow client's socket buffers and outbox hold.
+        for _ in range(20000):
+            a.say(line)
+            self.assertEqual(b.hear(), line)
+        # The slow client was cut off: after what it was sent, EOF or reset.
+        received = 0
+        try:
+            while chunk := slow.sock.recv(1 << 20):
+                received += len(chunk)
+        except ConnectionResetError:
+            pass
+        self.assertLess(received, 20000 * len(line))
+        a.say(b"still here\n")
+        self.assertEqual(b.hear(), b"still here\n")
+
+    def test_a_client_leaving_does_not_disturb_the_others(self):
+        a, b, c = self.join(), self.join(), self.join()
+        a.close()
+        self.clients.remove(a)
+        b.say(b"anyone?\n")
+        self.assertEqual(c.hear(), b"anyone?\n")
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -6,6 +6,7 @@
 #include <weft/task/sleep.hpp>
 #include <weft/task/timeout.hpp>
 
+#include "core/intrusive_list.hpp"
 #include "http/put_bytes.hpp"
 
 #include <algorithm>
@@ -640,16 +641,11 @@ connection_tracker::~connection_tracker() {
 
 void connection_tracker::add(entry* e) noexcept {
   e->tracker = this;
-  e->prev = nullptr;
-  e->next = head_;
-  if (head_) head_->prev = e;
-  head_ = e;
+  weft::detail::intrusive_list<entry>::push_front(head_, e);
 }
 
 void connection_tracker::remove(entry* e) noexcept {
-  (e->prev ? e->prev->next : head_) = e->next;
-  if (e->next) e->next->prev = e->prev;
-  e->prev = e->next = nullptr;
+  weft::detail::intrusive_list<entry>::unlink(head_, e);
   e->tracker = nullptr;
 }
 

@@ -7,6 +7,8 @@
 #include <string>
 #include <utility>
 
+#include "core/intrusive_list.hpp"
+
 namespace weft {
 namespace detail {
 
@@ -173,17 +175,12 @@ void finish_green_thread(task_context* ctx, const std::exception_ptr& error) noe
 }
 
 void green_threads::link(loop& l, task_context* ctx) noexcept {
-  ctx->prev = nullptr;
-  ctx->next = l.green_threads_;
-  if (ctx->next) ctx->next->prev = ctx;
-  l.green_threads_ = ctx;
+  intrusive_list<task_context>::push_front(l.green_threads_, ctx);
   l.destroy_green_threads_ = &destroy_all;
 }
 
 void green_threads::unlink(task_context* ctx) noexcept {
-  (ctx->prev ? ctx->prev->next : ctx->owner->green_threads_) = ctx->next;
-  if (ctx->next) ctx->next->prev = ctx->prev;
-  ctx->prev = ctx->next = nullptr;
+  intrusive_list<task_context>::unlink(ctx->owner->green_threads_, ctx);
 }
 
 task_context* green_threads::first(loop& l) noexcept {

@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "core/intrusive_list.hpp"
+
 namespace weft {
 
 bool semaphore::try_acquire() noexcept {
@@ -56,27 +58,20 @@ gate::holder gate::enter() {
   if (!try_enter()) throw std::system_error(detail::canceled_error(), "weft::gate is closed");
   holder h;
   h.g_ = this;
-  h.next_ = holders_;
-  if (holders_) holders_->prev_ = &h;
-  holders_ = &h;
+  detail::intrusive_list<holder, &holder::prev_, &holder::next_>::push_front(holders_, &h);
   return h;  // moved: take() hands the list place to the caller's holder
 }
 
 void gate::holder::take(holder& o) noexcept {
   g_ = std::exchange(o.g_, nullptr);
-  prev_ = std::exchange(o.prev_, nullptr);
-  next_ = std::exchange(o.next_, nullptr);
   if (g_ == nullptr) return;
-  (prev_ ? prev_->next_ : g_->holders_) = this;
-  if (next_) next_->prev_ = this;
+  detail::intrusive_list<holder, &holder::prev_, &holder::next_>::replace(g_->holders_, &o, this);
 }
 
 void gate::holder::release() noexcept {
   gate* g = std::exchange(g_, nullptr);
   if (g == nullptr) return;
-  (prev_ ? prev_->next_ : g->holders_) = next_;
-  if (next_) next_->prev_ = prev_;
-  prev_ = next_ = nullptr;
+  detail::intrusive_list<holder, &holder::prev_, &holder::next_>::unlink(g->holders_, this);
   g->leave();
 }
 

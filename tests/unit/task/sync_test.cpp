@@ -212,3 +212,29 @@ TEST(gate, a_gate_destroyed_before_its_holders_is_left_alone) {
   g.reset();
   here.release();
 }
+
+// A holder moves like a unique_ptr: the count follows the holders, a
+// moved-from one holds nothing, a self-move keeps its place, and holders
+// outlive their gate (found by review, for the gate's list of holders).
+TEST(gate, holders_move_and_outlive_their_gate) {
+  auto g = std::make_unique<gate>();
+  gate::holder a = g->enter();
+  gate::holder b = g->enter();
+  gate::holder c = g->enter();
+  std::swap(a, c);
+  a = std::move(b);  // releases c's place, takes b's
+  EXPECT_EQ(g->count(), 2u);
+  gate::holder empty;
+  gate::holder f = std::move(empty);
+  auto& self = a;
+  a = std::move(self);
+  EXPECT_EQ(g->count(), 2u);
+  g.reset();
+  gate::holder h = std::move(c);
+  h = std::move(a);
+  gate g2;
+  h = g2.enter();
+  EXPECT_EQ(g2.count(), 1u);
+  h = std::move(f);
+  EXPECT_EQ(g2.count(), 0u);
+}

@@ -134,4 +134,10 @@ inline const char* skip_run(const char* p, char_class cls) noexcept {
   return p;
 }
 
+// The value of a hex digit, or -1 for any other byte.
+constexpr int hex_digit(char c) noexcept {
+  if (!is(c, hexdig)) return -1;
+  return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
+}
+
 }  // namespace weft::http::detail

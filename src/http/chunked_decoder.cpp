@@ -11,11 +11,6 @@ using detail::line_status;
 
 namespace {
 
-std::uint64_t hex_value(char c) noexcept {
-  int v = c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
-  return static_cast<std::uint64_t>(v);
-}
-
 chunk_result result(chunk_result::outcome state, std::size_t consumed,
                     std::string_view data = {}) noexcept {
   chunk_result r;
@@ -80,7 +75,7 @@ bool chunked_decoder::framing_byte(char c) noexcept {
     } else if (++ext_bytes_ > limits_.max_extensions) {
       return fail(400, "chunk size too long");
     }
-    remaining_ = remaining_ << 4 | hex_value(c);
+    remaining_ = remaining_ << 4 | static_cast<std::uint64_t>(detail::hex_digit(c));
     return true;
   }
   if (state_ == state::size) {

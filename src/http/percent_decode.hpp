@@ -10,11 +10,6 @@
 
 namespace weft::http::detail {
 
-constexpr int hex_digit(char c) noexcept {
-  if (!is(c, hexdig)) return -1;
-  return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
-}
-
 // Appends the decoded bytes of `s` to `out` (anything with push_back(char)).
 // With `plus_is_space`, '+' is a space (application/x-www-form-urlencoded).
 template <class Out>

@@ -347,9 +347,9 @@ void loop::undefer_resume(std::coroutine_handle<> h) noexcept {
 void loop::destroy_green_threads() noexcept {
   if (destroy_green_threads_ == nullptr) return;
   destroy_green_threads_(*this);
-  // Every coroutine on this loop was a green thread's, and every one is
-  // gone: a start, a wake-up or a cancellation queued for one would resume
-  // a freed frame. Other deferred work stays.
+  // Every green thread is gone: a start, a wake-up or a cancellation
+  // queued for one would resume a freed frame. Other deferred work stays,
+  // other coroutines' wake-ups included (detail::resume_later).
   for (auto* queue : {&ready_, &running_})
     for (deferred& d : *queue)
       if (d.fn == &resume_coroutine) d = {&do_nothing, nullptr};

@@ -28,6 +28,8 @@ void stream_op::reset(kind k) noexcept {
 
 bool stream_op::step() noexcept {
   tcp_stream& s = *stream;
+  if (s.fd_ < 0) [[unlikely]]
+    return err = EBADF, true;  // closed, by another task or between ops
   switch (what) {
     case kind::read_some:
       return s.step_read_some(*this);
@@ -69,18 +71,40 @@ void stream_op::on_yield(void* self) noexcept {
 
 void stream_op::on_cancel(cancel_hook* self) noexcept {
   auto* op = static_cast<stream_op*>(self);
-  op->owner->io_unwait(op->stream->fd_, op->direction);
+  tcp_stream& s = *op->stream;
+  op->owner->io_unwait(s.fd_, op->direction);
   op->stop_yielding();
-  const bool destroying = op->ctx->destroying;
-  op->ctx = nullptr;
-  if (destroying) {
+  if (op->ctx->destroying) {
     // Its loop destroys the task instead of resuming it, and nothing will
     // read this op again: the stream is free for the next one at once.
     op->busy = false;
+    op->ctx = nullptr;
     return;
   }
-  op->canceled = true;
-  detail::resume_later(*op->owner, op->h);
+  // A write that a reader handed its replies to: the reader, waiting for
+  // input, sends them itself now (flush_first), as nobody else will.
+  stream_op* reader = s.other(*op);
+  if (writes(op->what) && !s.out_.empty() && reader != nullptr && reader->waiting() &&
+      reader->direction == io::readable)
+    s.restep(*reader);
+  op->end_cancelled();
+}
+
+void stream_op::on_cancelled(cancel_hook* self) noexcept {
+  auto* op = static_cast<stream_op*>(self);
+  if (op->ctx->destroying) {  // see on_cancel; the loop drops the resumption
+    op->busy = false;
+    op->ctx = nullptr;
+    return;
+  }
+  op->ctx->pending = op;  // cancelled already: it stays pending until it resumes
+}
+
+void stream_op::end_cancelled() noexcept {
+  canceled = true;
+  cancel = &on_cancelled;
+  if (ctx) ctx->pending = this;
+  detail::resume_later(*owner, h, ctx);
 }
 
 void stream_op::throw_error() const {
@@ -108,6 +132,7 @@ tcp_stream::tcp_stream(tcp_stream&& o) noexcept
 tcp_stream& tcp_stream::operator=(tcp_stream&& o) noexcept {
   if (this != &o) {
     close();
+    if (second_ && !second_->busy) second_.reset();  // the new connection starts simplex
     loop_ = o.loop_;
     fd_ = std::exchange(o.fd_, -1);
     trig_ = o.trig_;
@@ -131,12 +156,10 @@ tcp_stream::~tcp_stream() {
   // yield's next step, or a cancelled task's resumption, which would read
   // the op. That task then stays suspended until its loop goes.
   for (stream_op* op : {&op_, second_.get()}) {
-    if (op == nullptr) continue;
-    if (op->waiting()) op->done_waiting();
-    if (op->busy) {
-      op->stop_yielding();
-      op->owner->undefer_resume(op->h);
-    }
+    if (op == nullptr || !op->busy) continue;
+    op->stop_yielding();
+    op->done_waiting();
+    detail::undo_resume_later(*op->owner, op->h);
   }
   release();
 }
@@ -147,14 +170,12 @@ void tcp_stream::close() noexcept {
   for (stream_op* op : {&op_, second_.get()}) {
     if (op == nullptr || fd_ < 0 || !op->waiting()) continue;
     op->stop_yielding();
-    op->canceled = true;
-    op->done_waiting();
-    detail::resume_later(*op->owner, op->h);
+    op->end_cancelled();
   }
   release();
 }
 
-stream_op& tcp_stream::start_beside(stream_op::kind k) {
+[[gnu::cold, gnu::noinline]] stream_op& tcp_stream::start_beside(stream_op::kind k) {
   stream_op* other = op_.busy ? &op_ : second_ && second_->busy ? second_.get() : nullptr;
   stream_op* slot = &op_;
   if (other != nullptr) {
@@ -171,16 +192,24 @@ stream_op& tcp_stream::start_beside(stream_op::kind k) {
     // the writer starting now sends them with its own bytes, and the reader
     // steps again next turn, reading only. Both waiting for room would
     // claim the fd's one writer slot in the loop.
-    if (!stream_op::writes(other->what) && other->waiting() && other->direction == io::writable) {
-      loop_->io_unwait(fd_, io::writable);
-      other->direction = 0;
-      other->yielding = true;
-      loop_->defer(&stream_op::on_yield, other);
-    }
+    if (!stream_op::writes(other->what) && other->waiting() && other->direction == io::writable)
+      restep(*other);
   }
   slot->reset(k);
   slot->stream = this;
   return *slot;
+}
+
+[[gnu::cold, gnu::noinline]] bool tcp_stream::write_waits_beside(const stream_op& op) noexcept {
+  const stream_op* o = other(op);
+  return o != nullptr && o->waiting() && stream_op::writes(o->what);
+}
+
+void tcp_stream::restep(stream_op& op) noexcept {
+  loop_->io_unwait(fd_, op.direction);
+  op.direction = 0;
+  op.yielding = true;
+  loop_->defer(&stream_op::on_yield, &op);
 }
 
 void tcp_stream::release() noexcept {
@@ -188,6 +217,7 @@ void tcp_stream::release() noexcept {
   loop_->io_forget(fd_);  // before close: the number may be reused at once
   sys::close(fd_);
   fd_ = -1;
+  consume_ = scanned_ = 0;  // they describe in_, which goes
   in_ = {};
   out_ = {};
 }
@@ -239,10 +269,10 @@ std::optional<bool> tcp_stream::flush_first(stream_op& op, bool more) noexcept {
   int rc = flush_some(more);
   if (rc == 0) return std::nullopt;
   if (rc != EAGAIN) return op.err = rc, true;
-  // On a duplex stream a read leaves the rest to the writes, which wait
-  // for room themselves: both waiting would claim the fd's one writer slot
-  // in the loop. Checked only here, so the usual flush pays nothing.
-  if (duplex() && !stream_op::writes(op.what)) return std::nullopt;
+  // A read leaves the rest to a write that waits for room beside it: both
+  // waiting would claim the fd's one writer slot in the loop. Checked only
+  // here, so the usual flush pays nothing.
+  if (!stream_op::writes(op.what) && write_waits_beside(op)) return std::nullopt;
   op.direction = io::writable;
   return false;
 }
@@ -256,7 +286,7 @@ bool tcp_stream::flush_at_eof(stream_op& op) noexcept {
   if (out_.empty()) return true;
   int rc = flush_some();
   if (rc == EAGAIN) {
-    if (duplex()) return true;  // a write waits for room (flush_first)
+    if (write_waits_beside(op)) return true;  // it sends them (flush_first)
     op.direction = io::writable;
     return false;
   }
@@ -392,7 +422,6 @@ bool tcp_stream::step_read_exact(stream_op& op) noexcept {
 // together in one sendmsg: one syscall per 16 KiB file response instead of
 // a MSG_MORE send and a second call (strace -c under wrk).
 bool tcp_stream::step_write(stream_op& op) noexcept {
-  if (fd_ < 0) return op.err = EBADF, true;
   if (!out_.empty() || op.len > 0) {
     iovec iov[2] = {{const_cast<char*>(out_.data()), out_.size()},
                     {const_cast<char*>(op.ptr), op.len}};
@@ -436,7 +465,6 @@ bool tcp_stream::step_read_more(stream_op& op) noexcept {
 }
 
 bool tcp_stream::step_send_file(stream_op& op) noexcept {
-  if (fd_ < 0) return op.err = EBADF, true;
   if (auto verdict = flush_first(op, /*more=*/true)) return *verdict;
   // op.done is the file offset, op.max the end. Slices of 512 KiB: the
   // socket buffer bounds each call anyway, and EAGAIN hands the loop back.
@@ -544,8 +572,10 @@ task<void> tcp_stream::linger_close(duration limit, std::size_t max_discard) {
       if (n == 0) break;
       discarded += n;
     }
-  } catch (const std::system_error&) {
-    // Timed out, reset or cancelled: close regardless.
+  } catch (const std::exception&) {
+    // Timed out, reset or cancelled, or (std::logic_error) another task
+    // waits in a write or read of this stream: close regardless, which
+    // ends that task's wait.
   }
   close();
 }

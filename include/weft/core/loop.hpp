@@ -88,9 +88,9 @@ class loop {
   // The raw form allocates nothing; green threads use it to resume.
   void defer(void (*fn)(void*), void* ctx);
   void defer(std::function<void()> fn);
-  // Resumes a suspended coroutine on the ready phase: how green threads
-  // wake. The loop knows these entries, so that destroy_green_threads()
-  // can drop them with the frames they point at.
+  // Resumes a green thread's suspended coroutine on the ready phase: how
+  // green threads wake. The loop knows these entries, so that
+  // destroy_green_threads() can drop them with the frames they point at.
   void defer_resume(std::coroutine_handle<> h);
   // Drops what is queued and has not run yet: every entry of defer(fn, ctx)
   // (or defer_resume(h)) with these arguments. For an object that goes

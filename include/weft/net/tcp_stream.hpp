@@ -71,7 +71,9 @@ struct stream_op : wait_base, io_waiter {
   bool category_net = false;  // err is a net_errc, not an errno
   // From the suspension until the waiting task has resumed and seen the
   // result: a cancelled op stays the stream's while its resumption is
-  // queued, so that no other task's op overwrites it in between.
+  // queued, so that no other task's op overwrites it in between. Its task
+  // keeps it as its pending operation meanwhile (on_cancelled), so that a
+  // loop destroying the task, instead of resuming it, frees the op.
   bool busy = false;
   bool yielding = false;  // its next step is queued for the loop's next turn
   char delim = '\n';
@@ -101,14 +103,19 @@ struct stream_op : wait_base, io_waiter {
   template <class P>
   bool suspend(std::coroutine_handle<P> caller);
   static void on_cancel(cancel_hook* self) noexcept;
+  static void on_cancelled(cancel_hook* self) noexcept;
   static void on_io(io_waiter* self, uint32_t events) noexcept;
-  // ctx is set only while a task waits in this op: the stream may outlive
-  // that task, and close() and the destructor must not read its context.
-  bool waiting() const noexcept { return ctx != nullptr && ctx->pending == this; }
+  // A task is suspended in this op, and it is not cancelled.
+  bool waiting() const noexcept { return busy && !canceled; }
+  // ctx is set only while a task is suspended in this op (waiting, or
+  // cancelled and not yet resumed): the stream may outlive that task.
   void done_waiting() noexcept {
     finish();
     ctx = nullptr;
   }
+  // Ends the wait, cancelled: the task resumes on the ready phase and
+  // throws operation_canceled.
+  void end_cancelled() noexcept;
   // Drops the queued step of an op that stops waiting other than by it
   // (cancelled, closed, destroyed): it would run on a finished op, or on a
   // freed stream.
@@ -136,6 +143,8 @@ struct stream_awaiter {
   }
   Result await_resume() const {
     op->busy = false;
+    if (op->ctx) [[unlikely]]
+      op->done_waiting();  // cancelled: it was still its task's pending op
     op->throw_if_failed();
     if constexpr (std::is_same_v<Result, std::size_t>) {
       return op->done;
@@ -165,9 +174,10 @@ class tcp_stream {
   // lines while the others' write to it). Starting a second read while
   // another task waits in one, or a second write while one waits for room,
   // throws std::logic_error and leaves the waiting one alone. Once a read
-  // and a write have overlapped, the stream is full duplex for good: every
-  // write() sends at once instead of waiting for a read to flush it, and a
-  // read sends what output it can but never waits for room (the writes do). To end another task's
+  // and a write have overlapped, the stream is duplex (until a new
+  // connection is move-assigned into it): every write() sends at once,
+  // instead of waiting for a read to flush it. A read still sends what is
+  // buffered, but leaves it to a write that waits for room beside it. To end another task's
   // wait, close() the stream; destroying it under that task leaves the task suspended until its
   // loop goes.
   using read_some_op = detail::stream_awaiter<std::size_t>;
@@ -270,8 +280,15 @@ class tcp_stream {
     return start_beside(k);
   }
   detail::stream_op& start_beside(detail::stream_op::kind k);
-  // A read and a write have overlapped: reads no longer wait for room to
-  // flush (a writer task owns the output), and every write() sends at once.
+  // The stream's other op slot, if any.
+  detail::stream_op* other(const detail::stream_op& op) noexcept {
+    return &op == &op_ ? second_.get() : &op_;
+  }
+  // A write op of another task waits: a read then leaves the output to it.
+  bool write_waits_beside(const detail::stream_op& op) noexcept;
+  // Makes a waiting op step again on the next turn (as a yield does).
+  void restep(detail::stream_op& op) noexcept;
+  // A read and a write have overlapped: every write() sends at once.
   bool duplex() const noexcept { return second_ != nullptr; }
 
   loop* loop_ = nullptr;

@@ -79,7 +79,7 @@ struct yield_awaiter {
   void await_suspend(std::coroutine_handle<P> h) {
     detail::task_context* ctx = detail::context_of(h);
     loop* owner = ctx ? ctx->owner : loop::current();
-    detail::resume_later(*owner, h);
+    detail::resume_later(*owner, h, ctx);
   }
   void await_resume() const noexcept {}
 };

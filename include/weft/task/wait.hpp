@@ -44,7 +44,7 @@ struct wait_base : cancel_hook {
   }
   void wake_later() noexcept {
     finish();
-    resume_later(*owner, h);
+    resume_later(*owner, h, ctx);
   }
   void throw_if_canceled() const {
     if (canceled) throw std::system_error(canceled_error());

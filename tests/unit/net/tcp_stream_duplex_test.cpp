@@ -5,6 +5,7 @@
 #include <weft/net/tcp_stream.hpp>
 #include <weft/task/sleep.hpp>
 #include <weft/task/spawn.hpp>
+#include <weft/task/timeout.hpp>
 
 #include <gtest/gtest.h>
 #include <sys/socket.h>
@@ -36,6 +37,14 @@ task<void> write_buffered(tcp_stream* s, std::string bytes, bool* done) {
 
 task<void> write_all(tcp_stream* s, std::string bytes, bool* done) {
   co_await s->write_all(bytes);
+  *done = true;
+}
+
+task<void> write_all_noting_errors(tcp_stream* s, std::string bytes, bool* done) {
+  try {
+    co_await s->write_all(bytes);
+  } catch (const std::system_error&) {
+  }
   *done = true;
 }
 
@@ -237,4 +246,79 @@ TEST(tcp_stream_duplex, close_ends_the_read_and_the_write) {
       EXPECT_NO_THROW((void)s->write("x"));
     }
   }
+}
+
+// linger_close() never throws, and closes: called by the reader while
+// the writer task waits for room, its flush would be a second write. It
+// closes at once, and the writer's wait ends, cancelled. Before, the
+// std::logic_error escaped and the stream stayed open (found by review).
+TEST(tcp_stream_duplex, linger_close_never_throws_while_a_writer_task_waits_for_room) {
+  loop l;
+  auto [a, peer] = test::socket_pair();
+  shrink_buffers(a.get(), peer.get());
+  tcp_stream s(l, std::move(a));
+  bool written = false;
+  spawn_n(l, write_all_noting_errors(&s, std::string(1 << 20, 'w'), &written));
+  l.run_once(0ms);
+  ASSERT_FALSE(written) << "the peer reads nothing: the writer must wait";
+  bool threw = false, done = false;
+  spawn_n(l, [](tcp_stream* st, bool* t, bool* d) -> task<void> {
+    try {
+      co_await st->linger_close(50ms);
+    } catch (const std::logic_error&) {
+      *t = true;
+    }
+    *d = true;
+  }(&s, &threw, &done));
+  ASSERT_TRUE(test::run_until(
+      l, [&] { return done; }, 2s));
+  EXPECT_FALSE(threw) << "linger_close threw std::logic_error";
+  EXPECT_FALSE(s.is_open()) << "linger_close must close the stream";
+}
+
+// A reader that handed its replies to a writer task which was then
+// cancelled (a timeout, a slow client) sends them itself: reads wait for
+// room whenever no write does. Before, they stayed in the buffer while the
+// reader waited for input the peer would send only after them (found by
+// review).
+TEST(tcp_stream_duplex,
+     a_readers_replies_are_sent_even_if_the_writer_it_handed_them_to_is_cancelled) {
+  loop l;
+  auto [a, peer] = test::socket_pair();
+  shrink_buffers(a.get(), peer.get());
+  tcp_stream s(l, std::move(a));
+  const std::string replies(60000, 'r');
+  std::string lines;
+  spawn_n(l, [](tcp_stream* st, const std::string* out, std::string* got) -> task<void> {
+    co_await st->write(*out);  // buffered: under flush_threshold
+    for (;;) {
+      std::string_view line = co_await st->read_until('\n', 1 << 20);
+      if (line.empty()) break;
+      got->append(line);
+    }
+  }(&s, &replies, &lines));
+  l.run_once(0ms);
+  ASSERT_GT(s.buffered_output(), 0u) << "the reader's flush must be waiting for room";
+  bool writer_done = false;
+  spawn_n(l, [](tcp_stream* st, bool* d) -> task<void> {
+    try {
+      co_await with_timeout(20ms, st->write_all("tail"));
+    } catch (const std::system_error&) {
+    }
+    *d = true;
+  }(&s, &writer_done));
+  ASSERT_TRUE(test::run_until(
+      l, [&] { return writer_done; }, 1s));
+  // Now the peer reads: the reader's replies must arrive.
+  std::string got;
+  test::run_until(
+      l,
+      [&] {
+        got += drain(peer.get());
+        return got.size() >= replies.size();
+      },
+      1s);
+  EXPECT_GE(got.size(), replies.size())
+      << "the reader's replies are stranded in its buffer (" << s.buffered_output() << " bytes)";
+  EXPECT_EQ(got.substr(0, replies.size()), replies.substr(0, got.size()));
 }

@@ -519,6 +519,77 @@ TEST(tcp_stream, destroying_a_stream_while_its_cancelled_reader_is_queued_drops_
   EXPECT_FALSE(done);
 }
 
+// The same for a read cancelled just before the teardown (by its task's
+// cancel, a timeout, or close() from another task): its task is destroyed
+// instead of resuming to see the cancellation, and the stream is free
+// (found by review: the op stayed busy, and the stream refused every read).
+TEST(tcp_stream, a_stream_is_free_after_teardown_even_if_its_read_was_cancelled_just_before) {
+  loop l;
+  auto [a, peer] = test::socket_pair();
+  tcp_stream s(l, std::move(a));
+  std::error_code first_code;
+  bool first_done = false;
+  green_thread reader = spawn(l, read_and_note(&s, &first_code, &first_done));
+  l.run_once(0ms);  // the read waits for input
+  ASSERT_FALSE(first_done);
+  reader.cancel();  // its resumption is queued; the op stays busy until it runs
+  l.destroy_green_threads();
+  ASSERT_FALSE(first_done);
+
+  // The loop runs again, with a new task reading the surviving stream.
+  std::error_code code;
+  bool done = false;
+  bool refused = false;
+  spawn_n(l, [](tcp_stream* st, std::error_code* c, bool* d, bool* r) -> task<void> {
+    try {
+      co_await read_and_note(st, c, d);
+    } catch (const std::logic_error&) {
+      *r = true;
+      *d = true;
+    }
+  }(&s, &code, &done, &refused));
+  ASSERT_EQ(::send(peer.get(), "x", 1, 0), 1);
+  ASSERT_TRUE(test::run_until(
+      l, [&] { return done; }, 1s));
+  EXPECT_FALSE(refused) << "the stream refuses reads for good: its op is stuck busy";
+  EXPECT_FALSE(code) << code.message();
+}
+
+// A read after another task closed the stream, between the reader's
+// operations, fails with EBADF. Before, the line the last read_until
+// returned was handed back to the emptied buffer, whose size wrapped, and
+// read_some copied from a null pointer (ASan: SEGV; found by review).
+TEST(tcp_stream, a_read_after_another_task_closed_the_stream_between_reads_fails_cleanly) {
+  loop l;
+  auto [a, peer] = test::socket_pair();
+  tcp_stream s(l, std::move(a));
+  ASSERT_EQ(::send(peer.get(), "line\nrest", 9, 0), 9);
+  bool got_line = false, done = false;
+  std::error_code code;
+  std::size_t n = 0;
+  spawn_n(l,
+          [](tcp_stream* st, bool* line_seen, std::error_code* c, std::size_t* got,
+             bool* d) -> task<void> {
+            std::string_view line = co_await st->read_until('\n', 100);
+            *line_seen = line == "line\n";
+            co_await sleep(5ms);  // awaits something else; meanwhile the stream is closed
+            try {
+              char buf[16];
+              *got = co_await st->read_some(buf);
+            } catch (const std::system_error& e) {
+              *c = e.code();
+            }
+            *d = true;
+          }(&s, &got_line, &code, &n, &done));
+  l.run_once(0ms);
+  ASSERT_TRUE(got_line);
+  s.close();  // another task closes it (here, the test)
+  ASSERT_TRUE(test::run_until(
+      l, [&] { return done; }, 1s));
+  EXPECT_EQ(n, 0u);
+  EXPECT_TRUE(code) << "a read of a closed stream must fail";
+}
+
 TEST(tcp_stream, try_flush_sends_without_waiting_and_says_whether_anything_is_left) {
   loop l;
   auto p = connect_pair(l);

@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include <coroutine>
+#include <exception>
 #include <memory>
 #include <stdexcept>
 
@@ -304,4 +306,48 @@ TEST(spawn, a_loop_runs_again_after_destroying_its_green_threads) {
   spawn_n(l, count_to(2, &counter));
   ASSERT_TRUE(test::run_until(
       l, [&] { return counter == 2; }, 1s));
+}
+
+namespace {
+// A coroutine that is not a weft task (its promise has no task context):
+// weft's awaitables support it (yield_now and wait_base::begin fall back to
+// loop::current()).
+struct raw_coroutine {
+  struct promise_type {
+    raw_coroutine get_return_object() {
+      return {std::coroutine_handle<promise_type>::from_promise(*this)};
+    }
+    std::suspend_never initial_suspend() noexcept { return {}; }
+    std::suspend_always final_suspend() noexcept { return {}; }
+    void return_void() noexcept {}
+    void unhandled_exception() { std::terminate(); }
+  };
+  std::coroutine_handle<promise_type> h;
+};
+
+raw_coroutine yield_then_note(bool* resumed) {
+  co_await yield_now();
+  *resumed = true;
+}
+}  // namespace
+
+// destroy_green_threads() drops only the green threads' resumptions: a
+// coroutine that is no green thread's may wait on the loop too (weft's
+// awaitables fall back to loop::current()), and it still wakes. Before,
+// every queued coroutine resumption was dropped (found by review).
+TEST(spawn, destroying_the_green_threads_keeps_other_coroutines_wake_ups) {
+  loop l;
+  spawn_n(l, []() -> task<void> { co_await sleep(1h); }());
+  l.run_once(0ms);  // a green thread waits
+  bool resumed = false;
+  std::coroutine_handle<> h;
+  l.defer([&] { h = yield_then_note(&resumed).h; });
+  l.run_once(0ms);  // the coroutine runs, and yields: its resumption is queued
+  ASSERT_TRUE(h);
+  ASSERT_FALSE(resumed);
+  l.destroy_green_threads();
+  EXPECT_TRUE(test::run_until(
+      l, [&] { return resumed; }, 200ms))
+      << "a coroutine that is no green thread's lost its queued wake-up";
+  h.destroy();
 }

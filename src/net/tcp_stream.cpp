@@ -132,7 +132,8 @@ tcp_stream::tcp_stream(tcp_stream&& o) noexcept
 tcp_stream& tcp_stream::operator=(tcp_stream&& o) noexcept {
   if (this != &o) {
     close();
-    if (second_ && !second_->busy) second_.reset();  // the new connection starts simplex
+    duplex_ = false;  // the new connection starts simplex
+    if (second_ && !second_->busy) second_.reset();
     loop_ = o.loop_;
     fd_ = std::exchange(o.fd_, -1);
     trig_ = o.trig_;
@@ -188,6 +189,9 @@ void tcp_stream::close() noexcept {
       if (!second_) second_ = std::make_unique<stream_op>();
       slot = second_.get();
     }
+    // Only a real overlap: a cancelled op that its task has yet to see
+    // (after close() and a new connection) leaves the stream simplex.
+    if (other->waiting()) duplex_ = true;
     // A reader waiting for room to flush its own replies before it reads:
     // the writer starting now sends them with its own bytes, and the reader
     // steps again next turn, reading only. Both waiting for room would
@@ -535,8 +539,9 @@ tcp_stream::write_op tcp_stream::write(std::string_view bytes) {
   stream_op& op = start(stream_op::kind::write);
   // Copied now, so the caller's bytes (often a view into in_) may change
   // once we return. The awaiter then only flushes past the threshold, or
-  // at once on a duplex stream, whose reads leave the output alone.
-  out_.append(bytes);
+  // at once on a duplex stream, where no read of this task's may come to
+  // flush it.
+  if (fd_ >= 0) out_.append(bytes);  // a closed stream fails the op (EBADF), and keeps nothing
   if (out_.size() < flush_threshold && !duplex()) op.what = stream_op::kind::nothing;
   return {&op};
 }

@@ -289,7 +289,7 @@ class tcp_stream {
   // Makes a waiting op step again on the next turn (as a yield does).
   void restep(detail::stream_op& op) noexcept;
   // A read and a write have overlapped: every write() sends at once.
-  bool duplex() const noexcept { return second_ != nullptr; }
+  bool duplex() const noexcept { return duplex_; }
 
   loop* loop_ = nullptr;
   int fd_ = -1;
@@ -299,6 +299,7 @@ class tcp_stream {
   bool drained_ = false;      // the last read was short: the next would EAGAIN
   bool peer_closed_ = false;  // an event said RDHUP/HUP: short reads prove nothing
   std::uint8_t streak_ = 0;   // operations completed in a row without waiting
+  bool duplex_ = false;       // see duplex(); in the padding after streak_
   uint32_t consume_ = 0;      // bytes of in_ handed out by the last read_until
   uint32_t scanned_ = 0;      // bytes of in_ already searched for the delimiter
   uint32_t read_limit_ = 0;   // capacity cap while read_until grows in_
@@ -324,26 +325,33 @@ bool detail::stream_op::suspend(std::coroutine_handle<P> caller) {
     return false;
   }
   on_ready = &on_io;
-  if (stream->streak_ >= tcp_stream::ready_budget) {
-    // A turn for the rest of the loop; the step runs after it (on_yield).
-    stream->streak_ = 0;
-    direction = 0;  // nothing to wait on, so on_cancel unregisters nothing
-    owner->defer(&on_yield, this);
-    yielding = true;
-    busy = true;
-    return true;
-  }
-  stream->streak_ = 0;
-  for (;;) {
-    if (owner->io_wait(stream->fd_, direction, stream->trig_, this)) {
+  try {
+    if (stream->streak_ >= tcp_stream::ready_budget) {
+      // A turn for the rest of the loop; the step runs after it (on_yield).
+      stream->streak_ = 0;
+      direction = 0;  // nothing to wait on, so on_cancel unregisters nothing
+      owner->defer(&on_yield, this);
+      yielding = true;
       busy = true;
       return true;
     }
-    // The edge already came while nobody waited: retry now.
-    if (step()) {
-      done_waiting();
-      return false;
+    stream->streak_ = 0;
+    for (;;) {
+      if (owner->io_wait(stream->fd_, direction, stream->trig_, this)) {
+        busy = true;
+        return true;
+      }
+      // The edge already came while nobody waited: retry now.
+      if (step()) {
+        done_waiting();
+        return false;
+      }
     }
+  } catch (...) {
+    // epoll_ctl or the ready queue failed (ENOMEM): the task resumes with
+    // the error, and is no longer this op's (a later cancel must not reach it).
+    done_waiting();
+    throw;
   }
 }
 

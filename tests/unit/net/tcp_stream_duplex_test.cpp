@@ -322,3 +322,29 @@ TEST(tcp_stream_duplex,
       << "the reader's replies are stranded in its buffer (" << s.buffered_output() << " bytes)";
   EXPECT_EQ(got.substr(0, replies.size()), replies.substr(0, got.size()));
 }
+
+// A stream move-assigned a new connection starts simplex again, even when
+// its reader and writer tasks both waited (their waits end, cancelled):
+// write() buffers again. Before, the second op slot, still busy with the
+// cancelled op, kept the stream duplex for good (found by review).
+TEST(tcp_stream_duplex, a_new_connection_moved_in_starts_simplex) {
+  duplex_fixture f;
+  std::error_code read_code, write_code;
+  bool read_done = false, write_done = false;
+  spawn_n(f.l, note_read_error(&f.s, &read_code, &read_done));
+  f.l.run_once(0ms);
+  spawn_n(f.l, note_write_error(&f.s, f.big, &write_code, &write_done));
+  f.l.run_once(0ms);
+  ASSERT_FALSE(read_done || write_done);
+  auto [a2, peer2] = test::socket_pair();
+  f.s = tcp_stream(f.l, std::move(a2));
+  ASSERT_TRUE(test::run_until(
+      f.l, [&] { return read_done && write_done; }, 1s));
+  EXPECT_EQ(read_code, std::errc::operation_canceled);
+  EXPECT_EQ(write_code, std::errc::operation_canceled);
+  bool written = false;
+  spawn_n(f.l, write_buffered(&f.s, "x", &written));
+  ASSERT_TRUE(test::run_until(
+      f.l, [&] { return written; }, 1s));
+  EXPECT_EQ(f.s.buffered_output(), 1u) << "still duplex: write() sent at once";
+}

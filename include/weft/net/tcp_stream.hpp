@@ -177,9 +177,9 @@ class tcp_stream {
   // and a write have overlapped, the stream is duplex (until a new
   // connection is move-assigned into it): every write() sends at once,
   // instead of waiting for a read to flush it. A read still sends what is
-  // buffered, but leaves it to a write that waits for room beside it. To end another task's
-  // wait, close() the stream; destroying it under that task leaves the task suspended until its
-  // loop goes.
+  // buffered, but leaves it to a write that waits for room beside it. To
+  // end another task's wait, close() the stream; destroying it under that
+  // task leaves the task suspended until its loop goes.
   using read_some_op = detail::stream_awaiter<std::size_t>;
   using read_until_op = detail::stream_awaiter<std::string_view>;
   using read_exact_op = detail::stream_awaiter<void>;

@@ -590,6 +590,30 @@ TEST(tcp_stream, a_read_after_another_task_closed_the_stream_between_reads_fails
   EXPECT_TRUE(code) << "a read of a closed stream must fail";
 }
 
+// A write to a closed stream fails with EBADF and keeps nothing: before,
+// a buffered write() succeeded and its bytes stayed in the output buffer
+// until the stream was destroyed (found by review).
+TEST(tcp_stream, a_write_to_a_closed_stream_fails_and_keeps_nothing) {
+  loop l;
+  auto [a, b] = test::socket_pair();
+  tcp_stream s(l, std::move(a));
+  s.close();
+  std::error_code code;
+  bool done = false;
+  spawn_n(l, [](tcp_stream* st, std::error_code* c, bool* d) -> task<void> {
+    try {
+      co_await st->write("x");
+    } catch (const std::system_error& e) {
+      *c = e.code();
+    }
+    *d = true;
+  }(&s, &code, &done));
+  ASSERT_TRUE(test::run_until(
+      l, [&] { return done; }, 1s));
+  EXPECT_EQ(code, std::errc::bad_file_descriptor);
+  EXPECT_EQ(s.buffered_output(), 0u);
+}
+
 TEST(tcp_stream, try_flush_sends_without_waiting_and_says_whether_anything_is_left) {
   loop l;
   auto p = connect_pair(l);

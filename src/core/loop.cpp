@@ -39,8 +39,13 @@ void run_and_delete_function(void* p) {
   (*fn)();
 }
 
-void resume_coroutine(void* frame) {
+// Two functions with one body: their addresses tell a green thread's
+// resumption (dropped with it) from another coroutine's.
+void resume_green_thread(void* frame) {
   std::coroutine_handle<>::from_address(frame).resume();
+}
+void resume_other(void* frame) {
+  resume_green_thread(frame);
 }
 
 void do_nothing(void*) noexcept {}
@@ -327,21 +332,27 @@ void loop::defer(std::function<void()> fn) {
   ready_.push_back({&run_and_delete_function, p});
 }
 
-void loop::defer_resume(std::coroutine_handle<> h) {
-  ready_.push_back({&resume_coroutine, h.address()});
+void loop::defer_resume(std::coroutine_handle<> h, resumption r) {
+  ready_.push_back(
+      {r == resumption::green_thread ? &resume_green_thread : &resume_other, h.address()});
 }
 
-void loop::undefer(void (*fn)(void*), void* ctx) noexcept {
+void loop::drop_deferred(void (*fn)(void*), const void* ctx, bool any_ctx) noexcept {
   // running_ too: the batch now running may hold it, after the entry that
   // runs this. Its entries that already ran are done with, so rewriting
   // them is harmless.
   for (auto* queue : {&ready_, &running_})
     for (deferred& d : *queue)
-      if (d.fn == fn && d.ctx == ctx) d = {&do_nothing, nullptr};
+      if (d.fn == fn && (any_ctx || d.ctx == ctx)) d = {&do_nothing, nullptr};
+}
+
+void loop::undefer(void (*fn)(void*), void* ctx) noexcept {
+  drop_deferred(fn, ctx, false);
 }
 
 void loop::undefer_resume(std::coroutine_handle<> h) noexcept {
-  undefer(&resume_coroutine, h.address());
+  drop_deferred(&resume_green_thread, h.address(), false);
+  drop_deferred(&resume_other, h.address(), false);
 }
 
 void loop::destroy_green_threads() noexcept {
@@ -349,10 +360,8 @@ void loop::destroy_green_threads() noexcept {
   destroy_green_threads_(*this);
   // Every green thread is gone: a start, a wake-up or a cancellation
   // queued for one would resume a freed frame. Other deferred work stays,
-  // other coroutines' wake-ups included (detail::resume_later).
-  for (auto* queue : {&ready_, &running_})
-    for (deferred& d : *queue)
-      if (d.fn == &resume_coroutine) d = {&do_nothing, nullptr};
+  // other coroutines' wake-ups included.
+  drop_deferred(&resume_green_thread, nullptr, true);
 }
 
 void loop::run_ready() {

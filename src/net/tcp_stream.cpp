@@ -74,13 +74,7 @@ void stream_op::on_cancel(cancel_hook* self) noexcept {
   tcp_stream& s = *op->stream;
   op->owner->io_unwait(s.fd_, op->direction);
   op->stop_yielding();
-  if (op->ctx->destroying) {
-    // Its loop destroys the task instead of resuming it, and nothing will
-    // read this op again: the stream is free for the next one at once.
-    op->busy = false;
-    op->ctx = nullptr;
-    return;
-  }
+  if (op->let_go_if_destroyed()) return;
   // A write that a reader handed its replies to: the reader, waiting for
   // input, sends them itself now (flush_first), as nobody else will.
   stream_op* reader = s.other(*op);
@@ -92,12 +86,17 @@ void stream_op::on_cancel(cancel_hook* self) noexcept {
 
 void stream_op::on_cancelled(cancel_hook* self) noexcept {
   auto* op = static_cast<stream_op*>(self);
-  if (op->ctx->destroying) {  // see on_cancel; the loop drops the resumption
-    op->busy = false;
-    op->ctx = nullptr;
-    return;
-  }
-  op->ctx->pending = op;  // cancelled already: it stays pending until it resumes
+  if (op->let_go_if_destroyed()) return;  // the loop drops its resumption
+  op->ctx->pending = op;                  // cancelled already: it stays pending until it resumes
+}
+
+bool stream_op::let_go_if_destroyed() noexcept {
+  if (!ctx->destroying) return false;
+  // Its loop destroys the task instead of resuming it, and nothing will
+  // read this op again: the stream is free for the next one at once.
+  busy = false;
+  ctx = nullptr;
+  return true;
 }
 
 void stream_op::end_cancelled() noexcept {
@@ -160,7 +159,7 @@ tcp_stream::~tcp_stream() {
     if (op == nullptr || !op->busy) continue;
     op->stop_yielding();
     op->done_waiting();
-    detail::undo_resume_later(*op->owner, op->h);
+    op->owner->undefer_resume(op->h);
   }
   release();
 }

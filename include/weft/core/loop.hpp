@@ -88,13 +88,16 @@ class loop {
   // The raw form allocates nothing; green threads use it to resume.
   void defer(void (*fn)(void*), void* ctx);
   void defer(std::function<void()> fn);
-  // Resumes a green thread's suspended coroutine on the ready phase: how
-  // green threads wake. The loop knows these entries, so that
-  // destroy_green_threads() can drop them with the frames they point at.
-  void defer_resume(std::coroutine_handle<> h);
+  // Resumes a suspended coroutine on the ready phase: how green threads
+  // wake. The loop knows these entries, so that destroy_green_threads()
+  // drops a green thread's with the frame it points at, and keeps another
+  // coroutine's.
+  enum class resumption : uint8_t { green_thread, other };
+  void defer_resume(std::coroutine_handle<> h, resumption r = resumption::green_thread);
   // Drops what is queued and has not run yet: every entry of defer(fn, ctx)
-  // (or defer_resume(h)) with these arguments. For an object that goes
-  // while its deferred step is queued. O(queued): teardown paths only.
+  // (or defer_resume(h), of either kind) with these arguments. For an
+  // object that goes while its deferred step is queued. O(queued): teardown
+  // paths only.
   void undefer(void (*fn)(void*), void* ctx) noexcept;
   void undefer_resume(std::coroutine_handle<> h) noexcept;
 
@@ -168,6 +171,9 @@ class loop {
   void dispatch(uint64_t data, uint32_t events);
   void run_posted();
   void run_ready();
+  // Rewrites the queued entries that match (fn, and ctx unless any_ctx)
+  // into no-ops, in ready_ and in the batch now running.
+  void drop_deferred(void (*fn)(void*), const void* ctx, bool any_ctx) noexcept;
   void wake() noexcept;
 
   int epfd_ = -1;

@@ -104,6 +104,9 @@ struct stream_op : wait_base, io_waiter {
   bool suspend(std::coroutine_handle<P> caller);
   static void on_cancel(cancel_hook* self) noexcept;
   static void on_cancelled(cancel_hook* self) noexcept;
+  // In a cancel hook: true, with the op free, when the task's loop is
+  // destroying the task (see task_context::destroying).
+  bool let_go_if_destroyed() noexcept;
   static void on_io(io_waiter* self, uint32_t events) noexcept;
   // A task is suspended in this op, and it is not cancelled.
   bool waiting() const noexcept { return busy && !canceled; }

@@ -108,23 +108,11 @@ inline std::error_code canceled_error() noexcept {
 // resumption is one the loop drops if it destroys its green threads, and
 // another coroutine's (ctx null) is kept. A cancel hook runs only for a
 // green thread, so it needs no ctx.
-inline void resume_frame(void* frame) {
-  std::coroutine_handle<>::from_address(frame).resume();
-}
 inline void resume_later(loop& l, std::coroutine_handle<> h, const task_context* ctx) {
-  if (ctx != nullptr) {
-    l.defer_resume(h);
-  } else {
-    l.defer(&resume_frame, h.address());
-  }
+  l.defer_resume(h, ctx != nullptr ? loop::resumption::green_thread : loop::resumption::other);
 }
 inline void resume_later(loop& l, std::coroutine_handle<> h) {
   l.defer_resume(h);
-}
-// Drops a resume_later of h that has not run.
-inline void undo_resume_later(loop& l, std::coroutine_handle<> h) noexcept {
-  l.undefer_resume(h);
-  l.undefer(&resume_frame, h.address());
 }
 
 }  // namespace weft::detail

@@ -16,6 +16,15 @@ struct intrusive_list {
     if (head) head->*Prev = n;
     head = n;
   }
+  // Links n just before `pos`, a node of the list, or at the front when
+  // pos is null.
+  static void insert_before(T*& head, T* pos, T* n) noexcept {
+    if (!pos) return push_front(head, n);
+    n->*Prev = pos->*Prev;
+    n->*Next = pos;
+    (pos->*Prev ? pos->*Prev->*Next : head) = n;
+    pos->*Prev = n;
+  }
   static void unlink(T*& head, T* n) noexcept {
     (n->*Prev ? n->*Prev->*Next : head) = n->*Next;
     if (n->*Next) n->*Next->*Prev = n->*Prev;

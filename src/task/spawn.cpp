@@ -13,11 +13,11 @@ namespace weft {
 namespace detail {
 
 // The loop's list of its green threads (loop::green_threads_), so that a
-// loop destroyed under them destroys them.
+// loop destroyed under them destroys them. A task_group's members lie
+// together in it: link puts a member before its group's first.
 struct green_threads {
-  static void link(loop& l, task_context* ctx) noexcept;
+  static void link(loop& l, task_context* ctx, task_context* before = nullptr) noexcept;
   static void unlink(task_context* ctx) noexcept;
-  static task_context* first(loop& l) noexcept;
   static void destroy_all(loop& l) noexcept;
 };
 
@@ -144,25 +144,27 @@ void start(loop& l, task<void> t, const char* name, root_state* state, task_grou
   } else {
     ctx->name = name;
   }
-  green_threads::link(l, ctx);
-  if (group) group->add(l, ctx);
+  if (group)
+    group->add(l, ctx);  // links it among its group's members
+  else
+    green_threads::link(l, ctx);
   h.promise().ctx = ctx;
   resume_later(l, h);
 }
 
 // The end of a green thread, however it ends: its frame goes (its
 // destructors run with the context still whole: a timeout guard restores
-// the context's scope), then its list, handles, group and context learn.
+// the context's scope), then its group, list, handles and context learn.
 void end(task_context* ctx) noexcept {
   // Still in the loop's list while the frame goes: a group that the frame
   // owned, destroyed with it, finds its member there and forgets it.
   std::coroutine_handle<>::from_address(ctx->root).destroy();
+  if (ctx->group) ctx->group->remove(ctx);  // before unlink: it reads ctx->next
   green_threads::unlink(ctx);
   if (ctx->has_handle) {
     ctx->handle->ctx = nullptr;
     release_state(ctx->handle);
   }
-  if (ctx->group) ctx->group->remove(ctx);
   delete_context(ctx);
 }
 
@@ -174,17 +176,13 @@ void finish_green_thread(task_context* ctx, const std::exception_ptr& error) noe
   end(ctx);
 }
 
-void green_threads::link(loop& l, task_context* ctx) noexcept {
-  intrusive_list<task_context>::push_front(l.green_threads_, ctx);
+void green_threads::link(loop& l, task_context* ctx, task_context* before) noexcept {
+  intrusive_list<task_context>::insert_before(l.green_threads_, before, ctx);
   l.destroy_green_threads_ = &destroy_all;
 }
 
 void green_threads::unlink(task_context* ctx) noexcept {
   intrusive_list<task_context>::unlink(ctx->owner->green_threads_, ctx);
-}
-
-task_context* green_threads::first(loop& l) noexcept {
-  return l.green_threads_;
 }
 
 void green_threads::destroy_all(loop& l) noexcept {
@@ -254,13 +252,14 @@ const std::string& green_thread::name() const noexcept {
   return state_ ? state_->name : none;
 }
 
-// A group's members are found through their loop's list: the context has
-// room for one list only (72 bytes), and groups are walked only to cancel
-// them or to leave them, never per request.
+// A group's members are found through their loop's list, where they lie
+// together from first_ on: the context has room for one list only (72
+// bytes), and walking every green thread of the loop instead would make one
+// group per connection cost time quadratic in the connections.
 task_group::~task_group() {
-  if (size_ == 0) return;  // also when the loop went first, ending every member
-  for (detail::task_context* c = detail::green_threads::first(*loop_); c != nullptr; c = c->next)
-    if (c->group == this) c->group = nullptr;
+  // Members still running go on alone (none when the loop went first).
+  for (detail::task_context* c = first_; c != nullptr && c->group == this; c = c->next)
+    c->group = nullptr;
 }
 
 void task_group::spawn(loop& l, task<void> t, const char* name) {
@@ -268,20 +267,22 @@ void task_group::spawn(loop& l, task<void> t, const char* name) {
 }
 
 void task_group::cancel_all() noexcept {
-  if (size_ == 0) return;
   // Cancelling defers each resumption, so no member leaves the list while
   // this walks it.
-  for (detail::task_context* c = detail::green_threads::first(*loop_); c != nullptr; c = c->next)
-    if (c->group == this) c->cancel_root();
+  for (detail::task_context* c = first_; c != nullptr && c->group == this; c = c->next)
+    c->cancel_root();
 }
 
 void task_group::add(loop& l, detail::task_context* ctx) noexcept {
-  loop_ = &l;  // every member runs on one loop (see the header)
+  detail::green_threads::link(l, ctx, first_);  // every member runs on l (see the header)
+  first_ = ctx;
   ctx->group = this;
   if (size_++ == 0) idle_.reset();
 }
 
 void task_group::remove(detail::task_context* ctx) noexcept {
+  if (ctx == first_)
+    first_ = ctx->next != nullptr && ctx->next->group == this ? ctx->next : nullptr;
   ctx->group = nullptr;
   if (--size_ == 0) idle_.set();
 }

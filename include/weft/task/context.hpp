@@ -50,7 +50,8 @@ struct task_context {
     root_state* handle;
   };
   task_group* group = nullptr;  // the group it belongs to, if any
-  // Links in the owner loop's list of green threads (green_threads).
+  // Links in the owner loop's list of green threads (green_threads), in
+  // which a group's members lie together.
   task_context* prev = nullptr;
   task_context* next = nullptr;
   void* root = nullptr;         // the outermost frame, destroyed with the loop

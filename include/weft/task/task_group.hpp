@@ -33,12 +33,15 @@ class task_group {
   // Resumes when the group has no members.
   event::wait_awaiter wait() noexcept { return idle_.wait(); }
 
-  // For the runtime: membership bookkeeping.
+  // For the runtime: membership bookkeeping. add links a new member into
+  // its loop's list of green threads.
   void add(loop& l, detail::task_context* ctx) noexcept;
   void remove(detail::task_context* ctx) noexcept;
 
  private:
-  loop* loop_ = nullptr;  // the members' loop, whose list holds them
+  // The members lie together in their loop's list of green threads, from
+  // this one on, so the group is walked without walking the loop's others.
+  detail::task_context* first_ = nullptr;
   std::size_t size_ = 0;
   event idle_;
 };

@@ -12,6 +12,7 @@
 #include <exception>
 #include <memory>
 #include <stdexcept>
+#include <vector>
 
 #include "test_util.hpp"
 
@@ -225,6 +226,85 @@ TEST(spawn, what_green_threads_wait_on_may_go_before_their_loop) {
 
 // A group may go before its members and their loop: the members are
 // detached, then destroyed with the loop, and never touch the group (ASan).
+namespace {
+task<void> sleep_counted(int* ended) {
+  try {
+    co_await sleep(1h);
+  } catch (...) {
+    ++*ended;
+    throw;
+  }
+}
+task<void> end_on(event* e, int* ended) {
+  co_await e->wait();
+  ++*ended;
+}
+}  // namespace
+
+// A group finds its members without walking every green thread of the loop
+// (one group per connection would make that quadratic): whatever the order
+// in which groups and lone tasks are spawned and members end, cancel_all
+// reaches every member still running and nothing else.
+TEST(task_group, cancel_all_reaches_its_members_however_spawns_interleave) {
+  loop l;
+  int a_ended = 0, b_ended = 0, lone_ended = 0, early_ended = 0;
+  event early;
+  std::vector<green_thread> lone;
+  {
+    task_group b;
+    {
+      task_group a;
+      a.spawn(l, end_on(&early, &early_ended), "a, ends first");
+      for (int i = 0; i < 4; ++i) {
+        lone.push_back(spawn(l, sleep_counted(&lone_ended), "lone"));
+        a.spawn(l, sleep_counted(&a_ended), "a");
+        b.spawn(l, sleep_counted(&b_ended), "b");
+      }
+      a.spawn(l, end_on(&early, &early_ended), "a, ends with the first");
+      l.run_once(0ms);
+      early.set();  // the group's first and last members end
+      ASSERT_TRUE(test::run_until(l, [&] { return early_ended == 2; }));
+      EXPECT_EQ(a.size(), 4u);
+      a.spawn(l, sleep_counted(&a_ended), "a, after the others ended");
+      l.run_once(0ms);
+      a.cancel_all();
+      ASSERT_TRUE(test::run_until(l, [&] { return a.size() == 0; }));
+      EXPECT_EQ(a_ended, 5);
+    }
+    EXPECT_EQ(b_ended, 0);
+    EXPECT_EQ(lone_ended, 0);
+    b.spawn(l, sleep_counted(&b_ended), "b, after a went");
+    EXPECT_EQ(b.size(), 5u);
+    b.cancel_all();
+    ASSERT_TRUE(test::run_until(l, [&] { return b.size() == 0; }));
+    EXPECT_EQ(b_ended, 5);
+    EXPECT_EQ(lone_ended, 0);
+  }
+  for (green_thread& g : lone) g.cancel();
+  ASSERT_TRUE(test::run_until(l, [&] { return lone_ended == 4; }));
+}
+
+// Members a destroyed group left running keep no tie to it, and a new group
+// in its place takes none of them.
+TEST(task_group, a_new_group_does_not_inherit_a_destroyed_groups_members) {
+  loop l;
+  int old_ended = 0, new_ended = 0;
+  event release_old;
+  auto first = std::make_unique<task_group>();
+  for (int i = 0; i < 3; ++i) first->spawn(l, end_on(&release_old, &old_ended), "old");
+  l.run_once(0ms);
+  first.reset();
+  task_group second;
+  second.spawn(l, sleep_counted(&new_ended), "new");
+  l.run_once(0ms);
+  second.cancel_all();
+  ASSERT_TRUE(test::run_until(l, [&] { return second.size() == 0; }));
+  EXPECT_EQ(new_ended, 1);
+  EXPECT_EQ(old_ended, 0);
+  release_old.set();
+  ASSERT_TRUE(test::run_until(l, [&] { return old_ended == 3; }));
+}
+
 TEST(task_group, a_group_destroyed_before_its_loop_leaves_its_members_running) {
   int destroyed = 0;
   loop l;

@@ -77,6 +77,9 @@ resolved_path walk_static_path(std::string_view path, bool allow_dotfiles) {
     path.remove_prefix(slash == std::string_view::npos ? path.size() : slash + 1);
     if (!decode_segment(raw, seg) || !valid_utf8(seg) || seg.size() > max_segment)
       return {400, {}, false};
+    // A final "." leaves the path ending in '/' (RFC 3986 §5.2.4), so
+    // "/a.txt/." names a directory, as "/a.txt/" does, not the file.
+    if (seg == "." && path.empty()) r.directory_form = true;
     if (seg.empty() || seg == ".") continue;
     // "..", however it was spelled, is refused rather than applied:
     // browsers resolve dot segments before sending, so only a hand-made

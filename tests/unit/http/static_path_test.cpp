@@ -38,6 +38,14 @@ TEST(resolve_static_path, plain_paths_are_decoded_once_and_normalized) {
       {"/a+b", 0, "a+b", false},  // '+' is not a space in a path
       {"/a..b", 0, "a..b", false},
       {"/...", 0, "...", false},  // not a dot segment, but a dotfile name
+      // A final dot segment leaves the path ending in '/' (RFC 3986
+      // §5.2.4): "/a.txt/." names a directory, as "/a.txt/" does, never the
+      // file (found by review: it served the file).
+      {"/a.txt/.", 0, "a.txt", true},
+      {"/a.txt/%2e", 0, "a.txt", true},
+      {"/a.txt/%2E", 0, "a.txt", true},
+      {"/sub/./", 0, "sub", true},
+      {"/.", 0, "", true},
   };
   for (const auto& c : cases) {
     bool dot = c.in == "/...";

@@ -4,6 +4,7 @@
 #include "sys/linux/syscalls.hpp"
 
 #include <weft/http/content_type.hpp>
+#include <weft/http/server.hpp>
 #include <weft/http/static_files.hpp>
 
 #include <sys/stat.h>
@@ -13,12 +14,6 @@
 #include <chrono>
 
 namespace weft::http::detail {
-
-std::int64_t wall_seconds() noexcept {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 int load_file_info(unique_fd fd, std::string_view name, time_point now, file_info& out) {
   struct ::stat st {};
@@ -32,7 +27,9 @@ int load_file_info(unique_fd fd, std::string_view name, time_point now, file_inf
   out.etag = make_etag(out.v);
   // A date in the future (a clock set wrong, a copied archive) sent as it
   // is made If-Modified-Since answer 304 to every change until that date.
-  out.v.mtime_s = std::min(out.v.mtime_s, wall_seconds());
+  // The clock is the Date header's, which the wall clock may be a second
+  // ahead of: Last-Modified must not be later than Date (RFC 9110 §8.8.2.1).
+  out.v.mtime_s = std::min(out.v.mtime_s, http_date_seconds());
   out.lines.clear();
   out.lines.append("Content-Type: ").append(content_type_for(name)).append("\r\n");
   out.lines.append("Accept-Ranges: bytes\r\n");

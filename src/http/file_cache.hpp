@@ -76,9 +76,6 @@ class file_cache {
   file_info scratch_;    // the uncached answer
 };
 
-// The wall clock's second: what a response's Date says.
-std::int64_t wall_seconds() noexcept;
-
 // Fills `out` from the file `fd` (which it takes). 0, or an errno. A
 // modification time later than now is taken as now (RFC 9110 §8.8.2.1).
 int load_file_info(unique_fd fd, std::string_view name, time_point now, file_info& out);

@@ -54,6 +54,11 @@ std::string_view http_date() noexcept {
   return line.substr(6, line.size() - 8);
 }
 
+std::int64_t http_date_seconds() noexcept {
+  date_line();
+  return static_cast<std::int64_t>(dates.shown);
+}
+
 namespace {
 
 constexpr std::size_t max_fields_storage = 256;

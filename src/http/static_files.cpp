@@ -7,6 +7,7 @@
 
 #include <weft/core/loop.hpp>
 #include <weft/http/preconditions.hpp>
+#include <weft/http/server.hpp>
 #include <weft/http/static_path.hpp>
 
 #include <fcntl.h>
@@ -144,8 +145,8 @@ response serve_file(request& req, const detail::file_info& f, detail::file_cache
   }
   byte_range range;
   if (req.method() == "GET" && c[c.range])
-    range = select_range(c[c.range], c[c.if_range], f.etag, f.v.mtime_s, detail::wall_seconds(),
-                         f.v.size);
+    range =
+        select_range(c[c.range], c[c.if_range], f.etag, f.v.mtime_s, http_date_seconds(), f.v.size);
   if (range.kind == byte_range::unsatisfiable) {
     response r = error_page(416);
     r.header("Content-Range", "bytes */" + std::to_string(f.v.size));

@@ -62,7 +62,7 @@ class connection_tracker {
  public:
   // One connection's membership, in its frame.
   struct entry {
-    detail::task_context* ctx = nullptr;
+    weft::detail::task_context* ctx = nullptr;
     connection_tracker* tracker = nullptr;  // null once either side has gone
     bool idle = true;
     entry* prev = nullptr;
@@ -100,5 +100,10 @@ task<void> serve_connection(tcp_stream s, const router& r, const server_options&
 
 // The Date header value, cached and refreshed at most once a second.
 std::string_view http_date() noexcept;
+// The second that http_date() shows, as seconds since the epoch: the clock
+// for whatever a response compares with its Date. Last-Modified must never
+// be later (RFC 9110 §8.8.2.1), and the wall clock can be a second ahead of
+// the cached Date.
+std::int64_t http_date_seconds() noexcept;
 
 }  // namespace weft::http

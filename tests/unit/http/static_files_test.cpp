@@ -2,7 +2,9 @@
 // a small file shared rather than copied, and the options checked up front.
 #include <weft/http/static_files.hpp>
 
+#include <weft/core/loop.hpp>
 #include <weft/http/preconditions.hpp>
+#include <weft/http/server.hpp>
 
 #include <gtest/gtest.h>
 
@@ -17,6 +19,7 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace weft::http {
@@ -129,6 +132,28 @@ TEST_F(small_files, a_future_modification_time_is_sent_as_now) {
   header_field since{"If-Modified-Since", *r.header("Last-Modified")};
   EXPECT_EQ(get(files, "/a.txt", std::span<header_field>(&since, 1)).status(), 304)
       << "the date sent is the one compared";
+}
+
+// §8.8.2.1: Last-Modified is never later than the Date sent with it. The
+// Date is cached, refreshed at most every 100 ms of loop time, so a future
+// modification time clamped to the wall clock went out a second past the
+// Date when the second changed in between (found by review).
+TEST_F(small_files, last_modified_is_never_later_than_the_date_sent_with_it) {
+  using namespace std::chrono_literals;
+  set_mtime(root_ + "/a.txt", 1893456000);  // 2030-01-01
+  static_files files(root_, static_files_options{});
+  loop l;
+  std::optional<std::int64_t> date, sent;
+  l.defer([&] {
+    date = parse_http_date(http_date());  // this turn's Date
+    while (date && wall_second() <= *date) std::this_thread::sleep_for(10ms);
+    response r = get(files, "/a.txt");
+    if (r.header("Last-Modified")) sent = parse_http_date(*r.header("Last-Modified"));
+    date = parse_http_date(http_date());
+  });
+  l.run_once(0ms);
+  ASSERT_TRUE(date && sent);
+  EXPECT_LE(*sent, *date);
 }
 
 // §13.1.3: an If-Modified-Since of more than one member is ignored; sent on

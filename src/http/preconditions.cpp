@@ -70,7 +70,20 @@ std::optional<std::int64_t> to_seconds(std::int64_t y, unsigned mo, unsigned d, 
   return days_from_civil(y, mo, d) * 86400 + std::int64_t{h} * 3600 + std::int64_t{mi} * 60 + se;
 }
 
-std::optional<std::int64_t> parse_date(cursor c) noexcept {
+// RFC 9110 §5.6.7: a two-digit year is the one with those digits nearest
+// `now_s`, and one more than 50 years ahead is the most recent past one.
+std::int64_t full_year(unsigned yy, std::int64_t now_s) noexcept {
+  std::int64_t days = now_s >= 0 ? now_s / 86400 : (now_s - 86399) / 86400;
+  std::int64_t now_y;
+  unsigned m, d;
+  civil_from_days(days, now_y, m, d);
+  std::int64_t y = now_y - (now_y % 100 + 100) % 100 + yy;
+  if (y > now_y + 50) return y - 100;
+  if (y <= now_y - 50) return y + 100;
+  return y;
+}
+
+std::optional<std::int64_t> parse_date(cursor c, std::int64_t now_s) noexcept {
   unsigned d, mo, y, h, mi, se;
   // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT"
   std::string_view rest = c.s;
@@ -83,12 +96,11 @@ std::optional<std::int64_t> parse_date(cursor c) noexcept {
     return std::nullopt;
   }
   if (comma != std::string_view::npos && comma > 3) {
-    // RFC 850: "Sunday, 06-Nov-94 08:49:37 GMT"; two-digit years are read
-    // as 1970..2069 (RFC 9110 §5.6.7 asks for "the most recent" year).
+    // RFC 850: "Sunday, 06-Nov-94 08:49:37 GMT".
     c.s.remove_prefix(comma + 1);
     if (c.lit(" ") && c.num(2, d) && c.lit("-") && c.month(mo) && c.lit("-") && c.num(2, y) &&
         c.lit(" ") && c.time(h, mi, se) && c.lit(" GMT") && c.s.empty())
-      return to_seconds(y < 70 ? 2000 + y : 1900 + y, mo, d, h, mi, se);
+      return to_seconds(full_year(y, now_s), mo, d, h, mi, se);
     return std::nullopt;
   }
   // asctime: "Sun Nov  6 08:49:37 1994"
@@ -155,8 +167,8 @@ std::string format_http_date(std::int64_t seconds) {
   return {buf, static_cast<std::size_t>(n)};
 }
 
-std::optional<std::int64_t> parse_http_date(std::string_view text) noexcept {
-  return parse_date(cursor{text});
+std::optional<std::int64_t> parse_http_date(std::string_view text, std::int64_t now_s) noexcept {
+  return parse_date(cursor{text}, now_s);
 }
 
 namespace {
@@ -195,19 +207,19 @@ bool if_match_matches(std::string_view list, std::string_view etag) noexcept {
 
 bool precondition_failed(std::optional<std::string_view> if_match,
                          std::optional<std::string_view> if_unmodified_since, std::string_view etag,
-                         std::int64_t mtime_s) noexcept {
+                         std::int64_t mtime_s, std::int64_t now_s) noexcept {
   if (if_match) return !if_match_matches(*if_match, etag);
   if (!if_unmodified_since) return false;
-  auto since = parse_http_date(trim(*if_unmodified_since));
+  auto since = parse_http_date(trim(*if_unmodified_since), now_s);
   return since && mtime_s > *since;
 }
 
 bool not_modified(std::optional<std::string_view> if_none_match,
                   std::optional<std::string_view> if_modified_since, std::string_view etag,
-                  std::int64_t mtime_s) noexcept {
+                  std::int64_t mtime_s, std::int64_t now_s) noexcept {
   if (if_none_match) return if_none_match_matches(*if_none_match, etag);
   if (!if_modified_since) return false;
-  auto since = parse_http_date(trim(*if_modified_since));
+  auto since = parse_http_date(trim(*if_modified_since), now_s);
   return since && mtime_s <= *since;
 }
 
@@ -249,7 +261,7 @@ bool if_range_matches(std::string_view if_range, std::string_view etag, std::int
   if_range = trim(if_range);
   if (!if_range.empty() && if_range.front() == '"') return if_range == etag;
   if (if_range.substr(0, 2) == "W/") return false;
-  auto date = parse_http_date(if_range);
+  auto date = parse_http_date(if_range, now_s);
   return date && *date == mtime_s && mtime_s < now_s;
 }
 

@@ -136,17 +136,17 @@ response serve_file(request& req, const detail::file_info& f, detail::file_cache
   // RFC 9110 §13.2.2: If-Match and If-Unmodified-Since first, then
   // If-None-Match and If-Modified-Since, then If-Range.
   conditionals c(req);
-  if (precondition_failed(c[c.if_match], c[c.if_unmodified_since], f.etag, f.v.mtime_s))
+  std::int64_t now_s = http_date_seconds();
+  if (precondition_failed(c[c.if_match], c[c.if_unmodified_since], f.etag, f.v.mtime_s, now_s))
     return error_page(412);
-  if (not_modified(c[c.if_none_match], c[c.if_modified_since], f.etag, f.v.mtime_s)) {
+  if (not_modified(c[c.if_none_match], c[c.if_modified_since], f.etag, f.v.mtime_s, now_s)) {
     response r(304);
     add_validators(r, f, o);
     return r;
   }
   byte_range range;
   if (req.method() == "GET" && c[c.range])
-    range =
-        select_range(c[c.range], c[c.if_range], f.etag, f.v.mtime_s, http_date_seconds(), f.v.size);
+    range = select_range(c[c.range], c[c.if_range], f.etag, f.v.mtime_s, now_s, f.v.size);
   if (range.kind == byte_range::unsatisfiable) {
     response r = error_page(416);
     r.header("Content-Range", "bytes */" + std::to_string(f.v.size));

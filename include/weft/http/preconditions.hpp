@@ -5,9 +5,9 @@
 //   file_validators v{inode, size, mtime_seconds, mtime_nanoseconds};
 //   std::string tag = make_etag(v);                       // "\"1a2b-400-17..\""
 //   if (precondition_failed(req.header("If-Match"), req.header("If-Unmodified-Since"), tag,
-//                           v.mtime_s)) ... 412
-//   if (not_modified(req.header("If-None-Match"), req.header("If-Modified-Since"), tag, v.mtime_s))
-//     ... 304
+//                           v.mtime_s, now_seconds)) ... 412
+//   if (not_modified(req.header("If-None-Match"), req.header("If-Modified-Since"), tag, v.mtime_s,
+//                    now_seconds)) ... 304
 //   byte_range r = select_range(req.header("Range"), req.header("If-Range"), tag, v.mtime_s,
 //                               now_seconds, size);
 //
@@ -34,8 +34,10 @@ std::string make_etag(const file_validators& v);
 // IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") for seconds since the epoch.
 std::string format_http_date(std::int64_t seconds);
 // Any of the three HTTP-date forms (IMF-fixdate, RFC 850, asctime); nullopt
-// when malformed.
-std::optional<std::int64_t> parse_http_date(std::string_view text) noexcept;
+// when malformed. `now_s` (seconds since the epoch) places RFC 850's
+// two-digit year: in the century that puts it nearest now, never more than
+// 50 years ahead (RFC 9110 §5.6.7).
+std::optional<std::int64_t> parse_http_date(std::string_view text, std::int64_t now_s) noexcept;
 
 // If-None-Match (a list of entity tags, or "*") matches `etag` by the weak
 // comparison (RFC 9110 §13.1.2). A malformed list matches nothing.
@@ -52,14 +54,14 @@ bool if_match_matches(std::string_view list, std::string_view etag) noexcept;
 // ignored.
 bool precondition_failed(std::optional<std::string_view> if_match,
                          std::optional<std::string_view> if_unmodified_since, std::string_view etag,
-                         std::int64_t mtime_s) noexcept;
+                         std::int64_t mtime_s, std::int64_t now_s) noexcept;
 
 // For GET and HEAD: true when the answer is 304 Not Modified. If-None-Match
 // decides when present; If-Modified-Since is used only without it, and a
 // malformed date is ignored.
 bool not_modified(std::optional<std::string_view> if_none_match,
                   std::optional<std::string_view> if_modified_since, std::string_view etag,
-                  std::int64_t mtime_s) noexcept;
+                  std::int64_t mtime_s, std::int64_t now_s) noexcept;
 
 struct byte_range {
   enum kind_t { whole, partial, unsatisfiable };

@@ -10,6 +10,7 @@ namespace weft::http {
 namespace {
 
 constexpr std::int64_t t_1994 = 784111777;  // Sun, 06 Nov 1994 08:49:37 GMT
+constexpr std::int64_t t_now = 1796256000;  // Thu, 03 Dec 2026 00:00:00 GMT: "now"
 
 TEST(http_date, formats_imf_fixdate) {
   EXPECT_EQ(format_http_date(t_1994), "Sun, 06 Nov 1994 08:49:37 GMT");
@@ -19,19 +20,40 @@ TEST(http_date, formats_imf_fixdate) {
 }
 
 TEST(http_date, parses_the_three_forms_and_refuses_others) {
-  EXPECT_EQ(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), t_1994);
-  EXPECT_EQ(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), t_1994);
-  EXPECT_EQ(parse_http_date("Sun Nov  6 08:49:37 1994"), t_1994);
-  EXPECT_EQ(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), 0);
+  EXPECT_EQ(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT", t_now), t_1994);
+  EXPECT_EQ(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT", t_now), t_1994);
+  EXPECT_EQ(parse_http_date("Sun Nov  6 08:49:37 1994", t_now), t_1994);
+  EXPECT_EQ(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT", t_now), 0);
   for (std::string bad :
        {"", "yesterday", "Sun, 06 Nov 1994 08:49:37", "Sun, 06 Nov 1994 08:49:37 UTC",
         "Sun, 6 Nov 1994 08:49:37 GMT", "Sun, 06 Nov 1994 25:49:37 GMT",
         "Sun, 06 Foo 1994 08:49:37 GMT", "Sun, 06 Nov 1994 08:49:37 GMT x",
         "Sun Nov 6 08:49:37 1994", "Sun, 00 Nov 1994 08:49:37 GMT"})
-    EXPECT_FALSE(parse_http_date(bad).has_value()) << bad;
+    EXPECT_FALSE(parse_http_date(bad, t_now).has_value()) << bad;
   for (std::int64_t t :
        {std::int64_t{0}, t_1994, std::int64_t{1700000000}, std::int64_t{4102444799}})
-    EXPECT_EQ(parse_http_date(format_http_date(t)), t);
+    EXPECT_EQ(parse_http_date(format_http_date(t), t_now), t);
+}
+
+// RFC 9110 §5.6.7: an RFC 850 date's two-digit year is read as the year
+// with those digits nearest now, and one that would be more than 50 years
+// ahead as the most recent past one. A fixed cutoff at 1970 read "70" as 1970
+// in 2026, not 2070 (found by review).
+TEST(http_date, reads_a_two_digit_year_within_fifty_years_of_now) {
+  auto year = [](const char* yy, std::int64_t now) {
+    auto t = parse_http_date(std::string("Friday, 01-Jan-") + yy + " 00:00:00 GMT", now);
+    return t ? format_http_date(*t).substr(12, 4) : std::string("none");
+  };
+  EXPECT_EQ(year("26", t_now), "2026");
+  EXPECT_EQ(year("00", t_now), "2000");
+  EXPECT_EQ(year("70", t_now), "2070");
+  EXPECT_EQ(year("76", t_now), "2076");  // 50 years ahead: not more
+  EXPECT_EQ(year("77", t_now), "1977");
+  EXPECT_EQ(year("99", t_now), "1999");
+  EXPECT_EQ(year("94", t_1994), "1994");
+  EXPECT_EQ(year("70", t_1994), "1970");
+  EXPECT_EQ(year("44", t_1994), "2044");
+  EXPECT_EQ(year("01", 4102444799), "2101");  // in 2099
 }
 
 TEST(make_etag, is_strong_and_changes_with_each_validator) {
@@ -73,14 +95,14 @@ TEST(not_modified, if_none_match_wins_over_if_modified_since) {
   const std::string tag = "\"abc\"";
   std::string later = format_http_date(t_1994 + 10), earlier = format_http_date(t_1994 - 10);
   std::string same = format_http_date(t_1994);
-  EXPECT_TRUE(not_modified("\"abc\"", std::nullopt, tag, t_1994));
-  EXPECT_FALSE(not_modified("\"x\"", std::nullopt, tag, t_1994));
-  EXPECT_FALSE(not_modified("\"x\"", later, tag, t_1994));  // INM present: IMS ignored
-  EXPECT_TRUE(not_modified(std::nullopt, later, tag, t_1994));
-  EXPECT_TRUE(not_modified(std::nullopt, same, tag, t_1994));
-  EXPECT_FALSE(not_modified(std::nullopt, earlier, tag, t_1994));
-  EXPECT_FALSE(not_modified(std::nullopt, "garbage", tag, t_1994));
-  EXPECT_FALSE(not_modified(std::nullopt, std::nullopt, tag, t_1994));
+  EXPECT_TRUE(not_modified("\"abc\"", std::nullopt, tag, t_1994, t_now));
+  EXPECT_FALSE(not_modified("\"x\"", std::nullopt, tag, t_1994, t_now));
+  EXPECT_FALSE(not_modified("\"x\"", later, tag, t_1994, t_now));  // INM present: IMS ignored
+  EXPECT_TRUE(not_modified(std::nullopt, later, tag, t_1994, t_now));
+  EXPECT_TRUE(not_modified(std::nullopt, same, tag, t_1994, t_now));
+  EXPECT_FALSE(not_modified(std::nullopt, earlier, tag, t_1994, t_now));
+  EXPECT_FALSE(not_modified(std::nullopt, "garbage", tag, t_1994, t_now));
+  EXPECT_FALSE(not_modified(std::nullopt, std::nullopt, tag, t_1994, t_now));
 }
 
 // RFC 9110 §13.2.2 steps 1 and 2: If-Match compares strongly ("*" matches
@@ -106,19 +128,19 @@ TEST(precondition_failed, if_match_compares_strongly_over_a_list) {
       {"\"x\", W/\"abc\"", true},
   };
   for (const auto& r : rows)
-    EXPECT_EQ(precondition_failed(r.list, std::nullopt, tag, t_1994), r.failed) << r.list;
+    EXPECT_EQ(precondition_failed(r.list, std::nullopt, tag, t_1994, t_now), r.failed) << r.list;
 }
 
 TEST(precondition_failed, if_unmodified_since_counts_only_without_if_match) {
   const std::string tag = "\"abc\"";
   std::string later = format_http_date(t_1994 + 10), earlier = format_http_date(t_1994 - 10);
   std::string same = format_http_date(t_1994);
-  EXPECT_TRUE(precondition_failed(std::nullopt, earlier, tag, t_1994));
-  EXPECT_FALSE(precondition_failed(std::nullopt, same, tag, t_1994));
-  EXPECT_FALSE(precondition_failed(std::nullopt, later, tag, t_1994));
-  EXPECT_FALSE(precondition_failed(std::nullopt, "garbage", tag, t_1994));
-  EXPECT_FALSE(precondition_failed("\"abc\"", earlier, tag, t_1994));  // If-Match decides
-  EXPECT_FALSE(precondition_failed(std::nullopt, std::nullopt, tag, t_1994));
+  EXPECT_TRUE(precondition_failed(std::nullopt, earlier, tag, t_1994, t_now));
+  EXPECT_FALSE(precondition_failed(std::nullopt, same, tag, t_1994, t_now));
+  EXPECT_FALSE(precondition_failed(std::nullopt, later, tag, t_1994, t_now));
+  EXPECT_FALSE(precondition_failed(std::nullopt, "garbage", tag, t_1994, t_now));
+  EXPECT_FALSE(precondition_failed("\"abc\"", earlier, tag, t_1994, t_now));  // If-Match decides
+  EXPECT_FALSE(precondition_failed(std::nullopt, std::nullopt, tag, t_1994, t_now));
 }
 
 TEST(parse_range, single_ranges_table) {

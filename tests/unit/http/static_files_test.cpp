@@ -126,7 +126,7 @@ TEST_F(small_files, a_future_modification_time_is_sent_as_now) {
   static_files files(root_, static_files_options{});
   response r = get(files, "/a.txt");
   ASSERT_TRUE(r.header("Last-Modified"));
-  auto sent = parse_http_date(*r.header("Last-Modified"));
+  auto sent = parse_http_date(*r.header("Last-Modified"), wall_second());
   ASSERT_TRUE(sent);
   EXPECT_LE(*sent, wall_second());
   header_field since{"If-Modified-Since", *r.header("Last-Modified")};
@@ -145,11 +145,12 @@ TEST_F(small_files, last_modified_is_never_later_than_the_date_sent_with_it) {
   loop l;
   std::optional<std::int64_t> date, sent;
   l.defer([&] {
-    date = parse_http_date(http_date());  // this turn's Date
+    date = parse_http_date(http_date(), wall_second());  // this turn's Date
     while (date && wall_second() <= *date) std::this_thread::sleep_for(10ms);
     response r = get(files, "/a.txt");
-    if (r.header("Last-Modified")) sent = parse_http_date(*r.header("Last-Modified"));
-    date = parse_http_date(http_date());
+    if (r.header("Last-Modified"))
+      sent = parse_http_date(*r.header("Last-Modified"), wall_second());
+    date = parse_http_date(http_date(), wall_second());
   });
   l.run_once(0ms);
   ASSERT_TRUE(date && sent);

@@ -358,7 +358,9 @@ task<int> read_body(tcp_stream& s, deadline& dl, const request_head& head,
   time_point until = s.owner().now() + opts.body_timeout;
   std::size_t cap = std::size_t{64} * 1024 + opts.limits.max_head;
   if (head.body == body_kind::content_length) {
-    body.reserve(head.content_length);
+    // Not reserved from the declared length: the body grows as it arrives,
+    // so a client pays in bytes sent for the memory it takes. Reserved, a
+    // head declaring 1 TiB under a large limit cost 1 TiB (bad_alloc).
     while (body.size() < head.content_length) {
       std::string_view have = s.buffered();
       std::size_t take = std::min<std::size_t>(have.size(), head.content_length - body.size());

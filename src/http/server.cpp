@@ -200,6 +200,17 @@ std::string_view put_response(tcp_stream& s, const request& req, const response&
   return body;
 }
 
+// Adds `bytes` to the output. Past flush_threshold a write() sends, and may
+// wait for room: then only up to `timeout`, so that a client that stopped
+// reading cannot hold the connection (found by review for a streamed body's
+// chunk-size line and last chunk, which were written without one).
+task<void> write_within(tcp_stream& s, std::string_view bytes, duration timeout) {
+  if (s.buffered_output() + bytes.size() < tcp_stream::flush_threshold)
+    co_await s.write(bytes);  // stays buffered: never waits
+  else
+    co_await with_timeout(timeout, s.write_all(bytes));
+}
+
 // Sends a file body in slices, each bounded by the write timeout: a client
 // that stops reading is cut, however large the file. A client that reads
 // as fast as sendfile writes never makes the socket say EAGAIN, so the send
@@ -524,8 +535,12 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
       b.fields.resize(head.fields.size());
       (void)parse_request(b.head, opts.limits, b.fields, head, again);
       s.consume(pr.consumed);
-      if (head.expect_continue && s.buffered().empty())
+      if (head.expect_continue && s.buffered().empty()) {
+        // Under the write timeout: the answers buffered before it go too.
+        dl.expires_after(opts.write_timeout);
         co_await s.write_all("HTTP/1.1 100 Continue\r\n\r\n");
+        dl.clear();
+      }
       int st = co_await read_body(s, dl, head, opts, b.body, b.trailers);
       if (st != 0) co_return co_await fail(s, st, req.method() == "HEAD", opts);
       req.body_ = b.body;
@@ -599,7 +614,7 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
     } else if (sent_body && res.producer()) {
       body_writer w(s, chunked, opts.write_timeout);
       co_await res.producer()(w);
-      if (chunked) co_await s.write("0\r\n\r\n");
+      if (chunked) co_await write_within(s, "0\r\n\r\n", opts.write_timeout);
     } else if (!rest.empty() || s.buffered_output() >= tcp_stream::flush_threshold) {
       // This will send, and a client that stopped reading must not hold the
       // connection past the write timeout.
@@ -627,14 +642,10 @@ task<void> body_writer::write(std::string_view data) {
   if (chunked_) {
     char size[24];
     int n = std::snprintf(size, sizeof size, "%zx\r\n", data.size());
-    co_await s_->write(std::string_view(size, static_cast<std::size_t>(n)));
+    co_await write_within(*s_, std::string_view(size, static_cast<std::size_t>(n)), timeout_);
   }
-  if (s_->buffered_output() + data.size() + 2 < tcp_stream::flush_threshold) {
-    co_await s_->write(data);
-  } else {
-    co_await with_timeout(timeout_, s_->write_all(data));
-  }
-  if (chunked_) co_await s_->write("\r\n");
+  co_await write_within(*s_, data, timeout_);
+  if (chunked_) co_await write_within(*s_, "\r\n", timeout_);
   // A streamed body is for data that is not all ready (progress, events):
   // this piece must not wait in the buffer while the producer waits for the
   // next (http_server.each_streamed_chunk_reaches_the_client_before_the_producer_waits).

@@ -417,3 +417,40 @@ TEST(http_server, a_declared_length_reserves_nothing_before_the_body_arrives) {
       f.run("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1099511627776\r\n\r\nabc");
   EXPECT_TRUE(reply.starts_with("HTTP/1.1 408 ")) << reply;
 }
+
+// The write timeout holds for "100 Continue" too. Sent with write_all, it
+// also pushed out the pipelined answers before it, and a client that had
+// stopped reading held the connection for good (found by review). The
+// server's send buffer is made small so that those answers fill it.
+TEST(http_server, a_client_that_stops_reading_is_cut_even_while_owed_a_100_continue) {
+  fixture f;
+  f.opts.write_timeout = std::chrono::milliseconds(300);
+  f.opts.body_timeout = std::chrono::seconds(30);
+  f.routes.get("/small", [](http::request&) {
+    int small = 4096;
+    ::setsockopt(served_fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+    return http::response::text(std::string(3000, 'x'));  // copied into the output
+  });
+  f.routes.post("/e", [](http::request&) { return http::response(200); });
+  std::string request;  // 20 answers: less than the 64 KiB that is sent at once
+  for (int i = 0; i < 20; ++i) request += "GET /small HTTP/1.1\r\nHost: x\r\n\r\n";
+  request += "POST /e HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n";
+
+  auto listener = tcp_listener::bind(endpoint::loopback_v4(0));
+  endpoint at = listener.local_endpoint();
+  green_thread g = spawn(f.l, accept_one_noting_fd(&listener, &f.routes, &f.opts), "server");
+  int c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int tiny = 1024;
+  ::setsockopt(c, SOL_SOCKET, SO_RCVBUF, &tiny, sizeof tiny);
+  ASSERT_EQ(::connect(c, at.data(), at.size()), 0);
+  ASSERT_EQ(::send(c, request.data(), request.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(request.size()));
+  // The client reads nothing: the connection must end one write timeout on.
+  EXPECT_TRUE(test::run_until(
+      f.l, [&] { return g.done(); }, std::chrono::seconds(5)));
+  ::close(c);
+  if (!g.done()) {
+    g.cancel();
+    test::run_until(f.l, [&] { return g.done(); });
+  }
+}

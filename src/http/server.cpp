@@ -504,6 +504,9 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
         if (idle_deadline == time_point::max()) idle_deadline = s.owner().now() + opts.idle_timeout;
       } else if (head_deadline == time_point::max()) {
         head_deadline = s.owner().now() + opts.head_timeout;
+        // In flight from its first byte: a drain's close_idle leaves it to
+        // finish, where it once cut a head that had only partly arrived.
+        if (me->tracker) me->tracker->set_idle(me, false);
       }
       time_point until = idle ? idle_deadline : head_deadline;
       // Output still unsent after one try goes out under the write timeout.

@@ -454,3 +454,32 @@ TEST(http_server, a_client_that_stops_reading_is_cut_even_while_owed_a_100_conti
     test::run_until(f.l, [&] { return g.done(); });
   }
 }
+
+// A request whose head has only partly arrived is in flight, not idle: a
+// drain lets it finish. It counted as idle until its head was whole, so the
+// shutdown's close_idle cut it without an answer (found by review).
+TEST(http_server, a_drain_lets_a_request_whose_head_is_partly_in_finish) {
+  loop l;
+  http::connection_tracker tracker;
+  http::router routes;
+  routes.get("/*", [](http::request&) { return http::response::text("done"); });
+  http::server_options opts;
+  auto [server, client] = test::socket_pair();
+  green_thread g = spawn(
+      l, http::serve_connection(tcp_stream(l, std::move(server)), routes, opts, &tracker), "conn");
+  auto send = [&](std::string_view bytes) {
+    EXPECT_EQ(::write(client.get(), bytes.data(), bytes.size()),
+              static_cast<ssize_t>(bytes.size()));
+    for (int i = 0; i < 3; ++i) l.run_once(10ms);
+  };
+  send("GET /in-flight HTTP/1.1\r\nHost: x\r\n");
+  tracker.drain();
+  send("\r\n");
+  ASSERT_TRUE(test::run_until(l, [&] { return g.done(); }));
+  std::string reply(4096, '\0');
+  ssize_t n = ::read(client.get(), reply.data(), reply.size());
+  reply.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+  EXPECT_TRUE(reply.starts_with("HTTP/1.1 200 ")) << reply;
+  EXPECT_NE(reply.find("Connection: close"), std::string::npos) << reply;
+  EXPECT_TRUE(reply.ends_with("done")) << reply;
+}

@@ -234,6 +234,16 @@ response static_files::serve_directory(request& req, const std::string& relative
   const detail::file_info* f = cache.open(root_.get(), index, now(), opts_.file_cache, err);
   if (f && !f->directory) return serve_file(req, *f, cache, opts_);
   if (!f && err != ENOENT) return error_page(status_for(err));
+  // RFC 9110 §13.2.1: a listing has no entity tag and no date, so only
+  // If-Match (fails unless "*") and If-None-Match: * (matches) can decide.
+  conditionals c(req);
+  std::int64_t now_s = http_date_seconds();
+  if (precondition_failed(c[c.if_match], std::nullopt, {}, 0, now_s)) return error_page(412);
+  if (not_modified(c[c.if_none_match], std::nullopt, {}, 0, now_s)) {
+    response r(304);
+    r.header("Cache-Control", "no-cache");
+    return r;
+  }
   std::vector<detail::listing_entry> entries;
   bool cut = false;
   if (int e = detail::read_listing(root_.get(), relative, opts_.dotfiles, entries, cut); e != 0)

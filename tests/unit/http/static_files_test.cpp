@@ -157,6 +157,27 @@ TEST_F(small_files, last_modified_is_never_later_than_the_date_sent_with_it) {
   EXPECT_LE(*sent, *date);
 }
 
+// RFC 9110 §13.2.1: preconditions hold for a generated listing as for a
+// file. It has no entity tag, so If-Match fails unless it is "*", and
+// If-None-Match: * matches; it has no date, so the date conditions are
+// ignored. The listing ignored them all (found by review).
+TEST_F(small_files, a_directory_listing_evaluates_preconditions) {
+  static_files files(root_, static_files_options{});
+  auto status = [&](header_field f) {
+    return get(files, "/", std::span<header_field>(&f, 1)).status();
+  };
+  EXPECT_EQ(status({"If-Match", "\"nope\""}), 412);
+  EXPECT_EQ(status({"If-Match", "*"}), 200);
+  EXPECT_EQ(status({"If-None-Match", "*"}), 304);
+  EXPECT_EQ(status({"If-None-Match", "\"x\""}), 200);
+  EXPECT_EQ(status({"If-Modified-Since", "Fri, 31 Dec 9999 23:59:59 GMT"}), 200);
+  EXPECT_EQ(status({"If-Unmodified-Since", "Thu, 01 Jan 1970 00:00:00 GMT"}), 200);
+  header_field none{"If-None-Match", "*"};
+  response r = get(files, "/", std::span<header_field>(&none, 1));
+  EXPECT_TRUE(r.body().empty());
+  EXPECT_EQ(r.header("Cache-Control"), "no-cache");
+}
+
 // §13.1.3: an If-Modified-Since of more than one member is ignored; sent on
 // two lines, only the first was read.
 TEST_F(small_files, if_modified_since_on_two_lines_is_ignored) {

@@ -17,9 +17,27 @@ namespace {
 constexpr int read_flags = O_RDONLY | O_NONBLOCK | O_NOCTTY;
 constexpr int max_symlinks = 40;  // the kernel's own limit (ELOOP)
 
-// Remembers, per process, that openat2 is missing, so that an old kernel
-// pays for the ENOSYS once.
+// Remembers, per process, that openat2 is missing or refused, so that an
+// old kernel pays for the ENOSYS once.
 std::atomic<bool> have_openat2{true};
+
+// Whether an EPERM from openat2 came from a seccomp filter older than
+// openat2, which refuses what it does not know with EPERM, not ENOSYS
+// (Docker before 20.10; systemd's SystemCallErrorNumber=EPERM), rather than
+// from a real denial of one file (an LSM, fanotify). The root tells them
+// apart: such a filter refuses openat2 even there, while openat opens it.
+bool openat2_filtered(int root_dir) {
+  auto probe = sys::openat_beneath(root_dir, ".", read_flags);
+  if (probe.ok()) {
+    unique_fd close_it(probe.value);
+    return false;
+  }
+  if (probe.err != EPERM) return false;
+  auto plain = sys::openat(root_dir, ".", read_flags);
+  if (!plain.ok()) return false;
+  unique_fd close_it(plain.value);
+  return true;
+}
 
 // Splits `path` and puts its components in front of `pending` (which is
 // kept reversed: the next component is at the back).
@@ -87,7 +105,7 @@ int open_beneath(int root_dir, std::string_view relative, open_strategy how) noe
       std::string path(relative.empty() ? std::string_view(".") : relative);
       auto r = sys::openat_beneath(root_dir, path.c_str(), read_flags);
       if (r.ok()) return r.value;
-      if (r.err != ENOSYS) return -r.err;
+      if (r.err != ENOSYS && !(r.err == EPERM && openat2_filtered(root_dir))) return -r.err;
       have_openat2.store(false, std::memory_order_relaxed);
     }
     return walk(root_dir, relative);

@@ -4,7 +4,8 @@
 // With openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS) the kernel does it:
 // symlinks are followed while they stay beneath the root, and an escape
 // ("..", an absolute or outward symlink) fails with EXDEV. Where openat2 is
-// missing (ENOSYS, kernels before 5.6), the fallback walks the path one
+// missing (ENOSYS, kernels before 5.6) or refused by a seccomp filter that
+// predates it (EPERM, even for the root itself), the fallback walks the path one
 // component at a time with O_NOFOLLOW, relative to the directory reached so
 // far, and applies the same rule by hand: a symlink is read and its target
 // spliced into the remaining path; an absolute target, or a ".." above the

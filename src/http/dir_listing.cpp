@@ -44,14 +44,14 @@ std::string html_escape(std::string_view text) {
   return out;
 }
 
-std::string url_escape_segment(std::string_view segment) {
+std::string url_escape(std::string_view text, std::string_view keep) {
   static constexpr char hex[] = "0123456789ABCDEF";
   std::string out;
-  for (char ch : segment) {
+  for (char ch : text) {
     auto c = static_cast<unsigned char>(ch);
     bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
                       c == '-' || c == '.' || c == '_' || c == '~';
-    if (unreserved) {
+    if (unreserved || keep.find(ch) != std::string_view::npos) {
       out += ch;
     } else {
       out += '%';
@@ -99,7 +99,7 @@ std::string short_time(std::int64_t seconds) {
 void add_row(std::string& out, const listing_entry& e) {
   std::string label = html_escape(e.name) + (e.directory ? "/" : "");
   out += "<tr><td><a href=\"";
-  out += url_escape_segment(e.name);
+  out += url_escape(e.name);
   if (e.directory) out += '/';
   out += "\">" + label + "</a></td><td class=\"n\">";
   out += e.directory ? "&mdash;" : human_size(e.size);

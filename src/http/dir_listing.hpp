@@ -21,10 +21,10 @@ struct listing_entry {
 
 // Text for HTML content and attribute values: & < > " ' escaped.
 std::string html_escape(std::string_view text);
-// One path segment for an href: everything but unreserved bytes
-// (A-Z a-z 0-9 - . _ ~) percent-encoded, so a name like "a:b" or "#x"
-// stays a relative path segment.
-std::string url_escape_segment(std::string_view segment);
+// Every byte but unreserved ones (A-Z a-z 0-9 - . _ ~) and those in `keep`
+// percent-encoded. With nothing kept, one path segment for an href: a name
+// like "a:b" or "#x" stays a relative path segment.
+std::string url_escape(std::string_view text, std::string_view keep = {});
 // "0 B", "1.0 KiB", "3.4 MiB", ...
 std::string human_size(std::uint64_t bytes);
 

@@ -131,6 +131,14 @@ class conditionals {
   std::string joined_[6];
 };
 
+// A request's path or query as a URI, for a Location: the parser lets
+// '"', '<', '{', non-ASCII bytes and the like through, as browsers send
+// them, but a URI may not hold them raw (RFC 3986 §2). '%' stays: the
+// request's own escapes are kept as they came.
+std::string uri_safe(std::string_view raw) {
+  return detail::url_escape(raw, "!$&'()*+,;=:@/?%");
+}
+
 response serve_file(request& req, const detail::file_info& f, detail::file_cache& cache,
                     const static_files_options& o) {
   // RFC 9110 §13.2.2: If-Match and If-Unmodified-Since first, then
@@ -212,11 +220,11 @@ response static_files::serve(request& req) const {
     // redirect to the host "sub".
     std::string_view path = req.path();
     while (path.size() > 1 && path[1] == '/') path.remove_prefix(1);
-    std::string location(path);
+    std::string location = uri_safe(path);
     location += '/';
     if (!req.query().empty()) {
       location += '?';
-      location += req.query();
+      location += uri_safe(req.query());
     }
     r.header("Location", location);
     r.content_type("text/html; charset=utf-8");

@@ -23,12 +23,13 @@ TEST(html_escape, escapes_markup_and_quotes) {
   EXPECT_EQ(html_escape("plain caf\xc3\xa9"), "plain caf\xc3\xa9");
 }
 
-TEST(url_escape_segment, keeps_only_unreserved_bytes) {
-  EXPECT_EQ(url_escape_segment("a b"), "a%20b");
-  EXPECT_EQ(url_escape_segment("a:b"), "a%3Ab");  // not a scheme
-  EXPECT_EQ(url_escape_segment("#?%&\"<"), "%23%3F%25%26%22%3C");
-  EXPECT_EQ(url_escape_segment("caf\xc3\xa9"), "caf%C3%A9");
-  EXPECT_EQ(url_escape_segment("A-z_0.9~"), "A-z_0.9~");
+TEST(url_escape, keeps_only_unreserved_bytes_and_those_asked_for) {
+  EXPECT_EQ(url_escape("a b"), "a%20b");
+  EXPECT_EQ(url_escape("a:b"), "a%3Ab");  // not a scheme
+  EXPECT_EQ(url_escape("#?%&\"<"), "%23%3F%25%26%22%3C");
+  EXPECT_EQ(url_escape("caf\xc3\xa9"), "caf%C3%A9");
+  EXPECT_EQ(url_escape("A-z_0.9~"), "A-z_0.9~");
+  EXPECT_EQ(url_escape("/a b?c=%41", "/?=%"), "/a%20b?c=%41");
 }
 
 TEST(human_size, picks_a_readable_unit) {

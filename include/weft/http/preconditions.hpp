@@ -79,9 +79,13 @@ byte_range parse_range(std::string_view range, std::uint64_t size) noexcept;
 
 // If-Range (§13.1.5): the range applies only while the representation is
 // the one the client has: a strong ETag equal to `etag`, or an HTTP-date
-// exactly equal to Last-Modified when that is a strong validator (§8.8.2.2):
-// the file last changed before `now_s`, the current second, so it cannot
-// change again within the second the date names. A weak tag never matches.
+// exactly equal to Last-Modified, and only once that second is over (before
+// `now_s`), since the file could still change within it. Two changes within
+// one second that both ended before `now_s` look alike to a date: a client
+// must send one only from a response dated a second or more after it
+// (§13.1.5 with §8.8.2.2), and a client that breaks that rule can get bytes
+// of two versions, which a strong ETag (sent with every file) avoids. A
+// weak tag never matches.
 bool if_range_matches(std::string_view if_range, std::string_view etag, std::int64_t mtime_s,
                       std::int64_t now_s) noexcept;
 

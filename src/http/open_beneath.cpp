@@ -3,6 +3,7 @@
 #include "sys/linux/syscalls.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <atomic>
@@ -39,6 +40,24 @@ bool openat2_filtered(int root_dir) {
   return true;
 }
 
+// Only regular files and directories are opened for reading; anything else
+// is refused before that open, which for a device can act (a watchdog arms,
+// a tape rewinds), and `weft files --root /` reaches /dev. The type comes
+// from a look that opens nothing (an O_PATH handle, or fstatat on the
+// walk), and the file then opened must be the one looked at.
+bool servable(const struct ::stat& st) noexcept {
+  return S_ISREG(st.st_mode) || S_ISDIR(st.st_mode);
+}
+
+// `fd` opened for reading: the file looked at as `seen`, or -EAGAIN when it
+// was replaced in between.
+int if_same(unique_fd fd, const struct ::stat& seen) noexcept {
+  struct ::stat st {};
+  if (auto s = sys::fstat(fd.get(), st); !s.ok()) return -s.err;
+  if (st.st_ino != seen.st_ino || st.st_dev != seen.st_dev) return -EAGAIN;
+  return fd.release();
+}
+
 // Splits `path` and puts its components in front of `pending` (which is
 // kept reversed: the next component is at the back).
 void push_front(std::vector<std::string>& pending, std::string_view path) {
@@ -71,10 +90,16 @@ int walk(int root_dir, std::string_view relative) {
       continue;
     }
     bool last = pending.empty();
+    struct ::stat seen {};
+    if (last) {  // O_DIRECTORY keeps the others to directories
+      if (auto st = sys::fstatat(here(), name.c_str(), seen, AT_SYMLINK_NOFOLLOW); !st.ok())
+        return -st.err;
+      if (!S_ISLNK(seen.st_mode) && !servable(seen)) return -EACCES;
+    }
     auto r = sys::openat(here(), name.c_str(), read_flags | O_NOFOLLOW | (last ? 0 : O_DIRECTORY));
     if (r.ok()) {
       unique_fd fd(r.value);
-      if (last) return fd.release();
+      if (last) return if_same(std::move(fd), seen);
       dirs.push_back(std::move(fd));
       continue;
     }
@@ -103,9 +128,17 @@ int open_beneath(int root_dir, std::string_view relative, open_strategy how) noe
   try {
     if (how == open_strategy::automatic && have_openat2.load(std::memory_order_relaxed)) {
       std::string path(relative.empty() ? std::string_view(".") : relative);
-      auto r = sys::openat_beneath(root_dir, path.c_str(), read_flags);
-      if (r.ok()) return r.value;
-      if (r.err != ENOSYS && !(r.err == EPERM && openat2_filtered(root_dir))) return -r.err;
+      auto look = sys::openat_beneath(root_dir, path.c_str(), O_PATH);
+      if (look.ok()) {
+        unique_fd handle(look.value);
+        struct ::stat seen {};
+        if (auto st = sys::fstat(handle.get(), seen); !st.ok()) return -st.err;
+        if (!servable(seen)) return -EACCES;
+        auto r = sys::openat_beneath(root_dir, path.c_str(), read_flags);
+        return r.ok() ? if_same(unique_fd(r.value), seen) : -r.err;
+      }
+      if (look.err != ENOSYS && !(look.err == EPERM && openat2_filtered(root_dir)))
+        return -look.err;
       have_openat2.store(false, std::memory_order_relaxed);
     }
     return walk(root_dir, relative);

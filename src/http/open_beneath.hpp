@@ -24,8 +24,9 @@ namespace weft::http::detail {
 enum class open_strategy { automatic, walk };
 
 // Opens `relative` ("" or "." is the root itself; no leading '/') beneath
-// `root_dir` for reading (O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC: a
-// FIFO must not block the loop). Returns the fd, or -errno.
+// `root_dir` for reading (O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC).
+// Only a regular file or a directory: anything else (a device, a FIFO, a
+// socket) is -EACCES, found without opening it. Returns the fd, or -errno.
 int open_beneath(int root_dir, std::string_view relative,
                  open_strategy how = open_strategy::automatic) noexcept;
 

@@ -96,7 +96,10 @@ int walk(int root_dir, std::string_view relative) {
         return -st.err;
       if (!S_ISLNK(seen.st_mode) && !servable(seen)) return -EACCES;
     }
-    auto r = sys::openat(here(), name.c_str(), read_flags | O_NOFOLLOW | (last ? 0 : O_DIRECTORY));
+    // A directory passed is held as an O_PATH handle: like openat2, the
+    // walk then needs only search permission on it, not read.
+    int flags = last ? read_flags | O_NOFOLLOW : O_PATH | O_DIRECTORY | O_NOFOLLOW;
+    auto r = sys::openat(here(), name.c_str(), flags);
     if (r.ok()) {
       unique_fd fd(r.value);
       if (last) return if_same(std::move(fd), seen);

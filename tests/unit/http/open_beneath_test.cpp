@@ -161,5 +161,31 @@ TEST_F(tree, openat2_refused_by_a_seccomp_filter_falls_back_to_the_walk) {
   EXPECT_EQ(WEXITSTATUS(status), 0) << "2: no seccomp here; 1: a path read wrong";
 }
 
+// The walk needs only search permission on the directories it passes, as
+// openat2 does: it holds them as O_PATH handles, not open for reading. A
+// directory one may search but not read (0311 here; a 0711 home directory)
+// refused every file below it on the walk alone (found by review). Root
+// reads anything, so a root run checks as nobody.
+TEST_F(tree, the_walk_passes_directories_it_may_search_but_not_read) {
+  std::string dir = root_path_ + "/dir";
+  ASSERT_EQ(::chmod(top_.c_str(), 0711), 0);
+  ASSERT_EQ(::chmod(root_path_.c_str(), 0711), 0);
+  ASSERT_EQ(::chmod(dir.c_str(), 0311), 0);
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    if (::geteuid() == 0 && (::setgid(65534) != 0 || ::setuid(65534) != 0)) ::_exit(2);
+    bool ok = read_via("dir/inner", open_strategy::walk) == "inner" &&
+              read_via("dir_link/inner", open_strategy::walk) == "inner" &&
+              read_via("dir/inner", open_strategy::automatic) == "inner";
+    ::_exit(ok ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ::chmod(dir.c_str(), 0755);  // for the teardown's rm
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "2: could not become nobody; 1: a path was refused";
+}
+
 }  // namespace
 }  // namespace weft::http::detail

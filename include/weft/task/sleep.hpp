@@ -21,7 +21,12 @@ struct sleep_awaiter : wait_base {
   template <class P>
   bool await_suspend(std::coroutine_handle<P> caller) {
     if (!begin(caller, &on_cancel)) return false;
-    timer = owner->run_after(delay, [this] { wake_now(); });
+    try {
+      timer = owner->run_after(delay, [this] { wake_now(); });
+    } catch (...) {
+      finish();  // not waiting after all: nothing is left to cancel
+      throw;
+    }
     return true;
   }
   void await_resume() const { throw_if_canceled(); }
@@ -49,7 +54,17 @@ struct fd_awaiter : wait_base, io_waiter {
       s->events = ev;
       s->wake_now();
     };
-    if (owner->io_wait(fd, direction, trig, this)) return true;
+    bool waits;
+    try {
+      waits = owner->io_wait(fd, direction, trig, this);
+    } catch (...) {
+      // epoll refused the fd (a regular file, a closed fd): not waiting, so
+      // nothing is left to cancel. Left pending, a later cancel ran this
+      // dead awaiter's hook and resumed the task twice (found by review).
+      finish();
+      throw;
+    }
+    if (waits) return true;
     finish();  // an edge already arrived: no need to suspend
     return false;
   }

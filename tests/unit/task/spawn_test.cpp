@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <coroutine>
+#include <cstdio>
 #include <exception>
 #include <memory>
 #include <stdexcept>
@@ -83,6 +84,44 @@ TEST(spawn, cancel_stops_a_task_waiting_on_io) {
   // The fd interest is gone: data arriving now resumes nothing.
   ASSERT_EQ(write_some(a.get(), "x", 1).bytes, 1u);
   l.run_once(10ms);
+}
+
+namespace {
+// Waits on an fd epoll refuses, survives the error, then yields: counting
+// its steps, ending after `limit` of them.
+task<void> refused_wait_then_yield(int fd, int limit, int* steps, bool* threw) {
+  try {
+    co_await readable(fd);
+  } catch (const std::exception&) {
+    *threw = true;
+  }
+  while (++*steps < limit) co_await yield_now();
+}
+}  // namespace
+
+// A readiness wait that the loop refuses (epoll_ctl fails on a regular
+// file, an fd of -1 is invalid) throws from its suspension and leaves
+// nothing behind. It stayed its task's pending operation, so a later cancel
+// ran its dead hook and resumed the task a second time in one turn: on a
+// frame that had ended, a use after free (ASan). Found by review.
+TEST(spawn, a_readiness_wait_that_fails_leaves_nothing_to_cancel) {
+  std::FILE* f = std::tmpfile();
+  ASSERT_NE(f, nullptr);
+  for (int fd : {fileno(f), -1}) {
+    for (int limit : {3, 2}) {  // 2: the task ends on the turn of the cancel
+      loop l;
+      int steps = 0;
+      bool threw = false;
+      green_thread g = spawn(l, refused_wait_then_yield(fd, limit, &steps, &threw), "refused");
+      l.run_once(0ms);
+      ASSERT_TRUE(threw) << fd;
+      ASSERT_EQ(steps, 1);
+      g.cancel();  // nothing is pending: it only marks the task cancelled
+      l.run_once(0ms);
+      EXPECT_EQ(steps, 2) << "resumed twice in one turn (fd " << fd << ")";
+    }
+  }
+  std::fclose(f);
 }
 
 TEST(spawn, cancel_after_the_task_ended_is_harmless) {

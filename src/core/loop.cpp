@@ -131,7 +131,8 @@ void loop::poll(duration max_wait) {
     timeout_ms = 0;
   } else {
     duration wait = max_wait;
-    if (timers_->size() != 0) wait = std::min(wait, *timers_->next_deadline() - clock::now());
+    if (timers_->size() != 0)
+      wait = std::min(wait, time_until(*timers_->next_deadline(), clock::now()));
     // Round up, so a timer is never woken for early and then polled in a spin.
     auto ms = std::chrono::ceil<std::chrono::milliseconds>(wait).count();
     timeout_ms = ms <= 0 ? 0 : static_cast<int>(std::min<int64_t>(ms, 3'600'000));

@@ -33,7 +33,7 @@ void deadline::clear() noexcept {
 
 void deadline::arm(time_point t) {
   armed_at_ = t;
-  timer_ = ctx_.owner->run_after(t - clock::now(), [this] { on_timer(); });
+  timer_ = ctx_.owner->run_after(time_until(t, clock::now()), [this] { on_timer(); });
 }
 
 void deadline::on_timer() noexcept {

@@ -15,4 +15,9 @@ constexpr time_point saturating_add(time_point t, duration d) noexcept {
   if (d < duration::zero() && t < time_point::min() - d) return time_point::min();
   return t + d;
 }
+// How long from `now` until `t`: zero once it has passed. t - now alone
+// overflows for a t far in the past (now + duration::min()).
+constexpr duration time_until(time_point t, time_point now) noexcept {
+  return t <= now ? duration::zero() : t - now;
+}
 }  // namespace weft

@@ -206,6 +206,19 @@ TEST(loop, a_timer_of_duration_max_never_fires_and_holds_up_no_other) {
   EXPECT_FALSE(never);
 }
 
+// duration::min() is "at once", as any delay in the past is. now + min is
+// far in the past, and the poll's deadline - now then overflowed (UBSan);
+// wrapped, the loop waited out its whole poll instead. Found by review.
+TEST(loop, a_timer_of_duration_min_fires_on_the_next_turn) {
+  loop l;
+  bool fired = false;
+  l.run_after(duration::min(), [&] { fired = true; });
+  auto start = clock::now();
+  l.run_once(2s);  // a timer already due: the poll must not wait
+  EXPECT_TRUE(fired);
+  EXPECT_LT(clock::now() - start, 1s) << "the poll waited: deadline - now overflowed";
+}
+
 // An exception from a callback leaves run_once() (and run()), and the loop
 // stays usable, as with Asio's io_context: the callback that threw does not
 // run again, the rest of its batch runs on the next turn, and current() is

@@ -79,6 +79,37 @@ task<void> inner_timeout_under_deadline(outcome* out) {
 }
 }  // namespace
 
+namespace {
+task<void> sleep_under_deadline_in(duration d, outcome* out) {
+  detail::task_context* me = co_await detail::this_context{};
+  deadline dl(*me);
+  dl.expires_after(d);
+  try {
+    co_await sleep(1h);
+  } catch (const std::system_error& e) {
+    out->error = e.code();
+  }
+  out->done = true;
+}
+task<void> sleep_for(duration d, outcome* out) {
+  co_await sleep(d);
+  out->done = true;
+}
+}  // namespace
+
+// A deadline or a sleep of duration::min() is past at once. now + min is
+// far in the past, and arming its timer computed deadline - now, which
+// overflowed (UBSan; wrapped, it waited out the poll). Found by review.
+TEST(deadline, one_of_duration_min_has_passed_already) {
+  loop l;
+  outcome dl, slept;
+  spawn(l, sleep_under_deadline_in(duration::min(), &dl));
+  spawn(l, sleep_for(duration::min(), &slept));
+  ASSERT_TRUE(test::run_until(
+      l, [&] { return dl.done && slept.done; }, 2s));
+  EXPECT_EQ(dl.error, std::errc::operation_canceled);
+}
+
 TEST(deadline, cancels_a_pending_read_when_it_passes) {
   loop l;
   auto [a, b] = test::socket_pair();

@@ -127,7 +127,9 @@ void loop::stop() noexcept {
 
 void loop::poll(duration max_wait) {
   int timeout_ms;
-  if (!ready_.empty()) {
+  // Posted work left by a callback that threw is due now too: its wake-up
+  // was read already, and a wait here held it until some other event.
+  if (!ready_.empty() || posted_waiting_) {
     timeout_ms = 0;
   } else {
     duration wait = max_wait;

@@ -3,6 +3,9 @@
 
 #include "sys/linux/syscalls.hpp"
 
+#include <exception>
+#include <string>
+
 namespace weft {
 
 loop_group::loop_group(std::size_t n) {
@@ -15,16 +18,49 @@ loop_group::~loop_group() {
   join();
 }
 
+namespace {
+std::string what_of(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    return ex.what();
+  } catch (...) {
+    return "an exception not derived from std::exception";
+  }
+}
+
+// A loop that cannot be set up has nothing to serve: its thread ends.
+bool set_up(loop& l, std::size_t i, const std::function<void(loop&, std::size_t)>& setup) {
+  try {
+    setup(l, i);
+    return true;
+  } catch (...) {
+    log_error("loop thread ended by exception in its setup: " + what_of(std::current_exception()));
+    return false;
+  }
+}
+
+// A callback that throws leaves run(), and the loop stays usable (loop.hpp):
+// it is logged and the loop goes on until stop(), as a green thread that
+// throws ends only itself. Ending the thread here ended every later post,
+// timer and connection of the loop.
+void serve_until_stopped(loop& l) {
+  for (;;) {
+    try {
+      l.run();
+      return;
+    } catch (...) {
+      log_error("loop callback failed, the loop goes on: " + what_of(std::current_exception()));
+    }
+  }
+}
+}  // namespace
+
 void loop_group::start(const std::function<void(loop&, std::size_t)>& setup) {
   for (std::size_t i = 0; i < loops_.size(); ++i) {
     threads_.emplace_back([this, i, setup] {
       loop& l = *loops_[i];
-      try {
-        setup(l, i);
-        l.run();
-      } catch (const std::exception& e) {
-        log_error(std::string("loop thread ended by exception: ") + e.what());
-      }
+      if (set_up(l, i, setup)) serve_until_stopped(l);
       // Here, on the thread that made them, and before join() returns: so
       // before the objects they use (a server's, destroyed after join).
       l.destroy_green_threads();

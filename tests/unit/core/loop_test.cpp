@@ -219,6 +219,21 @@ TEST(loop, a_timer_of_duration_min_fires_on_the_next_turn) {
   EXPECT_LT(clock::now() - start, 1s) << "the poll waited: deadline - now overflowed";
 }
 
+// The posted work after one that threw runs on the very next turn: its
+// wake-up was already read, and the next poll waited for some other event
+// (up to an hour under run()), found with loop_group's thread.
+TEST(loop, posted_work_after_a_throwing_post_runs_next_turn_without_waiting) {
+  loop l;
+  bool later = false;
+  l.post([] { throw std::runtime_error("bad"); });
+  l.post([&] { later = true; });
+  EXPECT_THROW(l.run_once(0ms), std::runtime_error);
+  auto start = clock::now();
+  l.run_once(2s);
+  EXPECT_TRUE(later);
+  EXPECT_LT(clock::now() - start, 1s) << "the poll waited";
+}
+
 // An exception from a callback leaves run_once() (and run()), and the loop
 // stays usable, as with Asio's io_context: the callback that threw does not
 // run again, the rest of its batch runs on the next turn, and current() is

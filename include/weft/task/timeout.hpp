@@ -37,6 +37,9 @@ class timeout_guard {
     ctx_.scope = &scope_;
     timer_ = ctx_.owner->run_after(d, [this] {
       timer_ = no_timer;
+      // Cancelled already (the task, or an outer scope) before the timer
+      // phase came: that cancel ended the operation, not this timeout.
+      if (ctx_.cancelled()) return;
       fired_ = true;
       ctx_.cancel(scope_);
     });

@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "test_util.hpp"
 
 using namespace weft;
@@ -110,6 +112,34 @@ TEST(with_timeout, nested_timeouts_report_the_one_that_fired) {
 // duration::max() means "no limit": the deadline saturates instead of
 // overflowing into the past (which fired at once, or froze the loop's
 // timers), and the operation finishes on its own.
+namespace {
+task<void> acquire_within(semaphore* s, duration d, std::error_code* code, bool* done) {
+  try {
+    co_await with_timeout(d, s->acquire());
+  } catch (const std::system_error& e) {
+    *code = e.code();
+  }
+  *done = true;
+}
+}  // namespace
+
+// A task cancelled while its timeout is due, but before the timer phase
+// runs, was cancelled, not timed out: the cancel ended the wait. The timer
+// then fired and turned that into timed_out (and a task that did not catch
+// it was logged as failed). Found by review.
+TEST(with_timeout, a_cancel_that_comes_first_is_reported_as_a_cancel) {
+  loop l;
+  semaphore sem(0);
+  std::error_code code;
+  bool done = false;
+  green_thread g = spawn(l, acquire_within(&sem, 20ms, &code, &done), "acquirer");
+  l.run_once(0ms);                    // queued on the semaphore
+  std::this_thread::sleep_for(40ms);  // the timeout is due now
+  g.cancel();
+  ASSERT_TRUE(test::run_until(l, [&] { return done; }));
+  EXPECT_EQ(code, std::errc::operation_canceled);
+}
+
 TEST(with_timeout, duration_max_is_no_limit) {
   loop l;
   outcome out;

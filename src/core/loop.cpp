@@ -255,10 +255,13 @@ bool loop::io_wait(int fd, uint32_t direction, trigger t, detail::io_waiter* w) 
     e.ready &= ~direction;
     return false;
   }
-  if (direction == io::readable)
-    e.reader = w;
-  else
-    e.writer = w;
+  // One waiter per direction, as with a stream (and Eventlet's "second
+  // simultaneous read"): a second one took the first's place, which was
+  // then never woken.
+  detail::io_waiter*& slot = direction == io::readable ? e.reader : e.writer;
+  if (slot != nullptr && slot != w)
+    throw std::logic_error("weft: a second task waits on an fd in the same direction");
+  slot = w;
   // Edge-triggered: register both directions once, and never touch epoll
   // again for this fd. Level-triggered: add the direction when first needed.
   uint32_t want = e.trig == trigger::edge ? (io::readable | io::writable | io::peer_closed)

@@ -13,6 +13,7 @@
 #include <exception>
 #include <memory>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "test_util.hpp"
@@ -122,6 +123,38 @@ TEST(spawn, a_readiness_wait_that_fails_leaves_nothing_to_cancel) {
     }
   }
   std::fclose(f);
+}
+
+namespace {
+task<void> wait_readable(int fd, bool* woke, std::string* refused) {
+  try {
+    co_await readable(fd);
+    *woke = true;
+  } catch (const std::logic_error& e) {
+    *refused = e.what();
+  }
+}
+}  // namespace
+
+// One task at a time waits on an fd in one direction, as with a stream and
+// as Eventlet has it ("Second simultaneous read"). A second waiter is
+// refused; it silently took the first one's place, and the first was never
+// woken, nor was it when the second was cancelled. Found by review.
+TEST(spawn, a_second_task_waiting_to_read_one_fd_is_refused) {
+  loop l;
+  auto [a, b] = test::socket_pair();
+  bool woke1 = false, woke2 = false;
+  std::string refused1, refused2;
+  green_thread t1 = spawn(l, wait_readable(b.get(), &woke1, &refused1), "first");
+  green_thread t2 = spawn(l, wait_readable(b.get(), &woke2, &refused2), "second");
+  l.run_once(0ms);
+  EXPECT_TRUE(t2.done());
+  EXPECT_NE(refused2.find("wait"), std::string::npos) << refused2;
+  ASSERT_EQ(::write(a.get(), "x", 1), 1);
+  ASSERT_TRUE(test::run_until(
+      l, [&] { return t1.done(); }, 2s));
+  EXPECT_TRUE(woke1);
+  EXPECT_TRUE(refused1.empty());
 }
 
 TEST(spawn, cancel_after_the_task_ended_is_harmless) {

@@ -54,10 +54,26 @@ std::optional<time_point> timer_heap::next_deadline() const noexcept {
 size_t timer_heap::run_expired(time_point now) {
   const uint64_t seq_limit = next_seq_;
   size_t fired = 0;
+  // Timers started during the pass wait for the next one. One started in
+  // the past comes first in the heap: it is held aside, not left to end the
+  // pass, which held back timers due and started before it (found by
+  // review). Put back on the way out, whichever way that is.
+  struct put_back {
+    timer_heap& h;
+    ~put_back() {
+      for (auto [index, gen] : h.held_)
+        if (h.nodes_[index].live && h.nodes_[index].gen == gen) h.push(index);
+      h.held_.clear();
+    }
+  } restore{*this};
   while (!heap_.empty()) {
     uint32_t index = heap_[0];
-    if (nodes_[index].deadline > now || nodes_[index].seq >= seq_limit) break;
+    if (nodes_[index].deadline > now) break;
     remove_at(0);
+    if (nodes_[index].seq >= seq_limit) {
+      held_.emplace_back(index, nodes_[index].gen);
+      continue;
+    }
     const uint32_t gen = nodes_[index].gen;
     // Move the callback out: it may add timers, which can reallocate nodes_.
     std::function<void()> fn = std::move(nodes_[index].fn);

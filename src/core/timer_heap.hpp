@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <utility>
 #include <vector>
 
 namespace weft::detail {
@@ -50,6 +51,9 @@ class timer_heap {
   std::vector<node> nodes_;
   std::vector<uint32_t> free_;
   std::vector<uint32_t> heap_;  // node indices
+  // run_expired: timers started during the pass and already due, out of
+  // the heap until it ends (index, generation).
+  std::vector<std::pair<uint32_t, uint32_t>> held_;
   uint64_t next_seq_ = 0;
 };
 

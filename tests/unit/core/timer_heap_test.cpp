@@ -101,3 +101,30 @@ TEST(timer_heap, timer_added_by_a_callback_waits_for_the_next_pass) {
   EXPECT_EQ(h.run_expired(t0), 1u);
   EXPECT_EQ(fired, 1);
 }
+
+// A timer that a callback starts in the past (deadline::expires_at of a
+// time gone by) waits for the next pass, and holds back none of the timers
+// already due that were started before the pass: it came first in the heap
+// and ended the pass there (found by review). The same goes for a repeating
+// timer that fell behind and re-armed itself due at once.
+TEST(timer_heap, a_timer_added_in_the_past_by_a_callback_holds_back_no_due_timer) {
+  timer_heap h;
+  std::vector<int> order;
+  h.add(t0 + 1ms, [&] {
+    order.push_back(1);
+    h.add(t0 - 1s, [&] { order.push_back(3); });
+  });
+  h.add(t0 + 2ms, [&] { order.push_back(2); });
+  EXPECT_EQ(h.run_expired(t0 + 10ms), 2u);
+  EXPECT_EQ(order, (std::vector<int>{1, 2}));
+  EXPECT_EQ(h.run_expired(t0 + 10ms), 1u);
+  EXPECT_EQ(order, (std::vector<int>{1, 2, 3}));
+
+  std::vector<int> late;
+  weft::timer_id every = h.add(
+      t0, [&] { late.push_back(1); }, 1ms);  // 10 periods behind
+  h.add(t0 + 5ms, [&] { late.push_back(2); });
+  EXPECT_EQ(h.run_expired(t0 + 10ms), 2u);
+  EXPECT_EQ(late, (std::vector<int>{1, 2}));
+  h.cancel(every);
+}

@@ -88,13 +88,16 @@ class channel {
   bool try_send(T value) { return !closed_ && try_push(value); }
   std::optional<T> try_receive() {
     if (items_.empty()) return std::nullopt;
-    std::optional<T> out(std::move(items_.front()));
-    items_.pop_front();
-    // Room was made: move the longest-waiting sender's value in.
-    if (auto* w = static_cast<send_awaiter*>(senders_.pop_front())) {
+    // The longest-waiting sender's value joins first (one past capacity for
+    // a moment): if that throws, the sender is still queued and no item is
+    // lost. A waiter leaves its queue only once its hand-over succeeded.
+    if (auto* w = static_cast<send_awaiter*>(senders_.front())) {
       items_.push_back(std::move(w->value));
+      senders_.remove(w);
       w->wake_later();
     }
+    std::optional<T> out(std::move(items_.front()));
+    items_.pop_front();
     return out;
   }
 
@@ -113,9 +116,12 @@ class channel {
 
  private:
   bool try_push(T& value) {
-    // A waiting receiver takes the value directly.
-    if (auto* r = static_cast<receive_awaiter*>(receivers_.pop_front())) {
+    // A waiting receiver takes the value directly. It leaves the queue once
+    // it has the value: a move that throws leaves it waiting in its place,
+    // where it was once neither woken nor queued (found by review).
+    if (auto* r = static_cast<receive_awaiter*>(receivers_.front())) {
       r->slot.emplace(std::move(value));
+      receivers_.remove(r);
       r->wake_later();
       return true;
     }

@@ -76,6 +76,7 @@ class wait_queue {
     (tail_ ? tail_->next : head_) = w;
     tail_ = w;
   }
+  queued_wait* front() const noexcept { return head_; }
   queued_wait* pop_front() noexcept {
     queued_wait* w = head_;
     if (w) remove(w);

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <stdexcept>
+
 #include <memory>
 #include <vector>
 
@@ -173,6 +175,49 @@ TEST(channel, send_on_a_closed_channel_fails_with_broken_pipe) {
   spawn(l, sender(&ch, &code, &done));
   ASSERT_TRUE(test::run_until(l, [&] { return done; }));
   EXPECT_EQ(code, std::errc::broken_pipe);
+}
+
+namespace {
+// A value whose move may throw.
+struct fragile {
+  int v = 0;
+  bool throw_on_move = false;
+  fragile(int x, bool t) : v(x), throw_on_move(t) {}
+  fragile(fragile&& o) : v(o.v) {
+    if (o.throw_on_move) throw std::runtime_error("move failed");
+  }
+  fragile& operator=(fragile&& o) {
+    if (o.throw_on_move) throw std::runtime_error("move failed");
+    v = o.v;
+    return *this;
+  }
+};
+task<void> receive_fragile(channel<fragile>* ch, int* got) {
+  try {
+    if (auto r = co_await ch->receive()) *got = r->v;
+  } catch (const std::system_error&) {
+  }
+}
+}  // namespace
+
+// A hand-over whose move throws leaves the waiting receiver waiting, in its
+// place in the queue. It was taken off the queue first: neither woken nor
+// queued, and cancelling it then emptied the queue under the receivers
+// behind it (found by review).
+TEST(channel, a_hand_over_that_throws_leaves_the_receivers_queued) {
+  loop l;
+  channel<fragile> ch(1);
+  int got1 = -1, got2 = -1;
+  green_thread r1 = spawn(l, receive_fragile(&ch, &got1), "r1");
+  green_thread r2 = spawn(l, receive_fragile(&ch, &got2), "r2");
+  l.run_once(0ms);  // both wait: r1, then r2
+  EXPECT_THROW(ch.try_send(fragile(1, true)), std::runtime_error);
+  EXPECT_TRUE(ch.try_send(fragile(2, false)));
+  EXPECT_TRUE(ch.try_send(fragile(3, false)));
+  ASSERT_TRUE(test::run_until(
+      l, [&] { return r1.done() && r2.done(); }, 2s));
+  EXPECT_EQ(got1, 2);
+  EXPECT_EQ(got2, 3);
 }
 
 TEST(channel, cancelled_receiver_leaves_the_queue) {

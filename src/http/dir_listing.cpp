@@ -156,10 +156,10 @@ bool stat_entry(int root_dir, int dir, std::string_view relative, std::string na
   struct ::stat st {};
   if (!sys::fstatat(dir, name.c_str(), st, AT_SYMLINK_NOFOLLOW).ok()) return false;
   if (S_ISLNK(st.st_mode)) {
-    int fd = open_beneath(root_dir, relative.empty() ? name : std::string(relative) + "/" + name);
+    int fd =
+        open_beneath(root_dir, relative.empty() ? name : std::string(relative) + "/" + name, &st);
     if (fd < 0) return false;
-    unique_fd target(fd);
-    if (!sys::fstat(target.get(), st).ok()) return false;
+    unique_fd close_it(fd);
   }
   if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) return false;
   e = {std::move(name), S_ISDIR(st.st_mode), static_cast<std::uint64_t>(st.st_size),

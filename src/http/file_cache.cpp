@@ -15,11 +15,8 @@
 
 namespace weft::http::detail {
 
-int load_file_info(unique_fd fd, std::string_view name, time_point now, file_info& out) {
-  struct ::stat st {};
-  if (auto s = sys::fstat(fd.get(), st); !s.ok()) return s.err;
-  // Only files and directories: a device or a FIFO is nothing to serve.
-  if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) return EACCES;
+int load_file_info(unique_fd fd, const struct ::stat& st, std::string_view name, time_point now,
+                   file_info& out) {
   out.directory = S_ISDIR(st.st_mode);
   out.v = {static_cast<std::uint64_t>(st.st_ino), static_cast<std::uint64_t>(st.st_size),
            static_cast<std::int64_t>(st.st_mtim.tv_sec),
@@ -121,20 +118,21 @@ const file_info* file_cache::open(int root_dir, std::string_view relative, time_
       map_.erase(it);
     }
   }
-  int fd = open_beneath(root_dir, relative);
+  struct ::stat st {};
+  int fd = open_beneath(root_dir, relative, &st);
   if ((fd == -EMFILE || fd == -ENFILE) && fds_ > 0) {
     // Out of descriptors, and some are ours: give them back rather than
     // fail this and every later miss until the limit is raised (64 per
     // loop, on many loops, can be all of a default RLIMIT_NOFILE).
     clear();
-    fd = open_beneath(root_dir, relative);
+    fd = open_beneath(root_dir, relative, &st);
   }
   if (fd < 0) {
     err = -fd;
     return nullptr;
   }
   file_info info;
-  err = load_file_info(unique_fd(fd), relative, now, info);
+  err = load_file_info(unique_fd(fd), st, relative, now, info);
   if (err != 0) return nullptr;
   // Directories are not kept: their listings change, and they are rare.
   if (!enabled || info.directory) {

@@ -9,6 +9,8 @@
 #include <weft/core/unique_fd.hpp>
 #include <weft/http/preconditions.hpp>
 
+#include <sys/stat.h>
+
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -76,8 +78,10 @@ class file_cache {
   file_info scratch_;    // the uncached answer
 };
 
-// Fills `out` from the file `fd` (which it takes). 0, or an errno. A
+// Fills `out` from the file `fd` (which it takes), a regular file or a
+// directory whose fstat is `st` (open_beneath's). 0, or an errno. A
 // modification time later than now is taken as now (RFC 9110 §8.8.2.1).
-int load_file_info(unique_fd fd, std::string_view name, time_point now, file_info& out);
+int load_file_info(unique_fd fd, const struct ::stat& st, std::string_view name, time_point now,
+                   file_info& out);
 
 }  // namespace weft::http::detail

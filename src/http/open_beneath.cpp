@@ -50,11 +50,23 @@ bool servable(const struct ::stat& st) noexcept {
 }
 
 // `fd` opened for reading: the file looked at as `seen`, or -EAGAIN when it
-// was replaced in between.
-int if_same(unique_fd fd, const struct ::stat& seen) noexcept {
+// was replaced in between. Its fstat goes to `out` when asked for.
+int if_same(unique_fd fd, const struct ::stat& seen, struct ::stat* out) noexcept {
   struct ::stat st {};
   if (auto s = sys::fstat(fd.get(), st); !s.ok()) return -s.err;
   if (st.st_ino != seen.st_ino || st.st_dev != seen.st_dev) return -EAGAIN;
+  if (out) *out = st;
+  return fd.release();
+}
+
+// A directory the walk has reached, opened for reading, with its fstat in
+// `out` when asked for (a directory is servable: no look is needed first).
+int open_here(int dir, struct ::stat* out) noexcept {
+  auto r = sys::openat(dir, ".", read_flags);
+  if (!r.ok()) return -r.err;
+  unique_fd fd(r.value);
+  if (out)
+    if (auto s = sys::fstat(fd.get(), *out); !s.ok()) return -s.err;
   return fd.release();
 }
 
@@ -71,16 +83,13 @@ void push_front(std::vector<std::string>& pending, std::string_view path) {
   std::move(parts.rbegin(), parts.rend(), std::back_inserter(pending));
 }
 
-int walk(int root_dir, std::string_view relative) {
+int walk(int root_dir, std::string_view relative, struct ::stat* out) {
   std::vector<std::string> pending;
   push_front(pending, relative);
   std::vector<unique_fd> dirs;  // the directories entered, below the root
   int hops = 0;
   auto here = [&] { return dirs.empty() ? root_dir : dirs.back().get(); };
-  if (pending.empty()) {
-    auto r = sys::openat(root_dir, ".", read_flags);
-    return r.ok() ? r.value : -r.err;
-  }
+  if (pending.empty()) return open_here(root_dir, out);
   while (!pending.empty()) {
     std::string name = std::move(pending.back());
     pending.pop_back();
@@ -102,7 +111,7 @@ int walk(int root_dir, std::string_view relative) {
     auto r = sys::openat(here(), name.c_str(), flags);
     if (r.ok()) {
       unique_fd fd(r.value);
-      if (last) return if_same(std::move(fd), seen);
+      if (last) return if_same(std::move(fd), seen, out);
       dirs.push_back(std::move(fd));
       continue;
     }
@@ -121,13 +130,13 @@ int walk(int root_dir, std::string_view relative) {
     if (pending.empty()) pending.emplace_back(".");  // a link to "." names here
   }
   // Only ".." components were left: the directory reached is the answer.
-  auto r = sys::openat(here(), ".", read_flags);
-  return r.ok() ? r.value : -r.err;
+  return open_here(here(), out);
 }
 
 }  // namespace
 
-int open_beneath(int root_dir, std::string_view relative, open_strategy how) noexcept {
+int open_beneath(int root_dir, std::string_view relative, struct ::stat* st,
+                 open_strategy how) noexcept {
   try {
     if (how == open_strategy::automatic && have_openat2.load(std::memory_order_relaxed)) {
       std::string path(relative.empty() ? std::string_view(".") : relative);
@@ -135,16 +144,16 @@ int open_beneath(int root_dir, std::string_view relative, open_strategy how) noe
       if (look.ok()) {
         unique_fd handle(look.value);
         struct ::stat seen {};
-        if (auto st = sys::fstat(handle.get(), seen); !st.ok()) return -st.err;
+        if (auto s = sys::fstat(handle.get(), seen); !s.ok()) return -s.err;
         if (!servable(seen)) return -EACCES;
         auto r = sys::openat_beneath(root_dir, path.c_str(), read_flags);
-        return r.ok() ? if_same(unique_fd(r.value), seen) : -r.err;
+        return r.ok() ? if_same(unique_fd(r.value), seen, st) : -r.err;
       }
       if (look.err != ENOSYS && !(look.err == EPERM && openat2_filtered(root_dir)))
         return -look.err;
       have_openat2.store(false, std::memory_order_relaxed);
     }
-    return walk(root_dir, relative);
+    return walk(root_dir, relative, st);
   } catch (const std::bad_alloc&) {
     return -ENOMEM;
   }

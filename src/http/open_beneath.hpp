@@ -17,6 +17,8 @@
 
 #include <weft/core/unique_fd.hpp>
 
+#include <sys/stat.h>
+
 #include <string_view>
 
 namespace weft::http::detail {
@@ -27,7 +29,10 @@ enum class open_strategy { automatic, walk };
 // `root_dir` for reading (O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC).
 // Only a regular file or a directory: anything else (a device, a FIFO, a
 // socket) is -EACCES, found without opening it. Returns the fd, or -errno.
-int open_beneath(int root_dir, std::string_view relative,
+// `st`, when given, receives the opened file's fstat: it is taken anyway, to
+// check that the file opened is the one looked at, so callers need not
+// take it again.
+int open_beneath(int root_dir, std::string_view relative, struct ::stat* st = nullptr,
                  open_strategy how = open_strategy::automatic) noexcept;
 
 }  // namespace weft::http::detail

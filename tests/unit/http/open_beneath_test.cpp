@@ -76,12 +76,17 @@ class tree : public ::testing::Test {
   void link(const std::string& target, const std::string& name) {
     ASSERT_EQ(::symlink(target.c_str(), (root_path_ + "/" + name).c_str()), 0);
   }
-  // The contents of what open_beneath opened, or "-errno".
+  // The contents of what open_beneath opened, or "-errno". The stat it
+  // hands back is the opened file's own.
   std::string read_via(std::string_view rel, open_strategy how) {
-    int fd = open_beneath(root_, rel, how);
+    struct stat given {};
+    int fd = open_beneath(root_, rel, &given, how);
     if (fd < 0) return as_error(-fd);
     struct stat st {};
     ::fstat(fd, &st);
+    EXPECT_EQ(given.st_ino, st.st_ino) << rel;
+    EXPECT_EQ(given.st_mode, st.st_mode) << rel;
+    EXPECT_EQ(given.st_size, st.st_size) << rel;
     std::string out = S_ISDIR(st.st_mode) ? "<dir>" : S_ISFIFO(st.st_mode) ? "<fifo>" : "";
     char buf[64];
     ssize_t n = S_ISREG(st.st_mode) ? ::read(fd, buf, sizeof buf) : 0;
@@ -103,6 +108,7 @@ TEST_F(tree, both_strategies_open_the_same_files_and_refuse_the_same_escapes) {
       {"file", "file"},
       {"dir", "<dir>"},
       {"dir/inner", "inner"},
+      {"dir/..", "<dir>"},
       {"in_link", "inner"},  // a symlink inside the root is followed
       {"dir_link/inner", "inner"},
       {"dot_link/file", "file"},

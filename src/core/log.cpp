@@ -10,6 +10,16 @@ log_level min_level = log_level::info;
 constexpr std::string_view names[] = {"debug", "info", "warn", "error"};
 }  // namespace
 
+std::string what_of(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    return ex.what();
+  } catch (...) {
+    return "an exception not derived from std::exception";
+  }
+}
+
 void set_log_level(log_level level) noexcept {
   min_level = level;
 }

@@ -419,13 +419,12 @@ task<void> fail(tcp_stream& s, int status, bool to_head, const server_options& o
   co_await s.linger_close();
 }
 
-// The answer when a handler throws: logged, and a 500 for this request.
-// Anything may be thrown (`throw 42`), not only a std::exception.
-response handler_error(const char* what) {
-  log_error(std::string("http handler failed: ") + what);
+// The answer when a handler throws (anything: `throw 42` too): logged, and
+// a 500 for this request. Called from a catch block.
+response handler_error() {
+  log_error("http handler failed: " + what_of(std::current_exception()));
   return response::text("500 Internal Server Error\n", 500);
 }
-constexpr const char* not_standard = "an exception not derived from std::exception";
 
 // The answer when no route takes the request: 405 with Allow when the path
 // has other methods, else 404.
@@ -440,12 +439,9 @@ response unrouted(const std::string& allow) {
 response run_plain(const plain_handler& h, request& req, bool& failed) {
   try {
     return h(req);
-  } catch (const std::exception& e) {
-    failed = true;
-    return handler_error(e.what());
   } catch (...) {
     failed = true;
-    return handler_error(not_standard);
+    return handler_error();
   }
 }
 
@@ -564,11 +560,8 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
     if (h && !h->plain) {
       try {
         res = co_await h->coroutine(req);
-      } catch (const std::exception& e) {
-        res = handler_error(e.what());
-        keep_alive = false;
       } catch (...) {
-        res = handler_error(not_standard);
+        res = handler_error();
         keep_alive = false;
       }
     }
@@ -703,12 +696,10 @@ task<void> serve_connection(tcp_stream s, const router& r, const server_options&
     if (e.code() != std::errc::operation_canceled && e.code() != std::errc::timed_out &&
         e.code() != std::errc::connection_reset && e.code() != std::errc::broken_pipe)
       log_warn(std::string("http connection: ") + e.what());
-  } catch (const std::exception& e) {
+  } catch (...) {
     // A body producer that failed after its head went out: the body is cut
     // short (no last chunk), and the connection ends. Nothing escapes.
-    log_error(std::string("http connection: ") + e.what());
-  } catch (...) {
-    log_error(std::string("http connection: ") + not_standard);
+    log_error("http connection: " + what_of(std::current_exception()));
   }
   // `me` leaves the tracker as it goes, however the frame ends.
 }

@@ -19,16 +19,6 @@ loop_group::~loop_group() {
 }
 
 namespace {
-std::string what_of(const std::exception_ptr& e) {
-  try {
-    std::rethrow_exception(e);
-  } catch (const std::exception& ex) {
-    return ex.what();
-  } catch (...) {
-    return "an exception not derived from std::exception";
-  }
-}
-
 // A loop that cannot be set up has nothing to serve: its thread ends.
 bool set_up(loop& l, std::size_t i, const std::function<void(loop&, std::size_t)>& setup) {
   try {

@@ -113,21 +113,28 @@ void delete_context(task_context* ctx) noexcept {
   free_frame(ctx, sizeof(task_context));
 }
 
-void log_task_exception(const task_context& ctx, const std::exception_ptr& e) noexcept {
-  std::string what = "unknown exception";
+// Whether `e` is the cancellation that a cancelled task was asked to end by.
+bool ended_as_asked(const task_context& ctx, const std::exception_ptr& e) noexcept {
+  if (!ctx.cancelled()) return false;
   try {
     std::rethrow_exception(e);
   } catch (const std::system_error& ex) {
-    // A task that was cancelled and let the cancellation end it did what
-    // was asked; that is not worth a log line.
-    if (ex.code() == std::errc::operation_canceled && ctx.cancelled()) return;
-    what = ex.what();
-  } catch (const std::exception& ex) {
-    what = ex.what();
+    return ex.code() == std::errc::operation_canceled;
   } catch (...) {
+    return false;
   }
-  const char* name = ctx.has_handle ? ctx.handle->name.c_str() : ctx.name;
-  log_error(std::string("task '") + name + "' ended by exception: " + what);
+}
+
+void log_task_exception(const task_context& ctx, const std::exception_ptr& e) noexcept {
+  // A task that was cancelled and let the cancellation end it did what was
+  // asked; that is not worth a log line.
+  if (ended_as_asked(ctx, e)) return;
+  try {
+    const char* name = ctx.has_handle ? ctx.handle->name.c_str() : ctx.name;
+    log_error(std::string("task '") + name + "' ended by exception: " + what_of(e));
+  } catch (...) {
+    // Out of memory while building the line: nothing sensible is left to do.
+  }
 }
 
 void start(loop& l, task<void> t, const char* name, root_state* state, task_group* group) {

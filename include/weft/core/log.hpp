@@ -2,6 +2,8 @@
 // Minimal logging to stderr. Each message is written with one write(2), so
 // lines from different loop threads never interleave. Safe from any thread.
 
+#include <exception>
+#include <string>
 #include <string_view>
 
 namespace weft {
@@ -15,6 +17,10 @@ inline void log_error(std::string_view m) noexcept {
 inline void log_warn(std::string_view m) noexcept {
   log(log_level::warn, m);
 }
+
+// What a caught exception says, for a log line: its what(), or that it is
+// not a std::exception at all (anything may be thrown: `throw 42`).
+std::string what_of(const std::exception_ptr& e);
 
 // Messages below this level are dropped. Default: info. Not synchronized:
 // set it once at start-up, before loops run.

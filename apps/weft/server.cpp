@@ -27,6 +27,11 @@ void add_common_flags(CLI::App& cmd, common_options& opts, int default_port) {
   cmd.add_option("--trigger", opts.trigger, "epoll mode for connections: level or edge")
       ->capture_default_str()
       ->check(CLI::IsMember({"level", "edge"}));
+  cmd.add_option("--shutdown-timeout", opts.shutdown_grace,
+                 "Seconds that work in flight may take after SIGINT/SIGTERM before it is cut; "
+                 "a second signal cuts it at once")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 86400.0));
   cmd.add_flag("--reuse-port", opts.reuse_port,
                "LOOSENS SAFETY: share the port with another process (SO_REUSEPORT, same user) "
                "instead of refusing a port that is already served; for a restart where the new "
@@ -66,7 +71,12 @@ int run_server(const std::string& name, const common_options& opts, service_fact
     if (--remaining == 0) control.post([&] { control.stop(); });
   };
   control.on_signals({SIGINT, SIGTERM}, [&](int) {
-    if (signalled.exchange(true)) return;
+    // A second signal is an operator who will not wait for the grace:
+    // everything stops now, as at its deadline.
+    if (signalled.exchange(true)) {
+      control.stop();
+      return;
+    }
     for (std::size_t i = 0; i < group.size(); ++i)
       group.at(i).post([&, i] { services[i]->begin_shutdown(all_done); });
     // In-flight work gets a deadline, then everything stops regardless.

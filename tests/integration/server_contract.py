@@ -15,7 +15,7 @@ import time
 from weftproc import (STOP_TIMEOUT, BackgroundSender, WeftProcess, WeftStartError, ipv6_loopback_available,
                       recv_exactly, reset_on_close, start_weft, wait_until_blocked, weft_cli)
 
-COMMON_FLAGS = ("--host", "--port", "--threads", "--backlog", "--trigger", "--help")
+COMMON_FLAGS = ("--host", "--port", "--threads", "--backlog", "--trigger", "--shutdown-timeout", "--help")
 
 
 class BusyClient:
@@ -238,6 +238,34 @@ class ProcessContract:
         stalled.close()
         sender.join()
         self.assertEqual(status, 0, f"exit status (None: hung, killed); {server.describe()}")
+
+    def stop_with_a_request_half_sent(self, *flags, second_signal=False):
+        """Seconds from SIGTERM to exit while a client that sent half a
+        request holds work in flight (a server that drains waits for it up
+        to its header timeout), and the exit status."""
+        server = start_weft(self, self.subcommand, *flags)
+        with server.connect() as half_sent:
+            half_sent.sendall(self.partial_request)
+            with server.connect() as healthy:
+                self.round_trip(healthy)
+            started = time.monotonic()
+            server.send_signal(signal.SIGTERM)
+            if second_signal:
+                time.sleep(0.3)
+                server.send_signal(signal.SIGINT)
+            status = server.wait()
+            return time.monotonic() - started, status, server.describe()
+
+    def test_the_shutdown_timeout_bounds_how_long_work_in_flight_may_take(self):
+        took, status, describe = self.stop_with_a_request_half_sent("--shutdown-timeout", "0.5")
+        self.assertEqual(status, 0, f"exit status (None: hung, killed); {describe}")
+        self.assertLess(took, 3.0, describe)
+
+    def test_a_second_signal_stops_at_once_without_waiting_for_work_in_flight(self):
+        took, status, describe = self.stop_with_a_request_half_sent("--shutdown-timeout", "60",
+                                                                    second_signal=True)
+        self.assertEqual(status, 0, f"exit status (None: hung, killed); {describe}")
+        self.assertLess(took, 3.0, describe)
 
     def test_sigterm_with_idle_and_busy_clients_connected_exits_zero(self):
         self.stop_with_clients_connected(signal.SIGTERM)

@@ -477,21 +477,28 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
     parse_result pr;
     time_point head_deadline = time_point::max(), idle_deadline = time_point::max();
     std::size_t blank = 0;  // bytes of empty lines skipped before this request
+    const parse_limits* limits = &opts.limits;
+    parse_limits less_blank;  // the limits less `blank`, once there is some
     for (;;) {
       std::string_view bytes = s.buffered();
       if (!bytes.empty()) {
-        pr = parse_request(bytes, opts.limits, fields.get(opts.limits.max_fields), head, state);
+        pr = parse_request(bytes, *limits, fields.get(opts.limits.max_fields), head, state);
         if (pr.state != parse_result::incomplete) break;
         if (state.first_field == 0 && state.line > 0) {
           // Empty lines before a request line are ignored (RFC 9112 §2.2):
           // they neither start the head timeout nor extend the idle one, and
-          // they count towards the head's limit. Skipped read after read,
-          // they once held a connection open for good.
+          // they count towards the head's limit, as the parser counts them
+          // in one read. Skipped read after read, they once held a
+          // connection open for good; dropped from the count with each read,
+          // they made the answer depend on how the bytes arrived.
           blank += state.line;
           s.consume(state.line);
           state = {};
           bytes = s.buffered();
-          if (blank > opts.limits.max_head) co_return co_await fail(s, 400, false, opts);
+          if (blank >= opts.limits.max_head) co_return co_await fail(s, 431, false, opts);
+          less_blank = opts.limits;
+          less_blank.max_head -= blank;
+          limits = &less_blank;
         }
       }
       bool idle = bytes.empty() || bytes == "\r";

@@ -95,9 +95,15 @@ parse_result parse(std::string_view in, const parse_limits& limits, std::span<he
                     in, st.line, std::min(st.line + limits.max_request_line, limits.max_head - 2),
                     cr, v, st);
     if (!fast) {
-      auto le = detail::find_line_end(in, st.scan, st.line + limits.max_request_line + 1);
+      // The line ends within both limits, so both bound the search: one
+      // longer than what is left of the head is 431 before its CR comes.
+      std::size_t line_limit = st.line + limits.max_request_line + 1;
+      bool head_bound = limits.max_head < line_limit;
+      auto le = detail::find_line_end(in, st.scan, head_bound ? limits.max_head : line_limit);
       if (le.status == line_status::incomplete) return incomplete();
-      if (le.status == line_status::too_long) return fail({414, "request line too long"});
+      if (le.status == line_status::too_long)
+        return fail(head_bound ? verdict{431, "request head too large"}
+                               : verdict{414, "request line too long"});
       if (le.status != line_status::found) return fail(line_error(le.status));
       if (le.cr + 2 > limits.max_head) return fail({431, "request head too large"});
       v = detail::parse_request_line(in, st.line, le.cr, st);

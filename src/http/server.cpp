@@ -463,7 +463,9 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
                  connection_tracker::entry* me) {
   deadline dl(*me->ctx);
   field_array fields;
-  std::size_t cap = std::max(opts.limits.max_head, opts.limits.max_request_line) + 1024;
+  // A head, request line included, is refused once its bytes pass
+  // max_head: reading further is never needed.
+  std::size_t cap = opts.limits.max_head + 1024;
   int since_yield = 0;
   bool nodelay = false;
   // Reused from request to request: parse_request leaves `state` ready for

@@ -542,6 +542,13 @@ TEST(request_parser, bounds_the_request_line_by_the_head_limit_as_well) {
   ASSERT_EQ(get(22).size(), 40u);
   expect_statuses({{get(22), 0}, {get(23), 431}, {get(24), 431}, {get(25), 431}, {get(80), 431}},
                   tight);
+  // Before its CR too: a line of max_head bytes cannot end a head of
+  // max_head. It waited for the request-line limit, and the server buffered
+  // up to that (found by review).
+  std::string no_cr = "GET /" + std::string(35, 'a');
+  ASSERT_EQ(no_cr.size(), 40u);
+  expect_statuses({{no_cr, 431}, {no_cr + std::string(60, 'a'), 431}}, tight);
+  EXPECT_EQ(parse_whole(no_cr.substr(0, 39), tight).state, parse_result::incomplete);
   const parse_limits line_bound{
       .max_request_line = 30, .max_head = 256, .max_fields = 4, .max_body = 10};
   // "GET /" + 16 + " HTTP/1.0" is 30 bytes: the longest line allowed.

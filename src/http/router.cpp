@@ -7,6 +7,8 @@
 
 namespace weft::http {
 namespace {
+// A pattern's segments, literal ones percent-decoded: a path is matched
+// decoded (see `matches`), so "/caf%C3%A9" and "/café" are one pattern.
 std::vector<std::string> split_path(std::string_view path) {
   std::vector<std::string> out;
   while (!path.empty()) {
@@ -15,8 +17,13 @@ std::vector<std::string> split_path(std::string_view path) {
       continue;
     }
     auto end = path.find('/');
-    out.emplace_back(path.substr(0, end));
-    path.remove_prefix(end == std::string_view::npos ? path.size() : end);
+    std::string_view segment = path.substr(0, end);
+    if (segment.front() == ':') {
+      out.emplace_back(segment);
+    } else {
+      detail::append_percent_decoded(segment, false, out.emplace_back());
+    }
+    path.remove_prefix(segment.size());
   }
   return out;
 }
@@ -30,20 +37,42 @@ bool same(std::string_view a, std::string_view b) noexcept {
   return true;
 }
 
-// A final "*" segment, which matches the rest of the path. Compared without
-// a strlen per request.
+// Whether `segment`, percent-decoded, is `want`, without decoding it into a
+// buffer: the decoder's output is compared as it comes. An encoded slash is
+// compared as a byte, so it never splits a segment.
+bool same_decoded(std::string_view want, std::string_view segment) noexcept {
+  if (detail::find_byte(segment, '%') == std::string_view::npos) return false;
+  struct comparer {
+    std::string_view want;
+    std::size_t at = 0;
+    bool differs = false;
+    void push_back(char c) noexcept {
+      if (at < want.size() && want[at] == c)
+        ++at;
+      else
+        differs = true;
+    }
+  } out{want};
+  detail::append_percent_decoded(segment, false, out);
+  return !out.differs && out.at == want.size();
+}
+
+// A "*" segment. Compared without a strlen per request.
 bool is_star(std::string_view segment) noexcept {
   return segment.size() == 1 && segment[0] == '*';
 }
 
 // Matches without allocating: walks the request path segment by segment.
+// Literal segments compare percent-decoded, as Go's ServeMux does ("%75"
+// and "u" are the same URI, RFC 3986 §6.2.2); a final "*" matches the rest
+// of the path, and a "*" before the end is a literal segment.
 bool matches(const std::vector<std::string>& pattern, std::string_view path,
              std::vector<std::pair<std::string_view, std::string_view>>* params) {
   std::size_t i = 0;
   for (;;) {
     while (!path.empty() && path.front() == '/') path.remove_prefix(1);
     if (i == pattern.size()) return path.empty();
-    if (is_star(pattern[i])) return true;
+    if (i + 1 == pattern.size() && is_star(pattern[i])) return true;
     if (path.empty()) return false;
     auto end = detail::find_byte(path, '/');
     std::string_view seg = path.substr(0, end);
@@ -51,7 +80,7 @@ bool matches(const std::vector<std::string>& pattern, std::string_view path,
     const std::string& want = pattern[i++];
     if (!want.empty() && want.front() == ':') {
       if (params) params->emplace_back(std::string_view(want).substr(1), seg);
-    } else if (!same(want, seg)) {
+    } else if (!same(want, seg) && !same_decoded(want, seg)) {
       return false;
     }
   }
@@ -108,6 +137,19 @@ router& router::add(std::string method, std::string_view pattern, plain_handler 
   return *this;
 }
 
+namespace {
+// Adds `method` to an Allow list unless it is there already, as a whole name.
+void allow_method(std::string& allow, std::string_view method) {
+  for (std::string_view rest = allow; !rest.empty();) {
+    auto comma = rest.find(", ");
+    if (rest.substr(0, comma) == method) return;
+    rest.remove_prefix(comma == std::string_view::npos ? rest.size() : comma + 2);
+  }
+  if (!allow.empty()) allow += ", ";
+  allow += method;
+}
+}  // namespace
+
 const route_handler* router::match(request& req, std::string& allow) const {
   // The path is found only for a route that looks at it: a catch-all "/*"
   // (weft hello) does not, nor does a router with only a fallback (weft
@@ -119,9 +161,13 @@ const route_handler* router::match(request& req, std::string& allow) const {
     if (!have_path) path = req.path(), have_path = true;
     return path;
   };
+  // HEAD is served by the GET route of the path, unless the path has a HEAD
+  // route of its own, wherever that comes in the list.
+  const bool head = same(req.method(), "HEAD");
+  const route* get_for_head = nullptr;
   for (const route& r : routes_) {
     // The method first: one walk of the path for the route that is taken.
-    if (same(r.method, req.method()) || (same(r.method, "GET") && same(req.method(), "HEAD"))) {
+    if (same(r.method, req.method())) {
       req.params_.clear();
       if (r.any_path) return &r.h;
       if (matches(r.segments, path_now(), &req.params_)) {
@@ -132,11 +178,18 @@ const route_handler* router::match(request& req, std::string& allow) const {
       continue;
     }
     if (!r.any_path && !matches(r.segments, path_now(), nullptr)) continue;
-    if (allow.find(r.method) == std::string::npos) {
-      if (!allow.empty()) allow += ", ";
-      allow += r.method;
-      if (r.method == "GET") allow += ", HEAD";
+    if (head && get_for_head == nullptr && same(r.method, "GET")) get_for_head = &r;
+    allow_method(allow, r.method);
+    if (r.method == "GET") allow_method(allow, "HEAD");
+  }
+  if (get_for_head != nullptr) {
+    req.params_.clear();
+    if (!get_for_head->any_path) {
+      matches(get_for_head->segments, path_now(), &req.params_);
+      decode_params(req);
     }
+    allow.clear();
+    return &get_for_head->h;
   }
   // A path routed for other methods is a 405 with Allow, fallback or not:
   // the fallback cannot see the Allow list.

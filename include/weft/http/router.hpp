@@ -1,7 +1,11 @@
 #pragma once
 // router: maps a method and a path to a handler. Patterns are literal
 // segments and ":name" parameters ("/users/:id/posts"); a final "*" matches
-// the rest. A path that matches with another method gets 405 with Allow.
+// the rest (elsewhere "*" is a literal segment). Segments are compared
+// percent-decoded, on both sides ("/%75sers" is "/users"; an encoded slash
+// stays inside its segment), and parameters are bound decoded. HEAD goes to
+// the path's GET route unless it has a HEAD route of its own. A path that
+// matches with another method gets 405 with Allow.
 //
 //   router r;
 //   r.get("/users/:id", [](request& req) -> task<response> { ... });

@@ -253,7 +253,26 @@ task<void> write_body(tcp_stream& s, deadline& dl, std::string_view bytes, durat
   } while (!bytes.empty());
 }
 
-void log_access(std::FILE* f, const tcp_stream& s, const request& req, int status,
+// Appends `text` for a quoted log field: '"', '\\' and bytes outside
+// printable ASCII as \\xHH, as nginx writes them. A target may hold '"'
+// (browsers send it), and written as it came it ended the field early and
+// let a request forge what a reader of the log saw after it.
+void append_log_escaped(std::string& out, std::string_view text) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  for (char ch : text) {
+    auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c >= 0x7F || ch == '"' || ch == '\\') {
+      out += "\\x";
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    } else {
+      out += ch;
+    }
+  }
+}
+
+// One Common Log Format line; `request_line` empty when none came whole.
+void log_access(std::FILE* f, const tcp_stream& s, std::string_view request_line, int status,
                 std::size_t bytes) {
   std::string peer = "-";
   try {
@@ -265,11 +284,22 @@ void log_access(std::FILE* f, const tcp_stream& s, const request& req, int statu
   gmtime_r(&t, &tm);
   char when[40];
   std::strftime(when, sizeof when, "%d/%b/%Y:%H:%M:%S +0000", &tm);
-  std::string line = peer + " - - [" + when + "] \"" + std::string(req.method()) + " " +
-                     std::string(req.target()) + " " + std::string(req.version()) + "\" " +
-                     std::to_string(status) + " " + std::to_string(bytes) + "\n";
+  std::string line = peer + " - - [" + when + "] \"";
+  if (request_line.empty())
+    line += '-';
+  else
+    append_log_escaped(line, request_line);
+  line += "\" " + std::to_string(status) + " " + std::to_string(bytes) + "\n";
   std::fwrite(line.data(), 1, line.size(), f);
   std::fflush(f);
+}
+
+// The request line of a refused request, for the access log: the first
+// line of its bytes, or "" when none came whole.
+std::string_view first_line(std::string_view bytes) noexcept {
+  while (bytes.starts_with("\r\n")) bytes.remove_prefix(2);  // RFC 9112 §2.2
+  auto end = bytes.find("\r\n");
+  return end == std::string_view::npos ? std::string_view() : bytes.substr(0, end);
 }
 
 enum class read_outcome { ok, eof, timeout };
@@ -408,10 +438,17 @@ task<int> read_body(tcp_stream& s, deadline& dl, const request_head& head,
   }
 }
 
-task<void> fail(tcp_stream& s, int status, bool to_head, const server_options& opts) {
+// Answers a request the server refuses, logs it (`request_line` as it
+// came; "" when none came whole), and closes.
+task<void> fail(tcp_stream& s, int status, bool to_head, const server_options& opts,
+                std::string_view request_line) {
   if (status > 0) {
+    std::string answer = error_response(status, to_head);
+    if (opts.access_log)
+      log_access(opts.access_log, s, request_line, status,
+                 to_head ? 0 : answer.size() - answer.find("\r\n\r\n") - 4);
     try {
-      co_await with_timeout(opts.write_timeout, s.write_all(error_response(status, to_head)));
+      co_await with_timeout(opts.write_timeout, s.write_all(answer));
     } catch (const std::system_error&) {
       co_return;  // the client is not taking replies: just close
     }
@@ -497,7 +534,7 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
           s.consume(state.line);
           state = {};
           bytes = s.buffered();
-          if (blank >= opts.limits.max_head) co_return co_await fail(s, 431, false, opts);
+          if (blank >= opts.limits.max_head) co_return co_await fail(s, 431, false, opts, {});
           less_blank = opts.limits;
           less_blank.max_head -= blank;
           limits = &less_blank;
@@ -519,13 +556,15 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
                              : co_await read_before(s, dl, until, cap, opts);
       if (r == read_outcome::eof) co_return;  // a partial head at EOF is dropped
       if (r == read_outcome::timeout) {
-        if (!idle) co_await fail(s, 408, names_head(s.buffered()), opts);
+        if (!idle)
+          co_await fail(s, 408, names_head(s.buffered()), opts, first_line(s.buffered()));
         co_return;
       }
     }
     busy_guard busy(me);
     if (pr.state == parse_result::error)
-      co_return co_await fail(s, pr.status, names_head(s.buffered()), opts);
+      co_return co_await fail(s, pr.status, names_head(s.buffered()), opts,
+                              first_line(s.buffered()));
 
     // 2. The body. The head's views point into the stream's buffer, which
     // may move as the body arrives, so a request with a body keeps a copy.
@@ -550,7 +589,8 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
         dl.clear();
       }
       int st = co_await read_body(s, dl, head, opts, b.body, b.trailers);
-      if (st != 0) co_return co_await fail(s, st, req.method() == "HEAD", opts);
+      if (st != 0)
+        co_return co_await fail(s, st, req.method() == "HEAD", opts, first_line(b.head));
       req.body_ = b.body;
       req.trailers_ = b.trailers.fields;
     }
@@ -611,8 +651,11 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
     bool sent_body =
         req.method() != "HEAD" && res.status() >= 200 && res.status() != 204 && res.status() != 304;
     std::uint64_t body_bytes = res.file() ? res.file_length() : res.body().size();
-    if (opts.access_log)
-      log_access(opts.access_log, s, req, res.status(), sent_body ? body_bytes : 0);
+    if (opts.access_log) {
+      std::string line = std::string(req.method()) + " " + std::string(req.target()) + " " +
+                         std::string(req.version());
+      log_access(opts.access_log, s, line, res.status(), sent_body ? body_bytes : 0);
+    }
     if (head.body == body_kind::none) s.consume(pr.consumed);
     if (sent_body && res.file()) {
       co_await send_file_body(s, dl, res, opts.write_timeout);

@@ -448,6 +448,40 @@ class HelloAccessLog(unittest.TestCase):
         self.assertRegex(lines[0], self.CLF)
         self.assertIn('"GET /stdout HTTP/1.1" 200 13', lines[0])
 
+    def logged(self, *raw_requests):
+        """The access log's lines after each raw request, on its own
+        connection, has had its answer."""
+        server = start_weft(self, "hello", "--access-log", "-")
+        for raw in raw_requests:
+            with server.connect() as s:
+                s.sendall(raw)
+                ResponseReader(s).read_response()
+        self.assertEqual(server.stop(), 0, server.describe())
+        return server.later_stdout.decode("latin-1").splitlines()
+
+    def test_a_quote_or_a_control_byte_in_a_target_cannot_break_or_forge_a_line(self):
+        # A target may hold '"' and '\\' (the parser takes them, as browsers
+        # send them): logged as they came, one closed the quoted field early,
+        # and a reader of the log saw another status (found by review). They
+        # are written as \\xHH, as nginx does.
+        lines = self.logged(b'GET /a"b\\c" HTTP/1.1\r\nHost: x\r\n\r\n')
+        self.assertEqual(len(lines), 1, lines)
+        self.assertRegex(lines[0], self.CLF)
+        self.assertIn('"GET /a\\x22b\\x5Cc\\x22 HTTP/1.1" 200 13', lines[0])
+
+    def test_a_refused_request_is_logged_with_its_status(self):
+        # The access log had only routed requests: a 400 or 431 left no
+        # trace, where an operator looks for them first.
+        lines = self.logged(b"GET /x HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",
+                            b"\x16\x03\x01\r\n\r\n",
+                            request("GET", "/", [("X-Big", "b" * 70000)]))
+        self.assertEqual(len(lines), 3, lines)
+        for line in lines:
+            self.assertRegex(line, self.CLF)
+        self.assertTrue(lines[0].endswith('"GET /x HTTP/1.1" 400 16'), lines[0])
+        self.assertTrue(lines[1].endswith('"\\x16\\x03\\x01" 400 16'), lines[1])
+        self.assertTrue(lines[2].endswith('"GET / HTTP/1.1" 431 36'), lines[2])
+
     def test_head_logs_no_body_bytes(self):
         server = start_weft(self, "hello", "--access-log", "-")
         with server.connect() as s:

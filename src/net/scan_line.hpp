@@ -6,6 +6,7 @@
 // Threading: none; safe from any thread.
 
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <string_view>
 
@@ -36,6 +37,15 @@ inline line_scan scan_line(std::string_view buf, std::size_t scanned, char delim
   }
   if (buf.size() > max) return {line_scan::too_long};
   return {line_scan::need_more, 0, scanned};
+}
+
+// How far read_until's buffer may grow for a line of at most `max` bytes:
+// the line and one byte more, to see that it is too long; at most what
+// io_buffer's 32-bit sizes hold with room to spare. `max` may be SIZE_MAX
+// ("no limit"), where max + 1 would wrap to 0.
+inline std::uint32_t line_capacity(std::size_t max) noexcept {
+  constexpr std::size_t most = UINT32_MAX / 2;
+  return static_cast<std::uint32_t>(max >= most ? most : max + 1);
 }
 
 }  // namespace weft::detail

@@ -337,7 +337,7 @@ bool tcp_stream::wait_for_input(stream_op& op) noexcept {
 
 bool tcp_stream::step_read_until(stream_op& op) noexcept {
   settle();
-  read_limit_ = static_cast<uint32_t>(std::min<std::size_t>(op.max + 1, UINT32_MAX / 2));
+  read_limit_ = detail::line_capacity(op.max);
   for (;;) {
     std::size_t size = in_.size();
     auto scan = detail::scan_line({in_.data(), size}, scanned_, op.delim, op.max);
@@ -379,12 +379,15 @@ bool tcp_stream::step_read_some(stream_op& op) noexcept {
   }
   if (eof_) return flush_at_eof(op);
   if (auto verdict = flush_first(op)) return *verdict;
+  // Reads go straight into the caller's buffer, so in_ (empty here, but
+  // perhaps still holding the block of an earlier read_until) is not needed
+  // while waiting: an idle connection holds no buffer.
+  in_.release_if_empty();
   if (drained_) {
     drained_ = false;
     op.direction = io::readable;
     return false;
   }
-  // Straight into the caller's buffer: no copy through in_.
   auto r = sys::read(fd_, const_cast<char*>(op.ptr), op.len);
   if (r.would_block()) {
     op.direction = io::readable;

@@ -39,3 +39,18 @@ TEST(scan_line, an_empty_line_is_just_its_delimiter) {
   EXPECT_EQ(r.what, line_scan::line);
   EXPECT_EQ(r.len, 1u);
 }
+
+// read_until's buffer may grow to a line of `max` bytes and one more (to see
+// that it is too long), within what io_buffer's 32-bit sizes hold. With
+// max = SIZE_MAX ("no limit"), max + 1 wrapped to 0: the buffer then grew
+// one byte per read(2), and a 200 KB line took 183,648 reads and a minute
+// (found by review).
+TEST(line_capacity, is_the_line_and_one_byte_more_within_the_buffers_range) {
+  EXPECT_EQ(weft::detail::line_capacity(10), 11u);
+  EXPECT_EQ(weft::detail::line_capacity(0), 1u);
+  constexpr std::size_t cap = UINT32_MAX / 2;
+  EXPECT_EQ(weft::detail::line_capacity(cap - 1), cap);
+  EXPECT_EQ(weft::detail::line_capacity(cap), cap);
+  EXPECT_EQ(weft::detail::line_capacity(SIZE_MAX - 1), cap);
+  EXPECT_EQ(weft::detail::line_capacity(SIZE_MAX), cap);
+}

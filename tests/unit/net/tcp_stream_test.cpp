@@ -696,6 +696,32 @@ TEST(tcp_stream, idle_connection_holds_no_buffer) {
   ASSERT_TRUE(test::run_until(l, [&] { return r.done; }));
 }
 
+// Idle in read_some after a line read with read_until: the block that held
+// the line goes back too. read_some's waits kept it (16 KiB per idle
+// connection; found by review).
+task<void> line_then_some(tcp_stream* s, int* stage) {
+  (void)co_await s->read_until('\n', 1024);
+  *stage = 1;
+  char buf[64];
+  (void)co_await s->read_some(buf);
+  *stage = 2;
+}
+
+TEST(tcp_stream, idle_in_read_some_after_a_line_holds_no_buffer) {
+  loop l;
+  auto p = connect_pair(l);
+  int stage = 0;
+  spawn(l, line_then_some(&p.server, &stage));
+  std::size_t before = detail::pool_free_blocks();
+  ::send(p.client.get(), "hi\n", 3, 0);
+  ASSERT_TRUE(test::run_until(l, [&] { return stage == 1; }));
+  l.run_once(10ms);
+  EXPECT_EQ(stage, 1);
+  EXPECT_GE(detail::pool_free_blocks(), before) << "the idle stream still holds its block";
+  ::shutdown(p.client.get(), SHUT_WR);
+  ASSERT_TRUE(test::run_until(l, [&] { return stage == 2; }));
+}
+
 TEST(tcp_stream, socket_options_switch) {
   loop l;
   auto p = connect_pair(l);

@@ -566,19 +566,27 @@ tcp_stream::write_op tcp_stream::write_all(std::string_view bytes) {
   return {&op};
 }
 
+namespace {
+// Reads and drops what the peer sends, until its EOF or `max` bytes.
+task<void> discard_input(tcp_stream* s, std::size_t max) {
+  char sink[4096];
+  for (std::size_t discarded = 0; discarded < max;) {
+    std::size_t n = co_await s->read_some(sink);
+    if (n == 0) break;
+    discarded += n;
+  }
+}
+}  // namespace
+
 task<void> tcp_stream::linger_close(duration limit, std::size_t max_discard) {
   try {
     co_await with_timeout(limit, flush());
     shutdown_write();
     consume_ = 0;
     in_ = {};
-    char sink[4096];
-    std::size_t discarded = 0;
-    while (discarded < max_discard) {
-      std::size_t n = co_await with_timeout(limit, read_some(sink));
-      if (n == 0) break;
-      discarded += n;
-    }
+    // One limit for the whole discard, not one per read: a peer sending a
+    // byte now and then kept a closing connection for as long as it liked.
+    co_await with_timeout(limit, discard_input(this, max_discard));
   } catch (const std::exception&) {
     // Timed out, reset or cancelled, or (std::logic_error) another task
     // waits in a write or read of this stream: close regardless, which

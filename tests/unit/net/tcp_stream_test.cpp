@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <csignal>
 #include <cstdlib>
 #include <memory>
@@ -720,6 +721,34 @@ TEST(tcp_stream, idle_in_read_some_after_a_line_holds_no_buffer) {
   EXPECT_GE(detail::pool_free_blocks(), before) << "the idle stream still holds its block";
   ::shutdown(p.client.get(), SHUT_WR);
   ASSERT_TRUE(test::run_until(l, [&] { return stage == 2; }));
+}
+
+// linger_close's limit bounds the whole linger, not each read: a client
+// sending a byte every 50 ms kept a closing connection open for as long as
+// it liked under a 200 ms limit (echo's "line too long", HTTP's 400 and
+// 408 paths; found by review).
+task<void> linger_then_flag(tcp_stream* s, bool* closed) {
+  co_await s->linger_close(200ms);
+  *closed = true;
+}
+
+TEST(tcp_stream, linger_close_ends_within_its_limit_however_the_peer_trickles) {
+  loop l;
+  auto p = connect_pair(l);
+  bool closed = false;
+  std::atomic<bool> stop{false};
+  std::thread trickle([&] {
+    for (int i = 0; i < 100 && !stop; ++i) {
+      if (::send(p.client.get(), "x", 1, MSG_NOSIGNAL) != 1) break;
+      std::this_thread::sleep_for(50ms);
+    }
+  });
+  spawn(l, linger_then_flag(&p.server, &closed));
+  bool ended = test::run_until(
+      l, [&] { return closed; }, 3s);
+  stop = true;
+  trickle.join();
+  EXPECT_TRUE(ended) << "still lingering after 3 s under a 200 ms limit";
 }
 
 TEST(tcp_stream, socket_options_switch) {

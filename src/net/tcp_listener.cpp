@@ -80,7 +80,8 @@ tcp_listener::tcp_listener(tcp_listener&& o) noexcept
     : fd_(std::move(o.fd_)),
       opts_(o.opts_),
       owner_(std::exchange(o.owner_, nullptr)),
-      accepting_(std::exchange(o.accepting_, nullptr)) {
+      accepting_(std::exchange(o.accepting_, nullptr)),
+      burst_(std::exchange(o.burst_, 0)) {
   if (accepting_) accepting_->self = this;
 }
 
@@ -90,6 +91,7 @@ tcp_listener& tcp_listener::operator=(tcp_listener&& o) noexcept {
     fd_ = std::move(o.fd_);
     opts_ = o.opts_;
     owner_ = std::exchange(o.owner_, nullptr);
+    burst_ = std::exchange(o.burst_, 0);
     accepting_ = std::exchange(o.accepting_, nullptr);
     if (accepting_) accepting_->self = this;
   }
@@ -127,14 +129,31 @@ task<tcp_stream> tcp_listener::accept() {
   duration backoff = 10ms;
   bool logged = false;
   accept_wait wait(this, ctx);
+  // A storm of connects must not starve the rest of the loop (DESIGN-NOTES
+  // §4): after `batch` accepts in a row that found a connection waiting,
+  // the next gives the loop a turn first, as tcp_acceptor does per
+  // readiness event. `weft echo` took its whole backlog in one go.
+  if (burst_ >= batch) {
+    burst_ = 0;
+    co_await yield_now();
+  }
   for (;;) {
+    // The listener may have been moved while we waited (the wait follows
+    // it) or closed: `this` is not looked at after a suspension.
+    if (wait.detached) throw std::system_error(std::make_error_code(std::errc::operation_canceled));
+    tcp_listener& self = *wait.self;
     int err = 0;
-    unique_fd c = try_accept(err);
-    if (c) co_return tcp_stream(l, std::move(c), opts_.accepted_trigger);
+    unique_fd c = self.try_accept(err);
+    if (c) {
+      ++self.burst_;
+      co_return tcp_stream(l, std::move(c), self.opts_.accepted_trigger);
+    }
     if (err == EAGAIN || err == EWOULDBLOCK) {
+      self.burst_ = 0;
       // Level-triggered: an idle listener costs no epoll_ctl per accept.
-      co_await readable(fd_.get(), trigger::level);
+      co_await readable(self.fd_.get(), trigger::level);
     } else if (is_resource_exhaustion(err)) {
+      self.burst_ = 0;
       if (!logged) {
         log_warn("accept: out of descriptors or memory; pausing accepts (" +
                  std::error_code(err, std::system_category()).message() + ")");

@@ -44,7 +44,9 @@ class tcp_acceptor {
   timer_id retry_ = no_timer;
   duration backoff_ = std::chrono::milliseconds(10);
   bool logged_ = false;
-  bool* alive_ = nullptr;  // on_ready's, while it runs: the handler may destroy us
+  // False once we are destroyed; on_ready holds a copy while the handler,
+  // which may destroy us, runs.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 }  // namespace weft

@@ -47,7 +47,11 @@ class tcp_listener {
 
   // The next connection. Cancellable; never spins on EMFILE. One at a
   // time: accept() while another green thread waits in one throws
-  // std::logic_error.
+  // std::logic_error. After `batch` accepts in a row that found a
+  // connection waiting, the next first gives the loop a turn, so a storm of
+  // connects cannot starve the rest of it. The listener may be moved while
+  // an accept() waits: the accept goes on with the moved-to listener.
+  static constexpr int batch = 64;
   task<tcp_stream> accept();
   // One accept4 attempt: a connected fd, or an empty one with errno in err.
   unique_fd try_accept(int& err) noexcept;
@@ -64,6 +68,7 @@ class tcp_listener {
   listen_options opts_;
   loop* owner_ = nullptr;             // the loop accept() waited on, which knows our fd
   accept_wait* accepting_ = nullptr;  // the accept() in progress, if any
+  int burst_ = 0;                     // accepts in a row that did not wait
 };
 
 // The effective backlog for a requested one (somaxconn caps it).

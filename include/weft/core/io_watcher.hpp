@@ -29,6 +29,9 @@ class io_watcher : private detail::io_waiter {
   io_watcher& operator=(const io_watcher&) = delete;
 
   // Changes the events of interest; costs an epoll_ctl only if they differ.
+  // With none (0), the fd leaves epoll until interest returns, so a paused
+  // watcher is not called even for a hangup or an error, which epoll
+  // reports whatever the mask.
   void set_events(uint32_t events);
   uint32_t events() const noexcept { return events_; }
   void stop() noexcept;

@@ -185,6 +185,15 @@ class QaQuestions:
         self.assertEqual(recv_exactly(s, len(expected)), expected)
         sender.join()
 
+    def test_questions_whose_answers_pass_the_output_limit_in_one_read_are_all_answered(self):
+        # 16,384 questions in one read are 393 KiB of answers, past the
+        # 256 KiB output limit: those past it wait, unread, and are answered
+        # once the output drains, though no more bytes and no readiness event
+        # come for them.
+        s = self.connect(timeout=10)
+        send_with_eof(s, b"?" * 16384)
+        self.assertEqual(recv_until_closed(s), UNKNOWN * 16384)
+
     def test_200_concurrent_clients_each_get_their_own_answers(self):
         server = self.server
         questions = [NAME, QUEST, COLOR, b"Who are you?"]
@@ -264,6 +273,37 @@ class QaWithAnswersFile(unittest.TestCase):
         result = weft_cli("qa", "--port", "0", "--answers", "/nonexistent/weft-answers.tsv")
         self.assertNotEqual(result.returncode, 0)
         self.assertNotIn(b"listening", result.stdout)
+
+
+class QaMemory(unittest.TestCase):
+
+    @unittest.skipIf(os.environ.get("WEFT_SANITIZED"), "ASan's quarantine holds freed memory")
+    def test_idle_connections_hold_no_buffers_after_a_burst(self):
+        # DESIGN-NOTES §2. Each client pipelines 16 KiB of questions (393 KiB
+        # of answers), reads every answer, and goes idle. The input and
+        # output strings kept their peak capacity (erase() never shrinks):
+        # +406 KiB of server RSS per idle connection (found by review).
+        server = start_weft(self, "qa", "--threads", "1")
+        clients = 100
+        socks = [server.connect(timeout=10) for _ in range(clients)]
+        for s in socks:
+            self.addCleanup(s.close)
+        time.sleep(0.3)
+        before = rss_kib(server.pid)
+        for s in socks:
+            s.sendall(b"?" * 16384)
+            self.assertEqual(recv_exactly(s, 16384 * len(UNKNOWN)), UNKNOWN * 16384)
+        time.sleep(0.5)
+        per_connection = (rss_kib(server.pid) - before) / clients
+        self.assertLess(per_connection, 64, f"{per_connection:.0f} KiB of RSS per idle connection")
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise KeyError("VmRSS")
 
 
 class QaProcess(ProcessContract, unittest.TestCase):

@@ -1,6 +1,6 @@
 #pragma once
-// The service behind `weft hello` and `weft inspect`: HTTP on one loop,
-// with the flags they share.
+// The service behind `weft hello`, `weft inspect` and `weft files`: HTTP on
+// one loop, with the flags they share.
 
 #include "server.hpp"
 

@@ -1,12 +1,13 @@
 #include <weft/core/log.hpp>
 
+#include <atomic>
 #include <string>
 
 #include "sys/linux/syscalls.hpp"
 
 namespace weft {
 namespace {
-log_level min_level = log_level::info;
+std::atomic<log_level> min_level{log_level::info};
 constexpr std::string_view names[] = {"debug", "info", "warn", "error"};
 }  // namespace
 
@@ -21,11 +22,11 @@ std::string what_of(const std::exception_ptr& e) {
 }
 
 void set_log_level(log_level level) noexcept {
-  min_level = level;
+  min_level.store(level, std::memory_order_relaxed);
 }
 
 void log(log_level level, std::string_view message) noexcept {
-  if (level < min_level) return;
+  if (level < min_level.load(std::memory_order_relaxed)) return;
   try {
     std::string line = "weft: ";
     line += names[static_cast<int>(level)];

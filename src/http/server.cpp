@@ -164,7 +164,8 @@ constexpr std::size_t copied_body_max = weft::detail::pool_block_size / 4;
 // `close_delimited`: no Content-Length or Transfer-Encoding; the body ends
 // when the connection does.
 // Measured: building into a std::string and copying it cost 9% of the
-// pipelined benchmark's CPU (bench/http/README.md).
+// pipelined benchmark's CPU (perf, when b1fc05c made this change; the
+// profile was not kept).
 std::string_view put_response(tcp_stream& s, const request& req, const response& res,
                               bool keep_alive, bool close_delimited) {
   int status = res.status();

@@ -22,8 +22,8 @@ inline void log_warn(std::string_view m) noexcept {
 // not a std::exception at all (anything may be thrown: `throw 42`).
 std::string what_of(const std::exception_ptr& e);
 
-// Messages below this level are dropped. Default: info. Not synchronized:
-// set it once at start-up, before loops run.
+// Messages below this level are dropped. Default: info. Safe from any
+// thread, like log() (the level is a relaxed atomic).
 void set_log_level(log_level level) noexcept;
 
 }  // namespace weft

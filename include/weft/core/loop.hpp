@@ -3,7 +3,7 @@
 //
 // Threading: a loop belongs to the thread that calls run(). Only post() and
 // stop() may be called from other threads; everything else is loop-thread
-// only (debug builds check it). There is no hidden global loop: loop::current()
+// only (in_loop_thread() tells; nothing checks it for you). There is no hidden global loop: loop::current()
 // is a thread-local convenience that is set while run() executes.
 //
 // Phases of one turn (see docs/design.md for why in this order):

@@ -1,5 +1,7 @@
 #pragma once
 // weft measures time on the monotonic clock only.
+//
+// Threading: types and pure functions; safe from any thread.
 #include <chrono>
 
 namespace weft {

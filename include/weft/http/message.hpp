@@ -75,7 +75,7 @@ using body_producer = std::function<task<void>(body_writer&)>;
 // The header lines of a response, "Name: value\r\n" each, in the order
 // set. Up to 256 bytes stay in place, so a typical response allocates
 // nothing: in the pipelined benchmark a vector of string pairs cost two
-// allocations per response (bench/http/README.md). 256 holds a static
+// allocations per response (perf, when b1fc05c made this change). 256 holds a static
 // file's lines (Content-Type, Accept-Ranges, ETag, Last-Modified, ~145
 // bytes) with a Cache-Control and a Content-Range; at 96 they spilled into
 // an allocated string. Kept inline, with the file's bytes shared instead of

@@ -9,7 +9,8 @@
 // resolve_static_path (decoded once, normalized, hostile forms refused) and
 // are opened with open_beneath, so nothing outside the root is ever served.
 // Files get Content-Type, a strong ETag, Last-Modified, 304 for matching
-// If-None-Match / If-Modified-Since, and single byte ranges (206 / 416,
+// If-None-Match / If-Modified-Since, 412 for failing If-Match /
+// If-Unmodified-Since, and single byte ranges (206 / 416,
 // If-Range honoured). A directory serves its index.html, or an HTML listing;
 // without its trailing slash it is a 301 to the slash form. Error bodies
 // are small HTML pages that never show a path or an errno.

@@ -2,6 +2,8 @@
 // Errors that weft's stream operations report beyond errno values.
 // Operations throw std::system_error; compare its code() with these, or
 // with std::errc values (timed_out, operation_canceled, connection_reset).
+//
+// Threading: constants and a stateless error category; safe from any thread.
 
 #include <system_error>
 

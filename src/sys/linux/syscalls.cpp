@@ -31,8 +31,8 @@ status from_rc(int rc) {
 // glibc's read, send, sendmsg and epoll_wait are pthread cancellation
 // points: each call switches the thread's cancel state with two atomic
 // operations. weft never cancels threads, and in the keep-alive HTTP
-// benchmark those atomics took 1.6% of the server's CPU (perf record, see
-// bench/http/README.md). syscall(2) makes the same system call without them.
+// benchmark those atomics took 1.6% of the server's CPU (perf record, in
+// commit 0cf9231). syscall(2) makes the same system call without them.
 // Every argument travels as a long, as the kernel reads it (an int through
 // varargs would leave the register's upper half undefined).
 template <class T>

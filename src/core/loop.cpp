@@ -454,7 +454,9 @@ void loop::on_signals(std::initializer_list<int> signals, std::function<void(int
     for (;;) {
       auto sig = sys::signalfd_read(self->sigfd_);
       if (!sig.ok()) break;
-      if (self->on_signal_) self->on_signal_(sig.value);
+      // Run a copy: the handler may call on_signals, which replaces (and
+      // destroyed, while it ran) the one stored.
+      if (auto handler = self->on_signal_) handler(sig.value);
     }
   };
   io_watch(sigfd_, io::readable, trigger::level, &signal_waiter_);

@@ -157,6 +157,27 @@ TEST(loop, a_second_on_signals_call_replaces_the_set) {
   EXPECT_EQ(got, -SIGURG);
 }
 
+// A signal handler may call on_signals itself (to replace itself, or to
+// widen the set) and go on using what it captured: the replacement
+// destroyed the handler while it ran (ASan: heap-use-after-free; found by
+// review).
+TEST(loop, a_signal_handler_may_replace_itself) {
+  loop l;
+  std::string seen;
+  std::string captured(200, 'x');  // big enough to live on the heap
+  int replaced_got = 0;
+  l.on_signals({SIGURG}, [&l, &seen, &replaced_got, captured](int) {
+    l.on_signals({SIGURG, SIGWINCH}, [&replaced_got](int s) { replaced_got = s; });
+    seen = captured;
+  });
+  ::kill(::getpid(), SIGURG);
+  ASSERT_TRUE(test::run_until(l, [&] { return !seen.empty(); }));
+  EXPECT_EQ(seen, std::string(200, 'x'));
+  ::kill(::getpid(), SIGWINCH);
+  ASSERT_TRUE(test::run_until(l, [&] { return replaced_got != 0; }));
+  EXPECT_EQ(replaced_got, SIGWINCH);
+}
+
 namespace {
 double thread_cpu_ms() {
   timespec t{};

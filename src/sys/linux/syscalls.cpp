@@ -208,7 +208,10 @@ result<size_t> sendfile(int out_fd, int in_fd, uint64_t* offset, size_t count) {
   do n = ::sendfile(out_fd, in_fd, &off, count);
   while (n < 0 && errno == EINTR);
   int err = errno;
-  if (n < 0 || static_cast<size_t>(n) < count) {
+  // Only when SIGPIPE was ours to block: a caller that blocks it may have
+  // one pending of its own, which is not ours to take, and one we raised
+  // then stays pending and blocked, which is what that caller asked for.
+  if (!sigismember(&old, SIGPIPE) && (n < 0 || static_cast<size_t>(n) < count)) {
     const timespec zero{};
     while (sigtimedwait(&pipe_only, nullptr, &zero) < 0 && errno == EINTR) {
     }

@@ -1,0 +1,80 @@
+// The few syscall wrappers whose behaviour is more than the call itself.
+#include "sys/linux/syscalls.hpp"
+
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <string>
+
+namespace weft::sys {
+namespace {
+
+bool sigpipe_pending() {
+  sigset_t pending;
+  sigpending(&pending);
+  return sigismember(&pending, SIGPIPE) == 1;
+}
+
+// sendfile raises SIGPIPE on a socket whose peer is gone; it takes back
+// the one it raised, so the process is not killed. A SIGPIPE the caller had
+// blocked and left pending is the caller's: it was taken too (found by
+// review).
+TEST(sendfile, leaves_a_sigpipe_the_caller_had_pending) {
+  sigset_t pipe_only, old;
+  sigemptyset(&pipe_only);
+  sigaddset(&pipe_only, SIGPIPE);
+  ASSERT_EQ(pthread_sigmask(SIG_BLOCK, &pipe_only, &old), 0);
+  ASSERT_EQ(::raise(SIGPIPE), 0);
+  ASSERT_TRUE(sigpipe_pending());
+
+  char path[] = "/tmp/weft_sendfile_test_XXXXXX";
+  int file = ::mkstemp(path);
+  ASSERT_GE(file, 0);
+  ::unlink(path);
+  std::string bytes(4096, 'x');
+  ASSERT_EQ(::write(file, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
+  int pair[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+  ::close(pair[1]);  // the peer is gone
+  uint64_t offset = 0;
+  auto r = sendfile(pair[0], file, &offset, bytes.size());
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(r.err, EPIPE);
+  EXPECT_TRUE(sigpipe_pending()) << "the caller's pending SIGPIPE was taken";
+
+  // Clean up: take the pending signal, restore the mask.
+  const timespec zero{};
+  while (sigtimedwait(&pipe_only, nullptr, &zero) > 0) {
+  }
+  ::close(pair[0]);
+  ::close(file);
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+}
+
+// With SIGPIPE not blocked by the caller, the one sendfile raises is taken
+// back: nothing is left pending to kill the process when it is unblocked.
+TEST(sendfile, takes_back_the_sigpipe_it_raised) {
+  char path[] = "/tmp/weft_sendfile_test_XXXXXX";
+  int file = ::mkstemp(path);
+  ASSERT_GE(file, 0);
+  ::unlink(path);
+  std::string bytes(4096, 'x');
+  ASSERT_EQ(::write(file, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
+  int pair[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+  ::close(pair[1]);
+  uint64_t offset = 0;
+  auto r = sendfile(pair[0], file, &offset, bytes.size());  // would kill us if it leaked
+  EXPECT_EQ(r.err, EPIPE);
+  EXPECT_FALSE(sigpipe_pending());
+  ::close(pair[0]);
+  ::close(file);
+}
+
+}  // namespace
+}  // namespace weft::sys

@@ -72,7 +72,7 @@ bool chunked_decoder::framing_byte(char c) noexcept {
     if (remaining_ >> 60 != 0) return fail(400, "chunk size too long");
     if (digits_ < 16) {
       ++digits_;
-    } else if (++ext_bytes_ > limits_.max_extensions) {
+    } else if (++ext_bytes_ > extension_budget()) {
       return fail(400, "chunk size too long");
     }
     remaining_ = remaining_ << 4 | static_cast<std::uint64_t>(detail::hex_digit(c));
@@ -88,7 +88,7 @@ bool chunked_decoder::framing_byte(char c) noexcept {
     return fail(
         400, state_ == state::size ? "invalid byte after chunk size" : "invalid chunk extension");
   }
-  if (next != state::size_lf && ++ext_bytes_ > limits_.max_extensions)
+  if (next != state::size_lf && ++ext_bytes_ > extension_budget())
     return fail(400, "chunk extensions too long");
   state_ = next;
   return true;

@@ -32,8 +32,13 @@ namespace weft::http {
 
 struct chunked_limits {
   std::uint64_t max_body = 8u << 20;  // decoded bytes; more: 413
-  std::size_t max_extensions = 4096;  // bytes of chunk extensions, all chunks together; more: 400
-  std::size_t max_trailer = 16384;    // the trailer section, through its final CRLF; more: 431
+  // Bytes of chunk extensions (and of leading zeros past 16 size digits),
+  // all chunks together, plus one per 16 bytes of data decoded so far;
+  // more: 400. It bounds the framing a body carries besides its data, and
+  // grows with the data so that a body signing every chunk (S3's
+  // aws-chunked, 81 bytes a chunk) is not refused.
+  std::size_t max_extensions = 4096;
+  std::size_t max_trailer = 16384;       // the trailer section, through its final CRLF; more: 431
   std::size_t max_trailer_fields = 100;  // more: 431
 };
 
@@ -86,6 +91,7 @@ class chunked_decoder {
   };
 
   bool framing_byte(char c) noexcept;
+  std::uint64_t extension_budget() const noexcept { return limits_.max_extensions + decoded_ / 16; }
   state chunk_line_byte(char c) noexcept;
   bool fail(int status, const char* reason) noexcept;
   chunk_result trailer(std::string_view in, std::size_t base,

@@ -183,6 +183,27 @@ TEST(chunked_decoder, bounds_chunk_extensions_across_the_whole_body) {
                   small);
 }
 
+// The budget grows by one byte per 16 bytes of data decoded, so a body that
+// signs every chunk (S3's aws-chunked: ";chunk-signature=" and 64 hex
+// digits, 81 bytes a chunk) is not refused past ~50 chunks, while framing
+// without data stays bounded (found by review).
+TEST(chunked_decoder, the_extension_budget_grows_with_the_data) {
+  std::string sixteen(16, 'd');
+  expect_statuses({{"10\r\n" + sixteen + "\r\n0;" + std::string(16, 'a') + "\r\n\r\n", 0},
+                   {"10\r\n" + sixteen + "\r\n0;" + std::string(17, 'a') + "\r\n\r\n", 400}},
+                  small);
+  std::string signed_body, expected;
+  for (int i = 0; i < 200; ++i) {
+    std::string data(8192, static_cast<char>('a' + i % 26));
+    signed_body += "2000;chunk-signature=" + std::string(64, 'f') + "\r\n" + data + "\r\n";
+    expected += data;
+  }
+  signed_body += "0;chunk-signature=" + std::string(64, 'f') + "\r\n\r\n";
+  decoded d = decode_whole(signed_body);
+  ASSERT_EQ(d.state, chunk_result::complete) << d;
+  EXPECT_EQ(d.body, expected);
+}
+
 // ---- CRLF framing ----
 
 TEST(chunked_decoder, requires_crlf_right_after_chunk_data) {

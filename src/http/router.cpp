@@ -7,23 +7,32 @@
 
 namespace weft::http {
 namespace {
-// A pattern's segments, literal ones percent-decoded: a path is matched
-// decoded (see `matches`), so "/caf%C3%A9" and "/café" are one pattern.
-std::vector<std::string> split_path(std::string_view path) {
-  std::vector<std::string> out;
+// A pattern's segments. What each is comes from the pattern as written: a
+// ":name" parameter, a final "*", or a literal, which is percent-decoded,
+// since a path is matched decoded (see `matches`): "/caf%C3%A9" and "/café"
+// are one pattern, and "%2A" or "%3A" is a literal "*" or ":".
+std::vector<router::segment> split_path(std::string_view path) {
+  std::vector<std::string_view> raw;
   while (!path.empty()) {
     if (path.front() == '/') {
       path.remove_prefix(1);
       continue;
     }
-    auto end = path.find('/');
-    std::string_view segment = path.substr(0, end);
-    if (segment.front() == ':') {
-      out.emplace_back(segment);
+    std::string_view s = path.substr(0, path.find('/'));
+    raw.push_back(s);
+    path.remove_prefix(s.size());
+  }
+  std::vector<router::segment> out;
+  for (std::size_t i = 0; i < raw.size(); ++i) {
+    router::segment& seg = out.emplace_back();
+    if (raw[i].front() == ':') {
+      seg.what = router::segment::param;
+      seg.text = raw[i].substr(1);
+    } else if (raw[i] == "*" && i + 1 == raw.size()) {
+      seg.what = router::segment::rest;
     } else {
-      detail::append_percent_decoded(segment, false, out.emplace_back());
+      detail::append_percent_decoded(raw[i], false, seg.text);
     }
-    path.remove_prefix(segment.size());
   }
   return out;
 }
@@ -41,7 +50,6 @@ bool same(std::string_view a, std::string_view b) noexcept {
 // buffer: the decoder's output is compared as it comes. An encoded slash is
 // compared as a byte, so it never splits a segment.
 bool same_decoded(std::string_view want, std::string_view segment) noexcept {
-  if (detail::find_byte(segment, '%') == std::string_view::npos) return false;
   struct comparer {
     std::string_view want;
     std::size_t at = 0;
@@ -57,30 +65,34 @@ bool same_decoded(std::string_view want, std::string_view segment) noexcept {
   return !out.differs && out.at == want.size();
 }
 
-// A "*" segment. Compared without a strlen per request.
-bool is_star(std::string_view segment) noexcept {
-  return segment.size() == 1 && segment[0] == '*';
+// Whether a request's segment is the literal `want` (decoded): compared as
+// it is when it holds no escape, else decoded. A raw comparison of an
+// escaped segment would take "a%41" for a pattern's literal "a%41" (from
+// "a%2541"), where the segment means "aA".
+bool same_literal(std::string_view want, std::string_view segment) noexcept {
+  if (detail::find_byte(segment, '%') == std::string_view::npos) return same(want, segment);
+  return same_decoded(want, segment);
 }
 
 // Matches without allocating: walks the request path segment by segment.
 // Literal segments compare percent-decoded, as Go's ServeMux does ("%75"
 // and "u" are the same URI, RFC 3986 §6.2.2); a final "*" matches the rest
-// of the path, and a "*" before the end is a literal segment.
-bool matches(const std::vector<std::string>& pattern, std::string_view path,
+// of the path.
+bool matches(const std::vector<router::segment>& pattern, std::string_view path,
              std::vector<std::pair<std::string_view, std::string_view>>* params) {
   std::size_t i = 0;
   for (;;) {
     while (!path.empty() && path.front() == '/') path.remove_prefix(1);
     if (i == pattern.size()) return path.empty();
-    if (i + 1 == pattern.size() && is_star(pattern[i])) return true;
+    const router::segment& want = pattern[i++];
+    if (want.what == router::segment::rest) return true;
     if (path.empty()) return false;
     auto end = detail::find_byte(path, '/');
     std::string_view seg = path.substr(0, end);
     path.remove_prefix(seg.size());
-    const std::string& want = pattern[i++];
-    if (!want.empty() && want.front() == ':') {
-      if (params) params->emplace_back(std::string_view(want).substr(1), seg);
-    } else if (!same(want, seg) && !same_decoded(want, seg)) {
+    if (want.what == router::segment::param) {
+      if (params) params->emplace_back(want.text, seg);
+    } else if (!same_literal(want.text, seg)) {
       return false;
     }
   }
@@ -118,8 +130,8 @@ handler make_handler(plain_handler h) {
 }
 
 namespace {
-bool matches_any_path(const std::vector<std::string>& segments) {
-  return segments.size() == 1 && is_star(segments[0]);
+bool matches_any_path(const std::vector<router::segment>& segments) {
+  return segments.size() == 1 && segments[0].what == router::segment::rest;
 }
 }  // namespace
 

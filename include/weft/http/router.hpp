@@ -16,6 +16,7 @@
 #include <weft/http/message.hpp>
 #include <weft/task/task.hpp>
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -68,10 +69,18 @@ class router {
   // `allow` lists the methods the path has (empty: 404; else 405).
   const route_handler* match(request& req, std::string& allow) const;
 
+  // A pattern's segment: a literal (percent-decoded), a ":name" parameter
+  // (`text` is the name), or a final "*" (the rest of the path).
+  struct segment {
+    enum kind : std::uint8_t { literal, param, rest };
+    kind what = literal;
+    std::string text;
+  };
+
  private:
   struct route {
     std::string method;
-    std::vector<std::string> segments;
+    std::vector<segment> segments;
     route_handler h;
     bool any_path = false;  // the pattern is "/*": no need to look at the path
   };

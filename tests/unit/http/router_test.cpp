@@ -134,6 +134,30 @@ TEST(router, an_explicit_head_route_wins_and_allow_names_each_method_once) {
   }
 }
 
+// What a segment of a pattern is (parameter, final "*", literal) is read
+// from the pattern as written; decoding applies to literals only. Decoding
+// first made "/files/%2A" a catch-all and "/a/%3Aid" a parameter, and a
+// request segment was also compared raw with the decoded pattern, so
+// "/x/a%41" (that is "/x/aA") reached "/x/a%2541" (a literal "a%41")
+// (found by review).
+TEST(router, encoded_stars_and_colons_are_literal_segments) {
+  router r;
+  r.get("/files/%2A", [](request&) { return response(240); });
+  r.get("/a/%3Aid", [](request&) { return response(241); });
+  r.get("/x/a%2541", [](request&) { return response(242); });
+  EXPECT_EQ(route(r, "GET", "/files/secret/x").status, 0);
+  EXPECT_EQ(route(r, "GET", "/files/*").status, 240);
+  EXPECT_EQ(route(r, "GET", "/files/%2a").status, 240);
+  EXPECT_EQ(route(r, "GET", "/a/whatever").status, 0);
+  EXPECT_EQ(route(r, "GET", "/a/:id").status, 241);
+  EXPECT_EQ(route(r, "GET", "/x/a%41").status, 0);
+  EXPECT_EQ(route(r, "GET", "/x/a%2541").status, 242);
+  router any;
+  any.get("/%2A", [](request&) { return response(243); });
+  EXPECT_EQ(route(any, "GET", "/anything/else").status, 0);
+  EXPECT_EQ(route(any, "GET", "/*").status, 243);
+}
+
 // Only a final "*" matches the rest of the path; anywhere else it is the
 // literal segment "*". "/a/*/b" matched "/a/x/y/z" (found by review).
 TEST(router, a_star_before_the_end_is_a_literal_segment) {

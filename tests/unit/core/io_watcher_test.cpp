@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <stdexcept>
 
 #include "test_util.hpp"
 
@@ -143,6 +144,24 @@ TEST(io_watcher, set_events_switches_interest) {
   w.set_events(io::writable);
   l.run_once(50ms);
   EXPECT_TRUE(seen & io::writable);
+}
+
+// A paused watcher still holds its fd: a second watcher on it is refused, as
+// for a watcher that is not paused. Pausing took the fd out of epoll and with
+// it the check, and the old watcher's stop() then removed the new one's
+// registration, which was never called again (found by review).
+TEST(io_watcher, a_paused_watcher_still_holds_its_fd) {
+  loop l;
+  auto [a, b] = test::socket_pair();
+  int calls = 0;
+  auto w = std::make_unique<io_watcher>(l, b.get(), io::readable, [](uint32_t) {});
+  w->set_events(0);
+  EXPECT_THROW(io_watcher(l, b.get(), io::readable, [&](uint32_t) { ++calls; }), std::logic_error);
+  w.reset();
+  io_watcher again(l, b.get(), io::readable, [&](uint32_t) { ++calls; });
+  send_bytes(a, "x");
+  l.run_once(50ms);
+  EXPECT_EQ(calls, 1);
 }
 
 // A watcher with no events of interest (set_events(0): reads paused for

@@ -102,17 +102,7 @@ void add_http_flags(CLI::App& cmd, http_flags& f) {
   const auto size = CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 40);
   // Timeouts: positive and finite, at most a day (a larger value would
   // overflow the clock's duration).
-  // (NaN passes any range check, hence the explicit test.)
-  const CLI::Validator secs(
-      [](std::string& text) -> std::string {
-        try {
-          double v = std::stod(text);
-          if (std::isfinite(v) && v >= 0.001 && v <= 86400) return {};
-        } catch (const std::exception&) {
-        }
-        return "must be a number of seconds in [0.001, 86400]";
-      },
-      "SECONDS");
+  const CLI::Validator secs = seconds(0.001, 86400);
   // The defaults are the safe ones; --help says which way loosens them.
   const std::string loosens = "; raising it loosens a safe default";
   cmd.add_option("--max-body", f.max_body, "Largest request body in bytes (413 beyond)" + loosens)

@@ -4,11 +4,29 @@
 #include <weft/core/process.hpp>
 
 #include <atomic>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <exception>
+#include <string>
 #include <vector>
 
 namespace weft::app {
+
+CLI::Validator seconds(double min, double max) {
+  std::string why = "must be a number of seconds in [" + CLI::detail::to_string(min) + ", " +
+                    CLI::detail::to_string(max) + "]";
+  return CLI::Validator(
+      [min, max, why](std::string& text) -> std::string {
+        try {
+          double v = std::stod(text);
+          if (std::isfinite(v) && v >= min && v <= max) return {};
+        } catch (const std::exception&) {
+        }
+        return why;
+      },
+      "SECONDS");
+}
 
 void add_common_flags(CLI::App& cmd, common_options& opts, int default_port) {
   opts.port = default_port;
@@ -31,7 +49,7 @@ void add_common_flags(CLI::App& cmd, common_options& opts, int default_port) {
                  "Seconds that work in flight may take after SIGINT/SIGTERM before it is cut; "
                  "a second signal cuts it at once")
       ->capture_default_str()
-      ->check(CLI::Range(0.0, 86400.0));
+      ->check(seconds(0, 86400));
   cmd.add_flag("--reuse-port", opts.reuse_port,
                "LOOSENS SAFETY: share the port with another process (SO_REUSEPORT, same user) "
                "instead of refusing a port that is already served; for a restart where the new "

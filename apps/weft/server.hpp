@@ -28,6 +28,11 @@ struct common_options {
 
 void add_common_flags(CLI::App& cmd, common_options& opts, int default_port);
 
+// A flag's check: a finite number of seconds in [min, max]. CLI::Range is
+// not enough, as NaN passes any range check ("--shutdown-timeout nan" was
+// taken, and converting it to a duration is undefined).
+CLI::Validator seconds(double min, double max);
+
 // A server running on one loop. begin_shutdown stops accepting, lets work in
 // flight finish, and calls done (on its loop) when nothing is left.
 class service {

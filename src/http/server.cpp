@@ -296,11 +296,13 @@ void log_access(std::FILE* f, const tcp_stream& s, std::string_view request_line
 }
 
 // The request line of a refused request, for the access log: the first
-// line of its bytes, or "" when none came whole.
+// line of its bytes, or "" when none came whole. At most 4 KiB of it: a
+// refused line may be as long as the head limit.
 std::string_view first_line(std::string_view bytes) noexcept {
   while (bytes.starts_with("\r\n")) bytes.remove_prefix(2);  // RFC 9112 §2.2
   auto end = bytes.find("\r\n");
-  return end == std::string_view::npos ? std::string_view() : bytes.substr(0, end);
+  if (end == std::string_view::npos) return {};
+  return bytes.substr(0, std::min<std::size_t>(end, 4096));
 }
 
 enum class read_outcome { ok, eof, timeout };

@@ -231,9 +231,9 @@ class tcp_stream {
 
   // Ends our sending direction (after the buffer, if flushed first).
   void shutdown_write() noexcept;
-  // Closes after an error reply without losing it: flushes (within
+  // Closes after an error reply without losing it: flushes (for at most
   // `limit`), ends our direction, then reads and discards until the peer's
-  // EOF, max_discard bytes, or `limit` in all. Closing with unread input would make the kernel send
+  // EOF, max_discard bytes, or `limit` more in all. Closing with unread input would make the kernel send
   // a reset, which can destroy the reply before the client reads it (nginx
   // calls this lingering close). Never throws.
   task<void> linger_close(duration limit = std::chrono::seconds(1),

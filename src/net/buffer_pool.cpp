@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <stdexcept>
 
 namespace weft::detail {
 namespace {
@@ -75,6 +76,10 @@ std::size_t pool_free_blocks() noexcept {
 // reserve's cases that are not inline: an empty buffer that needs more
 // than a pooled block, and a buffer without room for `min` more bytes.
 void io_buffer::grow(std::size_t min, std::size_t limit) {
+  // The sizes are 32-bit: more would wrap and lose bytes without a word
+  // (4 GiB + 16 bytes buffered as 16).
+  if (min > max_capacity - size())
+    throw std::length_error("weft: a stream buffer holds at most 2 GiB");
   if (data_ == nullptr) {  // min > pool_block_size
     data_ = new char[min];
     cap_ = static_cast<uint32_t>(min);
@@ -87,7 +92,7 @@ void io_buffer::grow(std::size_t min, std::size_t limit) {
     if (writable() >= min) return;
   }
   std::size_t want = std::max(std::size_t{cap_} * 2, size() + min);
-  want = std::max(std::min(want, limit), size() + min);
+  want = std::max(std::min({want, limit, max_capacity}), size() + min);
   char* grown = new char[want];
   std::memcpy(grown, data_, size());
   uint32_t n = end_;

@@ -39,13 +39,19 @@ inline line_scan scan_line(std::string_view buf, std::size_t scanned, char delim
   return {line_scan::need_more, 0, scanned};
 }
 
-// How far read_until's buffer may grow for a line of at most `max` bytes:
-// the line and one byte more, to see that it is too long; at most what
-// io_buffer's 32-bit sizes hold with room to spare. `max` may be SIZE_MAX
-// ("no limit"), where max + 1 would wrap to 0.
-inline std::uint32_t line_capacity(std::size_t max) noexcept {
+// The longest line read_until accepts when asked for `max` bytes: `max`,
+// or one byte less than the most an io_buffer holds (its sizes are 32-bit,
+// with room to spare), whatever the caller allowed. `max` may be SIZE_MAX
+// ("no limit"). Past that, the buffer could only grow a byte at a time.
+inline std::size_t longest_line(std::size_t max) noexcept {
   constexpr std::size_t most = UINT32_MAX / 2;
-  return static_cast<std::uint32_t>(max >= most ? most : max + 1);
+  return max < most ? max : most - 1;
+}
+
+// How far read_until's buffer may grow for a line of at most `max` bytes:
+// the longest line and one byte more, to see that it is too long.
+inline std::uint32_t line_capacity(std::size_t max) noexcept {
+  return static_cast<std::uint32_t>(longest_line(max) + 1);
 }
 
 }  // namespace weft::detail

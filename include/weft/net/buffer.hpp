@@ -75,6 +75,9 @@ class io_buffer {
     grow(min, limit);
   }
   void append(std::string_view bytes);
+  // The most a buffer holds: its sizes are 32-bit, and half leaves room.
+  // Asking for more throws std::length_error.
+  static constexpr std::size_t max_capacity = UINT32_MAX / 2;
   // Gives the block back to the pool if nothing is left in it.
   void release_if_empty() noexcept {
     if (empty() && data_ != nullptr) free_block();

@@ -233,9 +233,9 @@ class tcp_stream {
   void shutdown_write() noexcept;
   // Closes after an error reply without losing it: flushes (for at most
   // `limit`), ends our direction, then reads and discards until the peer's
-  // EOF, max_discard bytes, or `limit` more in all. Closing with unread input would make the kernel send
-  // a reset, which can destroy the reply before the client reads it (nginx
-  // calls this lingering close). Never throws.
+  // EOF, max_discard bytes, or `limit` more in all. Closing with unread input would make the kernel
+  // send a reset, which can destroy the reply before the client reads it (nginx calls this
+  // lingering close). Never throws.
   task<void> linger_close(duration limit = std::chrono::seconds(1),
                           std::size_t max_discard = 1 << 20);
   // Closes now. An operation another green thread is suspended in on this
@@ -329,17 +329,19 @@ bool detail::stream_op::suspend(std::coroutine_handle<P> caller) {
   }
   on_ready = &on_io;
   try {
-    if (stream->streak_ >= tcp_stream::ready_budget) {
-      // A turn for the rest of the loop; the step runs after it (on_yield).
-      stream->streak_ = 0;
-      direction = 0;  // nothing to wait on, so on_cancel unregisters nothing
-      owner->defer(&on_yield, this);
-      yielding = true;
-      busy = true;
-      return true;
-    }
+    // A turn for the rest of the loop, after which the step runs (on_yield):
+    // after ready_budget operations in a row that did not wait, or when a
+    // step did its share of a long operation and said so (no direction).
+    bool yield = stream->streak_ >= tcp_stream::ready_budget || direction == 0;
     stream->streak_ = 0;
     for (;;) {
+      if (yield) {
+        direction = 0;  // nothing to wait on, so on_cancel unregisters nothing
+        owner->defer(&on_yield, this);
+        yielding = true;
+        busy = true;
+        return true;
+      }
       if (owner->io_wait(stream->fd_, direction, stream->trig_, this)) {
         busy = true;
         return true;
@@ -349,6 +351,7 @@ bool detail::stream_op::suspend(std::coroutine_handle<P> caller) {
         done_waiting();
         return false;
       }
+      yield = direction == 0;
     }
   } catch (...) {
     // epoll_ctl or the ready queue failed (ENOMEM): the task resumes with

@@ -54,3 +54,17 @@ TEST(line_capacity, is_the_line_and_one_byte_more_within_the_buffers_range) {
   EXPECT_EQ(weft::detail::line_capacity(SIZE_MAX - 1), cap);
   EXPECT_EQ(weft::detail::line_capacity(SIZE_MAX), cap);
 }
+
+// Asked for more than the buffer holds, read_until takes the longest line
+// that leaves it a byte to see a longer one: past 2 GiB without a
+// delimiter, the buffer grew one byte per read(2), each a 2 GiB copy, in
+// one step that held the loop (found by review).
+TEST(longest_line, is_max_within_what_the_buffer_holds_with_a_byte_to_spare) {
+  constexpr std::size_t cap = UINT32_MAX / 2;
+  EXPECT_EQ(weft::detail::longest_line(10), 10u);
+  EXPECT_EQ(weft::detail::longest_line(cap - 2), cap - 2);
+  EXPECT_EQ(weft::detail::longest_line(cap - 1), cap - 1);
+  EXPECT_EQ(weft::detail::longest_line(cap), cap - 1);
+  EXPECT_EQ(weft::detail::longest_line(SIZE_MAX), cap - 1);
+  EXPECT_EQ(weft::detail::line_capacity(SIZE_MAX), weft::detail::longest_line(SIZE_MAX) + 1);
+}

@@ -466,13 +466,13 @@ bool tcp_stream::step_read_more(stream_op& op) noexcept {
   std::size_t before = in_.size();
   // At most what the buffer holds (2 GiB), whatever the caller allowed:
   // past it, fill() grew the buffer one byte per read, each a 2 GiB copy.
-  op.max = detail::longest_line(op.max) + 1;
+  op.max = std::min(op.max, detail::io_buffer::max_capacity);
   if (before >= op.max) {
     op.err = static_cast<int>(net_errc::line_too_long);
     op.category_net = true;
     return true;
   }
-  read_limit_ = static_cast<uint32_t>(std::min<std::size_t>(op.max, UINT32_MAX / 2));
+  read_limit_ = static_cast<uint32_t>(op.max);
   if (wait_for_input(op)) return true;
   if (op.direction != 0) return false;
   op.done = in_.size() - before;

@@ -340,10 +340,19 @@ bool tcp_stream::wait_for_input(stream_op& op) noexcept {
   return false;
 }
 
+namespace {
+// Bytes one step of a read may take before the loop gets a turn (a step
+// that returns false with no direction): a long line or a large read_exact
+// from a client that kept up was read until EAGAIN in one step, holding the
+// loop for as long as the client liked.
+constexpr std::size_t step_read_budget = std::size_t{512} * 1024;
+}  // namespace
+
 bool tcp_stream::step_read_until(stream_op& op) noexcept {
   settle();
   op.max = detail::longest_line(op.max);  // within what the buffer holds
   read_limit_ = detail::line_capacity(op.max);
+  const std::size_t at_start = in_.size();
   for (;;) {
     std::size_t size = in_.size();
     auto scan = detail::scan_line({in_.data(), size}, scanned_, op.delim, op.max);
@@ -363,6 +372,10 @@ bool tcp_stream::step_read_until(stream_op& op) noexcept {
       consume_ = static_cast<uint32_t>(size);
       scanned_ = 0;
       return true;
+    }
+    if (in_.size() - at_start >= step_read_budget) {
+      op.direction = 0;  // the loop's turn; the next step scans on
+      return false;
     }
     if (wait_for_input(op)) return true;
     if (op.direction != 0) return false;
@@ -408,8 +421,13 @@ bool tcp_stream::step_read_some(stream_op& op) noexcept {
 
 bool tcp_stream::step_read_exact(stream_op& op) noexcept {
   settle();
+  const std::size_t at_start = op.done;
   for (;;) {
     if (op.done == op.len) return true;
+    if (op.done - at_start >= step_read_budget) {
+      op.direction = 0;  // the loop's turn; the next step reads on
+      return false;
+    }
     if (!in_.empty()) {
       std::size_t n = std::min(op.len - op.done, in_.size());
       std::memcpy(const_cast<char*>(op.ptr) + op.done, in_.data(), n);

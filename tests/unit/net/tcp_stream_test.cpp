@@ -1071,3 +1071,35 @@ TEST(tcp_stream, a_send_file_of_nothing_does_not_hold_the_head_back) {
   ::shutdown(p.client.get(), SHUT_WR);
   l.run_once(10ms);
 }
+
+namespace {
+task<void> read_long_line(tcp_stream* s, std::size_t* length, bool* done) {
+  std::string_view line = co_await s->read_until('\n', std::size_t{64} << 20);
+  *length = line.size();
+  *done = true;
+}
+}  // namespace
+
+// A long line from a client that keeps up is read in steps of at most
+// 512 KiB, with a loop turn between: it was read until EAGAIN in one step,
+// holding the loop for as long as the client kept sending (found by review).
+TEST(tcp_stream, a_long_line_gives_the_loop_turns) {
+  loop l;
+  auto p = connect_pair(l);
+  const std::size_t size = std::size_t{8} << 20;
+  std::thread writer([&] {
+    std::string line(size - 1, 'x');
+    line += '\n';
+    (void)::send(p.client.get(), line.data(), line.size(), MSG_NOSIGNAL);
+  });
+  std::size_t length = 0;
+  bool done = false;
+  int turns = 0;
+  spawn(l, read_long_line(&p.server, &length, &done));
+  spawn(l, count_turns(&done, &turns));
+  ASSERT_TRUE(test::run_until(
+      l, [&] { return done; }, 10s));
+  writer.join();
+  EXPECT_EQ(length, size);
+  EXPECT_GE(turns, 15);
+}

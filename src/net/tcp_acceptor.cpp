@@ -12,7 +12,7 @@ tcp_acceptor::tcp_acceptor(loop& l, tcp_listener listener, handler on_connection
 }
 
 tcp_acceptor::~tcp_acceptor() {
-  *alive_ = false;
+  if (alive_) *alive_ = false;
   close();
 }
 
@@ -25,18 +25,30 @@ void tcp_acceptor::close() noexcept {
 void tcp_acceptor::on_ready() {
   // The handler may close us, or destroy us: then stop at once, touching
   // nothing (a handler that took one connection and reset its acceptor
-  // made this loop read freed members, ASan's heap-use-after-free). The
-  // flag is shared, so it outlives us. It was a flag in this frame that the
-  // acceptor pointed to, and a handler that threw (the loop goes on) left
-  // the pointer behind: the destructor wrote through it long after.
-  std::shared_ptr<bool> alive = alive_;
+  // made this loop read freed members, ASan's heap-use-after-free).
+  bool alive = true;
+  alive_ = &alive;
+  try {
+    accept_batch(alive);
+  } catch (...) {
+    // A handler threw; the loop goes on, and so may we. The pointer to this
+    // frame was left behind, and the destructor wrote through it long after.
+    // (Not a shared flag: copying a shared_ptr here made UBSan's vptr check
+    // fail when out of descriptors, the very case pause() is for.)
+    if (alive) alive_ = nullptr;
+    throw;
+  }
+  if (alive) alive_ = nullptr;
+}
+
+void tcp_acceptor::accept_batch(const bool& alive) {
   for (int i = 0; i < batch; ++i) {
     int err = 0;
     unique_fd c = listener_.try_accept(err);
     if (c) {
       backoff_ = std::chrono::milliseconds(10);
       on_connection_(std::move(c));
-      if (!*alive) return;   // the handler destroyed us
+      if (!alive) return;    // the handler destroyed us
       if (!watcher_) break;  // the handler closed us
       continue;
     }

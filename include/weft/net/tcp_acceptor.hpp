@@ -35,6 +35,8 @@ class tcp_acceptor {
 
  private:
   void on_ready();
+  void accept_batch(
+      const bool& alive);  // on_ready's loop; `alive` goes false if the handler destroys us
   void pause();
 
   loop& loop_;
@@ -44,9 +46,7 @@ class tcp_acceptor {
   timer_id retry_ = no_timer;
   duration backoff_ = std::chrono::milliseconds(10);
   bool logged_ = false;
-  // False once we are destroyed; on_ready holds a copy while the handler,
-  // which may destroy us, runs.
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  bool* alive_ = nullptr;  // on_ready's, while it runs: the handler may destroy us
 };
 
 }  // namespace weft

@@ -247,7 +247,7 @@ void loop::set_mask(int fd, fd_entry& e, uint32_t mask) {
 void loop::io_watch(int fd, uint32_t events, trigger t, detail::io_waiter* w) {
   fd_entry& e = entry(fd);
   // A paused watcher (no events, out of epoll) still holds its fd.
-  if (e.registered || (e.watch_mode && e.reader != nullptr))
+  if (e.registered || e.watched())
     throw std::logic_error("weft::loop: fd " + std::to_string(fd) + " is already registered");
   e.trig = t;
   e.watch_mode = true;
@@ -263,7 +263,7 @@ void loop::io_modify(int fd, uint32_t events) {
 
 bool loop::io_wait(int fd, uint32_t direction, trigger t, detail::io_waiter* w) {
   fd_entry& e = entry(fd);
-  if (e.watch_mode && e.reader != nullptr)
+  if (e.watched())
     throw std::logic_error("weft::loop: fd " + std::to_string(fd) + " is watched by an io_watcher");
   if (!e.registered) {
     // `ready` is kept: 0 for an fd new to the loop (io_forget clears it),

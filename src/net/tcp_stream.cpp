@@ -60,8 +60,7 @@ void stream_op::on_io(io_waiter* self, uint32_t events) noexcept {
       return op->h.resume();
     }
     if (op->direction == 0) {  // a step that did its share: the loop's turn
-      op->yielding = true;
-      op->owner->defer(&on_yield, op);
+      op->step_next_turn();
       return;
     }
     if (op->owner->io_wait(op->stream->fd_, op->direction, op->stream->trig_, op)) return;
@@ -215,9 +214,7 @@ void tcp_stream::close() noexcept {
 
 void tcp_stream::restep(stream_op& op) noexcept {
   loop_->io_unwait(fd_, op.direction);
-  op.direction = 0;
-  op.yielding = true;
-  loop_->defer(&stream_op::on_yield, &op);
+  op.step_next_turn();
 }
 
 void tcp_stream::release() noexcept {

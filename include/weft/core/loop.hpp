@@ -3,8 +3,9 @@
 //
 // Threading: a loop belongs to the thread that calls run(). Only post() and
 // stop() may be called from other threads; everything else is loop-thread
-// only (in_loop_thread() tells; nothing checks it for you). There is no hidden global loop: loop::current()
-// is a thread-local convenience that is set while run() executes.
+// only (in_loop_thread() tells; nothing checks it for you). There is no
+// hidden global loop: loop::current() is a thread-local convenience that is
+// set while run() executes.
 //
 // Phases of one turn (see docs/design.md for why in this order):
 //   1. poll     epoll_wait, with a timeout from the nearest timer (0 when work is ready)
@@ -156,6 +157,8 @@ class loop {
     trigger trig = trigger::level;
     bool registered = false;  // added to epoll (possibly with no events)
     bool watch_mode = false;
+    // Held by an io_watcher, in epoll or paused out of it (no events).
+    bool watched() const noexcept { return watch_mode && reader != nullptr; }
   };
   struct deferred {
     void (*fn)(void*);

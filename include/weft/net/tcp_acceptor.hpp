@@ -21,7 +21,7 @@ namespace weft {
 class tcp_acceptor {
  public:
   using handler = std::function<void(unique_fd)>;
-  static constexpr int batch = 64;
+  static constexpr int batch = tcp_listener::batch;  // one budget for both ways to accept
 
   tcp_acceptor(loop& l, tcp_listener listener, handler on_connection);
   ~tcp_acceptor();
@@ -35,8 +35,8 @@ class tcp_acceptor {
 
  private:
   void on_ready();
-  void accept_batch(
-      const bool& alive);  // on_ready's loop; `alive` goes false if the handler destroys us
+  // on_ready's loop; `alive` goes false if the handler destroys us.
+  void accept_batch(const bool& alive);
   void pause();
 
   loop& loop_;

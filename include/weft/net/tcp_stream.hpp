@@ -122,6 +122,14 @@ struct stream_op : wait_base, io_waiter {
   // Drops the queued step of an op that stops waiting other than by it
   // (cancelled, closed, destroyed): it would run on a finished op, or on a
   // freed stream.
+  // Queues the next step for the loop's next turn, with nothing to wait on
+  // (so on_cancel unregisters nothing): after ready_budget operations in a
+  // row, a step that did its share of a long operation, or a restep.
+  void step_next_turn() {
+    direction = 0;
+    owner->defer(&on_yield, this);
+    yielding = true;
+  }
   void stop_yielding() noexcept {
     if (yielding) {
       yielding = false;
@@ -233,9 +241,10 @@ class tcp_stream {
   void shutdown_write() noexcept;
   // Closes after an error reply without losing it: flushes (for at most
   // `limit`), ends our direction, then reads and discards until the peer's
-  // EOF, max_discard bytes, or `limit` more in all. Closing with unread input would make the kernel
-  // send a reset, which can destroy the reply before the client reads it (nginx calls this
-  // lingering close). Never throws.
+  // EOF, max_discard bytes, or `limit` more in all. Closing with unread
+  // input would make the kernel send a reset, which can destroy the reply
+  // before the client reads it (nginx calls this lingering close). Never
+  // throws.
   task<void> linger_close(duration limit = std::chrono::seconds(1),
                           std::size_t max_discard = 1 << 20);
   // Closes now. An operation another green thread is suspended in on this
@@ -336,9 +345,7 @@ bool detail::stream_op::suspend(std::coroutine_handle<P> caller) {
     stream->streak_ = 0;
     for (;;) {
       if (yield) {
-        direction = 0;  // nothing to wait on, so on_cancel unregisters nothing
-        owner->defer(&on_yield, this);
-        yielding = true;
+        step_next_turn();
         busy = true;
         return true;
       }

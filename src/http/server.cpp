@@ -559,8 +559,7 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
                              : co_await read_before(s, dl, until, cap, opts);
       if (r == read_outcome::eof) co_return;  // a partial head at EOF is dropped
       if (r == read_outcome::timeout) {
-        if (!idle)
-          co_await fail(s, 408, names_head(s.buffered()), opts, first_line(s.buffered()));
+        if (!idle) co_await fail(s, 408, names_head(s.buffered()), opts, first_line(s.buffered()));
         co_return;
       }
     }
@@ -592,8 +591,7 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
         dl.clear();
       }
       int st = co_await read_body(s, dl, head, opts, b.body, b.trailers);
-      if (st != 0)
-        co_return co_await fail(s, st, req.method() == "HEAD", opts, first_line(b.head));
+      if (st != 0) co_return co_await fail(s, st, req.method() == "HEAD", opts, first_line(b.head));
       req.body_ = b.body;
       req.trailers_ = b.trailers.fields;
     }

@@ -14,6 +14,32 @@
 namespace weft::sys {
 namespace {
 
+// sendfile of a 4 KiB file to a socket whose peer is gone (EPIPE, and a
+// SIGPIPE raised). The setup's failures are the test's.
+result<size_t> sendfile_to_a_gone_peer() {
+  char path[] = "/tmp/weft_sendfile_test_XXXXXX";
+  int file = ::mkstemp(path);
+  if (file < 0) {
+    ADD_FAILURE() << "mkstemp";
+    return {0, errno};
+  }
+  ::unlink(path);
+  std::string bytes(4096, 'x');
+  EXPECT_EQ(::write(file, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
+  int pair[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
+    ADD_FAILURE() << "socketpair";
+    ::close(file);
+    return {0, errno};
+  }
+  ::close(pair[1]);  // the peer is gone
+  uint64_t offset = 0;
+  auto r = sendfile(pair[0], file, &offset, bytes.size());
+  ::close(pair[0]);
+  ::close(file);
+  return r;
+}
+
 bool sigpipe_pending() {
   sigset_t pending;
   sigpending(&pending);
@@ -32,17 +58,7 @@ TEST(sendfile, leaves_a_sigpipe_the_caller_had_pending) {
   ASSERT_EQ(::raise(SIGPIPE), 0);
   ASSERT_TRUE(sigpipe_pending());
 
-  char path[] = "/tmp/weft_sendfile_test_XXXXXX";
-  int file = ::mkstemp(path);
-  ASSERT_GE(file, 0);
-  ::unlink(path);
-  std::string bytes(4096, 'x');
-  ASSERT_EQ(::write(file, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
-  int pair[2];
-  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
-  ::close(pair[1]);  // the peer is gone
-  uint64_t offset = 0;
-  auto r = sendfile(pair[0], file, &offset, bytes.size());
+  auto r = sendfile_to_a_gone_peer();
   EXPECT_FALSE(r.ok());
   EXPECT_EQ(r.err, EPIPE);
   EXPECT_TRUE(sigpipe_pending()) << "the caller's pending SIGPIPE was taken";
@@ -51,29 +67,15 @@ TEST(sendfile, leaves_a_sigpipe_the_caller_had_pending) {
   const timespec zero{};
   while (sigtimedwait(&pipe_only, nullptr, &zero) > 0) {
   }
-  ::close(pair[0]);
-  ::close(file);
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
 // With SIGPIPE not blocked by the caller, the one sendfile raises is taken
 // back: nothing is left pending to kill the process when it is unblocked.
 TEST(sendfile, takes_back_the_sigpipe_it_raised) {
-  char path[] = "/tmp/weft_sendfile_test_XXXXXX";
-  int file = ::mkstemp(path);
-  ASSERT_GE(file, 0);
-  ::unlink(path);
-  std::string bytes(4096, 'x');
-  ASSERT_EQ(::write(file, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
-  int pair[2];
-  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
-  ::close(pair[1]);
-  uint64_t offset = 0;
-  auto r = sendfile(pair[0], file, &offset, bytes.size());  // would kill us if it leaked
+  auto r = sendfile_to_a_gone_peer();  // would kill us if it leaked
   EXPECT_EQ(r.err, EPIPE);
   EXPECT_FALSE(sigpipe_pending());
-  ::close(pair[0]);
-  ::close(file);
 }
 
 }  // namespace

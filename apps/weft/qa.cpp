@@ -37,7 +37,12 @@ class qa_connection {
   // Stop reading, send what is owed, then close. With `linger`, the close
   // waits for the client's EOF (bounded), so unread input cannot turn it
   // into a reset that destroys the error reply.
-  void finish_after_flush(bool linger = false) noexcept;
+  void finish_after_flush(bool linger = false);
+  // The graceful stop: no more reading; every question read is answered,
+  // those held back at the output limit too, and the close lingers if
+  // anything was owed (input may wait unread behind it, and a plain close
+  // over unread input resets the connection, destroying queued answers).
+  void begin_shutdown() { finish_after_flush(!out_.empty() || !in_.empty()); }
 
  private:
   // Beyond this much unsent output, stop reading until the client catches up.
@@ -52,6 +57,7 @@ class qa_connection {
   void arm();
   void schedule_read();
   void discard_input();
+  void stop_reading(bool linger) noexcept;
 
   qa_service& svc_;
   unique_fd fd_;
@@ -83,7 +89,7 @@ class qa_service final : public service {
     // Answers already owed are flushed; then each connection closes.
     std::vector<qa_connection*> all;
     for (auto& [key, c] : connections_) all.push_back(key);
-    for (qa_connection* c : all) c->finish_after_flush();
+    for (qa_connection* c : all) c->begin_shutdown();
     done_ = std::move(done);
     // A client that stopped reading cannot hold shutdown up for long.
     loop_.run_after(std::chrono::seconds(1), [this] {
@@ -174,8 +180,10 @@ void qa_connection::answer_questions() {
     rest.remove_prefix(f.consumed);
     if (f.what == qa_frame::need_more) break;
     if (f.what == qa_frame::too_long) {
+      // The last answer: what follows is never read. The caller flushes.
       out_ += too_long_answer;
-      finish_after_flush(true);
+      stop_reading(true);
+      rest = {};
       break;
     }
     out_ += svc_.answers().answer(f.text);
@@ -189,7 +197,10 @@ void qa_connection::flush() {
   // flush here used to arm a second linger timer that outlived the
   // connection (a use-after-free found by ASan under load).
   if (!fd_ || lingering_) return;
-  while (!out_.empty()) {
+  for (;;) {
+    // Closing, the questions held back at the output limit are owed too.
+    if (closing_ && out_.size() < output_limit) answer_questions();
+    if (out_.empty()) break;
     io_result r = write_some(fd_.get(), out_.data(), out_.size());
     if (r.would_block()) break;
     if (r.failed()) return close();
@@ -244,10 +255,14 @@ void qa_connection::discard_input() {
   }
 }
 
-void qa_connection::finish_after_flush(bool linger) noexcept {
+void qa_connection::stop_reading(bool linger) noexcept {
   reading_ = false;
   closing_ = true;
   linger_ = linger_ || linger;
+}
+
+void qa_connection::finish_after_flush(bool linger) {
+  stop_reading(linger);
   if (fd_ && !lingering_) flush();
 }
 

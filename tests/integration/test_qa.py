@@ -12,6 +12,7 @@ and two loop threads; the process behaviour once, in QaProcess.
 
 import os
 import random
+import signal
 import socket
 import tempfile
 import time
@@ -304,6 +305,72 @@ def rss_kib(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     raise KeyError("VmRSS")
+
+
+def tcp_queues(local_port, remote_port):
+    """(tx_queue, rx_queue) of the IPv4 socket local_port -> remote_port,
+    from /proc/net/tcp: bytes sent but not acknowledged, and bytes received
+    but not read by the owning process."""
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            local, remote, queues = fields[1], fields[2], fields[4]
+            if int(local.split(":")[1], 16) == local_port and int(remote.split(":")[1], 16) == remote_port:
+                tx, rx = queues.split(":")
+                return int(tx, 16), int(rx, 16)
+    raise KeyError(f"no socket {local_port} -> {remote_port}")
+
+
+def wait_until_not_accepting(server, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            server.connect(timeout=1).close()
+        except (ConnectionRefusedError, ConnectionResetError):  # reset: closed with us in its queue
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"still accepting {timeout} s after SIGTERM")
+
+
+class QaShutdown(unittest.TestCase):
+    def test_answers_owed_and_held_back_at_the_output_limit_arrive_before_a_sigterm_close(self):
+        # A client that sends "?" until it can send no more and does not
+        # read: the server stops answering at its 256 KiB output limit, holds
+        # the questions it has read past it, and stops reading. Each question
+        # the server read is owed an answer, and the graceful stop sends them
+        # all before it closes. It dropped the held ones; and a plain close
+        # over unread input would reset the connection and destroy what
+        # was still queued.
+        server = start_weft(self, "qa")
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.addCleanup(s.close)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)  # bounds the input left unread
+        s.connect((server.host, server.port))
+        s.setblocking(False)
+        sent = 0
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                sent += s.send(b"?" * 65536)
+            except BlockingIOError:
+                wait_until_blocked(s)  # and the server has stopped reading
+                try:
+                    sent += s.send(b"?" * 65536)
+                except BlockingIOError:
+                    break
+        else:
+            self.fail("the server never stopped reading")
+        me = s.getsockname()[1]
+        in_flight = tcp_queues(me, server.port)[0]
+        unread = tcp_queues(server.port, me)[1]
+        read = sent - in_flight - unread
+        server.send_signal(signal.SIGTERM)
+        wait_until_not_accepting(server)  # the stop has begun: no more reading
+        s.setblocking(True)
+        s.settimeout(10)
+        got = recv_until_closed(s, limit=1 << 26)
+        self.assertEqual(len(got) // len(UNKNOWN), read)
+        self.assertEqual(got, UNKNOWN * read)
 
 
 class QaProcess(ProcessContract, unittest.TestCase):

@@ -299,13 +299,13 @@ bool tcp_stream::flush_at_eof(stream_op& op) noexcept {
   return true;
 }
 
-int tcp_stream::fill() noexcept {
+int tcp_stream::fill(std::size_t most) noexcept {
   if (drained_) {
     drained_ = false;
     return EAGAIN;
   }
   in_.reserve(1, std::max<std::size_t>(read_limit_, detail::pool_block_size));
-  std::size_t want = in_.writable();
+  std::size_t want = std::min(in_.writable(), most);
   auto r = sys::read(fd_, in_.write_ptr(), want);
   if (!r.ok()) return r.err;
   if (r.value == 0) {
@@ -324,9 +324,9 @@ int tcp_stream::fill() noexcept {
 // for our replies before it sends more. Then read. Returns true when the op
 // is done (an error), false when it must wait (`direction` set) or, with
 // op.err == 0 and more bytes in in_ or eof_, when the caller should look again.
-bool tcp_stream::wait_for_input(stream_op& op) noexcept {
+bool tcp_stream::wait_for_input(stream_op& op, std::size_t most) noexcept {
   if (auto verdict = flush_first(op)) return *verdict;
-  int rc = fill();
+  int rc = fill(most);
   if (rc == EAGAIN) {
     in_.release_if_empty();  // idle: hold no buffer while waiting
     op.direction = io::readable;
@@ -488,7 +488,9 @@ bool tcp_stream::step_read_more(stream_op& op) noexcept {
     return true;
   }
   read_limit_ = static_cast<uint32_t>(op.max);
-  if (wait_for_input(op)) return true;
+  // At most up to the limit: under a pooled block's size, the block would
+  // take more than the caller allowed.
+  if (wait_for_input(op, op.max - before)) return true;
   if (op.direction != 0) return false;
   op.done = in_.size() - before;
   return true;

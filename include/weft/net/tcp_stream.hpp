@@ -206,8 +206,8 @@ class tcp_stream {
   // Fills buf, or fails with net_errc::unexpected_eof.
   read_exact_op read_exact(std::span<char> buf);
   // For parsers that work in place (HTTP): reads more bytes into the input
-  // buffer, growing it up to `capacity_limit` bytes, and returns how many
-  // arrived (0 at EOF). Fails with net_errc::line_too_long if the buffer is
+  // buffer, which then holds at most `capacity_limit` bytes, and returns how
+  // many arrived (0 at EOF). Fails with net_errc::line_too_long if the buffer is
   // already full. Read the bytes with buffered(), drop them with consume().
   read_some_op read_more(std::size_t capacity_limit);
   std::string_view buffered() noexcept;
@@ -271,14 +271,15 @@ class tcp_stream {
   bool step_write(detail::stream_op& op) noexcept;
   bool step_read_more(detail::stream_op& op) noexcept;
   bool step_send_file(detail::stream_op& op) noexcept;
-  bool wait_for_input(detail::stream_op& op) noexcept;
+  bool wait_for_input(detail::stream_op& op, std::size_t most = SIZE_MAX) noexcept;
   void settle() noexcept;
   int flush_some(bool more = false) noexcept;  // 0: all sent; EAGAIN; or errno
   // Sends what is buffered before an op goes on. Empty: all sent, go on.
   // Otherwise the op's step result: false to wait for writability, true
   // when it failed (op.err set).
   std::optional<bool> flush_first(detail::stream_op& op, bool more = false) noexcept;
-  int fill() noexcept;  // reads into in_: 0, EAGAIN, or errno; sets eof_
+  // Reads at most `most` bytes into in_: 0, EAGAIN, or errno; sets eof_.
+  int fill(std::size_t most = SIZE_MAX) noexcept;
   bool flush_at_eof(detail::stream_op& op) noexcept;
   void release() noexcept;  // close() without waking a suspended operation
   // The op slot for a new operation of kind k: op_, unless another task's

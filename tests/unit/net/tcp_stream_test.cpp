@@ -954,6 +954,26 @@ TEST(tcp_stream, read_more_flushes_before_it_reports_eof_again) {
   EXPECT_EQ(std::string(buf, n > 0 ? static_cast<std::size_t>(n) : 0), "reply\n");
 }
 
+// The limit bounds what the buffer holds, even under the size of one pooled
+// block: read_more(100) took 16 KiB when that much was waiting.
+TEST(tcp_stream, read_more_never_buffers_past_its_limit) {
+  loop l;
+  auto p = connect_pair(l);
+  std::string waiting(10000, 'x');
+  ASSERT_EQ(::send(p.client.get(), waiting.data(), waiting.size(), 0), 10000);
+  std::vector<std::size_t> sizes;
+  auto reader = [](tcp_stream* s, std::vector<std::size_t>* out) -> task<void> {
+    out->push_back(co_await s->read_more(100));
+    out->push_back(s->buffered().size());
+    s->consume(40);
+    out->push_back(co_await s->read_more(100));  // room for 40 more
+    out->push_back(s->buffered().size());
+  };
+  spawn(l, reader(&p.server, &sizes));
+  ASSERT_TRUE(test::run_until(l, [&] { return sizes.size() == 4; }));
+  EXPECT_EQ(sizes, (std::vector<std::size_t>{100, 100, 40, 100}));
+}
+
 namespace {
 task<void> write_all_under_timeout(tcp_stream* s, std::errc* code) {
   std::string big(std::size_t{8} << 20, 'f');  // more than the peer will take

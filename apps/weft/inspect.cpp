@@ -10,23 +10,46 @@
 namespace weft::app {
 namespace {
 
+// JSON's two-character escapes, or nullptr.
+const char* short_escape(unsigned char c) noexcept {
+  switch (c) {
+    case '"':
+      return "\\\"";
+    case '\\':
+      return "\\\\";
+    case '\b':
+      return "\\b";
+    case '\f':
+      return "\\f";
+    case '\n':
+      return "\\n";
+    case '\r':
+      return "\\r";
+    case '\t':
+      return "\\t";
+    default:
+      return nullptr;
+  }
+}
+
+// Written as Python's json.dumps writes it by default (ASCII only), so a
+// client may compare bytes as well as parsed values: the short escapes where
+// JSON has them, and \u00XX for the other controls, DEL and every byte
+// above it (U+0080..U+00FF).
 void json_string(std::string& out, std::string_view s) {
   static const char hex[] = "0123456789abcdef";
   out += '"';
   for (char ch : s) {
     auto c = static_cast<unsigned char>(ch);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20 || c == 0x7f) {
+    const char* brief = short_escape(c);
+    if (brief != nullptr) {
+      out += brief;
+    } else if (c < 0x20 || c >= 0x7f) {
       out += "\\u00";
       out += hex[c >> 4];
       out += hex[c & 15];
-    } else if (c < 0x80) {
+    } else {
       out += static_cast<char>(c);
-    } else {  // U+0080..U+00FF in UTF-8
-      out += static_cast<char>(0xc0 | (c >> 6));
-      out += static_cast<char>(0x80 | (c & 0x3f));
     }
   }
   out += '"';

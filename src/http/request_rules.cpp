@@ -100,19 +100,36 @@ verdict apply_transfer_encoding(std::string_view v, parse_state& st) noexcept {
   }
 }
 
+// Calls `f` on each member of a comma-separated list (RFC 9110 §5.6.1),
+// with its whitespace trimmed; empty members are passed too.
+template <class F>
+void for_each_member(std::string_view v, F f) noexcept {
+  while (!v.empty()) {
+    std::size_t comma = v.find(',');
+    std::string_view member = v.substr(0, comma);
+    while (!member.empty() && is_ows(member.front())) member.remove_prefix(1);
+    while (!member.empty() && is_ows(member.back())) member.remove_suffix(1);
+    f(member);
+    v.remove_prefix(comma == std::string_view::npos ? v.size() : comma + 1);
+  }
+}
+
 // Connection = #connection-option. Only "close" and "keep-alive" matter
 // here; other options (and odd syntax) change nothing about framing, so they
 // are ignored rather than refused.
 void apply_connection(std::string_view v, parse_state& st) noexcept {
-  while (!v.empty()) {
-    std::size_t comma = v.find(',');
-    std::string_view opt = v.substr(0, comma);
-    while (!opt.empty() && is_ows(opt.front())) opt.remove_prefix(1);
-    while (!opt.empty() && is_ows(opt.back())) opt.remove_suffix(1);
+  for_each_member(v, [&st](std::string_view opt) {
     if (iequals(opt, "close")) st.conn_close = true;
     if (iequals(opt, "keep-alive")) st.conn_keep_alive = true;
-    v.remove_prefix(comma == std::string_view::npos ? v.size() : comma + 1);
-  }
+  });
+}
+
+// Expect = #expectation (RFC 9110 §10.1.1). 100-continue may come among
+// other members; the others may be ignored (or get 417), and are.
+void apply_expect(std::string_view v, parse_state& st) noexcept {
+  for_each_member(v, [&st](std::string_view e) {
+    if (iequals(e, "100-continue")) st.expect_continue = true;
+  });
 }
 
 // dec-octet "." dec-octet "." dec-octet "." dec-octet (RFC 3986 §3.2.2):
@@ -264,8 +281,7 @@ verdict apply_field(std::string_view in, const header_field& f, parse_state& st)
       if (iequals(name, "connection")) apply_connection(v, st);
       break;
     case 6:
-      // RFC 9110 §10.1.1: other expectations may be ignored (or get 417).
-      if (iequals(name, "expect") && iequals(v, "100-continue")) st.expect_continue = true;
+      if (iequals(name, "expect")) apply_expect(v, st);
       break;
   }
   return ok;

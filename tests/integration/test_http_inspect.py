@@ -281,6 +281,20 @@ class InspectJson(InspectServer, unittest.TestCase):
         self.assertEqual(got["body"], latin1(body))
         self.assertEqual(got["trailers"], [])
 
+    def test_the_answer_is_written_as_pythons_json_dumps_writes_it(self):
+        # Byte for byte, for every byte value in the body and in a field
+        # value: short escapes for \b \t \n \f \r, and \u00XX for the other
+        # controls, DEL and U+0080..U+00FF (json.dumps' default, ASCII-only).
+        # It wrote \u0009 for a tab, DEL as it was, and raw UTF-8 above it.
+        body = ALL_BYTES
+        value = bytes(range(0x80, 0x100)) + b"\ta"
+        s = self.connect()
+        r = exchange(s, request("POST", "/b", headers=((b"X-V", value),), body=body))
+        self.assertEqual(r.status, 200)
+        want = expected("POST", "/b", headers=(("Host", "x"), ("X-V", latin1(value)),
+                                              ("Content-Length", str(len(body)))), body=latin1(body))
+        self.assertEqual(r.body, json.dumps(want).encode("ascii"))
+
     # --- Expect: 100-continue ------------------------------------------------
 
     def test_expect_100_continue_gets_continue_before_the_body(self):
@@ -297,6 +311,16 @@ class InspectJson(InspectServer, unittest.TestCase):
             ("Host", "x"), ("Expect", "100-continue"), ("Content-Length", "5")], body="hello"))
         # Still keep-alive.
         self.assertEqual(exchange(s, SIMPLE).body, SIMPLE_JSON)
+
+    def test_100_continue_among_other_expectations_still_gets_continue(self):
+        # Expect is a list (RFC 9110 §10.1.1). Compared whole, this got no
+        # 100 and the client waited for nothing.
+        s = self.connect()
+        s.sendall(b"POST /e HTTP/1.1\r\nHost: x\r\nExpect: 100-continue, foo\r\nContent-Length: 2\r\n\r\n")
+        reader = ResponseReader(s)
+        self.assertEqual(reader.read_response(interim=True).status, 100)
+        s.sendall(b"ok")
+        self.assertEqual(reader.read_response().json()["body"], "ok")
 
     def test_expect_100_continue_with_a_chunked_body(self):
         s = self.connect()

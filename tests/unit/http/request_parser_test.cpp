@@ -514,6 +514,17 @@ TEST(request_parser, flags_expect_100_continue_only_in_http_1_1) {
   EXPECT_FALSE(parse_whole(get_with({"Expect: 100-continue"}, "HTTP/1.0")).expect_continue);
 }
 
+// Expect is a list (RFC 9110 §10.1.1, #expectation): 100-continue among
+// other members, or beside empty ones, still asks for a 100. Compared whole,
+// "100-continue, foo" got no 100, and the client waited for nothing.
+TEST(request_parser, finds_100_continue_as_any_member_of_the_expect_list) {
+  for (const char* field : {"Expect: 100-continue, foo", "Expect: foo, 100-continue",
+                            "Expect: 100-continue,", "Expect: , 100-CONTINUE ,"})
+    EXPECT_TRUE(parse_whole(get_with({"Host: a", field})).expect_continue) << field;
+  for (const char* field : {"Expect: 100-continuex", "Expect: foo, bar", "Expect: 100-continue=1"})
+    EXPECT_FALSE(parse_whole(get_with({"Host: a", field})).expect_continue) << field;
+}
+
 // ---- limits ----
 
 TEST(request_parser, answers_a_long_request_line_with_414_even_before_it_ends) {

@@ -77,14 +77,19 @@ resolved_path walk_static_path(std::string_view path, bool allow_dotfiles) {
     path.remove_prefix(slash == std::string_view::npos ? path.size() : slash + 1);
     if (!decode_segment(raw, seg) || !valid_utf8(seg) || seg.size() > max_segment)
       return {400, {}, false};
-    // A final "." leaves the path ending in '/' (RFC 3986 §5.2.4), so
-    // "/a.txt/." names a directory, as "/a.txt/" does, not the file.
-    if (seg == "." && path.empty()) r.directory_form = true;
+    // A final dot segment leaves the path ending in '/' (RFC 3986 §5.2.4),
+    // so "/a.txt/." names a directory, as "/a.txt/" does, not the file.
+    if ((seg == "." || seg == "..") && path.empty()) r.directory_form = true;
     if (seg.empty() || seg == ".") continue;
-    // "..", however it was spelled, is refused rather than applied:
-    // browsers resolve dot segments before sending, so only a hand-made
-    // request has one.
-    if (seg == "..") return {400, {}, false};
+    // "..", however it was spelled, drops the segment before it, as nginx
+    // and RFC 3986 §5.2.4 do; one that would climb above the root is a 400
+    // (RFC 3986 would drop it; a request that tries is hostile).
+    if (seg == "..") {
+      if (r.relative.empty()) return {400, {}, false};
+      auto last = r.relative.rfind('/');
+      r.relative.resize(last == std::string::npos ? 0 : last);
+      continue;
+    }
     if (seg.front() == '.' && !allow_dotfiles) return {404, {}, false};
     if (!r.relative.empty()) r.relative.push_back('/');
     r.relative += seg;

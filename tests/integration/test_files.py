@@ -111,6 +111,20 @@ class Traversal(FilesFixture):
                 self.assertIn(r.status, (400, 403, 404), r)
                 self.assertNoSecret(r, target)
 
+    def test_dot_segments_within_the_root_are_applied(self):
+        # The path is normalized (RFC 3986 §5.2.4), as nginx does: a ".."
+        # that stays beneath the root names what it resolves to. Only one
+        # that would climb above the root is refused (the corpus above).
+        inner = b"inner"  # files_tree.py
+        for target, body in ((b"/sub/deeper/../inner.txt", inner), (b"/sub/%2e%2e/one.bin", b"x"),
+                             (b"/link_dir/../sub/./inner.txt", inner), (b"/x/../one.bin", b"x")):
+            with self.subTest(target=target):
+                r = raw_get(self.server, target)
+                self.assertEqual((r.status, r.body), (200, body))
+        listing = raw_get(self.server, b"/sub/deeper/..")  # a final ".." names a directory
+        self.assertEqual(listing.status, 200)
+        self.assertIn(b"inner.txt", listing.body)
+
     def test_error_pages_are_small_html_without_paths_or_errno_text(self):
         for target, status in ((b"/missing", 404), (b"/link_out", 403), (b"/fifo", 403), (b"/%2e%2e/x", 400)):
             with self.subTest(target=target):

@@ -5,6 +5,7 @@
 //
 //   resolve_static_path("/docs/a%20b.txt", false)  -> {0, "docs/a b.txt", false}
 //   resolve_static_path("/docs/", false)           -> {0, "docs", true}
+//   resolve_static_path("/docs/x/../a.txt", false) -> {0, "docs/a.txt", false}
 //   resolve_static_path("/%2e%2e/etc/passwd", ...) -> {400}
 //
 // Threading: none; safe from any thread.
@@ -37,8 +38,9 @@ inline constexpr std::size_t max_relative = 4095;  // PATH_MAX - 1
 // `path` is the target's path: it starts with '/' and stops before any '?'
 // (request::path()). Percent-decoding happens here, exactly once, segment
 // by segment: an encoded '/' (%2f) is never a separator, so it is refused,
-// and "%2e%2e" is "..", refused like a literal "..". Empty and "." segments
-// are dropped.
+// and "%2e%2e" is "..", like a literal "..". Empty and "." segments are
+// dropped, and a ".." drops the segment before it (RFC 3986 §5.2.4); one
+// that would climb above the root is a 400.
 resolved_path resolve_static_path(std::string_view path, bool allow_dotfiles);
 
 // True when `bytes` is well-formed UTF-8 (RFC 3629: no overlong forms, no

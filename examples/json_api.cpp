@@ -24,9 +24,8 @@ int main() {
   });
   loop l;
   l.on_signals({SIGINT, SIGTERM}, [&](int) { l.stop(); });
-  static const http::server_options opts;
   auto accept_loop = [](loop& lp, tcp_listener li, const http::router* r) -> task<void> {
-    for (;;) spawn_n(lp, http::serve_connection(co_await li.accept(), *r, opts), "http");
+    for (;;) spawn_n(lp, http::serve_connection(co_await li.accept(), *r, {}), "http");
   };
   spawn(l, accept_loop(l, tcp_listener::bind(endpoint::loopback_v4(7080)), &api), "accept");
   l.run();

@@ -159,6 +159,13 @@ std::string_view status_and_date(int status) {
 // (tcp_stream::write_all does not copy it either).
 constexpr std::size_t copied_body_max = weft::detail::pool_block_size / 4;
 
+// Whether a final response with this status carries content: 204 and 304
+// never do, nor 205 (RFC 9110 §15.3.6), which HTTP/1.1 framing does not
+// know as bodiless, so it says Content-Length: 0.
+bool has_content(int status) noexcept {
+  return status != 204 && status != 205 && status != 304;
+}
+
 // Builds the response head in place in the stream's output buffer, with the
 // body when it is a small string. Returns the string body still to send.
 // `close_delimited`: no Content-Length or Transfer-Encoding; the body ends
@@ -169,9 +176,10 @@ constexpr std::size_t copied_body_max = weft::detail::pool_block_size / 4;
 std::string_view put_response(tcp_stream& s, const request& req, const response& res,
                               bool keep_alive, bool close_delimited) {
   int status = res.status();
-  bool bodiless = status == 204 || status == 304;
+  bool bodiless = status == 204 || status == 304;  // no framing fields either
   std::string_view lines = res.header_block(), body;
-  if (!bodiless && req.method() != "HEAD" && !res.producer() && !res.file()) body = res.body();
+  if (has_content(status) && req.method() != "HEAD" && !res.producer() && !res.file())
+    body = res.body();
   bool copy_body = body.size() <= copied_body_max;
   std::string_view status_text = res.sets_date() ? status_line(status) : status_and_date(status);
   // Fixed parts (status_text holds the Date): framing 38, Connection 24, CRLF 2.
@@ -179,7 +187,9 @@ std::string_view put_response(tcp_stream& s, const request& req, const response&
       s.output_space(128 + status_text.size() + lines.size() + (copy_body ? body.size() : 0));
   char* p = detail::put_bytes(start, status_text);
   if (!bodiless && !close_delimited) {
-    if (res.producer()) {
+    if (status == 205) {
+      p = detail::put_bytes(p, "Content-Length: 0\r\n");
+    } else if (res.producer()) {
       p = detail::put_bytes(p, "Transfer-Encoding: chunked\r\n");
     } else {
       p = detail::put_bytes(p, "Content-Length: ");
@@ -459,6 +469,27 @@ task<void> fail(tcp_stream& s, int status, bool to_head, const server_options& o
   co_await s.linger_close();
 }
 
+// The ways a connection ends that are the client's doing, or shutdown's:
+// resets, timeouts while writing, cancellation. Not worth a log line.
+bool client_gone(std::error_code code) noexcept {
+  return code == std::errc::operation_canceled || code == std::errc::timed_out ||
+         code == std::errc::connection_reset || code == std::errc::broken_pipe;
+}
+
+// Runs a streamed body's producer: what it threw, or null. The client's
+// going (client_gone) is rethrown, to end the connection quietly.
+task<std::exception_ptr> run_producer(const body_producer& produce, body_writer& w) {
+  try {
+    co_await produce(w);
+  } catch (const std::system_error& e) {
+    if (client_gone(e.code())) throw;
+    co_return std::current_exception();
+  } catch (...) {
+    co_return std::current_exception();
+  }
+  co_return nullptr;
+}
+
 // The answer when a handler throws (anything: `throw 42` too): logged, and
 // a 500 for this request. Called from a catch block.
 response handler_error() {
@@ -648,21 +679,40 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
 
     // 4. The response joins the output buffer; it leaves with whatever else
     // is ready when the loop next waits for input, or once the buffer is full.
+    std::size_t head_from = s.buffered_output();
     std::string_view rest = put_response(s, req, res, keep_alive, close_delimited);
-    bool sent_body =
-        req.method() != "HEAD" && res.status() >= 200 && res.status() != 204 && res.status() != 304;
+    std::size_t head_to = s.buffered_output();
+    bool sent_body = req.method() != "HEAD" && has_content(res.status());
     std::uint64_t body_bytes = res.file() ? res.file_length() : res.body().size();
+    std::string line;
     if (opts.access_log) {
-      std::string line = std::string(req.method()) + " " + std::string(req.target()) + " " +
-                         std::string(req.version());
-      log_access(opts.access_log, s, line, res.status(), sent_body ? body_bytes : 0);
+      line = std::string(req.method()) + " " + std::string(req.target()) + " " +
+             std::string(req.version());
+      // A streamed body is logged once it is done, with what it sent.
+      if (!(sent_body && res.producer()))
+        log_access(opts.access_log, s, line, res.status(), sent_body ? body_bytes : 0);
     }
     if (head.body == body_kind::none) s.consume(pr.consumed);
     if (sent_body && res.file()) {
       co_await send_file_body(s, dl, res, opts.write_timeout);
     } else if (sent_body && res.producer()) {
       body_writer w(s, chunked, opts.write_timeout);
-      co_await res.producer()(w);
+      if (std::exception_ptr failed = co_await run_producer(res.producer(), w)) {
+        log_error("http body producer failed: " + what_of(failed));
+        // Nothing of it has left (the head waits in the buffer until the
+        // first write): the head is withdrawn, and a 500 follows the
+        // answers before it. It was dropped, and them with it.
+        if (w.bytes_written() == 0 && s.buffered_output() == head_to) {
+          s.truncate_output(head_from);
+          co_return co_await fail(s, 500, false, opts, line);
+        }
+        if (opts.access_log) log_access(opts.access_log, s, line, res.status(), w.bytes_written());
+        // Cut short: a chunked body lacks its last chunk, which the client
+        // sees; a close-delimited one would look whole after a FIN.
+        if (!chunked) s.abort();
+        co_return;
+      }
+      if (opts.access_log) log_access(opts.access_log, s, line, res.status(), w.bytes_written());
       if (chunked) co_await write_within(s, "0\r\n\r\n", opts.write_timeout);
     } else if (!rest.empty() || s.buffered_output() >= tcp_stream::flush_threshold) {
       // This will send, and a client that stopped reading must not hold the
@@ -736,7 +786,7 @@ void connection_tracker::drain() noexcept {
   close_idle();
 }
 
-task<void> serve_connection(tcp_stream s, const router& r, const server_options& opts,
+task<void> serve_connection(tcp_stream s, const router& r, server_options opts,
                             connection_tracker* tracker) {
   connection_tracker::entry me;
   me.ctx = co_await weft::detail::this_context{};
@@ -744,14 +794,11 @@ task<void> serve_connection(tcp_stream s, const router& r, const server_options&
   try {
     co_await serve(s, r, opts, &me);
   } catch (const std::system_error& e) {
-    // Resets, timeouts while writing, cancellation at shutdown: the
-    // connection ends, nothing else does.
-    if (e.code() != std::errc::operation_canceled && e.code() != std::errc::timed_out &&
-        e.code() != std::errc::connection_reset && e.code() != std::errc::broken_pipe)
-      log_warn(std::string("http connection: ") + e.what());
+    // The connection ends, nothing else does.
+    if (!client_gone(e.code())) log_warn(std::string("http connection: ") + e.what());
   } catch (...) {
-    // A body producer that failed after its head went out: the body is cut
-    // short (no last chunk), and the connection ends. Nothing escapes.
+    // Nothing escapes (a handler's and a producer's failures are caught in
+    // serve; this is for what is left, bad_alloc say).
     log_error("http connection: " + what_of(std::current_exception()));
   }
   // `me` leaves the tracker as it goes, however the frame ends.

@@ -179,6 +179,11 @@ void tcp_stream::close() noexcept {
   release();
 }
 
+void tcp_stream::abort() noexcept {
+  if (fd_ >= 0) (void)sys::set_linger_zero(fd_);
+  close();
+}
+
 [[gnu::cold, gnu::noinline]] stream_op& tcp_stream::start_beside(stream_op::kind k) {
   stream_op* other = op_.busy ? &op_ : second_ && second_->busy ? second_.get() : nullptr;
   stream_op* slot = &op_;

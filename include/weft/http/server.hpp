@@ -94,9 +94,13 @@ class connection_tracker {
   bool closing_idle_ = false;
 };
 
-// Serves HTTP on one connection until it closes. Never throws.
-task<void> serve_connection(tcp_stream s, const router& r, const server_options& opts,
+// Serves HTTP on one connection until it closes. Never throws. The options
+// are copied; the router is shared by reference and must outlive the
+// connection, as the loop must (a temporary router does not compile).
+task<void> serve_connection(tcp_stream s, const router& r, server_options opts,
                             connection_tracker* tracker = nullptr);
+task<void> serve_connection(tcp_stream s, const router&& r, server_options opts,
+                            connection_tracker* tracker = nullptr) = delete;
 
 // The Date header value, cached and refreshed at most once a second.
 std::string_view http_date() noexcept;

@@ -54,6 +54,11 @@ class io_buffer {
   char* write_ptr() noexcept { return data_ + end_; }
   std::size_t writable() const noexcept { return cap_ - end_; }
   void commit(std::size_t n) noexcept { end_ += static_cast<uint32_t>(n); }
+  // Keeps the first `n` bytes (n <= size()) and drops the rest.
+  void truncate(std::size_t n) noexcept {
+    end_ = begin_ + static_cast<uint32_t>(n);
+    if (begin_ == end_) begin_ = end_ = 0;
+  }
   void consume(std::size_t n) noexcept {
     begin_ += static_cast<uint32_t>(n);
     if (begin_ == end_) begin_ = end_ = 0;

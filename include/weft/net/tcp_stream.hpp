@@ -232,6 +232,9 @@ class tcp_stream {
     return out_.write_ptr();
   }
   void commit_output(std::size_t n) noexcept { out_.commit(n); }
+  // Withdraws what was built in place and not yet sent: drops the buffered
+  // output past its first `keep` bytes (keep <= buffered_output()).
+  void truncate_output(std::size_t keep) noexcept { out_.truncate(keep); }
   // Sends `count` bytes of file `file_fd` from `offset` with sendfile(2),
   // after what is buffered. The buffered bytes (headers) go with MSG_MORE,
   // so they share a packet with the file's first bytes. The file stays open.
@@ -252,6 +255,10 @@ class tcp_stream {
   // resumed and seen it, the stream (even one move-assigned a new
   // connection) refuses other operations, as above.
   void close() noexcept;
+  // Closes now with a reset (RST), not a FIN, dropping buffered output: the
+  // way to tell a peer that a body whose end is the connection's end was
+  // cut short. Otherwise as close().
+  void abort() noexcept;
 
   void set_nodelay(bool on);
   // TCP_CORK: hold partial frames until uncorked (or 200 ms).

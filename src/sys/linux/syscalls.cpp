@@ -123,6 +123,11 @@ status set_int_option(int fd, int level, int name, int value) {
   return from_rc(::setsockopt(fd, level, name, &value, sizeof value));
 }
 
+status set_linger_zero(int fd) {
+  linger l{1, 0};
+  return from_rc(::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l));
+}
+
 result<int> get_int_option(int fd, int level, int name) {
   int value = 0;
   socklen_t len = sizeof value;

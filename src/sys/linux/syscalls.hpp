@@ -53,6 +53,8 @@ result<int> signalfd_read(int fd);  // value: the signal number
 result<int> socket_tcp(int family);
 status set_int_option(int fd, int level, int name, int value);
 result<int> get_int_option(int fd, int level, int name);
+// SO_LINGER on with a zero timeout: close(2) then sends a reset, not a FIN.
+status set_linger_zero(int fd);
 status bind(int fd, const sockaddr* addr, socklen_t len);
 status listen(int fd, int backlog);
 result<int> accept(int fd);  // accept4(SOCK_NONBLOCK | SOCK_CLOEXEC)

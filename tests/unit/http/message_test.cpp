@@ -1,6 +1,9 @@
 #include <weft/http/message.hpp>
 
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <memory>
 
 using namespace weft::http;
 
@@ -221,4 +224,38 @@ TEST(http_response, a_chain_of_setters_on_a_temporary_can_be_returned) {
   EXPECT_EQ(t.body(), "gone");
   response j = response::json("[]").content_type("application/problem+json");
   EXPECT_EQ(j.header("Content-Type"), "application/problem+json");
+}
+
+// A response has one body: the last of body(), stream() and file() set. With
+// both a producer and a file, the server sent a chunked head and then the
+// raw file, which a client read as a chunk size (found by an API review).
+TEST(http_response, the_body_set_last_is_the_only_one) {
+  auto producer = [](body_writer&) -> weft::task<void> { co_return; };
+  response a;
+  a.file(weft::unique_fd(::dup(0)), 0, 1).stream(producer);
+  EXPECT_FALSE(a.file());
+  EXPECT_TRUE(a.producer());
+  a.body("text");
+  EXPECT_FALSE(a.producer());
+  EXPECT_EQ(a.body(), "text");
+  a.file(weft::unique_fd(::dup(0)), 0, 1);
+  EXPECT_TRUE(a.file());
+  EXPECT_EQ(a.body(), "");
+  a.body(std::make_shared<const std::string>("shared"), 0, 6);
+  EXPECT_FALSE(a.file());
+  EXPECT_EQ(a.body(), "shared");
+  a.stream(producer);
+  EXPECT_EQ(a.body(), "");
+}
+
+TEST(http_response, common_statuses_have_their_reason_phrases) {
+  EXPECT_EQ(reason_phrase(205), "Reset Content");
+  EXPECT_EQ(reason_phrase(307), "Temporary Redirect");
+  EXPECT_EQ(reason_phrase(308), "Permanent Redirect");
+  EXPECT_EQ(reason_phrase(401), "Unauthorized");
+  EXPECT_EQ(reason_phrase(409), "Conflict");
+  EXPECT_EQ(reason_phrase(422), "Unprocessable Content");
+  EXPECT_EQ(reason_phrase(429), "Too Many Requests");
+  EXPECT_EQ(reason_phrase(502), "Bad Gateway");
+  EXPECT_EQ(reason_phrase(504), "Gateway Timeout");
 }

@@ -102,6 +102,14 @@ struct fixture {
       r.stream([](http::body_writer& w) { return three_chunks(&w); });
       return r;
     });
+    routes.get("/broken", [](http::request&) {  // a producer that fails after its first write
+      http::response r;
+      r.stream([](http::body_writer& w) -> task<void> {
+        co_await w.write("part");
+        throw std::runtime_error("producer bug");
+      });
+      return r;
+    });
     routes.get("/file", [this](http::request&) {
       http::response r;
       r.file(unique_fd(::open(file_path.c_str(), O_RDONLY | O_CLOEXEC)), 1000, 250000);
@@ -342,20 +350,107 @@ TEST(http_server, a_handler_that_throws_a_non_standard_exception_gets_a_500) {
 // caller's task.
 TEST(http_server, a_body_producer_that_throws_ends_the_connection_not_the_caller) {
   fixture f;
-  f.routes.get("/broken", [](http::request&) {
-    http::response r;
-    r.stream([](http::body_writer& w) -> task<void> {
-      co_await w.write("part");
-      throw std::runtime_error("producer bug");
-    });
-    return r;
-  });
   serve_threw = false;
   std::string reply = f.run("GET /broken HTTP/1.1\r\nHost: x\r\n\r\n", accept_one_noting_throw);
   EXPECT_EQ(reply.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << reply;
   EXPECT_NE(reply.find("4\r\npart\r\n"), std::string::npos) << reply;
   EXPECT_EQ(reply.find("0\r\n\r\n"), std::string::npos) << "a failed body must not look complete";
   EXPECT_FALSE(serve_threw);
+}
+
+// A producer that fails before its first byte leaves the head unsent: the
+// client gets a 500, after the answers owed before it. The connection was
+// closed with nothing sent, losing the pipelined 200 too (an API review).
+TEST(http_server, a_body_producer_that_throws_before_writing_gets_a_500) {
+  fixture f;
+  f.answer("/ok", [] { return http::response::text("ok"); });
+  f.routes.get("/boom", [](http::request&) {
+    http::response r;
+    r.stream([](http::body_writer&) -> task<void> {
+      co_await yield_now();
+      throw std::runtime_error("backend down");
+    });
+    return r;
+  });
+  serve_threw = false;
+  std::string reply =
+      f.run("GET /ok HTTP/1.1\r\nHost: x\r\n\r\nGET /boom HTTP/1.1\r\nHost: x\r\n\r\n",
+            accept_one_noting_throw);
+  EXPECT_EQ(reply.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << reply;
+  std::size_t second = reply.find("HTTP/1.1", 1);
+  ASSERT_NE(second, std::string::npos) << reply;
+  EXPECT_EQ(reply.substr(second).rfind("HTTP/1.1 500 Internal Server Error\r\n", 0), 0u) << reply;
+  EXPECT_NE(reply.find("Connection: close\r\n", second), std::string::npos) << reply;
+  EXPECT_EQ(reply.find("chunked"), std::string::npos) << reply;
+  EXPECT_FALSE(serve_threw);
+}
+
+// A close-delimited body (HTTP/1.0) cut short by its producer ends in a
+// reset: a FIN would make the part sent look like the whole body.
+TEST(http_server, a_close_delimited_body_cut_short_ends_in_a_reset) {
+  fixture f;
+  auto listener = tcp_listener::bind(endpoint::loopback_v4(0));
+  endpoint at = listener.local_endpoint();
+  green_thread g = spawn(f.l, accept_one(&listener, &f.routes, &f.opts), "server");
+  std::string reply;
+  int last_errno = 0;
+  std::atomic<bool> done{false};
+  std::thread client([&] {
+    int c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    timeval tv{5, 0};
+    ::setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (::connect(c, at.data(), at.size()) == 0) {
+      std::string_view get = "GET /broken HTTP/1.0\r\n\r\n";
+      (void)::send(c, get.data(), get.size(), MSG_NOSIGNAL);
+      char buf[4096];
+      ssize_t n;
+      while ((n = ::recv(c, buf, sizeof buf, 0)) > 0) reply.append(buf, static_cast<size_t>(n));
+      last_errno = n < 0 ? errno : 0;
+    }
+    ::close(c);
+    done = true;
+  });
+  EXPECT_TRUE(test::run_until(
+      f.l, [&] { return done.load() && g.done(); }, std::chrono::seconds(10)));
+  client.join();
+  EXPECT_NE(reply.find("part"), std::string::npos) << reply;
+  EXPECT_EQ(last_errno, ECONNRESET) << "a clean EOF: the cut body looks complete";
+}
+
+// The options are copied when serve_connection is called: a caller may pass
+// a temporary, or change its own copy after. They were held by reference in
+// the lazy coroutine, so a temporary (`server_options{}`) dangled: glibc
+// aborted on a freed access_log (an API review).
+TEST(http_server, serve_connection_copies_its_options) {
+  loop l;
+  http::router routes;
+  routes.get("/", [](http::request&) { return http::response::text("hi"); });
+  auto [server, client] = test::socket_pair();
+  http::server_options opts;
+  opts.max_requests = 1;  // the first answer says Connection: close
+  task<void> t = http::serve_connection(tcp_stream(l, std::move(server)), routes, opts);
+  opts.max_requests = 1000;  // too late: as if the caller's copy were gone
+  green_thread g = spawn(l, std::move(t), "conn");
+  std::string_view two = "GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(::write(client.get(), two.data(), two.size()), static_cast<ssize_t>(two.size()));
+  ASSERT_TRUE(test::run_until(
+      l, [&] { return g.done(); }, std::chrono::seconds(5)));
+  std::string reply(4096, '\0');
+  ssize_t n = ::recv(client.get(), reply.data(), reply.size(), MSG_DONTWAIT);
+  reply.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+  EXPECT_NE(reply.find("Connection: close\r\n"), std::string::npos) << reply;
+  EXPECT_EQ(reply.find("HTTP/1.1", 1), std::string::npos) << reply;
+}
+
+// RFC 9110 §15.3.6: a 205 has no content. Unlike 204 it is not bodiless to
+// HTTP/1.1 framing, so it says Content-Length: 0. It sent the handler's body.
+TEST(http_server, a_205_carries_no_body_and_says_so) {
+  fixture f;
+  f.answer("/reset", [] { return http::response::text("BODYBODY", 205); });
+  std::string reply = f.run("GET /reset HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(reply.rfind("HTTP/1.1 205 Reset Content\r\n", 0), 0u) << reply;
+  EXPECT_NE(reply.find("Content-Length: 0\r\n"), std::string::npos) << reply;
+  EXPECT_EQ(body_of(reply), "") << reply;
 }
 
 namespace {

@@ -642,6 +642,9 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
       try {
         res = co_await h->coroutine(req);
       } catch (...) {
+        // The connection was cancelled (a shutdown past its deadline): not
+        // the handler's failure; it ends quietly, with no 500.
+        if (me->ctx && me->ctx->root_cancelled) throw;
         res = handler_error();
         keep_alive = false;
       }

@@ -442,6 +442,29 @@ TEST(http_server, serve_connection_copies_its_options) {
   EXPECT_EQ(reply.find("HTTP/1.1", 1), std::string::npos) << reply;
 }
 
+// A connection cancelled while its handler waits (a shutdown past its
+// deadline) just ends: the cancellation is not the handler's failure, so no
+// 500 and no error in the log. It wrote "500 Internal Server Error".
+TEST(http_server, a_connection_cancelled_in_its_handler_ends_without_a_500) {
+  loop l;
+  http::router routes;
+  routes.get("/", [](http::request&) -> task<http::response> {
+    co_await sleep(1h);
+    co_return http::response::text("late");
+  });
+  auto [server, client] = test::socket_pair();
+  green_thread g =
+      spawn(l, http::serve_connection(tcp_stream(l, std::move(server)), routes, {}), "conn");
+  std::string_view get = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(::write(client.get(), get.data(), get.size()), static_cast<ssize_t>(get.size()));
+  l.run_once(10ms);
+  l.run_once(10ms);
+  g.cancel();
+  ASSERT_TRUE(test::run_until(l, [&] { return g.done(); }, std::chrono::seconds(5)));
+  char buf[256];
+  EXPECT_EQ(::recv(client.get(), buf, sizeof buf, MSG_DONTWAIT), 0) << "an answer, not the end";
+}
+
 // RFC 9110 §15.3.6: a 205 has no content. Unlike 204 it is not bodiless to
 // HTTP/1.1 framing, so it says Content-Length: 0. It sent the handler's body.
 TEST(http_server, a_205_carries_no_body_and_says_so) {

@@ -460,7 +460,8 @@ TEST(http_server, a_connection_cancelled_in_its_handler_ends_without_a_500) {
   l.run_once(10ms);
   l.run_once(10ms);
   g.cancel();
-  ASSERT_TRUE(test::run_until(l, [&] { return g.done(); }, std::chrono::seconds(5)));
+  ASSERT_TRUE(test::run_until(
+      l, [&] { return g.done(); }, std::chrono::seconds(5)));
   char buf[256];
   EXPECT_EQ(::recv(client.get(), buf, sizeof buf, MSG_DONTWAIT), 0) << "an answer, not the end";
 }

@@ -18,6 +18,7 @@ namespace weft::http::detail {
 int load_file_info(unique_fd fd, const struct ::stat& st, std::string_view name, time_point now,
                    file_info& out) {
   out.directory = S_ISDIR(st.st_mode);
+  out.stat_mtime_s = static_cast<std::int64_t>(st.st_mtim.tv_sec);
   out.v = {static_cast<std::uint64_t>(st.st_ino), static_cast<std::uint64_t>(st.st_size),
            static_cast<std::int64_t>(st.st_mtim.tv_sec),
            static_cast<std::uint32_t>(st.st_mtim.tv_nsec)};
@@ -55,6 +56,23 @@ int load_file_info(unique_fd fd, const struct ::stat& st, std::string_view name,
   out.fd = std::move(fd);
   return 0;
 }
+
+namespace {
+// Whether a held descriptor's file is still what its entry describes. A
+// file rewritten in place keeps its inode, and within the entry's lifetime
+// it was sent with its old size: a Content-Length that lied, or the new
+// bytes cut to the old length under the old ETag. One fstat per hit, on
+// large files only (small ones are served from the bytes read, which
+// their validators describe exactly).
+bool unchanged(const file_info& f) noexcept {
+  if (!f.fd) return true;
+  struct ::stat st {};
+  return sys::fstat(f.fd.get(), st).ok() && st.st_nlink > 0 &&
+         static_cast<std::uint64_t>(st.st_size) == f.v.size &&
+         static_cast<std::int64_t>(st.st_mtim.tv_sec) == f.stat_mtime_s &&
+         static_cast<std::uint32_t>(st.st_mtim.tv_nsec) == f.v.mtime_ns;
+}
+}  // namespace
 
 bool file_cache::full(std::size_t more_bytes, bool more_fd) const noexcept {
   return map_.size() >= file_cache_max_entries || bytes_ + more_bytes > file_cache_max_bytes ||
@@ -113,7 +131,7 @@ const file_info* file_cache::open(int root_dir, std::string_view relative, time_
   if (enabled) {
     auto it = map_.find(relative);
     if (it != map_.end()) {
-      if (now - it->second.opened < file_cache_ttl) return &it->second;
+      if (now - it->second.opened < file_cache_ttl && unchanged(it->second)) return &it->second;
       forget(it->second);
       map_.erase(it);
     }

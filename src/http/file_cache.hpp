@@ -40,6 +40,9 @@ struct file_info {
   std::shared_ptr<const std::string> bytes;
   std::size_t held_bytes() const noexcept { return bytes ? bytes->size() : 0; }
   time_point opened{};
+  // st_mtim's seconds as read (v.mtime_s may be clamped to now): with
+  // v.size and v.mtime_ns, what a hit on a held descriptor compares.
+  std::int64_t stat_mtime_s = 0;
 };
 
 class file_cache {
@@ -55,6 +58,14 @@ class file_cache {
   const file_info* open(int root_dir, std::string_view relative, time_point now, bool enabled,
                         int& err);
   std::size_t size() const noexcept { return map_.size(); }
+  // Closes what has outlived file_cache_ttl, as any open() does: for a
+  // loop that is asked for no file, which would keep a deleted large file
+  // open, its disk space pinned, for good.
+  void sweep(time_point now) noexcept { drop_expired(now); }
+  bool holds_descriptors() const noexcept { return fds_ > 0; }
+  // Lets go of the uncached answer (with --no-file-cache, or a directory)
+  // once the caller is done with it, rather than at the next call.
+  void release_scratch() noexcept { scratch_ = {}; }
   // Out of descriptors while serving `keep` (a dup failed): closes every
   // other entry's. Whether there was any to close.
   bool close_descriptors_except(const file_info& keep) noexcept;

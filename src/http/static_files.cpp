@@ -26,10 +26,12 @@ using weft::detail::response_lines;
 
 std::atomic<std::uint64_t> next_id{1};
 
-// This thread's cache for one static_files instance. Instances are few and
+// This thread's cache for each static_files instance. Instances are few and
 // long-lived, so the map of caches stays tiny.
+thread_local std::unordered_map<std::uint64_t, std::unique_ptr<detail::file_cache>> caches;
+thread_local bool sweep_armed = false;
+
 detail::file_cache& local_cache(std::uint64_t id) {
-  thread_local std::unordered_map<std::uint64_t, std::unique_ptr<detail::file_cache>> caches;
   auto& c = caches[id];
   if (!c) c = std::make_unique<detail::file_cache>();
   return *c;
@@ -39,6 +41,47 @@ time_point now() noexcept {
   loop* l = loop::current();
   return l ? l->now() : clock::now();
 }
+
+// A cache closes expired entries when asked for a file, so a loop asked for
+// none kept a deleted large file open, its disk space pinned, for good.
+// While a cache of this thread holds a descriptor, a timer of its loop
+// sweeps them all once per file_cache_ttl. The timer runs only on this
+// thread, while its loop runs, so the thread's caches are there.
+void sweep_later() {
+  loop* l = loop::current();
+  if (sweep_armed || l == nullptr) return;
+  sweep_armed = true;
+  l->run_after(file_cache_ttl, [] {
+    sweep_armed = false;
+    bool held = false;
+    for (auto& [id, c] : caches) {
+      c->sweep(now());
+      held = held || c->holds_descriptors();
+    }
+    if (held) sweep_later();
+  });
+}
+
+// A file opened for one answer, from this thread's cache: the answer's
+// file_info lasts until the guard goes, and then an uncached one (with
+// --no-file-cache, or a directory) is let go, not at the next request,
+// which an idle loop may never get.
+class opened_files {
+ public:
+  explicit opened_files(std::uint64_t id) : cache_(local_cache(id)) {}
+  opened_files(const opened_files&) = delete;
+  opened_files& operator=(const opened_files&) = delete;
+  ~opened_files() { cache_.release_scratch(); }
+  const detail::file_info* open(int root, std::string_view relative, bool cached, int& err) {
+    const detail::file_info* f = cache_.open(root, relative, now(), cached, err);
+    if (cache_.holds_descriptors()) sweep_later();
+    return f;
+  }
+  detail::file_cache& cache() noexcept { return cache_; }
+
+ private:
+  detail::file_cache& cache_;
+};
 
 // A small HTML page for an error: the status and its reason, nothing about
 // the file system.
@@ -205,11 +248,12 @@ response static_files::serve(request& req) const {
   if (req.method() != "GET" && req.method() != "HEAD") return error_page(405);
   resolved_path p = resolve_static_path(req.path(), opts_.dotfiles);
   if (p.status != 0) return error_page(p.status);
-  detail::file_cache& cache = local_cache(id_);
+  opened_files files(id_);
   int err = 0;
-  const detail::file_info* f = cache.open(root_.get(), p.relative, now(), opts_.file_cache, err);
+  const detail::file_info* f = files.open(root_.get(), p.relative, opts_.file_cache, err);
   if (!f) return error_page(status_for(err));
-  if (!f->directory) return p.directory_form ? error_page(404) : serve_file(req, *f, cache, opts_);
+  if (!f->directory)
+    return p.directory_form ? error_page(404) : serve_file(req, *f, files.cache(), opts_);
   if (!p.directory_form) {
     // Relative links in the page resolve against the slash form.
     response r(301);
@@ -236,11 +280,11 @@ response static_files::serve(request& req) const {
 }
 
 response static_files::serve_directory(request& req, const std::string& relative) const {
-  detail::file_cache& cache = local_cache(id_);
+  opened_files files(id_);
   std::string index = relative.empty() ? "index.html" : relative + "/index.html";
   int err = 0;
-  const detail::file_info* f = cache.open(root_.get(), index, now(), opts_.file_cache, err);
-  if (f && !f->directory) return serve_file(req, *f, cache, opts_);
+  const detail::file_info* f = files.open(root_.get(), index, opts_.file_cache, err);
+  if (f && !f->directory) return serve_file(req, *f, files.cache(), opts_);
   if (!f && err != ENOENT) return error_page(status_for(err));
   // RFC 9110 §13.2.1: a listing has no entity tag and no date, so only
   // If-Match (fails unless "*") and If-None-Match: * (matches) can decide.

@@ -476,6 +476,56 @@ class DescriptorLimit(unittest.TestCase):
         self.assertEqual(get(server, "/one.bin").body, b"x")
 
 
+def fds_naming(pid, path):
+    """How many of the process's descriptors name `path` (also "... (deleted)")."""
+    n = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            n += os.readlink(f"/proc/{pid}/fd/{fd}").startswith(path)
+        except OSError:
+            pass
+    return n
+
+
+class LargeFileCache(unittest.TestCase):
+    """A large file (over the 64 KiB held in memory) is served by sendfile
+    from a descriptor the loop's cache keeps for up to 0.5 s. From a review:
+    a file rewritten in place was served in that window with its old size
+    (a Content-Length that lied, or a new file cut to the old length under
+    the old ETag), and a deleted one stayed open, its disk space pinned, on
+    a loop that got no more requests; with --no-file-cache too."""
+
+    def setUp(self):
+        self.tree = Tree(large=False)
+        self.addCleanup(self.tree.remove)
+        self.tree.write("f.bin", b"a" * 200_000)
+
+    def test_a_file_rewritten_in_place_is_served_whole_at_once(self):
+        server = start_http(self, "files", "--root", self.tree.root, "--threads", "1")
+        self.assertEqual(len(get(server, "/f.bin").body), 200_000)
+        for size, byte in ((150_000, b"b"), (300_000, b"c")):
+            with open(self.tree.path("f.bin"), "r+b") as f:  # same inode
+                f.truncate(0)
+                f.write(byte * size)
+            r = get(server, "/f.bin")
+            self.assertEqual((r.status, r.header("Content-Length"), r.body), (200, str(size), byte * size))
+
+    def check_released_on_an_idle_loop(self, *flags):
+        server = start_http(self, "files", "--root", self.tree.root, "--threads", "1", *flags)
+        self.assertEqual(len(get(server, "/f.bin").body), 200_000)
+        os.unlink(self.tree.path("f.bin"))
+        deadline = time.monotonic() + 3
+        while fds_naming(server.pid, self.tree.path("f.bin")) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.assertEqual(fds_naming(server.pid, self.tree.path("f.bin")), 0, "the deleted file is held open")
+
+    def test_a_deleted_file_is_closed_though_no_request_comes(self):
+        self.check_released_on_an_idle_loop()
+
+    def test_without_the_cache_nothing_stays_open(self):
+        self.check_released_on_an_idle_loop("--no-file-cache")
+
+
 class Options(unittest.TestCase):
     def setUp(self):
         self.tree = Tree(large=False)

@@ -18,7 +18,10 @@
 // Each loop keeps a small cache of open files (an fd, its stat and, for
 // small files, the bytes), so a hot file costs no open/fstat/read per
 // request. An entry lives at most file_cache_ttl, so a file replaced on disk
-// is served fresh within that time; the cache is bounded in entries and bytes.
+// is served fresh within that time; a large file's descriptor is checked
+// (fstat) on each hit, so one rewritten in place is never sent with its old
+// size. While descriptors are held, a timer of the loop closes expired
+// ones though no request comes. The cache is bounded in entries and bytes.
 //
 // Threading: build it before serving; serve() may then be called from any
 // number of loop threads at once (the cache is per thread, unlocked).

@@ -39,10 +39,11 @@ class qa_connection {
   // into a reset that destroys the error reply.
   void finish_after_flush(bool linger = false);
   // The graceful stop: no more reading; every question read is answered,
-  // those held back at the output limit too, and the close lingers if
-  // anything was owed (input may wait unread behind it, and a plain close
-  // over unread input resets the connection, destroying queued answers).
-  void begin_shutdown() { finish_after_flush(!out_.empty() || !in_.empty()); }
+  // those held back at the output limit too, and the close lingers (for at
+  // most 1 s): input may wait unread in the kernel, and a plain close over
+  // it resets the connection, destroying answers still queued there, which
+  // our own buffers cannot show.
+  void begin_shutdown() { finish_after_flush(true); }
 
  private:
   // Beyond this much unsent output, stop reading until the client catches up.

@@ -53,8 +53,8 @@ class file_cache {
   // past their lifetime are closed on any call, once per lifetime; out of
   // descriptors (EMFILE, ENFILE), the cache closes all it holds and tries
   // once more. With
-  // `enabled` false nothing is kept beyond the next call. The pointer is
-  // valid until the next call.
+  // `enabled` false nothing is kept beyond the next call, or beyond
+  // release_scratch(). The pointer is valid until either.
   const file_info* open(int root_dir, std::string_view relative, time_point now, bool enabled,
                         int& err);
   std::size_t size() const noexcept { return map_.size(); }

@@ -476,15 +476,16 @@ bool client_gone(std::error_code code) noexcept {
          code == std::errc::connection_reset || code == std::errc::broken_pipe;
 }
 
-// Runs a streamed body's producer: what it threw, or null. The client's
-// going (client_gone) is rethrown, to end the connection quietly.
-task<std::exception_ptr> run_producer(const body_producer& produce, body_writer& w) {
+// Runs a streamed body's producer: what it threw, or null. A failure of
+// the connection itself, a write to it (w.broken()) or its cancellation, is
+// rethrown, to end the connection quietly; anything else, whatever its
+// code (a backend's timeout or reset), is the producer's own failure.
+task<std::exception_ptr> run_producer(const body_producer& produce, body_writer& w,
+                                      const connection_tracker::entry* me) {
   try {
     co_await produce(w);
-  } catch (const std::system_error& e) {
-    if (client_gone(e.code())) throw;
-    co_return std::current_exception();
   } catch (...) {
+    if (w.broken() || (me->ctx && me->ctx->root_cancelled)) throw;
     co_return std::current_exception();
   }
   co_return nullptr;
@@ -700,7 +701,15 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
       co_await send_file_body(s, dl, res, opts.write_timeout);
     } else if (sent_body && res.producer()) {
       body_writer w(s, chunked, opts.write_timeout);
-      if (std::exception_ptr failed = co_await run_producer(res.producer(), w)) {
+      std::exception_ptr failed;
+      try {
+        failed = co_await run_producer(res.producer(), w, me);
+      } catch (...) {
+        // The client went (or shutdown cut it): logged all the same.
+        if (opts.access_log) log_access(opts.access_log, s, line, res.status(), w.bytes_written());
+        throw;
+      }
+      if (failed) {
         log_error("http body producer failed: " + what_of(failed));
         // Nothing of it has left (the head waits in the buffer until the
         // first write): the head is withdrawn, and a 500 follows the
@@ -741,17 +750,23 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
 
 task<void> body_writer::write(std::string_view data) {
   if (data.empty()) co_return;  // an empty chunk would end the body
-  if (chunked_) {
-    char size[24];
-    int n = std::snprintf(size, sizeof size, "%zx\r\n", data.size());
-    co_await write_within(*s_, std::string_view(size, static_cast<std::size_t>(n)), timeout_);
+  try {
+    if (chunked_) {
+      char size[24];
+      int n = std::snprintf(size, sizeof size, "%zx\r\n", data.size());
+      co_await write_within(*s_, std::string_view(size, static_cast<std::size_t>(n)), timeout_);
+    }
+    co_await write_within(*s_, data, timeout_);
+    if (chunked_) co_await write_within(*s_, "\r\n", timeout_);
+    // A streamed body is for data that is not all ready (progress, events):
+    // this piece must not wait in the buffer while the producer waits for
+    // the next
+    // (http_server.each_streamed_chunk_reaches_the_client_before_the_producer_waits).
+    co_await with_timeout(timeout_, s_->flush());
+  } catch (...) {
+    broken_ = true;
+    throw;
   }
-  co_await write_within(*s_, data, timeout_);
-  if (chunked_) co_await write_within(*s_, "\r\n", timeout_);
-  // A streamed body is for data that is not all ready (progress, events):
-  // this piece must not wait in the buffer while the producer waits for the
-  // next (http_server.each_streamed_chunk_reaches_the_client_before_the_producer_waits).
-  co_await with_timeout(timeout_, s_->flush());
   bytes_ += data.size();
 }
 

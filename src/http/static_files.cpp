@@ -30,6 +30,7 @@ std::atomic<std::uint64_t> next_id{1};
 // long-lived, so the map of caches stays tiny.
 thread_local std::unordered_map<std::uint64_t, std::unique_ptr<detail::file_cache>> caches;
 thread_local bool sweep_armed = false;
+thread_local std::uint64_t sweep_round = 0;  // which arming sweep_armed is for
 
 detail::file_cache& local_cache(std::uint64_t id) {
   auto& c = caches[id];
@@ -46,12 +47,18 @@ time_point now() noexcept {
 // none kept a deleted large file open, its disk space pinned, for good.
 // While a cache of this thread holds a descriptor, a timer of its loop
 // sweeps them all once per file_cache_ttl. The timer runs only on this
-// thread, while its loop runs, so the thread's caches are there.
+// thread, while its loop runs, so the thread's caches are there. A loop
+// destroyed (or never run again) with the timer pending drops its callback,
+// and with it the flag: left set, no later loop of the thread would sweep.
 void sweep_later() {
   loop* l = loop::current();
   if (sweep_armed || l == nullptr) return;
   sweep_armed = true;
-  l->run_after(file_cache_ttl, [] {
+  std::uint64_t round = ++sweep_round;
+  std::shared_ptr<void> armed(nullptr, [round](void*) {
+    if (sweep_round == round) sweep_armed = false;
+  });
+  l->run_after(file_cache_ttl, [armed = std::move(armed)] {
     sweep_armed = false;
     bool held = false;
     for (auto& [id, c] : caches) {

@@ -77,9 +77,13 @@ resolved_path walk_static_path(std::string_view path, bool allow_dotfiles) {
     path.remove_prefix(slash == std::string_view::npos ? path.size() : slash + 1);
     if (!decode_segment(raw, seg) || !valid_utf8(seg) || seg.size() > max_segment)
       return {400, {}, false};
-    // A final dot segment leaves the path ending in '/' (RFC 3986 §5.2.4),
-    // so "/a.txt/." names a directory, as "/a.txt/" does, not the file.
-    if ((seg == "." || seg == "..") && path.empty()) r.directory_form = true;
+    // A final "." leaves the path ending in '/' (RFC 3986 §5.2.4), so
+    // "/a.txt/." names a directory, as "/a.txt/" does, not the file. A
+    // final ".." does too, but a listing served at "/a/b/.." would resolve
+    // its relative links against "/a/b/": without the directory form, a
+    // directory there gets the 301 to the slash form, which a client
+    // resolves to "/a/".
+    if (seg == "." && path.empty()) r.directory_form = true;
     if (seg.empty() || seg == ".") continue;
     // "..", however it was spelled, drops the segment before it, as nginx
     // and RFC 3986 §5.2.4 do; one that would climb above the root is a 400

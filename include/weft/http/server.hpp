@@ -8,8 +8,8 @@
 // it waits for input). Every limit and timeout below is enforced; a
 // malformed request gets its error status and the connection closes.
 //
-// Threading: one loop thread per connection; options and router are shared
-// read-only.
+// Threading: one loop thread per connection; each connection copies its
+// options, and the router is shared read-only.
 
 #include <weft/core/time.hpp>
 #include <weft/http/router.hpp>
@@ -42,10 +42,14 @@ class body_writer {
       : s_(&s), chunked_(chunked), timeout_(write_timeout) {}
   task<void> write(std::string_view data);
   std::uint64_t bytes_written() const noexcept { return bytes_; }
+  // A write failed (the client went, or stopped reading): the connection
+  // is done, whatever the producer does with the exception.
+  bool broken() const noexcept { return broken_; }
 
  private:
   tcp_stream* s_;
   bool chunked_;
+  bool broken_ = false;
   duration timeout_;
   std::uint64_t bytes_ = 0;
 };

@@ -40,7 +40,8 @@ inline constexpr std::size_t max_relative = 4095;  // PATH_MAX - 1
 // by segment: an encoded '/' (%2f) is never a separator, so it is refused,
 // and "%2e%2e" is "..", like a literal "..". Empty and "." segments are
 // dropped, and a ".." drops the segment before it (RFC 3986 §5.2.4); one
-// that would climb above the root is a 400.
+// that would climb above the root is a 400. A final "." sets directory_form;
+// a final ".." does not (a directory there gets the redirect to "/a/b/../").
 resolved_path resolve_static_path(std::string_view path, bool allow_dotfiles);
 
 // True when `bytes` is well-formed UTF-8 (RFC 3629: no overlong forms, no

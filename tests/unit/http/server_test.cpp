@@ -385,6 +385,60 @@ TEST(http_server, a_body_producer_that_throws_before_writing_gets_a_500) {
   EXPECT_FALSE(serve_threw);
 }
 
+// The producer's own errors are its failures, whatever their code: a
+// timeout or a reset from a backend it proxies is not the client leaving.
+// Taken by its code for the client's, it ended the connection with nothing
+// sent, as in the test above (a review of the fix).
+TEST(http_server, a_producers_own_timeout_before_writing_gets_a_500) {
+  fixture f;
+  f.routes.get("/backend", [](http::request&) {
+    http::response r;
+    r.stream([](http::body_writer&) -> task<void> {
+      co_await yield_now();
+      throw std::system_error(std::make_error_code(std::errc::timed_out), "backend");
+    });
+    return r;
+  });
+  std::string reply = f.run("GET /backend HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(reply.rfind("HTTP/1.1 500 Internal Server Error\r\n", 0), 0u) << reply;
+}
+
+// A streamed response is logged when it ends, the client's leaving
+// included: a client reset mid-stream left no access-log line at all.
+TEST(http_server, a_streamed_response_the_client_abandons_is_still_logged) {
+  fixture f;
+  f.routes.get("/endless", [](http::request&) {
+    http::response r;
+    r.stream([](http::body_writer& w) -> task<void> {
+      std::string block(65536, 'x');
+      for (;;) co_await w.write(block);
+    });
+    return r;
+  });
+  std::FILE* log = std::tmpfile();
+  ASSERT_NE(log, nullptr);
+  f.opts.access_log = log;
+  auto listener = tcp_listener::bind(endpoint::loopback_v4(0));
+  endpoint at = listener.local_endpoint();
+  green_thread g = spawn(f.l, accept_one(&listener, &f.routes, &f.opts), "server");
+  int c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_EQ(::connect(c, at.data(), at.size()), 0);
+  std::string_view get = "GET /endless HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(::send(c, get.data(), get.size(), 0), static_cast<ssize_t>(get.size()));
+  for (int i = 0; i < 5; ++i) f.l.run_once(10ms);
+  linger reset{1, 0};
+  ::setsockopt(c, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+  ::close(c);
+  EXPECT_TRUE(test::run_until(
+      f.l, [&] { return g.done(); }, std::chrono::seconds(5)));
+  std::fflush(log);
+  std::rewind(log);
+  char line[512] = {};
+  EXPECT_NE(std::fgets(line, sizeof line, log), nullptr) << "no access-log line";
+  EXPECT_NE(std::string(line).find("\"GET /endless HTTP/1.1\" 200 "), std::string::npos) << line;
+  std::fclose(log);
+}
+
 // A close-delimited body (HTTP/1.0) cut short by its producer ends in a
 // reset: a FIN would make the part sent look like the whole body.
 TEST(http_server, a_close_delimited_body_cut_short_ends_in_a_reset) {

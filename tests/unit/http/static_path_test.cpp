@@ -53,8 +53,10 @@ TEST(resolve_static_path, plain_paths_are_decoded_once_and_normalized) {
       {"/a/b/../c.txt", 0, "a/c.txt", false},
       {"/a/%2e%2e/b.txt", 0, "b.txt", false},
       {"/a/.%2E/b/%2e./c", 0, "c", false},
-      {"/a/b/..", 0, "a", true},
-      {"/a/..", 0, "", true},
+      // A final ".." leaves the directory form to the redirect, so that a
+      // listing is never served where its relative links misresolve.
+      {"/a/b/..", 0, "a", false},
+      {"/a/..", 0, "", false},
       {"/a/../", 0, "", true},
       {"//a//..//b", 0, "b", false},
   };

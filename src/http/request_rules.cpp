@@ -106,10 +106,7 @@ template <class F>
 void for_each_member(std::string_view v, F f) noexcept {
   while (!v.empty()) {
     std::size_t comma = v.find(',');
-    std::string_view member = v.substr(0, comma);
-    while (!member.empty() && is_ows(member.front())) member.remove_prefix(1);
-    while (!member.empty() && is_ows(member.back())) member.remove_suffix(1);
-    f(member);
+    f(trim_ows(v.substr(0, comma)));
     v.remove_prefix(comma == std::string_view::npos ? v.size() : comma + 1);
   }
 }

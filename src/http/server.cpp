@@ -713,18 +713,19 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
         log_error("http body producer failed: " + what_of(failed));
         // Nothing of it has left (the head waits in the buffer until the
         // first write): the head is withdrawn, and a 500 follows the
-        // answers before it. It was dropped, and them with it.
+        // answers before it (fail() logs it). It was dropped, and them with it.
         if (w.bytes_written() == 0 && s.buffered_output() == head_to) {
           s.truncate_output(head_from);
           co_return co_await fail(s, 500, false, opts, line);
         }
-        if (opts.access_log) log_access(opts.access_log, s, line, res.status(), w.bytes_written());
+      }
+      if (opts.access_log) log_access(opts.access_log, s, line, res.status(), w.bytes_written());
+      if (failed) {
         // Cut short: a chunked body lacks its last chunk, which the client
         // sees; a close-delimited one would look whole after a FIN.
         if (!chunked) s.abort();
         co_return;
       }
-      if (opts.access_log) log_access(opts.access_log, s, line, res.status(), w.bytes_written());
       if (chunked) co_await write_within(s, "0\r\n\r\n", opts.write_timeout);
     } else if (!rest.empty() || s.buffered_output() >= tcp_stream::flush_threshold) {
       // This will send, and a client that stopped reading must not hold the

@@ -29,8 +29,8 @@ std::atomic<std::uint64_t> next_id{1};
 // This thread's cache for each static_files instance. Instances are few and
 // long-lived, so the map of caches stays tiny.
 thread_local std::unordered_map<std::uint64_t, std::unique_ptr<detail::file_cache>> caches;
-thread_local bool sweep_armed = false;
-thread_local std::uint64_t sweep_round = 0;  // which arming sweep_armed is for
+thread_local std::uint64_t sweep_rounds = 0;  // timers armed so far
+thread_local std::uint64_t armed_round = 0;   // the pending one's; 0: none
 
 detail::file_cache& local_cache(std::uint64_t id) {
   auto& c = caches[id];
@@ -52,14 +52,13 @@ time_point now() noexcept {
 // and with it the flag: left set, no later loop of the thread would sweep.
 void sweep_later() {
   loop* l = loop::current();
-  if (sweep_armed || l == nullptr) return;
-  sweep_armed = true;
-  std::uint64_t round = ++sweep_round;
+  if (armed_round != 0 || l == nullptr) return;
+  std::uint64_t round = armed_round = ++sweep_rounds;
   std::shared_ptr<void> armed(nullptr, [round](void*) {
-    if (sweep_round == round) sweep_armed = false;
+    if (armed_round == round) armed_round = 0;
   });
   l->run_after(file_cache_ttl, [armed = std::move(armed)] {
-    sweep_armed = false;
+    armed_round = 0;
     bool held = false;
     for (auto& [id, c] : caches) {
       c->sweep(now());

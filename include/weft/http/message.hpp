@@ -179,18 +179,14 @@ class response {
   // A body produced while it is sent: chunked transfer coding for HTTP/1.1,
   // close-delimited for HTTP/1.0.
   response& stream(body_producer p) & {
-    drop_other_bodies();
-    body_.clear();
-    shared_.reset();
+    drop_bodies();
     producer_ = std::move(p);
     return *this;
   }
   response&& stream(body_producer p) && { return std::move(stream(std::move(p))); }
   // A body sent from a file with sendfile(2): `length` bytes from `offset`.
   response& file(unique_fd fd, std::uint64_t offset, std::uint64_t length) & {
-    drop_other_bodies();
-    body_.clear();
-    shared_.reset();
+    drop_bodies();
     file_ = std::move(fd);
     file_offset_ = offset;
     file_length_ = length;
@@ -224,10 +220,17 @@ class response {
 
  private:
   friend struct weft::detail::response_lines;
+  // The producer and the file, which body() drops; drop_bodies(), for
+  // stream() and file(), drops the string and shared bodies too.
   void drop_other_bodies() noexcept {
     producer_ = nullptr;
     file_.reset();
     file_offset_ = file_length_ = 0;
+  }
+  void drop_bodies() noexcept {
+    body_.clear();
+    shared_.reset();
+    drop_other_bodies();
   }
   int status_;
   bool close_ = false;

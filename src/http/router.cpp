@@ -3,6 +3,7 @@
 #include "http/char_tables.hpp"
 #include "http/percent_decode.hpp"
 
+#include <algorithm>
 #include <memory>
 
 namespace weft::http {
@@ -135,17 +136,20 @@ bool matches_any_path(const std::vector<router::segment>& segments) {
 }
 }  // namespace
 
-router& router::add(std::string method, std::string_view pattern, handler h) {
-  auto segments = split_path(pattern);
-  bool any = matches_any_path(segments);
-  routes_.push_back({std::move(method), std::move(segments), {std::move(h), {}}, any});
-  return *this;
+router& router::add(std::string method, std::string_view pattern, handler h, route_options o) {
+  return add_route(std::move(method), pattern, {std::move(h), {}, o});
 }
 
-router& router::add(std::string method, std::string_view pattern, plain_handler h) {
+router& router::add(std::string method, std::string_view pattern, plain_handler h,
+                    route_options o) {
+  return add_route(std::move(method), pattern, {{}, std::move(h), o});
+}
+
+router& router::add_route(std::string method, std::string_view pattern, route_handler h) {
   auto segments = split_path(pattern);
   bool any = matches_any_path(segments);
-  routes_.push_back({std::move(method), std::move(segments), {{}, std::move(h)}, any});
+  largest_max_body_ = std::max(largest_max_body_, h.options.max_body);
+  routes_.push_back({std::move(method), std::move(segments), std::move(h), any});
   return *this;
 }
 

@@ -7,7 +7,9 @@
 #include <weft/task/timeout.hpp>
 
 #include "core/intrusive_list.hpp"
+#include "http/connection_io.hpp"
 #include "http/put_bytes.hpp"
+#include "http/request_body.hpp"
 
 #include <algorithm>
 #include <array>
@@ -16,6 +18,7 @@
 #include <cstring>
 #include <ctime>
 #include <memory>
+#include <optional>
 #include <vector>
 
 namespace weft::http {
@@ -60,6 +63,11 @@ std::int64_t http_date_seconds() noexcept {
 }
 
 namespace {
+
+using detail::read_before;
+using detail::read_by;
+using detail::read_outcome;
+using detail::timed;
 
 constexpr std::size_t max_fields_storage = 256;
 
@@ -315,140 +323,50 @@ std::string_view first_line(std::string_view bytes) noexcept {
   return bytes.substr(0, std::min<std::size_t>(end, 4096));
 }
 
-enum class read_outcome { ok, eof, timeout };
-
-// Awaits a stream operation under the connection's one deadline, moved to
-// `until`: timeout when the deadline cancels it, eof when a read finds the
-// peer's end. An awaiter in the caller's frame, not a coroutine: a
-// keep-alive request waits for input once per request, and a coroutine
-// frame, its allocation and a second await made that wait cost ~280 more
-// instructions (2,434 against 2,152 per request with one request per read,
-// bench/http/instructions.sh).
-template <class Op>
-struct timed {
-  deadline& dl;
-  time_point until;
-  Op op;
-
-  bool await_ready() {
-    dl.expires_at(until);
-    return op.await_ready();
-  }
-  template <class P>
-  bool await_suspend(std::coroutine_handle<P> caller) {
-    return op.await_suspend(caller);
-  }
-  read_outcome await_resume() {
-    bool eof = false;
-    try {
-      if constexpr (std::is_void_v<decltype(op.await_resume())>)
-        op.await_resume();
-      else
-        eof = op.await_resume() == 0;
-    } catch (const std::system_error& e) {
-      if (!dl.expired() || e.code() != std::errc::operation_canceled) throw;
-      dl.clear();
-      return read_outcome::timeout;
-    }
-    dl.clear();
-    return eof ? read_outcome::eof : read_outcome::ok;
-  }
-};
-
-timed<tcp_stream::read_some_op> read_by(tcp_stream& s, deadline& dl, time_point until,
-                                        std::size_t cap) {
-  return {dl, until, s.read_more(cap)};
-}
-
-// Reads more bytes before `until`, after sending pending output under the
-// write timeout. Where the output all leaves at the first try, as nearly
-// always, the caller awaits read_by alone and arms no write timeout.
-task<read_outcome> read_before(tcp_stream& s, deadline& dl, time_point until, std::size_t cap,
-                               const server_options& opts) {
-  if (s.buffered_output() > 0) {
-    auto r =
-        co_await timed<tcp_stream::write_op>{dl, s.owner().now() + opts.write_timeout, s.flush()};
-    if (r != read_outcome::ok) co_return r;
-  }
-  co_return co_await read_by(s, dl, until, cap);
-}
-
-struct owned_fields {
-  std::string blob;
-  std::vector<header_field> fields;
-  void copy(std::span<const header_field> in) {
-    std::size_t total = 0;
-    for (const auto& f : in) total += f.name.size() + f.value.size();
-    blob.reserve(total);
-    for (const auto& f : in) {
-      blob += f.name;
-      blob += f.value;
-    }
-    std::size_t pos = 0;
-    fields.clear();
-    for (const auto& f : in) {
-      std::string_view n(blob.data() + pos, f.name.size());
-      pos += f.name.size();
-      std::string_view v(blob.data() + pos, f.value.size());
-      pos += f.value.size();
-      fields.push_back({n, v});
-    }
-  }
-};
-
 // What a request with a body keeps while it is served: its head, copied
 // out of the stream's buffer (which may move as the body arrives), the
-// fields parsed from that copy, the body and the trailers.
+// fields parsed from that copy, the body's reader, and the body when the
+// server reads it whole.
 struct request_body {
   std::string head, body;
   std::vector<header_field> fields;
-  owned_fields trailers;
+  std::optional<detail::body_source> source;
 };
 
-// The request body, read whole up to the limits. Returns 0 on success or the
-// status to answer.
-task<int> read_body(tcp_stream& s, deadline& dl, const request_head& head,
-                    const server_options& opts, std::string& body, owned_fields& trailers) {
-  time_point until = s.owner().now() + opts.body_timeout;
-  std::size_t cap = std::size_t{64} * 1024 + opts.limits.max_head;
-  if (head.body == body_kind::content_length) {
-    // Not reserved from the declared length: the body grows as it arrives,
-    // so a client pays in bytes sent for the memory it takes. Reserved, a
-    // head declaring 1 TiB under a large limit cost 1 TiB (bad_alloc).
-    while (body.size() < head.content_length) {
-      std::string_view have = s.buffered();
-      std::size_t take = std::min<std::size_t>(have.size(), head.content_length - body.size());
-      body.append(have.data(), take);
-      s.consume(take);
-      if (body.size() == head.content_length) break;
-      auto r = co_await read_before(s, dl, until, cap, opts);
-      if (r == read_outcome::eof) co_return -1;
-      if (r == read_outcome::timeout) co_return 408;
-    }
+// Readies a request's body for its handler, once its route is known: read
+// whole into b.body, or on a streaming route left to the handler's
+// read_some. Returns 0, the status to refuse it with, or -1 (the client
+// went). `unread`: the handler runs with the body unread, so the
+// connection closes after the answer.
+task<int> take_body(tcp_stream& s, deadline& dl, request& req, request_body& b,
+                    const route_handler* h, const server_options& opts, bool& unread) {
+  const request_head& head = req.head_;
+  std::uint64_t limit = h && h->options.max_body != 0 ? h->options.max_body : opts.limits.max_body;
+  if (head.body == body_kind::content_length && head.content_length > limit) co_return 413;
+  b.source.emplace(s, dl, head, opts, limit);
+  if (h && h->options.stream_body) {
+    req.source_ = &*b.source;
     co_return 0;
   }
-  chunked_limits cl;
-  cl.max_body = opts.limits.max_body;
-  chunked_decoder dec(cl);
-  std::array<header_field, 100> storage;
-  for (;;) {
-    chunk_result r = dec.decode(s.buffered(), storage);
-    if (r.state == chunk_result::body) {
-      body.append(r.data);
-      s.consume(r.consumed);
-      continue;
-    }
-    if (r.state == chunk_result::error) co_return r.status;
-    if (r.state == chunk_result::complete) {
-      trailers.copy(r.trailers);
-      s.consume(r.consumed);
-      co_return 0;
-    }
-    s.consume(r.consumed);
-    auto rr = co_await read_before(s, dl, until, cap, opts);
-    if (rr == read_outcome::eof) co_return -1;
-    if (rr == read_outcome::timeout) co_return 408;
+  // Nothing is routed here: the 404 or 405 goes without the body, which a
+  // client that expects 100-continue has not sent (RFC 9110 §10.1.1).
+  if (!h && head.expect_continue && s.buffered().empty()) {
+    unread = true;
+    co_return 0;
   }
+  // Not reserved from the declared length: the body grows as it arrives,
+  // so a client pays in bytes sent for the memory it takes. Reserved, a
+  // head declaring 1 TiB under a large limit cost 1 TiB (bad_alloc).
+  for (;;) {
+    std::string_view piece;
+    int st = co_await b.source->next(piece);
+    if (st != 0) co_return st;
+    if (piece.empty()) break;
+    b.body.append(piece);
+  }
+  req.body_ = b.body;
+  req.trailers_ = b.source->trailers();
+  co_return 0;
 }
 
 // Answers a request the server refuses, logs it (`request_line` as it
@@ -546,12 +464,16 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
   request req;
   request_head& head = req.head_;
   parse_state state;
+  // A head's Content-Length is read before its route is known, so against
+  // the largest limit a route allows; take_body then applies the route's.
+  parse_limits head_limits = opts.limits;
+  head_limits.max_body = std::max(opts.limits.max_body, routes.largest_max_body());
   for (std::size_t served = 0;; ++served) {
     // 1. The head: wait idle for its first byte, then head_timeout for all of it.
     parse_result pr;
     time_point head_deadline = time_point::max(), idle_deadline = time_point::max();
     std::size_t blank = 0;  // bytes of empty lines skipped before this request
-    const parse_limits* limits = &opts.limits;
+    const parse_limits* limits = &head_limits;
     parse_limits less_blank;  // the limits less `blank`, once there is some
     for (;;) {
       std::string_view bytes = s.buffered();
@@ -570,7 +492,7 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
           state = {};
           bytes = s.buffered();
           if (blank >= opts.limits.max_head) co_return co_await fail(s, 431, false, opts, {});
-          less_blank = opts.limits;
+          less_blank = head_limits;
           less_blank.max_head -= blank;
           limits = &less_blank;
         }
@@ -600,55 +522,65 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
       co_return co_await fail(s, pr.status, names_head(s.buffered()), opts,
                               first_line(s.buffered()));
 
-    // 2. The body. The head's views point into the stream's buffer, which
-    // may move as the body arrives, so a request with a body keeps a copy.
-    // Made only for such a request: four empty containers built and
-    // destroyed per request cost ~50 instructions (bench/http/instructions.sh),
-    // an empty std::optional of them ~20.
+    // 2. The route, then the body. The head's views point into the
+    // stream's buffer, which may move as the body arrives, so a request
+    // with a body keeps a copy. Made only for such a request: four empty
+    // containers built and destroyed per request cost ~50 instructions
+    // (bench/http/instructions.sh), an empty std::optional of them ~20.
     std::unique_ptr<request_body> with_body;
     req.body_ = {};
     req.trailers_ = {};
+    req.body_given_ = false;
     if (head.body != body_kind::none) {
       with_body = std::make_unique<request_body>();
       request_body& b = *with_body;
       b.head.assign(s.buffered().substr(0, pr.consumed));
       parse_state again;
       b.fields.resize(head.fields.size());
-      (void)parse_request(b.head, opts.limits, b.fields, head, again);
+      (void)parse_request(b.head, *limits, b.fields, head, again);
       s.consume(pr.consumed);
-      if (head.expect_continue && s.buffered().empty()) {
-        // Under the write timeout: the answers buffered before it go too.
-        dl.expires_after(opts.write_timeout);
-        co_await s.write_all("HTTP/1.1 100 Continue\r\n\r\n");
-        dl.clear();
-      }
-      int st = co_await read_body(s, dl, head, opts, b.body, b.trailers);
-      if (st != 0) co_return co_await fail(s, st, req.method() == "HEAD", opts, first_line(b.head));
-      req.body_ = b.body;
-      req.trailers_ = b.trailers.fields;
     }
     req.params_.clear();
+    std::string allow;
+    const route_handler* h = routes.match(req, allow);
+    bool unread = false;
+    if (with_body) {
+      int st = co_await take_body(s, dl, req, *with_body, h, opts, unread);
+      if (st != 0)
+        co_return co_await fail(s, st, req.method() == "HEAD", opts, first_line(with_body->head));
+    }
 
     // 3. The handler. An exception is a 500 for this request, not a crash.
     // A plain handler's response is built in place (moving one in cost
     // ~120 instructions a request, 5% of weft's own in the pipelined bench).
-    std::string allow;
-    const route_handler* h = routes.match(req, allow);
     bool handler_failed = false;
     response res = !h         ? unrouted(allow)
                    : h->plain ? run_plain(h->plain, req, handler_failed)
                               : response();  // filled by the coroutine below
-    bool keep_alive = head.keep_alive && served + 1 < opts.max_requests && !handler_failed;
+    bool keep_alive =
+        head.keep_alive && served + 1 < opts.max_requests && !handler_failed && !unread;
     if (h && !h->plain) {
       try {
         res = co_await h->coroutine(req);
       } catch (...) {
         // The connection was cancelled (a shutdown past its deadline): not
-        // the handler's failure; it ends quietly, with no 500.
+        // the handler's failure; it ends quietly, with no 500. Nor is a
+        // streamed body's failure, answered below.
         if (me->ctx && me->ctx->root_cancelled) throw;
-        res = handler_error();
+        if (!req.source_ || req.source_->failed() == 0) res = handler_error();
         keep_alive = false;
       }
+    }
+    if (req.source_) {
+      detail::body_source& body = *req.source_;
+      req.source_ = nullptr;
+      // A body that failed is answered with its failure (a 400 for a bad
+      // chunk), whatever the handler made of it. One not read to its end
+      // is never read as requests: the connection closes after the answer.
+      if (!body.finish_buffered() && body.failed() == 0) keep_alive = false;
+      if (body.failed() != 0)
+        co_return co_await fail(s, body.failed(), req.method() == "HEAD", opts,
+                                first_line(with_body->head));
     }
     if (res.status() < 200 || res.status() > 599) {
       // 1xx is not a final response, and others are not HTTP: a handler bug.

@@ -19,6 +19,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -27,8 +28,25 @@
 namespace weft::detail {
 struct response_lines;  // src/http/response_lines.hpp: weft's own unchecked lines
 }
+namespace weft::http::detail {
+class body_source;  // src/http/request_body.hpp: a body read as it arrives
+}
 
 namespace weft::http {
+
+// Why a request's body could not be read (request::read_some): status() is
+// what the server answers once the handler returns, whatever it returns
+// (400 a malformed chunk, 408 the body timeout, 413 past the route's
+// max_body), or 0 when the client went and nothing can be answered. The
+// connection closes after it.
+class body_error : public std::runtime_error {
+ public:
+  body_error(int status, const char* what) : std::runtime_error(what), status_(status) {}
+  int status() const noexcept { return status_; }
+
+ private:
+  int status_;
+};
 
 class request {
  public:
@@ -48,8 +66,18 @@ class request {
   std::optional<std::string_view> header(std::string_view name) const noexcept;
   std::span<const header_field> headers() const noexcept { return head_.fields; }
   std::span<const header_field> trailers() const noexcept { return trailers_; }
-  // The whole body, de-chunked.
+  // The whole body, de-chunked; empty on a route that streams its body.
   std::string_view body() const noexcept { return body_; }
+  // The body as it arrives, on a route added with stream_body: the next
+  // piece, de-chunked (a view valid until the next call), or an empty view
+  // once the body has ended, when trailers() holds the trailer fields. On
+  // other routes the first call returns body() whole. A handler that
+  // returns before the end has its response sent with "Connection: close",
+  // and the rest is never read. One read at a time, from the handler's own
+  // green thread (the body timeout cancels its wait there). Throws
+  // body_error when the body cannot be read, and std::system_error when
+  // the connection fails.
+  task<std::string_view> read_some();
 
   // A query parameter, percent-decoded ('+' is a space). First match wins.
   std::optional<std::string> query_param(std::string_view name) const;
@@ -66,6 +94,8 @@ class request {
   // point into the target). A vector, not a string: moving the request
   // keeps the views valid, which a string's inline buffer would not.
   std::vector<char> param_bytes_;
+  detail::body_source* source_ = nullptr;  // on a streaming route, while its handler runs
+  bool body_given_ = false;                // read_some returned body_ already
 };
 
 class body_writer;

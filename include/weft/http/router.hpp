@@ -10,12 +10,14 @@
 //   router r;
 //   r.get("/users/:id", [](request& req) -> task<response> { ... });
 //   r.post("/users", [](request& req) { return response::json("{}", 201); });
+//   r.put("/uploads/:name", store, {.stream_body = true, .max_body = 1ull << 30});
 //
 // Threading: build it before serving; then read-only, so loops may share it.
 
 #include <weft/http/message.hpp>
 #include <weft/task/task.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -27,47 +29,67 @@ namespace weft::http {
 using handler = std::function<task<response>(request&)>;
 using plain_handler = std::function<response(request&)>;
 
+// How a route takes its request's body.
+struct route_options {
+  // The handler runs once the head is in, and reads the body itself as it
+  // arrives, with request::read_some(): for a body too large to hold, or
+  // one to refuse before the client sends it (a 100 Continue goes only when
+  // the handler first reads). Without it, the server reads the whole body
+  // first, and request::body() holds it.
+  bool stream_body = false;
+  // This route's body limit in bytes, above or below the server's
+  // (parse_limits::max_body); 0: the server's. Past it: 413.
+  std::uint64_t max_body = 0;
+};
+
 // What a route runs: a coroutine, or a plain function that the server calls
 // directly, without a coroutine frame per request. Exactly one is set.
 struct route_handler {
   handler coroutine;
   plain_handler plain;
+  route_options options;
 };
 
 class router {
  public:
-  router& add(std::string method, std::string_view pattern, handler h);
-  router& add(std::string method, std::string_view pattern, plain_handler h);
+  router& add(std::string method, std::string_view pattern, handler h, route_options o = {});
+  router& add(std::string method, std::string_view pattern, plain_handler h, route_options o = {});
   template <class H>
-  router& get(std::string pattern, H h) {
-    return add("GET", std::move(pattern), std::move(h));
+  router& get(std::string pattern, H h, route_options o = {}) {
+    return add("GET", std::move(pattern), std::move(h), o);
   }
   template <class H>
-  router& post(std::string pattern, H h) {
-    return add("POST", std::move(pattern), std::move(h));
+  router& post(std::string pattern, H h, route_options o = {}) {
+    return add("POST", std::move(pattern), std::move(h), o);
   }
   template <class H>
-  router& put(std::string pattern, H h) {
-    return add("PUT", std::move(pattern), std::move(h));
+  router& put(std::string pattern, H h, route_options o = {}) {
+    return add("PUT", std::move(pattern), std::move(h), o);
   }
   template <class H>
-  router& del(std::string pattern, H h) {
-    return add("DELETE", std::move(pattern), std::move(h));
+  router& del(std::string pattern, H h, route_options o = {}) {
+    return add("DELETE", std::move(pattern), std::move(h), o);
   }
   // Requests for a path no route has (a path routed for other methods
   // still gets 405).
-  router& fallback(handler h) {
-    fallback_ = {std::move(h), {}};
+  router& fallback(handler h, route_options o = {}) {
+    fallback_ = {std::move(h), {}, o};
+    largest_max_body_ = std::max(largest_max_body_, o.max_body);
     return *this;
   }
-  router& fallback(plain_handler h) {
-    fallback_ = {{}, std::move(h)};
+  router& fallback(plain_handler h, route_options o = {}) {
+    fallback_ = {{}, std::move(h), o};
+    largest_max_body_ = std::max(largest_max_body_, o.max_body);
     return *this;
   }
 
   // The handler for req (binding its params), or nullptr. On nullptr,
   // `allow` lists the methods the path has (empty: 404; else 405).
   const route_handler* match(request& req, std::string& allow) const;
+  // The largest max_body a route sets (0: none). A head's Content-Length
+  // is checked against it before its route is known, then against the
+  // route's own limit.
+  std::uint64_t largest_max_body() const noexcept { return largest_max_body_; }
 
   // A pattern's segment: a literal (percent-decoded), a ":name" parameter
   // (`text` is the name), or a final "*" (the rest of the path).
@@ -78,6 +100,7 @@ class router {
   };
 
  private:
+  router& add_route(std::string method, std::string_view pattern, route_handler h);
   struct route {
     std::string method;
     std::vector<segment> segments;
@@ -86,6 +109,7 @@ class router {
   };
   std::vector<route> routes_;
   route_handler fallback_;
+  std::uint64_t largest_max_body_ = 0;
 };
 
 // Wraps a plain function as a coroutine handler.

@@ -1,0 +1,51 @@
+// A streamed upload: PUT /count takes a body of up to 1 GiB (the server's
+// default limit stays 8 MiB) and answers with its size and CRC-32, holding
+// one piece of it at a time. Run: build/bin/example_upload 7081, then
+//   head -c 100M /dev/urandom | curl -T - localhost:7081/count
+#include <weft/http/server.hpp>
+#include <weft/net/tcp_listener.hpp>
+#include <weft/task/spawn.hpp>
+
+#include <array>
+#include <csignal>
+#include <cstdio>
+
+using namespace weft;
+
+task<http::response> count(http::request& req) {
+  static const auto table = [] {  // CRC-32 (IEEE), as zlib computes it
+    std::array<std::uint32_t, 256> t{};
+    for (std::uint32_t i = 0; i < 256; ++i) {
+      std::uint32_t c = i;
+      for (int k = 0; k < 8; ++k) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+      t[i] = c;
+    }
+    return t;
+  }();
+  std::uint64_t size = 0;
+  std::uint32_t crc = ~0u;
+  while (true) {
+    std::string_view piece = co_await req.read_some();  // empty at the end
+    if (piece.empty()) break;
+    size += piece.size();
+    for (unsigned char c : piece) crc = table[(crc ^ c) & 0xFF] ^ (crc >> 8);
+  }
+  co_return http::response::json("{\"bytes\": " + std::to_string(size) +
+                                 ", \"crc32\": " + std::to_string(~crc) + "}");
+}
+
+int main(int argc, char** argv) {
+  http::router routes;
+  routes.put("/count", count, {.stream_body = true, .max_body = 1ull << 30});
+  loop l;
+  l.on_signals({SIGINT, SIGTERM}, [&](int) { l.stop(); });
+  auto listener = tcp_listener::bind(
+      endpoint::loopback_v4(static_cast<std::uint16_t>(argc > 1 ? std::atoi(argv[1]) : 7081)));
+  std::printf("listening on %s\n", listener.local_endpoint().to_string().c_str());
+  std::fflush(stdout);
+  auto accept_loop = [](loop& lp, tcp_listener li, const http::router* r) -> task<void> {
+    for (;;) spawn_n(lp, http::serve_connection(co_await li.accept(), *r, {}), "http");
+  };
+  spawn(l, accept_loop(l, std::move(listener), &routes), "accept");
+  l.run();
+}

@@ -336,10 +336,10 @@ struct request_body {
 // Readies a request's body for its handler, once its route is known: read
 // whole into b.body, or on a streaming route left to the handler's
 // read_some. Returns 0, the status to refuse it with, or -1 (the client
-// went). `unread`: the handler runs with the body unread, so the
-// connection closes after the answer.
+// went). A body left unread ends the connection after the answer
+// (head.keep_alive is cleared).
 task<int> take_body(tcp_stream& s, deadline& dl, request& req, request_body& b,
-                    const route_handler* h, const server_options& opts, bool& unread) {
+                    const route_handler* h, const server_options& opts) {
   const request_head& head = req.head_;
   std::uint64_t limit = h && h->options.max_body != 0 ? h->options.max_body : opts.limits.max_body;
   if (head.body == body_kind::content_length && head.content_length > limit) co_return 413;
@@ -351,7 +351,7 @@ task<int> take_body(tcp_stream& s, deadline& dl, request& req, request_body& b,
   // Nothing is routed here: the 404 or 405 goes without the body, which a
   // client that expects 100-continue has not sent (RFC 9110 §10.1.1).
   if (!h && head.expect_continue && s.buffered().empty()) {
-    unread = true;
+    req.head_.keep_alive = false;
     co_return 0;
   }
   // Not reserved from the declared length: the body grows as it arrives,
@@ -435,6 +435,26 @@ response run_plain(const plain_handler& h, request& req, bool& failed) {
   }
 }
 
+// After a streaming route's handler. A body that failed is answered with
+// its failure (a 400 for a bad chunk), whatever the handler made of it, and
+// one not read to its end is never read as requests: either way the
+// connection closes after the answer. False when the client went: nothing
+// is answered. A plain function, and the failure answered as a response,
+// not through fail(): an await more in serve() made every request dearer
+// (with this, and serve()'s other per-request work trimmed, a pipelined
+// request costs 1,187 instructions, against 1,175 before streamed bodies
+// and 1,201 with them at first; bench/http/instructions.sh).
+bool end_streamed_body(request& req, response& res, bool& keep_alive) {
+  detail::body_source& body = *req.source_;
+  req.source_ = nullptr;
+  if (!body.finish_buffered()) keep_alive = false;
+  int failed = body.failed();
+  if (failed > 0)
+    res = response::text(std::to_string(failed) + " " + std::string(reason_phrase(failed)) + "\n",
+                         failed);
+  return failed >= 0;
+}
+
 // Marks the connection busy for the life of one request, while it is
 // tracked: the tracker may go first (connection_tracker).
 struct busy_guard {
@@ -468,13 +488,16 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
   // the largest limit a route allows; take_body then applies the route's.
   parse_limits head_limits = opts.limits;
   head_limits.max_body = std::max(opts.limits.max_body, routes.largest_max_body());
+  // The head limits less the empty lines before a request, once there are
+  // some. Out of the loop: built per request, its defaults cost 5
+  // instructions a request (callgrind, bench/http/instructions.sh).
+  parse_limits less_blank;
   for (std::size_t served = 0;; ++served) {
     // 1. The head: wait idle for its first byte, then head_timeout for all of it.
     parse_result pr;
     time_point head_deadline = time_point::max(), idle_deadline = time_point::max();
     std::size_t blank = 0;  // bytes of empty lines skipped before this request
     const parse_limits* limits = &head_limits;
-    parse_limits less_blank;  // the limits less `blank`, once there is some
     for (;;) {
       std::string_view bytes = s.buffered();
       if (!bytes.empty()) {
@@ -530,8 +553,8 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
     std::unique_ptr<request_body> with_body;
     req.body_ = {};
     req.trailers_ = {};
-    req.body_given_ = false;
     if (head.body != body_kind::none) {
+      req.body_given_ = false;  // without a body, read_some returns nothing either way
       with_body = std::make_unique<request_body>();
       request_body& b = *with_body;
       b.head.assign(s.buffered().substr(0, pr.consumed));
@@ -543,9 +566,8 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
     req.params_.clear();
     std::string allow;
     const route_handler* h = routes.match(req, allow);
-    bool unread = false;
     if (with_body) {
-      int st = co_await take_body(s, dl, req, *with_body, h, opts, unread);
+      int st = co_await take_body(s, dl, req, *with_body, h, opts);
       if (st != 0)
         co_return co_await fail(s, st, req.method() == "HEAD", opts, first_line(with_body->head));
     }
@@ -557,8 +579,7 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
     response res = !h         ? unrouted(allow)
                    : h->plain ? run_plain(h->plain, req, handler_failed)
                               : response();  // filled by the coroutine below
-    bool keep_alive =
-        head.keep_alive && served + 1 < opts.max_requests && !handler_failed && !unread;
+    bool keep_alive = head.keep_alive && served + 1 < opts.max_requests && !handler_failed;
     if (h && !h->plain) {
       try {
         res = co_await h->coroutine(req);
@@ -571,17 +592,7 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
         keep_alive = false;
       }
     }
-    if (req.source_) {
-      detail::body_source& body = *req.source_;
-      req.source_ = nullptr;
-      // A body that failed is answered with its failure (a 400 for a bad
-      // chunk), whatever the handler made of it. One not read to its end
-      // is never read as requests: the connection closes after the answer.
-      if (!body.finish_buffered() && body.failed() == 0) keep_alive = false;
-      if (body.failed() != 0)
-        co_return co_await fail(s, body.failed(), req.method() == "HEAD", opts,
-                                first_line(with_body->head));
-    }
+    if (req.source_ && !end_streamed_body(req, res, keep_alive)) co_return;
     if (res.status() < 200 || res.status() > 599) {
       // 1xx is not a final response, and others are not HTTP: a handler bug.
       log_error("http handler returned status " + std::to_string(res.status()));

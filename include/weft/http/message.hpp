@@ -167,8 +167,9 @@ class response {
   // Adds a header line. The server frames the message, so Content-Length,
   // Transfer-Encoding and Connection are refused, as is a name that is not
   // a token or a value with a control byte such as CR, LF or NUL (header
-  // injection): all throw std::invalid_argument. A Date set here replaces
-  // the server's.
+  // injection): all throw std::invalid_argument. The value's leading and
+  // trailing SP and HTAB are dropped. A Date set here replaces the
+  // server's, and a second one the first.
   response& header(std::string_view name, std::string_view value) &;
   response&& header(std::string_view name, std::string_view value) && {
     return std::move(header(name, value));

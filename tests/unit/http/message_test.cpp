@@ -213,6 +213,28 @@ response created(std::string_view id) {
 }
 }  // namespace
 
+// Date is one value (RFC 9110 §6.6.1): two lines would leave a client to
+// pick one.
+TEST(http_response, a_second_date_replaces_the_first) {
+  response r;
+  r.header("Date", "Thu, 01 Jan 1970 00:00:00 GMT").header("X-A", "1");
+  r.header("date", "Fri, 02 Jan 1970 00:00:00 GMT");
+  EXPECT_EQ(count_of(r.header_block(), "ate: "), 1u) << r.header_block();
+  EXPECT_EQ(r.header("Date"), "Fri, 02 Jan 1970 00:00:00 GMT");
+  EXPECT_EQ(r.header("X-A"), "1");
+}
+
+// A field value has no leading or trailing whitespace (RFC 9110 §5.5);
+// sent as given, " x" read as "x" anyway, and "x " differently by
+// clients that do not trim. Trimmed, as Go's net/http does.
+TEST(http_response, a_values_surrounding_whitespace_is_trimmed) {
+  response r;
+  r.header("X-A", " \t one two\t ").content_type("  text/html ");
+  EXPECT_EQ(r.header_block(), "X-A: one two\r\nContent-Type: text/html\r\n");
+  r.header("X-Blank", " \t ");
+  EXPECT_EQ(r.header("X-Blank"), "");
+}
+
 TEST(http_response, a_chain_of_setters_on_a_temporary_can_be_returned) {
   response r = created("7");
   EXPECT_EQ(r.status(), 201);

@@ -49,9 +49,15 @@ struct timed {
       else
         eof = op.await_resume() == 0;
     } catch (const std::system_error& e) {
-      if (!dl.expired() || e.code() != std::errc::operation_canceled) throw;
+      // Cleared either way: left armed after another scope's cancellation
+      // (a handler's with_timeout around its read), it went on to cancel
+      // whatever the green thread awaited next (found by review).
+      if (dl.expired() && e.code() == std::errc::operation_canceled) {
+        dl.clear();
+        return read_outcome::timeout;
+      }
       dl.clear();
-      return read_outcome::timeout;
+      throw;
     }
     dl.clear();
     return eof ? read_outcome::eof : read_outcome::ok;

@@ -6,13 +6,15 @@
 // through it, and request::read_some a streamed one: the two cannot differ
 // in what they accept.
 //
-// Loop thread of the connection; one read at a time. It lives in the
-// connection's frame while its request is served.
+// Loop thread of the connection, and one green thread: the connection's
+// own, whose deadline bounds the reads. It lives while its request is
+// served.
 
 #include <weft/http/chunked_decoder.hpp>
 #include <weft/http/request_parser.hpp>
 #include <weft/http/server.hpp>
 #include <weft/net/tcp_stream.hpp>
+#include <weft/task/context.hpp>
 #include <weft/task/deadline.hpp>
 
 #include "http/connection_io.hpp"
@@ -27,23 +29,27 @@ namespace weft::http::detail {
 class body_source {
  public:
   // The head's body framing (Content-Length or chunked) is read from
-  // `head`, which must have one. The body timeout runs from now.
-  body_source(tcp_stream& s, deadline& dl, const request_head& head, const server_options& opts,
-              std::uint64_t max_body);
+  // `head`, which must have one. `owner` is the green thread that may read
+  // it: the one whose deadline `dl` is.
+  body_source(tcp_stream& s, deadline& dl, weft::detail::task_context& owner,
+              const request_head& head, const server_options& opts, std::uint64_t max_body,
+              duration body_timeout);
   body_source(const body_source&) = delete;
   body_source& operator=(const body_source&) = delete;
 
-  // The next piece, a view into the stream's buffer valid until the next
-  // call, or an empty one at the end. Returns 0, the status that ends the
-  // exchange (400, 408, 413, 431), or -1 when the client went. A failure
-  // is final: later calls return it again. Throws what the stream throws
-  // (a reset, the green thread's cancellation), and counts that as -1.
-  task<int> next(std::string_view& piece);
+  // The next piece already buffered, without waiting: a view into the
+  // stream's buffer valid until the next call, which consumes it. Empty
+  // when more must be read, or at the end (done()), or on a failure.
+  std::string_view next_buffered();
 
-  // After the handler: drops the last piece handed out and decodes what
-  // follows it in the buffer, without reading. True when that ends the
-  // body (a handler that stopped at its last byte read all of it).
-  bool finish_buffered();
+  // The next piece, waiting for it when none is buffered, or an empty one
+  // at the end. Returns 0, the status that ends the exchange (400, 408,
+  // 413, 431), or -1 when the client went. A failure is final: later
+  // calls return it again. The body timeout runs from the first call.
+  // Throws what the stream throws: a reset (counted as -1), or a
+  // cancellation, the green thread's or a with_timeout's (after which the
+  // body may be read on). From another green thread: std::logic_error.
+  task<int> next(std::string_view& piece);
 
   bool done() const noexcept { return done_; }
   int failed() const noexcept { return failed_; }
@@ -53,19 +59,20 @@ class body_source {
  private:
   // A piece already buffered, or none; `failed_` set on a framing error.
   std::string_view take_buffered();
-  task<void> send_continue();
 
   tcp_stream& s_;
   deadline& dl_;
+  weft::detail::task_context& owner_;
   const server_options& opts_;
-  time_point until_;
-  std::uint64_t left_;     // Content-Length bytes not yet handed out
-  std::size_t taken_ = 0;  // the last piece's bytes, consumed at the next call
+  duration timeout_;
+  time_point until_ = time_point::max();  // max: no read has waited yet
+  std::uint64_t left_;                    // Content-Length bytes not yet handed out
+  std::size_t taken_ = 0;                 // the last piece's bytes, consumed at the next call
   bool chunked_;
   bool continue_due_;  // a 100 Continue is owed before the first wait
   bool done_ = false;
-  bool reading_ = false;
   int failed_ = 0;
+  int ready_in_a_row_ = 0;  // pieces next() handed out without a suspension
   chunked_decoder decoder_;
   owned_fields trailers_;
   std::array<header_field, 100> storage_;  // the decoder's trailer views

@@ -338,14 +338,19 @@ struct request_body {
 // read_some. Returns 0, the status to refuse it with, or -1 (the client
 // went). A body left unread ends the connection after the answer
 // (head.keep_alive is cleared).
-task<int> take_body(tcp_stream& s, deadline& dl, request& req, request_body& b,
-                    const route_handler* h, const server_options& opts) {
+task<int> take_body(tcp_stream& s, deadline& dl, weft::detail::task_context& owner, request& req,
+                    request_body& b, const route_handler* h, const server_options& opts) {
   const request_head& head = req.head_;
-  std::uint64_t limit = h && h->options.max_body != 0 ? h->options.max_body : opts.limits.max_body;
+  std::uint64_t limit = opts.limits.max_body;
+  duration timeout = opts.body_timeout;
+  if (h) {
+    if (h->options.max_body != 0) limit = h->options.max_body;
+    if (h->options.body_timeout != duration::zero()) timeout = h->options.body_timeout;
+  }
   if (head.body == body_kind::content_length && head.content_length > limit) co_return 413;
-  b.source.emplace(s, dl, head, opts, limit);
+  detail::body_source& body = b.source.emplace(s, dl, owner, head, opts, limit, timeout);
   if (h && h->options.stream_body) {
-    req.source_ = &*b.source;
+    req.source_ = &body;
     co_return 0;
   }
   // Nothing is routed here: the 404 or 405 goes without the body, which a
@@ -356,16 +361,20 @@ task<int> take_body(tcp_stream& s, deadline& dl, request& req, request_body& b,
   }
   // Not reserved from the declared length: the body grows as it arrives,
   // so a client pays in bytes sent for the memory it takes. Reserved, a
-  // head declaring 1 TiB under a large limit cost 1 TiB (bad_alloc).
+  // head declaring 1 TiB under a large limit cost 1 TiB (bad_alloc). The
+  // pieces already in are taken in a plain loop, an await only for more.
   for (;;) {
-    std::string_view piece;
-    int st = co_await b.source->next(piece);
-    if (st != 0) co_return st;
-    if (piece.empty()) break;
+    std::string_view piece = body.next_buffered();
+    if (piece.empty()) {
+      if (body.done()) break;
+      if (body.failed() != 0) co_return body.failed();
+      if (int st = co_await body.next(piece); st != 0) co_return st;
+      if (piece.empty()) break;
+    }
     b.body.append(piece);
   }
   req.body_ = b.body;
-  req.trailers_ = b.source->trailers();
+  req.trailers_ = body.trailers();
   co_return 0;
 }
 
@@ -439,15 +448,20 @@ response run_plain(const plain_handler& h, request& req, bool& failed) {
 // its failure (a 400 for a bad chunk), whatever the handler made of it, and
 // one not read to its end is never read as requests: either way the
 // connection closes after the answer. False when the client went: nothing
-// is answered. A plain function, and the failure answered as a response,
-// not through fail(): an await more in serve() made every request dearer
-// (with this, and serve()'s other per-request work trimmed, a pipelined
-// request costs 1,187 instructions, against 1,175 before streamed bodies
-// and 1,201 with them at first; bench/http/instructions.sh).
-bool end_streamed_body(request& req, response& res, bool& keep_alive) {
+// is answered. A plain function, never inlined, and the failure answered
+// as a response, not through fail(): an await more in serve() made every
+// request dearer, and so did this, inlined, once it grew (1,200 against
+// 1,193 per pipelined request; with serve()'s other per-request work
+// trimmed, streamed bodies cost 1,187 against 1,175 before them, where
+// they first cost 1,201; bench/http/instructions.sh).
+[[gnu::noinline]] bool end_streamed_body(request& req, response& res, bool& keep_alive) {
   detail::body_source& body = *req.source_;
   req.source_ = nullptr;
-  if (!body.finish_buffered()) keep_alive = false;
+  (void)body.next_buffered();  // the end may be in, after the last piece read
+  if (!body.done()) {
+    keep_alive = false;
+    req.body_read_ = request::body_read::cut;
+  }
   int failed = body.failed();
   if (failed > 0)
     res = response::text(std::to_string(failed) + " " + std::string(reason_phrase(failed)) + "\n",
@@ -554,7 +568,8 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
     req.body_ = {};
     req.trailers_ = {};
     if (head.body != body_kind::none) {
-      req.body_given_ = false;  // without a body, read_some returns nothing either way
+      // Without a body, read_some returns nothing either way.
+      req.body_read_ = request::body_read::whole;
       with_body = std::make_unique<request_body>();
       request_body& b = *with_body;
       b.head.assign(s.buffered().substr(0, pr.consumed));
@@ -567,7 +582,7 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
     std::string allow;
     const route_handler* h = routes.match(req, allow);
     if (with_body) {
-      int st = co_await take_body(s, dl, req, *with_body, h, opts);
+      int st = co_await take_body(s, dl, *me->ctx, req, *with_body, h, opts);
       if (st != 0)
         co_return co_await fail(s, st, req.method() == "HEAD", opts, first_line(with_body->head));
     }

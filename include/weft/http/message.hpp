@@ -73,10 +73,11 @@ class request {
   // once the body has ended, when trailers() holds the trailer fields. On
   // other routes the first call returns body() whole. A handler that
   // returns before the end has its response sent with "Connection: close",
-  // and the rest is never read. One read at a time, from the handler's own
-  // green thread (the body timeout cancels its wait there). Throws
-  // body_error when the body cannot be read, and std::system_error when
-  // the connection fails.
+  // and the rest is never read. Only from the handler's own green thread,
+  // while it runs (the body timeout cancels the wait there): elsewhere,
+  // std::logic_error. Throws body_error when the body cannot be read, and
+  // std::system_error when the connection fails or the read is cancelled
+  // (a with_timeout of the handler's own: the body may be read on after it).
   task<std::string_view> read_some();
 
   // A query parameter, percent-decoded ('+' is a space). First match wins.
@@ -95,7 +96,11 @@ class request {
   // keeps the views valid, which a string's inline buffer would not.
   std::vector<char> param_bytes_;
   detail::body_source* source_ = nullptr;  // on a streaming route, while its handler runs
-  bool body_given_ = false;                // read_some returned body_ already
+  // What read_some has to give without a source: body_ (whole), nothing
+  // more (given), or a refusal, once a handler has returned before the end
+  // of the body it streamed (cut).
+  enum class body_read : std::uint8_t { whole, given, cut };
+  body_read body_read_ = body_read::whole;
 };
 
 class body_writer;

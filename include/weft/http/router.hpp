@@ -14,6 +14,7 @@
 //
 // Threading: build it before serving; then read-only, so loops may share it.
 
+#include <weft/core/time.hpp>
 #include <weft/http/message.hpp>
 #include <weft/task/task.hpp>
 
@@ -40,6 +41,10 @@ struct route_options {
   // This route's body limit in bytes, above or below the server's
   // (parse_limits::max_body); 0: the server's. Past it: 413.
   std::uint64_t max_body = 0;
+  // The time the whole body may take, from the first read (the handler's,
+  // when it streams); zero: the server's (server_options::body_timeout).
+  // Past it: 408. A route for large uploads needs more than the default.
+  duration body_timeout{};
 };
 
 // What a route runs: a coroutine, or a plain function that the server calls

@@ -6,6 +6,8 @@
 #include <weft/http/server.hpp>
 #include <weft/task/sleep.hpp>
 #include <weft/task/spawn.hpp>
+#include <weft/task/task_group.hpp>
+#include <weft/task/timeout.hpp>
 
 #include <gtest/gtest.h>
 #include <sys/socket.h>
@@ -81,6 +83,14 @@ struct connection {
     ASSERT_EQ(::write(client.get(), bytes.data(), bytes.size()),
               static_cast<ssize_t>(bytes.size()));
     turns();
+  }
+  // For more than the socket holds: written as the server takes it.
+  void send_all(std::string_view bytes) {
+    while (!bytes.empty()) {
+      ssize_t n = ::write(client.get(), bytes.data(), bytes.size());
+      if (n > 0) bytes.remove_prefix(static_cast<std::size_t>(n));
+      turns();
+    }
   }
   // What the server has sent so far.
   std::string received() {
@@ -285,4 +295,163 @@ TEST(request_body, a_route_may_take_a_larger_body_than_the_servers_limit) {
   c.send("POST /small HTTP/1.1\r\nHost: x\r\nContent-Length: 20\r\n\r\n");
   std::string reply = c.until_closed();
   EXPECT_TRUE(reply.starts_with("HTTP/1.1 413 ")) << reply;
+}
+
+// Chunks that are all in the buffer are handed out without waiting, and
+// without a suspension each such read nested deeper at -O0: 12,000
+// one-byte chunks, one buffer's worth, overflowed the stack of an ASan
+// build (found by review). Both ways of taking a body are bounded.
+TEST(request_body, thousands_of_buffered_chunks_take_a_bounded_stack) {
+  for (bool stream : {false, true}) {
+    connection c;
+    seen s;
+    c.routes.post("/up", [&s](http::request& r) { return read_all(r, &s); },
+                  {.stream_body = stream});
+    c.start();
+    std::string body;
+    for (int i = 0; i < 30000; ++i) body += "1\r\nx\r\n";
+    c.send_all("POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + body +
+               "0\r\n\r\n");
+    std::string reply;
+    EXPECT_TRUE(test::run_until(c.l, [&] {
+      reply += c.received();
+      return reply.ends_with("\r\n30000");
+    })) << stream << ": " << reply;
+  }
+}
+
+// A handler may bound its own reads; the timeout is its own, and so is the
+// answer. The read's cancellation was taken for the client's leaving, and
+// the connection ended with nothing sent (found by review).
+TEST(request_body, a_handler_that_times_out_its_own_read_answers_for_itself) {
+  connection c;
+  c.routes.post("/up",
+                [](http::request& r) -> task<http::response> {
+                  try {
+                    (void)co_await r.read_some();  // "ab"
+                    (void)co_await with_timeout(50ms, r.read_some());
+                  } catch (const std::system_error&) {
+                    co_return http::response::text("too slow", 503);
+                  }
+                  co_return http::response(200);
+                },
+                {.stream_body = true});
+  c.start();
+  c.send("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\nab");
+  std::string reply = c.until_closed();
+  EXPECT_TRUE(reply.starts_with("HTTP/1.1 503 ")) << reply;
+  EXPECT_TRUE(has(reply, "Connection: close\r\n")) << reply;
+}
+
+// Its cancellation also left the connection's body deadline armed, to
+// cancel whatever the handler awaited next.
+TEST(request_body, a_read_cancelled_by_the_handler_leaves_no_deadline_behind) {
+  connection c;
+  c.opts.body_timeout = 100ms;
+  c.routes.post("/up",
+                [](http::request& r) -> task<http::response> {
+                  try {
+                    (void)co_await with_timeout(20ms, r.read_some());
+                  } catch (const std::system_error&) {
+                  }
+                  co_await sleep(300ms);  // past the body's deadline
+                  co_return http::response::text("slept");
+                },
+                {.stream_body = true});
+  c.start();
+  c.send("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\n");
+  std::string reply = c.until_closed();
+  EXPECT_TRUE(reply.ends_with("slept")) << reply;
+}
+
+// The body is read under the connection's deadline, which only its own
+// green thread's waits obey. Read from another, the body timeout cancelled
+// the handler's wait instead, the reader waited for good, and freeing the
+// body with the request left it a dangling reader (ASan, found by review).
+TEST(request_body, a_read_from_another_green_thread_is_refused) {
+  connection c;
+  bool refused = false;
+  c.routes.post("/up",
+                [&](http::request& r) -> task<http::response> {
+                  task_group g;
+                  auto reader = [](http::request* req, bool* refused_out) -> task<void> {
+                    try {
+                      (void)co_await req->read_some();
+                    } catch (const std::logic_error&) {
+                      *refused_out = true;
+                    }
+                  };
+                  g.spawn(*loop::current(), reader(&r, &refused), "reader");
+                  co_await g.wait();
+                  co_return http::response::text("done");
+                },
+                {.stream_body = true});
+  c.start();
+  c.send("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\nab");
+  std::string reply = c.until_closed();
+  EXPECT_TRUE(refused);
+  EXPECT_TRUE(reply.ends_with("done")) << reply;
+}
+
+// A handler may work before it reads (an authorization check): the body
+// timeout, and the client's wait for the 100 Continue, start at its first
+// read. Started at the head, a slow check got "100 Continue" and a 408 at
+// once (found by review).
+TEST(request_body, the_body_timeout_starts_at_the_handlers_first_read) {
+  connection c;
+  seen s;
+  c.opts.body_timeout = 100ms;
+  c.routes.post("/up",
+                [&s](http::request& r) -> task<http::response> {
+                  co_await sleep(200ms);
+                  co_return co_await read_all(r, &s);
+                },
+                {.stream_body = true});
+  c.start();
+  c.send("POST /up HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n");
+  std::string got;
+  ASSERT_TRUE(test::run_until(c.l, [&] {
+    got += c.received();
+    return !got.empty();
+  }));
+  EXPECT_EQ(got, "HTTP/1.1 100 Continue\r\n\r\n");
+  c.turns();  // the client takes a moment to start sending
+  EXPECT_EQ(c.received(), "");
+  c.send("ok");
+  EXPECT_TRUE(c.received().ends_with("\r\n2"));
+}
+
+// A route for large uploads may allow more time than the server's default.
+TEST(request_body, a_route_may_set_its_own_body_timeout) {
+  connection c;
+  seen s;
+  c.opts.body_timeout = 50ms;
+  c.routes.post("/up", [&s](http::request& r) { return read_all(r, &s); },
+                {.stream_body = true, .body_timeout = 5s});
+  c.start();
+  c.send("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nab");
+  for (int i = 0; i < 20; ++i) c.turns();  // ~400 ms
+  c.send("cd");
+  EXPECT_TRUE(c.received().ends_with("\r\n4"));
+}
+
+// The body belongs to the handler: once it has returned, what it left
+// unread is refused, where read_some returned an empty view, "the end",
+// and cut the body short without a word (found by review).
+TEST(request_body, a_read_after_the_handler_returned_is_refused) {
+  connection c;
+  c.routes.post("/up",
+                [](http::request& r) {
+                  http::response res;
+                  res.stream([&r](http::body_writer& w) -> task<void> {
+                    std::string_view piece = co_await r.read_some();
+                    co_await w.write(piece);
+                  });
+                  return res;
+                },
+                {.stream_body = true});
+  c.start();
+  c.send("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\nab");
+  std::string reply = c.until_closed();
+  EXPECT_TRUE(reply.starts_with("HTTP/1.1 500 ")) << reply;
 }

@@ -30,7 +30,9 @@ body_source::body_source(tcp_stream& s, deadline& dl, weft::detail::task_context
       left_(head.body == body_kind::content_length ? head.content_length : 0),
       chunked_(head.body == body_kind::chunked),
       continue_due_(head.expect_continue),
-      decoder_(limits_for(max_body)) {}
+      decoder_(limits_for(max_body)) {
+  if (chunked_) storage_ = std::make_unique<std::array<header_field, 100>>();
+}
 
 std::string_view body_source::take_buffered() {
   // Body bytes that came without waiting: the client did not wait for a
@@ -49,7 +51,7 @@ std::string_view body_source::take_buffered() {
     return piece;
   }
   for (;;) {
-    chunk_result r = decoder_.decode(s_.buffered(), storage_);
+    chunk_result r = decoder_.decode(s_.buffered(), *storage_);
     switch (r.state) {
       case chunk_result::body:
         // Handed out in place, and consumed, framing and all, at the next

@@ -69,15 +69,18 @@ class request {
   // The whole body, de-chunked; empty on a route that streams its body.
   std::string_view body() const noexcept { return body_; }
   // The body as it arrives, on a route added with stream_body: the next
-  // piece, de-chunked (a view valid until the next call), or an empty view
-  // once the body has ended, when trailers() holds the trailer fields. On
-  // other routes the first call returns body() whole. A handler that
-  // returns before the end has its response sent with "Connection: close",
-  // and the rest is never read. Only from the handler's own green thread,
-  // while it runs (the body timeout cancels the wait there): elsewhere,
-  // std::logic_error. Throws body_error when the body cannot be read, and
-  // std::system_error when the connection fails or the read is cancelled
-  // (a with_timeout of the handler's own: the body may be read on after it).
+  // piece, de-chunked (a view valid until the next call or the handler's
+  // return), or an empty view once the body has ended, when trailers()
+  // holds the trailer fields. On other routes the first call returns
+  // body() whole, and later ones nothing. A handler may stop before the
+  // end: what is already in is skipped, and a body still to come is never
+  // read (the response says "Connection: close"). A streamed body is read
+  // only from the handler's own green thread while it runs (the body
+  // timeout cancels the wait there): from another, or after the handler
+  // returned short of the end, std::logic_error. Throws body_error when the
+  // body cannot be read, and std::system_error when the connection fails
+  // or the read is cancelled (by a with_timeout of the handler's own: the
+  // body may be read on after it).
   task<std::string_view> read_some();
 
   // A query parameter, percent-decoded ('+' is a space). First match wins.

@@ -503,7 +503,7 @@ TEST(request_body, an_unread_body_that_is_all_in_is_skipped_and_the_connection_k
 // bytes go to the handler and the request's to the parser, for either
 // framing (the desync case).
 TEST(request_body, a_streamed_body_and_the_request_after_it_in_one_read_are_told_apart) {
-  for (std::string body :
+  for (const std::string& body :
        {std::string("Content-Length: 3\r\n\r\nabc"),
         std::string("Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")}) {
     connection c;

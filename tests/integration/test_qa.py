@@ -328,6 +328,11 @@ def wait_until_not_accepting(server, timeout=5.0):
             server.connect(timeout=1).close()
         except (ConnectionRefusedError, ConnectionResetError):  # reset: closed with us in its queue
             return
+        except TimeoutError:
+            # The handshake was never completed: the probes that went before
+            # filled the accept queue of a server that has stopped accepting
+            # but not yet closed its listener (seen once in make test).
+            return
         time.sleep(0.01)
     raise AssertionError(f"still accepting {timeout} s after SIGTERM")
 

@@ -106,10 +106,15 @@ class field_array {
   std::unique_ptr<header_field[]> p_;
 };
 
+// An error answer's one-line body: "404 Not Found\n".
+std::string status_body(int status) {
+  return std::to_string(status) + " " + std::string(reason_phrase(status)) + "\n";
+}
+
 // An error answer: the status, a one-line body (none to HEAD: RFC 9110
 // §9.3.2), and "Connection: close".
 std::string error_response(int status, bool to_head) {
-  std::string body = std::to_string(status) + " " + std::string(reason_phrase(status)) + "\n";
+  std::string body = status_body(status);
   std::string out = "HTTP/1.1 " + std::to_string(status) + " " +
                     std::string(reason_phrase(status)) + "\r\nDate: " + std::string(http_date()) +
                     "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: " +
@@ -467,9 +472,7 @@ response run_plain(const plain_handler& h, request& req, bool& failed) {
     keep_alive = false;
     req.body_read_ = request::body_read::cut;
   }
-  if (failed > 0)
-    res = response::text(std::to_string(failed) + " " + std::string(reason_phrase(failed)) + "\n",
-                         failed);
+  if (failed > 0) res = response::text(status_body(failed), failed);
   return failed >= 0;
 }
 

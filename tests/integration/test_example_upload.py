@@ -14,11 +14,10 @@ import tempfile
 import unittest
 import zlib
 
-from weftproc import WEFT_BIN, recv_until_closed
+from weftproc import SANITIZED, WEFT_BIN, recv_until_closed
 
 BUILD_DIR = os.environ.get("WEFT_BUILD_DIR") or os.path.dirname(os.path.dirname(WEFT_BIN))
 UPLOAD_BIN = os.path.join(BUILD_DIR, "bin", "example_upload")
-SANITIZED = os.environ.get("WEFT_SANITIZED") == "1"
 TIMEOUT = 60.0
 SIZE = 48 << 20  # six times the server's default body limit
 

@@ -19,7 +19,7 @@ import time
 import unittest
 
 from server_contract import ProcessContract
-from weftproc import (BackgroundSender, nothing_more_arrives, recv_exactly, recv_until_closed, run_clients,
+from weftproc import (SANITIZED, BackgroundSender, nothing_more_arrives, recv_exactly, recv_until_closed, run_clients,
                       send_in_two, send_with_eof, split_points, start_weft, start_weft_for_class, wait_until_blocked,
                       weft_cli)
 
@@ -278,7 +278,7 @@ class QaWithAnswersFile(unittest.TestCase):
 
 class QaMemory(unittest.TestCase):
 
-    @unittest.skipIf(os.environ.get("WEFT_SANITIZED"), "ASan's quarantine holds freed memory")
+    @unittest.skipIf(SANITIZED, "ASan's quarantine holds freed memory")
     def test_idle_connections_hold_no_buffers_after_a_burst(self):
         # DESIGN-NOTES §2. Each client pipelines 16 KiB of questions (393 KiB
         # of answers), reads every answer, and goes idle. The input and

@@ -29,6 +29,10 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WEFT_BIN = os.environ.get("WEFT_BIN") or os.path.normpath(os.path.join(HERE, "..", "..", "build", "bin", "weft"))
+# tests/CMakeLists.txt passes the sanitizer list ("address,undefined"), empty
+# in a plain build. A test that measures memory skips itself when it is set:
+# ASan's shadow memory and quarantine make RSS mean nothing.
+SANITIZED = bool(os.environ.get("WEFT_SANITIZED"))
 
 # Generous for a loaded 2-core machine; a healthy server needs milliseconds.
 READY_TIMEOUT = 10.0

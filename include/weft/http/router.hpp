@@ -36,7 +36,8 @@ struct route_options {
   // arrives, with request::read_some(): for a body too large to hold, or
   // one to refuse before the client sends it (a 100 Continue goes only when
   // the handler first reads). Without it, the server reads the whole body
-  // first, and request::body() holds it.
+  // first, and request::body() holds it. A plain handler may take it too,
+  // to answer from the head alone (a 401, a 403) with the body unread.
   bool stream_body = false;
   // This route's body limit in bytes, above or below the server's
   // (parse_limits::max_body); 0: the server's. Past it: 413.

@@ -155,6 +155,7 @@ const file_info* file_cache::open(int root_dir, std::string_view relative, time_
   // Directories are not kept: their listings change, and they are rare.
   if (!enabled || info.directory) {
     scratch_ = std::move(info);
+    scratch_held_ = true;
     return &scratch_;
   }
   if (full(info.held_bytes(), static_cast<bool>(info.fd)))

@@ -154,9 +154,7 @@ const file_info* file_cache::open(int root_dir, std::string_view relative, time_
   if (err != 0) return nullptr;
   // Directories are not kept: their listings change, and they are rare.
   if (!enabled || info.directory) {
-    scratch_ = std::move(info);
-    scratch_held_ = true;
-    return &scratch_;
+    return &scratch_.emplace(std::move(info));
   }
   if (full(info.held_bytes(), static_cast<bool>(info.fd)))
     make_room(now, info.held_bytes(), static_cast<bool>(info.fd));

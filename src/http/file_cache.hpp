@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -64,15 +65,11 @@ class file_cache {
   void sweep(time_point now) noexcept { drop_expired(now); }
   bool holds_descriptors() const noexcept { return fds_ > 0; }
   // Lets go of the uncached answer (with --no-file-cache, or a directory)
-  // once the caller is done with it, rather than at the next call. Only
-  // when there is one: assigning a fresh file_info after every cache hit
-  // cost ~110 instructions of a 1 KiB file's 3,313 (callgrind,
+  // once the caller is done with it, rather than at the next call. Empty
+  // after a cache hit, so nothing is done: assigning a fresh file_info
+  // there cost ~110 instructions of a 1 KiB file's 3,313 (callgrind,
   // `SERVER=files DEPTH=1 bench/http/instructions.sh`).
-  void release_scratch() noexcept {
-    if (!scratch_held_) return;
-    scratch_ = {};
-    scratch_held_ = false;
-  }
+  void release_scratch() noexcept { scratch_.reset(); }
   // Out of descriptors while serving `keep` (a dup failed): closes every
   // other entry's. Whether there was any to close.
   bool close_descriptors_except(const file_info& keep) noexcept;
@@ -91,10 +88,9 @@ class file_cache {
   void make_room(time_point now, std::size_t more_bytes, bool more_fd);
   std::unordered_map<std::string, file_info, hash, std::equal_to<>> map_;
   std::size_t bytes_ = 0;
-  std::size_t fds_ = 0;  // entries holding a descriptor (large files)
-  time_point swept_{};   // when expired entries were last dropped
-  file_info scratch_;    // the uncached answer
-  bool scratch_held_ = false;
+  std::size_t fds_ = 0;               // entries holding a descriptor (large files)
+  time_point swept_{};                // when expired entries were last dropped
+  std::optional<file_info> scratch_;  // the uncached answer, if any
 };
 
 // Fills `out` from the file `fd` (which it takes), a regular file or a

@@ -11,6 +11,12 @@
 # report shows medians. Then `weft hello --threads 2` against nginx with 2
 # workers, with nothing pinned (keep-alive load only).
 #
+# The `scaling` load (not in the default set; it needs a machine with more
+# cores) runs `weft hello --threads N` and nginx with N workers for each N in
+# BENCH_SCALING_THREADS, the server pinned to CPUs 0..N-1 and one wrk with
+# the same threads and connections for every N pinned to BENCH_LOAD_CPUS, so
+# that only the server's share of the machine changes.
+#
 # Installs nothing: peers that are missing (nginx, h2o, wrk, h2load; scripts/
 # deps.sh bench installs them) are skipped with a note.
 #
@@ -20,9 +26,14 @@
 #   BENCH_SECONDS    seconds per load run (default 5)
 #   BENCH_WARMUP     unmeasured seconds of load before each server's first run (default 1)
 #   BENCH_RUNS       runs per configuration (default 3)
-#   BENCH_LOADS      subset of: keepalive pipelined close h2load threads2
+#   BENCH_LOADS      subset of: keepalive pipelined close h2load threads2 scaling
 #   BENCH_SERVERS    subset of: weft floor nginx h2o asio pytut
 #   BENCH_OUT        results directory (default BUILD_DIR/bench-http)
+#   BENCH_PYTHON     the python3 to use (default /usr/bin/python3)
+#   BENCH_SCALING_THREADS  server threads for `scaling` (default "1 2 4 8")
+#   BENCH_SCALING_LOADS    loads for `scaling` (default "keepalive pipelined close")
+#   BENCH_LOAD_CPUS  CPUs of the scaling load (default: the upper half)
+#   BENCH_SCALING_CONNS    connections of the scaling load (default 400)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -35,11 +46,20 @@ runs=${BENCH_RUNS:-3}
 loads=${BENCH_LOADS:-keepalive pipelined close h2load threads2}
 servers=${BENCH_SERVERS:-weft floor nginx h2o asio pytut}
 out=${BENCH_OUT:-$build/bench-http}
-py=/usr/bin/python3
+py=${BENCH_PYTHON:-/usr/bin/python3}
 depth=16
 server_cpu=0
 client_cpu=1
 hz=$(getconf CLK_TCK)
+ncpu=$(nproc)
+scaling_threads=${BENCH_SCALING_THREADS:-1 2 4 8}
+scaling_loads=${BENCH_SCALING_LOADS:-keepalive pipelined close}
+load_cpus=${BENCH_LOAD_CPUS:-$((ncpu / 2))-$((ncpu - 1))}
+scaling_conns=${BENCH_SCALING_CONNS:-400}
+# One wrk thread per load CPU ("8-15" -> 8, "1" -> 1, "1,3" -> 2).
+scaling_wrk_threads=$(awk -v l="$load_cpus" 'BEGIN { n = split(l, p, ","); t = 0
+  for (i = 1; i <= n; i++) { if (split(p[i], r, "-") == 2) t += r[2] - r[1] + 1; else t++ }
+  print t }')
 
 mkdir -p "$out"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/weft-bench-http.XXXXXX")
@@ -57,7 +77,7 @@ source "$root/bench/lib/common.sh"
 # and the tutorial's server closes after every response.
 loads_of() {
   case $1 in
-    weft | nginx | h2o | weft2 | nginx2) echo "keepalive pipelined close h2load" ;;
+    weft | nginx | h2o | weft2 | nginx2 | weft@* | nginx@*) echo "keepalive pipelined close h2load" ;;
     floor) echo "keepalive pipelined h2load" ;;
     asio) echo "keepalive h2load" ;;
     pytut) echo "close" ;;
@@ -66,10 +86,10 @@ loads_of() {
 
 available() {
   case $1 in
-    weft | weft2) [[ -x $bin/weft ]] ;;
+    weft | weft2 | weft@*) [[ -x $bin/weft ]] ;;
     floor) [[ -x $bin/floor_responder ]] ;;
     asio) [[ -x $bin/asio_responder ]] ;;
-    nginx | nginx2) have nginx || [[ -x /usr/sbin/nginx ]] ;;
+    nginx | nginx2 | nginx@*) have nginx || [[ -x /usr/sbin/nginx ]] ;;
     h2o) have h2o ;;
     pytut) [[ -x $py ]] ;;
   esac
@@ -126,20 +146,25 @@ CONF
 
 declare -A spid port
 
-# Starts server $1 (pinned to CPU 0 unless $2 is "unpinned"); records its
-# PID and port. taskset execs the server, so $! is the server's own PID.
+# Starts server $1 (pinned to CPU 0, or to the CPU list $2, or to none if $2
+# is "unpinned"); records its PID and port. taskset execs the server, so $!
+# is the server's own PID. weft@N and nginx@N run N threads or workers.
 start_server() {
-  local s=$1 log=$out/$1.log p="" pin=(taskset -c "$server_cpu") cmd
+  local s=$1 log=$out/$1.log p="" pin=(taskset -c "${2:-$server_cpu}") cmd
   [[ ${2:-} = unpinned ]] && pin=()
   case $s in
     weft) cmd=("$bin/weft" hello --port 0 --threads 1) ;;
     weft2) cmd=("$bin/weft" hello --port 0 --threads 2) ;;
+    weft@*) cmd=("$bin/weft" hello --port 0 --threads "${s#*@}") ;;
     floor) cmd=("$bin/floor_responder" --port 0) ;;
     asio) cmd=("$bin/asio_responder" --port 0) ;;
     pytut) cmd=("$py" "$root/bench/http/peers/epoll_tutorial.py" --port 0) ;;
-    nginx | nginx2)
+    nginx | nginx2 | nginx@*)
+      local workers=1
+      [[ $s = nginx2 ]] && workers=2
+      [[ $s = nginx@* ]] && workers=${s#*@}
       p=$(free_port)
-      nginx_conf "$tmp/$s" "$p" "$([[ $s = nginx2 ]] && echo 2 || echo 1)"
+      nginx_conf "$tmp/$s" "$p" "$workers"
       cmd=("$(nginx_bin)" -p "$tmp/$s" -c "$tmp/$s/nginx.conf") ;;
     h2o)
       p=$(free_port)
@@ -189,21 +214,29 @@ end
 request = function() return req end
 LUA
 
-# The load command for a load name, a port, and seconds.
+# The load command for a load name, a port, and seconds; the scaling loads
+# (scale-keepalive, ...) use its wrk threads and connections.
 load_cmd() {  # load port seconds
-  local url=http://127.0.0.1:$2/
-  case $1 in
-    keepalive) echo "wrk -t1 -c100 -d${3}s --latency $url" ;;
-    pipelined) echo "wrk -t1 -c100 -d${3}s --latency -s $pipeline_lua $url" ;;
-    close) echo "wrk -t1 -c50 -d${3}s --latency -H Connection:close $url" ;;
+  local url=http://127.0.0.1:$2/ t=1 c=100 l=$1
+  if [[ $l = scale-* ]]; then
+    l=${l#scale-} t=$scaling_wrk_threads c=$scaling_conns
+  elif [[ $l = close ]]; then
+    c=50
+  fi
+  case $l in
+    keepalive) echo "wrk -t$t -c$c -d${3}s --latency $url" ;;
+    pipelined) echo "wrk -t$t -c$c -d${3}s --latency -s $pipeline_lua $url" ;;
+    close) echo "wrk -t$t -c$c -d${3}s --latency -H Connection:close $url" ;;
     h2load) echo "h2load --h1 -t1 -c100 -m1 -D $3 $url" ;;
   esac
 }
 
 # One measured run: appends "load server run rps p50_ms p99_ms cpu_share
 # errors user_share" (user_share: the part of cpu_share spent in user space).
-measure() {  # load server run [unpinned]
-  local l=$1 s=$2 r=$3 pin=(taskset -c "$client_cpu") t0 t1 c0 c1 u0 u1 txt rps p50 p99 cpu user err lt=${1%2}
+# The load runs on CPU 1, or on the CPU list $4, or anywhere if $4 is
+# "unpinned".
+measure() {  # load server run [cpus|unpinned]
+  local l=$1 s=$2 r=$3 pin=(taskset -c "${4:-$client_cpu}") t0 t1 c0 c1 u0 u1 txt rps p50 p99 cpu user err lt=${1%2}
   [[ ${4:-} = unpinned ]] && pin=()
   # shellcheck disable=SC2046
   c0=$(cpu_ticks "${spid[$s]}"); u0=$(user_ticks "${spid[$s]}"); t0=$(date +%s.%N)
@@ -243,8 +276,9 @@ load_ok() {
 }
 
 {
-  echo "# http bench, $(date -u '+%Y-%m-%d %H:%M UTC'), weft $(git -C "$root" describe --always --dirty 2> /dev/null || echo '?')"
+  echo "# http bench, $(date -u '+%Y-%m-%d %H:%M UTC'), weft ${WEFT_REV:-$(git -C "$root" describe --always --dirty 2> /dev/null || echo '?')}"
   echo "# $(nproc) CPUs, kernel $(uname -r); server on CPU $server_cpu, load on CPU $client_cpu"
+  [[ " $loads " = *" scaling "* ]] && echo "# scaling: server on CPUs 0..N-1, wrk -t$scaling_wrk_threads -c$scaling_conns on CPUs $load_cpus"
   echo "# ${seconds}s per run, $runs runs; nginx $( (nginx_bin > /dev/null && $(nginx_bin) -v 2>&1) | sed 's/.*\///'), h2o $(h2o --version 2> /dev/null | head -1 | awk '{print $3}'), $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}')"
 } | tee "$out/header.txt" >&2
 
@@ -258,7 +292,7 @@ for s in "${started[@]}"; do  # warm-up, unmeasured
 done
 for r in $(seq "$runs"); do
   for l in $loads; do
-    [[ $l = threads2 ]] && continue
+    [[ $l = threads2 || $l = scaling ]] && continue
     load_ok "$l" || continue
     for s in "${started[@]}"; do
       [[ " $(loads_of "$s") " = *" $l "* ]] || continue
@@ -282,6 +316,33 @@ if [[ " $loads " = *" threads2 "* ]] && have wrk; then
     done
   done
   for s in "${two[@]}"; do stop_server "$s"; done
+fi
+
+# weft --threads N against nginx with N workers on CPUs 0..N-1; the same
+# wrk on the load CPUs for every N. Both servers of one N run side by side,
+# measured in turn (only the measured one has load).
+if [[ " $loads " = *" scaling "* ]] && have wrk; then
+  note "scaling: servers on CPUs 0..N-1 for N in $scaling_threads; wrk -t$scaling_wrk_threads -c$scaling_conns on CPUs $load_cpus"
+  for n in $scaling_threads; do
+    group=()
+    for s0 in weft nginx; do
+      [[ " $servers " = *" $s0 "* ]] || continue
+      available "$s0@$n" && start_server "$s0@$n" "0-$((n - 1))" && group+=("$s0@$n") || note "skipping $s0@$n"
+    done
+    for s in "${group[@]}"; do  # warm-up, unmeasured
+      [[ $warmup -gt 0 ]] && taskset -c "$load_cpus" wrk -t"$scaling_wrk_threads" -c"$scaling_conns" \
+        -d"${warmup}s" "http://127.0.0.1:${port[$s]}/" > /dev/null 2>&1 || true
+    done
+    for r in $(seq "$runs"); do
+      for l in $scaling_loads; do
+        for s in "${group[@]}"; do
+          note "run $r, scaling $l, $s"
+          measure "scale-$l" "$s" "$r" "$load_cpus"
+        done
+      done
+    done
+    for s in "${group[@]}"; do stop_server "$s"; done
+  done
 fi
 
 cat "$out/header.txt"
@@ -340,4 +401,30 @@ if pw is not None and pn is not None:
 row("pipelined >= 0.9x floor", ratio("pipelined", "weft", "floor"), lambda v: v >= 0.9)
 row("Connection: close >= 1.0x nginx", ratio("close", "weft", "nginx"), lambda v: v >= 1.0)
 row("threads 2: weft / nginx 2 workers, per core", ratio("keepalive2", "weft2", "nginx2"), lambda v: v >= 1.0)
+
+# Scaling: per N, each server's rate, cores used and rate per core; "x N=1"
+# is the rate against the same server's rate at N=1 (N for perfect scaling).
+for l in ("keepalive", "pipelined", "close"):
+    sel = [r for r in rows if r[0] == "scale-" + l]
+    if not sel: continue
+    ns = sorted({int(r[1].split("@")[1]) for r in sel})
+    def m(s, n, f):
+        rs = [r for r in sel if r[1] == f"{s}@{n}"]
+        return st.median(f(r) for r in rs) if rs else None
+    rps = lambda r: float(r[3])
+    cpu = lambda r: float(r[6])
+    pc = lambda r: float(r[3]) / float(r[6]) if float(r[6]) > 0 else 0
+    print(f"\n### Scaling, {l}: server on CPUs 0..N-1 (medians)\n")
+    print("| N | weft req/s | x N=1 | cores | per core | nginx req/s | x N=1 | cores | per core | weft/nginx | per core |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    f = lambda v, fmt: "-" if v is None else format(v, fmt)
+    for n in ns:
+        cells = []
+        for s in ("weft", "nginx"):
+            r, r1 = m(s, n, rps), m(s, ns[0], rps)
+            cells += [f(r, ",.0f"), f(r / r1 * ns[0] if r and r1 else None, ".2f"),
+                      f(m(s, n, cpu), ".2f"), f(m(s, n, pc), ",.0f")]
+        rw, rn, pw, pn = m("weft", n, rps), m("nginx", n, rps), m("weft", n, pc), m("nginx", n, pc)
+        cells += [f(rw / rn if rw and rn else None, ".2f"), f(pw / pn if pw and pn else None, ".2f")]
+        print(f"| {n} | " + " | ".join(cells) + " |")
 PY

@@ -123,6 +123,7 @@ TEST(loop, deferred_work_runs_in_order) {
 }
 
 TEST(loop, signals_arrive_through_signalfd) {
+  test::signal_mask_guard mask;
   loop l;
   int got = 0;
   l.on_signals({SIGUSR1}, [&](int s) { got = s; });
@@ -144,6 +145,7 @@ bool blocked_here(int sig) {
 // deliveries were lost. SIGWINCH and SIGURG are ignored by default, so the
 // test cannot kill itself.
 TEST(loop, a_second_on_signals_call_replaces_the_set) {
+  test::signal_mask_guard mask;
   ASSERT_FALSE(blocked_here(SIGWINCH));
   loop l;
   int got = 0;
@@ -162,6 +164,7 @@ TEST(loop, a_second_on_signals_call_replaces_the_set) {
 // destroyed the handler while it ran (ASan: heap-use-after-free; found by
 // review).
 TEST(loop, a_signal_handler_may_replace_itself) {
+  test::signal_mask_guard mask;
   loop l;
   std::string seen;
   std::string captured(200, 'x');  // big enough to live on the heap

@@ -56,10 +56,8 @@ scaling_threads=${BENCH_SCALING_THREADS:-1 2 4 8}
 scaling_loads=${BENCH_SCALING_LOADS:-keepalive pipelined close}
 load_cpus=${BENCH_LOAD_CPUS:-$((ncpu / 2))-$((ncpu - 1))}
 scaling_conns=${BENCH_SCALING_CONNS:-400}
-# One wrk thread per load CPU ("8-15" -> 8, "1" -> 1, "1,3" -> 2).
-scaling_wrk_threads=$(awk -v l="$load_cpus" 'BEGIN { n = split(l, p, ","); t = 0
-  for (i = 1; i <= n; i++) { if (split(p[i], r, "-") == 2) t += r[2] - r[1] + 1; else t++ }
-  print t }')
+# One wrk thread per load CPU: nproc counts the CPUs it may run on.
+scaling_wrk_threads=$(taskset -c "$load_cpus" nproc)
 
 mkdir -p "$out"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/weft-bench-http.XXXXXX")
@@ -330,8 +328,8 @@ if [[ " $loads " = *" scaling "* ]] && have wrk; then
       available "$s0@$n" && start_server "$s0@$n" "0-$((n - 1))" && group+=("$s0@$n") || note "skipping $s0@$n"
     done
     for s in "${group[@]}"; do  # warm-up, unmeasured
-      [[ $warmup -gt 0 ]] && taskset -c "$load_cpus" wrk -t"$scaling_wrk_threads" -c"$scaling_conns" \
-        -d"${warmup}s" "http://127.0.0.1:${port[$s]}/" > /dev/null 2>&1 || true
+      # shellcheck disable=SC2046
+      [[ $warmup -gt 0 ]] && taskset -c "$load_cpus" $(load_cmd scale-keepalive "${port[$s]}" "$warmup") > /dev/null 2>&1 || true
     done
     for r in $(seq "$runs"); do
       for l in $scaling_loads; do

@@ -99,7 +99,9 @@ parse_result parse(std::string_view in, const parse_limits& limits, std::span<he
       // longer than what is left of the head is 431 before its CR comes.
       std::size_t line_limit = st.line + limits.max_request_line + 1;
       bool head_bound = limits.max_head < line_limit;
-      auto le = detail::find_line_end(in, st.scan, head_bound ? limits.max_head : line_limit);
+      std::size_t bound = head_bound ? limits.max_head : line_limit;
+      if (v = detail::check_method_so_far(in, st.line, bound); v.status != 0) return fail(v);
+      auto le = detail::find_line_end(in, st.scan, bound);
       if (le.status == line_status::incomplete) return incomplete();
       if (le.status == line_status::too_long)
         return fail(head_bound ? verdict{431, "request head too large"}

@@ -3,6 +3,8 @@
 #include "http/char_tables.hpp"
 #include "http/field_syntax.hpp"
 
+#include <algorithm>
+
 namespace weft::http::detail {
 namespace {
 
@@ -232,6 +234,15 @@ bool valid_host(std::string_view h, bool require_port) noexcept {
   if (port.empty()) return !require_port;
   std::uint64_t n = 0;
   return port.size() <= 5 && parse_decimal(port, n) && n <= 65535;
+}
+
+verdict check_method_so_far(std::string_view in, std::size_t start, std::size_t limit) noexcept {
+  std::size_t end = std::min({in.size(), limit, start + 32});
+  if (start >= end) return {};
+  std::string_view seen = in.substr(start, end - start);
+  std::size_t m = span_of(seen, tchar);
+  if (m == seen.size() || seen[m] == ' ' || seen[m] == '\r' || seen[m] == '\n') return {};
+  return {400, "invalid method"};
 }
 
 verdict parse_request_line(std::string_view in, std::size_t start, std::size_t cr,

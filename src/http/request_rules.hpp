@@ -48,6 +48,15 @@ inline verdict check_target(std::string_view in, std::string_view method, std::s
   return check_target_form(in, method, target, st);
 }
 
+// The start of a request line that has not ended yet, in[start, limit):
+// 400 when its method already holds a byte that is neither a token byte nor
+// the SP, CR or LF that may end it, as a TLS ClientHello's first byte (0x16)
+// does. Only the first 32 bytes are looked at, which hold any method in use,
+// so a line that arrives a byte at a time is not scanned again and again.
+// `limit` is where the line is too long: a byte past it is never seen, so
+// the answer does not depend on how the bytes arrived.
+verdict check_method_so_far(std::string_view in, std::size_t start, std::size_t limit) noexcept;
+
 // Records the request line's method and target, found by a scan of `in`
 // from `start`: a method of m bytes, SP, a target of t bytes.
 inline verdict record_request_line(std::string_view in, std::size_t start, std::size_t m,

@@ -412,6 +412,23 @@ class Garbage(unittest.TestCase):
         self.assertLessEqual(server.open_fd_count(), baseline)
 
 
+    def test_a_tls_client_hello_on_the_plain_port_gets_400_at_once(self):
+        # Someone tries https:// against the plain port. The record's first
+        # byte (0x16) cannot start a method, so the answer comes now, not a
+        # 408 after the 10 s head timeout while the client waits for a
+        # ServerHello.
+        server = start_http(self, "inspect")
+        with server.connect(timeout=5.0) as s:
+            s.sendall(bytes.fromhex("160301020001000001fc0303") + bytes(range(0x80, 0xa0)))  # no CR or LF
+            waited = wait_readable(s, 3.0)
+            self.assertIsNotNone(waited, "no answer within 3 s")
+            reader = ResponseReader(s)
+            r = reader.read_response()
+            self.assertEqual(r.status, 400, r)
+            self.assertTrue(r.closes(), r.head)
+            reader.assert_closed()
+
+
 class LoadClient:
     """Keep-alive requests in a loop until the server goes away. Every
     response that starts must arrive whole; the connection may end only

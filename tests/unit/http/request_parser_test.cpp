@@ -148,6 +148,30 @@ TEST(request_parser, accepts_any_token_as_a_method) {
                    {head({"GÉT / HTTP/1.1", "Host: a"}), 400}});
 }
 
+// A client speaking another protocol to the plain port (TLS's ClientHello
+// starts with 0x16) is answered at once, not after the head timeout: a
+// method's bytes are checked before its line ends. Only its first 32 bytes,
+// so that a line arriving a byte at a time is not scanned again and again.
+TEST(request_parser, refuses_a_method_with_a_non_token_byte_before_the_line_ends) {
+  const std::string client_hello = "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"s;
+  EXPECT_EQ(parse_whole(client_hello).status, 400);
+  EXPECT_EQ(parse_whole("GE(").status, 400);
+  EXPECT_EQ(parse_whole("\r\nGE\x01").status, 400);  // after an empty line
+  EXPECT_EQ(parse_whole("GET").state, parse_result::incomplete);
+  EXPECT_EQ(parse_whole("GET ").state, parse_result::incomplete);
+  EXPECT_EQ(parse_whole("GET /\x01").state, parse_result::incomplete);  // the method is fine
+  EXPECT_EQ(parse_whole(std::string(32, 'A') + "(").state, parse_result::incomplete);
+  expect_statuses({{client_hello, 400},
+                   {"GE(T / HTTP/1.1\r\nHost: a\r\n\r\n", 400},
+                   {"GE(T / HTTP/1.1\nHost: a\n\n", 400},
+                   {"GE(T /" + std::string(100, 'a'), 400},
+                   {"GET /" + std::string(100, 'a'), 414}},
+                  small);
+  // Where the limits end before the bad byte, the line is too long first.
+  const parse_limits tiny{.max_request_line = 4, .max_head = 256};
+  expect_statuses({{"GETXY(", 414}, {"GETX(", 400}}, tiny);
+}
+
 TEST(request_parser, rejects_extra_or_missing_spaces_in_the_request_line_with_400) {
   expect_statuses({{head({" GET / HTTP/1.1", "Host: a"}), 400},
                    {head({"GET  / HTTP/1.1", "Host: a"}), 400},

@@ -230,8 +230,17 @@ byte_range parse_range(std::string_view range, std::uint64_t size) noexcept {
   for (std::size_t i = 0; i < 5; ++i)
     if ((range[i] | 0x20) != "bytes"[i]) return {};
   if (range[5] != '=') return {};
-  std::string_view spec = trim(range.substr(6));
-  if (spec.find(',') != std::string_view::npos) return {};  // several: the whole file
+  // The one non-empty element of the list: empty ones are ignored (RFC 9110
+  // §5.6.1.2 says a recipient MUST), and several ranges get the whole file.
+  std::string_view spec, list = range.substr(6);
+  while (!list.empty()) {
+    std::size_t comma = list.find(',');
+    std::string_view element = trim(list.substr(0, comma));
+    list.remove_prefix(comma == std::string_view::npos ? list.size() : comma + 1);
+    if (element.empty()) continue;
+    if (!spec.empty()) return {};
+    spec = element;
+  }
   auto dash = spec.find('-');
   if (dash == std::string_view::npos) return {};
   std::string_view a = spec.substr(0, dash), b = spec.substr(dash + 1);

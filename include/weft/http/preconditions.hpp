@@ -71,10 +71,11 @@ struct byte_range {
 };
 
 // The Range header against a representation of `size` bytes. One range
-// ("bytes=a-b", "a-", "-n") gives partial (clipped to the size) or
-// unsatisfiable (416). A header that is malformed, names another unit, or
-// asks for several ranges gives whole: RFC 9110 §14.2 lets a server ignore
-// Range, and a 200 with the whole file is always a correct answer.
+// ("bytes=a-b", "a-", "-n", with any empty list elements around it) gives
+// partial (clipped to the size) or unsatisfiable (416). A header that is
+// malformed, names another unit, or asks for several ranges gives whole:
+// RFC 9110 §14.2 lets a server ignore Range, and a 200 with the whole file
+// is always a correct answer.
 byte_range parse_range(std::string_view range, std::uint64_t size) noexcept;
 
 // If-Range (§13.1.5): the range applies only while the representation is

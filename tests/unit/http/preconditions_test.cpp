@@ -178,8 +178,17 @@ TEST(parse_range, single_ranges_table) {
       {"bytes=-99999999999999999999999", 6, br::partial, 0, 6},
       {"bytes=4294967296-", 5000000000, br::partial, 4294967296, 705032704},
       {"bytes=4999999999-4999999999", 5000000000, br::partial, 4999999999, 1},
+      // Empty list elements are ignored (RFC 9110 §5.6.1.2: a recipient
+      // MUST), so one range among them is still one range.
+      {"bytes=0-4,", 100, br::partial, 0, 5},
+      {"bytes=,0-4", 100, br::partial, 0, 5},
+      {"bytes= , 0-4 ,\t, ", 100, br::partial, 0, 5},
+      {"bytes=200-,", 100, br::unsatisfiable, 0, 0},
       // Ignored (the whole file): several ranges, bad syntax, other units.
       {"bytes=0-1,5-6", 100, br::whole, 0, 0},
+      {"bytes=0-1, ,5-6", 100, br::whole, 0, 0},
+      {"bytes=,", 100, br::whole, 0, 0},
+      {"bytes=0-4,,x", 100, br::whole, 0, 0},
       {"bytes=5-3", 100, br::whole, 0, 0},
       {"bytes=a-b", 100, br::whole, 0, 0},
       {"bytes=1", 100, br::whole, 0, 0},

@@ -138,9 +138,11 @@ void log_task_exception(const task_context& ctx, const std::exception_ptr& e) no
 }
 
 void start(loop& l, task<void> t, const char* name, root_state* state, task_group* group) {
-  task<void>::handle h = t.release();
-  if (!h) return;
+  if (!t.valid()) return;
+  // The context first: if it cannot be made, `t` still owns the frame and
+  // destroys it (taken first, it leaked).
   task_context* ctx = new_context();
+  task<void>::handle h = t.release();
   ctx->owner = &l;
   ctx->root = h.address();
   if (state) {

@@ -203,7 +203,10 @@ class tcp_stream {
   // delim), then an empty view. A line of more than max_bytes before the
   // delimiter fails with net_errc::line_too_long.
   read_until_op read_until(char delim, std::size_t max_bytes);
-  // Fills buf, or fails with net_errc::unexpected_eof.
+  // Fills buf, or fails with net_errc::unexpected_eof. One that fails (at
+  // EOF, or cancelled, or timed out) has taken what had arrived into buf
+  // without saying how much: the stream is then out of step with its peer
+  // and is best closed. (read_until keeps a partial line in the stream.)
   read_exact_op read_exact(std::span<char> buf);
   // For parsers that work in place (HTTP): reads more bytes into the input
   // buffer, which then holds at most `capacity_limit` bytes, and returns how

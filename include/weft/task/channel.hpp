@@ -2,7 +2,8 @@
 // channel<T>: a bounded FIFO between green threads on one loop (Go's
 // buffered channel, Eventlet's Queue). send() suspends while the channel is
 // full, receive() while it is empty. close() ends it: receivers drain what is
-// left and then get std::nullopt; senders get std::errc::broken_pipe.
+// left and then get std::nullopt; senders get std::errc::broken_pipe. A
+// send that fails (closed, cancelled, timed out) drops its value with it.
 //
 // T need only be movable. Threading: one loop thread; all senders and
 // receivers on that loop.
@@ -30,13 +31,12 @@ class channel {
     T value;  // built from the sent one: T need not be default-constructible
     bool broken = false;
     send_awaiter(channel* c, T v) : ch(c), value(std::move(v)) {}
-    bool await_ready() {
-      broken = ch->closed_;
-      return broken || ch->try_push(value);
-    }
+    bool await_ready() const noexcept { return false; }  // see caller_cancelled
     template <class P>
     bool await_suspend(std::coroutine_handle<P> caller) {
-      if (!begin(caller, &on_cancel)) return false;
+      if (detail::caller_cancelled(caller)) return canceled = true, false;
+      broken = ch->closed_;
+      if (broken || ch->try_push(value) || !begin(caller, &on_cancel)) return false;
       ch->senders_.push_back(this);
       return true;
     }
@@ -55,13 +55,12 @@ class channel {
   struct receive_awaiter : detail::queued_wait {
     channel* ch;
     std::optional<T> slot;
-    bool await_ready() {
-      slot = ch->try_receive();
-      return slot.has_value() || ch->closed_;
-    }
+    bool await_ready() const noexcept { return false; }  // see caller_cancelled
     template <class P>
     bool await_suspend(std::coroutine_handle<P> caller) {
-      if (!begin(caller, &on_cancel)) return false;
+      if (detail::caller_cancelled(caller)) return canceled = true, false;
+      slot = ch->try_receive();
+      if (slot.has_value() || ch->closed_ || !begin(caller, &on_cancel)) return false;
       ch->receivers_.push_back(this);
       return true;
     }

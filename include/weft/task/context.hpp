@@ -28,10 +28,17 @@ struct cancel_hook {
 };
 
 // Scopes nest: with_timeout pushes one. A cancelled scope fails every
-// operation started inside it, at once, without suspending.
+// operation started inside it, at once, without suspending (a ready stream
+// operation: see green_thread::cancel).
 struct cancel_scope {
   cancel_scope* parent = nullptr;
   bool cancelled = false;
+  // This scope or one around it is cancelled (not one inside it).
+  bool in_effect() const noexcept {
+    for (const cancel_scope* s = this; s != nullptr; s = s->parent)
+      if (s->cancelled) return true;
+    return false;
+  }
 };
 
 struct root_state;
@@ -62,10 +69,7 @@ struct task_context {
   bool destroying = false;
 
   bool cancelled() const noexcept {
-    if (root_cancelled) return true;
-    for (const cancel_scope* s = scope; s != nullptr; s = s->parent)
-      if (s->cancelled) return true;
-    return false;
+    return root_cancelled || (scope != nullptr && scope->in_effect());
   }
   // Cancels the innermost suspended operation, marking `s` cancelled first.
   void cancel(cancel_scope& s) noexcept {

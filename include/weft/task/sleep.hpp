@@ -88,15 +88,21 @@ struct fd_awaiter : wait_base, io_waiter {
 // without waiting (a long pipeline) yields now and then, for fairness, and
 // so that a chain of synchronously completing awaits cannot deepen the
 // stack in builds where symmetric transfer is not a tail call (-O0).
+// A cancelled task's yield fails at once, as its other operations do.
 struct yield_awaiter {
+  bool canceled = false;
   bool await_ready() const noexcept { return false; }
   template <class P>
-  void await_suspend(std::coroutine_handle<P> h) {
+  bool await_suspend(std::coroutine_handle<P> h) {
     detail::task_context* ctx = detail::context_of(h);
+    if (ctx != nullptr && ctx->cancelled()) return canceled = true, false;
     loop* owner = ctx ? ctx->owner : loop::current();
     detail::resume_later(*owner, h, ctx);
+    return true;
   }
-  void await_resume() const noexcept {}
+  void await_resume() const {
+    if (canceled) throw std::system_error(detail::canceled_error());
+  }
 };
 inline yield_awaiter yield_now() noexcept {
   return {};

@@ -38,7 +38,13 @@ class green_thread {
   ~green_thread();
   // Cancels the task's current operation; it resumes with
   // std::errc::operation_canceled (a std::system_error), and every later
-  // operation fails the same way. Loop thread.
+  // operation fails the same way, one that could finish at once too (a
+  // free permit, a queued item, yield_now). The exception: a tcp_stream
+  // read or write whose bytes or room are ready learns of the cancel only
+  // when it would wait, after at most 64 such in a row (ready_budget).
+  // A cancel is for good: a task that catches it should clean up without
+  // waiting and end, since retrying spins without ever suspending.
+  // Loop thread.
   void cancel() noexcept;
   bool done() const noexcept;
   const std::string& name() const noexcept;

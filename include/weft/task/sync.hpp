@@ -5,7 +5,9 @@
 // cancellable (it leaves the queue) and works under with_timeout.
 //
 // Threading: each object belongs to one loop thread; all of its waiters
-// must be green threads on that loop.
+// must be green threads on that loop. One destroyed while green threads
+// wait on it leaves them suspended until they are cancelled or their loop
+// goes (wait.hpp).
 
 #include <weft/task/wait.hpp>
 
@@ -24,10 +26,11 @@ class semaphore {
 
   struct acquire_awaiter : detail::queued_wait {
     semaphore* sem;
-    bool await_ready() noexcept { return sem->try_acquire(); }
+    bool await_ready() const noexcept { return false; }  // see caller_cancelled
     template <class P>
     bool await_suspend(std::coroutine_handle<P> caller) {
-      if (!begin(caller, &on_cancel)) return false;
+      if (detail::caller_cancelled(caller)) return canceled = true, false;
+      if (sem->try_acquire() || !begin(caller, &on_cancel)) return false;
       sem->waiters_.push_back(this);
       return true;
     }
@@ -59,10 +62,11 @@ class event {
 
   struct wait_awaiter : detail::queued_wait {
     event* ev;
-    bool await_ready() const noexcept { return ev->set_; }
+    bool await_ready() const noexcept { return false; }  // see caller_cancelled
     template <class P>
     bool await_suspend(std::coroutine_handle<P> caller) {
-      if (!begin(caller, &on_cancel)) return false;
+      if (detail::caller_cancelled(caller)) return canceled = true, false;
+      if (ev->set_ || !begin(caller, &on_cancel)) return false;
       ev->waiters_.push_back(this);
       return true;
     }

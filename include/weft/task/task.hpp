@@ -15,6 +15,7 @@
 #include <coroutine>
 #include <exception>
 #include <optional>
+#include <stdexcept>
 #include <utility>
 
 namespace weft {
@@ -116,9 +117,18 @@ class [[nodiscard]] task {
       h.promise().ctx = detail::context_of(caller);
       return h;
     }
-    T await_resume() { return h.promise().take(); }
+    T await_resume() {
+      if (!h) [[unlikely]]
+        throw_empty();
+      return h.promise().take();
+    }
   };
   awaiter operator co_await() && noexcept { return awaiter{h_}; }
+  // A task with no frame (default-made, or moved from) throws
+  // std::logic_error when awaited.
+  [[noreturn]] static void throw_empty() {
+    throw std::logic_error("weft: awaited a task with no coroutine (moved from?)");
+  }
 
   // For the runtime: give up ownership of the frame.
   handle release() noexcept { return std::exchange(h_, {}); }
@@ -137,8 +147,11 @@ inline task<void> promise<void>::get_return_object() noexcept {
 }
 }  // namespace detail
 
-// Bytes currently held by task frames on all threads, and how many frames.
-// For measuring what an idle green thread costs.
+// Bytes of task frames, and how many frames, that the calling thread made
+// and has not freed: counted per thread, so that counting costs no atomic
+// traffic between loops. A frame made on one thread and freed on another
+// leaves the first's figures too high and the second's too low (they
+// wrap). For measuring what an idle green thread costs.
 std::size_t task_frame_bytes() noexcept;
 std::size_t task_frame_count() noexcept;
 

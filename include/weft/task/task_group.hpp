@@ -28,6 +28,7 @@ class task_group {
 
   void spawn(loop& l, task<void> t, const char* name = "task");  // name: a literal
   // Cancels every member's current operation (see green_thread::cancel).
+  // Members spawned later are not cancelled.
   void cancel_all() noexcept;
   std::size_t size() const noexcept { return size_; }
   // Resumes when the group has no members.

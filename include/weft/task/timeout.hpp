@@ -32,17 +32,22 @@ using await_result_t = decltype(get_awaiter(std::declval<A>()).await_resume());
 // Pushes a cancel scope and arms a timer that cancels it.
 class timeout_guard {
  public:
+  // The timer is armed before the scope is pushed: if arming throws
+  // (bad_alloc), no scope is left behind in a frame about to be freed.
   timeout_guard(task_context& ctx, duration d) : ctx_(ctx) {
-    scope_.parent = ctx_.scope;
-    ctx_.scope = &scope_;
     timer_ = ctx_.owner->run_after(d, [this] {
       timer_ = no_timer;
-      // Cancelled already (the task, or an outer scope) before the timer
-      // phase came: that cancel ended the operation, not this timeout.
-      if (ctx_.cancelled()) return;
+      // Cancelled already (the task, or this scope or an outer one) before
+      // the timer phase came: that cancel ended the operation, not this
+      // timeout. A scope inside this one does not count: its code may
+      // handle its own timeout and go on, and this limit still holds (an
+      // inner deadline due in the same timer pass once hid it for good).
+      if (ctx_.root_cancelled || scope_.in_effect()) return;
       fired_ = true;
       ctx_.cancel(scope_);
     });
+    scope_.parent = ctx_.scope;
+    ctx_.scope = &scope_;
   }
   ~timeout_guard() {
     ctx_.scope = scope_.parent;

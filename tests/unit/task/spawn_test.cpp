@@ -14,8 +14,10 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "alloc_failure.hpp"
 #include "test_util.hpp"
 
 using namespace weft;
@@ -502,4 +504,39 @@ TEST(spawn, destroying_the_green_threads_keeps_other_coroutines_wake_ups) {
       l, [&] { return resumed; }, 200ms))
       << "a coroutine that is no green thread's lost its queued wake-up";
   h.destroy();
+}
+
+// spawn took the task's frame from it before making the green thread's
+// context, so when that allocation failed nothing owned the frame: it
+// leaked, and its parameters were never destroyed. Found by an adversarial
+// review of the task module.
+namespace {
+struct destroyed_flag {
+  bool* flag;
+  explicit destroyed_flag(bool* f) : flag(f) {}
+  destroyed_flag(destroyed_flag&& o) noexcept : flag(std::exchange(o.flag, nullptr)) {}
+  ~destroyed_flag() {
+    if (flag) *flag = true;
+  }
+};
+task<void> holds(destroyed_flag) {
+  co_return;
+}
+}  // namespace
+
+TEST(spawn, a_task_whose_context_cannot_be_allocated_is_destroyed) {
+  loop l;
+  bool destroyed = false;
+  task<void> t = holds(destroyed_flag(&destroyed));
+  // The thread's cache of freed frames could hand out the context without
+  // an allocation: empty it for the context's size first.
+  std::vector<void*> held;
+  for (int i = 0; i < 100; ++i)
+    held.push_back(detail::allocate_frame(sizeof(detail::task_context)));
+  test::fail_allocation(1);
+  EXPECT_THROW(spawn_n(l, std::move(t), "no memory"), std::bad_alloc);
+  EXPECT_TRUE(test::allocation_failed());
+  test::fail_allocation(0);
+  for (void* p : held) detail::free_frame(p, sizeof(detail::task_context));
+  EXPECT_TRUE(destroyed);
 }

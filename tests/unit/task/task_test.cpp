@@ -72,6 +72,14 @@ TEST(task, exception_propagates_to_the_awaiter) {
   EXPECT_THROW(run(l, wrap(thrower())), std::runtime_error);
 }
 
+// A task with no frame (default-made, moved from) once read a promise
+// through a null handle when awaited. Found by an adversarial review.
+TEST(task, awaiting_an_empty_task_throws_logic_error) {
+  loop l;
+  task<int> moved = add_one(task<int>());  // awaits an empty task inside
+  EXPECT_THROW(run(l, std::move(moved)), std::logic_error);
+}
+
 TEST(task, deep_chains_do_not_grow_the_stack) {
   // Symmetric transfer: 100k nested awaits complete without overflow. The
   // transfer is a tail call only when the compiler makes it one: GCC does at

@@ -1,5 +1,6 @@
 #include <weft/core/fd_io.hpp>
 #include <weft/net/tcp_stream.hpp>
+#include <weft/task/deadline.hpp>
 #include <weft/task/sleep.hpp>
 #include <weft/task/spawn.hpp>
 #include <weft/task/sync.hpp>
@@ -9,6 +10,7 @@
 
 #include <thread>
 
+#include "alloc_failure.hpp"
 #include "test_util.hpp"
 
 using namespace weft;
@@ -166,4 +168,78 @@ TEST(sleep, duration_max_sleeps_without_holding_up_other_timers) {
   EXPECT_FALSE(woke);
   g.cancel();  // a loop destroyed under a suspended task would leak its frame
   ASSERT_TRUE(test::run_until(l, [&] { return g.done(); }));
+}
+
+// An outer with_timeout whose timer ran in the same timer pass as an inner
+// deadline's took the inner cancel for its own and never fired, so code
+// inside that handled its own timeouts ran on past the outer limit for
+// good. Found by an adversarial review of the task module.
+namespace {
+task<void> retry_each_10ms(int* attempts) {
+  detail::task_context* me = co_await detail::this_context{};
+  deadline dl(*me);
+  for (;;) {
+    ++*attempts;
+    dl.expires_after(10ms);  // from the loop's cached time: due with the outer timer
+    try {
+      co_await sleep(1h);
+    } catch (const std::system_error&) {
+      if (!dl.expired()) throw;  // not this attempt's deadline: give up
+    }
+  }
+}
+
+task<void> retry_within(duration limit, int* attempts, std::error_code* code, bool* done) {
+  try {
+    co_await with_timeout(limit, retry_each_10ms(attempts));
+  } catch (const std::system_error& e) {
+    *code = e.code();
+  }
+  *done = true;
+}
+}  // namespace
+
+TEST(with_timeout, fires_when_an_inner_deadline_expires_in_the_same_timer_pass) {
+  loop l;
+  int attempts = 0;
+  std::error_code code;
+  bool done = false;
+  spawn(l, retry_within(10ms, &attempts, &code, &done));
+  ASSERT_TRUE(test::run_until(
+      l, [&] { return done; }, 2s))
+      << attempts << " attempts";
+  EXPECT_EQ(code, std::errc::timed_out);
+  EXPECT_LE(attempts, 2);
+}
+
+// A with_timeout whose timer could not be armed (no memory) left its cancel
+// scope on the task's context, inside a frame that was then freed: the next
+// wait walked freed memory. Found by an adversarial review of the task module.
+namespace {
+task<void> timeout_without_memory(bool* threw, detail::cancel_scope** left, bool* done) {
+  {
+    task<void> op = with_timeout(1s, sleep(1h));  // its frame is made here
+    test::fail_allocation(1);                     // arming its timer fails
+    try {
+      co_await std::move(op);
+    } catch (const std::bad_alloc&) {
+      *threw = test::allocation_failed();
+    }
+    test::fail_allocation(0);
+  }
+  detail::task_context* me = co_await detail::this_context{};
+  *left = me->scope;
+  if (*left == nullptr) co_await sleep(1ms);  // walks the scopes: nothing to walk
+  *done = true;
+}
+}  // namespace
+
+TEST(with_timeout, leaves_no_scope_behind_when_its_timer_cannot_be_armed) {
+  loop l;
+  bool threw = false, done = false;
+  detail::cancel_scope* left = nullptr;
+  spawn(l, timeout_without_memory(&threw, &left, &done));
+  ASSERT_TRUE(test::run_until(l, [&] { return done; }));
+  EXPECT_TRUE(threw);
+  EXPECT_EQ(left, nullptr);
 }

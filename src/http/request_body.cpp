@@ -107,17 +107,19 @@ task<int> body_source::next(std::string_view& piece) {
   std::size_t cap = std::size_t{64} * 1024 + opts_.limits.max_head;
   try {
     for (;;) {
+      // Handed out without a suspension, each piece nests its reader's next
+      // read one call deeper where symmetric transfer is no tail call (-O0):
+      // 12,000 one-byte chunks overflowed an ASan build's stack. After 32
+      // the loop gets a turn, as serve() gives it for pipelined requests:
+      // before the next piece is taken, since a cancelled task's yield
+      // throws and the piece would be lost with it.
+      if (ready_in_a_row_ == 32) {
+        ready_in_a_row_ = 0;
+        co_await yield_now();
+      }
       piece = next_buffered();
       if (!piece.empty()) {
-        // Handed out without a suspension, each piece nests its reader's
-        // next read one call deeper where symmetric transfer is no tail
-        // call (-O0): 12,000 one-byte chunks overflowed an ASan build's
-        // stack. Every 32nd waits a loop turn, as serve() does for
-        // pipelined requests.
-        if (++ready_in_a_row_ == 32) {
-          ready_in_a_row_ = 0;
-          co_await yield_now();
-        }
+        ++ready_in_a_row_;
         co_return 0;
       }
       if (done_ || failed_ != 0) co_return failed_;

@@ -133,6 +133,21 @@ void loop::stop() noexcept {
 }
 
 void loop::poll(duration max_wait) {
+  if (!io_left_.empty()) {
+    // The rest of a batch whose handler threw: this turn's poll, without a
+    // wait. Stale entries are skipped by dispatch's generation check.
+    std::vector<io_event> left = std::move(io_left_);
+    io_left_.clear();
+    for (std::size_t i = 0; i < left.size(); ++i) {
+      try {
+        dispatch(left[i].data, left[i].events);
+      } catch (...) {
+        io_left_.assign(left.begin() + static_cast<std::ptrdiff_t>(i) + 1, left.end());
+        throw;
+      }
+    }
+    return;
+  }
   int timeout_ms;
   // Posted work left by a callback that threw is due now too: its wake-up
   // was read already, and a wait here held it until some other event.
@@ -153,7 +168,16 @@ void loop::poll(duration max_wait) {
     if (n.err == EINTR) return;
     fail("epoll_wait", n.err);
   }
-  for (int i = 0; i < n.value; ++i) dispatch(events[i].data.u64, events[i].events);
+  int i = 0;
+  try {
+    for (; i < n.value; ++i) dispatch(events[i].data.u64, events[i].events);
+  } catch (...) {
+    // The handler that threw is done; the rest of its batch runs on the
+    // next turn, as the rest of a timer or posted batch does (loop.hpp).
+    for (int j = i + 1; j < n.value; ++j)
+      io_left_.push_back({events[j].data.u64, events[j].events});
+    throw;
+  }
 }
 
 void loop::dispatch(uint64_t data, uint32_t events) {
@@ -253,7 +277,15 @@ void loop::io_watch(int fd, uint32_t events, trigger t, detail::io_waiter* w) {
   e.watch_mode = true;
   e.reader = w;
   e.writer = nullptr;
-  set_mask(fd, e, events);
+  try {
+    set_mask(fd, e, events);
+  } catch (...) {
+    // Refused (a regular file, ENOMEM): the number stays free. Held for the
+    // watcher that never was, it refused every later fd given that number.
+    e.watch_mode = false;
+    e.reader = nullptr;
+    throw;
+  }
 }
 
 void loop::io_modify(int fd, uint32_t events) {
@@ -286,7 +318,14 @@ bool loop::io_wait(int fd, uint32_t direction, trigger t, detail::io_waiter* w) 
   // again for this fd. Level-triggered: add the direction when first needed.
   uint32_t want = e.trig == trigger::edge ? (io::readable | io::writable | io::peer_closed)
                                           : (e.mask | direction);
-  if (!e.registered || (e.mask & want) != want) set_mask(fd, e, want);
+  if (!e.registered || (e.mask & want) != want) {
+    try {
+      set_mask(fd, e, want);
+    } catch (...) {
+      slot = nullptr;  // refused: no waiter holds the direction (see io_watch)
+      throw;
+    }
+  }
   return true;
 }
 

@@ -66,6 +66,9 @@ void loop_group::join() {
   for (auto& t : threads_)
     if (t.joinable()) t.join();
   threads_.clear();
+  // A loop whose setup threw never ran, so no run() consumed its stop():
+  // started again, it returned at once and served nothing.
+  for (auto& l : loops_) l->restart();
 }
 
 std::vector<tcp_listener> bind_reuseport(const endpoint& at, std::size_t n, listen_options opts,

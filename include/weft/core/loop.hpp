@@ -77,8 +77,14 @@ class loop {
   void run();
   // Runs one turn, waiting at most `max_wait` for events. For tests and embedding.
   void run_once(duration max_wait);
-  // Makes run() return after the current turn. Safe from any thread.
+  // Makes run() return after the current turn. Safe from any thread. A
+  // stop() that no run() consumes (one before run(), or on a loop driven by
+  // run_once()) makes the next run() return at once, as with Asio and
+  // libuv; restart() forgets it.
   void stop() noexcept;
+  // Forgets a stop() that no run() has consumed (Asio's restart()). Loop
+  // thread, or the controlling thread while no run() is under way.
+  void restart() noexcept { stop_.store(false, std::memory_order_relaxed); }
   bool stopping() const noexcept { return stop_.load(std::memory_order_relaxed); }
 
   // Runs fn on the loop thread on a later turn. Safe from any thread; wakes
@@ -185,6 +191,13 @@ class loop {
   std::vector<fd_entry> fds_;
   std::unique_ptr<detail::timer_heap> timers_;
   std::vector<deferred> ready_, running_;
+  // The rest of an epoll batch whose handler threw, dispatched first on the
+  // next turn: an edge is reported once, so dropped it was lost for good.
+  struct io_event {
+    uint64_t data;
+    uint32_t events;
+  };
+  std::vector<io_event> io_left_;
   time_point now_;
   std::atomic<bool> stop_{false};
   std::atomic<std::thread::id> thread_{};

@@ -214,3 +214,25 @@ TEST(loop_group, a_throwing_callback_does_not_end_its_loop) {
   EXPECT_EQ(ran.load(), 1) << "the loop thread ended: later posts never ran";
   EXPECT_NE(log.find("one bad callback"), std::string::npos) << log;
 }
+
+// A loop whose setup threw never ran, so nothing consumed the group's
+// stop(): started again, that loop's run() returned at once, and it served
+// nothing. Found by an adversarial review of the core loop.
+TEST(loop_group, a_loop_whose_setup_threw_serves_when_started_again) {
+  loop_group g(2);
+  testing::internal::CaptureStderr();
+  g.start([](loop&, std::size_t i) {
+    if (i == 1) throw std::runtime_error("setup");
+  });
+  g.stop();
+  g.join();
+  (void)testing::internal::GetCapturedStderr();
+  std::atomic<int> fired{0};
+  g.start([&](loop& l, std::size_t) { l.run_after(1ms, [&] { ++fired; }); });
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (fired.load() < 2 && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(1ms);
+  g.stop();
+  g.join();
+  EXPECT_EQ(fired.load(), 2);
+}

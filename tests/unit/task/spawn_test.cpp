@@ -17,6 +17,8 @@
 #include <utility>
 #include <vector>
 
+#include <unistd.h>
+
 #include "alloc_failure.hpp"
 #include "test_util.hpp"
 
@@ -539,4 +541,30 @@ TEST(spawn, a_task_whose_context_cannot_be_allocated_is_destroyed) {
   test::fail_allocation(0);
   for (void* p : held) detail::free_frame(p, sizeof(detail::task_context));
   EXPECT_TRUE(destroyed);
+}
+
+// The same for a readiness wait: refused, it left its fd's number held for
+// a waiter that was no longer there, and the next wait on that number was
+// refused as a second waiter. Found by an adversarial review of the core loop.
+TEST(spawn, a_refused_readiness_wait_leaves_the_fd_number_free) {
+  loop l;
+  std::FILE* f = std::tmpfile();
+  ASSERT_NE(f, nullptr);
+  int fd = fileno(f);
+  int steps = 0;
+  bool threw = false;
+  // It lives on, yielding, so the next waiter cannot share its address.
+  spawn(l, refused_wait_then_yield(fd, 1000000, &steps, &threw), "refused");
+  l.run_once(0ms);
+  ASSERT_TRUE(threw);
+  auto [a, b] = test::socket_pair();
+  ASSERT_EQ(::dup2(b.get(), fd), fd);
+  bool woke = false;
+  std::string refused;
+  spawn(l, wait_readable(fd, &woke, &refused), "reader");
+  ASSERT_EQ(write_some(a.get(), "x", 1).bytes, 1u);
+  ASSERT_TRUE(test::run_until(l, [&] { return woke || !refused.empty(); }));
+  EXPECT_EQ(refused, "");
+  EXPECT_TRUE(woke);
+  std::fclose(f);
 }

@@ -3,6 +3,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <stdexcept>
 
@@ -38,6 +39,10 @@ answer_table answer_table::builtin() {
 
 answer_table answer_table::parse(std::string_view text) {
   answer_table t;
+  std::map<std::string_view, std::size_t, std::less<>> first_line;  // of each question
+  // A UTF-8 byte order mark, which some editors write, would make the first
+  // question one that no client asks.
+  if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
   std::size_t line_no = 0;
   while (!text.empty()) {
     std::size_t nl = text.find('\n');
@@ -58,7 +63,17 @@ answer_table answer_table::parse(std::string_view text) {
     if (is_space(question.front())) fail("the question starts with whitespace");
     if (question.size() > max_question + 1) fail("the question is longer than a client may send");
     if (answer.empty() || answer.back() != '.') fail("the answer must end in '.'");
-    t.answers_.insert_or_assign(std::string(question), std::string(answer));
+    // A lone CR (an old Mac file's line end) merged lines into one entry
+    // that still ended in '.'. TAB is allowed, as before.
+    for (char c : answer)
+      if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f)
+        fail("the answer holds a control byte");
+    if (auto [at, fresh] = first_line.try_emplace(question, line_no); !fresh) {
+      throw std::runtime_error("answers line " + std::to_string(line_no) +
+                               ": the question is answered already on line " +
+                               std::to_string(at->second));
+    }
+    t.answers_.emplace(std::string(question), std::string(answer));
   }
   return t;
 }

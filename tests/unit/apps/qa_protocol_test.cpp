@@ -96,6 +96,26 @@ TEST(qa_protocol, answers_file_refuses_entries_that_can_never_match) {
   }
 }
 
+// Mistakes a file shows only when read closely are refused as well: a
+// question answered twice (the last answer won, silently), and a control
+// byte in an answer, such as the lone CRs of an old Mac file, which merged
+// its lines into one entry that still ended in '.'. A UTF-8 byte order mark,
+// which some editors write, is skipped: it made the first question one no
+// client would ask.
+TEST(qa_protocol, answers_file_refuses_duplicates_and_control_bytes_and_skips_a_bom) {
+  try {
+    answer_table::parse("Ping?\tPong.\nOther?\tx.\nPing?\tPang.\n");
+    ADD_FAILURE() << "a question answered twice was accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("line 3"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("line 1"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(answer_table::parse("A?\tX.\rB?\tY.\n"), std::runtime_error);
+  EXPECT_THROW(answer_table::parse("A?\tX\x01.\n"), std::runtime_error);
+  answer_table t = answer_table::parse("\xEF\xBB\xBFHi?\tHello.\n");
+  EXPECT_EQ(t.answer("Hi?"), "Hello.");
+}
+
 TEST(qa_protocol, an_answers_path_that_is_a_directory_is_refused) {
   EXPECT_THROW(answer_table::load("/tmp"), std::runtime_error);
 }

@@ -133,49 +133,46 @@ void loop::stop() noexcept {
 }
 
 void loop::poll(duration max_wait) {
-  if (!io_left_.empty()) {
-    // The rest of a batch whose handler threw: this turn's poll, without a
-    // wait. Stale entries are skipped by dispatch's generation check.
-    std::vector<io_event> left = std::move(io_left_);
-    io_left_.clear();
-    for (std::size_t i = 0; i < left.size(); ++i) {
-      try {
-        dispatch(left[i].data, left[i].events);
-      } catch (...) {
-        io_left_.assign(left.begin() + static_cast<std::ptrdiff_t>(i) + 1, left.end());
-        throw;
-      }
-    }
-    return;
-  }
-  int timeout_ms;
-  // Posted work left by a callback that threw is due now too: its wake-up
-  // was read already, and a wait here held it until some other event.
-  if (!ready_.empty() || posted_waiting_) {
-    timeout_ms = 0;
-  } else {
-    duration wait = max_wait;
-    if (timers_->size() != 0)
-      wait = std::min(wait, time_until(*timers_->next_deadline(), clock::now()));
-    // Round up, so a timer is never woken for early and then polled in a spin.
-    auto ms = std::chrono::ceil<std::chrono::milliseconds>(wait).count();
-    timeout_ms = ms <= 0 ? 0 : static_cast<int>(std::min<int64_t>(ms, 3'600'000));
-  }
   epoll_event events[max_events];
-  auto n = sys::epoll_wait(epfd_, events, max_events, timeout_ms);
-  now_ = clock::now();
-  if (!n.ok()) {
-    if (n.err == EINTR) return;
-    fail("epoll_wait", n.err);
+  int n = 0;
+  if (!io_left_.empty()) {
+    // The rest of a batch whose handler threw is this turn's batch, taken
+    // without a wait. Stale entries are skipped by dispatch's generation check.
+    for (const io_event& e : io_left_) {
+      events[n].data.u64 = e.data;
+      events[n++].events = e.events;
+    }
+    io_left_.clear();
+    now_ = clock::now();
+  } else {
+    int timeout_ms;
+    // Posted work left by a callback that threw is due now too: its wake-up
+    // was read already, and a wait here held it until some other event.
+    if (!ready_.empty() || posted_waiting_) {
+      timeout_ms = 0;
+    } else {
+      duration wait = max_wait;
+      if (timers_->size() != 0)
+        wait = std::min(wait, time_until(*timers_->next_deadline(), clock::now()));
+      // Round up, so a timer is never woken for early and then polled in a spin.
+      auto ms = std::chrono::ceil<std::chrono::milliseconds>(wait).count();
+      timeout_ms = ms <= 0 ? 0 : static_cast<int>(std::min<int64_t>(ms, 3'600'000));
+    }
+    auto r = sys::epoll_wait(epfd_, events, max_events, timeout_ms);
+    now_ = clock::now();
+    if (!r.ok()) {
+      if (r.err == EINTR) return;
+      fail("epoll_wait", r.err);
+    }
+    n = r.value;
   }
   int i = 0;
   try {
-    for (; i < n.value; ++i) dispatch(events[i].data.u64, events[i].events);
+    for (; i < n; ++i) dispatch(events[i].data.u64, events[i].events);
   } catch (...) {
     // The handler that threw is done; the rest of its batch runs on the
     // next turn, as the rest of a timer or posted batch does (loop.hpp).
-    for (int j = i + 1; j < n.value; ++j)
-      io_left_.push_back({events[j].data.u64, events[j].events});
+    for (int j = i + 1; j < n; ++j) io_left_.push_back({events[j].data.u64, events[j].events});
     throw;
   }
 }
@@ -274,18 +271,12 @@ void loop::io_watch(int fd, uint32_t events, trigger t, detail::io_waiter* w) {
   if (e.registered || e.watched())
     throw std::logic_error("weft::loop: fd " + std::to_string(fd) + " is already registered");
   e.trig = t;
-  e.watch_mode = true;
+  e.watch_mode = true;  // set_mask reads it
+  e.reader = e.writer = nullptr;
+  set_mask(fd, e, events);
+  // Held only once epoll took the fd: refused (a regular file, ENOMEM), the
+  // number stays free. Held before, it refused every later fd given it.
   e.reader = w;
-  e.writer = nullptr;
-  try {
-    set_mask(fd, e, events);
-  } catch (...) {
-    // Refused (a regular file, ENOMEM): the number stays free. Held for the
-    // watcher that never was, it refused every later fd given that number.
-    e.watch_mode = false;
-    e.reader = nullptr;
-    throw;
-  }
 }
 
 void loop::io_modify(int fd, uint32_t events) {
@@ -313,19 +304,12 @@ bool loop::io_wait(int fd, uint32_t direction, trigger t, detail::io_waiter* w) 
   detail::io_waiter*& slot = direction == io::readable ? e.reader : e.writer;
   if (slot != nullptr && slot != w)
     throw std::logic_error("weft: a second task waits on an fd in the same direction");
-  slot = w;
   // Edge-triggered: register both directions once, and never touch epoll
   // again for this fd. Level-triggered: add the direction when first needed.
   uint32_t want = e.trig == trigger::edge ? (io::readable | io::writable | io::peer_closed)
                                           : (e.mask | direction);
-  if (!e.registered || (e.mask & want) != want) {
-    try {
-      set_mask(fd, e, want);
-    } catch (...) {
-      slot = nullptr;  // refused: no waiter holds the direction (see io_watch)
-      throw;
-    }
-  }
+  if (!e.registered || (e.mask & want) != want) set_mask(fd, e, want);
+  slot = w;  // only once epoll took the fd, as in io_watch
   return true;
 }
 

@@ -83,6 +83,27 @@ void push_front(std::vector<std::string>& pending, std::string_view path) {
   std::move(parts.rbegin(), parts.rend(), std::back_inserter(pending));
 }
 
+// Takes the root's own path off the front of `target`, an absolute link's
+// components (reversed, as `pending`), so that what is left names the
+// same file relative to the root; false when the target does not start
+// with the root's path. The comparison is by name, against the path the
+// kernel has for the root now (/proc/self/fd), never by opening anything
+// outside it: a target that reaches the root some other way (through a
+// link of its own, or a "..") is refused, which is safe.
+bool strip_root(std::vector<std::string>& target, int root_dir) {
+  char path[4096];
+  auto n = sys::fd_path(root_dir, path, sizeof path);
+  if (!n.ok() || n.value == sizeof path || n.value == 0 || path[0] != '/') return false;
+  std::vector<std::string> root;
+  push_front(root, std::string_view(path, n.value));
+  while (!root.empty()) {
+    if (target.empty() || target.back() != root.back()) return false;
+    target.pop_back();
+    root.pop_back();
+  }
+  return true;
+}
+
 int walk(int root_dir, std::string_view relative, struct ::stat* out) {
   std::vector<std::string> pending;
   push_front(pending, relative);
@@ -125,8 +146,15 @@ int walk(int root_dir, std::string_view relative, struct ::stat* out) {
     if (++hops > max_symlinks) return -ELOOP;
     std::string_view t(target, link.value);
     if (t.empty()) return -ENOENT;
-    if (t.front() == '/') return -EXDEV;  // absolute: outside by definition
-    push_front(pending, t);
+    if (t.front() == '/') {  // absolute: followed only when it names a file beneath the root
+      std::vector<std::string> target;
+      push_front(target, t);
+      if (!strip_root(target, root_dir)) return -EXDEV;
+      dirs.clear();  // from the root on
+      std::move(target.begin(), target.end(), std::back_inserter(pending));
+    } else {
+      push_front(pending, t);
+    }
     if (pending.empty()) pending.emplace_back(".");  // a link to "." names here
   }
   // Only ".." components were left: the directory reached is the answer.
@@ -149,6 +177,10 @@ int open_beneath(int root_dir, std::string_view relative, struct ::stat* st,
         auto r = sys::openat_beneath(root_dir, path.c_str(), read_flags);
         return r.ok() ? if_same(unique_fd(r.value), seen, st) : -r.err;
       }
+      // EXDEV: an escape, or an absolute link, which RESOLVE_BENEATH refuses
+      // wherever it points. The walk follows one that points beneath the
+      // root and refuses the rest.
+      if (look.err == EXDEV) return walk(root_dir, relative, st);
       if (look.err != ENOSYS && !(look.err == EPERM && openat2_filtered(root_dir)))
         return -look.err;
       have_openat2.store(false, std::memory_order_relaxed);

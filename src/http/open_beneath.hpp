@@ -3,13 +3,16 @@
 //
 // With openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS) the kernel does it:
 // symlinks are followed while they stay beneath the root, and an escape
-// ("..", an absolute or outward symlink) fails with EXDEV. Where openat2 is
+// ("..", an outward symlink) fails with EXDEV. It refuses an absolute
+// symlink wherever it points, so on EXDEV the walk below decides: an
+// absolute target that starts with the root's own path (as the kernel has
+// it now) is followed from the root. Where openat2 is
 // missing (ENOSYS, kernels before 5.6) or refused by a seccomp filter that
 // predates it (EPERM, even for the root itself), the fallback walks the path one
 // component at a time with O_NOFOLLOW, relative to the directory reached so
 // far, and applies the same rule by hand: a symlink is read and its target
-// spliced into the remaining path; an absolute target, or a ".." above the
-// root, fails with EXDEV; more than 40 symlinks fail with ELOOP. So both
+// spliced into the remaining path; an absolute target elsewhere, or a ".."
+// above the root, fails with EXDEV; more than 40 symlinks fail with ELOOP. So both
 // ways serve the same files: symlinks inside the root work, and nothing
 // outside it is ever opened. A path string is never built and open()ed.
 //

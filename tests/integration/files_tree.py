@@ -60,6 +60,7 @@ class Tree:
         os.symlink("../secret.txt", os.path.join(self.root, "link_out"))
         os.symlink(os.path.join(self.top, "secret.txt"), os.path.join(self.root, "link_abs"))
         os.symlink("..", os.path.join(self.root, "link_up"))
+        os.symlink(os.path.join(self.root, "sub", "inner.txt"), os.path.join(self.root, "link_abs_in"))
         os.mkfifo(os.path.join(self.root, "fifo"))
 
     def path(self, rel):

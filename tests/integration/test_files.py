@@ -144,6 +144,8 @@ class Traversal(FilesFixture):
     def test_symlinks_inside_the_root_are_followed(self):
         self.assertEqual(get(self.server, "/link_in").body, b"x")
         self.assertEqual(get(self.server, "/link_dir/inner.txt").body, b"inner")
+        # An absolute link into the root, as os.symlink(os.path.join(root, ...)) makes.
+        self.assertEqual(get(self.server, "/link_abs_in").body, b"inner")
 
     def test_symlinks_leaving_the_root_are_refused(self):
         for target in (b"/link_out", b"/link_abs", b"/link_up/secret.txt"):

@@ -249,6 +249,12 @@ result<size_t> readlinkat(int dirfd, const char* path, char* buf, size_t len) {
   return from(static_cast<size_t>(n), n < 0);
 }
 
+result<size_t> fd_path(int fd, char* buf, size_t len) {
+  char proc[32];
+  std::snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+  return readlinkat(AT_FDCWD, proc, buf, len);
+}
+
 status fstat(int fd, struct ::stat& st) {
   return from_rc(::fstat(fd, &st));
 }

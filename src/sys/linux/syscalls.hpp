@@ -78,6 +78,9 @@ void close(int fd);
 result<int> openat_beneath(int dirfd, const char* path, int flags);
 result<int> openat(int dirfd, const char* path, int flags);  // O_CLOEXEC added
 result<size_t> readlinkat(int dirfd, const char* path, char* buf, size_t len);
+// The path the kernel has for `fd` now (readlink of /proc/self/fd/N): not
+// NUL-terminated; ENOENT and the like where /proc is not mounted.
+result<size_t> fd_path(int fd, char* buf, size_t len);
 status fstat(int fd, struct ::stat& st);
 status fstatat(int dirfd, const char* path, struct ::stat& st, int flags);
 result<int> dup(int fd);                                               // F_DUPFD_CLOEXEC

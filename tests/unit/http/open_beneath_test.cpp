@@ -35,7 +35,9 @@ std::string as_error(int e) {
 //   outside/root/{file, dir/inner, in_link -> dir/inner, dir_link -> dir,
 //                 up_link -> ../secret, abs_link -> /etc/passwd,
 //                 dot_link -> ., loop_a -> loop_b, loop_b -> loop_a,
-//                 sneaky -> dir/../../secret, fifo, fifo_link -> fifo}
+//                 sneaky -> dir/../../secret, fifo, fifo_link -> fifo,
+//                 abs_in -> /abs/root/dir/inner and other absolute links}
+//   outside/rootx/secret (a sibling whose name starts with the root's)
 class tree : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -58,6 +60,19 @@ class tree : public ::testing::Test {
     link("dir/../../secret", "sneaky");
     link("../../secret", "dir/deep_up");
     link("fifo", "fifo_link");
+    // Absolute links, as `ln -s "$PWD/x"` and Python's os.symlink with an
+    // absolute path make them (root_path_ is canonical: /tmp is no link).
+    ASSERT_EQ(::mkdir((top_ + "/rootx").c_str(), 0755), 0);
+    write(top_ + "/rootx/secret", "sibling");
+    link(root_path_ + "/dir/inner", "abs_in");
+    link(root_path_, "abs_root");
+    link(root_path_ + "/", "abs_root_slash");
+    link(root_path_ + "//dir/./../file", "abs_untidy");
+    link(root_path_ + "/in_link", "abs_chain");
+    link(root_path_ + "/dir/../../secret", "abs_up");
+    link(top_ + "/rootx/secret", "abs_sibling");
+    link(top_ + "/root/../rootx/secret", "abs_around");
+    link(root_path_ + "/abs_loop", "abs_loop");
     ASSERT_EQ(::mkfifo((root_path_ + "/fifo").c_str(), 0644), 0);
     root_ = ::open(root_path_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     ASSERT_GE(root_, 0);
@@ -127,6 +142,20 @@ TEST_F(tree, both_strategies_open_the_same_files_and_refuse_the_same_escapes) {
       {"..", exdev},
       {"dir/../..", exdev},
       {"loop_a", as_error(ELOOP)},
+      // An absolute link whose target lies beneath the root is followed,
+      // as nginx and python3 -m http.server follow it; they were 403s. Its
+      // target must name the root by the path the kernel has for it.
+      {"abs_in", "inner"},
+      {"abs_root", "<dir>"},
+      {"abs_root/file", "file"},
+      {"abs_root_slash/dir/inner", "inner"},
+      {"abs_untidy", "file"},
+      {"abs_chain", "inner"},
+      {"dir_link/../abs_in", "inner"},
+      {"abs_up", exdev},
+      {"abs_sibling", exdev},
+      {"abs_around", exdev},
+      {"abs_loop", as_error(ELOOP)},
   };
   for (auto how : {open_strategy::automatic, open_strategy::walk}) {
     for (const auto& r : rows) {

@@ -78,5 +78,26 @@ TEST(sendfile, takes_back_the_sigpipe_it_raised) {
   EXPECT_FALSE(sigpipe_pending());
 }
 
+// fd_path names a directory by the path it has now, which open_beneath
+// compares an absolute symlink's target with: a rename is seen.
+TEST(fd_path, names_a_directory_by_its_path_now) {
+  char tmpl[] = "/tmp/weft_fd_path_XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  int dir = ::open(tmpl, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  ASSERT_GE(dir, 0);
+  char buf[4096];
+  auto r = fd_path(dir, buf, sizeof buf);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(std::string(buf, r.value), tmpl);
+  std::string moved = std::string(tmpl) + "_moved";
+  ASSERT_EQ(::rename(tmpl, moved.c_str()), 0);
+  r = fd_path(dir, buf, sizeof buf);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(std::string(buf, r.value), moved);
+  ::close(dir);
+  EXPECT_EQ(::rmdir(moved.c_str()), 0);
+  EXPECT_FALSE(fd_path(-1, buf, sizeof buf).ok());
+}
+
 }  // namespace
 }  // namespace weft::sys

@@ -103,13 +103,15 @@ struct current_scope {
 }  // namespace
 
 void loop::run() {
-  thread_.store(std::this_thread::get_id());
   current_scope scope(this);
   while (!stop_.load(std::memory_order_acquire)) run_once(std::chrono::hours(1));
   stop_.store(false, std::memory_order_relaxed);
 }
 
 void loop::run_once(duration max_wait) {
+  // The loop is the running thread's: run() runs on through here, and so
+  // may a caller that drives the loop by hand. A relaxed store, no fence.
+  thread_.store(std::this_thread::get_id(), std::memory_order_relaxed);
   current_scope scope(this);
   poll(max_wait);  // sets now_: one clock read per turn
   if (timers_->size() != 0) timers_->run_expired(now_);

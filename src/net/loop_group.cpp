@@ -4,6 +4,7 @@
 #include "sys/linux/syscalls.hpp"
 
 #include <exception>
+#include <stdexcept>
 #include <string>
 
 namespace weft {
@@ -47,6 +48,9 @@ void serve_until_stopped(loop& l) {
 }  // namespace
 
 void loop_group::start(const std::function<void(loop&, std::size_t)>& setup) {
+  // Threads still held: each loop would get a second thread running it.
+  if (!threads_.empty())
+    throw std::logic_error("weft::loop_group: start() again before stop() and join()");
   for (std::size_t i = 0; i < loops_.size(); ++i) {
     threads_.emplace_back([this, i, setup] {
       loop& l = *loops_[i];

@@ -1,11 +1,12 @@
 #pragma once
 // weft::loop: one epoll reactor, owned by and run on one thread.
 //
-// Threading: a loop belongs to the thread that calls run(). Only post() and
+// Threading: a loop belongs to the thread that runs it (run() or
+// run_once()), and before that to the one that made it. Only post() and
 // stop() may be called from other threads; everything else is loop-thread
 // only (in_loop_thread() tells; nothing checks it for you). There is no
 // hidden global loop: loop::current() is a thread-local convenience that is
-// set while run() executes.
+// set while run() or run_once() executes.
 //
 // Phases of one turn (see docs/design.md for why in this order):
 //   1. poll     epoll_wait, with a timeout from the nearest timer (0 when work is ready)

@@ -31,7 +31,8 @@ class loop_group {
   // Starts one thread per loop; each runs setup(loop, index) on its own
   // thread and then the loop until stop(). The green threads still
   // suspended then are destroyed on that thread, before join() returns.
-  // A group may be started again after stop() and join().
+  // A group may be started again after stop() and join(); before them,
+  // start() throws std::logic_error.
   void start(const std::function<void(loop&, std::size_t)>& setup);
   void stop() noexcept;
   void join();

@@ -114,6 +114,22 @@ TEST(loop, current_is_set_only_while_running) {
   EXPECT_EQ(loop::current(), nullptr);
 }
 
+// A loop belongs to the thread that runs it, by run() or by run_once():
+// a loop made on one thread and driven by run_once on another said it was
+// the maker's (found by review).
+TEST(loop, belongs_to_the_thread_that_runs_it_by_run_once_too) {
+  loop l;
+  EXPECT_TRUE(l.in_loop_thread());
+  bool inside = false;
+  std::thread t([&] {
+    l.run_once(0ms);
+    inside = l.in_loop_thread();
+  });
+  t.join();
+  EXPECT_TRUE(inside);
+  EXPECT_FALSE(l.in_loop_thread());
+}
+
 TEST(loop, deferred_work_runs_in_order) {
   loop l;
   std::vector<int> order;

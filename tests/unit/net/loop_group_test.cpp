@@ -194,6 +194,19 @@ TEST(loop_group, starts_again_after_stop_and_join) {
   g.join();
 }
 
+// Started twice without stop() and join(), each loop would have had two
+// threads running it at once; the second start is refused, and the group
+// goes on as it was (found by review).
+TEST(loop_group, starting_again_before_join_is_refused) {
+  loop_group g(1);
+  std::atomic<int> setups{0};
+  g.start([&](loop&, std::size_t) { ++setups; });
+  EXPECT_THROW(g.start([&](loop&, std::size_t) { ++setups; }), std::logic_error);
+  g.stop();
+  g.join();
+  EXPECT_EQ(setups.load(), 1);
+}
+
 // A callback that throws is logged, and its loop goes on serving until
 // stop(), as a task that throws ends only that task: one bad callback ended
 // the loop's thread, and with it every later post, timer and connection of

@@ -75,6 +75,9 @@ answer_table answer_table::parse(std::string_view text) {
     }
     t.answers_.emplace(std::string(question), std::string(answer));
   }
+  // Else the built-in answers are replaced with none, and every question
+  // is unknown with nothing to say why.
+  if (t.answers_.empty()) throw std::runtime_error("answers file holds no question");
   return t;
 }
 

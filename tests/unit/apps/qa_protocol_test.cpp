@@ -116,6 +116,14 @@ TEST(qa_protocol, answers_file_refuses_duplicates_and_control_bytes_and_skips_a_
   EXPECT_EQ(t.answer("Hi?"), "Hello.");
 }
 
+// A file with no entry at all (empty, blank lines, a byte order mark
+// alone) replaced the built-in answers with none: every question was
+// unknown, and nothing said why.
+TEST(qa_protocol, an_answers_file_without_a_question_is_refused) {
+  for (std::string_view empty : {"", "\n", "\r\n\n", "\xEF\xBB\xBF"})
+    EXPECT_THROW(answer_table::parse(empty), std::runtime_error) << empty.size() << " bytes";
+}
+
 TEST(qa_protocol, an_answers_path_that_is_a_directory_is_refused) {
   EXPECT_THROW(answer_table::load("/tmp"), std::runtime_error);
 }

@@ -75,8 +75,8 @@ inline timed<tcp_stream::read_some_op> read_by(tcp_stream& s, deadline& dl, time
 inline task<read_outcome> read_before(tcp_stream& s, deadline& dl, time_point until,
                                       std::size_t cap, const server_options& opts) {
   if (s.buffered_output() > 0) {
-    auto r =
-        co_await timed<tcp_stream::write_op>{dl, s.owner().now() + opts.write_timeout, s.flush()};
+    auto r = co_await timed<tcp_stream::write_op>{
+        dl, saturating_add(s.owner().now(), opts.write_timeout), s.flush()};
     if (r != read_outcome::ok) co_return r;
   }
   co_return co_await read_by(s, dl, until, cap);

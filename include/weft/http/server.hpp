@@ -20,6 +20,7 @@
 
 namespace weft::http {
 
+// Each timeout may be duration::max(): never.
 struct server_options {
   parse_limits limits;                                // 414 / 431 / 413
   duration head_timeout = std::chrono::seconds(10);   // whole head, from its first byte (slowloris)
@@ -34,8 +35,9 @@ struct server_options {
 // it is sent before write() returns, so a producer may wait (on a timer, a
 // channel) between chunks without holding one back; batch small pieces into
 // one write. `data` must stay alive until the write is awaited. The end of
-// the body is sent when the producer returns. Writes are bounded by the
-// write timeout. Loop thread of the connection.
+// the body is sent when the producer returns. The write timeout bounds
+// each 256 KiB piece of a write, so a large one that keeps moving is never
+// cut. Loop thread of the connection.
 class body_writer {
  public:
   body_writer(tcp_stream& s, bool chunked, duration write_timeout) noexcept
@@ -43,7 +45,8 @@ class body_writer {
   task<void> write(std::string_view data);
   std::uint64_t bytes_written() const noexcept { return bytes_; }
   // A write failed (the client went, or stopped reading): the connection
-  // is done, whatever the producer does with the exception.
+  // is done, whatever the producer does with the exception. Later writes
+  // throw at once, and the body is never ended as if whole.
   bool broken() const noexcept { return broken_; }
 
  private:

@@ -1,3 +1,6 @@
+// The HTTP server on one connection: framing of each kind of body,
+// handler failures, logging, Nagle, trackers. Writes that fail or stall,
+// and deadlines, are in server_writes_test.cpp.
 #include <weft/http/server.hpp>
 #include <weft/net/tcp_listener.hpp>
 #include <weft/task/sleep.hpp>
@@ -16,136 +19,11 @@
 #include <string>
 #include <thread>
 
+#include "http/server_fixture.hpp"
 #include "test_util.hpp"
 
 using namespace weft;
-
-namespace {
-
-task<void> accept_one(tcp_listener* l, const http::router* r, const http::server_options* o) {
-  tcp_stream s = co_await l->accept();
-  co_await http::serve_connection(std::move(s), *r, *o);
-}
-
-// As accept_one, noting the served connection's fd for the handler to inspect.
-int served_fd = -1;
-task<void> accept_one_noting_fd(tcp_listener* l, const http::router* r,
-                                const http::server_options* o) {
-  tcp_stream s = co_await l->accept();
-  served_fd = s.native_handle();
-  co_await http::serve_connection(std::move(s), *r, *o);
-}
-
-// As accept_one, noting whether serve_connection let an exception out.
-bool serve_threw = false;
-task<void> accept_one_noting_throw(tcp_listener* l, const http::router* r,
-                                   const http::server_options* o) {
-  tcp_stream s = co_await l->accept();
-  try {
-    co_await http::serve_connection(std::move(s), *r, *o);
-  } catch (...) {
-    serve_threw = true;
-  }
-}
-
-std::string nodelay_of_served_fd() {
-  int v = -1;
-  socklen_t len = sizeof v;
-  ::getsockopt(served_fd, IPPROTO_TCP, TCP_NODELAY, &v, &len);
-  return std::to_string(v);
-}
-
-task<void> three_chunks(http::body_writer* w) {
-  co_await w->write("one,");
-  co_await w->write("");  // ignored: an empty chunk would end the body
-  co_await w->write("two,");
-  co_await w->write(std::string(70000, 'x'));  // past the flush threshold
-}
-
-// Sends `request` on a blocking socket and reads until the server closes.
-// `on_read`, when set, sees the reply so far after each read.
-using read_observer = std::function<void(const std::string&)>;
-std::string round_trip(const endpoint& at, const std::string& request,
-                       const read_observer& on_read = {}) {
-  int c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  timeval tv{5, 0};
-  ::setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  if (::connect(c, at.data(), at.size()) != 0) return "connect failed";
-  (void)::send(c, request.data(), request.size(), MSG_NOSIGNAL);
-  std::string out;
-  char buf[65536];
-  for (ssize_t n; (n = ::recv(c, buf, sizeof buf, 0)) > 0;) {
-    out.append(buf, static_cast<size_t>(n));
-    if (on_read) on_read(out);
-  }
-  ::close(c);
-  return out;
-}
-
-struct fixture {
-  loop l;
-  http::router routes;
-  http::server_options opts;
-  std::string file_path;
-
-  fixture() {
-    char path[] = "/tmp/weft_server_test_XXXXXX";
-    int fd = ::mkstemp(path);
-    file_path = path;
-    std::string content;
-    for (int i = 0; i < 300000; ++i) content += static_cast<char>('a' + i % 26);
-    EXPECT_EQ(::write(fd, content.data(), content.size()), static_cast<ssize_t>(content.size()));
-    ::close(fd);
-    routes.get("/stream", [](http::request&) {
-      http::response r;
-      r.content_type("text/plain");
-      r.stream([](http::body_writer& w) { return three_chunks(&w); });
-      return r;
-    });
-    routes.get("/broken", [](http::request&) {  // a producer that fails after its first write
-      http::response r;
-      r.stream([](http::body_writer& w) -> task<void> {
-        co_await w.write("part");
-        throw std::runtime_error("producer bug");
-      });
-      return r;
-    });
-    routes.get("/file", [this](http::request&) {
-      http::response r;
-      r.file(unique_fd(::open(file_path.c_str(), O_RDONLY | O_CLOEXEC)), 1000, 250000);
-      return r;
-    });
-  }
-  ~fixture() { ::unlink(file_path.c_str()); }
-
-  void answer(std::string path, http::response (*make)()) {
-    routes.get(std::move(path), [make](http::request&) { return make(); });
-  }
-
-  using acceptor = task<void> (*)(tcp_listener*, const http::router*, const http::server_options*);
-  std::string run(const std::string& request, acceptor accept = accept_one,
-                  const read_observer& on_read = {}) {
-    auto listener = tcp_listener::bind(endpoint::loopback_v4(0));
-    endpoint at = listener.local_endpoint();
-    green_thread g = spawn(l, accept(&listener, &routes, &opts), "server");
-    std::string reply;
-    std::atomic<bool> done{false};
-    std::thread client([&] {
-      reply = round_trip(at, request, on_read);
-      done = true;
-    });
-    EXPECT_TRUE(test::run_until(
-        l, [&] { return done.load() && g.done(); }, std::chrono::seconds(10)));
-    client.join();
-    return reply;
-  }
-};
-
-std::string body_of(const std::string& reply) {
-  return reply.substr(reply.find("\r\n\r\n") + 4);
-}
-
-}  // namespace
+using namespace weft::server_test;
 
 TEST(http_server, streamed_body_is_sent_in_chunks_and_ended) {
   fixture f;

@@ -509,6 +509,31 @@ response run_plain(const plain_handler& h, request& req, bool& failed) {
   return failed >= 0;
 }
 
+// Flush before wait (DESIGN-NOTES §1) for the answers already made when a
+// coroutine handler runs: should the handler wait (a backend, a long
+// poll), a timer of the next loop turn sends them. They waited in the
+// buffer for as long as the next pipelined request's handler ran (found by
+// review). A handler that finishes without waiting cancels it, so a
+// pipeline's answers still leave in one write. Not armed for a route that
+// streams its body, whose reads flush before they wait: a flush from here
+// could come between a write of theirs and its completion.
+class flush_if_it_waits {
+ public:
+  flush_if_it_waits(tcp_stream& s, bool arm)
+      : s_(s),
+        id_(arm ? s.owner().run_after(duration::zero(), [&s] { (void)s.try_flush(); }) : no_timer) {
+  }
+  flush_if_it_waits(const flush_if_it_waits&) = delete;
+  flush_if_it_waits& operator=(const flush_if_it_waits&) = delete;
+  ~flush_if_it_waits() {
+    if (id_ != no_timer) s_.owner().cancel(id_);
+  }
+
+ private:
+  tcp_stream& s_;
+  timer_id id_;
+};
+
 // Marks the connection busy for the life of one request, while it is
 // tracked: the tracker may go first (connection_tracker).
 struct busy_guard {
@@ -640,6 +665,7 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
                               : response();  // filled by the coroutine below
     bool keep_alive = head.keep_alive && served + 1 < opts.max_requests && !handler_failed;
     if (h && !h->plain) {
+      flush_if_it_waits flush(s, !h->options.stream_body && s.buffered_output() > 0);
       try {
         res = co_await h->coroutine(req);
       } catch (...) {

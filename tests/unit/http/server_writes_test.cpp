@@ -205,3 +205,36 @@ TEST(http_server, the_access_log_counts_the_bytes_of_a_file_that_were_sent) {
   EXPECT_GT(logged, 0) << line;
   EXPECT_LT(logged, static_cast<long long>(size)) << line;
 }
+
+// Flush before wait (DESIGN-NOTES §1): an answer that is ready leaves before
+// the green thread waits, here in the next pipelined request's handler. It
+// waited in the buffer for as long as that handler ran (a backend, a long
+// poll), where nginx sends it at once (found by review).
+TEST(http_server, a_ready_answer_does_not_wait_for_the_next_pipelined_handler) {
+  fixture f;
+  f.answer("/fast", [] { return http::response::text("FAST"); });
+  f.routes.get("/slow", [](http::request&) -> task<http::response> {
+    co_await sleep(1500ms);
+    co_return http::response::text("SLOW");
+  });
+  std::string reply;
+  std::chrono::milliseconds first_after{};
+  f.run_client([&](const endpoint& at) {
+    int c = small_window_client(at, 65536);
+    auto start = std::chrono::steady_clock::now();
+    send_all(c,
+             "GET /fast HTTP/1.1\r\nHost: x\r\n\r\n"
+             "GET /slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    char buf[4096];
+    for (ssize_t n; (n = ::recv(c, buf, sizeof buf, 0)) > 0;) {
+      if (reply.empty())
+        first_after = std::chrono::duration_cast<std::chrono::milliseconds>(
+            std::chrono::steady_clock::now() - start);
+      reply.append(buf, static_cast<size_t>(n));
+    }
+    ::close(c);
+  });
+  EXPECT_LT(first_after, 1000ms) << "the first answer waited for the second's handler";
+  EXPECT_NE(reply.find("FAST"), std::string::npos) << reply;
+  EXPECT_NE(reply.find("SLOW"), std::string::npos) << reply;
+}

@@ -5,7 +5,10 @@
 // percent-decoded, on both sides ("/%75sers" is "/users"; an encoded slash
 // stays inside its segment), and parameters are bound decoded. HEAD goes to
 // the path's GET route unless it has a HEAD route of its own. A path that
-// matches with another method gets 405 with Allow.
+// matches with another method gets 405 with Allow. Empty segments are
+// skipped on both sides, as nginx's merge_slashes does: "//users//42/"
+// matches "/users/:id", and "/files" matches "/files/*" (with an empty
+// rest). A handler that must tell them apart reads request::target().
 //
 //   router r;
 //   r.get("/users/:id", [](request& req) -> task<response> { ... });

@@ -106,6 +106,16 @@ TEST(router, a_final_star_matches_the_rest_of_the_path) {
   EXPECT_EQ(route(r, "DELETE", "/filesx").status, 0);
 }
 
+// Empty segments are skipped on both sides, as nginx's merge_slashes does
+// (router.hpp says so; found undocumented by review).
+TEST(router, empty_segments_are_skipped_as_merged_slashes) {
+  router r = numbered();
+  EXPECT_EQ(route(r, "GET", "//users//42/").status, 202);
+  EXPECT_EQ(route(r, "GET", "//users//42/").req.param("id"), "42");
+  EXPECT_EQ(route(r, "DELETE", "/files").status, 205);
+  EXPECT_EQ(route(r, "GET", "//").status, 201);
+}
+
 TEST(router, head_is_served_by_the_get_route) {
   router r = numbered();
   EXPECT_EQ(route(r, "HEAD", "/users/1").status, 202);

@@ -113,6 +113,18 @@ class ProcessContract:
         for flag in COMMON_FLAGS:
             self.assertIn(flag, result.stdout.decode())
 
+    def test_usage_errors_exit_2_and_say_why_on_stderr(self):
+        # CLI11's own codes (105, 106, 109, 114...) differed by kind of
+        # mistake; 2 is the usage-error status of getopt-era tools, and of
+        # --host's own check (found by an audit of the README's contract).
+        for args in (("--no-such-flag",), ("--port", "abc"), ("--port",), ("--threads", "1.5"),
+                     ("--port", "0", "stray")):
+            with self.subTest(args=args):
+                result = weft_cli(self.subcommand, *args)
+                self.assertEqual(result.returncode, 2, result.stderr)
+                self.assertNotIn(b"listening", result.stdout)
+                self.assertTrue(result.stderr.strip(), "the refusal should say why on stderr")
+
     def test_an_unknown_trigger_mode_is_refused_with_a_nonzero_exit(self):
         result = weft_cli(self.subcommand, "--port", "0", "--trigger", "sideways")
         self.assertNotEqual(result.returncode, 0)

@@ -47,6 +47,18 @@ def option_help(subcommand):
     return entries
 
 
+class UsageErrors(unittest.TestCase):
+    def test_an_unknown_or_missing_subcommand_is_named_with_the_known_ones(self):
+        # "weft bogus" said only "A subcommand is required" (found by an audit).
+        for args, says in ((("bogus",), b"unknown subcommand 'bogus'"), ((), b"a subcommand is required")):
+            with self.subTest(args=args):
+                result = weft_cli(*args)
+                self.assertEqual(result.returncode, 2, result.stderr)
+                self.assertIn(says, result.stderr)
+                for name in (b"hello", b"echo", b"qa", b"files", b"inspect"):
+                    self.assertIn(name, result.stderr)
+
+
 class LooseningFlagsSaySo(unittest.TestCase):
     def test_every_loosening_flag_warns_in_its_help(self):
         for subcommand, flags in LOOSENING.items():

@@ -34,7 +34,8 @@ enum class open_strategy { automatic, walk };
 // socket) is -EACCES, found without opening it. Returns the fd, or -errno.
 // `st`, when given, receives the opened file's fstat: it is taken anyway, to
 // check that the file opened is the one looked at, so callers need not
-// take it again.
+// take it again. A file replaced in between is looked at again, up to 8
+// times; -EAGAIN after them.
 int open_beneath(int root_dir, std::string_view relative, struct ::stat* st = nullptr,
                  open_strategy how = open_strategy::automatic) noexcept;
 

@@ -118,6 +118,7 @@ int status_for(int err) noexcept {
     case EMFILE:  // out of descriptors or memory: passing, try again
     case ENFILE:
     case ENOMEM:
+    case EAGAIN:  // replaced faster than it could be opened (open_beneath)
       return 503;
     default:
       return 500;

@@ -1,5 +1,6 @@
 // A complete echo server in green threads: one loop, one task per client.
 // Run: build/bin/example_green_echo 7000, then: nc 127.0.0.1 7000
+#include <weft/net/errors.hpp>
 #include <weft/net/tcp_listener.hpp>
 #include <weft/task/spawn.hpp>
 
@@ -7,15 +8,22 @@
 #include <cstdio>
 #include <string>
 
+#include "example_main.hpp"
+
 using namespace weft;
 
 // Parameters by value: the stream lives in this green thread's frame.
 task<void> serve(tcp_stream client) {
-  for (;;) {
-    std::string_view line = co_await client.read_until('\n', 64 * 1024);
-    if (line.empty()) co_return;  // the client hung up
-    co_await client.write(line);  // batched: flushed before the next read waits
+  try {
+    for (;;) {
+      std::string_view line = co_await client.read_until('\n', 64 * 1024);
+      if (line.empty()) co_return;  // the client hung up
+      co_await client.write(line);  // batched: flushed before the next read waits
+    }
+  } catch (const std::system_error& e) {
+    if (e.code() != net_errc::line_too_long) co_return;  // a reset: the client is gone
   }
+  co_await client.write_all("error: line too long\n");  // a word before the close
 }
 
 task<void> accept_loop(loop& l, tcp_listener listener) {
@@ -23,12 +31,10 @@ task<void> accept_loop(loop& l, tcp_listener listener) {
 }
 
 int main(int argc, char** argv) {
-  uint16_t port = argc > 1 ? static_cast<uint16_t>(std::stoi(argv[1])) : 7000;
-  loop l;
-  l.on_signals({SIGINT, SIGTERM}, [&](int) { l.stop(); });
-  auto listener = tcp_listener::bind(endpoint::loopback_v4(port));
-  std::printf("listening on %s\n", listener.local_endpoint().to_string().c_str());
-  std::fflush(stdout);
-  spawn(l, accept_loop(l, std::move(listener)), "accept");
-  l.run();
+  return example::run_main([&] {
+    loop l;
+    l.on_signals({SIGINT, SIGTERM}, [&](int) { l.stop(); });
+    spawn(l, accept_loop(l, example::listen_on_port_arg(argc, argv, 7000)), "accept");
+    l.run();
+  });
 }

@@ -1,32 +1,36 @@
-// A small JSON API: GET /items/:id, POST /items. Try:
-//   curl localhost:7080/items/3      curl -d '{"name":"x"}' localhost:7080/items
-#include <weft/http/server.hpp>
-#include <weft/net/tcp_listener.hpp>
-#include <weft/task/spawn.hpp>
+// A small JSON API: GET /items/:id, POST /items (JSON, up to 1,000 items of
+// 64 KiB). Run: build/bin/example_json_api 7080, then:
+//   curl localhost:7080/items/1      curl -d '{"name":"x"}' localhost:7080/items
+#include <nlohmann/json.hpp>
 
-#include <csignal>
+#include <charconv>
 #include <map>
 
-using namespace weft;
+#include "example_main.hpp"
 
-int main() {
+using namespace weft;
+using http::response;
+
+int main(int argc, char** argv) {
   std::map<int, std::string> items{{1, R"({"id": 1, "name": "loom"})"}};
   http::router api;
   api.get("/items/:id", [&](http::request& req) {
-    auto it = items.find(std::atoi(std::string(req.param("id")).c_str()));
-    if (it == items.end()) return http::response::json(R"({"error": "no such item"})", 404);
-    return http::response::json(it->second);
+    std::string_view id = req.param("id");
+    int n = 0;  // all of it a number: atoi took "1abc" for 1
+    auto [end, ec] = std::from_chars(id.data(), id.data() + id.size(), n);
+    auto it = ec == std::errc{} && end == id.data() + id.size() ? items.find(n) : items.end();
+    if (it == items.end()) return response::json(R"({"error": "no such item"})", 404);
+    return response::json(it->second);
   });
-  api.post("/items", [&](http::request& req) {
-    int id = static_cast<int>(items.size()) + 1;  // the body is stored as given
-    items[id] = std::string(req.body());
-    return http::response::json("{\"id\": " + std::to_string(id) + "}", 201);
-  });
-  loop l;
-  l.on_signals({SIGINT, SIGTERM}, [&](int) { l.stop(); });
-  auto accept_loop = [](loop& lp, tcp_listener li, const http::router* r) -> task<void> {
-    for (;;) spawn_n(lp, http::serve_connection(co_await li.accept(), *r, {}), "http");
-  };
-  spawn(l, accept_loop(l, tcp_listener::bind(endpoint::loopback_v4(7080)), &api), "accept");
-  l.run();
+  api.post("/items",
+           [&](http::request& req) {
+             if (!nlohmann::json::accept(req.body()))
+               return response::json(R"({"error": "not JSON"})", 400);
+             if (items.size() >= 1000) return response::json(R"({"error": "full"})", 507);
+             int id = static_cast<int>(items.size()) + 1;
+             items[id] = std::string(req.body());
+             return response::json("{\"id\": " + std::to_string(id) + "}", 201);
+           },
+           {.max_body = 64 * 1024});
+  return example::serve_http(argc, argv, 7080, api);
 }

@@ -10,6 +10,8 @@
 #include <csignal>
 #include <cstdio>
 
+#include "example_main.hpp"
+
 using namespace weft;
 
 task<http::response> count(http::request& req) {
@@ -40,15 +42,5 @@ int main(int argc, char** argv) {
   routes.put(
       "/count", count,
       {.stream_body = true, .max_body = 1ull << 30, .body_timeout = std::chrono::minutes(10)});
-  loop l;
-  l.on_signals({SIGINT, SIGTERM}, [&](int) { l.stop(); });
-  auto listener = tcp_listener::bind(
-      endpoint::loopback_v4(static_cast<std::uint16_t>(argc > 1 ? std::atoi(argv[1]) : 7081)));
-  std::printf("listening on %s\n", listener.local_endpoint().to_string().c_str());
-  std::fflush(stdout);
-  auto accept_loop = [](loop& lp, tcp_listener li, const http::router* r) -> task<void> {
-    for (;;) spawn_n(lp, http::serve_connection(co_await li.accept(), *r, {}), "http");
-  };
-  spawn(l, accept_loop(l, std::move(listener), &routes), "accept");
-  l.run();
+  return example::serve_http(argc, argv, 7081, routes);
 }

@@ -4,7 +4,7 @@
 # Why a script and not a README step: the brief promises that `make run` and
 # `make test` work on a fresh Debian 12 machine with no manual step.
 set -euo pipefail
-build=(cmake ninja-build g++ make libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev libasio-dev libhttp-parser-dev pkg-config)
+build=(cmake ninja-build g++ make libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev libasio-dev libhttp-parser-dev nlohmann-json3-dev pkg-config)
 test=("${build[@]}" python3 curl python3-eventlet wrk nghttp2-client chromium)
 bench=("${build[@]}" python3 python3-eventlet wrk libhttp-parser-dev nginx-light h2o nghttp2-client valgrind)
 # libFuzzer and the sanitizer runtimes for clang-14 are in libclang-rt-14-dev.

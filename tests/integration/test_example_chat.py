@@ -103,6 +103,16 @@ class ChatExample(unittest.TestCase):
         b.say(b"anyone?\n")
         self.assertEqual(c.hear(), b"anyone?\n")
 
+    def test_a_line_cut_short_by_a_hang_up_is_dropped(self):
+        # It was sent on without its newline, and ran into the next line
+        # everybody heard: "partialnext message" (found by review).
+        a, b, c = self.join(), self.join(), self.join()
+        a.say(b"partial, no newline")
+        a.close()
+        self.clients.remove(a)
+        c.say(b"next message\n")
+        self.assertEqual(b.hear(), b"next message\n")
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -398,3 +398,40 @@ def send_in_two(sock, message, k):
     time.sleep(PAUSE_BETWEEN_SPLITS)
     sock.sendall(message[k:])
 
+
+
+EXAMPLES_DIR = os.path.join(os.environ.get("WEFT_BUILD_DIR") or os.path.dirname(os.path.dirname(WEFT_BIN)), "bin")
+
+
+def start_example(test, name, *args):
+    """Starts build/bin/example_<name> with `args` (its port first; "0" for
+    any) and returns (process, port, stderr) once it prints `listening on
+    127.0.0.1:PORT`; stderr is a file, read with stderr_of. At cleanup the
+    process gets SIGTERM and must exit 0."""
+    path = os.path.join(EXAMPLES_DIR, f"example_{name}")
+    if not os.access(path, os.X_OK):
+        test.fail(f"{path} not built")
+    err = tempfile.TemporaryFile()
+    proc = subprocess.Popen([path, *args], stdout=subprocess.PIPE, stderr=err)
+
+    def stop():
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=READY_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=READY_TIMEOUT)
+        proc.stdout.close()
+        test.assertEqual(proc.returncode, 0, stderr_of(err))
+        err.close()
+
+    test.addCleanup(stop)
+    line = proc.stdout.readline().decode()
+    test.assertTrue(line.startswith("listening on 127.0.0.1:"), line + stderr_of(err).decode(errors="replace"))
+    return proc, int(line.rsplit(":", 1)[1]), err
+
+
+def stderr_of(err):
+    err.seek(0)
+    return err.read()

@@ -1,0 +1,106 @@
+"""examples/green_echo.cpp and examples/json_api.cpp against real clients,
+and the command line every example shares (examples/example_main.hpp).
+chat and upload have test files of their own. Each case here was found by a
+review of the examples and failed first."""
+
+import http.client
+import json
+import socket
+import struct
+import subprocess
+import unittest
+
+from weftproc import EXAMPLES_DIR, recv_until_closed, start_example, stderr_of
+
+TIMEOUT = 10.0
+
+
+class ExampleCommandLine(unittest.TestCase):
+    def test_a_bad_port_exits_2_with_a_usage_line(self):
+        # std::stoi ended in std::terminate; 70000 listened on port 4464.
+        for name in ("green_echo", "chat", "upload", "json_api"):
+            for port in ("abc", "70000", "-1", "8080x"):
+                with self.subTest(name=name, port=port):
+                    r = subprocess.run([f"{EXAMPLES_DIR}/example_{name}", port], capture_output=True,
+                                       timeout=TIMEOUT)
+                    self.assertEqual(r.returncode, 2, r.stderr)
+                    self.assertIn(b"usage:", r.stderr)
+                    self.assertNotIn(b"listening", r.stdout)
+
+    def test_a_port_in_use_exits_1_with_a_message(self):
+        # It aborted (terminate, SIGABRT).
+        _, port, _ = start_example(self, "green_echo", "0")
+        r = subprocess.run([f"{EXAMPLES_DIR}/example_json_api", str(port)], capture_output=True,
+                           timeout=TIMEOUT)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn(b"in use", r.stderr)
+
+
+class GreenEcho(unittest.TestCase):
+    def setUp(self):
+        _, self.port, self.err = start_example(self, "green_echo", "0")
+
+    def test_lines_come_back(self):
+        with socket.create_connection(("127.0.0.1", self.port), timeout=TIMEOUT) as s:
+            s.sendall(b"one\ntwo\n")
+            s.shutdown(socket.SHUT_WR)
+            self.assertEqual(recv_until_closed(s), b"one\ntwo\n")
+
+    def test_a_line_too_long_gets_a_word_before_the_close(self):
+        # It got a reset and no word.
+        with socket.create_connection(("127.0.0.1", self.port), timeout=TIMEOUT) as s:
+            s.sendall(b"x" * (64 * 1024 + 1))
+            self.assertEqual(recv_until_closed(s), b"error: line too long\n")
+
+    def test_a_client_that_resets_is_not_logged_as_an_error(self):
+        # Each reset wrote "task 'client' ended by exception" to stderr.
+        for _ in range(20):
+            s = socket.create_connection(("127.0.0.1", self.port), timeout=TIMEOUT)
+            s.sendall(b"partial")
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            s.close()
+        with socket.create_connection(("127.0.0.1", self.port), timeout=TIMEOUT) as s:
+            s.sendall(b"ok\n")
+            self.assertEqual(s.recv(16), b"ok\n")
+        self.assertEqual(stderr_of(self.err), b"")
+
+
+class JsonApi(unittest.TestCase):
+    def setUp(self):
+        _, self.port, _ = start_example(self, "json_api", "0")
+
+    def call(self, method, path, body=None):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=TIMEOUT)
+        try:
+            c.request(method, path, body=body)
+            r = c.getresponse()
+            return r.status, r.read()
+        finally:
+            c.close()
+
+    def test_an_item_posted_is_got_back(self):
+        status, body = self.call("POST", "/items", b'{"name": "x"}')
+        self.assertEqual(status, 201)
+        item = json.loads(body)["id"]
+        self.assertEqual(self.call("GET", f"/items/{item}"), (200, b'{"name": "x"}'))
+
+    def test_a_body_that_is_not_json_is_refused(self):
+        # It was stored and served back as application/json.
+        for body in (b"not json at all", b"", b'{"a": 1', b"\xff"):
+            with self.subTest(body=body):
+                self.assertEqual(self.call("POST", "/items", body)[0], 400)
+
+    def test_an_id_must_be_all_number(self):
+        # atoi took "1abc", " 1" and 4294967297 for item 1.
+        for path in ("/items/1abc", "/items/%201", "/items/4294967297", "/items/abc"):
+            with self.subTest(path=path):
+                self.assertEqual(self.call("GET", path)[0], 404)
+        self.assertEqual(self.call("GET", "/items/1")[0], 200)
+
+    def test_items_are_bounded_in_size(self):
+        # Each could be 8 MiB, kept for good: 16 of them took RSS to 151 MiB.
+        self.assertEqual(self.call("POST", "/items", b'"' + b"x" * (64 * 1024) + b'"')[0], 413)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -23,7 +23,11 @@ task<void> serve(tcp_stream client) {
   } catch (const std::system_error& e) {
     if (e.code() != net_errc::line_too_long) co_return;  // a reset: the client is gone
   }
-  co_await client.write_all("error: line too long\n");  // a word before the close
+  // A word before the close. linger_close sends it, reads what the client
+  // still sends, and never throws: closed with unread bytes, the socket sent
+  // a reset that could destroy the word before it was read.
+  co_await client.write("error: line too long\n");
+  co_await client.linger_close();
 }
 
 task<void> accept_loop(loop& l, tcp_listener listener) {

@@ -227,6 +227,10 @@ std::string_view put_response(tcp_stream& s, const request& req, const response&
   return body;
 }
 
+// What one write timeout covers of a large body: a client that reads
+// slowly but steadily is never cut (see write_body).
+constexpr std::size_t write_piece = std::size_t{256} * 1024;
+
 // Adds `bytes` to the output. Past flush_threshold a write() sends, and may
 // wait for room: then only up to `timeout`, so that a client that stopped
 // reading cannot hold the connection (found by review for a streamed body's
@@ -239,9 +243,8 @@ task<void> write_within(tcp_stream& s, std::string_view bytes, duration timeout)
     co_await s.write(bytes);  // stays buffered: never waits
     co_return;
   }
-  constexpr std::size_t piece = std::size_t{256} * 1024;
   do {
-    std::string_view now = bytes.substr(0, piece);
+    std::string_view now = bytes.substr(0, write_piece);
     co_await with_timeout(timeout, s.write_all(now));
     bytes.remove_prefix(now.size());
   } while (!bytes.empty());
@@ -260,7 +263,7 @@ task<void> write_within(tcp_stream& s, std::string_view bytes, duration timeout)
 // `sent` counts the bytes that have left, for the access log.
 task<void> send_file_body(tcp_stream& s, deadline& dl, const response& res, duration write_timeout,
                           std::uint64_t& sent) {
-  constexpr std::uint64_t slice = std::uint64_t{256} * 1024;
+  constexpr std::uint64_t slice = write_piece;
   std::uint64_t offset = res.file_offset(), end = res.file_offset() + res.file_length();
   while (offset < end) {
     std::uint64_t n = std::min(slice, end - offset);
@@ -283,9 +286,8 @@ task<void> send_file_body(tcp_stream& s, deadline& dl, const response& res, dura
 // `sent` counts the bytes that have left, for the access log.
 task<void> write_body(tcp_stream& s, deadline& dl, std::string_view bytes, duration write_timeout,
                       std::uint64_t& sent) {
-  constexpr std::size_t piece = std::size_t{256} * 1024;
   do {
-    std::string_view now = bytes.substr(0, piece);
+    std::string_view now = bytes.substr(0, write_piece);
     dl.expires_after(write_timeout);
     co_await s.write_all(now);
     dl.clear();
@@ -511,7 +513,8 @@ response run_plain(const plain_handler& h, request& req, bool& failed) {
 
 // Flush before wait (DESIGN-NOTES §1) for the answers already made when a
 // coroutine handler runs: should the handler wait (a backend, a long
-// poll), a timer of the next loop turn sends them. They waited in the
+// poll), a timer of the next loop turn sends what the socket takes at once
+// (one try_flush; the rest leaves at the next flush, as before). They waited in the
 // buffer for as long as the next pipelined request's handler ran (found by
 // review). A handler that finishes without waiting cancels it, so a
 // pipeline's answers still leave in one write. Not armed for a route that

@@ -106,12 +106,19 @@ class ChatExample(unittest.TestCase):
     def test_a_line_cut_short_by_a_hang_up_is_dropped(self):
         # It was sent on without its newline, and ran into the next line
         # everybody heard: "partialnext message" (found by review).
+        # Three lines after the hang-up, the last well after it: the cut
+        # line, if sent on, runs into one of them, whatever order the
+        # server took the hang-up and the first lines in.
         a, b, c = self.join(), self.join(), self.join()
         a.say(b"partial, no newline")
         a.close()
         self.clients.remove(a)
-        c.say(b"next message\n")
-        self.assertEqual(b.hear(), b"next message\n")
+        for line in (b"one\n", b"two\n"):
+            c.say(line)
+            self.assertEqual(b.hear(), line)
+        time.sleep(0.2)
+        c.say(b"three\n")
+        self.assertEqual(b.hear(), b"three\n")
 
 
 if __name__ == "__main__":

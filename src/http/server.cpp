@@ -228,14 +228,14 @@ std::string_view put_response(tcp_stream& s, const request& req, const response&
 }
 
 // What one write timeout covers of a large body: a client that reads
-// slowly but steadily is never cut (see write_body).
+// slowly but steadily is never cut (see send_rest).
 constexpr std::size_t write_piece = std::size_t{256} * 1024;
 
 // Adds `bytes` to the output. Past flush_threshold a write() sends, and may
 // wait for room: then only up to `timeout`, so that a client that stopped
 // reading cannot hold the connection (found by review for a streamed body's
 // chunk-size line and last chunk, which were written without one). As in
-// write_body below, the timeout bounds each 256 KiB piece, not the whole:
+// send_rest below, the timeout bounds each 256 KiB piece, not the whole:
 // one 20 MiB chunk to a client reading steadily at 6 MB/s was cut after
 // 8.5 MB under a 1 s timeout (found by review).
 task<void> write_within(tcp_stream& s, std::string_view bytes, duration timeout) {
@@ -274,26 +274,6 @@ task<void> send_file_body(tcp_stream& s, deadline& dl, const response& res, dura
     sent += n;
     if (offset < end) co_await yield_now();
   }
-}
-
-// The write timeout bounds each stall, not a whole response (nginx's
-// send_timeout works the same way): a large body goes out in 256 KiB
-// pieces, each given the full timeout, so a client that reads slowly but
-// steadily is never cut, and one that stops reading is cut one timeout
-// after its last progress. A 1 MiB body under a 0.5 s timeout was cut on a
-// loaded ASan run although its reader never paused for long
-// (test_a_reader_that_pauses_less_than_the_timeout_is_not_cut).
-// `sent` counts the bytes that have left, for the access log.
-task<void> write_body(tcp_stream& s, deadline& dl, std::string_view bytes, duration write_timeout,
-                      std::uint64_t& sent) {
-  do {
-    std::string_view now = bytes.substr(0, write_piece);
-    dl.expires_after(write_timeout);
-    co_await s.write_all(now);
-    dl.clear();
-    bytes.remove_prefix(now.size());
-    sent += now.size();
-  } while (!bytes.empty());
 }
 
 // Appends `text` for a quoted log field: '"', '\\' and bytes outside
@@ -355,6 +335,12 @@ void access_log::write_line(std::string_view request_line, int status, std::uint
   std::fflush(file);
 }
 
+// The request line of a request served, for the access log.
+std::string request_line(const request& req) {
+  return std::string(req.method()) + " " + std::string(req.target()) + " " +
+         std::string(req.version());
+}
+
 // The request line of a refused request, for the access log: the first
 // line of its bytes, or "" when none came whole. At most 4 KiB of it: a
 // refused line may be as long as the head limit.
@@ -374,6 +360,23 @@ struct request_body {
   std::vector<header_field> fields;
   std::optional<detail::body_source> source;
 };
+
+// The head's views point into the stream's buffer, which may move as the
+// body arrives, so a request with a body keeps a copy of its `size` bytes,
+// parsed again into `head`, and they leave the stream. Made only for such
+// a request: four empty containers built and destroyed per request cost
+// ~50 instructions (bench/http/instructions.sh), an empty std::optional of
+// them ~20.
+std::unique_ptr<request_body> keep_head(tcp_stream& s, std::size_t size, const parse_limits& limits,
+                                        request_head& head) {
+  auto b = std::make_unique<request_body>();
+  b->head.assign(s.buffered().substr(0, size));
+  parse_state again;
+  b->fields.resize(head.fields.size());
+  (void)parse_request(b->head, limits, b->fields, head, again);
+  s.consume(size);
+  return b;
+}
 
 // Readies a request's body for its handler, once its route is known: read
 // whole into b.body, or on a streaming route left to the handler's
@@ -458,10 +461,64 @@ task<std::exception_ptr> run_producer(const body_producer& produce, body_writer&
   co_return nullptr;
 }
 
+// Where a response's head lies in the stream's output buffer, which it
+// waits in until the body's first write sends it.
+struct buffered_head {
+  std::size_t from, to;
+};
+
+// Sends a streamed body (res.producer()) after its head and logs the
+// answer with the body bytes that left (nginx's $body_bytes_sent). False
+// when the connection must end: the body was cut, or the producer failed
+// before any of it left, and a 500 went instead.
+task<bool> send_produced_body(tcp_stream& s, const response& res, bool chunked, buffered_head head,
+                              const server_options& opts, const access_log& log,
+                              std::string_view line, const connection_tracker::entry* me) {
+  body_writer w(s, chunked, opts.write_timeout);
+  std::exception_ptr failed;
+  try {
+    failed = co_await run_producer(res.producer(), w, me);
+  } catch (...) {
+    // The client went (or shutdown cut it): logged all the same.
+    log.write(line, res.status(), w.bytes_written());
+    throw;
+  }
+  if (failed) {
+    log_error("http body producer failed: " + what_of(failed));
+    // Nothing of it has left (the head waits in the buffer until the
+    // first write): the head is withdrawn, and a 500 follows the answers
+    // before it (fail() logs it). It was dropped, and them with it.
+    if (w.bytes_written() == 0 && s.buffered_output() == head.to) {
+      s.truncate_output(head.from);
+      co_await fail(s, 500, false, opts, log, line);
+      co_return false;
+    }
+  }
+  log.write(line, res.status(), w.bytes_written());
+  // Cut short: a chunked body lacks its last chunk, which the client sees;
+  // a close-delimited one would look whole after a FIN. A write failed and
+  // the producer caught it (w.broken()): the body is cut all the same. It
+  // was ended as if whole, and the next pipelined answer followed it on
+  // the same connection (found by review).
+  if (failed || w.broken()) {
+    if (!chunked) s.abort();
+    co_return false;
+  }
+  if (chunked) co_await write_within(s, "0\r\n\r\n", opts.write_timeout);
+  co_return true;
+}
+
 // The answer when a handler throws (anything: `throw 42` too): logged, and
 // a 500 for this request. Called from a catch block.
 response handler_error() {
   log_error("http handler failed: " + what_of(std::current_exception()));
+  return response::text("500 Internal Server Error\n", 500);
+}
+
+// The answer when a handler returns a status that is not a final one (1xx)
+// or not HTTP's at all: a handler bug, logged.
+[[gnu::noinline]] response bad_status_error(int status) {
+  log_error("http handler returned status " + std::to_string(status));
   return response::text("500 Internal Server Error\n", 500);
 }
 
@@ -537,6 +594,90 @@ class flush_if_it_waits {
   timer_id id_;
 };
 
+// Nagle's algorithm would hold a response's small last segment until the
+// client ACKs what went before, and a delayed ACK makes that 40 ms; nginx's
+// tcp_nodelay turns it off for kept-alive connections too.
+void no_nagle(tcp_stream& s) {
+  try {
+    s.set_nodelay(true);
+  } catch (const std::system_error&) {
+    // not TCP (a test's socket pair): there is no Nagle to turn off
+  }
+}
+
+// How a response's body is delimited: chunked, by the connection's end,
+// or else by its Content-Length. A 2xx answer to CONNECT makes the
+// connection a tunnel after its head (RFC 9112 §6.3), and a client then
+// ignores Content-Length. Sent close-delimited and then closed, its bytes
+// read the same to a client that takes them as tunnel data and to one
+// that takes them as HTTP, and nothing after the CONNECT is served as a
+// request.
+struct body_framing {
+  bool chunked, close_delimited;
+};
+body_framing framing_of(const request& req, const response& res) noexcept {
+  bool tunnel = req.method() == "CONNECT" && res.status() / 100 == 2;
+  bool chunked = res.producer() && req.version_minor() >= 1 && !tunnel;
+  return {chunked, tunnel || (res.producer() && !chunked)};
+}
+
+// Sends what put_response left: a file body, a string body too large to
+// copy into the output (`rest`), or output past flush_threshold; a client
+// that stopped reading must not hold the connection past the write
+// timeout. Logs the answer with the body bytes that left (nginx's
+// $body_bytes_sent), what the output buffer took counting as sent: a file
+// cut by the write timeout was logged with its whole length (found by
+// review).
+//
+// The write timeout bounds each stall, not a whole response (nginx's
+// send_timeout works the same way): a large body goes out in 256 KiB
+// pieces, each given the full timeout, so a client that reads slowly but
+// steadily is never cut, and one that stops reading is cut one timeout
+// after its last progress. A 1 MiB body under a 0.5 s timeout was cut on a
+// loaded ASan run although its reader never paused for long
+// (test_a_reader_that_pauses_less_than_the_timeout_is_not_cut).
+task<void> send_rest(tcp_stream& s, deadline& dl, const response& res, std::string_view rest,
+                     bool sent_body, duration write_timeout, const access_log& log,
+                     std::string_view line) {
+  std::uint64_t sent = sent_body && !res.file() ? res.body().size() - rest.size() : 0;
+  try {
+    if (sent_body && res.file()) {
+      co_await send_file_body(s, dl, res, write_timeout, sent);
+    } else {
+      do {
+        std::string_view now = rest.substr(0, write_piece);
+        dl.expires_after(write_timeout);
+        co_await s.write_all(now);
+        dl.clear();
+        rest.remove_prefix(now.size());
+        sent += now.size();
+      } while (!rest.empty());
+    }
+  } catch (...) {
+    log.write(line, res.status(), sent);
+    throw;
+  }
+  log.write(line, res.status(), sent);
+}
+
+// Runs a coroutine handler. What it throws is a 500 for this request, and
+// the connection closes after it (`keep_alive` cleared). Not when the
+// connection was cancelled (a shutdown past its deadline): that is not the
+// handler's failure, and it ends quietly, with no 500. Nor is a streamed
+// body's failure, which end_streamed_body answers.
+task<response> run_coroutine(const route_handler& h, request& req, tcp_stream& s,
+                             const connection_tracker::entry* me, bool& keep_alive) {
+  flush_if_it_waits flush(s, !h.options.stream_body && s.buffered_output() > 0);
+  try {
+    co_return co_await h.coroutine(req);
+  } catch (...) {
+    if (me->ctx && me->ctx->root_cancelled) throw;
+    keep_alive = false;
+    if (!req.source_ || req.source_->failed() == 0) co_return handler_error();
+  }
+  co_return response();
+}
+
 // Marks the connection busy for the life of one request, while it is
 // tracked: the tracker may go first (connection_tracker).
 struct busy_guard {
@@ -548,6 +689,69 @@ struct busy_guard {
   busy_guard& operator=(const busy_guard&) = delete;
   ~busy_guard() {
     if (e->tracker) e->tracker->set_idle(e, true);
+  }
+};
+
+// Empty lines before a request line are ignored (RFC 9112 §2.2): they
+// neither start the head timeout nor extend the idle one, and they count
+// towards the head's limit, as the parser counts them in one read. Skipped
+// read after read, they once held a connection open for good; dropped from
+// the count with each read, they made the answer depend on how the bytes
+// arrived.
+class blank_lines {
+ public:
+  explicit blank_lines(const parse_limits& head) noexcept : head_(&head), limits_(&head) {}
+  blank_lines(const blank_lines&) = delete;
+  blank_lines& operator=(const blank_lines&) = delete;
+  // For the next request.
+  void reset() noexcept {
+    skipped_ = 0;
+    limits_ = head_;
+  }
+  // The limits for the rest of the head: the head limits less the empty
+  // lines skipped.
+  const parse_limits& limits() const noexcept { return *limits_; }
+  // Drops the empty lines that `state` found before the request line from
+  // the stream, and readies `state` for the rest; false once they reach
+  // the head's limit.
+  bool skip(tcp_stream& s, parse_state& state) noexcept {
+    skipped_ += state.line;
+    s.consume(state.line);
+    state = {};
+    if (skipped_ >= head_->max_head) return false;
+    less_ = *head_;
+    less_.max_head -= skipped_;
+    limits_ = &less_;
+    return true;
+  }
+
+ private:
+  const parse_limits* head_;
+  const parse_limits* limits_;
+  // Kept from request to request: built per request, its defaults cost 5
+  // instructions a request (callgrind, bench/http/instructions.sh).
+  parse_limits less_;
+  std::size_t skipped_ = 0;
+};
+
+// How long a head may take: idle_timeout for its first byte, from when the
+// connection first waits for it, then head_timeout for all of it.
+struct head_deadlines {
+  time_point idle = time_point::max(), head = time_point::max();
+
+  time_point first_byte(const tcp_stream& s, const server_options& opts) noexcept {
+    if (idle == time_point::max()) idle = saturating_add(s.owner().now(), opts.idle_timeout);
+    return idle;
+  }
+  // In flight from its first byte: a drain's close_idle leaves it to
+  // finish, where it once cut a head that had only partly arrived.
+  time_point whole_head(const tcp_stream& s, const server_options& opts,
+                        connection_tracker::entry* me) noexcept {
+    if (head == time_point::max()) {
+      head = saturating_add(s.owner().now(), opts.head_timeout);
+      if (me->tracker) me->tracker->set_idle(me, false);
+    }
+    return head;
   }
 };
 
@@ -571,53 +775,28 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
   // the largest limit a route allows; take_body then applies the route's.
   parse_limits head_limits = opts.limits;
   head_limits.max_body = std::max(opts.limits.max_body, routes.largest_max_body());
-  // The head limits less the empty lines before a request, once there are
-  // some. Out of the loop: built per request, its defaults cost 5
-  // instructions a request (callgrind, bench/http/instructions.sh).
-  parse_limits less_blank;
+  blank_lines blank(head_limits);
   for (std::size_t served = 0;; ++served) {
     // 1. The head: wait idle for its first byte, then head_timeout for all of it.
     parse_result pr;
-    time_point head_deadline = time_point::max(), idle_deadline = time_point::max();
-    std::size_t blank = 0;  // bytes of empty lines skipped before this request
-    const parse_limits* limits = &head_limits;
+    head_deadlines until;
+    blank.reset();
     for (;;) {
       std::string_view bytes = s.buffered();
       if (!bytes.empty()) {
-        pr = parse_request(bytes, *limits, fields.get(opts.limits.max_fields), head, state);
+        pr = parse_request(bytes, blank.limits(), fields.get(opts.limits.max_fields), head, state);
         if (pr.state != parse_result::incomplete) break;
         if (state.first_field == 0 && state.line > 0) {
-          // Empty lines before a request line are ignored (RFC 9112 §2.2):
-          // they neither start the head timeout nor extend the idle one, and
-          // they count towards the head's limit, as the parser counts them
-          // in one read. Skipped read after read, they once held a
-          // connection open for good; dropped from the count with each read,
-          // they made the answer depend on how the bytes arrived.
-          blank += state.line;
-          s.consume(state.line);
-          state = {};
+          if (!blank.skip(s, state)) co_return co_await fail(s, 431, false, opts, log, {});
           bytes = s.buffered();
-          if (blank >= opts.limits.max_head) co_return co_await fail(s, 431, false, opts, log, {});
-          less_blank = head_limits;
-          less_blank.max_head -= blank;
-          limits = &less_blank;
         }
       }
       bool idle = bytes.empty() || bytes == "\r";
-      if (idle) {
-        fields.release();  // idle: hold no field array
-        if (idle_deadline == time_point::max())
-          idle_deadline = saturating_add(s.owner().now(), opts.idle_timeout);
-      } else if (head_deadline == time_point::max()) {
-        head_deadline = saturating_add(s.owner().now(), opts.head_timeout);
-        // In flight from its first byte: a drain's close_idle leaves it to
-        // finish, where it once cut a head that had only partly arrived.
-        if (me->tracker) me->tracker->set_idle(me, false);
-      }
-      time_point until = idle ? idle_deadline : head_deadline;
+      if (idle) fields.release();  // idle: hold no field array
       // Output still unsent after one try goes out under the write timeout.
-      auto r = s.try_flush() ? co_await read_by(s, dl, until, cap)
-                             : co_await read_before(s, dl, until, cap, opts);
+      time_point by = idle ? until.first_byte(s, opts) : until.whole_head(s, opts, me);
+      auto r = s.try_flush() ? co_await read_by(s, dl, by, cap)
+                             : co_await read_before(s, dl, by, cap, opts);
       if (r == read_outcome::eof) co_return;  // a partial head at EOF is dropped
       if (r == read_outcome::timeout) {
         if (!idle)
@@ -630,24 +809,14 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
       co_return co_await fail(s, pr.status, names_head(s.buffered()), opts, log,
                               first_line(s.buffered()));
 
-    // 2. The route, then the body. The head's views point into the
-    // stream's buffer, which may move as the body arrives, so a request
-    // with a body keeps a copy. Made only for such a request: four empty
-    // containers built and destroyed per request cost ~50 instructions
-    // (bench/http/instructions.sh), an empty std::optional of them ~20.
+    // 2. The route, then the body (see keep_head).
     std::unique_ptr<request_body> with_body;
     req.body_ = {};
     req.trailers_ = {};
     if (head.body != body_kind::none) {
       // Without a body, read_some returns nothing either way.
       req.body_read_ = request::body_read::whole;
-      with_body = std::make_unique<request_body>();
-      request_body& b = *with_body;
-      b.head.assign(s.buffered().substr(0, pr.consumed));
-      parse_state again;
-      b.fields.resize(head.fields.size());
-      (void)parse_request(b.head, *limits, b.fields, head, again);
-      s.consume(pr.consumed);
+      with_body = keep_head(s, pr.consumed, blank.limits(), head);
     }
     req.params_.clear();
     std::string allow;
@@ -667,49 +836,22 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
                    : h->plain ? run_plain(h->plain, req, handler_failed)
                               : response();  // filled by the coroutine below
     bool keep_alive = head.keep_alive && served + 1 < opts.max_requests && !handler_failed;
-    if (h && !h->plain) {
-      flush_if_it_waits flush(s, !h->options.stream_body && s.buffered_output() > 0);
-      try {
-        res = co_await h->coroutine(req);
-      } catch (...) {
-        // The connection was cancelled (a shutdown past its deadline): not
-        // the handler's failure; it ends quietly, with no 500. Nor is a
-        // streamed body's failure, answered below.
-        if (me->ctx && me->ctx->root_cancelled) throw;
-        if (!req.source_ || req.source_->failed() == 0) res = handler_error();
-        keep_alive = false;
-      }
-    }
+    if (h && !h->plain) res = co_await run_coroutine(*h, req, s, me, keep_alive);
     if (req.source_ && !end_streamed_body(req, res, keep_alive)) co_return;
     if (res.status() < 200 || res.status() > 599) {
-      // 1xx is not a final response, and others are not HTTP: a handler bug.
-      log_error("http handler returned status " + std::to_string(res.status()));
-      res = response::text("500 Internal Server Error\n", 500);
+      res = bad_status_error(res.status());
       keep_alive = false;
     }
     if (res.closes() || (me->tracker && me->tracker->draining())) keep_alive = false;
-    // A 2xx answer to CONNECT makes the connection a tunnel after its head
-    // (RFC 9112 §6.3), and a client then ignores Content-Length. Sent
-    // close-delimited and then closed, its bytes read the same to a client
-    // that takes them as tunnel data and to one that takes them as HTTP,
-    // and nothing after the CONNECT is served as a request.
-    bool tunnel = req.method() == "CONNECT" && res.status() / 100 == 2;
-    bool chunked = res.producer() && req.version_minor() >= 1 && !tunnel;
-    bool close_delimited = tunnel || (res.producer() && !chunked);
+    auto [chunked, close_delimited] = framing_of(req, res);
     if (close_delimited) keep_alive = false;
 
-    // Nagle's algorithm would hold a response's small last segment until
-    // the client ACKs what went before, and a delayed ACK makes that 40 ms.
-    // Turned off once a connection is kept alive or streams, as nginx's
-    // tcp_nodelay does; a connection that closes after one response (its
-    // FIN pushes everything out) is spared the setsockopt.
+    // Nagle off once a connection is kept alive or streams (see no_nagle);
+    // one that closes after one response (its FIN pushes everything out)
+    // is spared the setsockopt.
     if (!nodelay && (keep_alive || res.producer())) {
       nodelay = true;
-      try {
-        s.set_nodelay(true);
-      } catch (const std::system_error&) {
-        // not TCP (a test's socket pair): there is no Nagle to turn off
-      }
+      no_nagle(s);
     }
 
     // 4. The response joins the output buffer; it leaves with whatever else
@@ -718,60 +860,17 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
     std::string_view rest = put_response(s, req, res, keep_alive, close_delimited);
     std::size_t head_to = s.buffered_output();
     bool sent_body = req.method() != "HEAD" && has_content(res.status());
-    std::string line;
-    if (opts.access_log)
-      line = std::string(req.method()) + " " + std::string(req.target()) + " " +
-             std::string(req.version());
+    std::string line = opts.access_log ? request_line(req) : std::string();
     if (head.body == body_kind::none) s.consume(pr.consumed);
-    // Each answer is logged with the body bytes that left (nginx's
-    // $body_bytes_sent), once they have: a file cut by the write timeout was
-    // logged with its whole length (found by review). What the output
-    // buffer took counts as sent.
+    // Each answer is logged once its body has left (see send_rest).
     if (sent_body && res.producer()) {
-      body_writer w(s, chunked, opts.write_timeout);
-      std::exception_ptr failed;
-      try {
-        failed = co_await run_producer(res.producer(), w, me);
-      } catch (...) {
-        // The client went (or shutdown cut it): logged all the same.
-        log.write(line, res.status(), w.bytes_written());
-        throw;
-      }
-      if (failed) {
-        log_error("http body producer failed: " + what_of(failed));
-        // Nothing of it has left (the head waits in the buffer until the
-        // first write): the head is withdrawn, and a 500 follows the
-        // answers before it (fail() logs it). It was dropped, and them with it.
-        if (w.bytes_written() == 0 && s.buffered_output() == head_to) {
-          s.truncate_output(head_from);
-          co_return co_await fail(s, 500, false, opts, log, line);
-        }
-      }
-      log.write(line, res.status(), w.bytes_written());
-      // Cut short: a chunked body lacks its last chunk, which the client
-      // sees; a close-delimited one would look whole after a FIN. A write
-      // failed and the producer caught it (w.broken()): the body is cut all
-      // the same. It was ended as if whole, and the next pipelined answer
-      // followed it on the same connection (found by review).
-      if (failed || w.broken()) {
-        if (!chunked) s.abort();
+      if (!co_await send_produced_body(s, res, chunked, {head_from, head_to}, opts, log, line, me))
         co_return;
-      }
-      if (chunked) co_await write_within(s, "0\r\n\r\n", opts.write_timeout);
+    } else if ((sent_body && res.file()) || !rest.empty() ||
+               s.buffered_output() >= tcp_stream::flush_threshold) {
+      co_await send_rest(s, dl, res, rest, sent_body, opts.write_timeout, log, line);
     } else {
-      std::uint64_t sent = sent_body && !res.file() ? res.body().size() - rest.size() : 0;
-      try {
-        if (sent_body && res.file())
-          co_await send_file_body(s, dl, res, opts.write_timeout, sent);
-        else if (!rest.empty() || s.buffered_output() >= tcp_stream::flush_threshold)
-          // This will send, and a client that stopped reading must not hold
-          // the connection past the write timeout.
-          co_await write_body(s, dl, rest, opts.write_timeout, sent);
-      } catch (...) {
-        log.write(line, res.status(), sent);
-        throw;
-      }
-      log.write(line, res.status(), sent);
+      log.write(line, res.status(), sent_body ? res.body().size() : 0);
     }
     // A long pipeline is served without ever waiting; give the loop a turn
     // now and then (fairness, and bounded stacks at -O0: see yield_now).

@@ -1,13 +1,17 @@
 #pragma once
 // Helpers shared by the unit tests: run a loop until a condition holds (with
-// a deadline, so no test can hang), make connected socket pairs, and give a
-// test that blocks signals its thread's mask back.
+// a deadline, so no test can hang), make connected socket pairs and fds
+// that epoll refuses, and give a test that blocks signals its thread's
+// mask back.
 
 #include <weft/core/loop.hpp>
 #include <weft/core/unique_fd.hpp>
 
 #include <signal.h>
 #include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdio>
 
 #include <chrono>
 #include <functional>
@@ -34,6 +38,30 @@ inline std::pair<unique_fd, unique_fd> socket_pair() {
     throw std::runtime_error("socketpair");
   return {unique_fd(fds[0]), unique_fd(fds[1])};
 }
+
+// A descriptor that epoll refuses (an unlinked regular file) whose number
+// can then be handed to a socket: for the tests that a refused watch or
+// wait leaves its fd number free for the next socket to get it.
+class refused_fd {
+ public:
+  refused_fd() : file_(std::tmpfile()) {
+    if (file_ == nullptr) throw std::runtime_error("tmpfile");
+  }
+  ~refused_fd() { std::fclose(file_); }
+  refused_fd(const refused_fd&) = delete;
+  refused_fd& operator=(const refused_fd&) = delete;
+  int get() const noexcept { return fileno(file_); }
+  // Puts one end of a new socket pair at this number, as accept() might;
+  // returns the other end.
+  unique_fd become_socket() {
+    auto [a, b] = socket_pair();
+    if (::dup2(b.get(), get()) != get()) throw std::runtime_error("dup2");
+    return std::move(a);
+  }
+
+ private:
+  std::FILE* file_;
+};
 
 // Gives the calling thread its signal mask back when it goes. on_signals
 // leaves its signals blocked on purpose (loop.hpp), so a test that calls it

@@ -3,7 +3,6 @@
 
 #include <gtest/gtest.h>
 
-#include <cstdio>
 #include <memory>
 #include <stdexcept>
 #include <system_error>
@@ -226,17 +225,14 @@ TEST(io_watcher, the_rest_of_a_batch_runs_after_a_handler_throws) {
 // "already registered". Found by an adversarial review of the core loop.
 TEST(io_watcher, a_refused_watch_leaves_the_fd_number_free) {
   loop l;
-  std::FILE* f = std::tmpfile();
-  ASSERT_NE(f, nullptr);
-  int fd = fileno(f);
+  test::refused_fd file;
   int calls = 0;
-  EXPECT_THROW(io_watcher(l, fd, io::readable, [&](uint32_t) { ++calls; }), std::system_error);
-  auto [a, b] = test::socket_pair();
-  ASSERT_EQ(::dup2(b.get(), fd), fd);  // a socket now has the file's number
-  io_watcher w(l, fd, io::readable, [&](uint32_t) { ++calls; });
-  send_bytes(a, "x");
+  EXPECT_THROW(io_watcher(l, file.get(), io::readable, [&](uint32_t) { ++calls; }),
+               std::system_error);
+  unique_fd peer = file.become_socket();  // a socket now has the file's number
+  io_watcher w(l, file.get(), io::readable, [&](uint32_t) { ++calls; });
+  send_bytes(peer, "x");
   l.run_once(50ms);
   EXPECT_EQ(calls, 1);
   w.stop();
-  std::fclose(f);
 }

@@ -548,23 +548,19 @@ TEST(spawn, a_task_whose_context_cannot_be_allocated_is_destroyed) {
 // refused as a second waiter. Found by an adversarial review of the core loop.
 TEST(spawn, a_refused_readiness_wait_leaves_the_fd_number_free) {
   loop l;
-  std::FILE* f = std::tmpfile();
-  ASSERT_NE(f, nullptr);
-  int fd = fileno(f);
+  test::refused_fd file;
   int steps = 0;
   bool threw = false;
   // It lives on, yielding, so the next waiter cannot share its address.
-  spawn(l, refused_wait_then_yield(fd, 1000000, &steps, &threw), "refused");
+  spawn(l, refused_wait_then_yield(file.get(), 1000000, &steps, &threw), "refused");
   l.run_once(0ms);
   ASSERT_TRUE(threw);
-  auto [a, b] = test::socket_pair();
-  ASSERT_EQ(::dup2(b.get(), fd), fd);
+  unique_fd peer = file.become_socket();
   bool woke = false;
   std::string refused;
-  spawn(l, wait_readable(fd, &woke, &refused), "reader");
-  ASSERT_EQ(write_some(a.get(), "x", 1).bytes, 1u);
+  spawn(l, wait_readable(file.get(), &woke, &refused), "reader");
+  ASSERT_EQ(write_some(peer.get(), "x", 1).bytes, 1u);
   ASSERT_TRUE(test::run_until(l, [&] { return woke || !refused.empty(); }));
   EXPECT_EQ(refused, "");
   EXPECT_TRUE(woke);
-  std::fclose(f);
 }

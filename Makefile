@@ -22,8 +22,12 @@ build: $(BUILD)/build.ninja
 run: build
 	$(BUILD)/bin/weft files --root examples/site
 
-test: build
+# Every package the tests need is checked before the build, so that one
+# printed command covers them all: checked after it, a user without root
+# met a second list after a full build.
+test:
 	@scripts/deps.sh test
+	@$(MAKE) --no-print-directory build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 300
 
 test-asan:

@@ -4,12 +4,14 @@
 # Why a script and not a README step: the brief promises that `make run` and
 # `make test` work on a fresh Debian 12 machine with no manual step.
 set -euo pipefail
-build=(cmake ninja-build g++ make libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev libasio-dev libhttp-parser-dev nlohmann-json3-dev pkg-config)
-test=("${build[@]}" python3 curl python3-eventlet wrk nghttp2-client chromium)
-bench=("${build[@]}" python3 python3-eventlet wrk libhttp-parser-dev nginx-light h2o nghttp2-client valgrind)
+# python3: the tests' CMake file needs it at configure time, which `make
+# run` does too (a Debian 12 image without it stopped there).
+build=(cmake ninja-build g++ make python3 libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev libasio-dev libhttp-parser-dev nlohmann-json3-dev pkg-config)
+test=("${build[@]}" curl python3-eventlet wrk nghttp2-client chromium)
+bench=("${build[@]}" python3-eventlet wrk libhttp-parser-dev nginx-light h2o nghttp2-client valgrind)
 # libFuzzer and the sanitizer runtimes for clang-14 are in libclang-rt-14-dev.
 fuzz=("${build[@]}" clang-14 libclang-rt-14-dev)
-tidy=("${build[@]}" clang-tidy-14)
+tidy=("${build[@]}" clang-tidy-14 git)  # git: scripts/tidy.sh lists the files
 case "${1:-build}" in
   build) want=("${build[@]}") ;;
   test) want=("${test[@]}") ;;

@@ -6,10 +6,11 @@
 #include <weft/task/sleep.hpp>
 #include <weft/task/timeout.hpp>
 
-#include "core/intrusive_list.hpp"
+#include "http/access_log.hpp"
 #include "http/connection_io.hpp"
 #include "http/put_bytes.hpp"
 #include "http/request_body.hpp"
+#include "http/response_writes.hpp"
 
 #include <algorithm>
 #include <array>
@@ -64,9 +65,15 @@ std::int64_t http_date_seconds() noexcept {
 
 namespace {
 
+using detail::access_log;
+using detail::first_line;
 using detail::read_before;
 using detail::read_by;
 using detail::read_outcome;
+using detail::request_line;
+using detail::send_produced_body;
+using detail::send_rest;
+using detail::streamed;
 using detail::timed;
 
 constexpr std::size_t max_fields_storage = 256;
@@ -227,130 +234,6 @@ std::string_view put_response(tcp_stream& s, const request& req, const response&
   return body;
 }
 
-// What one write timeout covers of a large body: a client that reads
-// slowly but steadily is never cut (see send_rest).
-constexpr std::size_t write_piece = std::size_t{256} * 1024;
-
-// Adds `bytes` to the output. Past flush_threshold a write() sends, and may
-// wait for room: then only up to `timeout`, so that a client that stopped
-// reading cannot hold the connection (found by review for a streamed body's
-// chunk-size line and last chunk, which were written without one). As in
-// send_rest below, the timeout bounds each 256 KiB piece, not the whole:
-// one 20 MiB chunk to a client reading steadily at 6 MB/s was cut after
-// 8.5 MB under a 1 s timeout (found by review).
-task<void> write_within(tcp_stream& s, std::string_view bytes, duration timeout) {
-  if (s.buffered_output() + bytes.size() < tcp_stream::flush_threshold) {
-    co_await s.write(bytes);  // stays buffered: never waits
-    co_return;
-  }
-  do {
-    std::string_view now = bytes.substr(0, write_piece);
-    co_await with_timeout(timeout, s.write_all(now));
-    bytes.remove_prefix(now.size());
-  } while (!bytes.empty());
-}
-
-// Sends a file body in slices, each bounded by the write timeout: a client
-// that stops reading is cut, however large the file. A client that reads
-// as fast as sendfile writes never makes the socket say EAGAIN, so the send
-// would never wait and never let the loop run; after each slice the task
-// yields, so other connections on the loop are served between slices
-// (DESIGN-NOTES §6). The slice sets the download's share of a busy loop:
-// with 100 small-file clients and one 1 GiB download on one core
-// (bench/files, mixed), 512 KiB slices gave the small requests a p99 1.7x
-// their p99 without the download, at 770 MB/s; 256 KiB gave 1.16x at
-// 550 MB/s, and 128 KiB 1.18x at 280 MB/s.
-// `sent` counts the bytes that have left, for the access log.
-task<void> send_file_body(tcp_stream& s, deadline& dl, const response& res, duration write_timeout,
-                          std::uint64_t& sent) {
-  constexpr std::uint64_t slice = write_piece;
-  std::uint64_t offset = res.file_offset(), end = res.file_offset() + res.file_length();
-  while (offset < end) {
-    std::uint64_t n = std::min(slice, end - offset);
-    dl.expires_after(write_timeout);
-    co_await s.send_file(res.file().get(), offset, n);
-    dl.clear();
-    offset += n;
-    sent += n;
-    if (offset < end) co_await yield_now();
-  }
-}
-
-// Appends `text` for a quoted log field: '"', '\\' and bytes outside
-// printable ASCII as \\xHH, as nginx writes them. A target may hold '"'
-// (browsers send it), and written as it came it ended the field early and
-// let a request forge what a reader of the log saw after it.
-void append_log_escaped(std::string& out, std::string_view text) {
-  static constexpr char hex[] = "0123456789ABCDEF";
-  for (char ch : text) {
-    auto c = static_cast<unsigned char>(ch);
-    if (c < 0x20 || c >= 0x7F || ch == '"' || ch == '\\') {
-      out += "\\x";
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    } else {
-      out += ch;
-    }
-  }
-}
-
-// The access log of one connection: its file, null when there is none,
-// and the client's address, looked up once when the connection starts. It
-// was looked up as each line was written, and a client that had gone by
-// then (a reset, an abandoned download) was logged as "-" (found by review).
-struct access_log {
-  std::FILE* file = nullptr;
-  std::string client = "-";
-
-  access_log(std::FILE* f, const tcp_stream& s) : file(f) {
-    if (!f) return;
-    try {
-      client = s.peer().host();
-    } catch (const std::system_error&) {
-      // gone before it was served at all: "-", as before
-    }
-  }
-  // One Common Log Format line; `request_line` empty when none came whole.
-  void write(std::string_view request_line, int status, std::uint64_t bytes) const {
-    if (file) write_line(request_line, status, bytes);
-  }
-
- private:
-  void write_line(std::string_view request_line, int status, std::uint64_t bytes) const;
-};
-
-void access_log::write_line(std::string_view request_line, int status, std::uint64_t bytes) const {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char when[40];
-  std::strftime(when, sizeof when, "%d/%b/%Y:%H:%M:%S +0000", &tm);
-  std::string line = client + " - - [" + when + "] \"";
-  if (request_line.empty())
-    line += '-';
-  else
-    append_log_escaped(line, request_line);
-  line += "\" " + std::to_string(status) + " " + std::to_string(bytes) + "\n";
-  std::fwrite(line.data(), 1, line.size(), file);
-  std::fflush(file);
-}
-
-// The request line of a request served, for the access log.
-std::string request_line(const request& req) {
-  return std::string(req.method()) + " " + std::string(req.target()) + " " +
-         std::string(req.version());
-}
-
-// The request line of a refused request, for the access log: the first
-// line of its bytes, or "" when none came whole. At most 4 KiB of it: a
-// refused line may be as long as the head limit.
-std::string_view first_line(std::string_view bytes) noexcept {
-  while (bytes.starts_with("\r\n")) bytes.remove_prefix(2);  // RFC 9112 §2.2
-  auto end = bytes.find("\r\n");
-  if (end == std::string_view::npos) return {};
-  return bytes.substr(0, std::min<std::size_t>(end, 4096));
-}
-
 // What a request with a body keeps while it is served: its head, copied
 // out of the stream's buffer (which may move as the body arrives), the
 // fields parsed from that copy, the body's reader, and the body when the
@@ -444,68 +327,6 @@ task<void> fail(tcp_stream& s, int status, bool to_head, const server_options& o
 bool client_gone(std::error_code code) noexcept {
   return code == std::errc::operation_canceled || code == std::errc::timed_out ||
          code == std::errc::connection_reset || code == std::errc::broken_pipe;
-}
-
-// Runs a streamed body's producer: what it threw, or null. A failure of
-// the connection itself, a write to it (w.broken()) or its cancellation, is
-// rethrown, to end the connection quietly; anything else, whatever its
-// code (a backend's timeout or reset), is the producer's own failure.
-task<std::exception_ptr> run_producer(const body_producer& produce, body_writer& w,
-                                      const connection_tracker::entry* me) {
-  try {
-    co_await produce(w);
-  } catch (...) {
-    if (w.broken() || (me->ctx && me->ctx->root_cancelled)) throw;
-    co_return std::current_exception();
-  }
-  co_return nullptr;
-}
-
-// Where a response's head lies in the stream's output buffer, which it
-// waits in until the body's first write sends it.
-struct buffered_head {
-  std::size_t from, to;
-};
-
-// Sends a streamed body (res.producer()) after its head and logs the
-// answer with the body bytes that left (nginx's $body_bytes_sent). False
-// when the connection must end: the body was cut, or the producer failed
-// before any of it left, and a 500 went instead.
-task<bool> send_produced_body(tcp_stream& s, const response& res, bool chunked, buffered_head head,
-                              const server_options& opts, const access_log& log,
-                              std::string_view line, const connection_tracker::entry* me) {
-  body_writer w(s, chunked, opts.write_timeout);
-  std::exception_ptr failed;
-  try {
-    failed = co_await run_producer(res.producer(), w, me);
-  } catch (...) {
-    // The client went (or shutdown cut it): logged all the same.
-    log.write(line, res.status(), w.bytes_written());
-    throw;
-  }
-  if (failed) {
-    log_error("http body producer failed: " + what_of(failed));
-    // Nothing of it has left (the head waits in the buffer until the
-    // first write): the head is withdrawn, and a 500 follows the answers
-    // before it (fail() logs it). It was dropped, and them with it.
-    if (w.bytes_written() == 0 && s.buffered_output() == head.to) {
-      s.truncate_output(head.from);
-      co_await fail(s, 500, false, opts, log, line);
-      co_return false;
-    }
-  }
-  log.write(line, res.status(), w.bytes_written());
-  // Cut short: a chunked body lacks its last chunk, which the client sees;
-  // a close-delimited one would look whole after a FIN. A write failed and
-  // the producer caught it (w.broken()): the body is cut all the same. It
-  // was ended as if whole, and the next pipelined answer followed it on
-  // the same connection (found by review).
-  if (failed || w.broken()) {
-    if (!chunked) s.abort();
-    co_return false;
-  }
-  if (chunked) co_await write_within(s, "0\r\n\r\n", opts.write_timeout);
-  co_return true;
 }
 
 // The answer when a handler throws (anything: `throw 42` too): logged, and
@@ -619,45 +440,6 @@ body_framing framing_of(const request& req, const response& res) noexcept {
   bool tunnel = req.method() == "CONNECT" && res.status() / 100 == 2;
   bool chunked = res.producer() && req.version_minor() >= 1 && !tunnel;
   return {chunked, tunnel || (res.producer() && !chunked)};
-}
-
-// Sends what put_response left: a file body, a string body too large to
-// copy into the output (`rest`), or output past flush_threshold; a client
-// that stopped reading must not hold the connection past the write
-// timeout. Logs the answer with the body bytes that left (nginx's
-// $body_bytes_sent), what the output buffer took counting as sent: a file
-// cut by the write timeout was logged with its whole length (found by
-// review).
-//
-// The write timeout bounds each stall, not a whole response (nginx's
-// send_timeout works the same way): a large body goes out in 256 KiB
-// pieces, each given the full timeout, so a client that reads slowly but
-// steadily is never cut, and one that stops reading is cut one timeout
-// after its last progress. A 1 MiB body under a 0.5 s timeout was cut on a
-// loaded ASan run although its reader never paused for long
-// (test_a_reader_that_pauses_less_than_the_timeout_is_not_cut).
-task<void> send_rest(tcp_stream& s, deadline& dl, const response& res, std::string_view rest,
-                     bool sent_body, duration write_timeout, const access_log& log,
-                     std::string_view line) {
-  std::uint64_t sent = sent_body && !res.file() ? res.body().size() - rest.size() : 0;
-  try {
-    if (sent_body && res.file()) {
-      co_await send_file_body(s, dl, res, write_timeout, sent);
-    } else {
-      do {
-        std::string_view now = rest.substr(0, write_piece);
-        dl.expires_after(write_timeout);
-        co_await s.write_all(now);
-        dl.clear();
-        rest.remove_prefix(now.size());
-        sent += now.size();
-      } while (!rest.empty());
-    }
-  } catch (...) {
-    log.write(line, res.status(), sent);
-    throw;
-  }
-  log.write(line, res.status(), sent);
 }
 
 // Runs a coroutine handler. What it throws is a 500 for this request, and
@@ -864,8 +646,10 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
     if (head.body == body_kind::none) s.consume(pr.consumed);
     // Each answer is logged once its body has left (see send_rest).
     if (sent_body && res.producer()) {
-      if (!co_await send_produced_body(s, res, chunked, {head_from, head_to}, opts, log, line, me))
-        co_return;
+      streamed end = co_await send_produced_body(s, res, chunked, {head_from, head_to},
+                                                 opts.write_timeout, log, line, me->ctx);
+      if (end == streamed::unsent) co_return co_await fail(s, 500, false, opts, log, line);
+      if (end == streamed::cut) co_return;
     } else if ((sent_body && res.file()) || !rest.empty() ||
                s.buffered_output() >= tcp_stream::flush_threshold) {
       co_await send_rest(s, dl, res, rest, sent_body, opts.write_timeout, log, line);
@@ -888,67 +672,6 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
 }
 
 }  // namespace
-
-task<void> body_writer::write(std::string_view data) {
-  // After a failed write the body is cut, whatever the producer made of
-  // the exception: nothing more may join it.
-  if (broken_)
-    throw std::system_error(std::make_error_code(std::errc::broken_pipe),
-                            "body_writer: an earlier write failed");
-  if (data.empty()) co_return;  // an empty chunk would end the body
-  try {
-    if (chunked_) {
-      char size[24];
-      int n = std::snprintf(size, sizeof size, "%zx\r\n", data.size());
-      co_await write_within(*s_, std::string_view(size, static_cast<std::size_t>(n)), timeout_);
-    }
-    co_await write_within(*s_, data, timeout_);
-    if (chunked_) co_await write_within(*s_, "\r\n", timeout_);
-    // A streamed body is for data that is not all ready (progress, events):
-    // this piece must not wait in the buffer while the producer waits for
-    // the next
-    // (http_server.each_streamed_chunk_reaches_the_client_before_the_producer_waits).
-    co_await with_timeout(timeout_, s_->flush());
-  } catch (...) {
-    broken_ = true;
-    throw;
-  }
-  bytes_ += data.size();
-}
-
-connection_tracker::~connection_tracker() {
-  for (entry* e = head_; e != nullptr; e = e->next) e->tracker = nullptr;
-}
-
-void connection_tracker::add(entry* e) noexcept {
-  e->tracker = this;
-  weft::detail::intrusive_list<entry>::push_front(head_, e);
-}
-
-void connection_tracker::remove(entry* e) noexcept {
-  weft::detail::intrusive_list<entry>::unlink(head_, e);
-  e->tracker = nullptr;
-}
-
-void connection_tracker::set_idle(entry* e, bool idle) noexcept {
-  e->idle = idle;
-  // A connection whose response went out before the drain began promised
-  // keep-alive: it stays for its next request (answered with Connection:
-  // close) until close_idle. Cancelling it here failed the request wrk had
-  // already sent (seen in tests/faults/test_graceful_restart.py).
-  if (idle && closing_idle_ && e->ctx) e->ctx->cancel_root();
-}
-
-void connection_tracker::close_idle() noexcept {
-  closing_idle_ = true;
-  for (entry* e = head_; e != nullptr; e = e->next)
-    if (e->idle && e->ctx) e->ctx->cancel_root();
-}
-
-void connection_tracker::drain() noexcept {
-  stop_keep_alive();
-  close_idle();
-}
 
 task<void> serve_connection(tcp_stream s, const router& r, server_options opts,
                             connection_tracker* tracker) {

@@ -1,0 +1,44 @@
+// connection_tracker (server.hpp): one loop's connections, for graceful
+// shutdown.
+
+#include <weft/http/server.hpp>
+
+#include "core/intrusive_list.hpp"
+
+namespace weft::http {
+
+connection_tracker::~connection_tracker() {
+  for (entry* e = head_; e != nullptr; e = e->next) e->tracker = nullptr;
+}
+
+void connection_tracker::add(entry* e) noexcept {
+  e->tracker = this;
+  weft::detail::intrusive_list<entry>::push_front(head_, e);
+}
+
+void connection_tracker::remove(entry* e) noexcept {
+  weft::detail::intrusive_list<entry>::unlink(head_, e);
+  e->tracker = nullptr;
+}
+
+void connection_tracker::set_idle(entry* e, bool idle) noexcept {
+  e->idle = idle;
+  // A connection whose response went out before the drain began promised
+  // keep-alive: it stays for its next request (answered with Connection:
+  // close) until close_idle. Cancelling it here failed the request wrk had
+  // already sent (seen in tests/faults/test_graceful_restart.py).
+  if (idle && closing_idle_ && e->ctx) e->ctx->cancel_root();
+}
+
+void connection_tracker::close_idle() noexcept {
+  closing_idle_ = true;
+  for (entry* e = head_; e != nullptr; e = e->next)
+    if (e->idle && e->ctx) e->ctx->cancel_root();
+}
+
+void connection_tracker::drain() noexcept {
+  stop_keep_alive();
+  close_idle();
+}
+
+}  // namespace weft::http

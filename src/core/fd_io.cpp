@@ -18,4 +18,9 @@ void shutdown_write(int fd) noexcept {
   (void)sys::shutdown(fd, SHUT_WR);
 }
 
+bool all_sent_acknowledged(int fd) noexcept {
+  auto r = sys::unacked_bytes(fd);
+  return r.ok() && r.value == 0;
+}
+
 }  // namespace weft

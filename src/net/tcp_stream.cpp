@@ -1,3 +1,4 @@
+#include <weft/core/fd_io.hpp>
 #include <weft/net/errors.hpp>
 #include <weft/net/tcp_stream.hpp>
 #include <weft/task/sleep.hpp>
@@ -612,12 +613,15 @@ tcp_stream::write_op tcp_stream::write_all(std::string_view bytes) {
 
 namespace {
 // Reads and drops what the peer sends, until its EOF or `max` bytes.
+// Reads and discards until the peer's EOF; past `max` bytes, until all
+// that was sent has reached the peer (see linger_close).
 task<void> discard_input(tcp_stream* s, std::size_t max) {
-  char sink[4096];
-  for (std::size_t discarded = 0; discarded < max;) {
+  char sink[16 * 1024];
+  for (std::size_t discarded = 0;;) {
     std::size_t n = co_await s->read_some(sink);
     if (n == 0) break;
     discarded += n;
+    if (discarded >= max && all_sent_acknowledged(s->native_handle())) break;
   }
 }
 }  // namespace

@@ -11,12 +11,13 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 import unittest
 
 from httpwire import DateMaskedReply, ResponseReader, assert_alive, check_date, exchange, request, start_http
 from server_contract import ProcessContract
-from weftproc import (BackgroundSender, WeftProcess, WeftStartError, recv_until_closed, send_with_eof, start_weft,
-                      start_weft_for_class, weft_cli)
+from weftproc import (BackgroundSender, WeftProcess, WeftStartError, recv_until_closed, recv_until_closed_or_reset,
+                      send_with_eof, start_weft, start_weft_for_class, weft_cli)
 
 HELLO = b"Hello, world!"
 CLIENT_TIMEOUT = 20  # for the external tools; each run is a couple of seconds
@@ -410,6 +411,34 @@ class HelloMaxRequests(unittest.TestCase):
             for _ in range(3):
                 self.assertEqual(reader.read_response().status, 200)
             reader.assert_closed()
+
+
+class HelloMaxRequestsUnderAFlood(unittest.TestCase):
+    """The answers up to --max-requests reach a client that goes on
+    pipelining past it and reads late. The server stops reading requests at
+    the limit; had it closed while the client's bytes kept arriving, the
+    kernel's reset would have destroyed the answers still in its send
+    queue. Found by review: with 10,000 as the limit, a client pipelining
+    at full speed got 1,020 answers, cut mid-answer, and then an EOF."""
+
+    LIMIT = 3000
+
+    def test_every_answer_up_to_the_limit_arrives_the_last_closing(self):
+        server = start_http(self, "hello", "--max-requests", str(self.LIMIT), "--threads", "1")
+        s = server.connect()
+        self.addCleanup(s.close)
+        # Far more than the limit, more than the kernel buffers hold, and
+        # more than a lingering close used to discard (1 MiB). A request
+        # line and Host, about 30 bytes.
+        sender = BackgroundSender(s, request("GET", "/") * (4 * self.LIMIT) * 40)
+        time.sleep(0.3)  # the answers pile up in the server's send queue
+        # A reset may follow the last answer (the client is still sending
+        # when the server closes), not come before it.
+        got = recv_until_closed_or_reset(s)
+        sender.join()
+        self.assertEqual(got.count(b"HTTP/1.1 200 OK"), self.LIMIT)
+        self.assertEqual(got.count(b"Connection: close"), 1)
+        self.assertTrue(got.endswith(b"Connection: close\r\n\r\nHello, world!"), got[-200:])
 
 
 class HelloAccessLog(unittest.TestCase):

@@ -17,7 +17,8 @@ import time
 import unittest
 
 from httpwire import ResponseReader, assert_alive, chunked, exchange, request, start_http
-from weftproc import BackgroundSender, WeftProcess, WeftStartError, recv_until_closed, start_weft
+from weftproc import (BackgroundSender, WeftProcess, WeftStartError, recv_until_closed, recv_until_closed_or_reset,
+                      start_weft)
 
 T = 0.5      # the timeout under test
 LATE = 1.5   # a cut must come before T + LATE
@@ -370,15 +371,7 @@ class Garbage(unittest.TestCase):
                         s.shutdown(socket.SHUT_WR)
                     except (BrokenPipeError, ConnectionResetError):
                         pass  # the server refused it before the end: fine
-                    got = b""
-                    while True:
-                        try:
-                            chunk = s.recv(1 << 16)
-                        except ConnectionResetError:
-                            break
-                        if not chunk:
-                            break
-                        got += chunk
+                    got = recv_until_closed_or_reset(s)
                     # Whatever came back is whole responses: at most a 200
                     # for a good request in front, then an error status.
                     reader = ResponseReader(s)

@@ -15,6 +15,7 @@ import random
 import signal
 import socket
 import tempfile
+import threading
 import time
 import unittest
 
@@ -376,6 +377,50 @@ class QaShutdown(unittest.TestCase):
         got = recv_until_closed(s, limit=1 << 26)
         self.assertEqual(len(got) // len(UNKNOWN), read)
         self.assertEqual(got, UNKNOWN * read)
+
+
+    def test_a_client_that_goes_on_asking_while_it_reads_gets_whole_answers_after_a_sigterm(self):
+        # The client asks as fast as it can and reads at a steady 40 MB/s,
+        # enough to take everything owed within the stop's 1 s. The server
+        # stops reading at SIGTERM and discards what comes after; it used to
+        # close once it had discarded 1 MiB, which a client like this sends
+        # in milliseconds, and the reset destroyed the answers still queued
+        # for it: the stream ended mid-answer (found by review).
+        server = start_weft(self, "qa", "--threads", "1")
+        s = server.connect()
+        self.addCleanup(s.close)
+        answer = BUILTIN[QUEST]
+        got = bytearray()
+        ended = []
+
+        def read_steadily(rate=40e6):
+            start = time.monotonic()
+            while True:
+                try:
+                    chunk = s.recv(1 << 16)
+                except OSError as e:  # a reset once all is in: the client was still asking
+                    ended.append(type(e).__name__)
+                    return
+                if not chunk:
+                    ended.append("eof")
+                    return
+                got.extend(chunk)
+                ahead = len(got) / rate - (time.monotonic() - start)
+                if ahead > 0:
+                    time.sleep(ahead)
+
+        reader = threading.Thread(target=read_steadily, daemon=True)
+        reader.start()
+        sender = BackgroundSender(s, QUEST * 2_000_000)  # 38 MB: more than it can send
+        time.sleep(0.5)
+        server.send_signal(signal.SIGTERM)
+        self.assertEqual(server.wait(), 0)
+        reader.join(10)
+        self.assertFalse(reader.is_alive(), "the client never saw the end")
+        sender.join()
+        self.assertGreater(len(got), 0)
+        self.assertEqual(len(got) % len(answer), 0, f"ended by {ended} mid-answer: {bytes(got[-40:])!r}")
+        self.assertEqual(bytes(got), answer * (len(got) // len(answer)))
 
 
 class QaProcess(ProcessContract, unittest.TestCase):

@@ -280,6 +280,22 @@ def recv_until_closed(sock, limit=1 << 22):
             raise AssertionError(f"more than {limit} bytes and still not closed")
 
 
+def recv_until_closed_or_reset(sock):
+    """Everything until the peer's EOF or a reset, for a client that was
+    still sending when the server closed: its close then resets, after what
+    it sent has arrived."""
+    chunks = []
+    while True:
+        try:
+            chunk = sock.recv(1 << 16)
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def send_with_eof(sock, data):
     """Sends data and the FIN in one TCP segment: corked, the data waits in
     the send queue and the FIN is set on its last segment. The server then

@@ -247,10 +247,13 @@ class tcp_stream {
   void shutdown_write() noexcept;
   // Closes after an error reply without losing it: flushes (for at most
   // `limit`), ends our direction, then reads and discards until the peer's
-  // EOF, max_discard bytes, or `limit` more in all. Closing with unread
-  // input would make the kernel send a reset, which can destroy the reply
-  // before the client reads it (nginx calls this lingering close). Never
-  // throws.
+  // EOF or `limit` more in all; past max_discard bytes, until the peer has
+  // acknowledged all that was sent. Closing with unread input would make
+  // the kernel send a reset, which can destroy the reply before the client
+  // reads it (nginx calls this lingering close). A client that keeps
+  // sending may get that reset once it has all of the reply. Stopping at
+  // max_discard alone destroyed the answers still queued for a client that
+  // pipelined past --max-requests (found by review). Never throws.
   task<void> linger_close(duration limit = std::chrono::seconds(1),
                           std::size_t max_discard = 1 << 20);
   // Closes now. An operation another green thread is suspended in on this

@@ -2,9 +2,11 @@
 
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <linux/sockios.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/sendfile.h>
 #include <sys/signalfd.h>
@@ -121,6 +123,12 @@ result<int> socket_tcp(int family) {
 
 status set_int_option(int fd, int level, int name, int value) {
   return from_rc(::setsockopt(fd, level, name, &value, sizeof value));
+}
+
+result<int> unacked_bytes(int fd) {
+  int n = 0;
+  int rc = ::ioctl(fd, SIOCOUTQ, &n);
+  return from(n, rc < 0);
 }
 
 status set_linger_zero(int fd) {

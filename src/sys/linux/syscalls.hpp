@@ -53,6 +53,9 @@ result<int> signalfd_read(int fd);  // value: the signal number
 result<int> socket_tcp(int family);
 status set_int_option(int fd, int level, int name, int value);
 result<int> get_int_option(int fd, int level, int name);
+// Bytes of a stream socket's sending side that the peer has not
+// acknowledged yet (SIOCOUTQ): sent but unacked, and still queued.
+result<int> unacked_bytes(int fd);
 // SO_LINGER on with a zero timeout: close(2) then sends a reset, not a FIN.
 status set_linger_zero(int fd);
 status bind(int fd, const sockaddr* addr, socklen_t len);

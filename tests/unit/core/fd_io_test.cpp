@@ -1,0 +1,85 @@
+#include <weft/core/fd_io.hpp>
+#include <weft/core/unique_fd.hpp>
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace weft {
+namespace {
+
+// A connected pair of TCP sockets over 127.0.0.1: the client blocking, the
+// server not.
+std::pair<unique_fd, unique_fd> tcp_pair() {
+  unique_fd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  EXPECT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&a), len), 0);
+  EXPECT_EQ(::listen(listener.get(), 1), 0);
+  EXPECT_EQ(::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&a), &len), 0);
+  unique_fd client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  EXPECT_EQ(::connect(client.get(), reinterpret_cast<sockaddr*>(&a), len), 0);
+  unique_fd server(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+  return {std::move(client), std::move(server)};
+}
+
+bool acknowledged_within(int fd, std::chrono::milliseconds limit) {
+  auto until = std::chrono::steady_clock::now() + limit;
+  while (!all_sent_acknowledged(fd)) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
+TEST(all_sent_acknowledged, holds_for_a_socket_that_has_sent_nothing) {
+  auto [client, server] = tcp_pair();
+  EXPECT_TRUE(all_sent_acknowledged(server.get()));
+}
+
+// What linger_close waits for before it closes over unread input: the
+// reset that close sends then destroys nothing the peer has not received.
+TEST(all_sent_acknowledged, is_false_while_the_peer_has_not_taken_what_was_sent) {
+  auto [client, server] = tcp_pair();
+  // Until the send queue is full: the peer's receive buffer is full too,
+  // and what waits behind it is unacknowledged.
+  std::vector<char> bytes(1 << 20, 'x');
+  std::size_t sent = 0;
+  for (;;) {
+    io_result r = write_some(server.get(), bytes.data(), bytes.size());
+    if (r.would_block()) break;
+    ASSERT_FALSE(r.failed());
+    sent += r.bytes;
+    ASSERT_LT(sent, std::size_t{1} << 30);
+  }
+  EXPECT_FALSE(all_sent_acknowledged(server.get()));
+  std::thread reader([fd = client.get(), sent] {
+    std::vector<char> sink(1 << 16);
+    for (std::size_t got = 0; got < sent;) {
+      ssize_t n = ::read(fd, sink.data(), sink.size());
+      if (n <= 0) return;
+      got += static_cast<std::size_t>(n);
+    }
+  });
+  reader.join();
+  EXPECT_TRUE(acknowledged_within(server.get(), std::chrono::seconds(5)));
+}
+
+TEST(all_sent_acknowledged, is_false_for_a_descriptor_that_is_not_a_socket) {
+  int p[2];
+  ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
+  unique_fd r(p[0]), w(p[1]);
+  EXPECT_FALSE(all_sent_acknowledged(w.get()));
+}
+
+}  // namespace
+}  // namespace weft

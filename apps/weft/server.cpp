@@ -102,7 +102,15 @@ int run_server(const std::string& name, const common_options& opts, service_fact
         std::chrono::duration_cast<duration>(std::chrono::duration<double>(opts.shutdown_grace)),
         [&] { control.stop(); });
   });
-  group.start([&](loop& l, std::size_t i) { services[i] = make(l, std::move(listeners[i])); });
+  try {
+    group.start([&](loop& l, std::size_t i) { services[i] = make(l, std::move(listeners[i])); });
+  } catch (const std::system_error& e) {
+    // A thread that cannot be made (a pids limit, the address space for
+    // its stack): start() has stopped the others.
+    std::fprintf(stderr, "weft %s: cannot start %zu threads: %s\n", name.c_str(), group.size(),
+                 e.code().message().c_str());
+    return 1;
+  }
 
   std::printf("weft %s listening on %s\n", name.c_str(), bound.to_string().c_str());
   std::fflush(stdout);

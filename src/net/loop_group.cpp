@@ -51,14 +51,24 @@ void loop_group::start(const std::function<void(loop&, std::size_t)>& setup) {
   // Threads still held: each loop would get a second thread running it.
   if (!threads_.empty())
     throw std::logic_error("weft::loop_group: start() again before stop() and join()");
-  for (std::size_t i = 0; i < loops_.size(); ++i) {
-    threads_.emplace_back([this, i, setup] {
-      loop& l = *loops_[i];
-      if (set_up(l, i, setup)) serve_until_stopped(l);
-      // Here, on the thread that made them, and before join() returns: so
-      // before the objects they use (a server's, destroyed after join).
-      l.destroy_green_threads();
-    });
+  // A thread that cannot be made (no memory, a pids limit) throws: the
+  // ones already running are stopped and joined before it propagates, as
+  // the caller may free what they use while it unwinds. Left running, they
+  // served with `weft hello`'s freed servers (found by review).
+  try {
+    for (std::size_t i = 0; i < loops_.size(); ++i) {
+      threads_.emplace_back([this, i, setup] {
+        loop& l = *loops_[i];
+        if (set_up(l, i, setup)) serve_until_stopped(l);
+        // Here, on the thread that made them, and before join() returns:
+        // so before the objects they use (a server's, destroyed after join).
+        l.destroy_green_threads();
+      });
+    }
+  } catch (...) {
+    stop();
+    join();
+    throw;
   }
 }
 

@@ -7,13 +7,15 @@ mixing ProcessContract into a unittest.TestCase and saying how one
 request/reply round trip looks.
 """
 
+import resource
 import signal
 import socket
+import subprocess
 import threading
 import time
 
-from weftproc import (STOP_TIMEOUT, BackgroundSender, WeftProcess, WeftStartError, ipv6_loopback_available,
-                      recv_exactly, reset_on_close, start_weft, wait_until_blocked, weft_cli)
+from weftproc import (READY_TIMEOUT, SANITIZED, STOP_TIMEOUT, WEFT_BIN, BackgroundSender, WeftProcess, WeftStartError,
+                      ipv6_loopback_available, recv_exactly, reset_on_close, start_weft, wait_until_blocked, weft_cli)
 
 COMMON_FLAGS = ("--host", "--port", "--threads", "--backlog", "--trigger", "--shutdown-timeout", "--help")
 
@@ -145,6 +147,25 @@ class ProcessContract:
         result = weft_cli(self.subcommand, "--port", "0", "--host", "not an address")
         self.assertNotEqual(result.returncode, 0)
         self.assertNotIn(b"listening", result.stdout)
+
+    def test_threads_that_cannot_be_made_are_refused_with_exit_1(self):
+        # Each loop's thread takes a stack of address space: under a 1 GiB
+        # limit, 200 of them cannot all start (as under a pids limit). The
+        # threads already running are stopped before the servers they use
+        # go; they ran on and used them freed (ASan: a use-after-free, found
+        # by review).
+        if SANITIZED:
+            self.skipTest("the sanitizers reserve far more address space than the limit")
+
+        def limit_address_space():
+            resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+        result = subprocess.run([WEFT_BIN, self.subcommand, "--port", "0", "--threads", "200"],
+                                preexec_fn=limit_address_space, stdin=subprocess.DEVNULL, capture_output=True,
+                                timeout=READY_TIMEOUT)
+        self.assertEqual(result.returncode, 1, result.stderr)
+        self.assertNotIn(b"listening", result.stdout)
+        self.assertRegex(result.stderr, rb"\Aweft \w+: cannot start 200 threads: .+\n\Z")
 
     def test_a_port_already_served_by_another_weft_is_refused(self):
         # With several loops each binds its own SO_REUSEPORT listener; that

@@ -32,7 +32,9 @@ class loop_group {
   // thread and then the loop until stop(). The green threads still
   // suspended then are destroyed on that thread, before join() returns.
   // A group may be started again after stop() and join(); before them,
-  // start() throws std::logic_error.
+  // start() throws std::logic_error. A thread that cannot be made throws
+  // (std::system_error, std::bad_alloc) once the threads already started
+  // are stopped and joined.
   void start(const std::function<void(loop&, std::size_t)>& setup);
   void stop() noexcept;
   void join();

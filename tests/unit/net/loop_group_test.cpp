@@ -6,6 +6,8 @@
 #include <weft/task/sleep.hpp>
 #include <weft/task/spawn.hpp>
 
+#include "alloc_failure.hpp"
+
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -205,6 +207,42 @@ TEST(loop_group, starting_again_before_join_is_refused) {
   g.stop();
   g.join();
   EXPECT_EQ(setups.load(), 1);
+}
+
+// A thread that cannot be made (no memory; a pids limit makes
+// std::thread throw the same way) makes start() throw, and the threads it
+// had started are stopped and joined first: nothing runs on with what its
+// caller frees as the exception unwinds. They ran on, and `weft hello
+// --threads 60` under a pids limit of 30 used its freed servers (ASan, found
+// by review). Each allocation start() makes fails in turn.
+TEST(loop_group, a_start_that_throws_leaves_no_thread_running) {
+  loop_group g(3);
+  int failures = 0;
+  for (int n = 1; n < 1000; ++n) {
+    test::fail_allocation(n);
+    bool threw = false;
+    try {
+      g.start([](loop&, std::size_t) {});
+    } catch (const std::bad_alloc&) {
+      threw = true;
+    }
+    test::fail_allocation(0);
+    if (!threw) {  // past the last allocation start() makes
+      g.stop();
+      g.join();
+      break;
+    }
+    ++failures;
+    // Nothing was left running: the group starts again at once, and serves.
+    std::promise<void> served;
+    g.start([&](loop& l, std::size_t i) {
+      if (i == 2) l.post([&] { served.set_value(); });
+    });
+    EXPECT_EQ(served.get_future().wait_for(std::chrono::seconds(5)), std::future_status::ready);
+    g.stop();
+    g.join();
+  }
+  EXPECT_GE(failures, 3);  // one thread's state at least, per loop
 }
 
 // A callback that throws is logged, and its loop goes on serving until

@@ -3,7 +3,9 @@
 
 #include "sys/linux/syscalls.hpp"
 
+#include <condition_variable>
 #include <exception>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 
@@ -20,15 +22,39 @@ loop_group::~loop_group() {
 }
 
 namespace {
-// A loop that cannot be set up has nothing to serve: its thread ends.
-bool set_up(loop& l, std::size_t i, const std::function<void(loop&, std::size_t)>& setup) {
+// What start() waits for: every loop's setup, and the first that threw.
+struct setups {
+  std::mutex m;
+  std::condition_variable all_done;
+  std::size_t pending;
+  std::exception_ptr failed;
+
+  explicit setups(std::size_t n) : pending(n) {}
+  void done(std::exception_ptr e) {
+    std::lock_guard<std::mutex> lock(m);
+    if (e && !failed) failed = std::move(e);
+    if (--pending == 0) all_done.notify_one();
+  }
+  // The first setup that threw, or null, once all have run.
+  std::exception_ptr wait() {
+    std::unique_lock<std::mutex> lock(m);
+    all_done.wait(lock, [this] { return pending == 0; });
+    return failed;
+  }
+};
+
+// A loop that cannot be set up has nothing to serve: its thread ends, and
+// start() throws what its setup threw.
+bool set_up(loop& l, std::size_t i, const std::function<void(loop&, std::size_t)>& setup,
+            setups& all) {
   try {
     setup(l, i);
-    return true;
   } catch (...) {
-    log_error("loop thread ended by exception in its setup: " + what_of(std::current_exception()));
+    all.done(std::current_exception());
     return false;
   }
+  all.done(nullptr);
+  return true;
 }
 
 // A callback that throws leaves run(), and the loop stays usable (loop.hpp):
@@ -51,24 +77,35 @@ void loop_group::start(const std::function<void(loop&, std::size_t)>& setup) {
   // Threads still held: each loop would get a second thread running it.
   if (!threads_.empty())
     throw std::logic_error("weft::loop_group: start() again before stop() and join()");
-  // A thread that cannot be made (no memory, a pids limit) throws: the
-  // ones already running are stopped and joined before it propagates, as
-  // the caller may free what they use while it unwinds. Left running, they
-  // served with `weft hello`'s freed servers (found by review).
+  // Shared with the threads, which hold it until they end.
+  auto all = std::make_shared<setups>(loops_.size());
+  // A thread that cannot be made (no memory, a pids limit), or a setup
+  // that throws, makes start() throw, once the threads already running are
+  // stopped and joined: the caller may free what they use as it unwinds.
+  // Left running, they served with `weft hello`'s freed servers, and a
+  // loop whose setup failed went unnoticed (found by review).
+  std::exception_ptr failed;
+  std::size_t made = 0;
   try {
-    for (std::size_t i = 0; i < loops_.size(); ++i) {
-      threads_.emplace_back([this, i, setup] {
+    for (; made < loops_.size(); ++made) {
+      threads_.emplace_back([this, i = made, setup, all] {
         loop& l = *loops_[i];
-        if (set_up(l, i, setup)) serve_until_stopped(l);
+        if (set_up(l, i, setup, *all)) serve_until_stopped(l);
         // Here, on the thread that made them, and before join() returns:
         // so before the objects they use (a server's, destroyed after join).
         l.destroy_green_threads();
       });
     }
   } catch (...) {
+    failed = std::current_exception();
+    // The setups that will never run count as done.
+    for (std::size_t i = made; i < loops_.size(); ++i) all->done(nullptr);
+  }
+  if (std::exception_ptr setup_failed = all->wait(); !failed) failed = setup_failed;
+  if (failed) {
     stop();
     join();
-    throw;
+    std::rethrow_exception(failed);
   }
 }
 

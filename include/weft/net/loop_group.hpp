@@ -29,12 +29,14 @@ class loop_group {
   loop& at(std::size_t i) noexcept { return *loops_[i]; }
 
   // Starts one thread per loop; each runs setup(loop, index) on its own
-  // thread and then the loop until stop(). The green threads still
-  // suspended then are destroyed on that thread, before join() returns.
-  // A group may be started again after stop() and join(); before them,
-  // start() throws std::logic_error. A thread that cannot be made throws
-  // (std::system_error, std::bad_alloc) once the threads already started
-  // are stopped and joined.
+  // thread and then the loop until stop(). start() returns once every
+  // setup has run, so a setup must not wait for the calling thread. The
+  // green threads still suspended at stop() are destroyed on their loop's
+  // thread, before join() returns. A group may be started again after
+  // stop() and join(); before them, start() throws std::logic_error. A
+  // setup that throws, or a thread that cannot be made (std::system_error,
+  // std::bad_alloc), makes start() throw that, once every thread it
+  // started is stopped and joined.
   void start(const std::function<void(loop&, std::size_t)>& setup);
   void stop() noexcept;
   void join();

@@ -1,4 +1,4 @@
-"""examples/green_echo.cpp and examples/json_api.cpp against real clients,
+"""examples/green_echo.cpp, examples/callback_echo.cpp and examples/json_api.cpp against real clients,
 and the command line every example shares (examples/example_main.hpp).
 chat and upload have test files of their own. Each case here was found by a
 review of the examples and failed first."""
@@ -8,9 +8,10 @@ import json
 import socket
 import struct
 import subprocess
+import time
 import unittest
 
-from weftproc import EXAMPLES_DIR, recv_until_closed, start_example, stderr_of
+from weftproc import EXAMPLES_DIR, BackgroundSender, recv_until_closed, start_example, stderr_of
 
 TIMEOUT = 10.0
 
@@ -18,7 +19,7 @@ TIMEOUT = 10.0
 class ExampleCommandLine(unittest.TestCase):
     def test_a_bad_port_exits_2_with_a_usage_line(self):
         # std::stoi ended in std::terminate; 70000 listened on port 4464.
-        for name in ("green_echo", "chat", "upload", "json_api"):
+        for name in ("green_echo", "callback_echo", "chat", "upload", "json_api"):
             for port in ("abc", "70000", "-1", "8080x"):
                 with self.subTest(name=name, port=port):
                     r = subprocess.run([f"{EXAMPLES_DIR}/example_{name}", port], capture_output=True,
@@ -36,15 +37,37 @@ class ExampleCommandLine(unittest.TestCase):
         self.assertIn(b"in use", r.stderr)
 
 
-class GreenEcho(unittest.TestCase):
-    def setUp(self):
-        _, self.port, self.err = start_example(self, "green_echo", "0")
+class EchoExample:
+    """What both echo examples do: green_echo (a green thread per client)
+    and callback_echo (a watcher per connection, the callback API)."""
 
-    def test_lines_come_back(self):
+    name = None
+
+    def setUp(self):
+        _, self.port, self.err = start_example(self, self.name, "0")
+
+    def test_lines_come_back_and_eof_closes_after_them(self):
         with socket.create_connection(("127.0.0.1", self.port), timeout=TIMEOUT) as s:
             s.sendall(b"one\ntwo\n")
             s.shutdown(socket.SHUT_WR)
             self.assertEqual(recv_until_closed(s), b"one\ntwo\n")
+
+    def test_a_client_that_resets_is_not_logged_as_an_error(self):
+        # green_echo wrote "task 'client' ended by exception" to stderr for
+        # each reset (found by review).
+        for _ in range(20):
+            s = socket.create_connection(("127.0.0.1", self.port), timeout=TIMEOUT)
+            s.sendall(b"partial")
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            s.close()
+        with socket.create_connection(("127.0.0.1", self.port), timeout=TIMEOUT) as s:
+            s.sendall(b"ok\n")
+            self.assertEqual(s.recv(16), b"ok\n")
+        self.assertEqual(stderr_of(self.err), b"")
+
+
+class GreenEcho(EchoExample, unittest.TestCase):
+    name = "green_echo"
 
     def test_a_line_too_long_gets_a_word_before_the_close(self):
         # It got a reset and no word; then, past the 64 KiB + 1 the server
@@ -56,17 +79,27 @@ class GreenEcho(unittest.TestCase):
                 s.shutdown(socket.SHUT_WR)
                 self.assertEqual(recv_until_closed(s), b"error: line too long\n")
 
-    def test_a_client_that_resets_is_not_logged_as_an_error(self):
-        # Each reset wrote "task 'client' ended by exception" to stderr.
-        for _ in range(20):
-            s = socket.create_connection(("127.0.0.1", self.port), timeout=TIMEOUT)
-            s.sendall(b"partial")
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            s.close()
+
+class CallbackEcho(EchoExample, unittest.TestCase):
+    name = "callback_echo"
+
+    def test_a_partial_line_before_eof_comes_back(self):
         with socket.create_connection(("127.0.0.1", self.port), timeout=TIMEOUT) as s:
-            s.sendall(b"ok\n")
-            self.assertEqual(s.recv(16), b"ok\n")
-        self.assertEqual(stderr_of(self.err), b"")
+            s.sendall(b"no newline")
+            s.shutdown(socket.SHUT_WR)
+            self.assertEqual(recv_until_closed(s), b"no newline")
+
+    def test_a_client_that_sends_before_it_reads_gets_every_byte_back(self):
+        # More than the kernel's buffers and the server's 1 MiB hold: the
+        # server stops reading while its buffer is full, and nothing is lost.
+        data = bytes(range(256)) * (32 * 1024)  # 8 MiB
+        with socket.create_connection(("127.0.0.1", self.port), timeout=TIMEOUT) as s:
+            sender = BackgroundSender(s, data, shutdown=True)
+            time.sleep(0.3)  # the server's buffer fills while nothing is read
+            got = recv_until_closed(s, limit=len(data) + 1)
+            sender.join()
+        self.assertEqual(len(got), len(data))
+        self.assertEqual(got, data)
 
 
 class JsonApi(unittest.TestCase):

@@ -1,0 +1,101 @@
+// The echo server with callbacks, as the epoll write-ups' Loop and Server
+// classes do it: a tcp_acceptor hands over each new socket, and an
+// io_watcher calls its connection's handler when the socket is ready.
+// Level-triggered, so a read that leaves bytes behind is called again.
+// What the client cannot take yet waits in the connection's buffer, and
+// reading pauses while that holds 1 MiB: a client that sends but never
+// reads cannot make it grow without end.
+// Run: build/bin/example_callback_echo 7001, then: nc 127.0.0.1 7001
+#include <weft/core/fd_io.hpp>
+#include <weft/core/io_watcher.hpp>
+#include <weft/net/tcp_acceptor.hpp>
+
+#include <csignal>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "example_main.hpp"
+
+using namespace weft;
+
+class connection {
+ public:
+  connection(loop& l, unique_fd fd, std::function<void(connection*)> closed)
+      : fd_(std::move(fd)),
+        closed_(std::move(closed)),
+        watcher_(l, fd_.get(), io::readable, [this](std::uint32_t events) { on_ready(events); }) {}
+
+ private:
+  static constexpr std::size_t max_owed = 1 << 20;
+
+  void on_ready(std::uint32_t events) {
+    if (events & io::readable) read();
+    if (fd_) write();
+  }
+  void read() {
+    char buf[16 * 1024];
+    io_result r = read_some(fd_.get(), buf, sizeof buf);
+    if (r.would_block()) return;
+    if (r.failed()) return close();  // a reset: the client is gone
+    if (r.eof())
+      hung_up_ = true;  // what is owed still goes, then the close
+    else
+      owed_.append(buf, r.bytes);
+  }
+  void write() {
+    while (!owed_.empty()) {
+      io_result r = write_some(fd_.get(), owed_.data(), owed_.size());
+      if (r.would_block()) break;
+      if (r.failed()) return close();
+      owed_.erase(0, r.bytes);
+    }
+    if (hung_up_ && owed_.empty()) return close();
+    // Interest as it is now: writability only while something is owed (a
+    // level-triggered socket is nearly always writable), input only while
+    // the buffer has room.
+    bool room = !hung_up_ && owed_.size() < max_owed;
+    watcher_.set_events((room ? io::readable : 0u) | (owed_.empty() ? 0u : io::writable));
+  }
+  void close() {
+    watcher_.stop();
+    fd_.reset();
+    closed_(this);
+  }
+
+  unique_fd fd_;
+  std::function<void(connection*)> closed_;
+  io_watcher watcher_;
+  std::string owed_;
+  bool hung_up_ = false;
+};
+
+class echo_server {
+ public:
+  echo_server(loop& l, tcp_listener listener)
+      : loop_(l), acceptor_(l, std::move(listener), [this](unique_fd fd) { add(std::move(fd)); }) {}
+
+ private:
+  void add(unique_fd fd) {
+    auto c = std::make_unique<connection>(loop_, std::move(fd), [this](connection* gone) {
+      // Freed on a later turn, never inside its own callback.
+      loop_.defer([this, gone] { connections_.erase(gone); });
+    });
+    connection* key = c.get();
+    connections_.emplace(key, std::move(c));
+  }
+
+  loop& loop_;
+  std::unordered_map<connection*, std::unique_ptr<connection>> connections_;
+  tcp_acceptor acceptor_;
+};
+
+int main(int argc, char** argv) {
+  return example::run_main([&] {
+    loop l;
+    l.on_signals({SIGINT, SIGTERM}, [&](int) { l.stop(); });
+    echo_server server(l, example::listen_on_port_arg(argc, argv, 7001));
+    l.run();
+  });
+}

@@ -104,12 +104,12 @@ int run_server(const std::string& name, const common_options& opts, service_fact
   });
   try {
     group.start([&](loop& l, std::size_t i) { services[i] = make(l, std::move(listeners[i])); });
-  } catch (const std::exception& e) {
+  } catch (...) {
     // A thread that cannot be made (a pids limit, the address space for
     // its stack), or a loop that cannot be set up: start() has stopped
     // the others. The readiness line comes only once every loop serves.
     std::fprintf(stderr, "weft %s: cannot start %zu threads: %s\n", name.c_str(), group.size(),
-                 e.what());
+                 what_of(std::current_exception()).c_str());
     return 1;
   }
 

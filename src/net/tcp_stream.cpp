@@ -616,7 +616,7 @@ namespace {
 // Reads and discards until the peer's EOF; past `max` bytes, until all
 // that was sent has reached the peer (see linger_close).
 task<void> discard_input(tcp_stream* s, std::size_t max) {
-  char sink[16 * 1024];
+  char sink[4096];  // in the frame of every connection that lingers
   for (std::size_t discarded = 0;;) {
     std::size_t n = co_await s->read_some(sink);
     if (n == 0) break;

@@ -158,6 +158,11 @@ class ProcessContract:
             self.skipTest("the sanitizers reserve far more address space than the limit")
 
         def limit_address_space():
+            # A thread's stack is RLIMIT_STACK's size (2 MiB when that is
+            # unlimited): 8 MiB each, whatever the caller's shell set.
+            _, hard = resource.getrlimit(resource.RLIMIT_STACK)
+            stack = 8 << 20 if hard == resource.RLIM_INFINITY else min(8 << 20, hard)
+            resource.setrlimit(resource.RLIMIT_STACK, (stack, hard))
             resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
 
         result = subprocess.run([WEFT_BIN, self.subcommand, "--port", "0", "--threads", "200"],

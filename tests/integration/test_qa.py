@@ -20,7 +20,8 @@ import time
 import unittest
 
 from server_contract import ProcessContract
-from weftproc import (SANITIZED, BackgroundSender, nothing_more_arrives, recv_exactly, recv_until_closed, run_clients,
+from weftproc import (SANITIZED, BackgroundSender, nothing_more_arrives, recv_exactly, recv_until_closed,
+                      recv_until_closed_or_reset, run_clients,
                       send_in_two, send_with_eof, split_points, start_weft, start_weft_for_class, wait_until_blocked,
                       weft_cli)
 
@@ -374,7 +375,11 @@ class QaShutdown(unittest.TestCase):
         wait_until_not_accepting(server)  # the stop has begun: no more reading
         s.setblocking(True)
         s.settimeout(10)
-        got = recv_until_closed(s, limit=1 << 26)
+        # A reset may end the stream once every answer is in: questions the
+        # client sent after the server stopped reading can reach it after
+        # its close (seen once in CI, under the load of the other tests).
+        # What counts is that no answer is lost.
+        got = recv_until_closed_or_reset(s)
         self.assertEqual(len(got) // len(UNKNOWN), read)
         self.assertEqual(got, UNKNOWN * read)
 

@@ -229,12 +229,11 @@ void qa_connection::flush() {
   }
 }
 
+// Comes back on a later turn for input no readiness event will announce:
+// questions to read, or (lingering) bytes to discard.
 void qa_connection::schedule_read() {
   svc_.owner().defer([this] {
-    if (fd_ && reading_) {
-      read_input();
-      if (fd_) flush();
-    }
+    if (fd_ && (reading_ || lingering_)) on_event(io::readable);
   });
 }
 
@@ -263,10 +262,7 @@ void qa_connection::discard_input() {
   }
   // Level-triggered, the loop reports the rest next turn; edge-triggered,
   // no new edge comes for what is queued.
-  if (trig_ == trigger::edge)
-    svc_.owner().defer([this] {
-      if (fd_ && lingering_) discard_input();
-    });
+  if (trig_ == trigger::edge) schedule_read();
 }
 
 void qa_connection::stop_reading(bool linger) noexcept {

@@ -329,18 +329,22 @@ bool client_gone(std::error_code code) noexcept {
          code == std::errc::connection_reset || code == std::errc::broken_pipe;
 }
 
-// The answer when a handler throws (anything: `throw 42` too): logged, and
-// a 500 for this request. Called from a catch block.
-response handler_error() {
-  log_error("http handler failed: " + what_of(std::current_exception()));
+// A handler's bug, logged as `why`: a 500 for this request.
+response handler_bug(const std::string& why) {
+  log_error("http handler " + why);
   return response::text("500 Internal Server Error\n", 500);
 }
 
+// The answer when a handler throws (anything: `throw 42` too). Called from
+// a catch block.
+response handler_error() {
+  return handler_bug("failed: " + what_of(std::current_exception()));
+}
+
 // The answer when a handler returns a status that is not a final one (1xx)
-// or not HTTP's at all: a handler bug, logged.
+// or not HTTP's at all.
 [[gnu::noinline]] response bad_status_error(int status) {
-  log_error("http handler returned status " + std::to_string(status));
-  return response::text("500 Internal Server Error\n", 500);
+  return handler_bug("returned status " + std::to_string(status));
 }
 
 // The answer when no route takes the request: 405 with Allow when the path

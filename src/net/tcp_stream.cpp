@@ -612,7 +612,6 @@ tcp_stream::write_op tcp_stream::write_all(std::string_view bytes) {
 }
 
 namespace {
-// Reads and drops what the peer sends, until its EOF or `max` bytes.
 // Reads and discards until the peer's EOF; past `max` bytes, until all
 // that was sent has reached the peer (see linger_close).
 task<void> discard_input(tcp_stream* s, std::size_t max) {

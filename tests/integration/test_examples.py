@@ -46,11 +46,15 @@ class EchoExample:
     def setUp(self):
         _, self.port, self.err = start_example(self, self.name, "0")
 
-    def test_lines_come_back_and_eof_closes_after_them(self):
+    def reply_to(self, data):
+        """What the server sends back to `data` and an EOF, until it closes."""
         with socket.create_connection(("127.0.0.1", self.port), timeout=TIMEOUT) as s:
-            s.sendall(b"one\ntwo\n")
+            s.sendall(data)
             s.shutdown(socket.SHUT_WR)
-            self.assertEqual(recv_until_closed(s), b"one\ntwo\n")
+            return recv_until_closed(s)
+
+    def test_lines_come_back_and_eof_closes_after_them(self):
+        self.assertEqual(self.reply_to(b"one\ntwo\n"), b"one\ntwo\n")
 
     def test_a_client_that_resets_is_not_logged_as_an_error(self):
         # green_echo wrote "task 'client' ended by exception" to stderr for
@@ -73,21 +77,15 @@ class GreenEcho(EchoExample, unittest.TestCase):
         # It got a reset and no word; then, past the 64 KiB + 1 the server
         # reads, the word and a reset that could destroy it (found by review).
         for size in (64 * 1024 + 1, 200 * 1024):
-            with self.subTest(size=size), socket.create_connection(("127.0.0.1", self.port),
-                                                                   timeout=TIMEOUT) as s:
-                s.sendall(b"x" * size)
-                s.shutdown(socket.SHUT_WR)
-                self.assertEqual(recv_until_closed(s), b"error: line too long\n")
+            with self.subTest(size=size):
+                self.assertEqual(self.reply_to(b"x" * size), b"error: line too long\n")
 
 
 class CallbackEcho(EchoExample, unittest.TestCase):
     name = "callback_echo"
 
     def test_a_partial_line_before_eof_comes_back(self):
-        with socket.create_connection(("127.0.0.1", self.port), timeout=TIMEOUT) as s:
-            s.sendall(b"no newline")
-            s.shutdown(socket.SHUT_WR)
-            self.assertEqual(recv_until_closed(s), b"no newline")
+        self.assertEqual(self.reply_to(b"no newline"), b"no newline")
 
     def test_a_client_that_sends_before_it_reads_gets_every_byte_back(self):
         # More than the kernel's buffers and the server's 1 MiB hold: the

@@ -10,6 +10,7 @@
 #include <system_error>
 #include <utility>
 
+#include "core/signal_fanout.hpp"
 #include "core/timer_heap.hpp"
 #include "sys/linux/syscalls.hpp"
 
@@ -72,6 +73,8 @@ loop::loop() : timers_(std::make_unique<detail::timer_heap>()), now_(clock::now(
 }
 
 loop::~loop() {
+  // First: no other loop may post a signal to this one from here on.
+  if (signals_wanted_ != 0) detail::signal_fanout::want(*this, 0);
   // While every member is whole: the frames' destructors close streams and
   // cancel timers through this loop. The resumptions they queue never run.
   destroy_green_threads();
@@ -458,10 +461,11 @@ void loop::on_signals(std::initializer_list<int> signals, std::function<void(int
   // thread's own before it, become so again.
   sigset_t before = sys::blocked_signals(), drop;
   sigemptyset(&drop);
-  uint64_t ours = 0;
+  uint64_t ours = 0, wanted_bits = 0;
   for (int s = 1; s <= 64; ++s) {
     uint64_t bit = uint64_t{1} << (s - 1);
     bool wanted = sigismember(&set, s) == 1;
+    if (wanted) wanted_bits |= bit;
     if (wanted && ((signals_we_blocked_ & bit) != 0 || sigismember(&before, s) != 1)) ours |= bit;
     if (!wanted && (signals_we_blocked_ & bit) != 0) sigaddset(&drop, s);
   }
@@ -477,17 +481,20 @@ void loop::on_signals(std::initializer_list<int> signals, std::function<void(int
   sigfd_ = fd.value;
   on_signal_ = std::move(fn);
   signal_waiter_.self = this;
+  // The first signalfd read takes a signal from every loop: the one that
+  // reads it hands it to the others that asked (core/signal_fanout.hpp).
   signal_waiter_.on_ready = [](detail::io_waiter* w, uint32_t) {
     auto* self = static_cast<internal_waiter*>(w)->self;
     for (;;) {
       auto sig = sys::signalfd_read(self->sigfd_);
       if (!sig.ok()) break;
-      // Run a copy: the handler may call on_signals, which replaces (and
-      // destroyed, while it ran) the one stored.
-      if (auto handler = self->on_signal_) handler(sig.value);
+      detail::signal_fanout::spread(*self, sig.value);
+      detail::signal_fanout::deliver(*self, sig.value);
     }
   };
   io_watch(sigfd_, io::readable, trigger::level, &signal_waiter_);
+  signals_wanted_ = wanted_bits;
+  detail::signal_fanout::want(*this, wanted_bits);
 }
 
 }  // namespace weft

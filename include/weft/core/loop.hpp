@@ -56,6 +56,7 @@ struct io_waiter {
 class timer_heap;
 struct task_context;
 struct green_threads;  // src/task/spawn.cpp: the list below, and its teardown
+struct signal_fanout;  // src/core/signal_fanout.cpp: a signal for every loop that asks
 }  // namespace detail
 
 class loop {
@@ -127,7 +128,9 @@ class loop {
   // and the function: a signal only the first set named, and that this call
   // blocked, is unblocked again. The signals stay blocked after the loop
   // goes, so that one arriving while a server exits cannot end it with a
-  // signal's status instead of its own.
+  // signal's status instead of its own. Every loop that asks for a signal
+  // hears it, on its own thread: the loop that reads it posts it to the
+  // others (one signalfd read takes it from all of them).
 
   void on_signals(std::initializer_list<int> signals, std::function<void(int)> fn);
 
@@ -204,7 +207,9 @@ class loop {
   std::atomic<std::thread::id> thread_{};
   internal_waiter wake_waiter_{}, signal_waiter_{};
   std::function<void(int)> on_signal_;
+  uint64_t signals_wanted_ = 0;      // bit s-1: signal s, as on_signals named it
   uint64_t signals_we_blocked_ = 0;  // bit s-1: signal s was unblocked before on_signals
+  friend struct detail::signal_fanout;
 
   std::mutex post_mu_;
   std::vector<std::function<void()>> posted_;

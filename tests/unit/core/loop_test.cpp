@@ -197,6 +197,50 @@ TEST(loop, a_signal_handler_may_replace_itself) {
   EXPECT_EQ(replaced_got, SIGWINCH);
 }
 
+// A signal sent to the process is pending once, and the first signalfd
+// read takes it: with two loops asking for it, only the loop that read
+// first heard it. Now the reader posts it to the other, on its own thread.
+TEST(loop, every_loop_that_asks_for_a_signal_hears_it) {
+  test::signal_mask_guard mask;
+  loop a;
+  std::atomic<int> got_a{0}, got_b{0};
+  a.on_signals({SIGURG}, [&](int s) { got_a = s; });
+  std::atomic<loop*> b{nullptr};
+  std::thread other([&] {  // inherits the blocked SIGURG
+    loop l;
+    l.on_signals({SIGURG}, [&](int s) { got_b = s; });
+    b = &l;
+    l.run();
+    b = nullptr;
+  });
+  while (b.load() == nullptr) std::this_thread::yield();
+  ::kill(::getpid(), SIGURG);
+  bool both = test::run_until(a, [&] { return got_a != 0 && got_b != 0; });
+  b.load()->stop();
+  other.join();
+  ASSERT_TRUE(both) << "a heard " << got_a << ", b heard " << got_b;
+  EXPECT_EQ(got_a, SIGURG);
+  EXPECT_EQ(got_b, SIGURG);
+}
+
+// A loop that no longer asks for a signal, or is gone, is not handed it.
+TEST(loop, a_signal_is_not_handed_to_a_loop_that_stopped_asking_or_is_gone) {
+  test::signal_mask_guard mask;
+  loop a, changed;
+  int got_a = 0, got_changed = 0;
+  a.on_signals({SIGURG}, [&](int s) { got_a = s; });
+  changed.on_signals({SIGURG}, [&](int s) { got_changed = s; });
+  changed.on_signals({SIGWINCH}, [&](int s) { got_changed = s; });
+  {
+    loop gone;
+    gone.on_signals({SIGURG}, [](int) {});
+  }
+  ::kill(::getpid(), SIGURG);
+  ASSERT_TRUE(test::run_until(a, [&] { return got_a != 0; }));
+  changed.run_once(0ms);
+  EXPECT_EQ(got_changed, 0);
+}
+
 namespace {
 double thread_cpu_ms() {
   timespec t{};

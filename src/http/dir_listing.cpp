@@ -151,13 +151,13 @@ namespace {
 // false when it would be refused or find nothing. A symlink is followed
 // from the root (open_beneath), as a request for it would be: the listing
 // never shows the size or age of anything outside the root.
-bool stat_entry(int root_dir, int dir, std::string_view relative, std::string name,
+bool stat_entry(int root_dir, int dir, std::string_view relative, std::string name, bool dotfiles,
                 listing_entry& e) {
   struct ::stat st {};
   if (!sys::fstatat(dir, name.c_str(), st, AT_SYMLINK_NOFOLLOW).ok()) return false;
   if (S_ISLNK(st.st_mode)) {
-    int fd =
-        open_beneath(root_dir, relative.empty() ? name : std::string(relative) + "/" + name, &st);
+    int fd = open_beneath(root_dir, relative.empty() ? name : std::string(relative) + "/" + name,
+                          &st, open_strategy::automatic, dotfiles);
     if (fd < 0) return false;
     unique_fd close_it(fd);
   }
@@ -172,7 +172,7 @@ int read_listing(int root_dir, std::string_view relative, bool dotfiles,
                  std::vector<listing_entry>& out, bool& cut, std::size_t limit) {
   cut = false;
   // A descriptor of our own: getdents moves the file position.
-  int opened = open_beneath(root_dir, relative);
+  int opened = open_beneath(root_dir, relative, nullptr, open_strategy::automatic, dotfiles);
   if (opened < 0) return -opened;
   unique_fd dir(opened);
   constexpr std::size_t buf_size = std::size_t{32} * 1024;
@@ -189,7 +189,7 @@ int read_listing(int root_dir, std::string_view relative, bool dotfiles,
       at += reclen;
       if (!reachable(name, dotfiles)) continue;
       listing_entry e;
-      if (!stat_entry(root_dir, dir.get(), relative, std::string(name), e)) continue;
+      if (!stat_entry(root_dir, dir.get(), relative, std::string(name), dotfiles, e)) continue;
       if (out.size() == limit) {
         cut = true;
         return 0;

@@ -123,7 +123,7 @@ void file_cache::make_room(time_point now, std::size_t more_bytes, bool more_fd)
 }
 
 const file_info* file_cache::open(int root_dir, std::string_view relative, time_point now,
-                                  bool enabled, int& err) {
+                                  bool enabled, bool dotfiles, int& err) {
   // Expired entries go once per lifetime, whichever paths are asked for: one
   // dropped only when its own path came again (or the cache filled) kept a
   // deleted or replaced large file open, its disk space pinned, for good.
@@ -137,13 +137,13 @@ const file_info* file_cache::open(int root_dir, std::string_view relative, time_
     }
   }
   struct ::stat st {};
-  int fd = open_beneath(root_dir, relative, &st);
+  int fd = open_beneath(root_dir, relative, &st, open_strategy::automatic, dotfiles);
   if ((fd == -EMFILE || fd == -ENFILE) && fds_ > 0) {
     // Out of descriptors, and some are ours: give them back rather than
     // fail this and every later miss until the limit is raised (64 per
     // loop, on many loops, can be all of a default RLIMIT_NOFILE).
     clear();
-    fd = open_beneath(root_dir, relative, &st);
+    fd = open_beneath(root_dir, relative, &st, open_strategy::automatic, dotfiles);
   }
   if (fd < 0) {
     err = -fd;

@@ -55,9 +55,10 @@ class file_cache {
   // descriptors (EMFILE, ENFILE), the cache closes all it holds and tries
   // once more. With
   // `enabled` false nothing is kept beyond the next call, or beyond
-  // release_scratch(). The pointer is valid until either.
+  // release_scratch(). The pointer is valid until either. `dotfiles`: as
+  // open_beneath's (a cache serves one static_files, so one setting).
   const file_info* open(int root_dir, std::string_view relative, time_point now, bool enabled,
-                        int& err);
+                        bool dotfiles, int& err);
   std::size_t size() const noexcept { return map_.size(); }
   // Closes what has outlived file_cache_ttl, as any open() does: for a
   // loop that is asked for no file, which would keep a deleted large file

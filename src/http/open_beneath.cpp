@@ -94,6 +94,7 @@ class walker {
  public:
   explicit walker(int root_dir) : root_dir_(root_dir) {}
   int run(std::string_view relative, struct ::stat* out);
+  bool followed_links() const noexcept { return hops_ > 0; }
 
  private:
   int here() const { return dirs_.empty() ? root_dir_ : dirs_.back().get(); }
@@ -212,30 +213,68 @@ bool walker::strip_root(std::vector<std::string>& target) {
   return true;
 }
 
+// Whether the path the kernel has for `fd` holds, below the root's own, a
+// name that starts with '.'. True too when either path cannot be read, or
+// the file's does not lie below the root's: unsure, it is refused.
+bool under_a_dot_name(int root_dir, int fd) noexcept {
+  char root[4096], file[4096];
+  auto r = sys::fd_path(root_dir, root, sizeof root);
+  auto f = sys::fd_path(fd, file, sizeof file);
+  if (!r.ok() || !f.ok() || r.value >= sizeof root || f.value >= sizeof file) return true;
+  std::string_view below(file, f.value), top(root, r.value);
+  if (top == "/") top = {};  // --root /: every path lies below it
+  if (below.substr(0, top.size()) != top) return true;
+  below.remove_prefix(top.size());
+  if (!below.empty() && below.front() != '/') return true;  // /srv/www2 for /srv/www
+  return below.find("/.") != std::string_view::npos;
+}
+
 // One look and open; -EAGAIN when the file was replaced in between.
-int open_once(int root_dir, std::string_view relative, struct ::stat* st,
-              open_strategy how) noexcept {
-  try {
-    if (how == open_strategy::automatic && have_openat2.load(std::memory_order_relaxed)) {
-      std::string path(relative.empty() ? std::string_view(".") : relative);
-      auto look = sys::openat_beneath(root_dir, path.c_str(), O_PATH);
-      if (look.ok()) {
-        unique_fd handle(look.value);
-        struct ::stat seen {};
-        if (auto s = sys::fstat(handle.get(), seen); !s.ok()) return -s.err;
-        if (!servable(seen)) return -EACCES;
-        auto r = sys::openat_beneath(root_dir, path.c_str(), read_flags);
-        return r.ok() ? if_same(unique_fd(r.value), seen, st) : -r.err;
-      }
-      // EXDEV: an escape, or an absolute link, which RESOLVE_BENEATH refuses
-      // wherever it points. The walk follows one that points beneath the
-      // root and refuses the rest.
-      if (look.err == EXDEV) return walker(root_dir).run(relative, st);
-      if (look.err != ENOSYS && !(look.err == EPERM && openat2_filtered(root_dir)))
-        return -look.err;
-      have_openat2.store(false, std::memory_order_relaxed);
+// `linked`: whether the path led through a symlink, as far as it was
+// asked (`watch_links`) or the walk followed one.
+int open_resolved(int root_dir, std::string_view relative, struct ::stat* st, open_strategy how,
+                  bool watch_links, bool& linked) {
+  if (how == open_strategy::automatic && have_openat2.load(std::memory_order_relaxed)) {
+    std::string path(relative.empty() ? std::string_view(".") : relative);
+    // Asked without symlinks first: a path through none (most) needs no
+    // look at where it led.
+    auto look = sys::openat_beneath(root_dir, path.c_str(), O_PATH, watch_links);
+    if (!look.ok() && look.err == ELOOP && watch_links) {
+      linked = true;
+      look = sys::openat_beneath(root_dir, path.c_str(), O_PATH);
     }
-    return walker(root_dir).run(relative, st);
+    if (look.ok()) {
+      unique_fd handle(look.value);
+      struct ::stat seen {};
+      if (auto s = sys::fstat(handle.get(), seen); !s.ok()) return -s.err;
+      if (!servable(seen)) return -EACCES;
+      auto r = sys::openat_beneath(root_dir, path.c_str(), read_flags);
+      return r.ok() ? if_same(unique_fd(r.value), seen, st) : -r.err;
+    }
+    // EXDEV: an escape, or an absolute link, which RESOLVE_BENEATH refuses
+    // wherever it points. The walk follows one that points beneath the
+    // root and refuses the rest.
+    if (look.err != EXDEV && look.err != ENOSYS &&
+        !(look.err == EPERM && openat2_filtered(root_dir)))
+      return -look.err;
+    if (look.err != EXDEV) have_openat2.store(false, std::memory_order_relaxed);
+  }
+  walker w(root_dir);
+  int fd = w.run(relative, st);
+  linked = linked || w.followed_links();
+  return fd;
+}
+
+int open_once(int root_dir, std::string_view relative, struct ::stat* st, open_strategy how,
+              bool dotfiles) noexcept {
+  try {
+    bool linked = false;
+    int fd = open_resolved(root_dir, relative, st, how, !dotfiles, linked);
+    if (fd >= 0 && linked && !dotfiles && under_a_dot_name(root_dir, fd)) {
+      sys::close(fd);
+      return -ENOENT;  // as the dotfile's own name is answered
+    }
+    return fd;
   } catch (const std::bad_alloc&) {
     return -ENOMEM;
   }
@@ -248,11 +287,12 @@ int open_once(int root_dir, std::string_view relative, struct ::stat* st,
 // 12,744 requests while a script replaced one file in a loop (found by
 // review). Eight tries: only a file replaced faster than it can be opened
 // is still -EAGAIN (a 503) after them.
-int open_beneath(int root_dir, std::string_view relative, struct ::stat* st,
-                 open_strategy how) noexcept {
+int open_beneath(int root_dir, std::string_view relative, struct ::stat* st, open_strategy how,
+                 bool dotfiles) noexcept {
   constexpr int tries = 8;
   int fd = -EAGAIN;
-  for (int i = 0; i < tries && fd == -EAGAIN; ++i) fd = open_once(root_dir, relative, st, how);
+  for (int i = 0; i < tries && fd == -EAGAIN; ++i)
+    fd = open_once(root_dir, relative, st, how, dotfiles);
   return fd;
 }
 

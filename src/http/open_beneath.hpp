@@ -16,6 +16,13 @@
 // ways serve the same files: symlinks inside the root work, and nothing
 // outside it is ever opened. A path string is never built and open()ed.
 //
+// Dotfiles hidden (`dotfiles` false), a file reached through a symlink is
+// refused (-ENOENT) when the path the kernel has for it, below the root's,
+// holds a name that starts with '.': hiding went by the name asked for, so
+// a link named "settings" served .env, and one named "repo" all of .git
+// (found by review). The paths are read (/proc/self/fd) only for a path
+// through a symlink; without /proc such a path is refused.
+//
 // Thread-safety: a free function over fds; safe from any thread.
 
 #include <weft/core/unique_fd.hpp>
@@ -37,6 +44,6 @@ enum class open_strategy { automatic, walk };
 // take it again. A file replaced in between is looked at again, up to 8
 // times; -EAGAIN after them.
 int open_beneath(int root_dir, std::string_view relative, struct ::stat* st = nullptr,
-                 open_strategy how = open_strategy::automatic) noexcept;
+                 open_strategy how = open_strategy::automatic, bool dotfiles = true) noexcept;
 
 }  // namespace weft::http::detail

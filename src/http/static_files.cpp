@@ -78,8 +78,9 @@ class opened_files {
   opened_files(const opened_files&) = delete;
   opened_files& operator=(const opened_files&) = delete;
   ~opened_files() { cache_.release_scratch(); }
-  const detail::file_info* open(int root, std::string_view relative, bool cached, int& err) {
-    const detail::file_info* f = cache_.open(root, relative, now(), cached, err);
+  const detail::file_info* open(int root, std::string_view relative, const static_files_options& o,
+                                int& err) {
+    const detail::file_info* f = cache_.open(root, relative, now(), o.file_cache, o.dotfiles, err);
     if (cache_.holds_descriptors()) sweep_later();
     return f;
   }
@@ -257,7 +258,7 @@ response static_files::serve(request& req) const {
   if (p.status != 0) return error_page(p.status);
   opened_files files(id_);
   int err = 0;
-  const detail::file_info* f = files.open(root_.get(), p.relative, opts_.file_cache, err);
+  const detail::file_info* f = files.open(root_.get(), p.relative, opts_, err);
   if (!f) return error_page(status_for(err));
   if (!f->directory)
     return p.directory_form ? error_page(404) : serve_file(req, *f, files.cache(), opts_);
@@ -290,7 +291,7 @@ response static_files::serve_directory(request& req, const std::string& relative
   opened_files files(id_);
   std::string index = relative.empty() ? "index.html" : relative + "/index.html";
   int err = 0;
-  const detail::file_info* f = files.open(root_.get(), index, opts_.file_cache, err);
+  const detail::file_info* f = files.open(root_.get(), index, opts_, err);
   if (f && !f->directory) return serve_file(req, *f, files.cache(), opts_);
   if (!f && err != ENOENT) return error_page(status_for(err));
   // RFC 9110 §13.2.1: a listing has no entity tag and no date, so only

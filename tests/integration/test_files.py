@@ -548,6 +548,27 @@ class Options(unittest.TestCase):
         # Still no way out.
         self.assertEqual(get(server, "/%2e%2e/").status, 400)
 
+    def test_a_link_to_a_dotfile_is_hidden_as_the_dotfile_is(self):
+        # Hiding went by the name asked for: a link with a plain name led
+        # to .git and .env all the same (found by review).
+        self.tree.write(".env", b"API_KEY=1")
+        os.symlink(".env", os.path.join(self.tree.root, "settings"))
+        os.symlink(".git", os.path.join(self.tree.root, "repo"))
+        os.symlink(os.path.join(self.tree.root, ".git"), os.path.join(self.tree.root, "repo_abs"))
+        os.symlink(".well-known/x", os.path.join(self.tree.root, "known"))
+        hidden = start_http(self, "files", "--root", self.tree.root)
+        for path in ("/settings", "/repo/config", "/repo/", "/repo_abs/config", "/known"):
+            with self.subTest(path=path):
+                self.assertEqual(get(hidden, path).status, 404)
+        listing = get(hidden, "/").body
+        for name in (b"settings", b"repo", b"known"):
+            self.assertNotIn(b'href="' + name, listing)
+        shown = start_http(self, "files", "--root", self.tree.root, "--dotfiles")
+        self.assertEqual(get(shown, "/settings").body, b"API_KEY=1")
+        self.assertEqual(get(shown, "/repo_abs/config").status, 200)
+        self.assertEqual(get(shown, "/known").body, b"known")
+        self.assertIn(b'href="settings"', get(shown, "/").body)
+
     def test_cache_control_flag(self):
         server = start_http(self, "files", "--root", self.tree.root, "--cache-control", "public, max-age=60")
         self.assertEqual(get(server, "/a.txt").header("Cache-Control"), "public, max-age=60")

@@ -235,10 +235,10 @@ result<size_t> sendfile(int out_fd, int in_fd, uint64_t* offset, size_t count) {
   return from(static_cast<size_t>(n), n < 0);
 }
 
-result<int> openat_beneath(int dirfd, const char* path, int flags) {
+result<int> openat_beneath(int dirfd, const char* path, int flags, bool no_symlinks) {
   open_how how{};
   how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
-  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | (no_symlinks ? RESOLVE_NO_SYMLINKS : 0);
   ssize_t fd;
   do fd = direct(SYS_openat2, dirfd, path, &how, sizeof how);
   while (fd < 0 && errno == EINTR);

@@ -78,7 +78,8 @@ void close(int fd);
 // openat2(2) with RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS: `path` (relative)
 // resolves only inside `dirfd`, symlinks included; an escape fails with
 // EXDEV. ENOSYS on kernels before 5.6 (and under some seccomp filters).
-result<int> openat_beneath(int dirfd, const char* path, int flags);
+// `no_symlinks` adds RESOLVE_NO_SYMLINKS: ELOOP at the first symlink.
+result<int> openat_beneath(int dirfd, const char* path, int flags, bool no_symlinks = false);
 result<int> openat(int dirfd, const char* path, int flags);  // O_CLOEXEC added
 result<size_t> readlinkat(int dirfd, const char* path, char* buf, size_t len);
 // The path the kernel has for `fd` now (readlink of /proc/self/fd/N): not

@@ -65,9 +65,9 @@ TEST_F(file_cache_test, a_large_files_entry_holds_its_descriptor_while_fresh) {
   file_cache cache;
   int err = 0;
   time_point t0 = clock::now();
-  ASSERT_NE(cache.open(root_fd_, "big.bin", t0, true, err), nullptr);
+  ASSERT_NE(cache.open(root_fd_, "big.bin", t0, true, false, err), nullptr);
   EXPECT_EQ(fds_open_on("big.bin"), 1);
-  ASSERT_NE(cache.open(root_fd_, "big.bin", t0 + file_cache_ttl / 2, true, err), nullptr);
+  ASSERT_NE(cache.open(root_fd_, "big.bin", t0 + file_cache_ttl / 2, true, false, err), nullptr);
   EXPECT_EQ(fds_open_on("big.bin"), 1) << "a hit opens nothing";
 }
 
@@ -80,9 +80,10 @@ TEST_F(file_cache_test, an_expired_entry_is_closed_when_another_file_is_asked_fo
   file_cache cache;
   int err = 0;
   time_point t0 = clock::now();
-  ASSERT_NE(cache.open(root_fd_, "big.bin", t0, true, err), nullptr);
+  ASSERT_NE(cache.open(root_fd_, "big.bin", t0, true, false, err), nullptr);
   ASSERT_EQ(::unlink((root_ + "/big.bin").c_str()), 0);
-  ASSERT_NE(cache.open(root_fd_, "other.bin", t0 + file_cache_ttl + 1ms, true, err), nullptr);
+  ASSERT_NE(cache.open(root_fd_, "other.bin", t0 + file_cache_ttl + 1ms, true, false, err),
+            nullptr);
   EXPECT_EQ(cache.size(), 1u);
   EXPECT_EQ(fds_open_on("big.bin"), 0) << "the deleted file is still held open";
 }
@@ -96,7 +97,7 @@ TEST_F(file_cache_test, out_of_descriptors_it_gives_back_its_own_and_opens_the_f
   int err = 0;
   time_point t0 = clock::now();
   for (const char* name : {"a.bin", "b.bin", "c.bin"})
-    ASSERT_NE(cache.open(root_fd_, name, t0, true, err), nullptr);
+    ASSERT_NE(cache.open(root_fd_, name, t0, true, false, err), nullptr);
   rlimit old{};
   ::getrlimit(RLIMIT_NOFILE, &old);
   rlimit low = old;
@@ -104,7 +105,7 @@ TEST_F(file_cache_test, out_of_descriptors_it_gives_back_its_own_and_opens_the_f
   ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
   std::vector<int> hogs;
   for (int fd; (fd = ::dup(0)) >= 0;) hogs.push_back(fd);
-  const file_info* f = cache.open(root_fd_, "d.bin", t0, true, err);
+  const file_info* f = cache.open(root_fd_, "d.bin", t0, true, false, err);
   for (int fd : hogs) ::close(fd);
   ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &old), 0);
   ASSERT_NE(f, nullptr) << "errno " << err;
@@ -123,7 +124,7 @@ TEST_F(file_cache_test, out_of_descriptors_with_nothing_held_it_reports_emfile) 
   ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
   std::vector<int> hogs;
   for (int fd; (fd = ::dup(0)) >= 0;) hogs.push_back(fd);
-  const file_info* f = cache.open(root_fd_, "a.bin", clock::now(), true, err);
+  const file_info* f = cache.open(root_fd_, "a.bin", clock::now(), true, false, err);
   for (int fd : hogs) ::close(fd);
   ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &old), 0);
   EXPECT_EQ(f, nullptr);

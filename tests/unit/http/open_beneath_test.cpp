@@ -182,6 +182,52 @@ TEST_F(tree, both_strategies_open_the_same_files_and_refuse_the_same_escapes) {
   }
 }
 
+// Dotfiles hidden, a link is refused where it leads to one, as the name
+// would be (ENOENT, a 404): the rule went by the name asked for, so a
+// link named "settings" served .env (found by review). Shown, or through
+// a name with no dot on the way, the links work as before.
+TEST_F(tree, dotfiles_hidden_a_link_that_leads_to_one_is_refused) {
+  write(root_path_ + "/.env", "env");
+  ASSERT_EQ(::mkdir((root_path_ + "/.git").c_str(), 0755), 0);
+  write(root_path_ + "/.git/config", "git");
+  link(".env", "settings");
+  link(".git", "repo");
+  link(root_path_ + "/.git/config", "abs_config");
+  link("repo/config", "chain");
+  const std::string hidden = as_error(ENOENT);
+  struct row {
+    std::string rel, shown, hidden;
+  };
+  std::vector<row> rows = {
+      {"settings", "env", hidden},
+      {"repo/config", "git", hidden},
+      {"repo", "<dir>", hidden},
+      {"abs_config", "git", hidden},
+      {"chain", "git", hidden},
+      {"in_link", "inner", "inner"},
+      {"dir_link/inner", "inner", "inner"},
+      {"abs_in", "inner", "inner"},
+      {"file", "file", "file"},
+  };
+  auto read = [&](const std::string& rel, open_strategy how, bool dotfiles) {
+    int fd = open_beneath(root_, rel, nullptr, how, dotfiles);
+    if (fd < 0) return as_error(-fd);
+    struct stat st {};
+    ::fstat(fd, &st);
+    char buf[64];
+    ssize_t n = S_ISREG(st.st_mode) ? ::read(fd, buf, sizeof buf) : 0;
+    ::close(fd);
+    return S_ISDIR(st.st_mode) ? std::string("<dir>") : std::string(buf, n > 0 ? n : 0);
+  };
+  for (auto how : {open_strategy::automatic, open_strategy::walk}) {
+    const char* way = how == open_strategy::walk ? " (walk)" : " (openat2)";
+    for (const auto& r : rows) {
+      EXPECT_EQ(read(r.rel, how, true), r.shown) << r.rel << way << ", dotfiles shown";
+      EXPECT_EQ(read(r.rel, how, false), r.hidden) << r.rel << way << ", dotfiles hidden";
+    }
+  }
+}
+
 // A seccomp filter older than openat2 refuses it with EPERM (Docker before
 // 20.10, systemd's SystemCallErrorNumber=EPERM), not ENOSYS. The fallback
 // takes over there too; before, every request got 403 (found by review). A

@@ -9,6 +9,8 @@ namespace weft::http {
 namespace {
 
 constexpr std::array<std::string_view, 7> weekdays{"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+constexpr std::array<std::string_view, 7> long_weekdays{
+    "Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"};
 constexpr std::array<std::string_view, 12> months{"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                                   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 
@@ -54,6 +56,14 @@ struct cursor {
     s.remove_prefix(digits);
     return true;
   }
+  // A day name of `names`, spelled as RFC 9110 §5.6.7 has it (case
+  // matters); that it names the date's own day is not checked, as nginx
+  // and Apache do not.
+  bool day_name(const std::array<std::string_view, 7>& names) noexcept {
+    for (std::string_view n : names)
+      if (lit(n)) return true;
+    return false;
+  }
   bool month(unsigned& out) noexcept {
     for (unsigned i = 0; i < months.size(); ++i)
       if (lit(months[i])) return out = i + 1, true;
@@ -64,9 +74,17 @@ struct cursor {
   }
 };
 
+unsigned days_in(std::int64_t y, unsigned month) noexcept {
+  constexpr std::array<unsigned, 12> days{31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  bool leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+  return month == 2 && leap ? 29 : days[month - 1];
+}
+
+// A day past its month's end is no date (RFC 5322 §3.3, which IMF-fixdate
+// comes from): "31 Feb" was read as 3 March (found by review).
 std::optional<std::int64_t> to_seconds(std::int64_t y, unsigned mo, unsigned d, unsigned h,
                                        unsigned mi, unsigned se) noexcept {
-  if (d < 1 || d > 31 || h > 23 || mi > 59 || se > 60) return std::nullopt;
+  if (d < 1 || d > days_in(y, mo) || h > 23 || mi > 59 || se > 60) return std::nullopt;
   return days_from_civil(y, mo, d) * 86400 + std::int64_t{h} * 3600 + std::int64_t{mi} * 60 + se;
 }
 
@@ -89,23 +107,22 @@ std::optional<std::int64_t> parse_date(cursor c, std::int64_t now_s) noexcept {
   std::string_view rest = c.s;
   auto comma = rest.find(',');
   if (comma == 3) {
-    c.s.remove_prefix(4);
-    if (c.lit(" ") && c.num(2, d) && c.lit(" ") && c.month(mo) && c.lit(" ") && c.num(4, y) &&
-        c.lit(" ") && c.time(h, mi, se) && c.lit(" GMT") && c.s.empty())
+    if (!c.day_name(weekdays) || !c.lit(", ")) return std::nullopt;
+    if (c.num(2, d) && c.lit(" ") && c.month(mo) && c.lit(" ") && c.num(4, y) && c.lit(" ") &&
+        c.time(h, mi, se) && c.lit(" GMT") && c.s.empty())
       return to_seconds(y, mo, d, h, mi, se);
     return std::nullopt;
   }
   if (comma != std::string_view::npos && comma > 3) {
     // RFC 850: "Sunday, 06-Nov-94 08:49:37 GMT".
-    c.s.remove_prefix(comma + 1);
-    if (c.lit(" ") && c.num(2, d) && c.lit("-") && c.month(mo) && c.lit("-") && c.num(2, y) &&
-        c.lit(" ") && c.time(h, mi, se) && c.lit(" GMT") && c.s.empty())
+    if (!c.day_name(long_weekdays) || !c.lit(", ")) return std::nullopt;
+    if (c.num(2, d) && c.lit("-") && c.month(mo) && c.lit("-") && c.num(2, y) && c.lit(" ") &&
+        c.time(h, mi, se) && c.lit(" GMT") && c.s.empty())
       return to_seconds(full_year(y, now_s), mo, d, h, mi, se);
     return std::nullopt;
   }
   // asctime: "Sun Nov  6 08:49:37 1994"
-  c.s.remove_prefix(std::min<std::size_t>(c.s.size(), 3));
-  if (!c.lit(" ") || !c.month(mo) || !c.lit(" ")) return std::nullopt;
+  if (!c.day_name(weekdays) || !c.lit(" ") || !c.month(mo) || !c.lit(" ")) return std::nullopt;
   bool day = c.lit(" ") ? c.num(1, d) : c.num(2, d);  // " 6" or "16"
   if (day && c.lit(" ") && c.time(h, mi, se) && c.lit(" ") && c.num(4, y) && c.s.empty())
     return to_seconds(y, mo, d, h, mi, se);

@@ -35,6 +35,25 @@ TEST(http_date, parses_the_three_forms_and_refuses_others) {
     EXPECT_EQ(parse_http_date(format_http_date(t), t_now), t);
 }
 
+// A date that no calendar has, or a day name that is none, is no
+// HTTP-date, and the field holding it is ignored (RFC 9110 §13.1.3-4):
+// "31 Feb" was read as 3 March, and a 304 or 412 followed from it (found
+// by review). The name need not match the date, as nginx and Apache read
+// them: only its spelling is checked.
+TEST(http_date, refuses_days_past_their_month_and_day_names_that_are_none) {
+  for (std::string bad : {"Mon, 31 Feb 2099 00:00:00 GMT", "Sat, 31 Nov 2026 23:59:59 GMT",
+                          "Fri, 29 Feb 2100 00:00:00 GMT", "Wed, 31 Apr 2026 00:00:00 GMT",
+                          "Sunday, 31-Jun-26 00:00:00 GMT", "Sun Feb 30 08:49:37 1994",
+                          "Xyz, 06 Nov 1994 08:49:37 GMT", "sun, 06 Nov 1994 08:49:37 GMT",
+                          "Sonday, 06-Nov-94 08:49:37 GMT", "Sun, 06-Nov-94 08:49:37 GMT",
+                          "Abc Nov  6 08:49:37 1994"})
+    EXPECT_FALSE(parse_http_date(bad, t_now).has_value()) << bad;
+  for (std::string good : {"Tue, 29 Feb 2000 00:00:00 GMT", "Thu, 29 Feb 2024 00:00:00 GMT",
+                           "Thu, 31 Dec 2099 23:59:59 GMT", "Mon, 06 Nov 1994 08:49:37 GMT",
+                           "Wednesday, 30-Apr-26 00:00:00 GMT", "Sat Feb 29 00:00:00 2020"})
+    EXPECT_TRUE(parse_http_date(good, t_now).has_value()) << good;
+}
+
 // RFC 9110 §5.6.7: an RFC 850 date's two-digit year is read as the year
 // with those digits nearest now, and one that would be more than 50 years
 // ahead as the most recent past one. A fixed cutoff at 1970 read "70" as 1970

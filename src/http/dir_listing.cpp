@@ -157,7 +157,7 @@ bool stat_entry(int root_dir, int dir, std::string_view relative, std::string na
   if (!sys::fstatat(dir, name.c_str(), st, AT_SYMLINK_NOFOLLOW).ok()) return false;
   if (S_ISLNK(st.st_mode)) {
     int fd = open_beneath(root_dir, relative.empty() ? name : std::string(relative) + "/" + name,
-                          &st, open_strategy::automatic, dotfiles);
+                          &st, {.dotfiles = dotfiles, .directory_handle = true});
     if (fd < 0) return false;
     unique_fd close_it(fd);
   }
@@ -172,7 +172,7 @@ int read_listing(int root_dir, std::string_view relative, bool dotfiles,
                  std::vector<listing_entry>& out, bool& cut, std::size_t limit) {
   cut = false;
   // A descriptor of our own: getdents moves the file position.
-  int opened = open_beneath(root_dir, relative, nullptr, open_strategy::automatic, dotfiles);
+  int opened = open_beneath(root_dir, relative, nullptr, {.dotfiles = dotfiles});
   if (opened < 0) return -opened;
   unique_fd dir(opened);
   constexpr std::size_t buf_size = std::size_t{32} * 1024;

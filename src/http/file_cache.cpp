@@ -137,13 +137,13 @@ const file_info* file_cache::open(int root_dir, std::string_view relative, time_
     }
   }
   struct ::stat st {};
-  int fd = open_beneath(root_dir, relative, &st, open_strategy::automatic, dotfiles);
+  int fd = open_beneath(root_dir, relative, &st, {.dotfiles = dotfiles, .directory_handle = true});
   if ((fd == -EMFILE || fd == -ENFILE) && fds_ > 0) {
     // Out of descriptors, and some are ours: give them back rather than
     // fail this and every later miss until the limit is raised (64 per
     // loop, on many loops, can be all of a default RLIMIT_NOFILE).
     clear();
-    fd = open_beneath(root_dir, relative, &st, open_strategy::automatic, dotfiles);
+    fd = open_beneath(root_dir, relative, &st, {.dotfiles = dotfiles, .directory_handle = true});
   }
   if (fd < 0) {
     err = -fd;

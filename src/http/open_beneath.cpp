@@ -59,10 +59,11 @@ int if_same(unique_fd fd, const struct ::stat& seen, struct ::stat* out) noexcep
   return fd.release();
 }
 
-// A directory the walk has reached, opened for reading, with its fstat in
-// `out` when asked for (a directory is servable: no look is needed first).
-int open_here(int dir, struct ::stat* out) noexcept {
-  auto r = sys::openat(dir, ".", read_flags);
+// A directory the walk has reached, opened for reading (or as an O_PATH
+// handle: open_options::directory_handle), with its fstat in `out` when
+// asked for (a directory is servable: no look is needed first).
+int open_here(int dir, struct ::stat* out, bool handle) noexcept {
+  auto r = sys::openat(dir, ".", handle ? O_PATH | O_DIRECTORY : read_flags);
   if (!r.ok()) return -r.err;
   unique_fd fd(r.value);
   if (out)
@@ -92,7 +93,7 @@ void push_front(std::vector<std::string>& pending, std::string_view path) {
 // root's own path and the places they led to.
 class walker {
  public:
-  explicit walker(int root_dir) : root_dir_(root_dir) {}
+  walker(int root_dir, bool directory_handle) : root_dir_(root_dir), handle_(directory_handle) {}
   int run(std::string_view relative, struct ::stat* out);
   bool followed_links() const noexcept { return hops_ > 0; }
 
@@ -103,6 +104,7 @@ class walker {
   bool strip_root(std::vector<std::string>& target);
 
   int root_dir_;
+  bool handle_;  // a directory reached is handed back as an O_PATH handle
   std::vector<std::string> pending_;
   std::vector<unique_fd> dirs_;
   int hops_ = 0;
@@ -113,7 +115,7 @@ class walker {
 
 int walker::run(std::string_view relative, struct ::stat* out) {
   push_front(pending_, relative);
-  if (pending_.empty()) return open_here(root_dir_, out);
+  if (pending_.empty()) return open_here(root_dir_, out, handle_);
   while (!pending_.empty()) {
     std::string name = std::move(pending_.back());
     pending_.pop_back();
@@ -124,7 +126,7 @@ int walker::run(std::string_view relative, struct ::stat* out) {
     }
     bool last = pending_.empty();
     if (name == ".") {  // a trailing slash, or a link to "."
-      if (last) return open_here(here(), out);
+      if (last) return open_here(here(), out, handle_);
       continue;
     }
     struct ::stat seen {};
@@ -135,7 +137,8 @@ int walker::run(std::string_view relative, struct ::stat* out) {
     }
     // A directory passed is held as an O_PATH handle: like openat2, the
     // walk then needs only search permission on it, not read.
-    int flags = last ? read_flags | O_NOFOLLOW : O_PATH | O_DIRECTORY | O_NOFOLLOW;
+    bool handle = !last || (handle_ && S_ISDIR(seen.st_mode));
+    int flags = handle ? O_PATH | O_DIRECTORY | O_NOFOLLOW : read_flags | O_NOFOLLOW;
     auto r = sys::openat(here(), name.c_str(), flags);
     if (r.ok()) {
       unique_fd fd(r.value);
@@ -153,7 +156,7 @@ int walker::run(std::string_view relative, struct ::stat* out) {
     if (int e = follow(std::string_view(target, link.value)); e != 0) return e;
   }
   // Only ".." components were left: the directory reached is the answer.
-  return open_here(here(), out);
+  return open_here(here(), out, handle_);
 }
 
 // Splices a link's target into the path still to go: 0, or -errno.
@@ -231,10 +234,11 @@ bool under_a_dot_name(int root_dir, int fd) noexcept {
 
 // One look and open; -EAGAIN when the file was replaced in between.
 // `linked`: whether the path led through a symlink, as far as it was
-// asked (`watch_links`) or the walk followed one.
-int open_resolved(int root_dir, std::string_view relative, struct ::stat* st, open_strategy how,
-                  bool watch_links, bool& linked) {
-  if (how == open_strategy::automatic && have_openat2.load(std::memory_order_relaxed)) {
+// asked (dotfiles hidden) or the walk followed one.
+int open_resolved(int root_dir, std::string_view relative, struct ::stat* st, const open_options& o,
+                  bool& linked) {
+  const bool watch_links = !o.dotfiles;
+  if (o.how == open_strategy::automatic && have_openat2.load(std::memory_order_relaxed)) {
     std::string path(relative.empty() ? std::string_view(".") : relative);
     // Asked without symlinks first: a path through none (most) needs no
     // look at where it led.
@@ -248,6 +252,10 @@ int open_resolved(int root_dir, std::string_view relative, struct ::stat* st, op
       struct ::stat seen {};
       if (auto s = sys::fstat(handle.get(), seen); !s.ok()) return -s.err;
       if (!servable(seen)) return -EACCES;
+      if (o.directory_handle && S_ISDIR(seen.st_mode)) {
+        if (st) *st = seen;
+        return handle.release();
+      }
       auto r = sys::openat_beneath(root_dir, path.c_str(), read_flags);
       return r.ok() ? if_same(unique_fd(r.value), seen, st) : -r.err;
     }
@@ -259,18 +267,18 @@ int open_resolved(int root_dir, std::string_view relative, struct ::stat* st, op
       return -look.err;
     if (look.err != EXDEV) have_openat2.store(false, std::memory_order_relaxed);
   }
-  walker w(root_dir);
+  walker w(root_dir, o.directory_handle);
   int fd = w.run(relative, st);
   linked = linked || w.followed_links();
   return fd;
 }
 
-int open_once(int root_dir, std::string_view relative, struct ::stat* st, open_strategy how,
-              bool dotfiles) noexcept {
+int open_once(int root_dir, std::string_view relative, struct ::stat* st,
+              const open_options& o) noexcept {
   try {
     bool linked = false;
-    int fd = open_resolved(root_dir, relative, st, how, !dotfiles, linked);
-    if (fd >= 0 && linked && !dotfiles && under_a_dot_name(root_dir, fd)) {
+    int fd = open_resolved(root_dir, relative, st, o, linked);
+    if (fd >= 0 && linked && !o.dotfiles && under_a_dot_name(root_dir, fd)) {
       sys::close(fd);
       return -ENOENT;  // as the dotfile's own name is answered
     }
@@ -287,12 +295,11 @@ int open_once(int root_dir, std::string_view relative, struct ::stat* st, open_s
 // 12,744 requests while a script replaced one file in a loop (found by
 // review). Eight tries: only a file replaced faster than it can be opened
 // is still -EAGAIN (a 503) after them.
-int open_beneath(int root_dir, std::string_view relative, struct ::stat* st, open_strategy how,
-                 bool dotfiles) noexcept {
+int open_beneath(int root_dir, std::string_view relative, struct ::stat* st,
+                 open_options o) noexcept {
   constexpr int tries = 8;
   int fd = -EAGAIN;
-  for (int i = 0; i < tries && fd == -EAGAIN; ++i)
-    fd = open_once(root_dir, relative, st, how, dotfiles);
+  for (int i = 0; i < tries && fd == -EAGAIN; ++i) fd = open_once(root_dir, relative, st, o);
   return fd;
 }
 

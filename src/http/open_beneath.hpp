@@ -35,6 +35,15 @@ namespace weft::http::detail {
 
 enum class open_strategy { automatic, walk };
 
+struct open_options {
+  open_strategy how = open_strategy::automatic;
+  bool dotfiles = true;  // false: refuse a link that leads to one (above)
+  // A directory is handed back as an O_PATH handle, for its fstat: a
+  // directory one may search but not read (0711) then still serves its
+  // index.html. Its listing needs it opened for reading (false).
+  bool directory_handle = false;
+};
+
 // Opens `relative` ("" or "." is the root itself; no leading '/') beneath
 // `root_dir` for reading (O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC).
 // Only a regular file or a directory: anything else (a device, a FIFO, a
@@ -44,6 +53,6 @@ enum class open_strategy { automatic, walk };
 // take it again. A file replaced in between is looked at again, up to 8
 // times; -EAGAIN after them.
 int open_beneath(int root_dir, std::string_view relative, struct ::stat* st = nullptr,
-                 open_strategy how = open_strategy::automatic, bool dotfiles = true) noexcept;
+                 open_options o = {}) noexcept;
 
 }  // namespace weft::http::detail

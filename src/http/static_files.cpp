@@ -241,9 +241,16 @@ response serve_file(request& req, const detail::file_info& f, detail::file_cache
 
 static_files::static_files(const std::string& root, static_files_options opts)
     : opts_(std::move(opts)), id_(next_id.fetch_add(1)) {
-  auto fd = sys::openat(AT_FDCWD, root.c_str(), O_RDONLY | O_DIRECTORY);
+  // A handle: files beneath a root one may search but not read (0711)
+  // are served all the same; only its listing needs read permission. One
+  // that may not be searched either serves nothing: refused here, as a
+  // root that cannot be opened was (a look up of "." needs search).
+  auto fd = sys::openat(AT_FDCWD, root.c_str(), O_PATH | O_DIRECTORY);
   if (!fd.ok()) throw std::system_error(fd.error(), "cannot open root " + root);
   root_.reset(fd.value);
+  auto search = sys::openat(root_.get(), ".", O_PATH | O_DIRECTORY);
+  if (!search.ok()) throw std::system_error(search.error(), "cannot open root " + root);
+  sys::close(search.value);
   // Checked once here, not per response: it is sent unchecked.
   try {
     if (!opts_.cache_control.empty()) response().header("Cache-Control", opts_.cache_control);

@@ -103,7 +103,7 @@ class tree : public ::testing::Test {
   // hands back is the opened file's own.
   std::string read_via(std::string_view rel, open_strategy how) {
     struct stat given {};
-    int fd = open_beneath(root_, rel, &given, how);
+    int fd = open_beneath(root_, rel, &given, {.how = how});
     if (fd < 0) return as_error(-fd);
     struct stat st {};
     ::fstat(fd, &st);
@@ -210,7 +210,7 @@ TEST_F(tree, dotfiles_hidden_a_link_that_leads_to_one_is_refused) {
       {"file", "file", "file"},
   };
   auto read = [&](const std::string& rel, open_strategy how, bool dotfiles) {
-    int fd = open_beneath(root_, rel, nullptr, how, dotfiles);
+    int fd = open_beneath(root_, rel, nullptr, {.how = how, .dotfiles = dotfiles});
     if (fd < 0) return as_error(-fd);
     struct stat st {};
     ::fstat(fd, &st);
@@ -302,7 +302,7 @@ TEST_F(tree, a_file_replaced_while_it_is_opened_is_looked_at_again) {
   int again = 0, opened = 0;
   for (int i = 0; i < 20000; ++i) {
     for (auto how : {open_strategy::automatic, open_strategy::walk}) {
-      int fd = open_beneath(root_, "swapped", nullptr, how);
+      int fd = open_beneath(root_, "swapped", nullptr, {.how = how});
       if (fd == -EAGAIN) ++again;
       if (fd >= 0) {
         ++opened;

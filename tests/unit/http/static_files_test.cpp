@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -197,6 +198,55 @@ TEST_F(small_files, a_redirect_to_the_slash_form_is_percent_encoded) {
   EXPECT_EQ(location("/caf\xc3\xa9"), "/caf%C3%A9/");
   EXPECT_EQ(location("/a%25b"), "/a%25b/");
   EXPECT_EQ(location("/x<y?q=\"<>`{|}^\\&r=1/2"), "/x%3Cy/?q=%22%3C%3E%60%7B%7C%7D%5E%5C&r=1/2");
+}
+
+// A directory one may search but not read (0711: a home directory, a
+// deploy that hides its names) still has its index.html served, and its
+// slash-less name redirected, as nginx does: opening index.html needs
+// only search permission. The directory itself was opened for reading
+// first, and the answer was a 403 (found by review); so was every request
+// under a 0711 root. Only its listing needs read permission. Root reads
+// anything, so the child checks as nobody.
+TEST_F(small_files, a_directory_that_may_be_searched_but_not_read_serves_its_index) {
+  ASSERT_EQ(::mkdir((root_ + "/xonly").c_str(), 0755), 0);
+  ASSERT_EQ(::mkdir((root_ + "/xonly/bare").c_str(), 0755), 0);
+  write("xonly/index.html", "idx");
+  write("xonly/f.txt", "f");
+  ASSERT_EQ(::mkdir((root_ + "/locked").c_str(), 0700), 0);
+  ASSERT_EQ(::chmod((root_ + "/xonly/bare").c_str(), 0711), 0);
+  ASSERT_EQ(::chmod((root_ + "/xonly").c_str(), 0711), 0);
+  ASSERT_EQ(::chmod(root_.c_str(), 0711), 0);
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    if (::geteuid() == 0 && (::setgid(65534) != 0 || ::setuid(65534) != 0)) ::_exit(2);
+    int failed = 0;
+    try {
+      static_files files(root_, static_files_options{});
+      response index = get(files, "/xonly/");
+      if (index.status() != 200 || index.body() != "idx") failed |= 4;
+      if (get(files, "/xonly").status() != 301) failed |= 8;
+      if (get(files, "/xonly/f.txt").body() != "f") failed |= 16;
+      if (get(files, "/xonly/bare/").status() != 403) failed |= 32;  // its listing
+    } catch (const std::exception&) {
+      failed |= 64;  // the root could not be opened
+    }
+    try {
+      static_files locked(root_ + "/locked", static_files_options{});
+      failed |= 128;  // a root that may not be searched serves nothing: refused
+    } catch (const std::system_error&) {
+    }
+    ::_exit(failed);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ::chmod(root_.c_str(), 0755);
+  ::chmod((root_ + "/xonly").c_str(), 0755);
+  ::chmod((root_ + "/xonly/bare").c_str(), 0755);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0)
+      << "2: could not become nobody; 4: index, 8: redirect, 16: file, 32: listing, 64: root, "
+         "128: locked root";
 }
 
 // §13.1.3: an If-Modified-Since of more than one member is ignored; sent on

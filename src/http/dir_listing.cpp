@@ -152,12 +152,13 @@ namespace {
 // from the root (open_beneath), as a request for it would be: the listing
 // never shows the size or age of anything outside the root.
 bool stat_entry(int root_dir, int dir, std::string_view relative, std::string name, bool dotfiles,
-                listing_entry& e) {
+                int& hops, listing_entry& e) {
   struct ::stat st {};
   if (!sys::fstatat(dir, name.c_str(), st, AT_SYMLINK_NOFOLLOW).ok()) return false;
   if (S_ISLNK(st.st_mode)) {
-    int fd = open_beneath(root_dir, relative.empty() ? name : std::string(relative) + "/" + name,
-                          &st, {.dotfiles = dotfiles, .directory_handle = true});
+    int fd =
+        open_beneath(root_dir, relative.empty() ? name : std::string(relative) + "/" + name, &st,
+                     {.dotfiles = dotfiles, .directory_handle = true, .hop_budget = &hops});
     if (fd < 0) return false;
     unique_fd close_it(fd);
   }
@@ -169,7 +170,7 @@ bool stat_entry(int root_dir, int dir, std::string_view relative, std::string na
 }  // namespace
 
 int read_listing(int root_dir, std::string_view relative, bool dotfiles,
-                 std::vector<listing_entry>& out, bool& cut, std::size_t limit) {
+                 std::vector<listing_entry>& out, bool& cut, std::size_t limit, int hops) {
   cut = false;
   // A descriptor of our own: getdents moves the file position.
   int opened = open_beneath(root_dir, relative, nullptr, {.dotfiles = dotfiles});
@@ -189,7 +190,12 @@ int read_listing(int root_dir, std::string_view relative, bool dotfiles,
       at += reclen;
       if (!reachable(name, dotfiles)) continue;
       listing_entry e;
-      if (!stat_entry(root_dir, dir.get(), relative, std::string(name), dotfiles, e)) continue;
+      bool listed = stat_entry(root_dir, dir.get(), relative, std::string(name), dotfiles, hops, e);
+      if (hops < 0) {  // the hops are spent: the rest is not looked at
+        cut = true;
+        return 0;
+      }
+      if (!listed) continue;
       if (out.size() == limit) {
         cut = true;
         return 0;

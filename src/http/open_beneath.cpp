@@ -93,7 +93,8 @@ void push_front(std::vector<std::string>& pending, std::string_view path) {
 // root's own path and the places they led to.
 class walker {
  public:
-  walker(int root_dir, bool directory_handle) : root_dir_(root_dir), handle_(directory_handle) {}
+  walker(int root_dir, const open_options& o)
+      : root_dir_(root_dir), handle_(o.directory_handle), budget_(o.hop_budget) {}
   int run(std::string_view relative, struct ::stat* out);
   bool followed_links() const noexcept { return hops_ > 0; }
 
@@ -105,6 +106,7 @@ class walker {
 
   int root_dir_;
   bool handle_;  // a directory reached is handed back as an O_PATH handle
+  int* budget_;  // open_options::hop_budget
   std::vector<std::string> pending_;
   std::vector<unique_fd> dirs_;
   int hops_ = 0;
@@ -161,7 +163,7 @@ int walker::run(std::string_view relative, struct ::stat* out) {
 
 // Splices a link's target into the path still to go: 0, or -errno.
 int walker::follow(std::string_view target) {
-  if (++hops_ > max_symlinks) return -ELOOP;
+  if (++hops_ > max_symlinks || (budget_ && --*budget_ < 0)) return -ELOOP;
   if (target.empty()) return -ENOENT;
   if (target.front() == '/') {
     if (int e = follow_absolute(target); e != 0) return e;
@@ -267,7 +269,7 @@ int open_resolved(int root_dir, std::string_view relative, struct ::stat* st, co
       return -look.err;
     if (look.err != EXDEV) have_openat2.store(false, std::memory_order_relaxed);
   }
-  walker w(root_dir, o.directory_handle);
+  walker w(root_dir, o);
   int fd = w.run(relative, st);
   linked = linked || w.followed_links();
   return fd;

@@ -42,6 +42,9 @@ struct open_options {
   // directory one may search but not read (0711) then still serves its
   // index.html. Its listing needs it opened for reading (false).
   bool directory_handle = false;
+  // Hops the walk may still follow, shared by several opens (a listing's);
+  // spent, a link is ELOOP. Null: only the 40 per path.
+  int* hop_budget = nullptr;
 };
 
 // Opens `relative` ("" or "." is the root itself; no leading '/') beneath

@@ -183,9 +183,9 @@ class conditionals {
 };
 
 // A request's path or query as a URI, for a Location: the parser lets
-// '"', '<', '{', non-ASCII bytes and the like through, as browsers send
-// them, but a URI may not hold them raw (RFC 3986 §2). '%' stays: the
-// request's own escapes are kept as they came.
+// '"', '<', '{' and the like through, as some clients send them (raw
+// non-ASCII bytes it refuses), but a URI may not hold them raw (RFC 3986
+// §2). '%' stays: the request's own escapes are kept as they came.
 std::string uri_safe(std::string_view raw) {
   return detail::url_escape(raw, "!$&'()*+,;=:@/?%");
 }

@@ -152,13 +152,13 @@ namespace {
 // from the root (open_beneath), as a request for it would be: the listing
 // never shows the size or age of anything outside the root.
 bool stat_entry(int root_dir, int dir, std::string_view relative, std::string name, bool dotfiles,
-                int& hops, listing_entry& e) {
+                int& steps, listing_entry& e) {
   struct ::stat st {};
   if (!sys::fstatat(dir, name.c_str(), st, AT_SYMLINK_NOFOLLOW).ok()) return false;
   if (S_ISLNK(st.st_mode)) {
     int fd =
         open_beneath(root_dir, relative.empty() ? name : std::string(relative) + "/" + name, &st,
-                     {.dotfiles = dotfiles, .directory_handle = true, .hop_budget = &hops});
+                     {.dotfiles = dotfiles, .directory_handle = true, .walk_budget = &steps});
     if (fd < 0) return false;
     unique_fd close_it(fd);
   }
@@ -170,7 +170,7 @@ bool stat_entry(int root_dir, int dir, std::string_view relative, std::string na
 }  // namespace
 
 int read_listing(int root_dir, std::string_view relative, bool dotfiles,
-                 std::vector<listing_entry>& out, bool& cut, std::size_t limit, int hops) {
+                 std::vector<listing_entry>& out, bool& cut, std::size_t limit, int steps) {
   cut = false;
   // A descriptor of our own: getdents moves the file position.
   int opened = open_beneath(root_dir, relative, nullptr, {.dotfiles = dotfiles});
@@ -190,8 +190,9 @@ int read_listing(int root_dir, std::string_view relative, bool dotfiles,
       at += reclen;
       if (!reachable(name, dotfiles)) continue;
       listing_entry e;
-      bool listed = stat_entry(root_dir, dir.get(), relative, std::string(name), dotfiles, hops, e);
-      if (hops < 0) {  // the hops are spent: the rest is not looked at
+      bool listed =
+          stat_entry(root_dir, dir.get(), relative, std::string(name), dotfiles, steps, e);
+      if (steps < 0) {  // the walk's steps are spent: the rest is not looked at
         cut = true;
         return 0;
       }

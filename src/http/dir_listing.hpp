@@ -41,16 +41,17 @@ std::string render_listing(std::string_view relative, std::vector<listing_entry>
 // to inside the root. Left out: dotfiles unless `dotfiles`, names that no
 // request could reach (see resolve_static_path), and what a request would
 // be refused (anything but files and directories; links out of the root or
-// to nothing). 0, or an errno. At most `hops` symlink hops are followed by
-// weft's own walk (absolute links, open_beneath) in all: past them the
-// listing is cut.
+// to nothing). 0, or an errno. At most `steps` components are walked by
+// weft's own walk (absolute links, and links out of the root, which
+// openat2 hands to it; open_beneath) in all: past them the listing is cut.
 inline constexpr std::size_t max_listing = 10000;
-// A hop costs ~7 us (a review's 5,000 chained absolute links, 40 hops
-// each, took 1.37 s to list, the loop blocked): at most ~60 ms a listing,
-// while one absolute link per entry, the usual kind, still lists 8,192.
-inline constexpr int max_listing_hops = 8192;
+// A step costs 2-3.5 us (a review's 8,000 links of ~800 components each
+// took 12 s, and 5,000 chained absolute links 1.37 s; 87 and 217 ms with
+// twice this budget): at most ~110 ms a listing, while absolute links of a
+// few components each, the usual kind, still list several thousand.
+inline constexpr int max_listing_steps = 32768;
 int read_listing(int root_dir, std::string_view relative, bool dotfiles,
                  std::vector<listing_entry>& out, bool& cut, std::size_t limit = max_listing,
-                 int hops = max_listing_hops);
+                 int steps = max_listing_steps);
 
 }  // namespace weft::http::detail

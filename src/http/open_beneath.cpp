@@ -27,14 +27,17 @@ std::atomic<bool> have_openat2{true};
 // (Docker before 20.10; systemd's SystemCallErrorNumber=EPERM), rather than
 // from a real denial of one file (an LSM, fanotify). The root tells them
 // apart: such a filter refuses openat2 even there, while openat opens it.
+// Both looks take handles: a root one may search but not read (0711) is
+// served, and a read open of it would fail with EACCES and call the filter
+// no filter (found by review).
 bool openat2_filtered(int root_dir) {
-  auto probe = sys::openat_beneath(root_dir, ".", read_flags);
+  auto probe = sys::openat_beneath(root_dir, ".", O_PATH | O_DIRECTORY);
   if (probe.ok()) {
     unique_fd close_it(probe.value);
     return false;
   }
   if (probe.err != EPERM) return false;
-  auto plain = sys::openat(root_dir, ".", read_flags);
+  auto plain = sys::openat(root_dir, ".", O_PATH | O_DIRECTORY);
   if (!plain.ok()) return false;
   unique_fd close_it(plain.value);
   return true;
@@ -94,7 +97,7 @@ void push_front(std::vector<std::string>& pending, std::string_view path) {
 class walker {
  public:
   walker(int root_dir, const open_options& o)
-      : root_dir_(root_dir), handle_(o.directory_handle), budget_(o.hop_budget) {}
+      : root_dir_(root_dir), handle_(o.directory_handle), budget_(o.walk_budget) {}
   int run(std::string_view relative, struct ::stat* out);
   bool followed_links() const noexcept { return hops_ > 0; }
 
@@ -106,7 +109,7 @@ class walker {
 
   int root_dir_;
   bool handle_;  // a directory reached is handed back as an O_PATH handle
-  int* budget_;  // open_options::hop_budget
+  int* budget_;  // open_options::walk_budget
   std::vector<std::string> pending_;
   std::vector<unique_fd> dirs_;
   int hops_ = 0;
@@ -119,6 +122,8 @@ int walker::run(std::string_view relative, struct ::stat* out) {
   push_front(pending_, relative);
   if (pending_.empty()) return open_here(root_dir_, out, handle_);
   while (!pending_.empty()) {
+    // A step costs a few calls at most; a link's target may hold hundreds.
+    if (budget_ && --*budget_ < 0) return -ELOOP;
     std::string name = std::move(pending_.back());
     pending_.pop_back();
     if (name == "..") {
@@ -163,7 +168,7 @@ int walker::run(std::string_view relative, struct ::stat* out) {
 
 // Splices a link's target into the path still to go: 0, or -errno.
 int walker::follow(std::string_view target) {
-  if (++hops_ > max_symlinks || (budget_ && --*budget_ < 0)) return -ELOOP;
+  if (++hops_ > max_symlinks) return -ELOOP;
   if (target.empty()) return -ENOENT;
   if (target.front() == '/') {
     if (int e = follow_absolute(target); e != 0) return e;

@@ -42,9 +42,11 @@ struct open_options {
   // directory one may search but not read (0711) then still serves its
   // index.html. Its listing needs it opened for reading (false).
   bool directory_handle = false;
-  // Hops the walk may still follow, shared by several opens (a listing's);
-  // spent, a link is ELOOP. Null: only the 40 per path.
-  int* hop_budget = nullptr;
+  // Steps (components) the walk may still take, shared by several opens
+  // (a listing's); spent, the open is ELOOP. Null: no bound but the 40
+  // links per path. openat2's own resolution is the kernel's, bounded
+  // there, and costs none.
+  int* walk_budget = nullptr;
 };
 
 // Opens `relative` ("" or "." is the root itself; no leading '/') beneath

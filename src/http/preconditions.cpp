@@ -57,8 +57,9 @@ struct cursor {
     return true;
   }
   // A day name of `names`, spelled as RFC 9110 §5.6.7 has it (case
-  // matters); that it names the date's own day is not checked, as nginx
-  // and Apache do not.
+  // matters: "WED" is no name, and the field is ignored, which is always
+  // safe). nginx and Apache skip the name unread; that it names the date's
+  // own day is not checked here either.
   bool day_name(const std::array<std::string_view, 7>& names) noexcept {
     for (std::string_view n : names)
       if (lit(n)) return true;

@@ -38,8 +38,8 @@ TEST(http_date, parses_the_three_forms_and_refuses_others) {
 // A date that no calendar has, or a day name that is none, is no
 // HTTP-date, and the field holding it is ignored (RFC 9110 §13.1.3-4):
 // "31 Feb" was read as 3 March, and a 304 or 412 followed from it (found
-// by review). The name need not match the date, as nginx and Apache read
-// them: only its spelling is checked.
+// by review). Only the name's spelling is checked, not that it matches the
+// date (nginx and Apache skip the name unread).
 TEST(http_date, refuses_days_past_their_month_and_day_names_that_are_none) {
   for (std::string bad : {"Mon, 31 Feb 2099 00:00:00 GMT", "Sat, 31 Nov 2026 23:59:59 GMT",
                           "Fri, 29 Feb 2100 00:00:00 GMT", "Wed, 31 Apr 2026 00:00:00 GMT",

@@ -205,17 +205,18 @@ TEST_F(small_files, a_redirect_to_the_slash_form_is_percent_encoded) {
 // slash-less name redirected, as nginx does: opening index.html needs
 // only search permission. The directory itself was opened for reading
 // first, and the answer was a 403 (found by review); so was every request
-// under a 0711 root. Only its listing needs read permission. Root reads
-// anything, so the child checks as nobody.
+// under a 0711 root. Only its listing needs read permission. The modes
+// deny the owner too (0311, 0600), so that the test holds run by any
+// user; root reads anything, so the child checks as nobody.
 TEST_F(small_files, a_directory_that_may_be_searched_but_not_read_serves_its_index) {
   ASSERT_EQ(::mkdir((root_ + "/xonly").c_str(), 0755), 0);
   ASSERT_EQ(::mkdir((root_ + "/xonly/bare").c_str(), 0755), 0);
   write("xonly/index.html", "idx");
   write("xonly/f.txt", "f");
-  ASSERT_EQ(::mkdir((root_ + "/locked").c_str(), 0700), 0);
-  ASSERT_EQ(::chmod((root_ + "/xonly/bare").c_str(), 0711), 0);
-  ASSERT_EQ(::chmod((root_ + "/xonly").c_str(), 0711), 0);
-  ASSERT_EQ(::chmod(root_.c_str(), 0711), 0);
+  ASSERT_EQ(::mkdir((root_ + "/locked").c_str(), 0600), 0);
+  ASSERT_EQ(::chmod((root_ + "/xonly/bare").c_str(), 0311), 0);
+  ASSERT_EQ(::chmod((root_ + "/xonly").c_str(), 0311), 0);
+  ASSERT_EQ(::chmod(root_.c_str(), 0311), 0);
   pid_t child = ::fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
@@ -243,6 +244,7 @@ TEST_F(small_files, a_directory_that_may_be_searched_but_not_read_serves_its_ind
   ::chmod(root_.c_str(), 0755);
   ::chmod((root_ + "/xonly").c_str(), 0755);
   ::chmod((root_ + "/xonly/bare").c_str(), 0755);
+  ::chmod((root_ + "/locked").c_str(), 0755);
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0)
       << "2: could not become nobody; 4: index, 8: redirect, 16: file, 32: listing, 64: root, "

@@ -459,16 +459,21 @@ void loop::on_signals(std::initializer_list<int> signals, std::function<void(int
   for (int s : signals) sigaddset(&set, s);
   // The signals of an earlier call that this one drops, and that were the
   // thread's own before it, become so again.
+  // One that another loop of this thread still asks for stays blocked, and
+  // becomes that loop's to unblock (signal_fanout::hand_over).
   sigset_t before = sys::blocked_signals(), drop;
   sigemptyset(&drop);
-  uint64_t ours = 0, wanted_bits = 0;
+  uint64_t ours = 0, wanted_bits = 0, dropped = 0;
   for (int s = 1; s <= 64; ++s) {
-    uint64_t bit = uint64_t{1} << (s - 1);
+    uint64_t bit = detail::signal_bit(s);
     bool wanted = sigismember(&set, s) == 1;
     if (wanted) wanted_bits |= bit;
     if (wanted && ((signals_we_blocked_ & bit) != 0 || sigismember(&before, s) != 1)) ours |= bit;
-    if (!wanted && (signals_we_blocked_ & bit) != 0) sigaddset(&drop, s);
+    if (!wanted && (signals_we_blocked_ & bit) != 0) dropped |= bit;
   }
+  dropped = detail::signal_fanout::hand_over(*this, dropped);
+  for (int s = 1; s <= 64; ++s)
+    if ((dropped & detail::signal_bit(s)) != 0) sigaddset(&drop, s);
   if (auto st = sys::block_signals(set); !st.ok()) fail("pthread_sigmask", st.err);
   if (auto st = sys::unblock_signals(drop); !st.ok()) fail("pthread_sigmask", st.err);
   signals_we_blocked_ = ours;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 namespace weft::detail {
@@ -10,6 +11,7 @@ namespace {
 struct asking {
   loop* l;
   std::uint64_t signals;
+  std::thread::id thread;  // whose mask on_signals set
 };
 
 // Few entries (one per loop that asked for signals): a vector, searched.
@@ -25,10 +27,6 @@ fanout_list& the_list() {
   return *list;
 }
 
-std::uint64_t bit(int sig) noexcept {
-  return std::uint64_t{1} << (sig - 1);
-}
-
 }  // namespace
 
 void signal_fanout::want(loop& l, std::uint64_t signals) {
@@ -40,24 +38,37 @@ void signal_fanout::want(loop& l, std::uint64_t signals) {
     if (signals == 0)
       list.loops.erase(it);
     else
-      it->signals = signals;
+      *it = {&l, signals, std::this_thread::get_id()};
   } else if (signals != 0) {
-    list.loops.push_back({&l, signals});
+    list.loops.push_back({&l, signals, std::this_thread::get_id()});
   }
+}
+
+std::uint64_t signal_fanout::hand_over(loop& l, std::uint64_t blocked) {
+  fanout_list& list = the_list();
+  std::lock_guard lock(list.mu);
+  const std::thread::id here = std::this_thread::get_id();
+  for (asking& a : list.loops) {
+    std::uint64_t kept = blocked & a.signals;
+    if (a.l == &l || a.thread != here || kept == 0) continue;
+    a.l->signals_we_blocked_ |= kept;  // same thread: its loop's member is ours to touch
+    blocked &= ~kept;
+  }
+  return blocked;
 }
 
 void signal_fanout::spread(const loop& reader, int sig) {
   fanout_list& list = the_list();
   std::lock_guard lock(list.mu);
   for (const asking& a : list.loops)
-    if (a.l != &reader && (a.signals & bit(sig)) != 0) {
+    if (a.l != &reader && (a.signals & signal_bit(sig)) != 0) {
       loop* l = a.l;
       l->post([l, sig] { deliver(*l, sig); });
     }
 }
 
 void signal_fanout::deliver(loop& l, int sig) {
-  if ((l.signals_wanted_ & bit(sig)) == 0) return;
+  if ((l.signals_wanted_ & signal_bit(sig)) == 0) return;
   // Run a copy: the handler may call on_signals, which replaces (and
   // destroyed, while it ran) the one stored.
   if (auto handler = l.on_signal_) handler(sig);

@@ -18,10 +18,21 @@
 
 namespace weft::detail {
 
+// Bit s-1 of a 64-bit set: signal s.
+constexpr std::uint64_t signal_bit(int sig) noexcept {
+  return std::uint64_t{1} << (sig - 1);
+}
+
 struct signal_fanout {
   // The signals `l` asks for (bit s-1 for signal s), replacing what it
-  // asked before; 0 takes it off the list.
+  // asked before; 0 takes it off the list. On the calling thread, whose
+  // mask on_signals sets: the list keeps it.
   static void want(loop& l, std::uint64_t signals);
+  // Of `blocked`, the signals `l` blocked and asks for no more: those that
+  // another loop of this thread still asks for, which the thread's mask
+  // must keep, become that loop's to unblock; the rest are returned, to
+  // unblock now.
+  static std::uint64_t hand_over(loop& l, std::uint64_t blocked);
   // Posts `sig`, read by `reader`, to every other loop that asked for it.
   static void spread(const loop& reader, int sig);
 

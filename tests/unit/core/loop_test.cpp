@@ -241,6 +241,26 @@ TEST(loop, a_signal_is_not_handed_to_a_loop_that_stopped_asking_or_is_gone) {
   EXPECT_EQ(got_changed, 0);
 }
 
+// Two loops on one thread share its signal mask. The loop that blocked a
+// signal unblocked it when it stopped asking, though the other still asked:
+// the signal then went past the signalfd, ignored or fatal (found by
+// review). The block is handed to the loop still asking, which unblocks it
+// once it stops asking too.
+TEST(loop, a_signal_another_loop_of_the_thread_asks_for_stays_blocked) {
+  test::signal_mask_guard mask;
+  ASSERT_FALSE(blocked_here(SIGURG));
+  loop x, y;
+  int got_y = 0;
+  x.on_signals({SIGURG}, [](int) {});
+  y.on_signals({SIGURG}, [&](int s) { got_y = s; });
+  x.on_signals({SIGWINCH}, [](int) {});
+  EXPECT_TRUE(blocked_here(SIGURG));
+  ::kill(::getpid(), SIGURG);
+  ASSERT_TRUE(test::run_until(y, [&] { return got_y != 0; }));
+  y.on_signals({SIGWINCH}, [](int) {});
+  EXPECT_FALSE(blocked_here(SIGURG));
+}
+
 namespace {
 double thread_cpu_ms() {
   timespec t{};

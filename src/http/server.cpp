@@ -383,12 +383,13 @@ response run_plain(const plain_handler& h, request& req, bool& failed) {
   detail::body_source& body = *req.source_;
   req.source_ = nullptr;
   int failed = body.failed();
+  // Short of the end, a later read is refused, whether or not the rest was
+  // already in and is skipped here: all in, the read returned an empty view,
+  // "the end", and the body was lost without a word (found by review).
+  if (!body.done()) req.body_read_ = request::body_read::cut;
   while (!body.next_buffered().empty()) {
   }
-  if (!body.done()) {
-    keep_alive = false;
-    req.body_read_ = request::body_read::cut;
-  }
+  if (!body.done()) keep_alive = false;
   if (failed > 0) res = response::text(status_body(failed), failed);
   return failed >= 0;
 }

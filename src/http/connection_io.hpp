@@ -72,13 +72,17 @@ inline timed<tcp_stream::read_some_op> read_by(tcp_stream& s, deadline& dl, time
 // Reads more bytes before `until`, after sending pending output under the
 // write timeout. Where the output all leaves at the first try, as nearly
 // always, the caller awaits read_by alone and arms no write timeout.
+// `idle_once_sent`, when given, is marked idle once the output has left.
 inline task<read_outcome> read_before(tcp_stream& s, deadline& dl, time_point until,
-                                      std::size_t cap, const server_options& opts) {
+                                      std::size_t cap, const server_options& opts,
+                                      connection_tracker::entry* idle_once_sent) {
   if (s.buffered_output() > 0) {
     auto r = co_await timed<tcp_stream::write_op>{
         dl, saturating_add(s.owner().now(), opts.write_timeout), s.flush()};
     if (r != read_outcome::ok) co_return r;
   }
+  if (idle_once_sent && idle_once_sent->tracker)
+    idle_once_sent->tracker->set_idle(idle_once_sent, true);
   co_return co_await read_by(s, dl, until, cap);
 }
 

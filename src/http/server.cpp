@@ -465,19 +465,14 @@ task<response> run_coroutine(const route_handler& h, request& req, tcp_stream& s
   co_return response();
 }
 
-// Marks the connection busy for the life of one request, while it is
-// tracked: the tracker may go first (connection_tracker).
-struct busy_guard {
-  connection_tracker::entry* e;
-  explicit busy_guard(connection_tracker::entry* entry) : e(entry) {
-    if (e->tracker) e->tracker->set_idle(e, false);
-  }
-  busy_guard(const busy_guard&) = delete;
-  busy_guard& operator=(const busy_guard&) = delete;
-  ~busy_guard() {
-    if (e->tracker) e->tracker->set_idle(e, true);
-  }
-};
+// Marks the connection idle or busy while it is tracked: the tracker may go
+// first (connection_tracker). Idle means between requests with nothing owed:
+// a drain's close_idle closes such a connection. Marked idle as soon as an
+// answer was made, one whose answers a slow reader had yet to take was
+// closed over them (found by review).
+void mark(connection_tracker::entry* e, bool idle) noexcept {
+  if (e->tracker) e->tracker->set_idle(e, idle);
+}
 
 // Empty lines before a request line are ignored (RFC 9112 §2.2): they
 // neither start the head timeout nor extend the idle one, and they count
@@ -580,10 +575,13 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
       }
       bool idle = bytes.empty() || bytes == "\r";
       if (idle) fields.release();  // idle: hold no field array
-      // Output still unsent after one try goes out under the write timeout.
+      // Output still unsent after one try goes out under the write timeout;
+      // the connection is idle once it has left (see mark).
       time_point by = idle ? until.first_byte(s, opts) : until.whole_head(s, opts, me);
-      auto r = s.try_flush() ? co_await read_by(s, dl, by, cap)
-                             : co_await read_before(s, dl, by, cap, opts);
+      bool flushed = s.try_flush();
+      if (idle && flushed) mark(me, true);
+      auto r = flushed ? co_await read_by(s, dl, by, cap)
+                       : co_await read_before(s, dl, by, cap, opts, idle ? me : nullptr);
       if (r == read_outcome::eof) co_return;  // a partial head at EOF is dropped
       if (r == read_outcome::timeout) {
         if (!idle)
@@ -591,7 +589,7 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
         co_return;
       }
     }
-    busy_guard busy(me);
+    mark(me, false);
     if (pr.state == parse_result::error)
       co_return co_await fail(s, pr.status, names_head(s.buffered()), opts, log,
                               first_line(s.buffered()));

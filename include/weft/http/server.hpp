@@ -59,7 +59,8 @@ class body_writer {
 
 // The connections of one loop, for graceful shutdown: stop_keep_alive()
 // makes every connection close after its next response (the busy ones after
-// the one in progress), close_idle() cancels those idle between requests,
+// the one in progress), close_idle() cancels those idle between requests
+// (with their answers all sent: serve_connection marks them so),
 // and drain() does both at once. Loop thread only.
 //
 // A tracker and its connections may end in either order: a connection that

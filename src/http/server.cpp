@@ -281,12 +281,21 @@ task<int> take_body(tcp_stream& s, deadline& dl, weft::detail::task_context& own
     req.source_ = &body;
     co_return 0;
   }
-  // Nothing is routed here: the 404 or 405 goes without the body, which a
-  // client that expects 100-continue has not sent (RFC 9110 §10.1.1).
-  if (!h && head.expect_continue && s.buffered().empty()) {
-    req.head_.keep_alive = false;
+  // Nothing routed here reads the body. A small one is read and dropped,
+  // for keep-alive (as Go's server drains 256 KiB); a larger one, or one a
+  // client that expects 100-continue has not sent (RFC 9110 §10.1.1), is
+  // left as a streamed route's handler that reads nothing leaves its body
+  // (end_streamed_body): the 404 or 405 goes at once, what is in is
+  // skipped, and the connection closes. Read whole, it took memory up to
+  // the limit for nothing (found by review).
+  constexpr std::uint64_t dropped_max = std::uint64_t{256} * 1024;
+  auto answer_at_once = [&] { req.source_ = &body; };
+  if (!h && ((head.expect_continue && s.buffered().empty()) ||
+             (head.body == body_kind::content_length && head.content_length > dropped_max))) {
+    answer_at_once();
     co_return 0;
   }
+  std::uint64_t dropped = 0;
   // Not reserved from the declared length: the body grows as it arrives,
   // so a client pays in bytes sent for the memory it takes. Reserved, a
   // head declaring 1 TiB under a large limit cost 1 TiB (bad_alloc). The
@@ -299,7 +308,12 @@ task<int> take_body(tcp_stream& s, deadline& dl, weft::detail::task_context& own
       if (int st = co_await body.next(piece); st != 0) co_return st;
       if (piece.empty()) break;
     }
-    b.body.append(piece);
+    if (h) {
+      b.body.append(piece);
+    } else if ((dropped += piece.size()) > dropped_max) {
+      answer_at_once();
+      co_return 0;
+    }
   }
   req.body_ = b.body;
   req.trailers_ = body.trailers();

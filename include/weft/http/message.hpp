@@ -86,7 +86,10 @@ class request {
   // A query parameter, percent-decoded ('+' is a space). First match wins.
   std::optional<std::string> query_param(std::string_view name) const;
   // A path parameter bound by the router (":id" in "/users/:id"),
-  // percent-decoded ("John%20Doe" is "John Doe"; '+' stays a plus).
+  // percent-decoded ("John%20Doe" is "John Doe"; '+' stays a plus). Not a
+  // safe file name: "%2e%2e%2fetc" binds "../etc", and "%00" a NUL. A
+  // handler that opens files by it checks it first (or serves them with
+  // static_files, which confines them to its root).
   std::string_view param(std::string_view name) const noexcept;
 
   // For the server: the parsed head and the body it read.
@@ -224,7 +227,10 @@ class response {
   }
   response&& stream(body_producer p) && { return std::move(stream(std::move(p))); }
   // A body sent from a file with sendfile(2): `length` bytes from `offset`.
+  // Without an open descriptor (a failed open() handed on), invalid_argument:
+  // it was sent as an empty 200 without a word (found by review).
   response& file(unique_fd fd, std::uint64_t offset, std::uint64_t length) & {
+    if (!fd) throw std::invalid_argument("response::file: no open descriptor");
     drop_bodies();
     file_ = std::move(fd);
     file_offset_ = offset;

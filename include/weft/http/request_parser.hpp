@@ -34,7 +34,7 @@ namespace weft::http {
 struct parse_limits {
   std::size_t max_request_line = 8192;  // bytes before its CRLF; over: 414
   std::size_t max_head = 65536;  // everything through the empty line ending the head; over: 431
-  std::size_t max_fields = 100;  // field lines; over: 431
+  std::size_t max_fields = 100;  // field lines; over: 431 (the server holds 256 at most)
   std::uint64_t max_body = 8u << 20;  // a larger Content-Length: 413
 };
 

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <memory>
+#include <stdexcept>
 
 using namespace weft::http;
 
@@ -132,6 +133,14 @@ TEST(http_response, a_control_byte_anywhere_in_a_value_is_refused) {
 
 // A cached file's bytes are sent without a copy per response: the response
 // keeps them alive, so they outlive a cache that drops them mid-send.
+// A file body needs an open descriptor: a failed open() handed on (-1) was
+// sent as an empty 200 without a word (found by review). Thrown in a
+// handler, it is a 500.
+TEST(http_response, a_file_body_without_a_descriptor_is_refused) {
+  response r;
+  EXPECT_THROW(r.file(weft::unique_fd(), 0, 10), std::invalid_argument);
+}
+
 TEST(http_response, a_shared_body_is_a_view_that_keeps_its_bytes_alive) {
   auto bytes = std::make_shared<const std::string>("0123456789");
   response r;

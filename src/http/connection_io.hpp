@@ -69,6 +69,15 @@ inline timed<tcp_stream::read_some_op> read_by(tcp_stream& s, deadline& dl, time
   return {dl, until, s.read_more(cap)};
 }
 
+// Marks the connection idle or busy while it is tracked: the tracker may go
+// first (connection_tracker). Idle means between requests with nothing owed:
+// a drain's close_idle closes such a connection. Marked idle as soon as an
+// answer was made, one whose answers a slow reader had yet to take was
+// closed over them (found by review).
+inline void mark_idle(connection_tracker::entry* e, bool idle) noexcept {
+  if (e->tracker) e->tracker->set_idle(e, idle);
+}
+
 // Reads more bytes before `until`, after sending pending output under the
 // write timeout. Where the output all leaves at the first try, as nearly
 // always, the caller awaits read_by alone and arms no write timeout.
@@ -81,8 +90,7 @@ inline task<read_outcome> read_before(tcp_stream& s, deadline& dl, time_point un
         dl, saturating_add(s.owner().now(), opts.write_timeout), s.flush()};
     if (r != read_outcome::ok) co_return r;
   }
-  if (idle_once_sent && idle_once_sent->tracker)
-    idle_once_sent->tracker->set_idle(idle_once_sent, true);
+  if (idle_once_sent) mark_idle(idle_once_sent, true);
   co_return co_await read_by(s, dl, until, cap);
 }
 

@@ -67,6 +67,7 @@ namespace {
 
 using detail::access_log;
 using detail::first_line;
+using detail::mark_idle;
 using detail::read_before;
 using detail::read_by;
 using detail::read_outcome;
@@ -479,15 +480,6 @@ task<response> run_coroutine(const route_handler& h, request& req, tcp_stream& s
   co_return response();
 }
 
-// Marks the connection idle or busy while it is tracked: the tracker may go
-// first (connection_tracker). Idle means between requests with nothing owed:
-// a drain's close_idle closes such a connection. Marked idle as soon as an
-// answer was made, one whose answers a slow reader had yet to take was
-// closed over them (found by review).
-void mark(connection_tracker::entry* e, bool idle) noexcept {
-  if (e->tracker) e->tracker->set_idle(e, idle);
-}
-
 // Empty lines before a request line are ignored (RFC 9112 §2.2): they
 // neither start the head timeout nor extend the idle one, and they count
 // towards the head's limit, as the parser counts them in one read. Skipped
@@ -545,7 +537,7 @@ struct head_deadlines {
                         connection_tracker::entry* me) noexcept {
     if (head == time_point::max()) {
       head = saturating_add(s.owner().now(), opts.head_timeout);
-      if (me->tracker) me->tracker->set_idle(me, false);
+      mark_idle(me, false);
     }
     return head;
   }
@@ -590,10 +582,10 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
       bool idle = bytes.empty() || bytes == "\r";
       if (idle) fields.release();  // idle: hold no field array
       // Output still unsent after one try goes out under the write timeout;
-      // the connection is idle once it has left (see mark).
+      // the connection is idle once it has left (see mark_idle).
       time_point by = idle ? until.first_byte(s, opts) : until.whole_head(s, opts, me);
       bool flushed = s.try_flush();
-      if (idle && flushed) mark(me, true);
+      if (idle && flushed) mark_idle(me, true);
       auto r = flushed ? co_await read_by(s, dl, by, cap)
                        : co_await read_before(s, dl, by, cap, opts, idle ? me : nullptr);
       if (r == read_outcome::eof) co_return;  // a partial head at EOF is dropped
@@ -603,7 +595,7 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
         co_return;
       }
     }
-    mark(me, false);
+    mark_idle(me, false);
     if (pr.state == parse_result::error)
       co_return co_await fail(s, pr.status, names_head(s.buffered()), opts, log,
                               first_line(s.buffered()));

@@ -237,6 +237,31 @@ response serve_file(request& req, const detail::file_info& f, detail::file_cache
   return r;
 }
 
+// A mount's path as resolve_static_path gives a request's ("static/js"),
+// or "" for the whole site.
+std::string mount_segments(const std::string& mount, bool dotfiles) {
+  if (mount.empty()) return {};
+  resolved_path m = resolve_static_path(mount, dotfiles);
+  if (m.status == 404)
+    throw std::invalid_argument("mount: a segment starting with '.' is hidden without dotfiles");
+  if (m.status != 0) throw std::invalid_argument("mount: not a path of segments: " + mount);
+  return m.relative;
+}
+
+// Whether `relative` (a request's resolved path) lies beneath the mount, on
+// a segment boundary; if so, leaves what is beneath it.
+bool beneath_mount(std::string_view& relative, std::string_view mount) noexcept {
+  if (mount.empty()) return true;
+  if (!relative.starts_with(mount)) return false;
+  if (relative.size() == mount.size()) {
+    relative = {};
+    return true;
+  }
+  if (relative[mount.size()] != '/') return false;
+  relative.remove_prefix(mount.size() + 1);
+  return true;
+}
+
 }  // namespace
 
 static_files::static_files(const std::string& root, static_files_options opts)
@@ -251,6 +276,7 @@ static_files::static_files(const std::string& root, static_files_options opts)
   auto search = sys::openat(root_.get(), ".", O_PATH | O_DIRECTORY);
   if (!search.ok()) throw std::system_error(search.error(), "cannot open root " + root);
   sys::close(search.value);
+  mount_ = mount_segments(opts_.mount, opts_.dotfiles);
   // Checked once here, not per response: it is sent unchecked.
   try {
     if (!opts_.cache_control.empty()) response().header("Cache-Control", opts_.cache_control);
@@ -263,9 +289,11 @@ response static_files::serve(request& req) const {
   if (req.method() != "GET" && req.method() != "HEAD") return error_page(405);
   resolved_path p = resolve_static_path(req.path(), opts_.dotfiles);
   if (p.status != 0) return error_page(p.status);
+  std::string_view relative = p.relative;  // beneath the root
+  if (!beneath_mount(relative, mount_)) return error_page(404);
   opened_files files(id_);
   int err = 0;
-  const detail::file_info* f = files.open(root_.get(), p.relative, opts_, err);
+  const detail::file_info* f = files.open(root_.get(), relative, opts_, err);
   if (!f) return error_page(status_for(err));
   if (!f->directory)
     return p.directory_form ? error_page(404) : serve_file(req, *f, files.cache(), opts_);
@@ -291,12 +319,14 @@ response static_files::serve(request& req) const {
            detail::html_escape(location) + "\">Moved</a>\n");
     return r;
   }
-  return serve_directory(req, p.relative);
+  return serve_directory(req, p.relative, relative);
 }
 
-response static_files::serve_directory(request& req, const std::string& relative) const {
+// `shown` is the directory's path in the site, `relative` beneath the root.
+response static_files::serve_directory(request& req, std::string_view shown,
+                                       std::string_view relative) const {
   opened_files files(id_);
-  std::string index = relative.empty() ? "index.html" : relative + "/index.html";
+  std::string index = relative.empty() ? "index.html" : std::string(relative) + "/index.html";
   int err = 0;
   const detail::file_info* f = files.open(root_.get(), index, opts_, err);
   if (f && !f->directory) return serve_file(req, *f, files.cache(), opts_);
@@ -318,7 +348,7 @@ response static_files::serve_directory(request& req, const std::string& relative
   response r(200);
   r.content_type("text/html; charset=utf-8");
   r.header("Cache-Control", "no-cache");
-  r.body(detail::render_listing(relative, std::move(entries), cut));
+  r.body(detail::render_listing(shown, std::move(entries), cut));
   return r;
 }
 

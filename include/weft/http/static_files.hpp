@@ -5,6 +5,13 @@
 //   router r;
 //   r.fallback([files](http::request& req) { return files->serve(req); });
 //
+// Or beneath a path of a larger site, the rest of it routed elsewhere:
+//
+//   http::static_files_options o;
+//   o.mount = "/static";
+//   auto assets = std::make_shared<http::static_files>("public", o);
+//   r.get("/static/*", [assets](http::request& req) { return assets->serve(req); });
+//
 // GET and HEAD only (405 with Allow otherwise). Targets go through
 // resolve_static_path (decoded once, normalized, hostile forms refused) and
 // are opened with open_beneath, so nothing outside the root is ever served.
@@ -32,6 +39,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 namespace weft::http {
 
@@ -39,6 +47,13 @@ struct static_files_options {
   bool dotfiles = false;      // serve and list names starting with '.'
   std::string cache_control;  // sent on files when not empty
   bool file_cache = true;     // cache fds, stats and small files per loop
+  // The path the root is served at: "/static" serves root/a.css as
+  // /static/a.css, and answers 404 for any path not beneath it. Matched
+  // after the request's path is decoded and normalized, as a route's
+  // segments are ("/%73tatic/a.css" is there, "/static/../a.css" is not).
+  // Empty or "/": the root is the whole site. A mount with a segment that
+  // starts with '.' needs dotfiles, since that segment would be hidden.
+  std::string mount;
 };
 
 inline constexpr duration file_cache_ttl = std::chrono::milliseconds(500);
@@ -50,7 +65,8 @@ inline constexpr std::size_t file_cache_max_fds = 64;            // large files'
 class static_files {
  public:
   // Opens the root now: throws std::system_error if it is not a directory
-  // that can be opened.
+  // that can be opened, and std::invalid_argument for an options' value
+  // that could never be served (a mount that is not a path of segments).
   static_files(const std::string& root, static_files_options opts);
   static_files(const static_files&) = delete;
   static_files& operator=(const static_files&) = delete;
@@ -58,10 +74,11 @@ class static_files {
   response serve(request& req) const;
 
  private:
-  response serve_directory(request& req, const std::string& relative) const;
+  response serve_directory(request& req, std::string_view shown, std::string_view relative) const;
   unique_fd root_;
   static_files_options opts_;
-  std::uint64_t id_;  // names this instance's per-thread cache
+  std::string mount_;  // the mount's segments, as resolve_static_path gives them
+  std::uint64_t id_;   // names this instance's per-thread cache
 };
 
 }  // namespace weft::http

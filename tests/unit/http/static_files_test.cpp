@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include "server_fixture.hpp"
+
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -17,6 +19,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -294,6 +297,76 @@ TEST_F(small_files, if_range_by_date_applies_once_the_files_second_has_passed) {
   std::string stamp(*get(files, "/a.txt").header("Last-Modified"));
   header_field ask[] = {{"Range", "bytes=1-2"}, {"If-Range", stamp}};
   EXPECT_EQ(get(files, "/a.txt", ask).status(), 206);
+}
+
+// A root mounted beneath a path of the site serves that path alone, matched
+// as a route's segments are: after decoding and normalizing, on a segment
+// boundary. A listing shows the path in the site, not the one on disk.
+TEST_F(small_files, a_mounted_root_serves_the_path_it_is_mounted_at_alone) {
+  ASSERT_EQ(::mkdir((root_ + "/sub").c_str(), 0755), 0);
+  write("sub/c.txt", "c");
+  static_files_options o;
+  o.mount = "/assets/v1/";
+  static_files files(root_, o);
+  EXPECT_EQ(get(files, "/assets/v1/a.txt").body(), "aaaa");
+  EXPECT_EQ(get(files, "/assets/v1/sub/c.txt").body(), "c");
+  EXPECT_EQ(get(files, "//assets/%76%31/sub/./c.txt").body(), "c");
+  EXPECT_EQ(get(files, "/assets/v1/sub/../a.txt").body(), "aaaa");
+  for (const char* outside :
+       {"/a.txt", "/assets/a.txt", "/assets/v1x/a.txt", "/assets/v1/../v1x/a.txt", "/"})
+    EXPECT_EQ(get(files, outside).status(), 404) << outside;
+  EXPECT_EQ(get(files, "/assets/v1/../../a.txt").status(), 404);
+  response bare = get(files, "/assets/v1");
+  EXPECT_EQ(bare.status(), 301);
+  EXPECT_EQ(bare.header("Location"), "/assets/v1/");
+  response listing = get(files, "/assets/v1/");
+  ASSERT_EQ(listing.status(), 200);
+  EXPECT_NE(listing.body().find("<title>Index of /assets/v1/</title>"), std::string::npos);
+  EXPECT_NE(listing.body().find("href=\"a.txt\""), std::string::npos);
+  EXPECT_NE(get(files, "/assets/v1/sub/").body().find("Index of /assets/v1/sub/"),
+            std::string::npos);
+}
+
+// The usage the header shows, over a connection: files beneath /static,
+// and the rest of the site routed elsewhere.
+TEST_F(small_files, a_mounted_root_shares_a_router_with_other_routes) {
+  server_test::fixture f;
+  static_files_options o;
+  o.mount = "/static";
+  auto files = std::make_shared<static_files>(root_, o);
+  f.routes.get("/static/*", [files](request& req) { return files->serve(req); });
+  f.routes.get("/api", [](request&) { return response::json("{}"); });
+  std::string reply = f.run(
+      "GET /static/a.txt HTTP/1.1\r\nHost: x\r\n\r\n"
+      "HEAD /static/b.txt HTTP/1.1\r\nHost: x\r\n\r\n"
+      "GET /api HTTP/1.1\r\nHost: x\r\n\r\n"
+      "GET /b.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  std::vector<std::string> statuses;
+  for (std::size_t at = 0; (at = reply.find("HTTP/1.1 ", at)) != std::string::npos; at += 9)
+    statuses.push_back(reply.substr(at + 9, 3));
+  EXPECT_EQ(statuses, (std::vector<std::string>{"200", "200", "200", "404"}));
+  EXPECT_NE(reply.find("\r\n\r\naaaa"), std::string::npos);
+  EXPECT_NE(reply.find("Content-Length: 2\r\n"), std::string::npos);
+  EXPECT_EQ(reply.find("bb"), std::string::npos) << "a HEAD answer has no body";
+  EXPECT_NE(reply.find("\r\n\r\n{}"), std::string::npos);
+}
+
+TEST_F(small_files, a_mount_that_could_never_be_served_is_refused_when_built) {
+  for (const char* bad : {"static", "/a/../..", "/a%2fb", "/a\\b"}) {
+    static_files_options o;
+    o.mount = bad;
+    EXPECT_THROW(static_files(root_, o), std::invalid_argument) << bad;
+  }
+  static_files_options hidden;
+  hidden.mount = "/.well-known";
+  EXPECT_THROW(static_files(root_, hidden), std::invalid_argument);
+  hidden.dotfiles = true;
+  EXPECT_EQ(get(static_files(root_, hidden), "/.well-known/a.txt").body(), "aaaa");
+  for (const char* whole : {"", "/", "//"}) {
+    static_files_options o;
+    o.mount = whole;
+    EXPECT_EQ(get(static_files(root_, o), "/b.txt").body(), "bb") << whole;
+  }
 }
 
 // Out of descriptors is a passing condition of the server, not a fault in

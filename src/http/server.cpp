@@ -435,6 +435,55 @@ class flush_if_it_waits {
   timer_id id_;
 };
 
+// Cancels a coroutine handler whose client goes while it waits (a backend,
+// a long poll), as Go cancels a request's context and nginx stops with a
+// 499: otherwise the connection, the handler and all it holds lasted as
+// long as the wait, to learn of it only by writing. The handler runs in a
+// cancel scope of its own, which the client's end cancels; its pending
+// operation fails with operation_canceled, and the connection ends without
+// an answer. Armed only while nothing reads the stream (not for a route
+// that streams its body) and no next request is in: input that comes first
+// is the next request, and ends the watch. A client that half-closes after
+// its request is taken as gone, as Go and nginx take it. The access log
+// says 499, as nginx's does.
+class client_watch : tcp_stream::input_watch {
+ public:
+  client_watch(tcp_stream& s, weft::detail::task_context* ctx, bool arm) : ctx_(ctx) {
+    if (ctx_ == nullptr) return;
+    scope_.parent = ctx_->scope;
+    ctx_->scope = &scope_;
+    if (!arm) return;
+    on_input = &client_watch::input;
+    if (s.watch_input(*this))
+      watching_ = true;
+    else
+      decide(s);  // gone already: the handler's first wait fails at once
+  }
+  client_watch(const client_watch&) = delete;
+  client_watch& operator=(const client_watch&) = delete;
+  ~client_watch() {
+    if (watching_) stream->stop_watching_input();
+    if (ctx_) ctx_->scope = scope_.parent;
+  }
+  bool gone() const noexcept { return gone_; }
+
+ private:
+  static void input(input_watch* self) {
+    auto* w = static_cast<client_watch*>(self);
+    w->watching_ = false;
+    w->decide(*w->stream);
+  }
+  void decide(tcp_stream& s) {
+    if (s.peek_socket() != tcp_stream::socket_input::end) return;
+    gone_ = true;
+    ctx_->cancel(scope_);
+  }
+  weft::detail::task_context* ctx_;
+  weft::detail::cancel_scope scope_;
+  bool watching_ = false;
+  bool gone_ = false;
+};
+
 // Nagle's algorithm would hold a response's small last segment until the
 // client ACKs what went before, and a delayed ACK makes that 40 ms; nginx's
 // tcp_nodelay turns it off for kept-alive connections too.
@@ -466,15 +515,26 @@ body_framing framing_of(const request& req, const response& res) noexcept {
 // the connection closes after it (`keep_alive` cleared). Not when the
 // connection was cancelled (a shutdown past its deadline): that is not the
 // handler's failure, and it ends quietly, with no 500. Nor is a streamed
-// body's failure, which end_streamed_body answers.
+// body's failure, which end_streamed_body answers, nor one that follows
+// its client's going (`gone` set: there is no one to answer).
 task<response> run_coroutine(const route_handler& h, request& req, tcp_stream& s,
-                             const connection_tracker::entry* me, bool& keep_alive) {
+                             const connection_tracker::entry* me, bool next_in, bool& keep_alive,
+                             bool& gone) {
   flush_if_it_waits flush(s, !h.options.stream_body && s.buffered_output() > 0);
+  client_watch client(s, me->ctx, !h.options.stream_body && !next_in);
   try {
-    co_return co_await h.coroutine(req);
+    response res = co_await h.coroutine(req);
+    // Answered all the same (it caught the cancel, or was done): a client
+    // that only half-closed still gets it, and then the connection ends.
+    if (client.gone()) keep_alive = false;
+    co_return res;
   } catch (...) {
     if (me->ctx && me->ctx->root_cancelled) throw;
     keep_alive = false;
+    if (client.gone()) {
+      gone = true;
+      co_return response();
+    }
     if (!req.source_ || req.source_->failed() == 0) co_return handler_error();
   }
   co_return response();
@@ -627,7 +687,17 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
                    : h->plain ? run_plain(h->plain, req, handler_failed)
                               : response();  // filled by the coroutine below
     bool keep_alive = head.keep_alive && served + 1 < opts.max_requests && !handler_failed;
-    if (h && !h->plain) res = co_await run_coroutine(*h, req, s, me, keep_alive);
+    if (h && !h->plain) {
+      // The next request's bytes already in: its head follows this one's
+      // unless a body took this one's out of the buffer.
+      std::size_t own = head.body == body_kind::none ? pr.consumed : 0;
+      bool gone = false;
+      res = co_await run_coroutine(*h, req, s, me, s.buffered().size() > own, keep_alive, gone);
+      if (gone) {  // logged as nginx logs it: 499, nothing sent
+        log.write(opts.access_log ? request_line(req) : std::string(), 499, 0);
+        co_return;
+      }
+    }
     if (req.source_ && !end_streamed_body(req, res, keep_alive)) co_return;
     if (res.status() < 200 || res.status() > 599) {
       res = bad_status_error(res.status());

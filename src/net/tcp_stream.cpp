@@ -550,6 +550,35 @@ tcp_stream::read_some_op tcp_stream::read_more(std::size_t capacity_limit) {
   return {&op};
 }
 
+bool tcp_stream::watch_input(input_watch& w) {
+  if (eof_ || peer_closed_ || fd_ < 0) return false;
+  w.stream = this;
+  w.on_ready = [](detail::io_waiter* self, uint32_t events) noexcept {
+    auto* watch = static_cast<input_watch*>(self);
+    // As a read's wake-up would: the edge is taken, so the next read must
+    // look (drained_ would skip to a wait for an edge that came), and a
+    // FIN in it means a short read no longer proves the socket empty.
+    watch->stream->drained_ = false;
+    if (events & (io::peer_closed | io::hangup | io::error)) watch->stream->peer_closed_ = true;
+    watch->on_input(watch);
+  };
+  if (loop_->io_wait(fd_, io::readable, trig_, &w)) return true;
+  drained_ = false;  // the loop had kept an edge for the next read: taken
+  return false;
+}
+
+void tcp_stream::stop_watching_input() noexcept {
+  loop_->io_unwait(fd_, io::readable);
+}
+
+tcp_stream::socket_input tcp_stream::peek_socket() noexcept {
+  if (eof_ || fd_ < 0) return socket_input::end;
+  char byte;
+  auto r = sys::peek(fd_, &byte, 1);
+  if (r.ok()) return r.value == 0 ? socket_input::end : socket_input::bytes;
+  return r.err == EAGAIN ? socket_input::nothing : socket_input::end;
+}
+
 std::string_view tcp_stream::buffered() noexcept {
   settle();
   return in_.view();

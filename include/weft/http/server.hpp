@@ -8,6 +8,16 @@
 // it waits for input). Every limit and timeout below is enforced; a
 // malformed request gets its error status and the connection closes.
 //
+// A coroutine handler whose client goes (a FIN or a reset) while it waits
+// on something else, a backend or a long poll, is cancelled: its pending
+// operation throws std::system_error(operation_canceled), the connection
+// ends without an answer, and the access log says 499, as nginx's does (Go
+// cancels the request's context likewise). A client that half-closes after
+// its request counts as gone, as there. Input that comes first is the next
+// request, not a departure; a route that streams its body, whose handler
+// reads the stream itself, learns of it by its reads. Work that must go on
+// regardless belongs in a green thread of its own (spawn).
+//
 // Threading: one loop thread per connection; each connection copies its
 // options, and the router is shared read-only.
 

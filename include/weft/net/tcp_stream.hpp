@@ -245,6 +245,27 @@ class tcp_stream {
 
   // Ends our sending direction (after the buffer, if flushed first).
   void shutdown_write() noexcept;
+
+  // Watching for input while nothing reads: a server whose handler waits
+  // on something else (a backend, a long poll) learns that its client has
+  // gone, where it would find out only when it next writes. `w.on_input`
+  // runs once, from the loop, when bytes or the peer's end (a FIN, a
+  // reset) arrive; peek_socket() then says which. Returns false, watching
+  // nothing, when input may already be there: peek_socket() says. Stop
+  // watching before the next read on this stream, and before `w` goes. The
+  // bytes stay for the next read, which finds them though the watch took
+  // the edge that announced them.
+  struct input_watch : detail::io_waiter {
+    tcp_stream* stream = nullptr;  // set by watch_input
+    void (*on_input)(input_watch* self) = nullptr;
+  };
+  [[nodiscard]] bool watch_input(input_watch& w);
+  void stop_watching_input() noexcept;
+  // What the socket holds for this stream to read, without reading it:
+  // bytes, the peer's end (EOF, or an error such as a reset), or nothing
+  // yet. Bytes already read into the buffer are buffered()'s business.
+  enum class socket_input : std::uint8_t { nothing, bytes, end };
+  socket_input peek_socket() noexcept;
   // Closes after an error reply without losing it: flushes (for at most
   // `limit`), ends our direction, then reads and discards until the peer's
   // EOF or `limit` more in all; past max_discard bytes, until the peer has

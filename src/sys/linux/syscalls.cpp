@@ -179,6 +179,13 @@ result<size_t> read(int fd, void* buf, size_t len) {
   return from(static_cast<size_t>(n), n < 0);
 }
 
+result<size_t> peek(int fd, void* buf, size_t len) {
+  ssize_t n;
+  do n = ::recv(fd, buf, len, MSG_PEEK | MSG_DONTWAIT);
+  while (n < 0 && errno == EINTR);
+  return from(static_cast<size_t>(n), n < 0);
+}
+
 result<size_t> send(int fd, const void* buf, size_t len, bool more) {
   ssize_t n;
   int flags = MSG_NOSIGNAL | (more ? MSG_MORE : 0);

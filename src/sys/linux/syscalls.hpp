@@ -65,6 +65,8 @@ status connect(int fd, const sockaddr* addr, socklen_t len);  // EINPROGRESS is 
 status local_address(int fd, sockaddr_storage& out, socklen_t& len);
 status peer_address(int fd, sockaddr_storage& out, socklen_t& len);
 result<size_t> read(int fd, void* buf, size_t len);  // value 0 means EOF
+// recv(MSG_PEEK | MSG_DONTWAIT): what a read would return, left to be read.
+result<size_t> peek(int fd, void* buf, size_t len);  // value 0 means EOF
 result<size_t> send(int fd, const void* buf, size_t len,
                     bool more = false);                     // never raises SIGPIPE
 result<size_t> sendv(int fd, const iovec* iov, int count);  // never raises SIGPIPE

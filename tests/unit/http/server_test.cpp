@@ -184,6 +184,83 @@ TEST(http_server, a_2xx_answer_to_connect_is_close_delimited_and_ends_the_connec
   EXPECT_EQ(body_of(reply), "to x:443") << reply;  // and no answer to GET /after
 }
 
+// A client that sends its request and goes. With `reset`, it goes with a
+// RST rather than a FIN.
+void ask_and_go(const endpoint& at, const std::string& request, bool reset) {
+  int c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_EQ(::connect(c, at.data(), at.size()), 0);
+  ASSERT_EQ(::send(c, request.data(), request.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(request.size()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the handler waits by now
+  if (reset) {
+    linger off{1, 0};
+    ::setsockopt(c, SOL_SOCKET, SO_LINGER, &off, sizeof off);
+  }
+  ::close(c);
+}
+
+// A coroutine handler that waits on something else (a backend, a long
+// poll) is cancelled when its client goes, as Go's request context is and
+// as nginx stops (499): the connection, its handler and what it holds went
+// on for as long as the wait, to find out only by writing.
+TEST(http_server, a_waiting_handler_is_cancelled_when_its_client_goes) {
+  for (bool reset : {false, true}) {
+    fixture f;
+    bool cancelled = false;
+    f.routes.get("/poll", [&cancelled](http::request&) -> task<http::response> {
+      try {
+        co_await sleep(std::chrono::seconds(30));
+      } catch (const std::system_error& e) {
+        cancelled = e.code() == std::errc::operation_canceled;
+        throw;
+      }
+      co_return http::response::text("late\n");
+    });
+    serve_threw = false;
+    f.run_client(
+        [reset](const endpoint& at) {
+          ask_and_go(at, "GET /poll HTTP/1.1\r\nHost: x\r\n\r\n", reset);
+        },
+        accept_one_noting_throw, std::chrono::seconds(5));
+    EXPECT_TRUE(cancelled) << "reset " << reset;
+    EXPECT_FALSE(serve_threw);
+  }
+}
+
+// Input that comes while a handler waits is the next request, not a sign
+// that the client went, even with the client's FIN right behind it (a
+// client that half-closes after its last request): the handler finishes,
+// and both answers go out in order.
+TEST(http_server, a_request_that_comes_while_a_handler_waits_is_served_after_it) {
+  fixture f;
+  f.routes.get("/slow", [](http::request&) -> task<http::response> {
+    co_await sleep(std::chrono::milliseconds(200));
+    co_return http::response::text("slow\n");
+  });
+  f.answer("/fast", [] { return http::response::text("fast\n"); });
+  std::string reply;
+  f.run_client([&](const endpoint& at) {
+    int c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    timeval tv{5, 0};
+    ::setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ASSERT_EQ(::connect(c, at.data(), at.size()), 0);
+    std::string one = "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n";
+    std::string two = "GET /fast HTTP/1.1\r\nHost: x\r\n\r\n";
+    (void)::send(c, one.data(), one.size(), MSG_NOSIGNAL);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    (void)::send(c, two.data(), two.size(), MSG_NOSIGNAL);
+    ::shutdown(c, SHUT_WR);
+    char buf[4096];
+    for (ssize_t n; (n = ::recv(c, buf, sizeof buf, 0)) > 0;)
+      reply.append(buf, static_cast<std::size_t>(n));
+    ::close(c);
+  });
+  auto slow = reply.find("\r\n\r\nslow\n"), fast = reply.find("\r\n\r\nfast\n");
+  EXPECT_NE(slow, std::string::npos) << reply;
+  EXPECT_NE(fast, std::string::npos) << reply;
+  EXPECT_LT(slow, fast);
+}
+
 // An exception from a handler, plain or coroutine, is a 500 for that
 // request and ends its connection; it is not a crash.
 TEST(http_server, a_handler_that_throws_gets_a_500_and_the_connection_closes) {

@@ -153,7 +153,8 @@ TEST(http_server, a_large_streamed_write_to_a_steady_reader_is_not_cut) {
 
 // The access log names the client even when it has gone by the time its
 // line is written: the address was looked up then (getpeername), and a
-// client that reset while its handler ran was logged as "-".
+// client that reset while its handler ran was logged as "-". The handler
+// is cancelled then, and the line says 499, as nginx's does.
 TEST(http_server, the_access_log_names_a_client_that_has_gone) {
   fixture f;
   f.routes.get("/slow", [](http::request&) -> task<http::response> {
@@ -172,6 +173,7 @@ TEST(http_server, the_access_log_names_a_client_that_has_gone) {
       f.l, [&] { return served->server.done(); }, 5s));
   std::string line = first_log_line(log);
   EXPECT_EQ(line.rfind("127.0.0.1 - - [", 0), 0u) << line;
+  EXPECT_NE(line.find("\"GET /slow HTTP/1.1\" 499 0"), std::string::npos) << line;
 }
 
 // The log's byte count is what was sent, as nginx's $body_bytes_sent: a

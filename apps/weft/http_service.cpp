@@ -151,12 +151,7 @@ std::shared_ptr<http::server_options> make_http_options(const http_flags& f) {
   o->idle_timeout = seconds(f.idle_timeout);
   o->write_timeout = seconds(f.write_timeout);
   o->max_requests = f.max_requests;
-  if (f.access_log == "-") {
-    o->access_log = stdout;
-  } else if (!f.access_log.empty()) {
-    o->access_log = std::fopen(f.access_log.c_str(), "ae");
-    if (!o->access_log) throw std::runtime_error("cannot open access log " + f.access_log);
-  }
+  if (!f.access_log.empty()) o->access_log = http::open_access_log(f.access_log);
   return o;
 }
 

@@ -511,6 +511,41 @@ class HelloAccessLog(unittest.TestCase):
         self.assertTrue(lines[1].endswith('"\\x16\\x03\\x01" 400 16'), lines[1])
         self.assertTrue(lines[2].endswith('"GET / HTTP/1.1" 431 36'), lines[2])
 
+    def test_a_log_reader_that_stops_reading_never_stops_the_server(self):
+        # stdout is a pipe that nobody reads past the readiness line. The
+        # lines were written blocking, on the loop: once the pipe was full
+        # (~64 KiB, ~900 lines) no request was answered, and SIGTERM went
+        # unheard, since it comes through the loop (found by review). Lines
+        # are dropped instead, and said to be on stderr.
+        server = start_weft(self, "hello", "--access-log", "-")
+        target = "/" + "x" * 200
+        with server.connect() as s:
+            reader = ResponseReader(s)
+            for _ in range(100):  # 2,000 lines of ~290 bytes: 9 pipes' worth
+                s.sendall(request("GET", target) * 20)
+                for _ in range(20):
+                    self.assertEqual(reader.read_response().status, 200)
+        self.assertEqual(server.stop(), 0, server.describe())
+        lines = server.later_stdout.decode().splitlines()
+        self.assertGreater(len(lines), 0)
+        self.assertLess(len(lines), 2000)
+        for line in lines:  # whole lines only
+            self.assertRegex(line, self.CLF)
+        self.assertIn("lines are dropped", server.stderr())
+
+    def test_a_log_reader_that_goes_does_not_take_the_server_down(self):
+        # `weft hello --access-log - | head -1`: the reader goes, and the
+        # next line's write raised SIGPIPE, which ended the server (exit
+        # 141) with the request unanswered (found by review).
+        server = start_weft(self, "hello", "--access-log", "-")
+        server.proc.stdout.close()
+        for _ in range(2):
+            with server.connect() as s:
+                r = exchange(s, request("GET", "/"))
+                self.assertEqual((r.status, r.body), (200, b"Hello, world!"))
+        self.assertTrue(server.running(), server.describe())
+        self.assertEqual(server.stop(), 0, server.describe())
+
     def test_head_logs_no_body_bytes(self):
         server = start_weft(self, "hello", "--access-log", "-")
         with server.connect() as s:

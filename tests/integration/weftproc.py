@@ -185,7 +185,8 @@ class WeftProcess:
 
     def _collect_stdout(self):
         if self.later_stdout is None and self.proc.poll() is not None:
-            self.later_stdout = self.proc.stdout.read()
+            # A test may have closed our end, as a reader that goes does.
+            self.later_stdout = b"" if self.proc.stdout.closed else self.proc.stdout.read()
             self.proc.stdout.close()
             self._stderr_text = self.stderr()
             self._stderr.close()

@@ -41,6 +41,16 @@ struct server_options {
   std::FILE* access_log = nullptr;                    // Common Log Format, or none
 };
 
+// Opens an access log for server_options::access_log: `where` is a file,
+// appended to, or "-" for stdout. A pipe, FIFO or terminal gets a
+// non-blocking description of its own, so a reader that stops reading (a
+// full pipe, a paused terminal) costs log lines, dropped and counted on
+// stderr, and never holds a loop; a reader that has gone costs no
+// SIGPIPE. Lines are written whole, with write(2), whatever the FILE: one
+// opened otherwise (a blocking pipe) may hold its loop while it is full.
+// Throws std::system_error when it cannot be opened.
+std::FILE* open_access_log(const std::string& where);
+
 // What a streamed body's producer writes to. Each write is one chunk, and
 // it is sent before write() returns, so a producer may wait (on a timer, a
 // channel) between chunks without holding one back; batch small pieces into

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <linux/sockios.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/eventfd.h>
@@ -204,28 +205,31 @@ result<size_t> sendv(int fd, const iovec* iov, int count) {
   return from(static_cast<size_t>(n), n < 0);
 }
 
-// sendfile(2) has no MSG_NOSIGNAL, and a socket whose peer is gone makes it
-// fail with EPIPE and raise SIGPIPE, whose default action kills the process
-// (a vanished download client took a whole `weft files` down with exit 141).
-// A library must not change the process's disposition, so SIGPIPE is blocked
-// for this thread around the call, and one it raised is taken back with a
-// zero-timeout sigtimedwait before the mask is restored.
+// sendfile(2) and write(2) have no MSG_NOSIGNAL: a socket whose peer is
+// gone, or a pipe whose reader is, makes them fail with EPIPE and raise
+// SIGPIPE, whose default action kills the process (a vanished download
+// client took a whole `weft files` down with exit 141, and so did an
+// access log piped into `head -1`). A library must not change the
+// process's disposition, so SIGPIPE is blocked for this thread around the
+// call, and one it raised is taken back with a zero-timeout sigtimedwait
+// before the mask is restored.
 //
-// The kernel moves the file in 64 KiB batches; when the peer's reset lands
-// between two of them, the call raises SIGPIPE and still returns the bytes
+// The kernel moves a file in 64 KiB batches; when the peer's reset lands
+// between two of them, sendfile raises SIGPIPE and still returns the bytes
 // moved so far. strace of `weft files` dying under wrk showed
 // `sendfile(16, 12, [0] => [65536], 524288) = 65536` then SIGPIPE on the
 // unblock. So every short or failed call is checked, not only EPIPE. A call
 // that moved everything met no error and raised nothing. The cost is two
-// or three cheap syscalls per slice of up to 512 KiB.
-result<size_t> sendfile(int out_fd, int in_fd, uint64_t* offset, size_t count) {
+// or three cheap syscalls per call (a slice of up to 512 KiB, a log line).
+namespace {
+template <class F>
+ssize_t without_sigpipe(size_t count, F call) {
   sigset_t pipe_only, old;
   sigemptyset(&pipe_only);
   sigaddset(&pipe_only, SIGPIPE);
   pthread_sigmask(SIG_BLOCK, &pipe_only, &old);
-  off_t off = static_cast<off_t>(*offset);
   ssize_t n;
-  do n = ::sendfile(out_fd, in_fd, &off, count);
+  do n = call();
   while (n < 0 && errno == EINTR);
   int err = errno;
   // Only when SIGPIPE was ours to block: a caller that blocks it may have
@@ -238,8 +242,41 @@ result<size_t> sendfile(int out_fd, int in_fd, uint64_t* offset, size_t count) {
   }
   if (!sigismember(&old, SIGPIPE)) pthread_sigmask(SIG_SETMASK, &old, nullptr);
   errno = err;
+  return n;
+}
+}  // namespace
+
+result<size_t> sendfile(int out_fd, int in_fd, uint64_t* offset, size_t count) {
+  off_t off = static_cast<off_t>(*offset);
+  ssize_t n = without_sigpipe(count, [&] { return ::sendfile(out_fd, in_fd, &off, count); });
   if (n > 0) *offset = static_cast<uint64_t>(off);
   return from(static_cast<size_t>(n), n < 0);
+}
+
+result<size_t> write_nosignal(int fd, const void* buf, size_t len) {
+  ssize_t n = without_sigpipe(len, [&] { return ::write(fd, buf, len); });
+  return from(static_cast<size_t>(n), n < 0);
+}
+
+result<int> reopen_nonblocking(int fd) {
+  struct ::stat st {};
+  if (::fstat(fd, &st) != 0) return from(-1, true);
+  if (!S_ISFIFO(st.st_mode) && !S_ISCHR(st.st_mode) && !S_ISSOCK(st.st_mode)) return {-1, EINVAL};
+  char proc[32];
+  std::snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+  int again;
+  do again = ::open(proc, O_WRONLY | O_APPEND | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  while (again < 0 && errno == EINTR);
+  return from(again, again < 0);
+}
+
+status wait_writable(int fd, int timeout_ms) {
+  pollfd p{fd, POLLOUT, 0};
+  int n;
+  do n = ::poll(&p, 1, timeout_ms);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) return {errno};
+  return {n == 0 ? ETIMEDOUT : 0};
 }
 
 result<int> openat_beneath(int dirfd, const char* path, int flags, bool no_symlinks) {

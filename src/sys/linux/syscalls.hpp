@@ -94,6 +94,20 @@ result<size_t> pread(int fd, void* buf, size_t len, uint64_t offset);  // 0: end
 // One batch of linux_dirent64 records (getdents64(2)); value 0: no more.
 result<size_t> getdents(int fd, void* buf, size_t len);
 
+// logs
+// write(2) that never raises SIGPIPE: a pipe or FIFO whose reader has gone
+// fails with EPIPE instead, as a socket does under MSG_NOSIGNAL.
+result<size_t> write_nosignal(int fd, const void* buf, size_t len);
+// A description of its own for the pipe, FIFO or terminal that `fd` writes
+// to (opened again through /proc/self/fd), non-blocking and appending:
+// O_NONBLOCK set on `fd` itself would hold for every process that shares
+// its description, a shell's terminal or the pipe's other writers. EINVAL
+// for a regular file or a block device, whose writes never wait on a
+// reader; ENXIO for a socket, which /proc cannot open.
+result<int> reopen_nonblocking(int fd);
+// poll(2) for room to write on `fd`, up to `timeout_ms`: ETIMEDOUT without.
+status wait_writable(int fd, int timeout_ms);
+
 // process
 void write_stderr(const char* data, size_t len) noexcept;  // one write(2)
 int somaxconn();  // /proc/sys/net/core/somaxconn, or 4096 when unreadable

@@ -34,6 +34,11 @@ endpoint endpoint::loopback_v4(uint16_t port) noexcept {
 
 std::optional<endpoint> endpoint::from_host(std::string_view host, uint16_t port) {
   if (host == "localhost") return loopback_v4(port);
+  // "[::1]", as a URI and the readiness line write an IPv6 address.
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+    if (host.find(':') == std::string_view::npos) return std::nullopt;  // brackets are for IPv6
+  }
   // inet_pton needs a terminated string; addresses are short.
   char buf[INET6_ADDRSTRLEN + 1];
   if (host.empty() || host.size() >= sizeof buf) return std::nullopt;

@@ -101,11 +101,14 @@ class ProcessContract:
     def test_the_readiness_line_shows_an_ipv6_host_in_brackets(self):
         if not ipv6_loopback_available():
             self.skipTest("::1 is not available here")
-        server = start_weft(self, self.subcommand, host="::1")
-        self.assertEqual(server.ready_line.decode(), f"weft {self.subcommand} listening on [::1]:{server.port}\n")
-        with server.connect() as s:
-            self.assertEqual(s.family, socket.AF_INET6)
-            self.round_trip(s)
+        # As printed, in brackets, --host takes it too: it was refused.
+        for host in ("::1", "[::1]"):
+            server = start_weft(self, self.subcommand, host=host)
+            self.assertEqual(server.ready_line.decode(), f"weft {self.subcommand} listening on [::1]:{server.port}\n")
+            with server.connect() as s:
+                self.assertEqual(s.family, socket.AF_INET6)
+                self.round_trip(s)
+            self.assertEqual(server.stop(), 0, server.describe())
 
     # --- the command line ------------------------------------------------
 

@@ -2,7 +2,8 @@
 // endpoint: an IPv4 or IPv6 address with a port.
 //
 //   endpoint::parse("127.0.0.1:8080"), endpoint::parse("[::1]:0")
-//   endpoint::from_host("::1", 6000), endpoint::from_host("localhost", 80)
+//   endpoint::from_host("::1", 6000), endpoint::from_host("[::1]", 6000),
+//   endpoint::from_host("localhost", 80)
 //
 // Parsing is strict: dotted-quad IPv4 only, IPv6 in brackets when a port
 // follows, a port of 0-65535 in decimal digits. "localhost" is the one name

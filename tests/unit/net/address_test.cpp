@@ -43,6 +43,16 @@ TEST(endpoint, from_host_accepts_bare_ipv6) {
   EXPECT_FALSE(endpoint::from_host("", 1));
 }
 
+// The readiness line writes an IPv6 host in brackets ("[::1]:8080"), as a
+// URI does; --host took it only bare, and refused what it had printed.
+TEST(endpoint, from_host_accepts_ipv6_in_brackets) {
+  auto e = endpoint::from_host("[::1]", 6000);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->to_string(), "[::1]:6000");
+  for (const char* bad : {"[127.0.0.1]", "[]", "[::1", "::1]", "[[::1]]", "[localhost]"})
+    EXPECT_FALSE(endpoint::from_host(bad, 1)) << bad;
+}
+
 TEST(endpoint, set_port_round_trips) {
   auto e = *endpoint::parse("10.0.0.1:1");
   e.set_port(65535);

@@ -31,11 +31,21 @@ void append_log_escaped(std::string& out, std::string_view text) {
   }
 }
 
-// Lines are whole whichever loop thread writes them: a pipe takes a write
-// of up to 4 KiB whole, a line may be longer, and the count of dropped
-// lines is shared.
+// Lines are whole whichever loop thread writes them, and the count of
+// dropped lines is shared.
 std::mutex log_mutex;
-std::uint64_t dropped_lines = 0;  // since the last line that went; guarded by log_mutex
+struct log_state {
+  int fd = -1;  // the descriptor whose kind is known
+  sys::sink_kind kind = sys::sink_kind::file;
+  std::uint64_t dropped = 0;  // lines since the last one that went
+  bool torn = false;          // the last line went in part: the next starts on a line of its own
+};
+log_state state;  // guarded by log_mutex
+
+// A non-blocking pipe takes a write of up to PIPE_BUF bytes whole or not
+// at all, so no line goes in part, to be merged with the next. (A socket
+// may take part of one: see write_log_line.)
+constexpr std::size_t max_log_line = 4096;
 
 }  // namespace
 
@@ -50,36 +60,51 @@ void access_log::write_line(std::string_view request_line, int status, std::uint
     line += '-';
   else
     append_log_escaped(line, request_line);
-  line += "\" " + std::to_string(status) + " " + std::to_string(bytes) + "\n";
-  write_log_line(file, line);
+  std::string tail = "\" " + std::to_string(status) + " " + std::to_string(bytes) + "\n";
+  if (line.size() + tail.size() > max_log_line) {  // a request line of kilobytes: its start
+    line.resize(max_log_line - tail.size() - 3);
+    line += "...";
+  }
+  write_log_line(file, line + tail);
 }
 
 void write_log_line(std::FILE* file, std::string_view line) {
-  std::lock_guard lock(log_mutex);
-  std::fflush(file);  // what the FILE's own buffer holds goes first
   int fd = fileno(file);
-  std::size_t sent = 0;
-  while (sent < line.size()) {
-    auto r = sys::write_nosignal(fd, line.data() + sent, line.size() - sent);
-    if (r.ok()) {
-      sent += r.value;
-      continue;
-    }
-    // A line longer than a pipe's atomic write (4 KiB) can go in part: it
-    // is finished if the reader makes room soon, not torn for the next.
-    if (!r.would_block() || sent == 0 || !sys::wait_writable(fd, 100).ok()) break;
-  }
-  if (sent == line.size()) {
-    if (dropped_lines != 0) {
-      log_warn("access log: " + std::to_string(dropped_lines) + " lines were dropped");
-      dropped_lines = 0;
-    }
+  if (fd < 0) {  // a FILE of the program's own (open_memstream, a cookie): as it is
+    std::fwrite(line.data(), 1, line.size(), file);
+    std::fflush(file);
     return;
   }
-  if (dropped_lines++ == 0)
+  std::uint64_t dropped = 0;
+  bool went = true;
+  {
+    std::lock_guard lock(log_mutex);
+    std::fflush(file);  // what the FILE's own buffer holds goes first
+    if (fd != state.fd) state = {fd, sys::sink_kind_of(fd), state.dropped, false};
+    std::string after_torn;
+    if (state.torn) line = after_torn.append("\n").append(line);
+    // Never a wait: a line the destination does not take now is dropped. A
+    // file or a socket may take part of one; the rest is tried at once, and
+    // what a socket leaves of it is dropped, torn.
+    std::size_t sent = 0;
+    while (went && sent < line.size()) {
+      auto r = sys::write_sink(fd, state.kind, line.data() + sent, line.size() - sent);
+      went = r.ok() && r.value > 0;
+      sent += r.value;
+    }
+    if (sent > 0) state.torn = !went;
+    if (went)
+      std::swap(dropped, state.dropped);
+    else if (state.dropped++ != 0)
+      return;
+  }
+  // Said outside the lock: stderr may be the same destination.
+  if (!went)
     log_warn(
         "access log: its destination takes no more (full, or its reader has gone); lines "
         "are dropped until it does");
+  else if (dropped != 0)
+    log_warn("access log: " + std::to_string(dropped) + " lines were dropped");
 }
 
 std::string request_line(const request& req) {

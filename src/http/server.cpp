@@ -450,14 +450,11 @@ class client_watch : tcp_stream::input_watch {
  public:
   client_watch(tcp_stream& s, weft::detail::task_context* ctx, bool arm) : ctx_(ctx) {
     if (ctx_ == nullptr) return;
+    on_input = &client_watch::input;
+    if (arm) watching_ = s.watch_input(*this);  // before the push: it may throw
     scope_.parent = ctx_->scope;
     ctx_->scope = &scope_;
-    if (!arm) return;
-    on_input = &client_watch::input;
-    if (s.watch_input(*this))
-      watching_ = true;
-    else
-      decide(s);  // gone already: the handler's first wait fails at once
+    if (arm && !watching_) decide(s.peek_socket());  // gone already: its first wait fails
   }
   client_watch(const client_watch&) = delete;
   client_watch& operator=(const client_watch&) = delete;
@@ -470,11 +467,14 @@ class client_watch : tcp_stream::input_watch {
  private:
   static void input(input_watch* self) {
     auto* w = static_cast<client_watch*>(self);
-    w->watching_ = false;
-    w->decide(*w->stream);
+    tcp_stream& s = *w->stream;
+    auto in = s.peek_socket();
+    // Woken for nothing (an edge for bytes already read): watch on.
+    w->watching_ = in == tcp_stream::socket_input::nothing && s.watch_input(*w);
+    if (!w->watching_) w->decide(in == tcp_stream::socket_input::nothing ? s.peek_socket() : in);
   }
-  void decide(tcp_stream& s) {
-    if (s.peek_socket() != tcp_stream::socket_input::end) return;
+  void decide(tcp_stream::socket_input in) {
+    if (in != tcp_stream::socket_input::end) return;  // the next request, or nothing yet
     gone_ = true;
     ctx_->cancel(scope_);
   }
@@ -695,6 +695,12 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
       res = co_await run_coroutine(*h, req, s, me, s.buffered().size() > own, keep_alive, gone);
       if (gone) {  // logged as nginx logs it: 499, nothing sent
         log.write(opts.access_log ? request_line(req) : std::string(), 499, 0);
+        // The answers owed before it still go: a client that half-closed
+        // after a pipeline reads them (they were dropped, found by review).
+        if (s.buffered_output() > 0) {
+          dl.expires_after(opts.write_timeout);
+          co_await s.flush();
+        }
         co_return;
       }
     }

@@ -238,14 +238,19 @@ response serve_file(request& req, const detail::file_info& f, detail::file_cache
 }
 
 // A mount's path as resolve_static_path gives a request's ("static/js"),
-// or "" for the whole site.
-std::string mount_segments(const std::string& mount, bool dotfiles) {
+// or "" for the whole site. A request's path never holds '?' or '#': a
+// mount with one would never be reached.
+std::string mount_segments(const std::string& mount) {
   if (mount.empty()) return {};
-  resolved_path m = resolve_static_path(mount, dotfiles);
-  if (m.status == 404)
-    throw std::invalid_argument("mount: a segment starting with '.' is hidden without dotfiles");
-  if (m.status != 0) throw std::invalid_argument("mount: not a path of segments: " + mount);
+  resolved_path m = resolve_static_path(mount, true);
+  if (m.status != 0 || mount.find_first_of("?#") != std::string::npos)
+    throw std::invalid_argument("mount: not a path of segments: " + mount);
   return m.relative;
+}
+
+// Whether a resolved path has a segment that starts with '.'.
+bool dotted(std::string_view relative) noexcept {
+  return relative.starts_with('.') || relative.find("/.") != std::string_view::npos;
 }
 
 // Whether `relative` (a request's resolved path) lies beneath the mount, on
@@ -276,7 +281,8 @@ static_files::static_files(const std::string& root, static_files_options opts)
   auto search = sys::openat(root_.get(), ".", O_PATH | O_DIRECTORY);
   if (!search.ok()) throw std::system_error(search.error(), "cannot open root " + root);
   sys::close(search.value);
-  mount_ = mount_segments(opts_.mount, opts_.dotfiles);
+  mount_ = mount_segments(opts_.mount);
+  dotted_mount_ = dotted(mount_);
   // Checked once here, not per response: it is sent unchecked.
   try {
     if (!opts_.cache_control.empty()) response().header("Cache-Control", opts_.cache_control);
@@ -287,10 +293,14 @@ static_files::static_files(const std::string& root, static_files_options opts)
 
 response static_files::serve(request& req) const {
   if (req.method() != "GET" && req.method() != "HEAD") return error_page(405);
-  resolved_path p = resolve_static_path(req.path(), opts_.dotfiles);
+  // A mount's own segments may start with '.' ("/.well-known"): then the
+  // rule is kept beneath it, on the path the walk resolved.
+  bool dots_beneath = !opts_.dotfiles && dotted_mount_;
+  resolved_path p = resolve_static_path(req.path(), opts_.dotfiles || dotted_mount_);
   if (p.status != 0) return error_page(p.status);
   std::string_view relative = p.relative;  // beneath the root
-  if (!beneath_mount(relative, mount_)) return error_page(404);
+  if (!beneath_mount(relative, mount_) || (dots_beneath && dotted(relative)))
+    return error_page(404);
   opened_files files(id_);
   int err = 0;
   const detail::file_info* f = files.open(root_.get(), relative, opts_, err);

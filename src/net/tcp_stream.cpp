@@ -564,7 +564,10 @@ bool tcp_stream::watch_input(input_watch& w) {
   };
   if (loop_->io_wait(fd_, io::readable, trig_, &w)) return true;
   drained_ = false;  // the loop had kept an edge for the next read: taken
-  return false;
+  // The edge may be stale, its bytes read since (a read that did not need
+  // to wait left it kept): then wait for the next one, now that it is taken.
+  if (peek_socket() != socket_input::nothing) return false;
+  return loop_->io_wait(fd_, io::readable, trig_, &w);
 }
 
 void tcp_stream::stop_watching_input() noexcept {

@@ -8,7 +8,10 @@ wrk, h2load) against it.
 import http.client
 import os
 import re
+import select
 import shutil
+import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -16,8 +19,8 @@ import unittest
 
 from httpwire import DateMaskedReply, ResponseReader, assert_alive, check_date, exchange, request, start_http
 from server_contract import ProcessContract
-from weftproc import (BackgroundSender, WeftProcess, WeftStartError, recv_until_closed, recv_until_closed_or_reset,
-                      send_with_eof, start_weft, start_weft_for_class, weft_cli)
+from weftproc import (WEFT_BIN, BackgroundSender, WeftProcess, WeftStartError, recv_until_closed,
+                      recv_until_closed_or_reset, send_with_eof, start_weft, start_weft_for_class, weft_cli)
 
 HELLO = b"Hello, world!"
 CLIENT_TIMEOUT = 20  # for the external tools; each run is a couple of seconds
@@ -532,6 +535,29 @@ class HelloAccessLog(unittest.TestCase):
         for line in lines:  # whole lines only
             self.assertRegex(line, self.CLF)
         self.assertIn("lines are dropped", server.stderr())
+
+    def test_a_log_shared_with_stderr_that_is_not_read_never_stops_the_server(self):
+        # `2>&1`, a terminal, journald: the warning that lines are dropped
+        # went to stderr, the same full pipe, with a blocking write, and
+        # held the loop all the same (found by review).
+        proc = subprocess.Popen([WEFT_BIN, "hello", "--port", "0", "--access-log", "-"],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.addCleanup(lambda: proc.poll() is None and (proc.kill(), proc.wait()))
+        self.addCleanup(proc.stdout.close)
+        line = b""
+        while not line.endswith(b"\n"):  # byte by byte: leave the rest in the pipe
+            ready, _, _ = select.select([proc.stdout], [], [], 10)
+            self.assertTrue(ready, "no readiness line")
+            line += os.read(proc.stdout.fileno(), 1)
+        port = int(line.rsplit(b":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            reader = ResponseReader(s)
+            for _ in range(100):
+                s.sendall(request("GET", "/" + "x" * 200) * 20)
+                for _ in range(20):
+                    self.assertEqual(reader.read_response().status, 200)
+        proc.send_signal(signal.SIGTERM)
+        self.assertEqual(proc.wait(timeout=10), 0)
 
     def test_a_log_reader_that_goes_does_not_take_the_server_down(self):
         # `weft hello --access-log - | head -1`: the reader goes, and the

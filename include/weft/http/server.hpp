@@ -43,11 +43,13 @@ struct server_options {
 
 // Opens an access log for server_options::access_log: `where` is a file,
 // appended to, or "-" for stdout. A pipe, FIFO or terminal gets a
-// non-blocking description of its own, so a reader that stops reading (a
-// full pipe, a paused terminal) costs log lines, dropped and counted on
-// stderr, and never holds a loop; a reader that has gone costs no
-// SIGPIPE. Lines are written whole, with write(2), whatever the FILE: one
-// opened otherwise (a blocking pipe) may hold its loop while it is full.
+// non-blocking description of its own, and a socket is written with
+// MSG_DONTWAIT, so a reader that stops reading (a full pipe, a paused
+// terminal) costs log lines, dropped and counted on stderr, and never
+// holds a loop; a reader that has gone costs no SIGPIPE. Lines go with
+// write(2) on the FILE's descriptor, whatever the FILE: a pipe opened
+// otherwise (blocking) may hold its loop while it is full. A line holds at
+// most 4 KiB (a pipe takes that whole), the request's start when longer.
 // Throws std::system_error when it cannot be opened.
 std::FILE* open_access_log(const std::string& where);
 

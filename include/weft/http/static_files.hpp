@@ -51,8 +51,8 @@ struct static_files_options {
   // /static/a.css, and answers 404 for any path not beneath it. Matched
   // after the request's path is decoded and normalized, as a route's
   // segments are ("/%73tatic/a.css" is there, "/static/../a.css" is not).
-  // Empty or "/": the root is the whole site. A mount with a segment that
-  // starts with '.' needs dotfiles, since that segment would be hidden.
+  // Empty or "/": the root is the whole site. The mount's own segments may
+  // start with '.' ("/.well-known"); dotfiles beneath it stay hidden.
   std::string mount;
 };
 
@@ -77,8 +77,9 @@ class static_files {
   response serve_directory(request& req, std::string_view shown, std::string_view relative) const;
   unique_fd root_;
   static_files_options opts_;
-  std::string mount_;  // the mount's segments, as resolve_static_path gives them
-  std::uint64_t id_;   // names this instance's per-thread cache
+  std::string mount_;          // the mount's segments, as resolve_static_path gives them
+  bool dotted_mount_ = false;  // one of them starts with '.'
+  std::uint64_t id_;           // names this instance's per-thread cache
 };
 
 }  // namespace weft::http

@@ -252,9 +252,10 @@ class tcp_stream {
   // runs once, from the loop, when bytes or the peer's end (a FIN, a
   // reset) arrive; peek_socket() then says which. Returns false, watching
   // nothing, when input may already be there: peek_socket() says. Stop
-  // watching before the next read on this stream, and before `w` goes. The
-  // bytes stay for the next read, which finds them though the watch took
-  // the edge that announced them.
+  // watching before the next read on this stream, and before `w` goes;
+  // neither move nor close the stream while watching. The bytes stay for
+  // the next read, which finds them though the watch took the edge that
+  // announced them.
   struct input_watch : detail::io_waiter {
     tcp_stream* stream = nullptr;  // set by watch_input
     void (*on_input)(input_watch* self) = nullptr;

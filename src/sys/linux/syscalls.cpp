@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <linux/sockios.h>
-#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/eventfd.h>
@@ -18,6 +17,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <mutex>
 #include <thread>
 #include <type_traits>
 
@@ -270,13 +270,28 @@ result<int> reopen_nonblocking(int fd) {
   return from(again, again < 0);
 }
 
-status wait_writable(int fd, int timeout_ms) {
-  pollfd p{fd, POLLOUT, 0};
-  int n;
-  do n = ::poll(&p, 1, timeout_ms);
+sink_kind sink_kind_of(int fd) noexcept {
+  struct ::stat st {};
+  if (::fstat(fd, &st) != 0) return sink_kind::file;  // a bad fd: the write will say so
+  if (S_ISSOCK(st.st_mode)) return sink_kind::socket;
+  return S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode) ? sink_kind::pipe : sink_kind::file;
+}
+
+result<size_t> write_sink(int fd, sink_kind kind, const void* buf, size_t len) {
+  ssize_t n;
+  switch (kind) {
+    case sink_kind::socket:
+      do n = ::send(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+      while (n < 0 && errno == EINTR);
+      return from(static_cast<size_t>(n), n < 0);
+    case sink_kind::pipe:
+      return write_nosignal(fd, buf, len);
+    case sink_kind::file:
+      break;
+  }
+  do n = ::write(fd, buf, len);
   while (n < 0 && errno == EINTR);
-  if (n < 0) return {errno};
-  return {n == 0 ? ETIMEDOUT : 0};
+  return from(static_cast<size_t>(n), n < 0);
 }
 
 result<int> openat_beneath(int dirfd, const char* path, int flags, bool no_symlinks) {
@@ -342,8 +357,33 @@ void close(int fd) {
   ::close(fd);
 }
 
+// A message never waits for stderr's reader, nor raises SIGPIPE: stderr is
+// often where the access log goes too (2>&1, a terminal, journald), and a
+// reader that stopped would stop the loop that warns, signals and all. A
+// pipe or terminal gets a non-blocking description of its own; what it
+// does not take is dropped. Kept while fd 2 is the same file: a program
+// may point fd 2 elsewhere (dup2), and its messages follow.
 void write_stderr(const char* data, size_t len) noexcept {
-  [[maybe_unused]] ssize_t n = ::write(2, data, len);
+  static std::mutex mu;
+  static struct {
+    int fd = -1;  // where messages go; -1: not chosen yet
+    sink_kind kind = sink_kind::file;
+    dev_t dev = 0;
+    ino_t ino = 0;
+  } err;
+  struct ::stat st {};
+  bool known = ::fstat(2, &st) == 0;
+  std::lock_guard lock(mu);
+  if (err.fd < 0 || !known || st.st_dev != err.dev || st.st_ino != err.ino) {
+    if (err.fd > 2) ::close(err.fd);
+    err.fd = 2;
+    err.kind = sink_kind_of(2);
+    err.dev = st.st_dev;
+    err.ino = st.st_ino;
+    if (err.kind == sink_kind::pipe)
+      if (auto again = reopen_nonblocking(2); again.ok()) err.fd = again.value;
+  }
+  [[maybe_unused]] auto r = write_sink(err.fd, err.kind, data, len);
 }
 
 int somaxconn() {

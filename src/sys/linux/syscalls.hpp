@@ -105,8 +105,16 @@ result<size_t> write_nosignal(int fd, const void* buf, size_t len);
 // for a regular file or a block device, whose writes never wait on a
 // reader; ENXIO for a socket, which /proc cannot open.
 result<int> reopen_nonblocking(int fd);
-// poll(2) for room to write on `fd`, up to `timeout_ms`: ETIMEDOUT without.
-status wait_writable(int fd, int timeout_ms);
+// What a write to `fd` may do besides writing: a pipe, FIFO or terminal
+// may wait for its reader, and raises SIGPIPE once the reader has gone; a
+// socket may wait too, and send(2) can say not to; a file (a regular one,
+// /dev/null, a block device) does neither.
+enum class sink_kind : std::uint8_t { file, pipe, socket };
+sink_kind sink_kind_of(int fd) noexcept;
+// Writes without raising SIGPIPE, and to a socket without waiting (send
+// with MSG_DONTWAIT | MSG_NOSIGNAL). A pipe waits unless its description
+// is non-blocking (reopen_nonblocking).
+result<size_t> write_sink(int fd, sink_kind kind, const void* buf, size_t len);
 
 // process
 void write_stderr(const char* data, size_t len) noexcept;  // one write(2)

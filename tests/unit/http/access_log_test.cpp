@@ -7,6 +7,7 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -88,6 +89,57 @@ TEST_F(log_fifo, a_reader_that_has_gone_costs_no_sigpipe) {
   ::sigpending(&pending);
   EXPECT_FALSE(sigismember(&pending, SIGPIPE));
   std::fclose(log);
+}
+
+// Longer than a pipe takes whole, a line went in part into a nearly full
+// pipe and ran into the next; a request line of kilobytes is logged by its
+// start, so a line is at most 4 KiB and goes whole or not at all.
+TEST_F(log_fifo, a_line_is_at_most_what_a_pipe_takes_whole) {
+  std::FILE* log = open_access_log(path_);
+  ASSERT_NE(log, nullptr);
+  std::string target(10000, 'a');
+  request req;
+  req.head_.method = "GET";
+  req.head_.target = target;
+  detail::access_log(log, tcp_stream()).write(detail::request_line(req), 200, 13);
+  std::string got = drain();
+  EXPECT_EQ(got.size(), 4096u);
+  EXPECT_TRUE(got.ends_with("aaa...\" 200 13\n")) << got.substr(got.size() - 40);
+  std::fclose(log);
+}
+
+// A socket that is not read (journald's stream on stdout) held the loop:
+// reopen_nonblocking cannot open a socket, and write(2) on it waited.
+TEST(access_log, a_socket_that_is_not_read_costs_lines_not_a_wait) {
+  int pair[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+  std::FILE* log = fdopen(pair[0], "a");
+  ASSERT_NE(log, nullptr);
+  std::string line(99, 'x');
+  line += '\n';
+  auto writes = std::async(std::launch::async, [&] {
+    for (int i = 0; i < 20000; ++i) detail::write_log_line(log, line);
+  });
+  bool finished = writes.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
+  char buf[65536];
+  while (writes.wait_for(std::chrono::milliseconds(10)) != std::future_status::ready)
+    (void)::recv(pair[1], buf, sizeof buf, MSG_DONTWAIT);  // let a waiting write finish
+  EXPECT_TRUE(finished) << "a write waited for the reader";
+  std::fclose(log);
+  ::close(pair[1]);
+}
+
+// A FILE with no descriptor of its own (open_memstream, fopencookie) is
+// the program's business: its lines were all dropped, fileno() being -1.
+TEST(access_log, a_file_without_a_descriptor_is_written_as_it_is) {
+  char* data = nullptr;
+  std::size_t size = 0;
+  std::FILE* log = open_memstream(&data, &size);
+  ASSERT_NE(log, nullptr);
+  detail::write_log_line(log, "one line\n");
+  std::fclose(log);
+  EXPECT_EQ(std::string(data, size), "one line\n");
+  std::free(data);
 }
 
 TEST(access_log, a_file_that_cannot_be_opened_is_an_error) {

@@ -199,6 +199,19 @@ void ask_and_go(const endpoint& at, const std::string& request, bool reset) {
   ::close(c);
 }
 
+// GET /poll waits 30 s, and notes whether it was cancelled instead.
+void add_long_poll(fixture& f, bool& cancelled) {
+  f.routes.get("/poll", [&cancelled](http::request&) -> task<http::response> {
+    try {
+      co_await sleep(std::chrono::seconds(30));
+    } catch (const std::system_error& e) {
+      cancelled = e.code() == std::errc::operation_canceled;
+      throw;
+    }
+    co_return http::response::text("late\n");
+  });
+}
+
 // A coroutine handler that waits on something else (a backend, a long
 // poll) is cancelled when its client goes, as Go's request context is and
 // as nginx stops (499): the connection, its handler and what it holds went
@@ -207,15 +220,7 @@ TEST(http_server, a_waiting_handler_is_cancelled_when_its_client_goes) {
   for (bool reset : {false, true}) {
     fixture f;
     bool cancelled = false;
-    f.routes.get("/poll", [&cancelled](http::request&) -> task<http::response> {
-      try {
-        co_await sleep(std::chrono::seconds(30));
-      } catch (const std::system_error& e) {
-        cancelled = e.code() == std::errc::operation_canceled;
-        throw;
-      }
-      co_return http::response::text("late\n");
-    });
+    add_long_poll(f, cancelled);
     serve_threw = false;
     f.run_client(
         [reset](const endpoint& at) {
@@ -225,6 +230,78 @@ TEST(http_server, a_waiting_handler_is_cancelled_when_its_client_goes) {
     EXPECT_TRUE(cancelled) << "reset " << reset;
     EXPECT_FALSE(serve_threw);
   }
+}
+
+// A client that half-closes after a pipeline (printf ... | nc -N) has gone
+// by the time its last handler waits, which is cancelled; the answers owed
+// before it still go out. They were dropped with the connection, and the
+// access log said 200 for an answer never sent (found by review).
+TEST(http_server, answers_owed_before_a_handler_cancelled_for_a_gone_client_still_go) {
+  fixture f;
+  f.routes.get("/poll", [](http::request&) -> task<http::response> {
+    co_await sleep(std::chrono::seconds(30));
+    co_return http::response::text("late\n");
+  });
+  f.answer("/fast", [] { return http::response::text("fast\n"); });
+  auto served = f.serve_one();
+  int c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_EQ(::connect(c, served->at.data(), served->at.size()), 0);
+  // A first exchange, so that the server waits for the rest: the loop then
+  // reports the pipeline and its FIN in one event, before /poll's handler.
+  std::string first = "GET /fast HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(::send(c, first.data(), first.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(first.size()));
+  char buf[4096];
+  ASSERT_TRUE(test::run_until(
+      f.l, [&] { return ::recv(c, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT) > 0; },
+      std::chrono::seconds(5)));
+  for (int i = 0; i < 3; ++i) f.l.run_once(std::chrono::milliseconds(5));  // it waits by now
+  while (::recv(c, buf, sizeof buf, MSG_DONTWAIT) > 0) {
+  }
+  std::string both = "GET /fast HTTP/1.1\r\nHost: x\r\n\r\nGET /poll HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(::send(c, both.data(), both.size(), MSG_NOSIGNAL), static_cast<ssize_t>(both.size()));
+  ::shutdown(c, SHUT_WR);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_TRUE(test::run_until(
+      f.l, [&] { return served->server.done(); }, std::chrono::seconds(5)));
+  std::string reply;
+  for (ssize_t n; (n = ::recv(c, buf, sizeof buf, MSG_DONTWAIT)) > 0;)
+    reply.append(buf, static_cast<std::size_t>(n));
+  ::close(c);
+  EXPECT_NE(reply.find("\r\n\r\nfast\n"), std::string::npos) << reply;
+  EXPECT_EQ(reply.find("late"), std::string::npos) << reply;
+}
+
+// A request that came in two pieces while the handler before it waited left
+// the loop an edge for bytes already read: its own handler's watch took
+// that edge for input, found none, and never watched, so the client's
+// going was missed and the handler waited on (found by review).
+TEST(http_server, a_client_is_watched_after_a_request_that_came_in_pieces) {
+  fixture f;
+  bool cancelled = false;
+  f.routes.get("/slow", [](http::request&) -> task<http::response> {
+    co_await sleep(std::chrono::milliseconds(200));
+    co_return http::response::text("slow\n");
+  });
+  add_long_poll(f, cancelled);
+  f.run_client(
+      [](const endpoint& at) {
+        int c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int one = 1;
+        ::setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        ASSERT_EQ(::connect(c, at.data(), at.size()), 0);
+        auto say = [c](const std::string& bytes) {
+          (void)::send(c, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+          std::this_thread::sleep_for(std::chrono::milliseconds(40));
+        };
+        say("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
+        say("GET /poll HTTP/1.1\r\n");
+        say("Host: x\r\n\r\n");
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));  // /poll waits by now
+        ::close(c);
+      },
+      accept_one, std::chrono::seconds(5));
+  EXPECT_TRUE(cancelled);
 }
 
 // Input that comes while a handler waits is the next request, not a sign

@@ -35,15 +35,13 @@ void append_log_escaped(std::string& out, std::string_view text) {
 // dropped lines is shared.
 std::mutex log_mutex;
 struct log_state {
-  int fd = -1;  // the descriptor whose kind is known
-  sys::sink_kind kind = sys::sink_kind::file;
   std::uint64_t dropped = 0;  // lines since the last one that went
   bool torn = false;          // the last line went in part: the next starts on a line of its own
 };
 log_state state;  // guarded by log_mutex
 
-// A non-blocking pipe takes a write of up to PIPE_BUF bytes whole or not
-// at all, so no line goes in part, to be merged with the next. (A socket
+// A pipe takes a write of up to PIPE_BUF bytes whole or not at all, so no
+// line goes in part, to be merged with the next. (A socket or a terminal
 // may take part of one: see write_log_line.)
 constexpr std::size_t max_log_line = 4096;
 
@@ -80,15 +78,16 @@ void write_log_line(std::FILE* file, std::string_view line) {
   {
     std::lock_guard lock(log_mutex);
     std::fflush(file);  // what the FILE's own buffer holds goes first
-    if (fd != state.fd) state = {fd, sys::sink_kind_of(fd), state.dropped, false};
+    // Looked up per line: a descriptor number may come to name another file.
+    sys::sink_kind kind = sys::sink_kind_of(fd);
     std::string after_torn;
     if (state.torn) line = after_torn.append("\n").append(line);
     // Never a wait: a line the destination does not take now is dropped. A
-    // file or a socket may take part of one; the rest is tried at once, and
-    // what a socket leaves of it is dropped, torn.
+    // file, a socket or a terminal may take part of one; the rest is tried
+    // at once, and what is left of it is dropped, torn.
     std::size_t sent = 0;
     while (went && sent < line.size()) {
-      auto r = sys::write_sink(fd, state.kind, line.data() + sent, line.size() - sent);
+      auto r = sys::write_sink(fd, kind, line.data() + sent, line.size() - sent);
       went = r.ok() && r.value > 0;
       sent += r.value;
     }
@@ -124,17 +123,9 @@ std::string_view first_line(std::string_view bytes) noexcept {
 namespace weft::http {
 
 std::FILE* open_access_log(const std::string& where) {
-  bool out = where == "-";
-  std::FILE* f = out ? stdout : std::fopen(where.c_str(), "ae");
+  if (where == "-") return stdout;
+  std::FILE* f = std::fopen(where.c_str(), "ae");
   if (!f) throw std::system_error(errno, std::system_category(), "cannot open access log " + where);
-  auto again = sys::reopen_nonblocking(fileno(f));
-  if (!again.ok()) return f;  // a file, which never waits on a reader (or a socket: as it is)
-  if (!out) std::fclose(f);
-  f = fdopen(again.value, "a");
-  if (!f) {
-    sys::close(again.value);
-    throw std::system_error(errno, std::system_category(), "cannot open access log " + where);
-  }
   return f;
 }
 

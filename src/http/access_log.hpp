@@ -37,13 +37,11 @@ struct access_log {
   void write_line(std::string_view request_line, int status, std::uint64_t bytes) const;
 };
 
-// Writes one line to an access log, after what its FILE buffers, with one
-// write(2) on its descriptor (send(2) with MSG_DONTWAIT on a socket): never
-// raises SIGPIPE, and never waits on a descriptor opened non-blocking
-// (open_access_log). A line the destination does not take now (full, or
-// its reader gone) is dropped, and the drops are reported on stderr. A
-// FILE without a descriptor (open_memstream) is written as it is. Safe
-// from any thread.
+// Writes one line to an access log, after what its FILE buffers, on its
+// descriptor, without ever waiting or raising SIGPIPE (sys::write_sink). A
+// line the destination does not take now (full, or its reader gone) is
+// dropped, and the drops are reported on stderr. A FILE without a
+// descriptor (open_memstream) is written as it is. Safe from any thread.
 void write_log_line(std::FILE* file, std::string_view line);
 
 // The request line of a request served, for the access log.

@@ -10,9 +10,11 @@
 //
 // A coroutine handler whose client goes (a FIN or a reset) while it waits
 // on something else, a backend or a long poll, is cancelled: its pending
-// operation throws std::system_error(operation_canceled), the connection
-// ends without an answer, and the access log says 499, as nginx's does (Go
-// cancels the request's context likewise). A client that half-closes after
+// operation throws std::system_error(operation_canceled), and the
+// connection ends after the answers owed before it, without one of its
+// own (one it makes all the same, having caught the cancel, is sent), and
+// the access log says 499, as nginx's does (Go cancels the request's
+// context likewise). A client that half-closes after
 // its request counts as gone, as there. Input that comes first is the next
 // request, not a departure; a route that streams its body, whose handler
 // reads the stream itself, learns of it by its reads. Work that must go on
@@ -42,15 +44,12 @@ struct server_options {
 };
 
 // Opens an access log for server_options::access_log: `where` is a file,
-// appended to, or "-" for stdout. A pipe, FIFO or terminal gets a
-// non-blocking description of its own, and a socket is written with
-// MSG_DONTWAIT, so a reader that stops reading (a full pipe, a paused
-// terminal) costs log lines, dropped and counted on stderr, and never
-// holds a loop; a reader that has gone costs no SIGPIPE. Lines go with
-// write(2) on the FILE's descriptor, whatever the FILE: a pipe opened
-// otherwise (blocking) may hold its loop while it is full. A line holds at
-// most 4 KiB (a pipe takes that whole), the request's start when longer.
-// Throws std::system_error when it cannot be opened.
+// appended to, or "-" for stdout. Throws std::system_error when it cannot
+// be opened. Whatever the FILE, lines go to its descriptor without ever
+// waiting: a reader that stops reading (a full pipe, a paused terminal, a
+// socket) costs log lines, dropped and counted on stderr, never a loop,
+// and a reader that has gone costs no SIGPIPE. A line holds at most 4 KiB
+// (a pipe takes that whole), the request's start when longer.
 std::FILE* open_access_log(const std::string& where);
 
 // What a streamed body's producer writes to. Each write is one chunk, and

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <linux/sockios.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/eventfd.h>
@@ -14,10 +15,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
-#include <mutex>
+#include <string_view>
 #include <thread>
 #include <type_traits>
 
@@ -258,17 +260,25 @@ result<size_t> write_nosignal(int fd, const void* buf, size_t len) {
   return from(static_cast<size_t>(n), n < 0);
 }
 
-result<int> reopen_nonblocking(int fd) {
-  struct ::stat st {};
-  if (::fstat(fd, &st) != 0) return from(-1, true);
-  if (!S_ISFIFO(st.st_mode) && !S_ISCHR(st.st_mode) && !S_ISSOCK(st.st_mode)) return {-1, EINVAL};
-  char proc[32];
-  std::snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-  int again;
-  do again = ::open(proc, O_WRONLY | O_APPEND | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-  while (again < 0 && errno == EINTR);
-  return from(again, again < 0);
+namespace {
+// RWF_NOWAIT makes the one write not wait (pipes since Linux 5.x); a
+// terminal, or an older kernel, refuses it (EOPNOTSUPP), and poll with no
+// timeout stands in: a pipe that polls writable has a free slot, which a
+// write of up to PIPE_BUF bytes fits, and a terminal has room.
+result<size_t> write_pipe_nowait(int fd, const void* buf, size_t len) {
+  iovec iov{const_cast<void*>(buf), len};
+  ssize_t n = without_sigpipe(len, [&] { return ::pwritev2(fd, &iov, 1, -1, RWF_NOWAIT); });
+  if (n >= 0 || (errno != EOPNOTSUPP && errno != EINVAL))
+    return from(static_cast<size_t>(n), n < 0);
+  pollfd p{fd, POLLOUT, 0};
+  int ready;
+  do ready = ::poll(&p, 1, 0);
+  while (ready < 0 && errno == EINTR);
+  if (ready < 0) return from(size_t{0}, true);
+  if (ready == 0) return {0, EAGAIN};
+  return write_nosignal(fd, buf, len);  // room, or an error (a reader gone) the write reports
 }
+}  // namespace
 
 sink_kind sink_kind_of(int fd) noexcept {
   struct ::stat st {};
@@ -285,7 +295,7 @@ result<size_t> write_sink(int fd, sink_kind kind, const void* buf, size_t len) {
       while (n < 0 && errno == EINTR);
       return from(static_cast<size_t>(n), n < 0);
     case sink_kind::pipe:
-      return write_nosignal(fd, buf, len);
+      return write_pipe_nowait(fd, buf, len);
     case sink_kind::file:
       break;
   }
@@ -359,31 +369,19 @@ void close(int fd) {
 
 // A message never waits for stderr's reader, nor raises SIGPIPE: stderr is
 // often where the access log goes too (2>&1, a terminal, journald), and a
-// reader that stopped would stop the loop that warns, signals and all. A
-// pipe or terminal gets a non-blocking description of its own; what it
-// does not take is dropped. Kept while fd 2 is the same file: a program
-// may point fd 2 elsewhere (dup2), and its messages follow.
+// reader that stopped would stop the loop that warns, signals and all.
+// What it does not take now is dropped. Nothing is kept between messages
+// (no descriptor, no lock): fd 2 may be pointed elsewhere at any time, or
+// the process forked. A message that went in part (a terminal) is ended
+// by the next one, which starts on a line of its own.
 void write_stderr(const char* data, size_t len) noexcept {
-  static std::mutex mu;
-  static struct {
-    int fd = -1;  // where messages go; -1: not chosen yet
-    sink_kind kind = sink_kind::file;
-    dev_t dev = 0;
-    ino_t ino = 0;
-  } err;
-  struct ::stat st {};
-  bool known = ::fstat(2, &st) == 0;
-  std::lock_guard lock(mu);
-  if (err.fd < 0 || !known || st.st_dev != err.dev || st.st_ino != err.ino) {
-    if (err.fd > 2) ::close(err.fd);
-    err.fd = 2;
-    err.kind = sink_kind_of(2);
-    err.dev = st.st_dev;
-    err.ino = st.st_ino;
-    if (err.kind == sink_kind::pipe)
-      if (auto again = reopen_nonblocking(2); again.ok()) err.fd = again.value;
-  }
-  [[maybe_unused]] auto r = write_sink(err.fd, err.kind, data, len);
+  static std::atomic<bool> torn{false};
+  sink_kind kind = sink_kind_of(2);
+  std::string_view rest(data, len);
+  if (torn.exchange(false, std::memory_order_relaxed)) [[maybe_unused]]
+    auto nl = write_sink(2, kind, "\n", 1);
+  auto r = write_sink(2, kind, rest.data(), rest.size());
+  if (r.ok() && r.value > 0 && r.value < rest.size()) torn.store(true, std::memory_order_relaxed);
 }
 
 int somaxconn() {

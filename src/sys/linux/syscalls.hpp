@@ -98,22 +98,19 @@ result<size_t> getdents(int fd, void* buf, size_t len);
 // write(2) that never raises SIGPIPE: a pipe or FIFO whose reader has gone
 // fails with EPIPE instead, as a socket does under MSG_NOSIGNAL.
 result<size_t> write_nosignal(int fd, const void* buf, size_t len);
-// A description of its own for the pipe, FIFO or terminal that `fd` writes
-// to (opened again through /proc/self/fd), non-blocking and appending:
-// O_NONBLOCK set on `fd` itself would hold for every process that shares
-// its description, a shell's terminal or the pipe's other writers. EINVAL
-// for a regular file or a block device, whose writes never wait on a
-// reader; ENXIO for a socket, which /proc cannot open.
-result<int> reopen_nonblocking(int fd);
 // What a write to `fd` may do besides writing: a pipe, FIFO or terminal
 // may wait for its reader, and raises SIGPIPE once the reader has gone; a
-// socket may wait too, and send(2) can say not to; a file (a regular one,
-// /dev/null, a block device) does neither.
+// socket may wait too; a file (a regular one, /dev/null, a block device)
+// does neither.
 enum class sink_kind : std::uint8_t { file, pipe, socket };
 sink_kind sink_kind_of(int fd) noexcept;
-// Writes without raising SIGPIPE, and to a socket without waiting (send
-// with MSG_DONTWAIT | MSG_NOSIGNAL). A pipe waits unless its description
-// is non-blocking (reopen_nonblocking).
+// Writes without waiting and without raising SIGPIPE, whatever the
+// descriptor's own mode, which is shared with every process that holds it
+// and so is not weft's to change: a socket through send(MSG_DONTWAIT); a
+// pipe through pwritev2(RWF_NOWAIT), or where the kernel has no such
+// write, only once poll says there is room (a write of up to PIPE_BUF
+// bytes then fits whole); a file through write(2). EAGAIN when it would
+// wait.
 result<size_t> write_sink(int fd, sink_kind kind, const void* buf, size_t len);
 
 // process

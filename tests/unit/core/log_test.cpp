@@ -1,9 +1,13 @@
 // what_of: what a caught exception says, for a log line.
 #include <weft/core/log.hpp>
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <functional>
 #include <stdexcept>
+#include <string>
 #include <system_error>
 
 namespace weft {
@@ -18,6 +22,46 @@ TEST(what_of, a_standard_exception_says_its_what) {
 
 TEST(what_of, anything_else_thrown_is_named_as_such) {
   EXPECT_EQ(what_of(std::make_exception_ptr(42)), "an exception not derived from std::exception");
+}
+
+// Runs `body` with fd 2 pointed at the write end of a fresh pipe, and
+// returns the read end; fd 2 is restored before it returns.
+int with_stderr_on_a_pipe(const std::function<void()>& body) {
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) return -1;
+  int saved = ::dup(2);
+  ::dup2(p[1], 2);
+  ::close(p[1]);
+  body();
+  ::dup2(saved, 2);
+  ::close(saved);
+  return p[0];
+}
+
+// A message never waits for stderr's reader: one that stopped reading (2>&1
+// into a pipe, a paused terminal) would stop the loop that logs, and its
+// signals with it. What does not fit is dropped.
+TEST(log, a_full_stderr_drops_messages_rather_than_wait) {
+  int reader = with_stderr_on_a_pipe([] {
+    std::string big(1000, 'x');
+    for (int i = 0; i < 200; ++i) log_warn(big);  // 200 KB: three full pipes
+  });
+  ASSERT_GE(reader, 0);
+  ::close(reader);
+}
+
+// weft keeps no descriptor of stderr's pipe: one it reopened to write
+// without waiting held the pipe open after the program pointed fd 2
+// elsewhere (daemon(3)), so its reader never saw the end (found by review).
+TEST(log, no_descriptor_of_stderr_outlives_the_message) {
+  int reader = with_stderr_on_a_pipe([] { log_warn("one message"); });
+  ASSERT_GE(reader, 0);
+  ::fcntl(reader, F_SETFL, O_NONBLOCK);
+  char buf[256];
+  ssize_t n = ::read(reader, buf, sizeof buf);
+  EXPECT_EQ(std::string(buf, n > 0 ? static_cast<std::size_t>(n) : 0), "weft: warn: one message\n");
+  EXPECT_EQ(::read(reader, buf, sizeof buf), 0) << "another writer still holds the pipe";
+  ::close(reader);
 }
 
 }  // namespace

@@ -109,7 +109,7 @@ TEST_F(log_fifo, a_line_is_at_most_what_a_pipe_takes_whole) {
 }
 
 // A socket that is not read (journald's stream on stdout) held the loop:
-// reopen_nonblocking cannot open a socket, and write(2) on it waited.
+// write(2) on it waited.
 TEST(access_log, a_socket_that_is_not_read_costs_lines_not_a_wait) {
   int pair[2];
   ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
@@ -126,6 +126,31 @@ TEST(access_log, a_socket_that_is_not_read_costs_lines_not_a_wait) {
     (void)::recv(pair[1], buf, sizeof buf, MSG_DONTWAIT);  // let a waiting write finish
   EXPECT_TRUE(finished) << "a write waited for the reader";
   std::fclose(log);
+  ::close(pair[1]);
+}
+
+// The kind of destination is looked up per line: kept by descriptor number,
+// a log whose number came to name a file (a reopened log) was sent to it
+// with send(2), and every line was dropped (found by review).
+TEST(access_log, a_descriptor_number_that_comes_to_name_a_file_is_written_as_one) {
+  int pair[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+  std::FILE* log = fdopen(pair[0], "a");
+  ASSERT_NE(log, nullptr);
+  detail::write_log_line(log, "to the socket\n");
+  char buf[64];
+  ssize_t n = ::recv(pair[1], buf, sizeof buf, MSG_DONTWAIT);
+  EXPECT_EQ(std::string(buf, n > 0 ? static_cast<std::size_t>(n) : 0), "to the socket\n");
+  char path[] = "/tmp/weft-log-XXXXXX";
+  int file = ::mkstemp(path);
+  ASSERT_GE(file, 0);
+  ::dup2(file, pair[0]);
+  detail::write_log_line(log, "to the file\n");
+  n = ::pread(file, buf, sizeof buf, 0);
+  EXPECT_EQ(std::string(buf, n > 0 ? static_cast<std::size_t>(n) : 0), "to the file\n");
+  std::fclose(log);
+  ::close(file);
+  ::unlink(path);
   ::close(pair[1]);
 }
 

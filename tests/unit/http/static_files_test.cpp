@@ -341,14 +341,20 @@ TEST_F(small_files, a_mounted_root_shares_a_router_with_other_routes) {
       "HEAD /static/b.txt HTTP/1.1\r\nHost: x\r\n\r\n"
       "GET /api HTTP/1.1\r\nHost: x\r\n\r\n"
       "GET /b.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-  std::vector<std::string> statuses;
-  for (std::size_t at = 0; (at = reply.find("HTTP/1.1 ", at)) != std::string::npos; at += 9)
-    statuses.push_back(reply.substr(at + 9, 3));
-  EXPECT_EQ(statuses, (std::vector<std::string>{"200", "200", "200", "404"}));
-  EXPECT_NE(reply.find("\r\n\r\naaaa"), std::string::npos);
-  EXPECT_NE(reply.find("Content-Length: 2\r\n"), std::string::npos);
-  EXPECT_EQ(reply.find("bb"), std::string::npos) << "a HEAD answer has no body";
-  EXPECT_NE(reply.find("\r\n\r\n{}"), std::string::npos);
+  std::vector<std::string> answers;  // each from its status line to the next
+  for (std::size_t at = reply.find("HTTP/1.1 "); at != std::string::npos;) {
+    std::size_t next = reply.find("HTTP/1.1 ", at + 9);
+    answers.push_back(reply.substr(at, next - at));
+    at = next;
+  }
+  ASSERT_EQ(answers.size(), 4u) << reply;
+  EXPECT_EQ(answers[0].rfind("HTTP/1.1 200", 0), 0u);
+  EXPECT_TRUE(answers[0].ends_with("\r\n\r\naaaa"));
+  EXPECT_EQ(answers[1].rfind("HTTP/1.1 200", 0), 0u);
+  EXPECT_NE(answers[1].find("Content-Length: 2\r\n"), std::string::npos);
+  EXPECT_TRUE(answers[1].ends_with("\r\n\r\n")) << "a HEAD answer has no body";
+  EXPECT_TRUE(answers[2].ends_with("\r\n\r\n{}"));
+  EXPECT_EQ(answers[3].rfind("HTTP/1.1 404", 0), 0u);
 }
 
 // Mounted at "/.well-known" (ACME's challenges), the mount's own dot

@@ -440,12 +440,13 @@ class flush_if_it_waits {
 // 499: otherwise the connection, the handler and all it holds lasted as
 // long as the wait, to learn of it only by writing. The handler runs in a
 // cancel scope of its own, which the client's end cancels; its pending
-// operation fails with operation_canceled, and the connection ends without
-// an answer. Armed only while nothing reads the stream (not for a route
-// that streams its body) and no next request is in: input that comes first
-// is the next request, and ends the watch. A client that half-closes after
-// its request is taken as gone, as Go and nginx take it. The access log
-// says 499, as nginx's does.
+// operation fails with operation_canceled, and the connection ends after
+// the answers owed before it (serve), with none of its own unless the
+// handler caught the cancel and made one. Armed only while nothing reads
+// the stream (not for a route that streams its body) and no next request
+// is in: input that comes first is the next request, and ends the watch.
+// A client that half-closes after its request is taken as gone, as Go and
+// nginx take it. The access log says 499, as nginx's does.
 class client_watch : tcp_stream::input_watch {
  public:
   client_watch(tcp_stream& s, weft::detail::task_context* ctx, bool arm) : ctx_(ctx) {

@@ -19,7 +19,6 @@
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
-#include <string_view>
 #include <thread>
 #include <type_traits>
 
@@ -255,12 +254,14 @@ result<size_t> sendfile(int out_fd, int in_fd, uint64_t* offset, size_t count) {
   return from(static_cast<size_t>(n), n < 0);
 }
 
+namespace {
+// write(2) that never raises SIGPIPE: a pipe or FIFO whose reader has gone
+// fails with EPIPE instead, as a socket does under MSG_NOSIGNAL.
 result<size_t> write_nosignal(int fd, const void* buf, size_t len) {
   ssize_t n = without_sigpipe(len, [&] { return ::write(fd, buf, len); });
   return from(static_cast<size_t>(n), n < 0);
 }
 
-namespace {
 // RWF_NOWAIT makes the one write not wait (pipes since Linux 5.x); a
 // terminal, or an older kernel, refuses it (EOPNOTSUPP), and poll with no
 // timeout stands in: a pipe that polls writable has a free slot, which a
@@ -377,11 +378,10 @@ void close(int fd) {
 void write_stderr(const char* data, size_t len) noexcept {
   static std::atomic<bool> torn{false};
   sink_kind kind = sink_kind_of(2);
-  std::string_view rest(data, len);
   if (torn.exchange(false, std::memory_order_relaxed)) [[maybe_unused]]
     auto nl = write_sink(2, kind, "\n", 1);
-  auto r = write_sink(2, kind, rest.data(), rest.size());
-  if (r.ok() && r.value > 0 && r.value < rest.size()) torn.store(true, std::memory_order_relaxed);
+  auto r = write_sink(2, kind, data, len);
+  if (r.ok() && r.value > 0 && r.value < len) torn.store(true, std::memory_order_relaxed);
 }
 
 int somaxconn() {

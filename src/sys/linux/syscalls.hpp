@@ -95,9 +95,6 @@ result<size_t> pread(int fd, void* buf, size_t len, uint64_t offset);  // 0: end
 result<size_t> getdents(int fd, void* buf, size_t len);
 
 // logs
-// write(2) that never raises SIGPIPE: a pipe or FIFO whose reader has gone
-// fails with EPIPE instead, as a socket does under MSG_NOSIGNAL.
-result<size_t> write_nosignal(int fd, const void* buf, size_t len);
 // What a write to `fd` may do besides writing: a pipe, FIFO or terminal
 // may wait for its reader, and raises SIGPIPE once the reader has gone; a
 // socket may wait too; a file (a regular one, /dev/null, a block device)
@@ -114,7 +111,7 @@ sink_kind sink_kind_of(int fd) noexcept;
 result<size_t> write_sink(int fd, sink_kind kind, const void* buf, size_t len);
 
 // process
-void write_stderr(const char* data, size_t len) noexcept;  // one write(2)
+void write_stderr(const char* data, size_t len) noexcept;  // never waits: see write_sink
 int somaxconn();  // /proc/sys/net/core/somaxconn, or 4096 when unreadable
 int cpu_count();
 // Sets the soft RLIMIT_NOFILE to the hard one; returns the soft limit in

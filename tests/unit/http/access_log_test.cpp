@@ -15,11 +15,25 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <future>
 #include <string>
 
 namespace weft::http {
 namespace {
+
+// Writes `line` `count` times on a thread: whether the writes all returned
+// within 10 s. `drain` empties the destination after that, so that a write
+// that waits finishes, and the test fails rather than hangs.
+bool written_without_a_wait(std::FILE* log, const std::string& line, int count,
+                            const std::function<void()>& drain) {
+  auto writes = std::async(std::launch::async, [&] {
+    for (int i = 0; i < count; ++i) detail::write_log_line(log, line);
+  });
+  bool finished = writes.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
+  while (writes.wait_for(std::chrono::milliseconds(10)) != std::future_status::ready) drain();
+  return finished;
+}
 
 class log_fifo : public ::testing::Test {
  protected:
@@ -57,15 +71,10 @@ TEST_F(log_fifo, a_reader_that_stops_reading_costs_lines_not_a_wait) {
   ASSERT_NE(log, nullptr);
   std::string line(99, 'x');
   line += '\n';
-  auto writes = std::async(std::launch::async, [&] {
-    for (int i = 0; i < 2000; ++i) detail::write_log_line(log, line);
-  });
-  bool finished = writes.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
   std::string got;
-  while (writes.wait_for(std::chrono::milliseconds(10)) != std::future_status::ready)
-    got += drain();  // a write that waits: let it finish, to fail rather than hang
+  EXPECT_TRUE(written_without_a_wait(log, line, 2000, [&] { got += drain(); }))
+      << "a write waited for the reader";
   got += drain();
-  EXPECT_TRUE(finished) << "a write waited for the reader";
   EXPECT_GT(got.size(), 0u);
   EXPECT_LT(got.size(), 2000 * line.size()) << "every line went: the pipe never filled";
   EXPECT_EQ(got.size() % line.size(), 0u) << "a line was torn";
@@ -117,14 +126,10 @@ TEST(access_log, a_socket_that_is_not_read_costs_lines_not_a_wait) {
   ASSERT_NE(log, nullptr);
   std::string line(99, 'x');
   line += '\n';
-  auto writes = std::async(std::launch::async, [&] {
-    for (int i = 0; i < 20000; ++i) detail::write_log_line(log, line);
-  });
-  bool finished = writes.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
   char buf[65536];
-  while (writes.wait_for(std::chrono::milliseconds(10)) != std::future_status::ready)
-    (void)::recv(pair[1], buf, sizeof buf, MSG_DONTWAIT);  // let a waiting write finish
-  EXPECT_TRUE(finished) << "a write waited for the reader";
+  EXPECT_TRUE(written_without_a_wait(log, line, 20000, [&] {
+    (void)::recv(pair[1], buf, sizeof buf, MSG_DONTWAIT);
+  })) << "a write waited for the reader";
   std::fclose(log);
   ::close(pair[1]);
 }

@@ -2,7 +2,14 @@
 // inspector. Every well-formed request gets 200 and a JSON description:
 // {"method": ..., "target": ..., "version": ..., "headers": [[name, value]...],
 //  "body": ..., "trailers": [...]}. Bytes map to code points of the same
-// value (Latin-1), so any body round-trips.
+// value (Latin-1), so any body round-trips. A large body's JSON is streamed
+// with its Content-Length, never held whole.
+
+#include <weft/http/server.hpp>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
 
 #include "commands.hpp"
 #include "http_service.hpp"
@@ -36,9 +43,8 @@ const char* short_escape(unsigned char c) noexcept {
 // client may compare bytes as well as parsed values: the short escapes where
 // JSON has them, and \u00XX for the other controls, DEL and every byte
 // above it (U+0080..U+00FF).
-void json_string(std::string& out, std::string_view s) {
+void append_escaped(std::string& out, std::string_view s) {
   static const char hex[] = "0123456789abcdef";
-  out += '"';
   for (char ch : s) {
     auto c = static_cast<unsigned char>(ch);
     const char* brief = short_escape(c);
@@ -52,6 +58,21 @@ void json_string(std::string& out, std::string_view s) {
       out += static_cast<char>(c);
     }
   }
+}
+
+// How many bytes append_escaped makes of s.
+std::size_t escaped_size(std::string_view s) noexcept {
+  std::size_t n = 0;
+  for (char ch : s) {
+    auto c = static_cast<unsigned char>(ch);
+    n += short_escape(c) != nullptr ? 2 : c < 0x20 || c >= 0x7f ? 6 : 1;
+  }
+  return n;
+}
+
+void json_string(std::string& out, std::string_view s) {
+  out += '"';
+  append_escaped(out, s);
   out += '"';
 }
 
@@ -68,9 +89,28 @@ void json_fields(std::string& out, std::span<const http::header_field> fields) {
   out += ']';
 }
 
+// A body whose JSON is larger is streamed from the request's own bytes,
+// `piece` of them escaped per write: built whole, a body of bytes that
+// take six each (\u00XX) cost seven times --max-body per connection, 56
+// MiB at the default, twice that while the string grew.
+constexpr std::size_t built_whole_max = std::size_t{64} << 10;
+constexpr std::size_t piece = std::size_t{64} << 10;
+
+// Sends `out` (the JSON up to the body's opening quote), the body escaped,
+// and `tail` (from its closing quote), `piece` body bytes a write.
+task<void> send_description(http::body_writer& w, std::string out, std::string_view body,
+                            std::string tail) {
+  for (std::size_t at = 0; at < body.size(); at += piece) {
+    append_escaped(out, body.substr(at, piece));
+    if (body.size() - at <= piece) out += tail;
+    co_await w.write(out);
+    out.clear();
+  }
+}
+
 }  // namespace
 
-std::string describe_request(const http::request& req) {
+http::response describe_request(const http::request& req) {
   std::string out = "{\"method\": ";
   json_string(out, req.method());
   out += ", \"target\": ";
@@ -79,19 +119,32 @@ std::string describe_request(const http::request& req) {
   json_string(out, req.version());
   out += ", \"headers\": ";
   json_fields(out, req.headers());
-  out += ", \"body\": ";
-  json_string(out, req.body());
-  out += ", \"trailers\": ";
-  json_fields(out, req.trailers());
-  out += '}';
-  return out;
+  out += ", \"body\": \"";
+  std::string tail = "\", \"trailers\": ";
+  json_fields(tail, req.trailers());
+  tail += '}';
+  std::string_view body = req.body();
+  std::size_t body_size = escaped_size(body);
+  if (body_size <= built_whole_max) {
+    out.reserve(out.size() + body_size + tail.size());
+    append_escaped(out, body);
+    out += tail;
+    return http::response::json(std::move(out));
+  }
+  // The request's body lives until the answer has been sent (message.hpp).
+  std::uint64_t length = out.size() + body_size + tail.size();
+  http::response r;
+  r.content_type("application/json");
+  r.stream([out = std::move(out), body, tail = std::move(tail)](
+               http::body_writer& w) { return send_description(w, out, body, tail); },
+           length);
+  return r;
 }
 
 void add_inspect_command(CLI::App& app, std::function<int()>& run) {
   add_http_command(app, run, "inspect", "HTTP request inspector (JSON), default port 8080", [] {
     auto routes = std::make_shared<http::router>();
-    routes->fallback(http::plain_handler(
-        [](http::request& req) { return http::response::json(describe_request(req)); }));
+    routes->fallback(http::plain_handler([](http::request& req) { return describe_request(req); }));
     return routes;
   });
 }

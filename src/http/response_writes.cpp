@@ -8,6 +8,9 @@
 #include <cstdint>
 #include <cstdio>
 #include <exception>
+#include <optional>
+#include <stdexcept>
+#include <string>
 #include <system_error>
 
 namespace weft::http {
@@ -96,7 +99,8 @@ task<void> send_rest(tcp_stream& s, deadline& dl, const response& res, std::stri
 task<streamed> send_produced_body(tcp_stream& s, const response& res, bool chunked,
                                   buffered_head head, duration write_timeout, const access_log& log,
                                   std::string_view line, const weft::detail::task_context* ctx) {
-  body_writer w(s, chunked, write_timeout);
+  std::optional<std::uint64_t> length = res.stream_length();
+  body_writer w(s, chunked, write_timeout, length.value_or(UINT64_MAX));
   std::exception_ptr failed;
   try {
     failed = co_await run_producer(res.producer(), w, ctx);
@@ -104,6 +108,11 @@ task<streamed> send_produced_body(tcp_stream& s, const response& res, bool chunk
     // The client went (or shutdown cut it): logged all the same.
     log.write(line, res.status(), w.bytes_written());
     throw;
+  }
+  if (!failed && length && w.bytes_written() != *length) {
+    failed =
+        std::make_exception_ptr(std::length_error("wrote " + std::to_string(w.bytes_written()) +
+                                                  " of its " + std::to_string(*length) + " bytes"));
   }
   if (failed) {
     log_error("http body producer failed: " + what_of(failed));
@@ -117,10 +126,11 @@ task<streamed> send_produced_body(tcp_stream& s, const response& res, bool chunk
   }
   log.write(line, res.status(), w.bytes_written());
   // Cut short: a chunked body lacks its last chunk, which the client sees;
-  // a close-delimited one would look whole after a FIN. A write failed and
-  // the producer caught it (w.broken()): the body is cut all the same. It
-  // was ended as if whole, and the next pipelined answer followed it on
-  // the same connection (found by review).
+  // a close-delimited one would look whole after a FIN, and a sized one is
+  // reset rather than left to the client's count of its bytes. A write
+  // failed and the producer caught it (w.broken()): the body is cut all
+  // the same. It was ended as if whole, and the next pipelined answer
+  // followed it on the same connection (found by review).
   if (failed || w.broken()) {
     if (!chunked) s.abort();
     co_return streamed::cut;
@@ -138,6 +148,8 @@ task<void> body_writer::write(std::string_view data) {
     throw std::system_error(std::make_error_code(std::errc::broken_pipe),
                             "body_writer: an earlier write failed");
   if (data.empty()) co_return;  // an empty chunk would end the body
+  if (data.size() > limit_ - bytes_)
+    throw std::length_error("body_writer: a write past the response's Content-Length");
   try {
     if (chunked_) {
       char size[24];

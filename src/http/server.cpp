@@ -190,6 +190,14 @@ bool has_content(int status) noexcept {
   return status != 204 && status != 205 && status != 304;
 }
 
+// The length a Content-Length line gives: a file's, a sized producer's, or
+// the string body's.
+std::uint64_t content_length_of(const response& res) noexcept {
+  if (res.file()) return res.file_length();
+  if (auto n = res.stream_length()) return *n;
+  return res.body().size();
+}
+
 // Builds the response head in place in the stream's output buffer, with the
 // body when it is a small string. Returns the string body still to send.
 // `close_delimited`: no Content-Length or Transfer-Encoding; the body ends
@@ -213,11 +221,11 @@ std::string_view put_response(tcp_stream& s, const request& req, const response&
   if (!bodiless && !close_delimited) {
     if (status == 205) {
       p = detail::put_bytes(p, "Content-Length: 0\r\n");
-    } else if (res.producer()) {
+    } else if (res.producer() && !res.stream_length()) {
       p = detail::put_bytes(p, "Transfer-Encoding: chunked\r\n");
     } else {
       p = detail::put_bytes(p, "Content-Length: ");
-      p = std::to_chars(p, p + 20, res.file() ? res.file_length() : res.body().size()).ptr;
+      p = std::to_chars(p, p + 20, content_length_of(res)).ptr;
       p = detail::put_bytes(p, "\r\n");
     }
   }
@@ -508,8 +516,9 @@ struct body_framing {
 };
 body_framing framing_of(const request& req, const response& res) noexcept {
   bool tunnel = req.method() == "CONNECT" && res.status() / 100 == 2;
-  bool chunked = res.producer() && req.version_minor() >= 1 && !tunnel;
-  return {chunked, tunnel || (res.producer() && !chunked)};
+  bool unsized = res.producer() && !res.stream_length();
+  bool chunked = unsized && req.version_minor() >= 1 && !tunnel;
+  return {chunked, tunnel || (unsized && !chunked)};
 }
 
 // Runs a coroutine handler. What it throws is a 500 for this request, and

@@ -14,20 +14,12 @@ import tempfile
 import unittest
 import zlib
 
-from weftproc import SANITIZED, WEFT_BIN, recv_until_closed
+from weftproc import SANITIZED, WEFT_BIN, memory_kib, recv_until_closed
 
 BUILD_DIR = os.environ.get("WEFT_BUILD_DIR") or os.path.dirname(os.path.dirname(WEFT_BIN))
 UPLOAD_BIN = os.path.join(BUILD_DIR, "bin", "example_upload")
 TIMEOUT = 60.0
 SIZE = 48 << 20  # six times the server's default body limit
-
-
-def peak_rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmHWM")
 
 
 class UploadExample(unittest.TestCase):
@@ -101,7 +93,7 @@ class UploadExample(unittest.TestCase):
         with open(self.path, "rb") as f:
             self.curl("-T", "-", stdin=f)
         # 96 MiB went through; the process peaked far below one upload.
-        self.assertLess(peak_rss_kib(self.proc.pid), 24 * 1024)
+        self.assertLess(memory_kib(self.proc.pid, "VmHWM"), 24 * 1024)
 
     def test_a_declared_length_past_the_routes_limit_is_refused_unread(self):
         with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:

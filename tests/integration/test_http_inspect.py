@@ -16,7 +16,7 @@ import unittest
 
 from httpwire import DateMaskedReply, ResponseReader, assert_alive, check_date, chunked, exchange, request
 from server_contract import ProcessContract
-from weftproc import BackgroundSender, recv_until_closed, send_with_eof, start_weft_for_class
+from weftproc import SANITIZED, BackgroundSender, memory_kib, recv_until_closed, send_with_eof, start_weft_for_class
 
 SIMPLE = b"GET /a?b=c HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n\r\n"
 SIMPLE_JSON = (b'{"method": "GET", "target": "/a?b=c", "version": "HTTP/1.1", '
@@ -576,6 +576,56 @@ class InspectRefusals(InspectServer, unittest.TestCase):
     def test_a_body_over_8_mib_gets_413_without_being_read(self):
         s = self.connect()
         self.assertRefused(request("POST", "/", [("Content-Length", str(8 * 2**20 + 1))]), 413, sock=s)
+
+
+class InspectLargeBodies(InspectServer, unittest.TestCase):
+    """A body whose JSON is large is streamed with its Content-Length: the
+    same bytes, without the server holding them whole."""
+
+    def test_a_large_body_of_every_byte_comes_back_whole_with_a_content_length(self):
+        body = ALL_BYTES * 1200  # 300 KiB, 1.4 MB of JSON
+        for name, raw in (("Content-Length", request("POST", "/", body=body)),
+                          ("chunked", request("POST", "/", [("Transfer-Encoding", "chunked")])
+                           + chunked(body[:100000], body[100000:]))):
+            with self.subTest(name):
+                s = self.connect(timeout=10.0)
+                sender = BackgroundSender(s, raw + SIMPLE)
+                reader = ResponseReader(s)
+                r = reader.read_response()  # fails on Transfer-Encoding or no Content-Length
+                self.assertEqual(r.status, 200)
+                self.assertEqual(r.header("Content-Type"), "application/json")
+                self.assertEqual(r.json()["body"], latin1(body))
+                self.assertEqual(r.body, json.dumps(r.json()).encode())  # Python's escapes
+                # The connection is kept, and the request behind it answered.
+                self.assertEqual(reader.read_response().body, SIMPLE_JSON)
+                sender.join()
+
+    def test_head_of_a_large_body_gets_the_length_of_its_get(self):
+        body = b"\xff" * 100000
+        get = self.inspect(request("POST", "/", body=body))
+        s = self.connect()
+        s.sendall(request("HEAD", "/", body=body))
+        r = ResponseReader(s).read_response(head_request=True)
+        self.assertEqual(int(r.header("Content-Length")), len(json.dumps(dict(get, method="HEAD"))))
+
+    @unittest.skipIf(SANITIZED, "ASan's shadow memory and quarantine make RSS meaningless")
+    def test_a_body_at_the_limit_costs_about_its_size_not_seven_times_it(self):
+        body = b"\xff" * (8 << 20)  # each byte is \u00ff: 48 MiB of JSON
+        before = memory_kib(self.server.pid, "VmHWM")
+        s = self.connect(timeout=30.0)
+        sender = BackgroundSender(s, request("POST", "/", body=body))
+        got = bytearray()
+        view = memoryview(bytearray(1 << 20))
+        want = len(b'"body": "') + 6 * len(body)
+        while len(got) < want:
+            n = s.recv_into(view)
+            self.assertGreater(n, 0, "closed early")
+            got += view[:n]
+        sender.join()
+        self.assertIn(b"Content-Length: ", bytes(got[:300]))
+        self.assertEqual(got.count(b"\\u00ff"), len(body))
+        # Held whole, the JSON and the body peaked near 100 MiB.
+        self.assertLess(memory_kib(self.server.pid, "VmHWM") - before, 32 * 1024)
 
 
 class InspectSmallLimits(InspectServer, unittest.TestCase):

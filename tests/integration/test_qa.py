@@ -20,7 +20,7 @@ import time
 import unittest
 
 from server_contract import ProcessContract
-from weftproc import (SANITIZED, BackgroundSender, nothing_more_arrives, recv_exactly, recv_until_closed,
+from weftproc import (SANITIZED, BackgroundSender, memory_kib, nothing_more_arrives, recv_exactly, recv_until_closed,
                       recv_until_closed_or_reset, run_clients,
                       send_in_two, send_with_eof, split_points, start_weft, start_weft_for_class, wait_until_blocked,
                       weft_cli)
@@ -292,21 +292,13 @@ class QaMemory(unittest.TestCase):
         for s in socks:
             self.addCleanup(s.close)
         time.sleep(0.3)
-        before = rss_kib(server.pid)
+        before = memory_kib(server.pid)
         for s in socks:
             s.sendall(b"?" * 16384)
             self.assertEqual(recv_exactly(s, 16384 * len(UNKNOWN)), UNKNOWN * 16384)
         time.sleep(0.5)
-        per_connection = (rss_kib(server.pid) - before) / clients
+        per_connection = (memory_kib(server.pid) - before) / clients
         self.assertLess(per_connection, 64, f"{per_connection:.0f} KiB of RSS per idle connection")
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise KeyError("VmRSS")
 
 
 def tcp_queues(local_port, remote_port):

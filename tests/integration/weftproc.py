@@ -452,3 +452,13 @@ def start_example(test, name, *args):
 def stderr_of(err):
     err.seek(0)
     return err.read()
+
+
+def memory_kib(pid, field="VmRSS"):
+    """A process's memory from /proc/PID/status in KiB: VmRSS (resident
+    now) or VmHWM (the peak resident so far)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise AssertionError(f"no {field} for pid {pid}")

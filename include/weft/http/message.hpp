@@ -6,7 +6,9 @@
 //   }
 //
 // A request's views (method, target, headers, body) are valid until the
-// handler's task completes. Threading: one loop thread, one request.
+// handler's task completes; body() and trailers() until its response has
+// been sent, so that a streamed body's producer may send from them.
+// Threading: one loop thread, one request.
 
 #include <weft/core/unique_fd.hpp>
 #include <weft/http/request_parser.hpp>
@@ -226,6 +228,22 @@ class response {
     return *this;
   }
   response&& stream(body_producer p) && { return std::move(stream(std::move(p))); }
+  // A produced body of a known `length`, sent with Content-Length, so that
+  // an HTTP/1.0 client keeps the connection and any client sees a short
+  // body as cut. The producer writes exactly `length` bytes: a write past
+  // it throws std::length_error having written nothing, and a producer that
+  // ends short (or throws after writing) cuts the connection, as Go's
+  // ResponseWriter does with a declared Content-Length. A HEAD request gets
+  // the length and the producer is not run.
+  response& stream(body_producer p, std::uint64_t length) & {
+    stream(std::move(p));
+    sized_ = true;
+    stream_length_ = length;
+    return *this;
+  }
+  response&& stream(body_producer p, std::uint64_t length) && {
+    return std::move(stream(std::move(p), length));
+  }
   // A body sent from a file with sendfile(2): `length` bytes from `offset`.
   // Without an open descriptor (a failed open() handed on), invalid_argument:
   // it was sent as an empty 200 without a word (found by review).
@@ -241,6 +259,10 @@ class response {
     return std::move(file(std::move(fd), offset, length));
   }
   const body_producer& producer() const noexcept { return producer_; }
+  // The length given to stream(p, length), or none for a chunked stream.
+  std::optional<std::uint64_t> stream_length() const noexcept {
+    return sized_ ? std::optional<std::uint64_t>(stream_length_) : std::nullopt;
+  }
   const unique_fd& file() const noexcept { return file_; }
   std::uint64_t file_offset() const noexcept { return file_offset_; }
   std::uint64_t file_length() const noexcept { return file_length_; }
@@ -269,6 +291,7 @@ class response {
   // stream() and file(), drops the string and shared bodies too.
   void drop_other_bodies() noexcept {
     producer_ = nullptr;
+    sized_ = false;
     file_.reset();
     file_offset_ = file_length_ = 0;
   }
@@ -281,11 +304,13 @@ class response {
   bool close_ = false;
   bool sets_date_ = false;
   bool typed_ = false;  // a Content-Type line is set
+  bool sized_ = false;  // the producer's length is stream_length_
   header_lines headers_;
   std::string body_;
   std::shared_ptr<const std::string> shared_;  // with shared_view_: a shared body
   std::string_view shared_view_;
   body_producer producer_;
+  std::uint64_t stream_length_ = 0;
   unique_fd file_;
   std::uint64_t file_offset_ = 0, file_length_ = 0;
 };

@@ -52,17 +52,21 @@ struct server_options {
 // (a pipe takes that whole), the request's start when longer.
 std::FILE* open_access_log(const std::string& where);
 
-// What a streamed body's producer writes to. Each write is one chunk, and
-// it is sent before write() returns, so a producer may wait (on a timer, a
-// channel) between chunks without holding one back; batch small pieces into
-// one write. `data` must stay alive until the write is awaited. The end of
-// the body is sent when the producer returns. The write timeout bounds
-// each 256 KiB piece of a write, so a large one that keeps moving is never
-// cut. Loop thread of the connection.
+// What a streamed body's producer writes to. Each write is one chunk (of a
+// sized stream, the next bytes), and it is sent before write() returns, so
+// a producer may wait (on a timer, a channel) between chunks without
+// holding one back; batch small pieces into one write. `data` must stay
+// alive until the write is awaited. The end of the body is sent when the
+// producer returns. The write timeout bounds each 256 KiB piece of a
+// write, so a large one that keeps moving is never cut. `limit` is the
+// most bytes the body may hold (a sized stream's length): a write past it
+// throws std::length_error and sends nothing. Loop thread of the
+// connection.
 class body_writer {
  public:
-  body_writer(tcp_stream& s, bool chunked, duration write_timeout) noexcept
-      : s_(&s), chunked_(chunked), timeout_(write_timeout) {}
+  body_writer(tcp_stream& s, bool chunked, duration write_timeout,
+              std::uint64_t limit = UINT64_MAX) noexcept
+      : s_(&s), chunked_(chunked), timeout_(write_timeout), limit_(limit) {}
   task<void> write(std::string_view data);
   std::uint64_t bytes_written() const noexcept { return bytes_; }
   // A write failed (the client went, or stopped reading): the connection
@@ -75,6 +79,7 @@ class body_writer {
   bool chunked_;
   bool broken_ = false;
   duration timeout_;
+  std::uint64_t limit_;
   std::uint64_t bytes_ = 0;
 };
 

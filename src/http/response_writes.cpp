@@ -109,7 +109,11 @@ task<streamed> send_produced_body(tcp_stream& s, const response& res, bool chunk
     log.write(line, res.status(), w.bytes_written());
     throw;
   }
-  if (!failed && length && w.bytes_written() != *length) {
+  // Short of its length: the producer's failure, unless it returned after
+  // the connection failed or was cancelled (and caught that), which ends
+  // the connection quietly, as a chunked stream does (found by review).
+  bool cut_short = length && w.bytes_written() != *length;
+  if (cut_short && !failed && !w.broken() && !(ctx && ctx->root_cancelled)) {
     failed =
         std::make_exception_ptr(std::length_error("wrote " + std::to_string(w.bytes_written()) +
                                                   " of its " + std::to_string(*length) + " bytes"));
@@ -131,7 +135,7 @@ task<streamed> send_produced_body(tcp_stream& s, const response& res, bool chunk
   // failed and the producer caught it (w.broken()): the body is cut all
   // the same. It was ended as if whole, and the next pipelined answer
   // followed it on the same connection (found by review).
-  if (failed || w.broken()) {
+  if (failed || w.broken() || cut_short) {
     if (!chunked) s.abort();
     co_return streamed::cut;
   }

@@ -234,8 +234,10 @@ class response {
   // it throws std::length_error having written nothing, and a producer that
   // ends short (or throws after writing) cuts the connection, as Go's
   // ResponseWriter does with a declared Content-Length. A HEAD request gets
-  // the length and the producer is not run.
+  // the length and the producer is not run. Without a producer,
+  // invalid_argument: nothing would send the bytes the head announced.
   response& stream(body_producer p, std::uint64_t length) & {
+    if (!p) throw std::invalid_argument("response::stream: a length without a producer");
     stream(std::move(p));
     sized_ = true;
     stream_length_ = length;
@@ -259,9 +261,10 @@ class response {
     return std::move(file(std::move(fd), offset, length));
   }
   const body_producer& producer() const noexcept { return producer_; }
-  // The length given to stream(p, length), or none for a chunked stream.
+  // The length given to stream(p, length), or none for a chunked stream
+  // (or a response whose producer has been moved out).
   std::optional<std::uint64_t> stream_length() const noexcept {
-    return sized_ ? std::optional<std::uint64_t>(stream_length_) : std::nullopt;
+    return sized_ && producer_ ? std::optional<std::uint64_t>(stream_length_) : std::nullopt;
   }
   const unique_fd& file() const noexcept { return file_; }
   std::uint64_t file_offset() const noexcept { return file_offset_; }

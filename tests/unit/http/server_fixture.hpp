@@ -153,6 +153,27 @@ struct fixture {
   }
   std::FILE* log_file = nullptr;
 
+  // Serves one connection that sends `request`, takes a few loop turns of
+  // the answer, then resets (SO_LINGER 0); true once the server's green
+  // thread is done, within 5 s.
+  bool request_then_reset(std::string_view request) {
+    auto listener = tcp_listener::bind(endpoint::loopback_v4(0));
+    endpoint at = listener.local_endpoint();
+    green_thread g = spawn(l, accept_one(&listener, &routes, &opts), "server");
+    int c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (::connect(c, at.data(), at.size()) != 0 ||
+        ::send(c, request.data(), request.size(), 0) != static_cast<ssize_t>(request.size())) {
+      ::close(c);
+      return false;
+    }
+    for (int i = 0; i < 5; ++i) l.run_once(std::chrono::milliseconds(10));
+    linger reset{1, 0};
+    ::setsockopt(c, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+    ::close(c);
+    return test::run_until(
+        l, [&] { return g.done(); }, std::chrono::seconds(5));
+  }
+
   // Serves one connection while `client` runs on a thread with the
   // listener's address, until both are done (a failure after `limit`).
   void run_client(const std::function<void(const endpoint&)>& client, acceptor accept = accept_one,

@@ -451,19 +451,7 @@ TEST(http_server, a_streamed_response_the_client_abandons_is_still_logged) {
   std::FILE* log = std::tmpfile();
   ASSERT_NE(log, nullptr);
   f.opts.access_log = log;
-  auto listener = tcp_listener::bind(endpoint::loopback_v4(0));
-  endpoint at = listener.local_endpoint();
-  green_thread g = spawn(f.l, accept_one(&listener, &f.routes, &f.opts), "server");
-  int c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  ASSERT_EQ(::connect(c, at.data(), at.size()), 0);
-  std::string_view get = "GET /endless HTTP/1.1\r\nHost: x\r\n\r\n";
-  ASSERT_EQ(::send(c, get.data(), get.size(), 0), static_cast<ssize_t>(get.size()));
-  for (int i = 0; i < 5; ++i) f.l.run_once(10ms);
-  linger reset{1, 0};
-  ::setsockopt(c, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
-  ::close(c);
-  EXPECT_TRUE(test::run_until(
-      f.l, [&] { return g.done(); }, std::chrono::seconds(5)));
+  EXPECT_TRUE(f.request_then_reset("GET /endless HTTP/1.1\r\nHost: x\r\n\r\n"));
   std::fflush(log);
   std::rewind(log);
   char line[512] = {};

@@ -6,15 +6,12 @@
 #include <weft/task/spawn.hpp>
 
 #include <gtest/gtest.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "http/server_fixture.hpp"
-#include "test_util.hpp"
 
 using namespace weft;
 using namespace weft::server_test;
@@ -200,19 +197,7 @@ TEST(sized_stream, a_client_that_leaves_is_no_producer_failure) {
     return r;
   });
   testing::internal::CaptureStderr();
-  auto listener = tcp_listener::bind(endpoint::loopback_v4(0));
-  endpoint at = listener.local_endpoint();
-  green_thread g = spawn(f.l, accept_one(&listener, &f.routes, &f.opts), "server");
-  int c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  ASSERT_EQ(::connect(c, at.data(), at.size()), 0);
-  std::string_view get = "GET /big HTTP/1.1\r\nHost: x\r\n\r\n";
-  ASSERT_EQ(::send(c, get.data(), get.size(), 0), static_cast<ssize_t>(get.size()));
-  for (int i = 0; i < 5; ++i) f.l.run_once(std::chrono::milliseconds(10));
-  linger reset{1, 0};
-  ::setsockopt(c, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
-  ::close(c);
-  EXPECT_TRUE(test::run_until(
-      f.l, [&] { return g.done(); }, std::chrono::seconds(5)));
+  EXPECT_TRUE(f.request_then_reset("GET /big HTTP/1.1\r\nHost: x\r\n\r\n"));
   std::string err = testing::internal::GetCapturedStderr();
   EXPECT_EQ(err.find("producer failed"), std::string::npos) << err;
 }

@@ -660,7 +660,9 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
                        : co_await read_before(s, dl, by, cap, opts, idle ? me : nullptr);
       if (r == read_outcome::eof) co_return;  // a partial head at EOF is dropped
       if (r == read_outcome::timeout) {
-        if (!idle)
+        // A 408 is for a client that stopped sending, not one that stopped
+        // reading: it would wait behind the answers the timeout cut.
+        if (!idle && !s.write_cancelled())
           co_await fail(s, 408, names_head(s.buffered()), opts, log, first_line(s.buffered()));
         co_return;
       }
@@ -783,6 +785,9 @@ task<void> serve_connection(tcp_stream s, const router& r, server_options opts,
     // serve; this is for what is left, bad_alloc say).
     log_error("http connection: " + what_of(std::current_exception()));
   }
+  // A client cut while it took no more of its answer (the write timeout, a
+  // shutdown's deadline) gets a reset: see tcp_stream::write_cancelled.
+  if (s.write_cancelled()) s.abort();
   // `me` leaves the tracker as it goes, however the frame ends.
 }
 

@@ -86,6 +86,7 @@ void stream_op::on_cancel(cancel_hook* self) noexcept {
   if (writes(op->what) && !s.out_.empty() && reader != nullptr && reader->waiting() &&
       reader->direction == io::readable)
     s.restep(*reader);
+  if (writes(op->what)) s.write_cancelled_ = true;  // it waited: bytes were left
   op->end_cancelled();
 }
 
@@ -127,6 +128,7 @@ tcp_stream::tcp_stream(tcp_stream&& o) noexcept
       eof_(o.eof_),
       drained_(o.drained_),
       peer_closed_(o.peer_closed_),
+      write_cancelled_(o.write_cancelled_),
       consume_(std::exchange(o.consume_, 0)),
       scanned_(std::exchange(o.scanned_, 0)),
       read_limit_(o.read_limit_),
@@ -144,6 +146,7 @@ tcp_stream& tcp_stream::operator=(tcp_stream&& o) noexcept {
     eof_ = o.eof_;
     drained_ = o.drained_;
     peer_closed_ = o.peer_closed_;
+    write_cancelled_ = o.write_cancelled_;
     consume_ = std::exchange(o.consume_, 0);
     scanned_ = std::exchange(o.scanned_, 0);
     read_limit_ = o.read_limit_;

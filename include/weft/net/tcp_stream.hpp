@@ -287,6 +287,12 @@ class tcp_stream {
   // way to tell a peer that a body whose end is the connection's end was
   // cut short. Otherwise as close().
   void abort() noexcept;
+  // A write ended cancelled (a timeout, its task's cancellation) with bytes
+  // still to send: the peer is not taking what it is sent. A server that
+  // gives up on such a peer ends with abort(), since a FIN would wait
+  // behind the unsent bytes, the kernel holding them for as long as the
+  // peer keeps its window shut (nginx's reset_timedout_connection).
+  bool write_cancelled() const noexcept { return write_cancelled_; }
 
   void set_nodelay(bool on);
   // TCP_CORK: hold partial frames until uncorked (or 200 ms).
@@ -344,13 +350,14 @@ class tcp_stream {
   trigger trig_ = trigger::edge;
   static constexpr std::uint8_t ready_budget = 64;
   bool eof_ = false;
-  bool drained_ = false;      // the last read was short: the next would EAGAIN
-  bool peer_closed_ = false;  // an event said RDHUP/HUP: short reads prove nothing
-  std::uint8_t streak_ = 0;   // operations completed in a row without waiting
-  bool duplex_ = false;       // see duplex(); in the padding after streak_
-  uint32_t consume_ = 0;      // bytes of in_ handed out by the last read_until
-  uint32_t scanned_ = 0;      // bytes of in_ already searched for the delimiter
-  uint32_t read_limit_ = 0;   // capacity cap while read_until grows in_
+  bool drained_ = false;          // the last read was short: the next would EAGAIN
+  bool peer_closed_ = false;      // an event said RDHUP/HUP: short reads prove nothing
+  std::uint8_t streak_ = 0;       // operations completed in a row without waiting
+  bool duplex_ = false;           // see duplex(); in the padding after streak_
+  bool write_cancelled_ = false;  // see write_cancelled(); in the padding too
+  uint32_t consume_ = 0;          // bytes of in_ handed out by the last read_until
+  uint32_t scanned_ = 0;          // bytes of in_ already searched for the delimiter
+  uint32_t read_limit_ = 0;       // capacity cap while read_until grows in_
   detail::io_buffer in_;
   detail::io_buffer out_;
   detail::stream_op op_;

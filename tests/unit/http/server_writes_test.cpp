@@ -12,7 +12,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <thread>
 
@@ -238,4 +240,43 @@ TEST(http_server, a_ready_answer_does_not_wait_for_the_next_pipelined_handler) {
   EXPECT_LT(first_after, 1000ms) << "the first answer waited for the second's handler";
   EXPECT_NE(reply.find("FAST"), std::string::npos) << reply;
   EXPECT_NE(reply.find("SLOW"), std::string::npos) << reply;
+}
+
+// A client that stops reading is cut at the write timeout with a reset.
+// With a FIN the kernel went on holding the unsent bytes, and sending them
+// whenever the client opened its window, long after the server gave up:
+// the client here read all 16 MiB and then the FIN (nginx's
+// reset_timedout_connection, on here by default).
+TEST(http_server, a_client_cut_at_the_write_timeout_gets_a_reset) {
+  constexpr std::size_t size = std::size_t{16} << 20;
+  for (const char* path : {"/string", "/sized"}) {
+    fixture f;
+    f.routes.get("/string",
+                 [](http::request&) { return http::response::text(std::string(size, 's')); });
+    f.routes.get("/sized", [](http::request&) {
+      http::response r;
+      r.stream(
+          [](http::body_writer& w) -> task<void> {
+            std::string piece(std::size_t{1} << 20, 'p');
+            for (std::size_t i = 0; i < size >> 20; ++i) co_await w.write(piece);
+          },
+          size);
+      return r;
+    });
+    f.opts.write_timeout = 100ms;
+    auto served = f.serve_one();
+    int c = small_window_client(served->at);  // reads nothing until the cut
+    send_all(c, std::string("GET ") + path + " HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT_TRUE(test::run_until(
+        f.l, [&] { return served->server.done(); }, 5s));
+    char buf[65536];
+    std::size_t received = 0;
+    ssize_t n;
+    while ((n = ::recv(c, buf, sizeof buf, 0)) > 0) received += static_cast<std::size_t>(n);
+    int how = n == 0 ? 0 : errno;
+    EXPECT_EQ(how, ECONNRESET) << path << ": " << received << " bytes, then "
+                               << (how == 0 ? "EOF" : std::strerror(how));
+    EXPECT_LT(received, size) << path;
+    ::close(c);
+  }
 }

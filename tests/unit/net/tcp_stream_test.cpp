@@ -990,6 +990,34 @@ task<void> write_all_under_timeout(tcp_stream* s, std::errc* code) {
 }
 }  // namespace
 
+// A server ends with a reset, not a FIN, once its peer stopped taking what
+// it is sent: the stream says when a write was cancelled with bytes left.
+TEST(tcp_stream, says_when_a_write_was_cancelled_with_bytes_left) {
+  loop l;
+  auto p = connect_pair(l);
+  // A write that leaves at once, then one larger than both sockets'
+  // buffers hold, which times out waiting for the peer to read.
+  std::size_t step = 0;
+  auto writes = [](tcp_stream* s, std::size_t* at) -> task<void> {
+    co_await s->write_all("taken at once");
+    *at = 1;
+    co_await sleep(10ms);
+    std::string big(std::size_t{32} << 20, 'b');
+    try {
+      co_await with_timeout(100ms, s->write_all(big));
+    } catch (const std::system_error&) {
+      *at = 2;
+    }
+  };
+  spawn(l, writes(&p.server, &step));
+  ASSERT_TRUE(test::run_until(l, [&] { return step == 1; }));
+  EXPECT_FALSE(p.server.write_cancelled());
+  ASSERT_TRUE(test::run_until(l, [&] { return step == 2; }));
+  EXPECT_TRUE(p.server.write_cancelled());
+  tcp_stream moved = std::move(p.server);
+  EXPECT_TRUE(moved.write_cancelled());
+}
+
 // A write_all that timed out is gone (DESIGN-NOTES §3): its bytes were
 // copied behind the buffered output and went out later with it, though the
 // caller was told they had not (found by review).

@@ -785,8 +785,9 @@ task<void> serve_connection(tcp_stream s, const router& r, server_options opts,
     // serve; this is for what is left, bad_alloc say).
     log_error("http connection: " + what_of(std::current_exception()));
   }
-  // A client cut while it took no more of its answer (the write timeout, a
-  // shutdown's deadline) gets a reset: see tcp_stream::write_cancelled.
+  // A client cut at the write timeout, taking no more of its answer, gets a
+  // reset: see tcp_stream::write_cancelled. (At a shutdown's deadline the
+  // loop destroys the frame instead, and the close is a FIN.)
   if (s.write_cancelled()) s.abort();
   // `me` leaves the tracker as it goes, however the frame ends.
 }

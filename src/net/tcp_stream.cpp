@@ -274,6 +274,7 @@ int tcp_stream::flush_some(bool more) noexcept {
     out_.consume(r.value);
     // A short send means the socket buffer is full: the next would EAGAIN.
     if (partial) return EAGAIN;
+    write_cancelled_ = false;  // all of it left: the peer takes what it is sent
   }
   out_.release_if_empty();
   return 0;
@@ -484,6 +485,7 @@ bool tcp_stream::step_write(stream_op& op) noexcept {
       op.direction = io::writable;
       return false;
     }
+    write_cancelled_ = false;  // as in flush_some
   }
   out_.release_if_empty();
   return true;
@@ -535,6 +537,7 @@ bool tcp_stream::step_send_file(stream_op& op) noexcept {
       op.direction = 0;
       return false;
     }
+    write_cancelled_ = false;  // as in flush_some
   }
   return true;
 }

@@ -288,10 +288,11 @@ class tcp_stream {
   // cut short. Otherwise as close().
   void abort() noexcept;
   // A write ended cancelled (a timeout, its task's cancellation) with bytes
-  // still to send: the peer is not taking what it is sent. A server that
-  // gives up on such a peer ends with abort(), since a FIN would wait
-  // behind the unsent bytes, the kernel holding them for as long as the
-  // peer keeps its window shut (nginx's reset_timedout_connection).
+  // still to send, and no write has sent all of its bytes since: the peer
+  // is not taking what it is sent. A server that gives up on such a peer
+  // ends with abort(), since a FIN would wait behind the unsent bytes, the
+  // kernel holding them for as long as the peer keeps its window shut
+  // (nginx's reset_timedout_connection).
   bool write_cancelled() const noexcept { return write_cancelled_; }
 
   void set_nodelay(bool on);

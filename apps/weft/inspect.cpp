@@ -39,6 +39,12 @@ const char* short_escape(unsigned char c) noexcept {
   }
 }
 
+// Of the bytes short_escape leaves, those that JSON (ASCII only) writes as
+// \u00XX: the other controls, DEL and every byte above it.
+bool hex_escaped(unsigned char c) noexcept {
+  return c < 0x20 || c >= 0x7f;
+}
+
 // Written as Python's json.dumps writes it by default (ASCII only), so a
 // client may compare bytes as well as parsed values: the short escapes where
 // JSON has them, and \u00XX for the other controls, DEL and every byte
@@ -50,7 +56,7 @@ void append_escaped(std::string& out, std::string_view s) {
     const char* brief = short_escape(c);
     if (brief != nullptr) {
       out += brief;
-    } else if (c < 0x20 || c >= 0x7f) {
+    } else if (hex_escaped(c)) {
       out += "\\u00";
       out += hex[c >> 4];
       out += hex[c & 15];
@@ -65,7 +71,7 @@ std::size_t escaped_size(std::string_view s) noexcept {
   std::size_t n = 0;
   for (char ch : s) {
     auto c = static_cast<unsigned char>(ch);
-    n += short_escape(c) != nullptr ? 2 : c < 0x20 || c >= 0x7f ? 6 : 1;
+    n += short_escape(c) != nullptr ? 2 : hex_escaped(c) ? 6 : 1;
   }
   return n;
 }

@@ -218,6 +218,9 @@ std::string_view put_response(tcp_stream& s, const request& req, const response&
   char* start =
       s.output_space(128 + status_text.size() + lines.size() + (copy_body ? body.size() : 0));
   char* p = detail::put_bytes(start, status_text);
+  // Chunked is framing_of's decision, tested again here: passed in, it
+  // cost 20-30 more instructions a keep-alive request (2,081 against
+  // 2,040-2,061, DEPTH=1 BATCHES=400 bench/http/instructions.sh).
   if (!bodiless && !close_delimited) {
     if (status == 205) {
       p = detail::put_bytes(p, "Content-Length: 0\r\n");

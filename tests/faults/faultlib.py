@@ -12,7 +12,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 
-from weftproc import start_weft  # noqa: E402,F401  (re-exported for the tests)
+from weftproc import memory_kib, start_weft  # noqa: E402,F401  (re-exported for the tests)
 
 # One request and its well-known answers.
 HELLO_GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -25,15 +25,6 @@ def raise_nofile(want):
     if soft < want:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(want, hard), hard))
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-
-
-def proc_status_kib(pid, field):
-    """VmRSS, VmHWM, ... of a process, in KiB."""
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise KeyError(field)
 
 
 def figure(name, text):

@@ -14,7 +14,7 @@ import tempfile
 import time
 import unittest
 
-from faultlib import figure, open_conn, proc_status_kib, raise_nofile, read_response, start_weft
+from faultlib import figure, memory_kib, open_conn, raise_nofile, read_response, start_weft
 
 TOTAL = 100_000
 WARM_UP = 20_000
@@ -86,7 +86,7 @@ async def load(servers, n, seed):
 
 
 def snapshot(servers):
-    return {name: (s.open_fd_count(), proc_status_kib(s.pid, "VmRSS")) for name, s in servers.items()}
+    return {name: (s.open_fd_count(), memory_kib(s.pid, "VmRSS")) for name, s in servers.items()}
 
 
 class AbruptPeers(unittest.TestCase):

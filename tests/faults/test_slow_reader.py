@@ -13,7 +13,7 @@ import tempfile
 import time
 import unittest
 
-from faultlib import figure, proc_status_kib, raise_nofile, socket_count, start_weft
+from faultlib import figure, memory_kib, raise_nofile, socket_count, start_weft
 
 CLIENTS = 200
 FILE_SIZE = 10 << 20
@@ -30,7 +30,7 @@ class SlowReader(unittest.TestCase):
             f.write(os.urandom(FILE_SIZE))
         server = start_weft(self, "files", "--root", root.name, "--write-timeout", str(WRITE_TIMEOUT))
         baseline = socket_count(server.pid)
-        rss_start = proc_status_kib(server.pid, "VmRSS")
+        rss_start = memory_kib(server.pid, "VmRSS")
 
         clients = []
         self.addCleanup(lambda: [reset_close(s) for s in clients])
@@ -49,7 +49,7 @@ class SlowReader(unittest.TestCase):
         all_accepted = False
         peak_rss = rss_start
         while time.monotonic() - sent < WRITE_TIMEOUT + 10:
-            peak_rss = max(peak_rss, proc_status_kib(server.pid, "VmRSS"))
+            peak_rss = max(peak_rss, memory_kib(server.pid, "VmRSS"))
             open_conns = socket_count(server.pid) - baseline
             now = time.monotonic() - sent
             all_accepted = all_accepted or open_conns == CLIENTS
@@ -59,7 +59,7 @@ class SlowReader(unittest.TestCase):
                 last_close = now
                 break
             time.sleep(0.05)
-        hwm = proc_status_kib(server.pid, "VmHWM")
+        hwm = memory_kib(server.pid, "VmHWM")
         drained = [drain(s) for s in clients]
         received = sum(len(got) for got, _ in drained)
         resets = sum(reset for _, reset in drained)

@@ -13,7 +13,7 @@ import struct
 import tempfile
 import unittest
 
-from faultlib import figure, open_conn, proc_status_kib, raise_nofile, read_response, start_weft
+from faultlib import figure, memory_kib, open_conn, raise_nofile, read_response, start_weft
 
 SOAK_SECONDS = float(os.environ.get("SOAK_SECONDS", "60"))
 WARM_UP = min(15.0, SOAK_SECONDS / 4)
@@ -101,7 +101,7 @@ class Soak(unittest.TestCase):
         servers["files"] = start_weft(self, "files", "--root", root.name)
 
         def rss():
-            return {name: proc_status_kib(s.pid, "VmRSS") for name, s in servers.items()}
+            return {name: memory_kib(s.pid, "VmRSS") for name, s in servers.items()}
 
         counts, warm, end = asyncio.run(scenario(servers, rss))
         alive = all(s.running() for s in servers.values())

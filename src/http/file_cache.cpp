@@ -15,9 +15,58 @@
 
 namespace weft::http::detail {
 
-int load_file_info(unique_fd fd, const struct ::stat& st, std::string_view name, time_point now,
+namespace {
+// Whether two fstats of one file name the same version of it: what its
+// validators are made of.
+bool same_version(const struct ::stat& a, const struct ::stat& b) noexcept {
+  return a.st_ino == b.st_ino && a.st_size == b.st_size && a.st_mtim.tv_sec == b.st_mtim.tv_sec &&
+         a.st_mtim.tv_nsec == b.st_mtim.tv_nsec;
+}
+
+// Reads a small file whole into `out`, and leaves in `st` the fstat that
+// describes those bytes: one taken after the read that agrees with the one
+// taken before it. A file rewritten between its stat and its read was once
+// served with the new bytes under the old validators, so a client that
+// held the old version got 304 for the new one, or a range of the new
+// bytes spliced onto its old ones through If-Range. `out` stays null when
+// the file keeps changing (a log being written, say) or outgrows a small
+// file: it is then served as a large one, through its descriptor, as its
+// last fstat describes it (nginx's race, and a hit that finds it changed
+// loads it again). 0, or an errno. A second fstat per load, not per request.
+int read_stable(int fd, struct ::stat& st, std::shared_ptr<const std::string>& out) {
+  constexpr int tries = 4;
+  for (int i = 0; i < tries && static_cast<std::uint64_t>(st.st_size) <= file_cache_small_file;
+       ++i) {
+    std::string bytes(static_cast<std::size_t>(st.st_size), '\0');
+    std::size_t have = 0;
+    while (have < bytes.size()) {
+      auto r = sys::pread(fd, bytes.data() + have, bytes.size() - have, have);
+      if (!r.ok()) return r.err;
+      if (r.value == 0) break;
+      have += r.value;
+    }
+    struct ::stat after {};
+    if (auto r = sys::fstat(fd, after); !r.ok()) return r.err;
+    if (have == bytes.size() && same_version(st, after)) {
+      out = std::make_shared<const std::string>(std::move(bytes));
+      return 0;
+    }
+    st = after;
+  }
+  return 0;
+}
+}  // namespace
+
+int load_file_info(unique_fd fd, const struct ::stat& first, std::string_view name, time_point now,
                    file_info& out) {
+  struct ::stat st = first;
+  out.bytes.reset();
   out.directory = S_ISDIR(st.st_mode);
+  // Small files are read once, here, and served from memory: no sendfile
+  // per request, and the validators describe exactly the bytes read.
+  if (!out.directory && static_cast<std::uint64_t>(st.st_size) <= file_cache_small_file) {
+    if (int err = read_stable(fd.get(), st, out.bytes); err != 0) return err;
+  }
   out.stat_mtime_s = static_cast<std::int64_t>(st.st_mtim.tv_sec);
   out.v = {static_cast<std::uint64_t>(st.st_ino), static_cast<std::uint64_t>(st.st_size),
            static_cast<std::int64_t>(st.st_mtim.tv_sec),
@@ -35,25 +84,9 @@ int load_file_info(unique_fd fd, const struct ::stat& st, std::string_view name,
   out.lines.append("ETag: ").append(out.etag).append("\r\n");
   out.lines.append("Last-Modified: ").append(format_http_date(out.v.mtime_s)).append("\r\n");
   out.opened = now;
-  out.bytes.reset();
-  if (!out.directory && out.v.size <= file_cache_small_file) {
-    // Small files are read once, here, and served from memory: no sendfile
-    // per request. A file that changes size while we read keeps the bytes
-    // read, and its validators describe exactly those.
-    std::string bytes(out.v.size, '\0');
-    std::size_t have = 0;
-    while (have < bytes.size()) {
-      auto r = sys::pread(fd.get(), bytes.data() + have, bytes.size() - have, have);
-      if (!r.ok()) return r.err;
-      if (r.value == 0) break;
-      have += r.value;
-    }
-    bytes.resize(have);
-    out.v.size = have;
-    out.bytes = std::make_shared<const std::string>(std::move(bytes));
-    return 0;  // the fd closes: a cache of small files holds no descriptors
-  }
-  out.fd = std::move(fd);
+  // The fd closes with a small file's bytes read: a cache of small files
+  // holds no descriptors.
+  if (!out.bytes) out.fd = std::move(fd);
   return 0;
 }
 

@@ -95,9 +95,11 @@ class file_cache {
 };
 
 // Fills `out` from the file `fd` (which it takes), a regular file or a
-// directory whose fstat is `st` (open_beneath's). 0, or an errno. A
-// modification time later than now is taken as now (RFC 9110 §8.8.2.1).
-int load_file_info(unique_fd fd, const struct ::stat& st, std::string_view name, time_point now,
+// directory whose fstat is `first` (open_beneath's). A small file's
+// validators come from a later fstat if it changed since, one that
+// describes the bytes read. 0, or an errno. A modification time later
+// than now is taken as now (RFC 9110 §8.8.2.1).
+int load_file_info(unique_fd fd, const struct ::stat& first, std::string_view name, time_point now,
                    file_info& out);
 
 }  // namespace weft::http::detail

@@ -90,4 +90,15 @@ class signal_mask_guard {
   sigset_t saved_{};
 };
 
+// Tells when a handler's captures are destroyed: a copy of it, captured,
+// sets `*gone` as it goes. A test reads the flag through a static, not
+// through a capture, so that it never reads freed memory itself.
+struct lifetime_token {
+  bool* gone;
+  explicit lifetime_token(bool* g) : gone(g) {}
+  lifetime_token(const lifetime_token&) = default;
+  lifetime_token& operator=(const lifetime_token&) = default;
+  ~lifetime_token() { *gone = true; }
+};
+
 }  // namespace weft::test

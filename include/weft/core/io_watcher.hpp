@@ -7,7 +7,8 @@
 // Level-triggered watchers are reported while the fd stays ready; edge-
 // triggered ones only on a change, so their handler must read (or write)
 // until EAGAIN. Stopping or destroying a watcher inside any handler is safe:
-// an event already fetched for it in the current batch is dropped.
+// an event already fetched for it in the current batch is dropped, and a
+// handler that destroys its own watcher keeps its captures until it returns.
 //
 // Threading: belongs to its loop's thread. Not copyable or movable (the loop
 // holds its address); hold it in a unique_ptr to move it around.
@@ -16,6 +17,7 @@
 #include <weft/core/loop.hpp>
 
 #include <functional>
+#include <memory>
 
 namespace weft {
 
@@ -44,7 +46,11 @@ class io_watcher : private detail::io_waiter {
   loop* loop_;
   int fd_;
   uint32_t events_;
-  handler handler_;
+  // On the heap, so that a watcher destroyed by its own handler can leave
+  // the handler, captures and all, to the call still running it: ~io_watcher
+  // moves it to *firing_, which fire() frees once the handler returns.
+  std::unique_ptr<handler> handler_;
+  std::unique_ptr<handler>* firing_ = nullptr;
 };
 
 }  // namespace weft

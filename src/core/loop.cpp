@@ -325,6 +325,13 @@ void loop::io_unwait(int fd, uint32_t direction) noexcept {
   if (direction & io::writable) e.writer = nullptr;
 }
 
+void loop::io_unwait(int fd, uint32_t direction, const detail::io_waiter* w) noexcept {
+  if (fd < 0 || static_cast<size_t>(fd) >= fds_.size()) return;
+  fd_entry& e = fds_[fd];
+  if ((direction & io::readable) && e.reader == w) e.reader = nullptr;
+  if ((direction & io::writable) && e.writer == w) e.writer = nullptr;
+}
+
 void loop::io_forget(int fd) noexcept {
   if (fd < 0 || static_cast<size_t>(fd) >= fds_.size()) return;
   fd_entry& e = fds_[fd];

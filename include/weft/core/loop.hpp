@@ -145,6 +145,9 @@ class loop {
   // its syscall instead of suspending (the edge will not come again).
   [[nodiscard]] bool io_wait(int fd, uint32_t direction, trigger t, detail::io_waiter* w);
   void io_unwait(int fd, uint32_t direction) noexcept;
+  // The same, only where `w` still waits: for a wait that may outlive the
+  // owner of its fd, whose number may since wait for someone else.
+  void io_unwait(int fd, uint32_t direction, const detail::io_waiter* w) noexcept;
   void io_forget(int fd) noexcept;
 
   bool in_loop_thread() const noexcept;

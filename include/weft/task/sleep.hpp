@@ -74,9 +74,12 @@ struct fd_awaiter : wait_base, io_waiter {
     return events;
   }
 
+  // Only this wait is let go: the fd's owner may have gone (a listener
+  // destroyed under its accept) and its number be another's, waited on,
+  // whose wait a cancel once dropped (it never woke).
   static void on_cancel(cancel_hook* self) noexcept {
     auto* s = static_cast<fd_awaiter*>(self);
-    s->owner->io_unwait(s->fd, s->direction);
+    s->owner->io_unwait(s->fd, s->direction, s);
     s->canceled = true;
     resume_later(*s->owner, s->h);
   }

@@ -313,6 +313,35 @@ TEST(tcp_listener, closing_it_ends_the_accept_another_task_waits_in) {
   EXPECT_FALSE(listener.is_open());
 }
 
+// A listener destroyed under a pending accept() leaves its task waiting;
+// cancelled later (a server's group at shutdown, after the server object
+// went), that wait let go of whatever then held the fd's number: here a
+// socket a reader waits on, which never woke (found by an audit).
+TEST(tcp_listener, cancelling_an_accept_whose_listener_went_spares_the_fds_next_owner) {
+  loop l;
+  std::error_code code;
+  bool done = false, woke = false;
+  auto listener = std::make_unique<tcp_listener>(tcp_listener::bind(endpoint::loopback_v4(0)));
+  const int number = listener->native_handle();
+  green_thread acceptor = spawn(l, accept_and_note(listener.get(), &code, &done));
+  l.run_once(10ms);
+  listener.reset();
+  auto [a, b] = test::socket_pair();
+  ASSERT_EQ(a.get(), number) << "the number is reused";
+  spawn(l, [](int fd, bool* woke) -> task<void> {
+    co_await readable(fd);
+    *woke = true;
+  }(a.get(), &woke));
+  l.run_once(10ms);
+  acceptor.cancel();
+  ASSERT_TRUE(test::run_until(
+      l, [&] { return done; }, 1s));
+  EXPECT_EQ(code, std::errc::operation_canceled);
+  ASSERT_EQ(::send(b.get(), "x", 1, MSG_NOSIGNAL), 1);
+  EXPECT_TRUE(test::run_until(
+      l, [&] { return woke; }, 1s));
+}
+
 // The accept and its listener may end in either order, and neither touches
 // the other once gone (ASan): a listener closed and destroyed before the
 // cancelled task runs, and an accept ended by a timeout before its listener

@@ -272,11 +272,17 @@ void loop::set_mask(int fd, fd_entry& e, uint32_t mask) {
 
 void loop::io_watch(int fd, uint32_t events, trigger t, detail::io_waiter* w) {
   fd_entry& e = entry(fd);
-  // A paused watcher (no events, out of epoll) still holds its fd.
-  if (e.registered || e.watched())
+  // A paused watcher (no events, out of epoll) still holds its fd. One
+  // that green threads waited on, and none waits on now, is taken over: it
+  // stays registered between waits to spare an epoll_ctl per wait, and was
+  // refused here though no one used it any more (found by an audit). The
+  // MOD re-arms it, so an edge watcher still hears of input already there.
+  bool waited_on = e.registered && !e.watch_mode;
+  if ((e.registered && !(waited_on && !e.reader && !e.writer)) || e.watched())
     throw std::logic_error("weft::loop: fd " + std::to_string(fd) + " is already registered");
   e.trig = t;
   e.watch_mode = true;  // set_mask reads it
+  e.ready = 0;          // a wait's cached edges: the MOD reports what is there
   e.reader = e.writer = nullptr;
   set_mask(fd, e, events);
   // Held only once epoll took the fd: refused (a regular file, ENOMEM), the

@@ -1,4 +1,5 @@
 #include <weft/core/fd_io.hpp>
+#include <weft/core/io_watcher.hpp>
 #include <weft/net/tcp_stream.hpp>
 #include <weft/task/channel.hpp>
 #include <weft/task/sleep.hpp>
@@ -89,6 +90,30 @@ TEST(spawn, cancel_stops_a_task_waiting_on_io) {
   // The fd interest is gone: data arriving now resumes nothing.
   ASSERT_EQ(write_some(a.get(), "x", 1).bytes, 1u);
   l.run_once(10ms);
+}
+
+// An fd that a green thread waited on stays registered between waits (an
+// epoll_ctl saved per wait); once no one waits on it, an io_watcher may take
+// it, as readable()'s header allows ("not at the same time"). It threw
+// "already registered" (found by an audit of the API).
+TEST(spawn, an_fd_a_green_thread_has_finished_waiting_on_may_be_watched) {
+  loop l;
+  auto [a, b] = test::socket_pair();
+  bool woke = false;
+  spawn(l, [](int fd, bool* woke) -> task<void> {
+    co_await readable(fd);
+    *woke = true;
+  }(b.get(), &woke));
+  l.run_once(10ms);
+  ASSERT_EQ(::write(a.get(), "x", 1), 1);
+  ASSERT_TRUE(test::run_until(l, [&] { return woke; }));
+  for (trigger t : {trigger::level, trigger::edge}) {
+    uint32_t seen = 0;
+    io_watcher w(
+        l, b.get(), io::readable, [&](uint32_t ev) { seen |= ev; }, t);
+    EXPECT_TRUE(test::run_until(l, [&] { return (seen & io::readable) != 0; }))
+        << "the byte already there is reported";
+  }
 }
 
 namespace {

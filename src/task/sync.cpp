@@ -1,5 +1,6 @@
 #include <weft/task/sync.hpp>
 
+#include <cstdint>
 #include <utility>
 
 #include "core/intrusive_list.hpp"
@@ -13,16 +14,17 @@ bool semaphore::try_acquire() noexcept {
   return true;
 }
 
+// Time grows with the waiters served, not with n: counted down one by one,
+// a "release everything" (SIZE_MAX) never returned. The count saturates.
 void semaphore::release(std::size_t n) noexcept {
   for (; n > 0; --n) {
-    if (auto* w = waiters_.pop_front()) {
-      // The permit is handed over now, so a cancellation arriving before the
-      // waiter runs cannot lose it: finish() makes the wait uncancellable.
-      w->wake_later();
-    } else {
-      ++count_;
-    }
+    auto* w = waiters_.pop_front();
+    if (w == nullptr) break;
+    // The permit is handed over now, so a cancellation arriving before the
+    // waiter runs cannot lose it: finish() makes the wait uncancellable.
+    w->wake_later();
   }
+  count_ = n > SIZE_MAX - count_ ? SIZE_MAX : count_ + n;
 }
 
 void semaphore::acquire_awaiter::on_cancel(detail::cancel_hook* self) noexcept {

@@ -44,6 +44,8 @@ class semaphore {
     return a;
   }
   bool try_acquire() noexcept;
+  // Hands n permits to the waiters first, in arrival order, and counts the
+  // rest (at most SIZE_MAX).
   void release(std::size_t n = 1) noexcept;
   std::size_t available() const noexcept { return count_; }
 

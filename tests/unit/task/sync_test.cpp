@@ -21,14 +21,35 @@ task<void> take_and_record(semaphore* s, int id, std::vector<int>* order) {
   co_await s->acquire();
   order->push_back(id);
 }
+
+// Queues n takers on `sem`, numbered from 0 in arrival order.
+void queue_takers(loop& l, semaphore& sem, int n, std::vector<int>& order) {
+  for (int i = 0; i < n; ++i) spawn(l, take_and_record(&sem, i, &order));
+  l.run_once(0ms);  // all n are now queued
+}
 }  // namespace
+
+// release(n) hands out n permits, to waiters first, in time that grows
+// with the waiters, not with n: it counted n down one by one, so a "release
+// everything" (SIZE_MAX) never returned (found by an audit of the API). The
+// count stops at SIZE_MAX rather than wrap round to few permits.
+TEST(semaphore, releasing_many_permits_serves_the_waiters_and_counts_the_rest) {
+  loop l;
+  semaphore sem(0);
+  std::vector<int> order;
+  queue_takers(l, sem, 3, order);
+  sem.release(SIZE_MAX);
+  ASSERT_TRUE(test::run_until(l, [&] { return order.size() == 3; }));
+  EXPECT_EQ(sem.available(), SIZE_MAX - 3);
+  sem.release(10);
+  EXPECT_EQ(sem.available(), SIZE_MAX);
+}
 
 TEST(semaphore, waiters_are_served_in_arrival_order) {
   loop l;
   semaphore sem(0);
   std::vector<int> order;
-  for (int i = 0; i < 5; ++i) spawn(l, take_and_record(&sem, i, &order));
-  l.run_once(0ms);  // all five are now queued
+  queue_takers(l, sem, 5, order);
   for (int i = 0; i < 5; ++i) sem.release();
   ASSERT_TRUE(test::run_until(l, [&] { return order.size() == 5; }));
   EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 3, 4}));

@@ -77,6 +77,8 @@ size_t timer_heap::run_expired(time_point now) {
     const uint32_t gen = nodes_[index].gen;
     // Move the callback out: it may add timers, which can reallocate nodes_.
     std::function<void()> fn = std::move(nodes_[index].fn);
+    // A one-shot timer has fired now: cancel() from its callback is false.
+    if (nodes_[index].repeat <= duration::zero()) release(index);
     ++fired;
     try {
       fn();

@@ -77,6 +77,22 @@ TEST(timer_heap, id_of_fired_timer_does_not_cancel_a_reused_slot) {
   EXPECT_EQ(fired, 1);
 }
 
+// A one-shot timer has fired once its callback runs: cancel() from inside
+// says false, as for any fired timer, where it said true (found by an audit
+// of the API). A repeating one would fire again, so there it is true.
+TEST(timer_heap, a_one_shot_timer_is_fired_within_its_own_callback) {
+  timer_heap h;
+  weft::timer_id once = 0, every = 0;
+  bool once_cancelled = true, every_cancelled = false;
+  once = h.add(t0, [&] { once_cancelled = h.cancel(once); });
+  every = h.add(
+      t0, [&] { every_cancelled = h.cancel(every); }, 1ms);
+  h.run_expired(t0);
+  EXPECT_FALSE(once_cancelled);
+  EXPECT_TRUE(every_cancelled);
+  EXPECT_EQ(h.size(), 0u);
+}
+
 TEST(timer_heap, repeating_timer_can_cancel_itself) {
   timer_heap h;
   int fired = 0;

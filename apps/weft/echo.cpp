@@ -7,35 +7,25 @@
 #include "server.hpp"
 
 #include <weft/net/errors.hpp>
+#include <weft/task/deadline.hpp>
 #include <weft/task/spawn.hpp>
 #include <weft/task/task_group.hpp>
 
 namespace weft::app {
 namespace {
 
-// By value: the stream lives in this green thread's frame and closes when
-// the task ends, however it ends.
-task<void> serve_echo(tcp_stream s, std::size_t max_line) {
-  bool too_long = false;
-  try {
-    for (;;) {
-      std::string_view line = co_await s.read_until('\n', max_line);
-      if (line.empty()) break;  // EOF
-      co_await s.write(line);   // buffered; flushed before the next wait
-    }
-  } catch (const std::system_error& e) {
-    // A client that resets or vanishes mid-reply is ordinary: end quietly.
-    if (e.code() == std::errc::connection_reset || e.code() == std::errc::broken_pipe) co_return;
-    if (e.code() != net_errc::line_too_long) throw;
-    too_long = true;
-  }
-  if (too_long) {
-    co_await s.write("error: line too long\n");
-    co_await s.linger_close();
-  } else {
-    co_await s.flush();
-  }
-}
+class echo_service;
+
+// A connection's place in its service's list while it runs: what a
+// graceful stop reaches, its deadline, to end the wait it is in without
+// ending the task.
+struct echo_member {
+  deadline* dl;
+  echo_member* prev = nullptr;
+  echo_member* next = nullptr;
+};
+
+task<void> serve_echo(echo_service& svc, tcp_stream s, std::size_t max_line);
 
 class echo_service final : public service {
  public:
@@ -45,11 +35,26 @@ class echo_service final : public service {
   }
   ~echo_service() override = default;
 
+  // Stops accepting, and ends each connection's wait: it answers the bytes
+  // it has read and closes (see serve_echo). Cancelling the connections
+  // instead closed them over unread input, and the reset destroyed echoes
+  // already sent, still queued for the client (found by an audit).
   void begin_shutdown(std::function<void()> done) override {
     stopping_ = true;
     accepting_.cancel_all();
-    connections_.cancel_all();
+    for (echo_member* m = members_; m != nullptr; m = m->next) m->dl->expires_at(loop_.now());
     spawn(loop_, wait_then(this, std::move(done)), "echo-shutdown");
+  }
+  bool stopping() const noexcept { return stopping_; }
+
+  void join(echo_member& m) noexcept {
+    m.next = members_;
+    if (members_ != nullptr) members_->prev = &m;
+    members_ = &m;
+  }
+  void leave(echo_member& m) noexcept {
+    (m.prev != nullptr ? m.prev->next : members_) = m.next;
+    if (m.next != nullptr) m.next->prev = m.prev;
   }
 
  private:
@@ -57,7 +62,8 @@ class echo_service final : public service {
     for (;;) {
       tcp_stream s = co_await self->listener_.accept();
       if (self->stopping_) co_return;  // accepted just as shutdown began
-      self->connections_.spawn(self->loop_, serve_echo(std::move(s), self->max_line_), "echo");
+      self->connections_.spawn(self->loop_, serve_echo(*self, std::move(s), self->max_line_),
+                               "echo");
     }
   }
   static task<void> wait_then(echo_service* self, std::function<void()> done) {
@@ -71,9 +77,56 @@ class echo_service final : public service {
   tcp_listener listener_;
   std::size_t max_line_;
   bool stopping_ = false;
+  echo_member* members_ = nullptr;
   task_group accepting_;
   task_group connections_;
 };
+
+// By value: the stream lives in this green thread's frame and closes when
+// the task ends, however it ends.
+task<void> serve_echo(echo_service& svc, tcp_stream s, std::size_t max_line) {
+  deadline dl(*co_await weft::detail::this_context{});
+  echo_member me{&dl};
+  svc.join(me);
+  struct leave_on_exit {
+    echo_service& svc;
+    echo_member& me;
+    ~leave_on_exit() { svc.leave(me); }
+  } member{svc, me};
+  bool too_long = false;
+  try {
+    while (!svc.stopping()) {
+      std::string_view line = co_await s.read_until('\n', max_line);
+      if (line.empty()) break;  // EOF
+      co_await s.write(line);   // buffered; flushed before the next wait
+    }
+  } catch (const std::system_error& e) {
+    // A client that resets or vanishes mid-reply is ordinary: end quietly.
+    if (e.code() == std::errc::connection_reset || e.code() == std::errc::broken_pipe) co_return;
+    if (e.code() == net_errc::line_too_long) {
+      too_long = true;
+    } else if (!dl.expired()) {
+      throw;
+    }
+  }
+  if (too_long) {
+    co_await s.write("error: line too long\n");
+    co_await s.linger_close();
+  } else if (svc.stopping()) {
+    // A graceful stop: what was read is echoed, a partial line too, as at
+    // EOF; then a lingering close, so that input left unread cannot turn
+    // the close into a reset that destroys those echoes. The server's
+    // shutdown timeout bounds it all.
+    dl.clear();
+    std::string_view rest = s.buffered();
+    co_await s.write(rest);
+    s.consume(rest.size());
+    co_await s.flush();
+    co_await s.linger_close();
+  } else {
+    co_await s.flush();
+  }
+}
 
 }  // namespace
 

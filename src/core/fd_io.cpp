@@ -18,6 +18,10 @@ void shutdown_write(int fd) noexcept {
   (void)sys::shutdown(fd, SHUT_WR);
 }
 
+void reset_when_closed(int fd) noexcept {
+  (void)sys::set_linger_zero(fd);
+}
+
 bool all_sent_acknowledged(int fd) noexcept {
   auto r = sys::unacked_bytes(fd);
   return r.ok() && r.value == 0;

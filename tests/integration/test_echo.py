@@ -10,13 +10,15 @@ once, in EchoProcess.
 """
 
 import random
+import signal
 import socket
 import time
 import unittest
 
 from server_contract import ProcessContract
 from weftproc import (BackgroundSender, nothing_more_arrives, recv_exactly, recv_until_closed, run_clients,
-                      send_in_two, send_with_eof, split_points, start_weft_for_class, wait_until_blocked, weft_cli)
+                      send_in_two, send_with_eof, split_points, start_weft, start_weft_for_class, wait_until_blocked,
+                      weft_cli)
 
 TOO_LONG = b"error: line too long\n"
 DEFAULT_MAX_LINE = 65536
@@ -283,6 +285,49 @@ class EchoWithSmallMaxLine(unittest.TestCase):
         result = weft_cli("echo", "--port", "0", "--max-line", "0")
         self.assertNotEqual(result.returncode, 0)
         self.assertNotIn(b"listening", result.stdout)
+
+
+class EchoShutdown(unittest.TestCase):
+    """A graceful stop (SIGTERM) ends each connection as its input ending
+    would: what the server has read is echoed, a partial line too, and the
+    connection closes with a FIN, lingering so that input the client sent
+    meanwhile cannot turn the close into a reset. The stop cancelled every
+    connection at once, and the close over unread input reset the client,
+    destroying echoes already on their way (found by an audit)."""
+
+    def read_all(self, sock):
+        """Everything until the server's EOF; fails on a reset."""
+        chunks = []
+        while True:
+            try:
+                chunk = sock.recv(1 << 16)
+            except ConnectionResetError:
+                self.fail(f"reset after {sum(map(len, chunks))} bytes")
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+
+    def test_a_client_that_had_stopped_reading_gets_its_echoes_then_a_clean_close(self):
+        server = start_weft(self, "echo")
+        sent = b"".join(line_of(99, str(i % 10).encode()) for i in range(80_000))  # 8 MB
+        with server.connect(timeout=10.0) as sock:
+            sender = BackgroundSender(sock, sent)
+            wait_until_blocked(sock)
+            server.send_signal(signal.SIGTERM)
+            got = self.read_all(sock)
+            sender.join()
+        self.assertGreater(len(got), 0)
+        self.assertEqual(got, sent[:len(got)], "the echoes are the lines sent, in order")
+        self.assertEqual(server.wait(), 0, server.describe())
+
+    def test_a_partial_line_read_before_the_stop_is_echoed_then_closed(self):
+        server = start_weft(self, "echo")
+        with server.connect(timeout=EOF_TIMEOUT) as sock:
+            sock.sendall(b"one\nhalf a li")
+            self.assertEqual(recv_exactly(sock, 4), b"one\n")  # the server has read it all
+            server.send_signal(signal.SIGTERM)
+            self.assertEqual(self.read_all(sock), b"half a li")
+        self.assertEqual(server.wait(), 0, server.describe())
 
 
 class EchoProcess(ProcessContract, unittest.TestCase):

@@ -332,15 +332,13 @@ def wait_until_not_accepting(server, timeout=5.0):
 
 
 class QaShutdown(unittest.TestCase):
-    def test_answers_owed_and_held_back_at_the_output_limit_arrive_before_a_sigterm_close(self):
-        # A client that sends "?" until it can send no more and does not
-        # read: the server stops answering at its 256 KiB output limit, holds
-        # the questions it has read past it, and stops reading. Each question
-        # the server read is owed an answer, and the graceful stop sends them
-        # all before it closes. It dropped the held ones; and a plain close
-        # over unread input would reset the connection and destroy what
-        # was still queued.
-        server = start_weft(self, "qa")
+    def ask_until_the_server_stops_reading(self, *flags):
+        """A client that sends "?" until it can send no more and does not
+        read: the server stops answering at its 256 KiB output limit, holds
+        the questions it has read past it, and stops reading. Then SIGTERM.
+        The socket, and how many questions the server read: each is owed
+        an answer."""
+        server = start_weft(self, "qa", *flags)
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.addCleanup(s.close)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)  # bounds the input left unread
@@ -362,11 +360,17 @@ class QaShutdown(unittest.TestCase):
         me = s.getsockname()[1]
         in_flight = tcp_queues(me, server.port)[0]
         unread = tcp_queues(server.port, me)[1]
-        read = sent - in_flight - unread
         server.send_signal(signal.SIGTERM)
         wait_until_not_accepting(server)  # the stop has begun: no more reading
         s.setblocking(True)
         s.settimeout(10)
+        return s, sent - in_flight - unread, server
+
+    def test_answers_owed_and_held_back_at_the_output_limit_arrive_before_a_sigterm_close(self):
+        # The graceful stop sends every answer owed before it closes. It
+        # dropped the ones held back; and a plain close over unread input
+        # would reset the connection and destroy what was still queued.
+        s, read, _ = self.ask_until_the_server_stops_reading()
         # A reset may end the stream once every answer is in: questions the
         # client sent after the server stopped reading can reach it after
         # its close (seen once in CI, under the load of the other tests).
@@ -375,6 +379,27 @@ class QaShutdown(unittest.TestCase):
         self.assertEqual(len(got) // len(UNKNOWN), read)
         self.assertEqual(got, UNKNOWN * read)
 
+    def test_answers_owed_at_a_sigterm_may_take_the_whole_shutdown_timeout(self):
+        # The client takes its answers only after 2 s, within a 10 s
+        # --shutdown-timeout. The stop cut every connection after 1 s,
+        # whatever the flag said (found by an audit).
+        s, read, server = self.ask_until_the_server_stops_reading("--shutdown-timeout", "10")
+        time.sleep(2)
+        self.assertIsNone(server.proc.poll(), "the server stopped before its timeout")
+        got = recv_until_closed_or_reset(s)
+        self.assertEqual(got, UNKNOWN * read)
+
+    def test_a_client_cut_short_at_the_shutdown_timeout_is_reset(self):
+        # One that takes nothing within the timeout is cut: the answers still
+        # owed are dropped, and it learns so from a reset, where a FIN after
+        # the answers that had left would pass for their end.
+        s, read, server = self.ask_until_the_server_stops_reading("--shutdown-timeout", "0.5")
+        self.assertEqual(server.wait(), 0)
+        got = bytearray()
+        with self.assertRaises(ConnectionResetError, msg="the cut reads as the end of the answers"):
+            while chunk := s.recv(1 << 16):
+                got.extend(chunk)
+        self.assertLess(len(got), len(UNKNOWN) * read)
 
     def test_a_client_that_goes_on_asking_while_it_reads_gets_whole_answers_after_a_sigterm(self):
         # The client asks as fast as it can and reads at a steady 40 MB/s,

@@ -25,6 +25,10 @@ io_result read_some(int fd, void* buf, std::size_t len) noexcept;
 io_result write_some(int fd, const void* buf, std::size_t len) noexcept;
 // shutdown(fd, SHUT_WR): the peer reads EOF after what was sent.
 void shutdown_write(int fd) noexcept;
+// SO_LINGER with a zero timeout: the close that follows sends a reset, not
+// a FIN, and drops what was not sent. For a peer cut short, which a FIN
+// would tell that it had everything.
+void reset_when_closed(int fd) noexcept;
 // Whether everything written to stream socket `fd` has reached the peer
 // (its acknowledgement in, SIOCOUTQ). A close with unread input sends a
 // reset, which destroys what has not: false for a descriptor that is not

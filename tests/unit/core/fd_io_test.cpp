@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <thread>
 #include <utility>
@@ -72,6 +73,22 @@ TEST(all_sent_acknowledged, is_false_while_the_peer_has_not_taken_what_was_sent)
   });
   reader.join();
   EXPECT_TRUE(acknowledged_within(server.get(), std::chrono::seconds(5)));
+}
+
+// A peer cut short is told so: its next read fails with ECONNRESET where,
+// after a FIN, it would read the end of what it was sent.
+TEST(reset_when_closed, makes_the_close_a_reset) {
+  auto [client, server] = tcp_pair();
+  ASSERT_EQ(write_some(server.get(), "partial", 7).bytes, 7u);
+  reset_when_closed(server.get());
+  server.reset();
+  char buf[16];
+  ssize_t n = 0;
+  do {
+    n = ::read(client.get(), buf, sizeof buf);  // the bytes sent, if they are kept
+  } while (n > 0);
+  EXPECT_EQ(n, -1);
+  EXPECT_EQ(errno, ECONNRESET);
 }
 
 TEST(all_sent_acknowledged, is_false_for_a_descriptor_that_is_not_a_socket) {

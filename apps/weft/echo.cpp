@@ -6,6 +6,7 @@
 #include "commands.hpp"
 #include "server.hpp"
 
+#include <weft/core/fd_io.hpp>
 #include <weft/net/errors.hpp>
 #include <weft/task/deadline.hpp>
 #include <weft/task/spawn.hpp>
@@ -25,12 +26,17 @@ struct echo_member {
   echo_member* next = nullptr;
 };
 
-task<void> serve_echo(echo_service& svc, tcp_stream s, std::size_t max_line);
+struct echo_options {
+  std::size_t max_line = 65536;
+  double idle_timeout = 300;  // seconds: see add_idle_timeout_flag
+};
+
+task<void> serve_echo(echo_service& svc, tcp_stream s, const echo_options& o);
 
 class echo_service final : public service {
  public:
-  echo_service(loop& l, tcp_listener listener, std::size_t max_line)
-      : loop_(l), listener_(std::move(listener)), max_line_(max_line) {
+  echo_service(loop& l, tcp_listener listener, echo_options o)
+      : loop_(l), listener_(std::move(listener)), opts_(o) {
     accepting_.spawn(loop_, accept_loop(this), "echo-accept");
   }
   ~echo_service() override = default;
@@ -62,8 +68,7 @@ class echo_service final : public service {
     for (;;) {
       tcp_stream s = co_await self->listener_.accept();
       if (self->stopping_) co_return;  // accepted just as shutdown began
-      self->connections_.spawn(self->loop_, serve_echo(*self, std::move(s), self->max_line_),
-                               "echo");
+      self->connections_.spawn(self->loop_, serve_echo(*self, std::move(s), self->opts_), "echo");
     }
   }
   static task<void> wait_then(echo_service* self, std::function<void()> done) {
@@ -75,7 +80,7 @@ class echo_service final : public service {
 
   loop& loop_;
   tcp_listener listener_;
-  std::size_t max_line_;
+  echo_options opts_;
   bool stopping_ = false;
   echo_member* members_ = nullptr;
   task_group accepting_;
@@ -84,7 +89,8 @@ class echo_service final : public service {
 
 // By value: the stream lives in this green thread's frame and closes when
 // the task ends, however it ends.
-task<void> serve_echo(echo_service& svc, tcp_stream s, std::size_t max_line) {
+task<void> serve_echo(echo_service& svc, tcp_stream s, const echo_options& o) {
+  const duration idle = seconds(o.idle_timeout);
   deadline dl(*co_await weft::detail::this_context{});
   echo_member me{&dl};
   svc.join(me);
@@ -96,7 +102,10 @@ task<void> serve_echo(echo_service& svc, tcp_stream s, std::size_t max_line) {
   bool too_long = false;
   try {
     while (!svc.stopping()) {
-      std::string_view line = co_await s.read_until('\n', max_line);
+      // A line, and the flush of the echoes before it, within the idle
+      // timeout (moved lazily: no timer per line, see deadline.hpp).
+      dl.expires_after(idle);
+      std::string_view line = co_await s.read_until('\n', o.max_line);
       if (line.empty()) break;  // EOF
       co_await s.write(line);   // buffered; flushed before the next wait
     }
@@ -123,6 +132,11 @@ task<void> serve_echo(echo_service& svc, tcp_stream s, std::size_t max_line) {
     s.consume(rest.size());
     co_await s.flush();
     co_await s.linger_close();
+  } else if (dl.expired()) {
+    // Idle: nothing came, or the client took none of its echoes. Then a
+    // reset, so that it knows it was cut: a FIN would wait behind them.
+    // (write_cancelled() alone missed echoes held up in a read's flush.)
+    if (s.buffered_output() > 0 || !all_sent_acknowledged(s.native_handle())) s.abort();
   } else {
     co_await s.flush();
   }
@@ -133,16 +147,17 @@ task<void> serve_echo(echo_service& svc, tcp_stream s, std::size_t max_line) {
 void add_echo_command(CLI::App& app, std::function<int()>& run) {
   auto* cmd = app.add_subcommand("echo", "Line echo server (green threads), default port 6000");
   auto opts = std::make_shared<common_options>();
-  auto max_line = std::make_shared<std::size_t>(65536);
+  auto eo = std::make_shared<echo_options>();
   add_common_flags(*cmd, *opts, 6000);
-  cmd->add_option("--max-line", *max_line,
+  cmd->add_option("--max-line", eo->max_line,
                   "Longest line in bytes before the error reply; raising it loosens a safe default")
       ->capture_default_str()
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30));
-  cmd->callback([&run, opts, max_line] {
-    run = [opts, max_line] {
-      return run_server("echo", *opts, [max_line](loop& l, tcp_listener li) {
-        return std::make_unique<echo_service>(l, std::move(li), *max_line);
+  add_idle_timeout_flag(*cmd, eo->idle_timeout, "no line from its client and no echo taken");
+  cmd->callback([&run, opts, eo] {
+    run = [opts, eo] {
+      return run_server("echo", *opts, [eo](loop& l, tcp_listener li) {
+        return std::make_unique<echo_service>(l, std::move(li), *eo);
       });
     };
   });

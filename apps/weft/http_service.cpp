@@ -11,10 +11,6 @@
 namespace weft::app {
 namespace {
 
-duration seconds(double s) {
-  return std::chrono::duration_cast<duration>(std::chrono::duration<double>(s));
-}
-
 class http_service final : public service {
  public:
   http_service(loop& l, tcp_listener listener, std::shared_ptr<const http::router> routes,

@@ -11,9 +11,11 @@
 #include <weft/core/io_watcher.hpp>
 #include <weft/net/tcp_acceptor.hpp>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace weft::app {
 namespace {
@@ -47,8 +49,12 @@ class qa_connection {
   // Makes the close that follows (the destructor's) a reset, if answers are
   // still owed.
   void cut_if_owing() noexcept {
-    if (fd_ && !lingering_ && (!out_.empty() || !in_.empty())) reset_when_closed(fd_.get());
+    if (fd_ && !lingering_ && (!out_.empty() || !in_.empty() || !all_sent_acknowledged(fd_.get())))
+      reset_when_closed(fd_.get());
   }
+  // Whether nothing has moved since `t`: no question read, no answer
+  // taken. A lingering close has its own timer.
+  bool still_since(time_point t) const noexcept { return fd_ && !lingering_ && moved_ < t; }
 
  private:
   // Beyond this much unsent output, stop reading until the client catches up.
@@ -76,19 +82,29 @@ class qa_connection {
   bool lingering_ = false;  // our side is shut; discarding until EOF
   std::size_t discarded_ = 0;
   timer_id linger_timer_ = no_timer;
+  time_point moved_;  // the last question read or answer taken (see still_since)
   io_watcher watcher_;
 };
 
 class qa_service final : public service {
  public:
-  qa_service(loop& l, tcp_listener listener, std::shared_ptr<const answer_table> answers, trigger t)
+  qa_service(loop& l, tcp_listener listener, std::shared_ptr<const answer_table> answers, trigger t,
+             duration idle)
       : loop_(l),
         answers_(std::move(answers)),
+        idle_(idle),
         acceptor_(l, std::move(listener), [this, t](unique_fd fd) {
           auto c = std::make_unique<qa_connection>(*this, std::move(fd), t);
           qa_connection* key = c.get();
           connections_.emplace(key, std::move(c));
-        }) {}
+        }) {
+    // One timer for all connections, not one per connection moved on every
+    // read: a connection is cut within a quarter of the timeout (at most a
+    // second) past it.
+    duration every =
+        std::clamp<duration>(idle / 4, std::chrono::milliseconds(10), std::chrono::seconds(1));
+    sweep_ = loop_.run_every(every, [this] { cut_idle(); });
+  }
 
   void begin_shutdown(std::function<void()> done) override {
     acceptor_.close();
@@ -107,6 +123,7 @@ class qa_service final : public service {
   // connections still open: they owe answers, or linger. One that owes
   // answers is cut with a reset, so that its client knows it was.
   ~qa_service() override {
+    loop_.cancel(sweep_);
     for (auto& [key, c] : connections_) c->cut_if_owing();
   }
 
@@ -126,9 +143,24 @@ class qa_service final : public service {
   void maybe_done() {
     if (done_ && connections_.empty()) std::exchange(done_, nullptr)();
   }
+  // --idle-timeout: a vanished client (its FIN lost) held its connection
+  // for good (found by an audit). One owed answers it does not take is
+  // reset, so that it knows it was cut.
+  void cut_idle() {
+    time_point since = loop_.now() - idle_;
+    std::vector<qa_connection*> still;
+    for (auto& [key, c] : connections_)
+      if (c->still_since(since)) still.push_back(key);
+    for (qa_connection* c : still) {
+      c->cut_if_owing();
+      c->close();
+    }
+  }
 
   loop& loop_;
   std::shared_ptr<const answer_table> answers_;
+  duration idle_;
+  timer_id sweep_ = no_timer;
   std::unordered_map<qa_connection*, std::unique_ptr<qa_connection>> connections_;
   tcp_acceptor acceptor_;
   std::function<void()> done_;
@@ -138,6 +170,7 @@ qa_connection::qa_connection(qa_service& svc, unique_fd fd, trigger t)
     : svc_(svc),
       fd_(std::move(fd)),
       trig_(t),
+      moved_(svc.owner().now()),
       watcher_(
           svc.owner(), fd_.get(), io::readable, [this](uint32_t ev) { on_event(ev); }, t) {}
 
@@ -167,6 +200,7 @@ void qa_connection::read_input() {
     if (r.would_block()) return;
     if (r.failed()) return close();
     if (r.eof()) return finish_after_flush();
+    moved_ = svc_.owner().now();
     in_.append(buf, r.bytes);
     answer_questions();
     // Level-triggered: the loop reports the rest next turn. Edge-triggered:
@@ -214,6 +248,7 @@ void qa_connection::flush() {
     io_result r = write_some(fd_.get(), out_.data(), out_.size());
     if (r.would_block()) break;
     if (r.failed()) return close();
+    moved_ = svc_.owner().now();
     out_.erase(0, r.bytes);
   }
   release_if_empty(out_);
@@ -299,15 +334,18 @@ void add_qa_command(CLI::App& app, std::function<int()>& run) {
   auto* cmd = app.add_subcommand("qa", "Question/answer server (callback API), default port 1060");
   auto opts = std::make_shared<common_options>();
   auto answers_file = std::make_shared<std::string>();
+  auto idle = std::make_shared<double>();
   add_common_flags(*cmd, *opts, 1060);
   cmd->add_option("--answers", *answers_file,
                   "File of question<TAB>answer lines replacing the built-in table");
-  cmd->callback([&run, opts, answers_file] {
-    run = [opts, answers_file] {
+  add_idle_timeout_flag(*cmd, *idle, "no question read and no answer taken");
+  cmd->callback([&run, opts, answers_file, idle] {
+    run = [opts, answers_file, idle] {
       auto table = std::make_shared<const answer_table>(
           answers_file->empty() ? answer_table::builtin() : answer_table::load(*answers_file));
-      return run_server("qa", *opts, [opts, table](loop& l, tcp_listener li) {
-        return std::make_unique<qa_service>(l, std::move(li), table, opts->trigger_mode());
+      return run_server("qa", *opts, [opts, table, idle](loop& l, tcp_listener li) {
+        return std::make_unique<qa_service>(l, std::move(li), table, opts->trigger_mode(),
+                                            seconds(*idle));
       });
     };
   });

@@ -28,6 +28,24 @@ CLI::Validator seconds(double min, double max) {
       "SECONDS");
 }
 
+duration seconds(double s) {
+  return std::chrono::duration_cast<duration>(std::chrono::duration<double>(s));
+}
+
+// A peer that vanished (its FIN lost with its network) holds a connection
+// with no timeout for good, its descriptor and buffers with it; nginx's
+// stream module closes one after 10 min (proxy_timeout), its HTTP after
+// 75 s. A line server's client may think between requests, so minutes.
+void add_idle_timeout_flag(CLI::App& cmd, double& secs, const std::string& what) {
+  secs = 300;
+  cmd.add_option("--idle-timeout", secs,
+                 "Seconds a connection may go with " + what +
+                     " before it is closed (reset if replies are still owed); raising it "
+                     "loosens a safe default")
+      ->capture_default_str()
+      ->check(seconds(0.001, 86400));
+}
+
 void add_common_flags(CLI::App& cmd, common_options& opts, int default_port) {
   opts.port = default_port;
   cmd.add_option("--host", opts.host,

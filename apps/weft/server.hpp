@@ -32,6 +32,13 @@ void add_common_flags(CLI::App& cmd, common_options& opts, int default_port);
 // not enough, as NaN passes any range check ("--shutdown-timeout nan" was
 // taken, and converting it to a duration is undefined).
 CLI::Validator seconds(double min, double max);
+// A flag's seconds (checked by seconds(min, max)) as a duration.
+duration seconds(double s);
+
+// --idle-timeout for the line servers (echo, qa): how long a connection may
+// go with nothing moving, no request read and no reply taken, before it is
+// closed. 300 s by default; `what` says what moves.
+void add_idle_timeout_flag(CLI::App& cmd, double& secs, const std::string& what);
 
 // A server running on one loop. begin_shutdown stops accepting, lets work in
 // flight finish, and calls done (on its loop) when nothing is left.

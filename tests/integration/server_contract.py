@@ -337,3 +337,55 @@ class ProcessContract:
             s.settimeout(2.0)
             with self.assertRaises(ConnectionRefusedError):
                 s.connect((server.host, server.port))
+
+
+class IdleTimeoutContract:
+    """--idle-timeout, for the line servers (echo, qa): a connection on
+    which nothing moves for that long (no request from the client, no reply
+    taken by it) is closed, so a vanished peer, one whose FIN never came,
+    cannot hold its descriptor and buffers for good (found by an audit:
+    there was no timeout at all). A client still owed replies it does not
+    take is reset, so that it knows it was cut. Mixed into a TestCase with
+    subcommand, request and reply as in ProcessContract."""
+
+    IDLE = 0.5
+
+    def start(self):
+        return start_weft(self, self.subcommand, "--idle-timeout", str(self.IDLE))
+
+    def test_the_help_gives_the_idle_timeout_and_its_default(self):
+        out = weft_cli(self.subcommand, "--help").stdout.decode()
+        self.assertRegex(out, r"--idle-timeout[^\n]*=300")
+
+    def test_a_connection_on_which_nothing_moves_is_closed(self):
+        server = self.start()
+        with server.connect(timeout=5.0) as s:
+            started = time.monotonic()
+            self.assertEqual(s.recv(1), b"", "closed with a FIN")
+            self.assertGreater(time.monotonic() - started, self.IDLE * 0.8)
+
+    def test_a_client_that_keeps_asking_is_not_closed(self):
+        server = self.start()
+        with server.connect(timeout=5.0) as s:
+            for _ in range(int(4 * self.IDLE / 0.2)):
+                self.round_trip(s)
+                time.sleep(0.2)
+            self.round_trip(s)
+
+    def test_a_client_that_stops_taking_its_replies_is_reset(self):
+        server = self.start()
+        with server.connect(timeout=10.0) as s:
+            sender = BackgroundSender(s, self.request * (8 * 2**20 // len(self.request)))
+            wait_until_blocked(s)
+            time.sleep(3 * self.IDLE)  # taking nothing: reading would be progress
+            reset = False
+            try:
+                while s.recv(1 << 16):
+                    pass
+            except ConnectionResetError:
+                reset = True
+            sender.join()
+        # The socket reports a reset once, to whichever call comes first:
+        # here the receiver's, or the sender's still blocked in sendall.
+        self.assertTrue(reset or isinstance(sender.error, ConnectionResetError),
+                        f"ended without a reset (sender: {sender.error!r})")

@@ -15,7 +15,7 @@ import socket
 import time
 import unittest
 
-from server_contract import ProcessContract
+from server_contract import IdleTimeoutContract, ProcessContract
 from weftproc import (BackgroundSender, nothing_more_arrives, recv_exactly, recv_until_closed, run_clients,
                       send_in_two, send_with_eof, split_points, start_weft, start_weft_for_class, wait_until_blocked,
                       weft_cli)
@@ -335,6 +335,15 @@ class EchoProcess(ProcessContract, unittest.TestCase):
     request = b"ping " * 200 + b"\n"
     reply = request
     partial_request = b"half a li"
+
+
+class EchoIdleTimeout(IdleTimeoutContract, unittest.TestCase):
+    subcommand = "echo"
+    request = b"ping " * 200 + b"\n"
+    reply = request
+
+    def round_trip(self, sock):
+        EchoProcess.round_trip(self, sock)
 
 
 if __name__ == "__main__":

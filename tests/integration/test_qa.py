@@ -19,7 +19,7 @@ import threading
 import time
 import unittest
 
-from server_contract import ProcessContract
+from server_contract import IdleTimeoutContract, ProcessContract
 from weftproc import (SANITIZED, BackgroundSender, memory_kib, nothing_more_arrives, recv_exactly, recv_until_closed,
                       recv_until_closed_or_reset, run_clients,
                       send_in_two, send_with_eof, split_points, start_weft, start_weft_for_class, wait_until_blocked,
@@ -450,6 +450,15 @@ class QaProcess(ProcessContract, unittest.TestCase):
     request = QUEST
     reply = BUILTIN[QUEST]
     partial_request = b"What is your fav"
+
+
+class QaIdleTimeout(IdleTimeoutContract, unittest.TestCase):
+    subcommand = "qa"
+    request = QUEST
+    reply = BUILTIN[QUEST]
+
+    def round_trip(self, sock):
+        QaProcess.round_trip(self, sock)
 
 
 if __name__ == "__main__":

@@ -679,11 +679,11 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
     std::unique_ptr<request_body> with_body;
     req.body_ = {};
     req.trailers_ = {};
-    if (head.body != body_kind::none) {
-      // Without a body, read_some returns nothing either way.
-      req.body_read_ = request::body_read::whole;
-      with_body = keep_head(s, pr.consumed, blank.limits(), head);
-    }
+    // Per request: a streamed body's handler that left it unread marks it
+    // cut, and the next request's read_some threw "read after its handler
+    // returned" (found by an audit).
+    req.body_read_ = request::body_read::whole;
+    if (head.body != body_kind::none) with_body = keep_head(s, pr.consumed, blank.limits(), head);
     req.params_.clear();
     std::string allow;
     const route_handler* h = routes.match(req, allow);

@@ -558,6 +558,33 @@ TEST(request_body, an_unread_body_that_is_all_in_is_skipped_and_the_connection_k
   EXPECT_TRUE(reply.ends_with("next")) << reply;
 }
 
+namespace {
+// Answers with the size of what read_some gives: the body whole, on a
+// route that does not stream it.
+task<http::response> size_of_first_read(http::request& req) {
+  std::string_view piece = co_await req.read_some();
+  co_return http::response::text("read " + std::to_string(piece.size()));
+}
+}  // namespace
+
+// The request after one whose streamed body its handler left unread (all
+// in, so skipped and the connection kept) reads its own body: the first
+// one's "cut" state carried over, and the read threw "read after its
+// handler returned", a 500 (found by an audit).
+TEST(request_body, the_request_after_a_body_left_unread_reads_its_own) {
+  connection c;
+  c.routes.post("/up", [](http::request&) { return http::response::text("no", 403); },
+                {.stream_body = true});
+  c.routes.get("/next", size_of_first_read);
+  c.start();
+  c.send(
+      "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+      "GET /next HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::string reply = c.received();
+  EXPECT_TRUE(reply.starts_with("HTTP/1.1 403 ")) << reply;
+  EXPECT_TRUE(reply.ends_with("read 0")) << reply;
+}
+
 // The end of a streamed body and the next request, in one read: the body's
 // bytes go to the handler and the request's to the parser, for either
 // framing (the desync case).

@@ -134,6 +134,9 @@ void header_lines::remove(std::string_view name) noexcept {
     size_ = static_cast<std::uint32_t>(kept);
   } else {
     spill_.resize(kept);
+    // Empty, the lines are small_'s again, stale since they moved out:
+    // shown again, the removed lines came back (found by an audit).
+    if (kept == 0) size_ = 0;
   }
 }
 

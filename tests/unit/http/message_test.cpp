@@ -1,8 +1,10 @@
 #include <weft/http/message.hpp>
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <memory>
 #include <stdexcept>
 
@@ -68,6 +70,24 @@ TEST(http_response, many_header_lines_outgrow_the_inline_space_intact) {
   response moved = std::move(r);
   EXPECT_EQ(moved.header_block(), want);
   EXPECT_EQ(moved.header("X-Field-19"), std::string(133, 'v'));
+}
+
+// Lines that outgrew the inline space, all removed: none comes back. The
+// inline buffer, stale once they moved out, was shown again as soon as the
+// heap copy was empty (found by an audit), and after a move, bytes of it
+// never copied.
+TEST(http_response, header_lines_removed_after_outgrowing_the_inline_space_stay_removed) {
+  header_lines h;
+  h.append("A", "short");
+  h.append("A", std::string(300, 'v'));
+  header_lines moved = std::move(h);
+  for (header_lines* l : {&h, &moved}) {
+    l->remove("A");
+    EXPECT_EQ(l->view(), "");
+    EXPECT_EQ(l->find("A"), std::nullopt);
+    l->append("B", "1");
+    EXPECT_EQ(l->view(), "B: 1\r\n");
+  }
 }
 
 TEST(http_response, a_moved_response_keeps_its_inline_header_lines) {
@@ -139,6 +159,26 @@ TEST(http_response, a_control_byte_anywhere_in_a_value_is_refused) {
 TEST(http_response, a_file_body_without_a_descriptor_is_refused) {
   response r;
   EXPECT_THROW(r.file(weft::unique_fd(), 0, 10), std::invalid_argument);
+}
+
+// A range that runs past the largest offset: its end wrapped, and the
+// server announced a length it never sent, so the next answer on the
+// connection was read as this one's body (found by an audit).
+TEST(http_response, a_file_range_past_the_largest_offset_is_refused) {
+  weft::unique_fd fd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  ASSERT_TRUE(fd);
+  response r;
+  EXPECT_THROW(r.file(std::move(fd), 5, UINT64_MAX), std::invalid_argument);
+}
+
+// So is a streamed body without a producer: it went out as an empty 200
+// without a word, where stream(producer, length) and file() refuse the
+// same mistake (found by an audit). The response is left as it was.
+TEST(http_response, a_stream_without_a_producer_is_refused) {
+  response r = response::text("kept");
+  EXPECT_THROW(r.stream(body_producer{}), std::invalid_argument);
+  EXPECT_FALSE(r.producer());
+  EXPECT_EQ(r.body(), "kept");
 }
 
 TEST(http_response, a_shared_body_is_a_view_that_keeps_its_bytes_alive) {

@@ -81,7 +81,8 @@ tcp_listener::tcp_listener(tcp_listener&& o) noexcept
       opts_(o.opts_),
       owner_(std::exchange(o.owner_, nullptr)),
       accepting_(std::exchange(o.accepting_, nullptr)),
-      burst_(std::exchange(o.burst_, 0)) {
+      burst_(std::exchange(o.burst_, 0)),
+      warned_(o.warned_) {
   if (accepting_) accepting_->self = this;
 }
 
@@ -92,6 +93,7 @@ tcp_listener& tcp_listener::operator=(tcp_listener&& o) noexcept {
     opts_ = o.opts_;
     owner_ = std::exchange(o.owner_, nullptr);
     burst_ = std::exchange(o.burst_, 0);
+    warned_ = o.warned_;
     accepting_ = std::exchange(o.accepting_, nullptr);
     if (accepting_) accepting_->self = this;
   }
@@ -127,7 +129,6 @@ task<tcp_stream> tcp_listener::accept() {
   loop& l = ctx ? *ctx->owner : *loop::current();
   owner_ = &l;
   duration backoff = 10ms;
-  bool logged = false;
   accept_wait wait(this, ctx);
   // A storm of connects must not starve the rest of the loop (DESIGN-NOTES
   // §4): after `batch` accepts in a row that found a connection waiting,
@@ -154,10 +155,12 @@ task<tcp_stream> tcp_listener::accept() {
       co_await readable(self.fd_.get(), trigger::level);
     } else if (is_resource_exhaustion(err)) {
       self.burst_ = 0;
-      if (!logged) {
+      // Once per listener, as tcp_acceptor warns: once per accept() call,
+      // clients that came and went at the limit made 23 lines a second.
+      if (!self.warned_) {
         log_warn("accept: out of descriptors or memory; pausing accepts (" +
                  std::error_code(err, std::system_category()).message() + ")");
-        logged = true;
+        self.warned_ = true;
       }
       // Not waiting for readability here: the listener stays readable and a
       // level-triggered wait would spin. The loop drops the unused interest.

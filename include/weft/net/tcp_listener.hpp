@@ -69,6 +69,7 @@ class tcp_listener {
   loop* owner_ = nullptr;             // the loop accept() waited on, which knows our fd
   accept_wait* accepting_ = nullptr;  // the accept() in progress, if any
   int burst_ = 0;                     // accepts in a row that did not wait
+  bool warned_ = false;               // out of descriptors once: said so
 };
 
 // The effective backlog for a requested one (somaxconn caps it).

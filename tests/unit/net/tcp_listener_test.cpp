@@ -153,6 +153,32 @@ TEST(tcp_acceptor, a_handler_that_destroys_the_acceptor_keeps_its_captures_until
   EXPECT_EQ(calls, 1);
 }
 
+namespace {
+// Holds every descriptor below a lowered limit while it lives, so that
+// accept4 gets EMFILE.
+class descriptors_used_up {
+ public:
+  descriptors_used_up() {
+    ::getrlimit(RLIMIT_NOFILE, &old_);
+    rlimit low = old_;
+    low.rlim_cur = 64;
+    ::setrlimit(RLIMIT_NOFILE, &low);
+    for (int fd; (fd = ::dup(0)) >= 0;) hogs_.emplace_back(fd);
+  }
+  ~descriptors_used_up() {
+    hogs_.clear();
+    ::setrlimit(RLIMIT_NOFILE, &old_);
+  }
+  descriptors_used_up(const descriptors_used_up&) = delete;
+  descriptors_used_up& operator=(const descriptors_used_up&) = delete;
+
+ private:
+  rlimit old_{};
+  std::vector<unique_fd> hogs_;
+};
+
+}  // namespace
+
 TEST(tcp_acceptor, pauses_on_descriptor_exhaustion_and_resumes) {
   loop l;
   auto listener = tcp_listener::bind(endpoint::loopback_v4(0));
@@ -161,31 +187,60 @@ TEST(tcp_acceptor, pauses_on_descriptor_exhaustion_and_resumes) {
   tcp_acceptor acc(l, std::move(listener), [&](unique_fd fd) { got.push_back(std::move(fd)); });
   unique_fd c1(::socket(AF_INET, SOCK_STREAM, 0));
   ASSERT_EQ(::connect(c1.get(), at.data(), at.size()), 0);
-  // Use up every descriptor below a lowered limit, so accept4 gets EMFILE.
   testing::internal::CaptureStderr();  // opens its file before the limit bites
-  rlimit old{};
-  ::getrlimit(RLIMIT_NOFILE, &old);
-  std::vector<unique_fd> hogs;
-  rlimit low = old;
-  low.rlim_cur = 64;
-  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
-  for (;;) {
-    int fd = ::dup(0);
-    if (fd < 0) break;
-    hogs.emplace_back(fd);
+  {
+    descriptors_used_up full;
+    l.run_once(50ms);
+    EXPECT_TRUE(acc.paused());
+    EXPECT_TRUE(got.empty());
+    // The loop is not spinning: a turn with nothing to do sleeps.
+    auto start = clock::now();
+    l.run_once(30ms);
+    EXPECT_GE(clock::now() - start, 5ms);
   }
-  l.run_once(50ms);
-  EXPECT_TRUE(acc.paused());
-  EXPECT_TRUE(got.empty());
-  // The loop is not spinning: a turn with nothing to do sleeps.
-  auto start = clock::now();
-  l.run_once(30ms);
-  EXPECT_GE(clock::now() - start, 5ms);
-  hogs.clear();
-  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &old), 0);
   ASSERT_TRUE(test::run_until(l, [&] { return got.size() == 1; }));
   std::string log = testing::internal::GetCapturedStderr();
   EXPECT_NE(log.find("pausing accepts"), std::string::npos);
+}
+
+namespace {
+task<void> accept_n(tcp_listener* li, int n, int* accepted) {
+  for (int i = 0; i < n; ++i) {
+    tcp_stream s = co_await li->accept();
+    ++*accepted;
+  }
+}
+
+std::size_t count_of(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+}  // namespace
+
+// Out of descriptors, accept() warns once per listener, as tcp_acceptor
+// does: each call warned anew, and a server whose clients came and went at
+// the limit wrote 23 identical lines a second to stderr (found by an audit).
+TEST(tcp_listener, out_of_descriptors_it_warns_once_not_on_every_accept) {
+  loop l;
+  auto listener = tcp_listener::bind(endpoint::loopback_v4(0));
+  endpoint at = listener.local_endpoint();
+  int accepted = 0;
+  spawn(l, accept_n(&listener, 2, &accepted));
+  testing::internal::CaptureStderr();  // opens its file before the limit bites
+  std::vector<unique_fd> clients;
+  for (int episode = 1; episode <= 2; ++episode) {
+    clients.emplace_back(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    ASSERT_EQ(::connect(clients.back().get(), at.data(), at.size()), 0);
+    {
+      descriptors_used_up full;
+      for (int i = 0; i < 5; ++i) l.run_once(20ms);
+      EXPECT_EQ(accepted, episode - 1);
+    }
+    ASSERT_TRUE(test::run_until(l, [&] { return accepted == episode; }));
+  }
+  std::string log = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(count_of(log, "pausing accepts"), 1u) << log;
 }
 
 TEST(loop_group, runs_one_loop_per_thread_and_stops) {

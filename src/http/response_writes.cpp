@@ -43,6 +43,35 @@ task<void> send_file_body(tcp_stream& s, deadline& dl, const response& res, dura
   }
 }
 
+// Logs an answer once, however its sending ends: done, failed, or its frame
+// destroyed at a shutdown's deadline, which runs no catch: an answer cut
+// there went unlogged (found by an audit). `bytes` says what has left.
+template <class Bytes>
+class log_on_exit {
+ public:
+  log_on_exit(const access_log& log, std::string_view line, int status, Bytes bytes) noexcept
+      : log_(log), line_(line), status_(status), bytes_(bytes) {}
+  log_on_exit(const log_on_exit&) = delete;
+  log_on_exit& operator=(const log_on_exit&) = delete;
+  ~log_on_exit() {
+    if (dismissed_) return;
+    try {
+      log_.write(line_, status_, bytes_());
+    } catch (...) {
+      // no memory for the line: the answer goes unlogged
+    }
+  }
+  // Another line will stand for this answer (a 500 in its place).
+  void dismiss() noexcept { dismissed_ = true; }
+
+ private:
+  const access_log& log_;
+  std::string_view line_;
+  int status_;
+  Bytes bytes_;
+  bool dismissed_ = false;
+};
+
 // Runs a streamed body's producer: what it threw, or null. A failure of
 // the connection itself, a write to it (w.broken()) or its cancellation
 // (the server's, or its client's going: the scopes around the producer),
@@ -77,24 +106,19 @@ task<void> send_rest(tcp_stream& s, deadline& dl, const response& res, std::stri
                      bool sent_body, duration write_timeout, const access_log& log,
                      std::string_view line) {
   std::uint64_t sent = sent_body && !res.file() ? res.body().size() - rest.size() : 0;
-  try {
-    if (sent_body && res.file()) {
-      co_await send_file_body(s, dl, res, write_timeout, sent);
-    } else {
-      do {
-        std::string_view now = rest.substr(0, write_piece);
-        dl.expires_after(write_timeout);
-        co_await s.write_all(now);
-        dl.clear();
-        rest.remove_prefix(now.size());
-        sent += now.size();
-      } while (!rest.empty());
-    }
-  } catch (...) {
-    log.write(line, res.status(), sent);
-    throw;
+  log_on_exit logged(log, line, res.status(), [&sent] { return sent; });
+  if (sent_body && res.file()) {
+    co_await send_file_body(s, dl, res, write_timeout, sent);
+  } else {
+    do {
+      std::string_view now = rest.substr(0, write_piece);
+      dl.expires_after(write_timeout);
+      co_await s.write_all(now);
+      dl.clear();
+      rest.remove_prefix(now.size());
+      sent += now.size();
+    } while (!rest.empty());
   }
-  log.write(line, res.status(), sent);
 }
 
 task<streamed> send_produced_body(tcp_stream& s, const response& res, bool chunked,
@@ -102,14 +126,9 @@ task<streamed> send_produced_body(tcp_stream& s, const response& res, bool chunk
                                   std::string_view line, const weft::detail::task_context* ctx) {
   std::optional<std::uint64_t> length = res.stream_length();
   body_writer w(s, chunked, write_timeout, length.value_or(UINT64_MAX));
-  std::exception_ptr failed;
-  try {
-    failed = co_await run_producer(res.producer(), w, ctx);
-  } catch (...) {
-    // The client went (or shutdown cut it): logged all the same.
-    log.write(line, res.status(), w.bytes_written());
-    throw;
-  }
+  // The client went, or shutdown cut it: logged all the same.
+  log_on_exit logged(log, line, res.status(), [&w] { return w.bytes_written(); });
+  std::exception_ptr failed = co_await run_producer(res.producer(), w, ctx);
   // Short of its length: the producer's failure, unless it returned after
   // the connection failed or was cancelled (and caught that), which ends
   // the connection quietly, as a chunked stream does (found by review).
@@ -126,10 +145,10 @@ task<streamed> send_produced_body(tcp_stream& s, const response& res, bool chunk
     // before it. It was dropped, and them with it.
     if (w.bytes_written() == 0 && s.buffered_output() == head.to) {
       s.truncate_output(head.from);
+      logged.dismiss();  // the 500 in its place is logged
       co_return streamed::unsent;
     }
   }
-  log.write(line, res.status(), w.bytes_written());
   // Cut short: a chunked body lacks its last chunk, which the client sees;
   // a close-delimited one would look whole after a FIN, and a sized one is
   // reset rather than left to the client's count of its bytes. A write

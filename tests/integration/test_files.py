@@ -9,6 +9,7 @@ so the target arrives exactly as written.
 import email.utils
 import os
 import re
+import signal
 import socket
 import subprocess
 import threading
@@ -18,7 +19,7 @@ import unittest
 from files_tree import HUGE_MARK, HUGE_MARK_AT, HUGE_SIZE, MIB, Tree, get, raw_get, stream_sha256
 from httpwire import DateMaskedReply, ResponseReader, assert_alive, start_http
 from server_contract import ProcessContract
-from weftproc import WeftProcess, start_weft_for_class, weft_cli
+from weftproc import WeftProcess, start_weft, start_weft_for_class, weft_cli
 
 CURL_TIMEOUT = 20
 
@@ -462,6 +463,27 @@ class SlowReader(unittest.TestCase):
         self.assertLess(got, 100 * MIB, "the whole file arrived: the server never gave up")
         # And the server is still fine.
         self.assertEqual(get(server, "/one.bin").body, b"x")
+
+    def test_a_download_cut_at_the_shutdown_timeout_is_logged(self):
+        # Every answer is logged once its body has left, or it was cut: one
+        # cut at the shutdown deadline, its frame destroyed with no catch
+        # run, went unlogged (found by an audit).
+        tree = Tree()
+        self.addCleanup(tree.remove)
+        log = os.path.join(tree.root, "..", "access.log")
+        self.addCleanup(lambda: os.path.exists(log) and os.remove(log))
+        server = start_weft(self, "files", "--root", tree.root, "--threads", "1",
+                            "--shutdown-timeout", "0.5", "--access-log", log)
+        s = socket.create_connection((server.host, server.port), timeout=10)
+        self.addCleanup(s.close)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
+        s.sendall(b"GET /big100.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.recv(1024)  # under way
+        server.send_signal(signal.SIGTERM)
+        self.assertEqual(server.wait(), 0)
+        with open(log) as f:
+            lines = f.read().splitlines()
+        self.assertTrue(any('"GET /big100.bin HTTP/1.1" 200 ' in line for line in lines), lines)
 
 
 class DescriptorLimit(unittest.TestCase):

@@ -73,16 +73,15 @@ class log_on_exit {
 };
 
 // Runs a streamed body's producer: what it threw, or null. A failure of
-// the connection itself, a write to it (w.broken()) or its cancellation
-// (the server's, or its client's going: the scopes around the producer),
-// is rethrown, to end the connection quietly; anything else, whatever its
+// the connection itself, a write to it (w.broken()) or its cancellation, is
+// rethrown, to end the connection quietly; anything else, whatever its
 // code (a backend's timeout or reset), is the producer's own failure.
 task<std::exception_ptr> run_producer(const body_producer& produce, body_writer& w,
                                       const weft::detail::task_context* ctx) {
   try {
     co_await produce(w);
   } catch (...) {
-    if (w.broken() || (ctx && ctx->cancelled())) throw;
+    if (w.broken() || (ctx && ctx->root_cancelled)) throw;
     co_return std::current_exception();
   }
   co_return nullptr;
@@ -133,7 +132,7 @@ task<streamed> send_produced_body(tcp_stream& s, const response& res, bool chunk
   // the connection failed or was cancelled (and caught that), which ends
   // the connection quietly, as a chunked stream does (found by review).
   bool cut_short = length && w.bytes_written() != *length;
-  if (cut_short && !failed && !w.broken() && !(ctx && ctx->cancelled())) {
+  if (cut_short && !failed && !w.broken() && !(ctx && ctx->root_cancelled)) {
     failed =
         std::make_exception_ptr(std::length_error("wrote " + std::to_string(w.bytes_written()) +
                                                   " of its " + std::to_string(*length) + " bytes"));

@@ -457,8 +457,7 @@ class flush_if_it_waits {
 // the stream (not for a route that streams its body) and no next request
 // is in: input that comes first is the next request, and ends the watch.
 // A client that half-closes after its request is taken as gone, as Go and
-// nginx take it. The access log says 499, as nginx's does. A streamed
-// body's producer is watched the same way while it runs.
+// nginx take it. The access log says 499, as nginx's does.
 class client_watch : tcp_stream::input_watch {
  public:
   client_watch(tcp_stream& s, weft::detail::task_context* ctx, bool arm) : ctx_(ctx) {
@@ -747,12 +746,6 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
     if (head.body == body_kind::none) s.consume(pr.consumed);
     // Each answer is logged once its body has left (see send_rest).
     if (sent_body && res.producer()) {
-      // A producer that waits between writes (rare events) is cancelled
-      // when its client goes, as a waiting handler is: it lasted until its
-      // next write found the client gone (found by an audit). Not while
-      // input is in, or may come for a body the handler streams: that is
-      // the next request, or the body.
-      client_watch client(s, me->ctx, s.buffered().empty() && !(h && h->options.stream_body));
       streamed end = co_await send_produced_body(s, res, chunked, {head_from, head_to},
                                                  opts.write_timeout, log, line, me->ctx);
       if (end == streamed::unsent) co_return co_await fail(s, 500, false, opts, log, line);

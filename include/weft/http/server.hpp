@@ -55,11 +55,8 @@ std::FILE* open_access_log(const std::string& where);
 // What a streamed body's producer writes to. Each write is one chunk (of a
 // sized stream, the next bytes), and it is sent before write() returns, so
 // a producer may wait (on a timer, a channel) between chunks without
-// holding one back; batch small pieces into one write. A producer waiting
-// so is cancelled when its client goes (the wait fails with
-// operation_canceled), unless input is in (the next request) or the route
-// streams its request body. `data` must stay alive until the write is
-// awaited. The end of the body is sent when the
+// holding one back; batch small pieces into one write. `data` must stay
+// alive until the write is awaited. The end of the body is sent when the
 // producer returns. The write timeout bounds each 256 KiB piece of a
 // write, so a large one that keeps moving is never cut. `limit` is the
 // most bytes the body may hold (a sized stream's length): a write past it

@@ -17,15 +17,6 @@ namespace {
 
 class echo_service;
 
-// A connection's place in its service's list while it runs: what a
-// graceful stop reaches, its deadline, to end the wait it is in without
-// ending the task.
-struct echo_member {
-  deadline* dl;
-  echo_member* prev = nullptr;
-  echo_member* next = nullptr;
-};
-
 struct echo_options {
   std::size_t max_line = 65536;
   double idle_timeout = 300;  // seconds: see add_idle_timeout_flag
@@ -48,20 +39,34 @@ class echo_service final : public service {
   void begin_shutdown(std::function<void()> done) override {
     stopping_ = true;
     accepting_.cancel_all();
-    for (echo_member* m = members_; m != nullptr; m = m->next) m->dl->expires_at(loop_.now());
+    for (member* m = members_; m != nullptr; m = m->next_) m->dl_->expires_at(loop_.now());
     spawn(loop_, wait_then(this, std::move(done)), "echo-shutdown");
   }
   bool stopping() const noexcept { return stopping_; }
 
-  void join(echo_member& m) noexcept {
-    m.next = members_;
-    if (members_ != nullptr) members_->prev = &m;
-    members_ = &m;
-  }
-  void leave(echo_member& m) noexcept {
-    (m.prev != nullptr ? m.prev->next : members_) = m.next;
-    if (m.next != nullptr) m.next->prev = m.prev;
-  }
+  // A connection's place in the service's list while it runs: what a
+  // graceful stop reaches, its deadline, to end the wait it is in without
+  // ending the task.
+  class member {
+   public:
+    member(echo_service& svc, deadline& dl) noexcept : svc_(svc), dl_(&dl), next_(svc.members_) {
+      if (next_ != nullptr) next_->prev_ = this;
+      svc.members_ = this;
+    }
+    ~member() {
+      (prev_ != nullptr ? prev_->next_ : svc_.members_) = next_;
+      if (next_ != nullptr) next_->prev_ = prev_;
+    }
+    member(const member&) = delete;
+    member& operator=(const member&) = delete;
+
+   private:
+    friend class echo_service;
+    echo_service& svc_;
+    deadline* dl_;
+    member* prev_ = nullptr;
+    member* next_;
+  };
 
  private:
   static task<void> accept_loop(echo_service* self) {
@@ -82,7 +87,7 @@ class echo_service final : public service {
   tcp_listener listener_;
   echo_options opts_;
   bool stopping_ = false;
-  echo_member* members_ = nullptr;
+  member* members_ = nullptr;
   task_group accepting_;
   task_group connections_;
 };
@@ -92,13 +97,7 @@ class echo_service final : public service {
 task<void> serve_echo(echo_service& svc, tcp_stream s, const echo_options& o) {
   const duration idle = seconds(o.idle_timeout);
   deadline dl(*co_await weft::detail::this_context{});
-  echo_member me{&dl};
-  svc.join(me);
-  struct leave_on_exit {
-    echo_service& svc;
-    echo_member& me;
-    ~leave_on_exit() { svc.leave(me); }
-  } member{svc, me};
+  echo_service::member me(svc, dl);
   bool too_long = false;
   try {
     while (!svc.stopping()) {

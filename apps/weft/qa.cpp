@@ -147,11 +147,10 @@ class qa_service final : public service {
   // for good (found by an audit). One owed answers it does not take is
   // reset, so that it knows it was cut.
   void cut_idle() {
+    // close() only defers the erase (release), so the map can be walked.
     time_point since = loop_.now() - idle_;
-    std::vector<qa_connection*> still;
-    for (auto& [key, c] : connections_)
-      if (c->still_since(since)) still.push_back(key);
-    for (qa_connection* c : still) {
+    for (auto& [key, c] : connections_) {
+      if (!c->still_since(since)) continue;
       c->cut_if_owing();
       c->close();
     }

@@ -6,18 +6,17 @@
 namespace weft {
 
 tcp_acceptor::tcp_acceptor(loop& l, tcp_listener listener, handler on_connection)
-    : loop_(l),
-      listener_(std::move(listener)),
-      on_connection_(std::make_unique<handler>(std::move(on_connection))) {
-  watcher_ = std::make_unique<io_watcher>(loop_, listener_.native_handle(), io::readable,
-                                          [this](uint32_t) { on_ready(); });
+    : loop_(l), listener_(std::move(listener)) {
+  // The handler lives in the watcher's: a handler that destroys us destroys
+  // the watcher in its own call, and io_watcher then keeps its captures
+  // until it returns (one that used them after the reset read freed memory).
+  watcher_ =
+      std::make_unique<io_watcher>(loop_, listener_.native_handle(), io::readable,
+                                   [this, h = std::move(on_connection)](uint32_t) { on_ready(h); });
 }
 
 tcp_acceptor::~tcp_acceptor() {
-  if (running_) {
-    running_->alive = false;
-    running_->orphan = std::move(on_connection_);
-  }
+  if (alive_) *alive_ = false;
   close();
 }
 
@@ -27,35 +26,33 @@ void tcp_acceptor::close() noexcept {
   listener_.close();
 }
 
-void tcp_acceptor::on_ready() {
+void tcp_acceptor::on_ready(const handler& on_connection) {
   // The handler may close us, or destroy us: then stop at once, touching
   // nothing (a handler that took one connection and reset its acceptor
-  // made this loop read freed members, ASan's heap-use-after-free), and
-  // keep the handler itself until it returns (one that used its captures
-  // after the reset read freed memory too).
-  call c;
-  running_ = &c;
+  // made this loop read freed members, ASan's heap-use-after-free).
+  bool alive = true;
+  alive_ = &alive;
   try {
-    accept_batch(c);
+    accept_batch(alive, on_connection);
   } catch (...) {
     // A handler threw; the loop goes on, and so may we. The pointer to this
     // frame was left behind, and the destructor wrote through it long after.
     // (Not a shared flag: copying a shared_ptr here made UBSan's vptr check
     // fail when out of descriptors, the very case pause() is for.)
-    if (c.alive) running_ = nullptr;
+    if (alive) alive_ = nullptr;
     throw;
   }
-  if (c.alive) running_ = nullptr;
+  if (alive) alive_ = nullptr;
 }
 
-void tcp_acceptor::accept_batch(const call& c) {
+void tcp_acceptor::accept_batch(const bool& alive, const handler& on_connection) {
   for (int i = 0; i < batch; ++i) {
     int err = 0;
-    unique_fd fd = listener_.try_accept(err);
-    if (fd) {
+    unique_fd c = listener_.try_accept(err);
+    if (c) {
       backoff_ = std::chrono::milliseconds(10);
-      (*on_connection_)(std::move(fd));
-      if (!c.alive) return;  // the handler destroyed us
+      on_connection(std::move(c));
+      if (!alive) return;    // the handler destroyed us
       if (!watcher_) break;  // the handler closed us
       continue;
     }

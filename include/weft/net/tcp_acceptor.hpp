@@ -34,26 +34,20 @@ class tcp_acceptor {
   bool paused() const noexcept { return retry_ != no_timer; }
 
  private:
-  // What on_ready leaves on its stack for the destructor, should the
-  // handler destroy us: `alive` goes false, and `orphan` takes the handler,
-  // captures and all, which then lives until the call running it returns.
-  struct call {
-    bool alive = true;
-    std::unique_ptr<handler> orphan;
-  };
-  void on_ready();
-  // on_ready's loop; `c.alive` goes false if the handler destroys us.
-  void accept_batch(const call& c);
+  // `on_connection` is the watcher's handler's capture, which io_watcher
+  // keeps alive through a call that destroys the watcher (and us with it).
+  void on_ready(const handler& on_connection);
+  // on_ready's loop; `alive` goes false if the handler destroys us.
+  void accept_batch(const bool& alive, const handler& on_connection);
   void pause();
 
   loop& loop_;
   tcp_listener listener_;
-  std::unique_ptr<handler> on_connection_;  // on the heap: see call
   std::unique_ptr<io_watcher> watcher_;
   timer_id retry_ = no_timer;
   duration backoff_ = std::chrono::milliseconds(10);
   bool logged_ = false;
-  call* running_ = nullptr;  // on_ready's, while it runs: the handler may destroy us
+  bool* alive_ = nullptr;  // on_ready's, while it runs: the handler may destroy us
 };
 
 }  // namespace weft

@@ -22,6 +22,22 @@ struct response_lines {
   static void add_lines(http::response& r, std::string_view lines) {
     r.headers_.append_lines(lines);
   }
+  // A copy of a response with a string body (the body is shared, not
+  // copied, when it is shared in `r`): a fixed answer's, for each request
+  // that the server's fast path does not take (router::add). A response
+  // with a file cannot be copied, nor one with a producer, which is not
+  // copied here: it may hold state for the one body it makes.
+  static http::response copy_string_response(const http::response& r) {
+    http::response c(r.status_);
+    c.close_ = r.close_;
+    c.sets_date_ = r.sets_date_;
+    c.typed_ = r.typed_;
+    c.headers_.append_lines(r.headers_.view());
+    c.body_ = r.body_;
+    c.shared_ = r.shared_;
+    c.shared_view_ = r.shared_view_;
+    return c;
+  }
 };
 
 }  // namespace weft::detail

@@ -1,7 +1,9 @@
 #include <weft/http/router.hpp>
 
 #include "http/char_tables.hpp"
+#include "http/fixed_answer.hpp"
 #include "http/percent_decode.hpp"
+#include "http/response_lines.hpp"
 
 #include <algorithm>
 #include <memory>
@@ -137,12 +139,26 @@ bool matches_any_path(const std::vector<router::segment>& segments) {
 }  // namespace
 
 router& router::add(std::string method, std::string_view pattern, handler h, route_options o) {
-  return add_route(std::move(method), pattern, {std::move(h), {}, o});
+  return add_route(std::move(method), pattern, {std::move(h), {}, o, {}});
 }
 
 router& router::add(std::string method, std::string_view pattern, plain_handler h,
                     route_options o) {
-  return add_route(std::move(method), pattern, {{}, std::move(h), o});
+  return add_route(std::move(method), pattern, {{}, std::move(h), o, {}});
+}
+
+router& router::add(std::string method, std::string_view pattern, response answer,
+                    route_options o) {
+  // Past copied_body_max (fixed_answer.hpp), the plain function answers,
+  // as it does for CONNECT, whose 2xx answer makes a tunnel (framing_of in
+  // server.cpp).
+  auto fixed = detail::make_fixed_answer(answer);
+  if (method == "CONNECT") fixed = nullptr;
+  auto kept = std::make_shared<const response>(std::move(answer));
+  plain_handler copy = [kept](request&) {
+    return weft::detail::response_lines::copy_string_response(*kept);
+  };
+  return add_route(std::move(method), pattern, {{}, std::move(copy), o, std::move(fixed)});
 }
 
 router& router::add_route(std::string method, std::string_view pattern, route_handler h) {

@@ -8,6 +8,7 @@
 
 #include "http/access_log.hpp"
 #include "http/connection_io.hpp"
+#include "http/fixed_answer.hpp"
 #include "http/put_bytes.hpp"
 #include "http/request_body.hpp"
 #include "http/response_writes.hpp"
@@ -178,11 +179,6 @@ std::string_view status_and_date(int status) {
   return {text, size};
 }
 
-// A string body up to this size is copied behind the head, so that a batch
-// of responses leaves in one send; a larger one is sent from the response
-// (tcp_stream::write_all does not copy it either).
-constexpr std::size_t copied_body_max = weft::detail::pool_block_size / 4;
-
 // Whether a final response with this status carries content: 204 and 304
 // never do, nor 205 (RFC 9110 §15.3.6), which HTTP/1.1 framing does not
 // know as bodiless, so it says Content-Length: 0.
@@ -212,7 +208,7 @@ std::string_view put_response(tcp_stream& s, const request& req, const response&
   std::string_view lines = res.header_block(), body;
   if (has_content(status) && req.method() != "HEAD" && !res.producer() && !res.file())
     body = res.body();
-  bool copy_body = body.size() <= copied_body_max;
+  bool copy_body = body.size() <= detail::copied_body_max;
   std::string_view status_text = res.sets_date() ? status_line(status) : status_and_date(status);
   // Fixed parts (status_text holds the Date): framing 38, Connection 24, CRLF 2.
   char* start =
@@ -244,6 +240,31 @@ std::string_view put_response(tcp_stream& s, const request& req, const response&
   }
   s.commit_output(static_cast<std::size_t>(p - start));
   return body;
+}
+
+// Writes a fixed answer (router::add with a response) as put_response
+// writes the response it was made from, and logs it. Its head was joined
+// when its route was added, so this is a few copies: a pipelined hello
+// took 849 user-space instructions, where a plain handler's response (the
+// call, its Content-Type's checks, put_response, its destruction) took
+// 1,199 (bench/http/instructions.sh). The caller has checked
+// that the output buffer takes it under flush_threshold, so it needs no
+// send of its own.
+[[gnu::noinline]] void answer_fixed(tcp_stream& s, const request& req,
+                                    const detail::fixed_answer& a, bool keep_alive,
+                                    const access_log& log) {
+  bool body = a.has_content && req.method() != "HEAD";
+  std::string_view status_text = a.sets_date ? status_line(a.status) : status_and_date(a.status);
+  char* start = s.output_space(a.most);
+  char* p = detail::put_bytes(detail::put_bytes(start, status_text), a.fields);
+  if (!keep_alive)
+    p = detail::put_bytes(p, "Connection: close\r\n");
+  else if (req.version_minor() == 0)
+    p = detail::put_bytes(p, "Connection: keep-alive\r\n");
+  p = detail::put_bytes(p, "\r\n");
+  if (body) p = detail::put_bytes(p, a.body);
+  s.commit_output(static_cast<std::size_t>(p - start));
+  if (log.file) log.write(request_line(req), a.status, body ? a.body.size() : 0);
 }
 
 // What a request with a body keeps while it is served: its head, copied
@@ -694,67 +715,82 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
                                 first_line(with_body->head));
     }
 
-    // 3. The handler. An exception is a 500 for this request, not a crash.
-    // A plain handler's response is built in place (moving one in cost
-    // ~120 instructions a request, 5% of weft's own in the pipelined bench).
-    bool handler_failed = false;
-    response res = !h         ? unrouted(allow)
-                   : h->plain ? run_plain(h->plain, req, handler_failed)
-                              : response();  // filled by the coroutine below
-    bool keep_alive = head.keep_alive && served + 1 < opts.max_requests && !handler_failed;
-    if (h && !h->plain) {
-      // The next request's bytes already in: its head follows this one's
-      // unless a body took this one's out of the buffer.
-      std::size_t own = head.body == body_kind::none ? pr.consumed : 0;
-      bool gone = false;
-      res = co_await run_coroutine(*h, req, s, me, s.buffered().size() > own, keep_alive, gone);
-      if (gone) {  // logged as nginx logs it: 499, nothing sent
-        log.write(opts.access_log ? request_line(req) : std::string(), 499, 0);
-        // The answers owed before it still go: a client that half-closed
-        // after a pipeline reads them (they were dropped, found by review).
-        if (s.buffered_output() > 0) {
-          dl.expires_after(opts.write_timeout);
-          co_await s.flush();
-        }
-        co_return;
+    // 3. The answer. A fixed one (router::add with a response) whose request
+    // has no body, and which the output buffer takes without a send, is
+    // written at once (answer_fixed); the rest run the route's handler.
+    bool keep_alive = head.keep_alive && served + 1 < opts.max_requests;
+    if (h && h->fixed && !with_body &&
+        s.buffered_output() + h->fixed->most < tcp_stream::flush_threshold) {
+      if (h->fixed->closes || (me->tracker && me->tracker->draining())) keep_alive = false;
+      if (!nodelay && keep_alive) {
+        nodelay = true;
+        no_nagle(s);
       }
-    }
-    if (req.source_ && !end_streamed_body(req, res, keep_alive)) co_return;
-    if (res.status() < 200 || res.status() > 599) {
-      res = bad_status_error(res.status());
-      keep_alive = false;
-    }
-    if (res.closes() || (me->tracker && me->tracker->draining())) keep_alive = false;
-    auto [chunked, close_delimited] = framing_of(req, res);
-    if (close_delimited) keep_alive = false;
-
-    // Nagle off once a connection is kept alive or streams (see no_nagle);
-    // one that closes after one response (its FIN pushes everything out)
-    // is spared the setsockopt.
-    if (!nodelay && (keep_alive || res.producer())) {
-      nodelay = true;
-      no_nagle(s);
-    }
-
-    // 4. The response joins the output buffer; it leaves with whatever else
-    // is ready when the loop next waits for input, or once the buffer is full.
-    std::size_t head_from = s.buffered_output();
-    std::string_view rest = put_response(s, req, res, keep_alive, close_delimited);
-    std::size_t head_to = s.buffered_output();
-    bool sent_body = req.method() != "HEAD" && has_content(res.status());
-    std::string line = opts.access_log ? request_line(req) : std::string();
-    if (head.body == body_kind::none) s.consume(pr.consumed);
-    // Each answer is logged once its body has left (see send_rest).
-    if (sent_body && res.producer()) {
-      streamed end = co_await send_produced_body(s, res, chunked, {head_from, head_to},
-                                                 opts.write_timeout, log, line, me->ctx);
-      if (end == streamed::unsent) co_return co_await fail(s, 500, false, opts, log, line);
-      if (end == streamed::cut) co_return;
-    } else if ((sent_body && res.file()) || !rest.empty() ||
-               s.buffered_output() >= tcp_stream::flush_threshold) {
-      co_await send_rest(s, dl, res, rest, sent_body, opts.write_timeout, log, line);
+      answer_fixed(s, req, *h->fixed, keep_alive, log);
+      s.consume(pr.consumed);
     } else {
-      log.write(line, res.status(), sent_body ? res.body().size() : 0);
+      // The handler. An exception is a 500 for this request, not a crash.
+      // A plain handler's response is built in place (moving one in cost
+      // ~120 instructions a request, 5% of weft's own in the pipelined bench).
+      bool handler_failed = false;
+      response res = !h         ? unrouted(allow)
+                     : h->plain ? run_plain(h->plain, req, handler_failed)
+                                : response();  // filled by the coroutine below
+      keep_alive = keep_alive && !handler_failed;
+      if (h && !h->plain) {
+        // The next request's bytes already in: its head follows this one's
+        // unless a body took this one's out of the buffer.
+        std::size_t own = head.body == body_kind::none ? pr.consumed : 0;
+        bool gone = false;
+        res = co_await run_coroutine(*h, req, s, me, s.buffered().size() > own, keep_alive, gone);
+        if (gone) {  // logged as nginx logs it: 499, nothing sent
+          log.write(opts.access_log ? request_line(req) : std::string(), 499, 0);
+          // The answers owed before it still go: a client that half-closed
+          // after a pipeline reads them (they were dropped, found by review).
+          if (s.buffered_output() > 0) {
+            dl.expires_after(opts.write_timeout);
+            co_await s.flush();
+          }
+          co_return;
+        }
+      }
+      if (req.source_ && !end_streamed_body(req, res, keep_alive)) co_return;
+      if (res.status() < 200 || res.status() > 599) {
+        res = bad_status_error(res.status());
+        keep_alive = false;
+      }
+      if (res.closes() || (me->tracker && me->tracker->draining())) keep_alive = false;
+      auto [chunked, close_delimited] = framing_of(req, res);
+      if (close_delimited) keep_alive = false;
+
+      // Nagle off once a connection is kept alive or streams (see no_nagle);
+      // one that closes after one response (its FIN pushes everything out)
+      // is spared the setsockopt.
+      if (!nodelay && (keep_alive || res.producer())) {
+        nodelay = true;
+        no_nagle(s);
+      }
+
+      // 4. The response joins the output buffer; it leaves with whatever else
+      // is ready when the loop next waits for input, or once the buffer is full.
+      std::size_t head_from = s.buffered_output();
+      std::string_view rest = put_response(s, req, res, keep_alive, close_delimited);
+      std::size_t head_to = s.buffered_output();
+      bool sent_body = req.method() != "HEAD" && has_content(res.status());
+      std::string line = opts.access_log ? request_line(req) : std::string();
+      if (head.body == body_kind::none) s.consume(pr.consumed);
+      // Each answer is logged once its body has left (see send_rest).
+      if (sent_body && res.producer()) {
+        streamed end = co_await send_produced_body(s, res, chunked, {head_from, head_to},
+                                                   opts.write_timeout, log, line, me->ctx);
+        if (end == streamed::unsent) co_return co_await fail(s, 500, false, opts, log, line);
+        if (end == streamed::cut) co_return;
+      } else if ((sent_body && res.file()) || !rest.empty() ||
+                 s.buffered_output() >= tcp_stream::flush_threshold) {
+        co_await send_rest(s, dl, res, rest, sent_body, opts.write_timeout, log, line);
+      } else {
+        log.write(line, res.status(), sent_body ? res.body().size() : 0);
+      }
     }
     // A long pipeline is served without ever waiting; give the loop a turn
     // now and then (fairness, and bounded stacks at -O0: see yield_now).

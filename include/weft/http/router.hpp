@@ -14,6 +14,7 @@
 //   r.get("/users/:id", [](request& req) -> task<response> { ... });
 //   r.post("/users", [](request& req) { return response::json("{}", 201); });
 //   r.put("/uploads/:name", store, {.stream_body = true, .max_body = 1ull << 30});
+//   r.get("/healthz", response::text("ok\n"));  // a fixed answer
 //
 // Threading: build it before serving; then read-only, so loops may share it.
 
@@ -24,11 +25,16 @@
 #include <algorithm>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace weft::http {
+
+namespace detail {
+struct fixed_answer;
+}
 
 using handler = std::function<task<response>(request&)>;
 using plain_handler = std::function<response(request&)>;
@@ -52,17 +58,27 @@ struct route_options {
 };
 
 // What a route runs: a coroutine, or a plain function that the server calls
-// directly, without a coroutine frame per request. Exactly one is set.
+// directly, without a coroutine frame per request. Exactly one is set. A
+// fixed answer's route has a plain function that returns a copy of it, and
+// `fixed`, the answer built once, which the server sends in its place when
+// it can (see router::add).
 struct route_handler {
   handler coroutine;
   plain_handler plain;
   route_options options;
+  std::shared_ptr<const detail::fixed_answer> fixed;
 };
 
 class router {
  public:
   router& add(std::string method, std::string_view pattern, handler h, route_options o = {});
   router& add(std::string method, std::string_view pattern, plain_handler h, route_options o = {});
+  // A fixed answer: every request the route takes gets `answer`, as with
+  // nginx's `return 200 "text"`. Its head, all but the Date and Connection
+  // lines, is built here, once, not per request. A body that streams or
+  // comes from a file cannot be sent twice, and a status outside 200..599
+  // is no answer: both throw std::invalid_argument.
+  router& add(std::string method, std::string_view pattern, response answer, route_options o = {});
   template <class H>
   router& get(std::string pattern, H h, route_options o = {}) {
     return add("GET", std::move(pattern), std::move(h), o);
@@ -82,12 +98,12 @@ class router {
   // Requests for a path no route has (a path routed for other methods
   // still gets 405).
   router& fallback(handler h, route_options o = {}) {
-    fallback_ = {std::move(h), {}, o};
+    fallback_ = {std::move(h), {}, o, {}};
     largest_max_body_ = std::max(largest_max_body_, o.max_body);
     return *this;
   }
   router& fallback(plain_handler h, route_options o = {}) {
-    fallback_ = {{}, std::move(h), o};
+    fallback_ = {{}, std::move(h), o, {}};
     largest_max_body_ = std::max(largest_max_body_, o.max_body);
     return *this;
   }

@@ -3,8 +3,11 @@
 #include <weft/http/router.hpp>
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <stdexcept>
 #include <string>
+#include <utility>
 
 using namespace weft::http;
 
@@ -234,4 +237,54 @@ TEST(router, a_catch_all_match_binds_no_parameters) {
   o.req.params_.emplace_back("id", "stale");
   ASSERT_NE(r.match(o.req, o.allow), nullptr);
   EXPECT_EQ(o.req.param("id"), "");
+}
+
+// A fixed answer: its route answers every request with a copy of it, and
+// carries it built for the server's fast path.
+TEST(router, a_fixed_answer_is_given_to_every_request_it_takes) {
+  router r;
+  r.get("/health", response::text("ok\n").header("X-A", "1"));
+  for (int i = 0; i < 2; ++i) {
+    outcome o = route(r, "GET", "/health");
+    ASSERT_EQ(o.status, 200);
+    const route_handler* h = r.match(o.req, o.allow);
+    ASSERT_NE(h, nullptr);
+    EXPECT_NE(h->fixed, nullptr);
+    response res = h->plain(o.req);
+    EXPECT_EQ(res.body(), "ok\n");
+    EXPECT_EQ(res.header("X-A"), "1");
+    EXPECT_EQ(res.header("Content-Type"), "text/plain; charset=utf-8");
+  }
+  EXPECT_EQ(route(r, "HEAD", "/health").status, 200);
+  EXPECT_EQ(route(r, "POST", "/health").allow, "GET, HEAD");
+}
+
+TEST(router, a_fixed_answer_that_cannot_be_sent_twice_or_is_no_answer_is_refused) {
+  router r;
+  EXPECT_THROW(r.get("/", response().stream([](body_writer&) -> weft::task<void> { co_return; })),
+               std::invalid_argument);
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  ::close(fds[1]);
+  EXPECT_THROW(r.get("/", response().file(weft::unique_fd(fds[0]), 0, 0)), std::invalid_argument);
+  EXPECT_THROW(r.get("/", response(101)), std::invalid_argument);
+  EXPECT_THROW(r.get("/", response(600)), std::invalid_argument);
+  EXPECT_EQ(route(r, "GET", "/").status, 0) << "nothing refused was added";
+}
+
+// The server copies a fixed answer whole into its output; a large body, and
+// a CONNECT's answer (a tunnel when it is a 2xx), go the plain way.
+TEST(router, a_large_or_connect_fixed_answer_is_answered_by_its_copy) {
+  router r;
+  r.get("/large", response::text(std::string(std::size_t{64} * 1024, 'x')));
+  r.add("CONNECT", "/*", response(200));
+  for (auto [method, target] : {std::pair{"GET", "/large"}, std::pair{"CONNECT", "/x"}}) {
+    outcome o = route(r, method, target);
+    EXPECT_EQ(o.status, 200);
+    const route_handler* h = r.match(o.req, o.allow);
+    ASSERT_NE(h, nullptr);
+    EXPECT_EQ(h->fixed, nullptr) << method;
+  }
+  outcome o = route(r, "GET", "/large");
+  EXPECT_EQ(r.match(o.req, o.allow)->plain(o.req).body().size(), 64u * 1024);
 }

@@ -1,0 +1,31 @@
+#include "http/fixed_answer.hpp"
+
+#include <stdexcept>
+
+namespace weft::http::detail {
+
+std::shared_ptr<const fixed_answer> make_fixed_answer(const response& res) {
+  if (res.producer() || res.file())
+    throw std::invalid_argument("router: a fixed answer has a string body");
+  if (res.status() < 200 || res.status() > 599)
+    throw std::invalid_argument("router: a fixed answer's status is 200 to 599");
+  if (res.body().size() > copied_body_max) return nullptr;
+  auto a = std::make_shared<fixed_answer>();
+  a->status = res.status();
+  a->sets_date = res.sets_date();
+  a->closes = res.closes();
+  // As put_response frames it: 204 and 304 carry no framing field and no
+  // content, 205 no content and "Content-Length: 0" (RFC 9110 §15.3.6).
+  bool bodiless = a->status == 204 || a->status == 304;
+  a->has_content = !bodiless && a->status != 205;
+  if (a->status == 205)
+    a->fields = "Content-Length: 0\r\n";
+  else if (!bodiless)
+    a->fields = "Content-Length: " + std::to_string(res.body().size()) + "\r\n";
+  a->fields += res.header_block();
+  if (a->has_content) a->body = res.body();
+  a->most = 128 + a->fields.size() + a->body.size();
+  return a;
+}
+
+}  // namespace weft::http::detail

@@ -1,0 +1,41 @@
+#pragma once
+// A route's fixed answer (router::add with a response), as nginx's `return`
+// directive gives one: what the server writes for it is built once, when
+// the route is added, not per request. Read-only once built, so the loops
+// that share a router share it.
+
+#include <weft/http/message.hpp>
+#include <weft/net/buffer.hpp>
+
+#include <memory>
+#include <string>
+
+namespace weft::http::detail {
+
+// A string body up to this size is copied behind the head, so that a batch
+// of responses leaves in one send; a larger one is sent from the response
+// (tcp_stream::write_all does not copy it either).
+inline constexpr std::size_t copied_body_max = weft::detail::pool_block_size / 4;
+
+struct fixed_answer {
+  int status = 200;
+  bool sets_date = false;    // `fields` holds the response's own Date
+  bool closes = false;       // response::close(): the connection ends after it
+  bool has_content = false;  // a body goes to any method but HEAD
+  // The framing line (Content-Length, or none for 204 and 304) and the
+  // response's header lines, each ending in CRLF: the head but for its
+  // status line, Date and Connection lines and final CRLF.
+  std::string fields;
+  std::string body;
+  // The most the whole answer takes: the status line and Date (at most 50
+  // and 37 bytes), a Connection line (26), the final CRLF, and the above.
+  std::size_t most = 0;
+};
+
+// `res` built for the server's fast path, or nullptr when that path would
+// not take it: a body longer than copied_body_max. Throws std::invalid_argument for what cannot be
+// one answer to many requests: a streamed or file body (each is sent once), or a status that is not
+// a final one.
+std::shared_ptr<const fixed_answer> make_fixed_answer(const response& res);
+
+}  // namespace weft::http::detail

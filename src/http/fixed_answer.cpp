@@ -6,9 +6,9 @@ namespace weft::http::detail {
 
 std::shared_ptr<const fixed_answer> make_fixed_answer(const response& res) {
   if (res.producer() || res.file())
-    throw std::invalid_argument("router: a fixed answer has a string body");
+    throw std::invalid_argument("router: a fixed answer needs a string body, sent many times");
   if (res.status() < 200 || res.status() > 599)
-    throw std::invalid_argument("router: a fixed answer's status is 200 to 599");
+    throw std::invalid_argument("router: a fixed answer needs a final status, 200 to 599");
   if (res.body().size() > copied_body_max) return nullptr;
   auto a = std::make_shared<fixed_answer>();
   a->status = res.status();
@@ -24,7 +24,11 @@ std::shared_ptr<const fixed_answer> make_fixed_answer(const response& res) {
     a->fields = "Content-Length: " + std::to_string(res.body().size()) + "\r\n";
   a->fields += res.header_block();
   if (a->has_content) a->body = res.body();
-  a->most = 128 + a->fields.size() + a->body.size();
+  // "HTTP/1.1 200 OK\r\n", "Date: <29 bytes>\r\n", and
+  // "Connection: keep-alive\r\n" or the shorter "Connection: close\r\n".
+  constexpr std::size_t date_line = 37, connection_line = 24;
+  std::size_t status_line = 15 + reason_phrase(a->status).size();
+  a->most = status_line + date_line + connection_line + 2 + a->fields.size() + a->body.size();
   return a;
 }
 

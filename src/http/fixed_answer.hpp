@@ -27,15 +27,16 @@ struct fixed_answer {
   // status line, Date and Connection lines and final CRLF.
   std::string fields;
   std::string body;
-  // The most the whole answer takes: the status line and Date (at most 50
-  // and 37 bytes), a Connection line (26), the final CRLF, and the above.
+  // The most the whole answer takes: its status line, a Date line, the
+  // longer Connection line, the final CRLF, and the above.
   std::size_t most = 0;
 };
 
 // `res` built for the server's fast path, or nullptr when that path would
-// not take it: a body longer than copied_body_max. Throws std::invalid_argument for what cannot be
-// one answer to many requests: a streamed or file body (each is sent once), or a status that is not
-// a final one.
+// not take it: a body longer than copied_body_max. Throws
+// std::invalid_argument for what cannot be one answer to many requests: a
+// streamed or file body (each is sent once), or a status that is not a
+// final one.
 std::shared_ptr<const fixed_answer> make_fixed_answer(const response& res);
 
 }  // namespace weft::http::detail

@@ -154,6 +154,9 @@ router& router::add(std::string method, std::string_view pattern, response answe
   // server.cpp).
   auto fixed = detail::make_fixed_answer(answer);
   if (method == "CONNECT") fixed = nullptr;
+  // Its copies share one body: an owned one was copied per request.
+  if (!answer.body().empty())
+    answer.body(std::make_shared<const std::string>(answer.body()), 0, std::string::npos);
   auto kept = std::make_shared<const response>(std::move(answer));
   plain_handler copy = [kept](request&) {
     return weft::detail::response_lines::copy_string_response(*kept);

@@ -268,8 +268,13 @@ TEST(router, a_fixed_answer_that_cannot_be_sent_twice_or_is_no_answer_is_refused
   ::close(fds[1]);
   EXPECT_THROW(r.get("/", response().file(weft::unique_fd(fds[0]), 0, 0)), std::invalid_argument);
   EXPECT_THROW(r.get("/", response(101)), std::invalid_argument);
+  EXPECT_THROW(r.get("/", response(199)), std::invalid_argument);
   EXPECT_THROW(r.get("/", response(600)), std::invalid_argument);
   EXPECT_EQ(route(r, "GET", "/").status, 0) << "nothing refused was added";
+  r.get("/first", response(200));
+  r.get("/last", response(599));
+  EXPECT_EQ(route(r, "GET", "/first").status, 200);
+  EXPECT_EQ(route(r, "GET", "/last").status, 599);
 }
 
 // The server copies a fixed answer whole into its output; a large body, and

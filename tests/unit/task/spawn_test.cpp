@@ -100,9 +100,9 @@ TEST(spawn, an_fd_a_green_thread_has_finished_waiting_on_may_be_watched) {
   loop l;
   auto [a, b] = test::socket_pair();
   bool woke = false;
-  spawn(l, [](int fd, bool* woke) -> task<void> {
+  spawn(l, [](int fd, bool* done) -> task<void> {
     co_await readable(fd);
-    *woke = true;
+    *done = true;
   }(b.get(), &woke));
   l.run_once(10ms);
   ASSERT_EQ(::write(a.get(), "x", 1), 1);

@@ -1,5 +1,5 @@
 // A small JSON API: GET /items/:id, POST /items (JSON, up to 1,000 items of
-// 64 KiB). Run: build/bin/example_json_api 7080, then:
+// 64 KiB), GET /health (a fixed answer). Run: build/bin/example_json_api 7080:
 //   curl localhost:7080/items/1      curl -d '{"name":"x"}' localhost:7080/items
 #include <nlohmann/json.hpp>
 
@@ -32,5 +32,6 @@ int main(int argc, char** argv) {
              return response::json("{\"id\": " + std::to_string(id) + "}", 201);
            },
            {.max_body = 64 * 1024});
+  api.get("/health", response::json(R"({"ok": true})"));  // built once, as nginx's `return`
   return example::serve_http(argc, argv, 7080, api);
 }

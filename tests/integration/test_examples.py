@@ -132,6 +132,11 @@ class JsonApi(unittest.TestCase):
                 self.assertEqual(self.call("GET", path)[0], 404)
         self.assertEqual(self.call("GET", "/items/1")[0], 200)
 
+    def test_health_is_a_fixed_answer_to_get_and_head(self):
+        self.assertEqual(self.call("GET", "/health"), (200, b'{"ok": true}'))
+        self.assertEqual(self.call("HEAD", "/health"), (200, b""))
+        self.assertEqual(self.call("DELETE", "/health")[0], 405)
+
     def test_items_are_bounded_in_size(self):
         # Each could be 8 MiB, kept for good: 16 of them took RSS to 151 MiB.
         self.assertEqual(self.call("POST", "/items", b'"' + b"x" * (64 * 1024) + b'"')[0], 413)

@@ -171,10 +171,15 @@ CLI::App* add_http_command(CLI::App& app, std::function<int()>& run, const std::
 int run_http(const std::string& name, const common_options& opts,
              std::shared_ptr<const http::router> routes,
              std::shared_ptr<const http::server_options> http) {
-  return run_server(name, opts,
-                    [routes = std::move(routes), http = std::move(http)](loop& l, tcp_listener li) {
-                      return std::make_unique<http_service>(l, std::move(li), routes, http);
-                    });
+  std::FILE* log = http->access_log;
+  int status = run_server(
+      name, opts, [routes = std::move(routes), http = std::move(http)](loop& l, tcp_listener li) {
+        return std::make_unique<http_service>(l, std::move(li), routes, http);
+      });
+  // Every loop has stopped, so nothing writes to the log now: its drops
+  // not yet counted are said (a reader that never read again).
+  http::close_access_log(log);
+  return status;
 }
 
 }  // namespace weft::app

@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <ctime>
 #include <mutex>
+#include <new>
+#include <string>
 #include <system_error>
 
 namespace weft::http::detail {
@@ -121,6 +123,24 @@ std::string_view first_line(std::string_view bytes) noexcept {
 }  // namespace weft::http::detail
 
 namespace weft::http {
+
+void close_access_log(std::FILE* log) noexcept {
+  if (log == nullptr) return;
+  std::uint64_t dropped = 0;
+  {
+    std::lock_guard lock(detail::log_mutex);
+    std::swap(dropped, detail::state.dropped);
+  }
+  try {
+    if (dropped != 0) log_warn("access log: " + std::to_string(dropped) + " lines were dropped");
+  } catch (const std::bad_alloc&) {
+    // the count goes unsaid; the log is closed all the same
+  }
+  if (log == stdout)
+    std::fflush(log);
+  else
+    std::fclose(log);
+}
 
 std::FILE* open_access_log(const std::string& where) {
   if (where == "-") return stdout;

@@ -535,6 +535,10 @@ class HelloAccessLog(unittest.TestCase):
         for line in lines:  # whole lines only
             self.assertRegex(line, self.CLF)
         self.assertIn("lines are dropped", server.stderr())
+        # And counted, by the stop at the latest: with no later line going,
+        # the count was never said (found by an audit of the README).
+        counts = re.findall(r"access log: (\d+) lines were dropped", server.stderr())
+        self.assertEqual(sum(int(n) for n in counts), 2000 - len(lines), server.stderr())
 
     def test_a_log_shared_with_stderr_that_is_not_read_never_stops_the_server(self):
         # `2>&1`, a terminal, journald: the warning that lines are dropped

@@ -47,10 +47,17 @@ struct server_options {
 // appended to, or "-" for stdout. Throws std::system_error when it cannot
 // be opened. Whatever the FILE, lines go to its descriptor without ever
 // waiting: a reader that stops reading (a full pipe, a paused terminal, a
-// socket) costs log lines, dropped and counted on stderr, never a loop,
-// and a reader that has gone costs no SIGPIPE. A line holds at most 4 KiB
-// (a pipe takes that whole), the request's start when longer.
+// socket) costs log lines, dropped and counted on stderr when a later line
+// goes (or by close_access_log), never a loop, and a reader that has gone
+// costs no SIGPIPE. A line holds at most 4 KiB (a pipe takes that whole),
+// the request's start when longer.
 std::FILE* open_access_log(const std::string& where);
+
+// Closes an access log from open_access_log once no server writes to it
+// (stdout is flushed, not closed), and says on stderr how many lines were
+// dropped that no later line's success has counted: with a reader that
+// never read again, they were never counted at all.
+void close_access_log(std::FILE* log) noexcept;
 
 // What a streamed body's producer writes to. Each write is one chunk (of a
 // sized stream, the next bytes), and it is sent before write() returns, so

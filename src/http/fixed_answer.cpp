@@ -14,14 +14,10 @@ std::shared_ptr<const fixed_answer> make_fixed_answer(const response& res) {
   a->status = res.status();
   a->sets_date = res.sets_date();
   a->closes = res.closes();
-  // As put_response frames it: 204 and 304 carry no framing field and no
-  // content, 205 no content and "Content-Length: 0" (RFC 9110 §15.3.6).
-  bool bodiless = a->status == 204 || a->status == 304;
-  a->has_content = !bodiless && a->status != 205;
-  if (a->status == 205)
-    a->fields = "Content-Length: 0\r\n";
-  else if (!bodiless)
-    a->fields = "Content-Length: " + std::to_string(res.body().size()) + "\r\n";
+  // Framed as put_response frames it.
+  a->has_content = has_content(a->status);
+  char line[40];
+  a->fields.assign(line, put_length_line(line, a->status, res.body().size()));
   a->fields += res.header_block();
   if (a->has_content) a->body = res.body();
   // "HTTP/1.1 200 OK\r\n", "Date: <29 bytes>\r\n", and

@@ -5,17 +5,13 @@
 // that share a router share it.
 
 #include <weft/http/message.hpp>
-#include <weft/net/buffer.hpp>
 
 #include <memory>
 #include <string>
 
-namespace weft::http::detail {
+#include "http/response_framing.hpp"
 
-// A string body up to this size is copied behind the head, so that a batch
-// of responses leaves in one send; a larger one is sent from the response
-// (tcp_stream::write_all does not copy it either).
-inline constexpr std::size_t copied_body_max = weft::detail::pool_block_size / 4;
+namespace weft::http::detail {
 
 struct fixed_answer {
   int status = 200;

@@ -15,7 +15,6 @@
 
 #include <algorithm>
 #include <array>
-#include <charconv>
 #include <chrono>
 #include <cstring>
 #include <ctime>
@@ -68,6 +67,7 @@ namespace {
 
 using detail::access_log;
 using detail::first_line;
+using detail::has_content;
 using detail::mark_idle;
 using detail::read_before;
 using detail::read_by;
@@ -179,13 +179,6 @@ std::string_view status_and_date(int status) {
   return {text, size};
 }
 
-// Whether a final response with this status carries content: 204 and 304
-// never do, nor 205 (RFC 9110 §15.3.6), which HTTP/1.1 framing does not
-// know as bodiless, so it says Content-Length: 0.
-bool has_content(int status) noexcept {
-  return status != 204 && status != 205 && status != 304;
-}
-
 // The length a Content-Length line gives: a file's, a sized producer's, or
 // the string body's.
 std::uint64_t content_length_of(const response& res) noexcept {
@@ -204,7 +197,6 @@ std::uint64_t content_length_of(const response& res) noexcept {
 std::string_view put_response(tcp_stream& s, const request& req, const response& res,
                               bool keep_alive, bool close_delimited) {
   int status = res.status();
-  bool bodiless = status == 204 || status == 304;  // no framing fields either
   std::string_view lines = res.header_block(), body;
   if (has_content(status) && req.method() != "HEAD" && !res.producer() && !res.file())
     body = res.body();
@@ -217,16 +209,11 @@ std::string_view put_response(tcp_stream& s, const request& req, const response&
   // Chunked is framing_of's decision, tested again here: passed in, it
   // cost 20-30 more instructions a keep-alive request (2,081 against
   // 2,040-2,061, DEPTH=1 BATCHES=400 bench/http/instructions.sh).
-  if (!bodiless && !close_delimited) {
-    if (status == 205) {
-      p = detail::put_bytes(p, "Content-Length: 0\r\n");
-    } else if (res.producer() && !res.stream_length()) {
+  if (!close_delimited) {
+    if (has_content(status) && res.producer() && !res.stream_length())
       p = detail::put_bytes(p, "Transfer-Encoding: chunked\r\n");
-    } else {
-      p = detail::put_bytes(p, "Content-Length: ");
-      p = std::to_chars(p, p + 20, content_length_of(res)).ptr;
-      p = detail::put_bytes(p, "\r\n");
-    }
+    else
+      p = detail::put_length_line(p, status, content_length_of(res));
   }
   p = detail::put_bytes(p, lines);
   if (!keep_alive)

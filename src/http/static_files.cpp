@@ -182,10 +182,10 @@ class conditionals {
   std::string joined_[6];
 };
 
-// A request's path or query as a URI, for a Location: the parser lets
-// '"', '<', '{' and the like through, as some clients send them (raw
-// non-ASCII bytes it refuses), but a URI may not hold them raw (RFC 3986
-// §2). '%' stays: the request's own escapes are kept as they came.
+// A request's query as a URI, for a Location: the parser lets '"', '<',
+// '{' and the like through, as some clients send them (raw non-ASCII bytes
+// it refuses), but a URI may not hold them raw (RFC 3986 §2). '%' stays:
+// the request's own escapes are kept as they came.
 std::string uri_safe(std::string_view raw) {
   return detail::url_escape(raw, "!$&'()*+,;=:@/?%");
 }
@@ -310,14 +310,14 @@ response static_files::serve(request& req) const {
   if (!p.directory_form) {
     // Relative links in the page resolve against the slash form.
     response r(301);
-    // Appended piece by piece: GCC 12's -Wrestrict false positive again
-    // (see endpoint::to_string).
-    // One leading slash only: "//sub" names sub too (empty segments are
-    // dropped), but "//sub/" as a Location is scheme-relative, an open
-    // redirect to the host "sub".
-    std::string_view path = req.path();
-    while (path.size() > 1 && path[1] == '/') path.remove_prefix(1);
-    std::string location = uri_safe(path);
+    // The path served, as nginx's Location is: dot-segments and empty
+    // segments resolved (the raw path sent "/sub/../x" to "/sub/../x/"),
+    // and one leading slash only ("//sub/" would be scheme-relative, an
+    // open redirect to the host "sub"). Decoded, it is escaped again, '%'
+    // too. Appended piece by piece: GCC 12's -Wrestrict false positive
+    // again (see endpoint::to_string).
+    std::string location = "/";
+    location += detail::url_escape(p.relative, "!$&'()*+,;=:@/");
     location += '/';
     if (!req.query().empty()) {
       location += '?';

@@ -124,9 +124,10 @@ class Traversal(FilesFixture):
                 self.assertEqual((r.status, r.body), (200, body))
         # A final ".." names a directory through the redirect to the slash
         # form: a listing served at "/sub/deeper/.." would resolve its links
-        # against "/sub/deeper/". At "/sub/deeper/../" they resolve to "/sub/".
+        # against "/sub/deeper/". The redirect names the path served, as
+        # nginx's does; at "/sub/deeper/../" links resolve to "/sub/" too.
         moved = raw_get(self.server, b"/sub/deeper/..")
-        self.assertEqual((moved.status, moved.header("Location")), (301, "/sub/deeper/../"))
+        self.assertEqual((moved.status, moved.header("Location")), (301, "/sub/"))
         listing = raw_get(self.server, b"/sub/deeper/../")
         self.assertEqual(listing.status, 200)
         self.assertIn(b'href="inner.txt"', listing.body)

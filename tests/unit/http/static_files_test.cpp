@@ -185,8 +185,9 @@ TEST_F(small_files, a_directory_listing_evaluates_preconditions) {
 // A directory asked for without its slash is redirected to the slash form,
 // and the Location is a URI: the bytes of the request's path and query that
 // a URI may not hold raw (which the parser lets through, as browsers send
-// them) are percent-encoded, and existing escapes are kept. They were copied
-// raw (found by review).
+// them) are percent-encoded. They were copied raw (found by review). The
+// path is the one served, its dot-segments and empty segments resolved, as
+// nginx's is: "/sub/../x" went to "/sub/../x/".
 TEST_F(small_files, a_redirect_to_the_slash_form_is_percent_encoded) {
   for (const char* dir : {"x<y", "caf\xc3\xa9", "a%b"})
     ASSERT_EQ(::mkdir((root_ + "/" + dir).c_str(), 0755), 0);
@@ -201,6 +202,9 @@ TEST_F(small_files, a_redirect_to_the_slash_form_is_percent_encoded) {
   EXPECT_EQ(location("/caf\xc3\xa9"), "/caf%C3%A9/");
   EXPECT_EQ(location("/a%25b"), "/a%25b/");
   EXPECT_EQ(location("/x<y?q=\"<>`{|}^\\&r=1/2"), "/x%3Cy/?q=%22%3C%3E%60%7B%7C%7D%5E%5C&r=1/2");
+  EXPECT_EQ(location("/sub/../x<y"), "/x%3Cy/");
+  EXPECT_EQ(location("/./a%25b"), "/a%25b/");
+  EXPECT_EQ(location("//x%3Cy//./..//caf%c3%a9?a=%41"), "/caf%C3%A9/?a=%41");
 }
 
 // A directory one may search but not read (0711: a home directory, a

@@ -27,7 +27,9 @@
 #   BENCH_WARMUP     unmeasured seconds of load before each server's first run (default 1)
 #   BENCH_RUNS       runs per configuration (default 3)
 #   BENCH_LOADS      subset of: keepalive pipelined close h2load threads2 scaling
-#   BENCH_SERVERS    subset of: weft floor nginx h2o asio pytut
+#   BENCH_SERVERS    subset of: weft floor nginx h2o asio pytut; and floor2,
+#                    a second floor (the same binary), whose rate against the
+#                    first's shows how far two runs of one server differ
 #   BENCH_OUT        results directory (default BUILD_DIR/bench-http)
 #   BENCH_PYTHON     the python3 to use (default /usr/bin/python3)
 #   BENCH_SCALING_THREADS  server threads for `scaling` (default "1 2 4 8")
@@ -76,7 +78,7 @@ source "$root/bench/lib/common.sh"
 loads_of() {
   case $1 in
     weft | nginx | h2o | weft2 | nginx2 | weft@* | nginx@*) echo "keepalive pipelined close h2load" ;;
-    floor) echo "keepalive pipelined h2load" ;;
+    floor | floor2) echo "keepalive pipelined h2load" ;;
     asio) echo "keepalive h2load" ;;
     pytut) echo "close" ;;
   esac
@@ -85,7 +87,7 @@ loads_of() {
 available() {
   case $1 in
     weft | weft2 | weft@*) [[ -x $bin/weft ]] ;;
-    floor) [[ -x $bin/floor_responder ]] ;;
+    floor | floor2) [[ -x $bin/floor_responder ]] ;;
     asio) [[ -x $bin/asio_responder ]] ;;
     nginx | nginx2 | nginx@*) have nginx || [[ -x /usr/sbin/nginx ]] ;;
     h2o) have h2o ;;
@@ -154,7 +156,7 @@ start_server() {
     weft) cmd=("$bin/weft" hello --port 0 --threads 1) ;;
     weft2) cmd=("$bin/weft" hello --port 0 --threads 2) ;;
     weft@*) cmd=("$bin/weft" hello --port 0 --threads "${s#*@}") ;;
-    floor) cmd=("$bin/floor_responder" --port 0) ;;
+    floor | floor2) cmd=("$bin/floor_responder" --port 0) ;;
     asio) cmd=("$bin/asio_responder" --port 0) ;;
     pytut) cmd=("$py" "$root/bench/http/peers/epoll_tutorial.py" --port 0) ;;
     nginx | nginx2 | nginx@*)
@@ -398,6 +400,10 @@ if pw is not None and pn is not None:
     print(f"| keep-alive p99 <= nginx's ({pw:.2f} vs {pn:.2f} ms) | {pw/pn:.2f} | {'met' if pw <= pn else 'NOT met'} |")
 row("pipelined >= 0.9x floor", ratio("pipelined", "weft", "floor"), lambda v: v >= 0.9)
 row("Connection: close >= 1.0x nginx", ratio("close", "weft", "nginx"), lambda v: v >= 1.0)
+# The noise of one pass: a second floor, the same binary, against the first.
+for l in ("keepalive", "pipelined"):
+    v = ratio(l, "floor2", "floor")
+    if v is not None: print(f"| calibration, {l}: floor2 / floor (the same server) | {v:.2f} | - |")
 row("threads 2: weft / nginx 2 workers, per core", ratio("keepalive2", "weft2", "nginx2"), lambda v: v >= 1.0)
 
 # Scaling: per N, each server's rate, cores used and rate per core; "x N=1"

@@ -313,12 +313,15 @@ response static_files::serve(request& req) const {
     // The path served, as nginx's Location is: dot-segments and empty
     // segments resolved (the raw path sent "/sub/../x" to "/sub/../x/"),
     // and one leading slash only ("//sub/" would be scheme-relative, an
-    // open redirect to the host "sub"). Decoded, it is escaped again, '%'
-    // too. Appended piece by piece: GCC 12's -Wrestrict false positive
-    // again (see endpoint::to_string).
+    // open redirect to the host "sub"; "//", for "/sub/..", names no host
+    // at all). Decoded, it is escaped again, '%' too. Appended piece by
+    // piece: GCC 12's -Wrestrict false positive again (see
+    // endpoint::to_string).
     std::string location = "/";
-    location += detail::url_escape(p.relative, "!$&'()*+,;=:@/");
-    location += '/';
+    if (!p.relative.empty()) {
+      location += detail::url_escape(p.relative, "!$&'()*+,;=:@/");
+      location += '/';
+    }
     if (!req.query().empty()) {
       location += '?';
       location += uri_safe(req.query());

@@ -335,12 +335,14 @@ class Files(FilesFixture):
 
     def test_the_slash_redirect_never_leaves_the_site(self):
         # "//sub" names the directory sub; a Location of "//sub/" would be
-        # scheme-relative: a browser would go to the host "sub".
-        for target in ("//sub", "///sub/deeper"):
+        # scheme-relative: a browser would go to the host "sub". "/sub/.."
+        # names the root, which is "/", not "//" (a URL with no host).
+        for target, location in (("//sub", "/sub/"), ("///sub/deeper", "/sub/deeper/"),
+                                 ("/sub/..", "/"), ("/sub/%2e%2e?//evil.example/",
+                                                    "/?//evil.example/")):
             with self.subTest(target=target):
                 r = get(self.server, target)
-                self.assertEqual(r.status, 301)
-                self.assertRegex(r.header("Location"), r"^/[^/]")
+                self.assertEqual((r.status, r.header("Location")), (301, location))
 
     def test_a_file_with_a_trailing_slash_is_not_found(self):
         self.assertEqual(get(self.server, "/one.bin/").status, 404)

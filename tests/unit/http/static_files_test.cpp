@@ -205,6 +205,9 @@ TEST_F(small_files, a_redirect_to_the_slash_form_is_percent_encoded) {
   EXPECT_EQ(location("/sub/../x<y"), "/x%3Cy/");
   EXPECT_EQ(location("/./a%25b"), "/a%25b/");
   EXPECT_EQ(location("//x%3Cy//./..//caf%c3%a9?a=%41"), "/caf%C3%A9/?a=%41");
+  // The root, named without a final slash, is "/": "//" names no host.
+  EXPECT_EQ(location("/x<y/.."), "/");
+  EXPECT_EQ(location("/x<y/%2e%2e?//evil.example/"), "/?//evil.example/");
 }
 
 // A directory one may search but not read (0711: a home directory, a

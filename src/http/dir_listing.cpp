@@ -67,7 +67,8 @@ std::string human_size(std::uint64_t bytes) {
   if (bytes < 1024) return std::to_string(bytes) + " B";
   double v = static_cast<double>(bytes) / 1024;
   int u = 0;
-  while (v >= 1024 && u < 4) v /= 1024, ++u;
+  // 1023.95 and up would print as "1024.0": that is 1.0 of the next unit.
+  while (v >= 1023.95 && u < 4) v /= 1024, ++u;
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.1f %s", v, units[u]);
   return buf;

@@ -39,6 +39,10 @@ TEST(human_size, picks_a_readable_unit) {
   EXPECT_EQ(human_size(1536), "1.5 KiB");
   EXPECT_EQ(human_size(100u << 20), "100.0 MiB");
   EXPECT_EQ(human_size(5ull << 30), "5.0 GiB");
+  // What would round to 1024.0 of a unit is 1.0 of the next (found by review).
+  EXPECT_EQ(human_size((1u << 20) - 1), "1.0 MiB");
+  EXPECT_EQ(human_size((1u << 20) - 52), "1023.9 KiB");
+  EXPECT_EQ(human_size((1ull << 30) - 1), "1.0 GiB");
 }
 
 TEST(render_listing, sorts_directories_first_then_names) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <new>
 #include <stdexcept>
 
 namespace weft::detail {
@@ -85,6 +86,17 @@ void io_buffer::grow(std::size_t min, std::size_t limit) {
     cap_ = static_cast<uint32_t>(min);
     return;
   }
+  // A few bytes held apart while waiting (shrink): back into a pooled block.
+  if (cap_ < pool_block_size && size() + min <= pool_block_size) {
+    char* block = pool_acquire();
+    std::memcpy(block, data(), size());
+    uint32_t n = end_ - begin_;
+    free_block();
+    data_ = block;
+    end_ = n;
+    cap_ = static_cast<uint32_t>(pool_block_size);
+    return;
+  }
   if (begin_ > 0) {  // compact first: cheaper than growing
     std::memmove(data_, data_ + begin_, size());
     end_ -= begin_;
@@ -100,6 +112,18 @@ void io_buffer::grow(std::size_t min, std::size_t limit) {
   data_ = grown;
   end_ = n;
   cap_ = static_cast<uint32_t>(want);
+}
+
+void io_buffer::settle_for_wait() noexcept {
+  std::size_t n = size();
+  if (n == 0) return free_block();
+  if (cap_ != pool_block_size || n > small_held) return;
+  char* own = new (std::nothrow) char[n];
+  if (own == nullptr) return;  // keep the pooled block: no worse than before
+  std::memcpy(own, data(), n);
+  free_block();
+  data_ = own;
+  end_ = cap_ = static_cast<uint32_t>(n);
 }
 
 void io_buffer::append(std::string_view bytes) {

@@ -343,7 +343,7 @@ bool tcp_stream::wait_for_input(stream_op& op, std::size_t most) noexcept {
   if (auto verdict = flush_first(op)) return *verdict;
   int rc = fill(most);
   if (rc == EAGAIN) {
-    in_.release_if_empty();  // idle: hold no buffer while waiting
+    in_.shrink_for_wait();  // idle: hold no buffer while waiting, or a small one
     op.direction = io::readable;
     return false;
   }

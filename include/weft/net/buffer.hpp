@@ -87,9 +87,24 @@ class io_buffer {
   void release_if_empty() noexcept {
     if (empty() && data_ != nullptr) free_block();
   }
+  // Before a wait for more input: no block if empty (as above), and a few
+  // bytes (at most small_held: a slow client's partial head or line) move
+  // to a block of their own size, so the pooled one goes back. Each
+  // connection of a slowloris, a byte in at a time, held 16 KiB; nginx's
+  // first head buffer is 1 KiB. The next read takes a pooled block again
+  // (grow), so a head that is merely split across reads is read as before;
+  // a first part over small_held (a full segment) keeps its block.
+  static constexpr std::size_t small_held = 512;
+  void shrink_for_wait() noexcept {
+    if (data_ != nullptr) settle_for_wait();
+  }
 
  private:
   void grow(std::size_t min, std::size_t limit);  // reserve's other cases, out of line
+  // shrink_for_wait's work, out of line: inline, its two calls cost a
+  // keep-alive request's waits ~10 instructions of register saves
+  // (bench/http/instructions.sh).
+  void settle_for_wait() noexcept;
   void free_block() noexcept {
     if (data_ == nullptr) return;
     if (cap_ == pool_block_size)

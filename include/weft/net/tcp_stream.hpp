@@ -18,7 +18,8 @@
 // that ends other than on a read's EOF flushes first.
 //
 // Buffers come from a per-thread pool and go back whenever they empty, so an
-// idle connection holds none.
+// idle connection holds none; a few bytes waiting for the rest of their line
+// or head (a slow client) wait in a block of their own size.
 //
 // Errors throw std::system_error: errno values (connection_reset,
 // broken_pipe), std::errc::operation_canceled or timed_out when cancelled,

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -46,6 +47,39 @@ TEST(buffer_pool, an_io_buffer_holds_no_block_once_emptied) {
   b.release_if_empty();
   EXPECT_FALSE(b.has_block());
   EXPECT_EQ(pool_free_blocks(), pooled + 1);
+}
+
+// Before a wait: a few bytes move out of the pooled block into one of their
+// own size, and the next reserve moves them back into a pooled block. More
+// than small_held bytes, or a block that is not a pooled one, stay put.
+TEST(buffer_pool, a_few_bytes_wait_in_a_block_of_their_own) {
+  io_buffer b;
+  b.append(std::string(600, 'x') + "abcdef");
+  b.consume(600);
+  std::size_t pooled = pool_free_blocks();
+  b.shrink_for_wait();
+  EXPECT_EQ(b.capacity(), 6u);
+  EXPECT_EQ(pool_free_blocks(), pooled + 1);
+  EXPECT_EQ(b.view(), "abcdef");
+  b.reserve(1, SIZE_MAX);
+  EXPECT_EQ(b.capacity(), pool_block_size);
+  EXPECT_EQ(pool_free_blocks(), pooled);
+  EXPECT_EQ(b.view(), "abcdef");
+
+  io_buffer big;
+  big.append(std::string(io_buffer::small_held + 1, 'y'));
+  big.shrink_for_wait();
+  EXPECT_EQ(big.capacity(), pool_block_size);
+  io_buffer grown;
+  grown.append(std::string(pool_block_size + 1, 'z'));
+  grown.consume(pool_block_size);
+  grown.shrink_for_wait();
+  EXPECT_GT(grown.capacity(), pool_block_size);
+  io_buffer empty;
+  empty.append("q");
+  empty.consume(1);
+  empty.shrink_for_wait();
+  EXPECT_FALSE(empty.has_block());
 }
 
 // reserve's cases, the first two inline: an empty buffer takes a pooled

@@ -14,6 +14,7 @@
 #include <atomic>
 #include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 
 #include <stdexcept>
@@ -696,6 +697,31 @@ TEST(tcp_stream, idle_connection_holds_no_buffer) {
   l.run_once(10ms);
   std::size_t pooled = detail::pool_free_blocks();
   EXPECT_GE(pooled, 1u);  // the read buffer went back to the pool while waiting
+  ::shutdown(p.client.get(), SHUT_WR);
+  ASSERT_TRUE(test::run_until(l, [&] { return r.done; }));
+}
+
+// Waiting on the rest of a line (or of an HTTP head), a few bytes wait in a
+// block of their own size: the pooled 16 KiB one goes back. A slowloris
+// connection, a byte in at a time, held a whole block each. The bytes stay,
+// and the next read takes a pooled block again.
+TEST(tcp_stream, a_partial_line_waits_without_a_pooled_block) {
+  loop l;
+  auto p = connect_pair(l);
+  detail::pool_release(detail::pool_acquire());  // one block is there to take
+  std::size_t pooled = detail::pool_free_blocks();
+  result r;
+  spawn(l, read_lines(&p.server, 100, &r));
+  for (const char* piece : {"he", "l"}) {
+    ::send(p.client.get(), piece, std::strlen(piece), 0);
+    l.run_once(10ms);
+    l.run_once(10ms);
+    EXPECT_EQ(detail::pool_free_blocks(), pooled) << "a partial line holds a pooled block";
+  }
+  ::send(p.client.get(), "lo\nworld\n", 9, 0);
+  ASSERT_TRUE(test::run_until(l, [&] { return r.lines.size() == 2; }));
+  EXPECT_EQ(r.lines[0], "hello\n");
+  EXPECT_EQ(r.lines[1], "world\n");
   ::shutdown(p.client.get(), SHUT_WR);
   ASSERT_TRUE(test::run_until(l, [&] { return r.done; }));
 }

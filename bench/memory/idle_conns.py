@@ -3,7 +3,8 @@
 
 Opens --conns connections to an echo server, sends one 64-byte line on each
 and reads its echo (so every connection has been used once), then holds them
-all idle. Reads the server's VmRSS from /proc/PID/status before the first
+all idle. With --partial-head, to an HTTP server instead: each connection
+sends the start of a request head and holds it unfinished (a slowloris). Reads the server's VmRSS from /proc/PID/status before the first
 connection and after the last one has settled, and prints one JSON line:
 
   {"kind": "memory", "label": ..., "conns": 10000, "rss_before_kb": ..., "rss_after_kb": ..., "bytes_per_conn": ...}
@@ -45,6 +46,25 @@ def use_once(host, port, n):
     return s
 
 
+# --partial-head: a slow HTTP client's connection instead, the request line
+# and part of a field sent and the rest never (weft hello, weft inspect).
+PARTIAL_HEAD = b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: a"
+
+
+def open_partial(host, port):
+    s = socket.create_connection((host, port), timeout=10)
+    s.sendall(PARTIAL_HEAD)
+    return s
+
+
+def use_http_once(host, port):
+    s = socket.create_connection((host, port), timeout=10)
+    s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    while s.recv(65536):
+        pass
+    s.close()
+
+
 def main():
     p = argparse.ArgumentParser(description="server RSS growth per idle connection")
     p.add_argument("--host", default="127.0.0.1")
@@ -53,26 +73,34 @@ def main():
     p.add_argument("--conns", type=int, default=10000)
     p.add_argument("--label", default="server", help="server name for the report")
     p.add_argument("--settle", type=float, default=1.0, help="seconds idle before measuring")
+    p.add_argument("--partial-head", action="store_true",
+                   help="an HTTP server: each connection sends part of a request head and waits")
     args = p.parse_args()
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < args.conns + 64:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, args.conns + 64), hard))
 
-    use_once(args.host, args.port, 0).close()
+    if args.partial_head:
+        use_http_once(args.host, args.port)
+    else:
+        use_once(args.host, args.port, 0).close()
     time.sleep(args.settle)
     before = vm_rss_kb(args.pid)
     socks = []
     t0 = time.monotonic()
     for i in range(args.conns):
-        socks.append(use_once(args.host, args.port, i + 1))
+        if args.partial_head:
+            socks.append(open_partial(args.host, args.port))
+        else:
+            socks.append(use_once(args.host, args.port, i + 1))
     opened = time.monotonic() - t0
     time.sleep(args.settle)
     after = vm_rss_kb(args.pid)
     for s in socks:
         s.close()
     print(json.dumps({
-        "kind": "memory",
+        "kind": "memory-partial-head" if args.partial_head else "memory",
         "label": args.label,
         "conns": args.conns,
         "rss_before_kb": before,

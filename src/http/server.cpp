@@ -8,6 +8,7 @@
 
 #include "http/access_log.hpp"
 #include "http/connection_io.hpp"
+#include "http/field_array.hpp"
 #include "http/fixed_answer.hpp"
 #include "http/put_bytes.hpp"
 #include "http/request_body.hpp"
@@ -66,6 +67,7 @@ std::int64_t http_date_seconds() noexcept {
 namespace {
 
 using detail::access_log;
+using detail::field_array;
 using detail::first_line;
 using detail::has_content;
 using detail::mark_idle;
@@ -77,46 +79,6 @@ using detail::send_produced_body;
 using detail::send_rest;
 using detail::streamed;
 using detail::timed;
-
-constexpr std::size_t max_fields_storage = 256;
-
-// Header-field arrays are pooled per thread: a connection holds one only
-// while it has a request in progress, not while idle.
-struct field_pool {
-  std::vector<std::unique_ptr<header_field[]>> free;
-};
-thread_local field_pool fields_free;
-
-class field_array {
- public:
-  ~field_array() { release(); }
-  std::span<header_field> get(std::size_t n) {
-    if (!p_) {
-      if (!fields_free.free.empty()) {
-        p_ = std::move(fields_free.free.back());
-        fields_free.free.pop_back();
-      } else {
-        p_ = std::make_unique<header_field[]>(max_fields_storage);
-      }
-    }
-    return {p_.get(), std::min(n, max_fields_storage)};
-  }
-  // Inlined: called once per keep-alive request, and a call of its own
-  // cost ~20 instructions a request (2,066 against 2,047 with one request
-  // per read, bench/http/instructions.sh) once serve() grew past GCC's limit.
-  [[gnu::always_inline]] void release() noexcept {
-    if (p_ && fields_free.free.size() < 1024) {
-      try {
-        fields_free.free.push_back(std::move(p_));
-      } catch (...) {
-      }
-    }
-    p_.reset();
-  }
-
- private:
-  std::unique_ptr<header_field[]> p_;
-};
 
 // An error answer's one-line body: "404 Not Found\n".
 std::string status_body(int status) {
@@ -162,21 +124,31 @@ std::string_view status_line(int status) {
 
 // The status line and the Date line together, kept for the status last
 // sent and rebuilt when the status or the second changes: one copy per
-// response instead of two (~20 instructions a request, callgrind).
+// response instead of two (~20 instructions a request, callgrind). The
+// rebuild is out of line, so that this stays small enough to inline.
+struct status_date {
+  char text[128];
+  std::size_t size = 0;
+  int for_status = 0;
+  std::time_t for_second = -1;
+};
+thread_local status_date last_status_date;
+
+[[gnu::noinline]] void rebuild_status_and_date(int status, std::string_view date) {
+  status_date& sd = last_status_date;
+  std::string_view line = status_line(status);  // at most 50 bytes, Date 37
+  char* p = detail::put_bytes(detail::put_bytes(sd.text, line), date);
+  sd.size = static_cast<std::size_t>(p - sd.text);
+  sd.for_status = status;
+  sd.for_second = dates.shown;
+}
+
 std::string_view status_and_date(int status) {
-  thread_local char text[128];
-  thread_local std::size_t size = 0;
-  thread_local int for_status = 0;
-  thread_local std::time_t for_second = -1;
   std::string_view date = date_line();
-  if (status != for_status || dates.shown != for_second) {
-    std::string_view line = status_line(status);  // at most 50 bytes, Date 37
-    char* p = detail::put_bytes(detail::put_bytes(text, line), date);
-    size = static_cast<std::size_t>(p - text);
-    for_status = status;
-    for_second = dates.shown;
-  }
-  return {text, size};
+  status_date& sd = last_status_date;
+  if (status != sd.for_status || dates.shown != sd.for_second) [[unlikely]]
+    rebuild_status_and_date(status, date);
+  return {sd.text, sd.size};
 }
 
 // The length a Content-Length line gives: a file's, a sized producer's, or
@@ -654,6 +626,10 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
       std::string_view bytes = s.buffered();
       if (!bytes.empty()) {
         pr = parse_request(bytes, blank.limits(), fields.get(opts.limits.max_fields), head, state);
+        if (pr.state == parse_result::error && pr.status == 431 &&
+            fields.grow(opts.limits.max_fields))  // more fields than a small array holds
+          pr =
+              parse_request(bytes, blank.limits(), fields.get(opts.limits.max_fields), head, state);
         if (pr.state != parse_result::incomplete) break;
         if (state.first_field == 0 && state.line > 0) {
           if (!blank.skip(s, state)) co_return co_await fail(s, 431, false, opts, log, {});

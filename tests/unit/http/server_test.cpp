@@ -730,3 +730,42 @@ TEST(http_server, a_drain_lets_answers_still_leaving_go_out) {
   EXPECT_TRUE(got.ends_with("Connection: close\r\n\r\ndone")) << tail;
   EXPECT_TRUE(test::run_until(l, [&] { return g.done(); }));
 }
+
+// A head's fields start in a small array (src/http/field_array.hpp); one
+// with more grows it and is parsed again, whole or in pieces, and keeps
+// every field in order. Past the limit it is still a 431.
+TEST(http_server, a_head_with_more_fields_than_the_first_array_keeps_them_all) {
+  fixture f;
+  f.routes.get("/count", [](http::request& req) {
+    auto h = req.headers();
+    return http::response::text(std::to_string(h.size()) + " " + std::string(h.back().name) + "=" +
+                                std::string(h.back().value) + "\n");
+  });
+  auto head = [](int fields, int from = 0) {
+    std::string s;
+    for (int i = from; i < from + fields; ++i)
+      s += "X-" + std::to_string(i) + ": v" + std::to_string(i) + "\r\n";
+    return s;
+  };
+  const std::string line = "GET /count HTTP/1.1\r\nHost: x\r\n";
+  std::string whole = f.run(line + head(70) + "\r\n" + line + "Connection: close\r\n\r\n");
+  EXPECT_NE(whole.find("71 X-69=v69\n"), std::string::npos) << whole;
+  EXPECT_NE(whole.find("2 Connection=close\n"), std::string::npos) << whole;
+
+  std::string pieces;
+  f.run_client([&](const endpoint& at) {
+    int c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_EQ(::connect(c, at.data(), at.size()), 0);
+    for (const std::string& piece : {line + head(40), head(58, 40) + "Connection: close\r\n\r\n"}) {
+      (void)::send(c, piece.data(), piece.size(), MSG_NOSIGNAL);
+      std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    }
+    char buf[4096];
+    for (ssize_t n; (n = ::recv(c, buf, sizeof buf, 0)) > 0;) pieces.append(buf, size_t(n));
+    ::close(c);
+  });
+  EXPECT_NE(pieces.find("100 Connection=close\n"), std::string::npos) << pieces;
+
+  std::string over = f.run(line + head(100) + "\r\n");
+  EXPECT_EQ(over.rfind("HTTP/1.1 431 ", 0), 0u) << over;
+}

@@ -383,9 +383,9 @@ TEST(tcp_listener, cancelling_an_accept_whose_listener_went_spares_the_fds_next_
   listener.reset();
   auto [a, b] = test::socket_pair();
   ASSERT_EQ(a.get(), number) << "the number is reused";
-  spawn(l, [](int fd, bool* woke) -> task<void> {
+  spawn(l, [](int fd, bool* flag) -> task<void> {
     co_await readable(fd);
-    *woke = true;
+    *flag = true;
   }(a.get(), &woke));
   l.run_once(10ms);
   acceptor.cancel();

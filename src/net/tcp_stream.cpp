@@ -319,6 +319,10 @@ bool tcp_stream::flush_at_eof(stream_op& op) noexcept {
     drained_ = false;
     return EAGAIN;
   }
+  // A block that held a few bytes through a wait (shrink_for_wait) and was
+  // emptied since (after a cancelled wait) goes: every later read was as
+  // small as it.
+  if (in_.capacity() < detail::pool_block_size) in_.release_if_empty();
   in_.reserve(1, std::max<std::size_t>(read_limit_, detail::pool_block_size));
   std::size_t want = std::min(in_.writable(), most);
   auto r = sys::read(fd_, in_.write_ptr(), want);

@@ -726,6 +726,38 @@ TEST(tcp_stream, a_partial_line_waits_without_a_pooled_block) {
   ASSERT_TRUE(test::run_until(l, [&] { return r.done; }));
 }
 
+namespace {
+// A read_more that times out while a few bytes wait in their own small block
+// (above), those bytes consumed, then a read_more of what came meanwhile.
+task<void> consume_after_a_timed_out_wait(tcp_stream* s, std::size_t* got, bool* done) {
+  (void)co_await s->read_more(4096);  // "abc"
+  try {
+    (void)co_await with_timeout(30ms, s->read_more(4096));
+  } catch (const std::system_error&) {
+  }
+  co_await sleep(200ms);  // more comes meanwhile, and is there for the next read
+  s->consume(s->buffered().size());
+  *got = co_await s->read_more(4096);
+  *done = true;
+}
+}  // namespace
+
+// The small block was kept once emptied, and every later read took no more
+// than it had held: 3 bytes a read here (found by review).
+TEST(tcp_stream, a_read_after_a_small_block_was_emptied_takes_a_whole_block) {
+  loop l;
+  auto p = connect_pair(l);
+  std::size_t got = 0;
+  bool done = false;
+  ASSERT_EQ(::send(p.client.get(), "abc", 3, 0), 3);
+  spawn(l, consume_after_a_timed_out_wait(&p.server, &got, &done));
+  for (int i = 0; i < 10; ++i) l.run_once(10ms);  // the second read times out
+  std::string more(1000, 'x');                    // sent while the task sleeps
+  ASSERT_EQ(::send(p.client.get(), more.data(), more.size(), 0), 1000);
+  ASSERT_TRUE(test::run_until(l, [&] { return done; }));
+  EXPECT_EQ(got, 1000u);
+}
+
 // Idle in read_some after a line read with read_until: the block that held
 // the line goes back too. read_some's waits kept it (16 KiB per idle
 // connection; found by review).

@@ -258,14 +258,6 @@ endpoint tcp_stream::peer() const {
   return endpoint::from_sockaddr(addr, len);
 }
 
-// Hands back the bytes the previous read_until returned.
-void tcp_stream::settle() noexcept {
-  if (consume_ != 0) {
-    in_.consume(consume_);
-    consume_ = 0;
-  }
-}
-
 int tcp_stream::flush_some(bool more) noexcept {
   while (!out_.empty()) {
     auto r = sys::send(fd_, out_.data(), out_.size(), more);
@@ -590,17 +582,6 @@ tcp_stream::socket_input tcp_stream::peek_socket() noexcept {
   auto r = sys::peek(fd_, &byte, 1);
   if (r.ok()) return r.value == 0 ? socket_input::end : socket_input::bytes;
   return r.err == EAGAIN ? socket_input::nothing : socket_input::end;
-}
-
-std::string_view tcp_stream::buffered() noexcept {
-  settle();
-  return in_.view();
-}
-
-void tcp_stream::consume(std::size_t n) noexcept {
-  settle();
-  in_.consume(std::min(n, in_.size()));
-  scanned_ = 0;
 }
 
 tcp_stream::read_some_op tcp_stream::read_some(std::span<char> buf) {

@@ -1,5 +1,6 @@
 #include "http/fixed_answer.hpp"
 
+#include <atomic>
 #include <stdexcept>
 
 namespace weft::http::detail {
@@ -10,7 +11,9 @@ std::shared_ptr<const fixed_answer> make_fixed_answer(const response& res) {
   if (res.status() < 200 || res.status() > 599)
     throw std::invalid_argument("router: a fixed answer needs a final status, 200 to 599");
   if (res.body().size() > copied_body_max) return nullptr;
+  static std::atomic<std::uint64_t> made{0};
   auto a = std::make_shared<fixed_answer>();
+  a->id = made.fetch_add(1, std::memory_order_relaxed) + 1;  // 0: no answer
   a->status = res.status();
   a->sets_date = res.sets_date();
   a->closes = res.closes();

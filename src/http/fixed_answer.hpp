@@ -6,6 +6,7 @@
 
 #include <weft/http/message.hpp>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -14,6 +15,10 @@
 namespace weft::http::detail {
 
 struct fixed_answer {
+  // Unique among the answers a process makes: the server's per-thread
+  // copies of whole answers (server.cpp) are found by it, where an address
+  // could be reused by a later router's answer.
+  std::uint64_t id = 0;
   int status = 200;
   bool sets_date = false;    // `fields` holds the response's own Date
   bool closes = false;       // response::close(): the connection ends after it

@@ -197,3 +197,61 @@ TEST(fixed_answer, the_usual_request_takes_the_fast_path_and_the_rest_the_routes
   // the seventeenth finds room again.
   EXPECT_EQ(statuses(repeated(get, 17)), repeated("200 ", 15) + "299 200 ");
 }
+
+// Each thread keeps a few answers whole (server.cpp's whole_answer), found
+// by the answer: six routes taken in turn, more than it keeps, each still
+// sends its own bytes.
+TEST(fixed_answer, routes_taken_in_turn_each_send_their_own_answer) {
+  http::router fixed, plain;
+  std::string requests;
+  for (int i = 0; i < 6; ++i) {
+    std::string n = std::to_string(i), path = "/", body = "answer ";
+    path += n;
+    body += n;
+    fixed.get(path, http::response::text(body));
+    plain.get(path,
+              http::plain_handler([body](http::request&) { return http::response::text(body); }));
+  }
+  for (int round = 0; round < 3; ++round)
+    for (int i : {0, 4, 1, 5, 2, 3, 0, 4}) {
+      requests += i % 2 ? "HEAD /" : "GET /";
+      requests += std::to_string(i);
+      requests += " HTTP/1.1\r\nHost: x\r\n\r\n";
+    }
+  served_output want = serve(plain, requests, 10000, false);
+  std::size_t answers = 0;
+  for (std::size_t at = 0; (at = want.reply.find("HTTP/1.1 200 OK", at)) != std::string::npos; ++at)
+    ++answers;
+  ASSERT_EQ(answers, 24u);
+  EXPECT_EQ(serve(fixed, requests, 10000, false).reply, want.reply);
+}
+
+// A router made after another is gone may get its answers at the same
+// addresses; it still sends its own.
+TEST(fixed_answer, a_later_routers_answer_is_its_own) {
+  for (int i = 0; i < 20; ++i) {
+    auto r = std::make_unique<http::router>();
+    r->get("/", http::response::text("router " + std::to_string(i)));
+    std::string raw = serve(*r, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 10, false).raw;
+    EXPECT_TRUE(raw.ends_with("\r\n\r\nrouter " + std::to_string(i))) << raw;
+  }
+}
+
+// A kept answer carries the Date of the second it is sent in, not of the
+// one it was first sent in.
+TEST(fixed_answer, carries_the_next_seconds_date_once_the_clock_moves_on) {
+  http::router r;
+  r.get("/", http::response::text("x"));
+  const std::string get = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+  std::string first = serve(r, get, 10, false).raw;
+  std::string then(http::http_date());
+  for (int i = 0; i < 40 && http::http_date() == then; ++i) ::usleep(50'000);  // at most 2 s
+  std::string now(http::http_date());
+  ASSERT_NE(now, then);
+  std::string second = serve(r, get, 10, false).raw;
+  std::string after(http::http_date());
+  EXPECT_TRUE(second.find("Date: " + now + "\r\n") != std::string::npos ||
+              second.find("Date: " + after + "\r\n") != std::string::npos)
+      << first << "\n---\n"
+      << second;
+}

@@ -121,8 +121,9 @@ bool apply_plain_field(std::string_view in, const header_field& f, parse_state& 
 }  // namespace
 
 std::size_t parse_plain_head(std::string_view in, const parse_limits& limits,
-                             std::span<header_field> storage, parse_state& st) noexcept {
+                             std::span<header_field> storage, request_head& out) noexcept {
   if (limits.max_head < 2) return 0;
+  parse_state st;
   std::size_t cr = 0;
   verdict v;
   if (!parse_simple_request_line(in, 0, std::min(limits.max_request_line, limits.max_head - 2), cr,
@@ -138,7 +139,9 @@ std::size_t parse_plain_head(std::string_view in, const parse_limits& limits,
       std::size_t size = line + 2;
       if (p[1] != '\n' || size > limits.max_head) return 0;
       st.fields = n;
-      return decide_framing(limits, st).status == 0 ? size : 0;
+      if (decide_framing(limits, st).status != 0) return 0;
+      fill_head(in, storage, out, st);
+      return size;
     }
     header_field f;
     if (n == max_fields) return 0;

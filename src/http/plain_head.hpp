@@ -14,10 +14,10 @@ namespace weft::http::detail {
 // Parses the head at the start of `in` when all of it is there and it holds
 // nothing unusual: no empty lines before the request line, no line or field
 // count at a limit, every field line "name:value" ending in CRLF, and no
-// error. Records the head in `st` (fresh) and its fields in `storage`, as
-// the general path would, and returns its size through the final CRLF;
-// returns 0 otherwise, when `st` and `storage` hold nothing of use.
+// error. Fills `out` and puts its fields in `storage`, as the general path
+// would, and returns its size through the final CRLF; returns 0 otherwise,
+// when `out` and `storage` hold nothing of use.
 std::size_t parse_plain_head(std::string_view in, const parse_limits& limits,
-                             std::span<header_field> storage, parse_state& st) noexcept;
+                             std::span<header_field> storage, request_head& out) noexcept;
 
 }  // namespace weft::http::detail

@@ -9,6 +9,7 @@
 #include "http/field_syntax.hpp"
 
 #include <cstddef>
+#include <span>
 #include <string_view>
 
 namespace weft::http::detail {
@@ -122,6 +123,25 @@ constexpr bool field_may_matter(std::string_view name) noexcept {
 
 // Decides, once the head is complete, whether its framing is acceptable.
 verdict decide_framing(const parse_limits& limits, const parse_state& st) noexcept;
+
+// Fills `out` from the state of a complete, accepted head in `in`, whose
+// fields are the first st.fields of `storage`.
+inline void fill_head(std::string_view in, std::span<header_field> storage, request_head& out,
+                      const parse_state& st) noexcept {
+  // Offsets the parser recorded lie inside `in`: views without substr's checks.
+  const char* base = in.data();
+  out.method = {base + st.method_off, st.method_len};
+  out.target = {base + st.target_off, st.target_len};
+  out.version_minor = st.version_minor;
+  out.fields = storage.first(st.fields);
+  out.body = st.has_te   ? body_kind::chunked
+             : st.has_cl ? body_kind::content_length
+                         : body_kind::none;
+  out.content_length = st.has_cl ? st.content_length : 0;
+  out.keep_alive = !st.conn_close && (st.version_minor == 1 || st.conn_keep_alive);
+  out.expect_continue = st.expect_continue && st.version_minor == 1;
+  out.host = {base + st.host_off, st.host_len};
+}
 
 // uri-host [":" port] (RFC 3986 §3.2.2-3), as in Host and authority-form.
 bool valid_host(std::string_view host, bool require_port) noexcept;

@@ -33,8 +33,8 @@ parsed parse_general(std::string_view in, const parse_limits& limits = {}) {
 // The fast path alone: the head's size, or 0 when it gives up.
 std::size_t fast_size(std::string_view in, const parse_limits& limits = {}) {
   std::vector<header_field> storage(256);
-  parse_state st;
-  return detail::parse_plain_head(in, limits, storage, st);
+  request_head out;
+  return detail::parse_plain_head(in, limits, storage, out);
 }
 
 // Whatever the input, the fast path either gives up or agrees with the

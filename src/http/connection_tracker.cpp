@@ -21,13 +21,13 @@ void connection_tracker::remove(entry* e) noexcept {
   e->tracker = nullptr;
 }
 
-void connection_tracker::set_idle(entry* e, bool idle) noexcept {
-  e->idle = idle;
-  // A connection whose response went out before the drain began promised
-  // keep-alive: it stays for its next request (answered with Connection:
-  // close) until close_idle. Cancelling it here failed the request wrk had
-  // already sent (seen in tests/faults/test_graceful_restart.py).
-  if (idle && closing_idle_ && e->ctx) e->ctx->cancel_root();
+// A connection idle once close_idle has begun. One whose response went out
+// before the drain began promised keep-alive: it stays for its next request
+// (answered with Connection: close) until close_idle. Cancelling it at
+// drain() failed the request wrk had already sent (seen in
+// tests/faults/test_graceful_restart.py).
+void connection_tracker::close_now(entry* e) noexcept {
+  if (e->ctx) e->ctx->cancel_root();
 }
 
 void connection_tracker::close_idle() noexcept {

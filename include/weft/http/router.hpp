@@ -126,6 +126,7 @@ class router {
 
  private:
   router& add_route(std::string method, std::string_view pattern, route_handler h);
+  const route_handler* match_walk(request& req, std::string& allow) const;
   struct route {
     std::string method;
     std::vector<segment> segments;

@@ -227,6 +227,27 @@ TEST(router, a_catch_all_takes_every_path_and_every_target_form) {
   EXPECT_EQ(route(r, "POST", "/forms/1").req.param("id"), "1");
 }
 
+// Routes are tried in the order added, for a catch-all as for any route: a
+// route of the same method before it wins where its path matches, routes of
+// other methods before it do not stand in its way, and one after it is
+// never reached.
+TEST(router, a_catch_all_is_taken_in_its_place_among_the_routes) {
+  router r;
+  r.post("/*", [](request&) { return response(220); });
+  r.get("/health", [](request&) { return response(221); });
+  r.get("/*", [](request&) { return response(222); });
+  r.get("/after", [](request&) { return response(223); });
+  EXPECT_EQ(route(r, "POST", "/health").status, 220);
+  EXPECT_EQ(route(r, "GET", "/health").status, 221);
+  EXPECT_EQ(route(r, "HEAD", "/health").status, 221);
+  EXPECT_EQ(route(r, "GET", "/after").status, 222);
+  EXPECT_EQ(route(r, "GET", "/x").status, 222);
+  EXPECT_EQ(route(r, "HEAD", "/x").status, 222);
+  outcome o = route(r, "PUT", "/health");
+  EXPECT_EQ(o.status, 0);
+  EXPECT_EQ(o.allow, "POST, GET, HEAD");
+}
+
 // Parameters left by the caller do not survive a catch-all's match.
 TEST(router, a_catch_all_match_binds_no_parameters) {
   router r;

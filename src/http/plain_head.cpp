@@ -139,7 +139,10 @@ std::size_t parse_plain_head(std::string_view in, const parse_limits& limits,
       std::size_t size = line + 2;
       if (p[1] != '\n' || size > limits.max_head) return 0;
       st.fields = n;
-      if (decide_framing(limits, st).status != 0) return 0;
+      // decide_framing has nothing to refuse in a head with no body that has
+      // its Host (a call that cost ~15 instructions a request).
+      bool usual = !st.has_te && !st.has_cl && (st.host_fields != 0 || st.version_minor == 0);
+      if (!usual && decide_framing(limits, st).status != 0) return 0;
       fill_head(in, storage, out, st);
       return size;
     }

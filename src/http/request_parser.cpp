@@ -127,11 +127,14 @@ parse_result parse(std::string_view in, const parse_limits& limits, std::span<he
   }
 }
 
+}  // namespace
+
+namespace detail {
 // parse_request after its fast path: a head in several reads, or one that
 // is not plain (see plain_head.hpp).
-[[gnu::noinline]] parse_result parse_rest(std::string_view bytes, const parse_limits& limits,
-                                          std::span<header_field> storage, request_head& out,
-                                          parse_state& state) noexcept {
+parse_result parse_rest(std::string_view bytes, const parse_limits& limits,
+                        std::span<header_field> storage, request_head& out,
+                        parse_state& state) noexcept {
   // Offsets past the end mean the caller did not pass this request's bytes
   // again (a bug, or a new connection reusing the state): start over.
   if (state.line > bytes.size() || state.scan > bytes.size()) state = {};
@@ -139,24 +142,12 @@ parse_result parse(std::string_view in, const parse_limits& limits, std::span<he
   if (r.state != parse_result::incomplete) state = {};
   return r;
 }
-
-}  // namespace
+}  // namespace detail
 
 parse_result parse_request(std::string_view bytes, const parse_limits& limits,
                            std::span<header_field> storage, request_head& out,
                            parse_state& state) noexcept {
-  // A fresh state: the first call for this request. A call that returns
-  // incomplete moves `scan` past what it looked at (all but a lone CR, on
-  // which the fast path gives up at once), so a head that arrives in many
-  // reads costs the fast path one try, not one per read. The fast path
-  // fills `out` itself and the rest is out of line, so that this path saves
-  // no registers it does not use: 797 -> 785 instructions a pipelined
-  // request (bench/http/instructions.sh).
-  if (state.scan == 0 && state.first_field == 0) [[likely]] {
-    if (std::size_t end = detail::parse_plain_head(bytes, limits, storage, out); end != 0)
-      return {parse_result::complete, end, 0, nullptr};
-  }
-  return parse_rest(bytes, limits, storage, out, state);
+  return detail::parse_head(bytes, limits, storage, out, state);
 }
 
 }  // namespace weft::http

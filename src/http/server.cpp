@@ -10,6 +10,7 @@
 #include "http/connection_io.hpp"
 #include "http/field_array.hpp"
 #include "http/fixed_answer.hpp"
+#include "http/plain_head.hpp"
 #include "http/put_bytes.hpp"
 #include "http/request_body.hpp"
 #include "http/response_writes.hpp"
@@ -693,7 +694,8 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
     for (;;) {
       std::string_view bytes = s.buffered();
       if (!bytes.empty()) {
-        pr = parse_request(bytes, blank.limits(), fields.get(opts.limits.max_fields), head, state);
+        pr = detail::parse_head(bytes, blank.limits(), fields.get(opts.limits.max_fields), head,
+                                state);
         if (pr.state == parse_result::error && pr.status == 431 &&
             fields.grow(opts.limits.max_fields))  // more fields than a small array holds
           pr =

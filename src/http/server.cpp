@@ -161,6 +161,12 @@ std::string_view status_and_date(int status) {
   return {sd.text, sd.size};
 }
 
+// A response's first lines: its status line, then the server's Date line
+// unless the response has a Date of its own (among its header lines).
+std::string_view status_lines(int status, bool sets_date) {
+  return sets_date ? status_line(status) : status_and_date(status);
+}
+
 // The length a Content-Length line gives: a file's, a sized producer's, or
 // the string body's.
 std::uint64_t content_length_of(const response& res) noexcept {
@@ -183,7 +189,7 @@ std::string_view put_response(tcp_stream& s, const request& req, const response&
   if (has_content(status) && req.method() != "HEAD" && !res.producer() && !res.file())
     body = res.body();
   bool copy_body = body.size() <= detail::copied_body_max;
-  std::string_view status_text = res.sets_date() ? status_line(status) : status_and_date(status);
+  std::string_view status_text = status_lines(status, res.sets_date());
   // Fixed parts (status_text holds the Date): framing 38, Connection 24, CRLF 2.
   char* start =
       s.output_space(128 + status_text.size() + lines.size() + (copy_body ? body.size() : 0));
@@ -232,7 +238,7 @@ bool fits_whole(const detail::fixed_answer& a) noexcept {
 }
 
 [[gnu::noinline]] void rebuild_whole(const detail::fixed_answer& a, whole_answer& w) {
-  std::string_view status_text = a.sets_date ? status_line(a.status) : status_and_date(a.status);
+  std::string_view status_text = status_lines(a.status, a.sets_date);
   char* p = detail::put_bytes(detail::put_bytes(w.text, status_text), a.fields);
   p = detail::put_bytes(detail::put_bytes(p, "\r\n"), a.body);
   w.size = static_cast<std::size_t>(p - w.text);
@@ -255,7 +261,7 @@ std::string_view whole(const detail::fixed_answer& a, time_point mono) {
                                               const detail::fixed_answer& a, bool keep_alive,
                                               const access_log& log) {
   bool body = a.has_content && req.method() != "HEAD";
-  std::string_view status_text = a.sets_date ? status_line(a.status) : status_and_date(a.status);
+  std::string_view status_text = status_lines(a.status, a.sets_date);
   char* start = s.output_space(a.most);
   char* p = detail::put_bytes(detail::put_bytes(start, status_text), a.fields);
   if (!keep_alive)
@@ -698,8 +704,8 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
                                 state);
         if (pr.state == parse_result::error && pr.status == 431 &&
             fields.grow(opts.limits.max_fields))  // more fields than a small array holds
-          pr =
-              parse_request(bytes, blank.limits(), fields.get(opts.limits.max_fields), head, state);
+          pr = detail::parse_head(bytes, blank.limits(), fields.get(opts.limits.max_fields), head,
+                                  state);
         if (pr.state != parse_result::incomplete) break;
         if (state.first_field == 0 && state.line > 0) {
           if (!blank.skip(s, state)) co_return co_await fail(s, 431, false, opts, log, {});

@@ -84,6 +84,8 @@ int run_server(const std::string& name, const common_options& opts, service_fact
   // One descriptor per connection: the usual soft limit (1024) would stop
   // the server near a thousand clients where the hard one allows more.
   raise_open_file_limit();
+  // As nginx does: a file's sendfile then needs no SIGPIPE mask around it.
+  ignore_sigpipe();
   // The controlling loop owns the signals; block them before any worker
   // thread exists so every worker inherits the mask.
   loop control;

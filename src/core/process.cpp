@@ -8,4 +8,8 @@ std::uint64_t raise_open_file_limit() noexcept {
   return sys::raise_nofile_limit();
 }
 
+bool ignore_sigpipe() noexcept {
+  return sys::ignore_sigpipe();
+}
+
 }  // namespace weft

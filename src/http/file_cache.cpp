@@ -86,7 +86,7 @@ int load_file_info(unique_fd fd, const struct ::stat& first, std::string_view na
   out.opened = now;
   // The fd closes with a small file's bytes read: a cache of small files
   // holds no descriptors.
-  if (!out.bytes) out.fd = std::move(fd);
+  if (!out.bytes) out.fd = std::make_shared<const unique_fd>(std::move(fd));
   return 0;
 }
 
@@ -100,7 +100,7 @@ namespace {
 bool unchanged(const file_info& f) noexcept {
   if (!f.fd) return true;
   struct ::stat st {};
-  return sys::fstat(f.fd.get(), st).ok() && st.st_nlink > 0 &&
+  return sys::fstat(f.fd->get(), st).ok() && st.st_nlink > 0 &&
          static_cast<std::uint64_t>(st.st_size) == f.v.size &&
          static_cast<std::int64_t>(st.st_mtim.tv_sec) == f.stat_mtime_s &&
          static_cast<std::uint32_t>(st.st_mtim.tv_nsec) == f.v.mtime_ns;
@@ -135,19 +135,6 @@ void file_cache::clear() noexcept {
   fds_ = 0;
 }
 
-bool file_cache::close_descriptors_except(const file_info& keep) noexcept {
-  std::size_t before = fds_;
-  for (auto it = map_.begin(); it != map_.end();) {
-    if (it->second.fd && &it->second != &keep) {
-      forget(it->second);
-      it = map_.erase(it);
-    } else {
-      ++it;
-    }
-  }
-  return fds_ < before;
-}
-
 void file_cache::make_room(time_point now, std::size_t more_bytes, bool more_fd) {
   drop_expired(now);
   // Still full of fresh entries (a scan of many files): start over rather
@@ -173,7 +160,7 @@ const file_info* file_cache::open(int root_dir, std::string_view relative, time_
   int fd = open_beneath(root_dir, relative, &st, {.dotfiles = dotfiles, .directory_handle = true});
   if ((fd == -EMFILE || fd == -ENFILE) && fds_ > 0) {
     // Out of descriptors, and some are ours: give them back rather than
-    // fail this and every later miss until the limit is raised (64 per
+    // fail this and every later miss until the limit is raised (256 per
     // loop, on many loops, can be all of a default RLIMIT_NOFILE).
     clear();
     fd = open_beneath(root_dir, relative, &st, {.dotfiles = dotfiles, .directory_handle = true});

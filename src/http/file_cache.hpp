@@ -21,7 +21,10 @@
 namespace weft::http::detail {
 
 struct file_info {
-  unique_fd fd;
+  // A large file's descriptor (or a directory's), shared with the responses
+  // that send from it (response::file) as `bytes` is: an entry dropped
+  // mid-send leaves the descriptor open until its last response is done.
+  std::shared_ptr<const unique_fd> fd;
   bool directory = false;
   file_validators v;
   std::string etag;
@@ -71,9 +74,6 @@ class file_cache {
   // there cost ~110 instructions of a 1 KiB file's 3,313 (callgrind,
   // `SERVER=files DEPTH=1 bench/http/instructions.sh`).
   void release_scratch() noexcept { scratch_.reset(); }
-  // Out of descriptors while serving `keep` (a dup failed): closes every
-  // other entry's. Whether there was any to close.
-  bool close_descriptors_except(const file_info& keep) noexcept;
 
  private:
   struct hash {

@@ -189,6 +189,11 @@ bool framing_field(std::string_view name) noexcept {
 }
 }  // namespace
 
+const unique_fd& response::no_file() noexcept {
+  static const unique_fd none;
+  return none;
+}
+
 response& response::content_type(std::string_view type) & {
   type = trimmed(type);
   check_value(type);

@@ -84,7 +84,6 @@ class opened_files {
     if (cache_.holds_descriptors()) sweep_later();
     return f;
   }
-  detail::file_cache& cache() noexcept { return cache_; }
 
  private:
   detail::file_cache& cache_;
@@ -190,8 +189,7 @@ std::string uri_safe(std::string_view raw) {
   return detail::url_escape(raw, "!$&'()*+,;=:@/?%");
 }
 
-response serve_file(request& req, const detail::file_info& f, detail::file_cache& cache,
-                    const static_files_options& o) {
+response serve_file(request& req, const detail::file_info& f, const static_files_options& o) {
   // RFC 9110 §13.2.2: If-Match and If-Unmodified-Since first, then
   // If-None-Match and If-Modified-Since, then If-Range.
   conditionals c(req);
@@ -227,12 +225,7 @@ response serve_file(request& req, const detail::file_info& f, detail::file_cache
   if (f.bytes) {
     r.body(f.bytes, first, length);
   } else {
-    // The cached descriptor stays with the cache; the response owns a
-    // duplicate (sendfile takes an explicit offset, so they do not race).
-    auto d = sys::dup(f.fd.get());
-    if (!d.ok() && cache.close_descriptors_except(f)) d = sys::dup(f.fd.get());
-    if (!d.ok()) return error_page(503);
-    r.file(unique_fd(d.value), first, length);
+    r.file(f.fd, first, length);  // shared with the cache, as the bytes are
   }
   return r;
 }
@@ -305,8 +298,7 @@ response static_files::serve(request& req) const {
   int err = 0;
   const detail::file_info* f = files.open(root_.get(), relative, opts_, err);
   if (!f) return error_page(status_for(err));
-  if (!f->directory)
-    return p.directory_form ? error_page(404) : serve_file(req, *f, files.cache(), opts_);
+  if (!f->directory) return p.directory_form ? error_page(404) : serve_file(req, *f, opts_);
   if (!p.directory_form) {
     // Relative links in the page resolve against the slash form.
     response r(301);
@@ -342,7 +334,7 @@ response static_files::serve_directory(request& req, std::string_view shown,
   std::string index = relative.empty() ? "index.html" : std::string(relative) + "/index.html";
   int err = 0;
   const detail::file_info* f = files.open(root_.get(), index, opts_, err);
-  if (f && !f->directory) return serve_file(req, *f, files.cache(), opts_);
+  if (f && !f->directory) return serve_file(req, *f, opts_);
   if (!f && err != ENOENT) return error_page(status_for(err));
   // RFC 9110 §13.2.1: a listing has no entity tag and no date, so only
   // If-Match (fails unless "*") and If-None-Match: * (matches) can decide.

@@ -265,6 +265,20 @@ class response {
   // (found by an audit).
   response& file(unique_fd fd, std::uint64_t offset, std::uint64_t length) & {
     if (!fd) throw std::invalid_argument("response::file: no open descriptor");
+    return file(std::make_shared<const unique_fd>(std::move(fd)), offset, length);
+  }
+  response&& file(unique_fd fd, std::uint64_t offset, std::uint64_t length) && {
+    return std::move(file(std::move(fd), offset, length));
+  }
+  // The same from a descriptor that others share, such as one a file cache
+  // keeps open: the response holds it until it is destroyed, so it stays
+  // open while the body is sent however soon the cache lets go of it.
+  // sendfile(2) reads at an offset of its own, never the descriptor's, so
+  // responses sharing one do not race. Sharing saved a dup and a close per
+  // response of `weft files` (~3.5% of its core on a 16 KiB file, perf).
+  response& file(std::shared_ptr<const unique_fd> fd, std::uint64_t offset,
+                 std::uint64_t length) & {
+    if (!fd || !*fd) throw std::invalid_argument("response::file: no open descriptor");
     constexpr auto max_end = static_cast<std::uint64_t>(INT64_MAX);
     if (offset > max_end || length > max_end - offset)
       throw std::invalid_argument("response::file: the range ends past the largest file offset");
@@ -274,7 +288,8 @@ class response {
     file_length_ = length;
     return *this;
   }
-  response&& file(unique_fd fd, std::uint64_t offset, std::uint64_t length) && {
+  response&& file(std::shared_ptr<const unique_fd> fd, std::uint64_t offset,
+                  std::uint64_t length) && {
     return std::move(file(std::move(fd), offset, length));
   }
   const body_producer& producer() const noexcept { return producer_; }
@@ -283,7 +298,8 @@ class response {
   std::optional<std::uint64_t> stream_length() const noexcept {
     return sized_ && producer_ ? std::optional<std::uint64_t>(stream_length_) : std::nullopt;
   }
-  const unique_fd& file() const noexcept { return file_; }
+  // The body's descriptor; an empty one when the body is not a file.
+  const unique_fd& file() const noexcept { return file_ ? *file_ : no_file(); }
   std::uint64_t file_offset() const noexcept { return file_offset_; }
   std::uint64_t file_length() const noexcept { return file_length_; }
 
@@ -331,7 +347,8 @@ class response {
   std::string_view shared_view_;
   body_producer producer_;
   std::uint64_t stream_length_ = 0;
-  unique_fd file_;
+  static const unique_fd& no_file() noexcept;
+  std::shared_ptr<const unique_fd> file_;
   std::uint64_t file_offset_ = 0, file_length_ = 0;
 };
 

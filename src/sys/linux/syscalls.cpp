@@ -223,8 +223,18 @@ result<size_t> sendv(int fd, const iovec* iov, int count) {
 // that moved everything met no error and raised nothing. The cost is two
 // or three cheap syscalls per call (a slice of up to 512 KiB, a log line).
 namespace {
+// Set once the program has SIGPIPE ignored (weft::ignore_sigpipe): a call
+// then needs no mask. Relaxed: it is set before the loops' threads start.
+std::atomic<bool> sigpipe_ignored{false};
+
 template <class F>
 ssize_t without_sigpipe(size_t count, F call) {
+  if (sigpipe_ignored.load(std::memory_order_relaxed)) {
+    ssize_t n;
+    do n = call();
+    while (n < 0 && errno == EINTR);
+    return n;
+  }
   sigset_t pipe_only, old;
   sigemptyset(&pipe_only);
   sigaddset(&pipe_only, SIGPIPE);
@@ -246,6 +256,15 @@ ssize_t without_sigpipe(size_t count, F call) {
   return n;
 }
 }  // namespace
+
+bool ignore_sigpipe() noexcept {
+  struct ::sigaction ignore {};
+  ignore.sa_handler = SIG_IGN;
+  sigemptyset(&ignore.sa_mask);
+  if (::sigaction(SIGPIPE, &ignore, nullptr) != 0) return false;
+  sigpipe_ignored.store(true, std::memory_order_relaxed);
+  return true;
+}
 
 result<size_t> sendfile(int out_fd, int in_fd, uint64_t* offset, size_t count) {
   off_t off = static_cast<off_t>(*offset);
@@ -339,11 +358,6 @@ status fstat(int fd, struct ::stat& st) {
 
 status fstatat(int dirfd, const char* path, struct ::stat& st, int flags) {
   return from_rc(::fstatat(dirfd, path, &st, flags));
-}
-
-result<int> dup(int fd) {
-  int n = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
-  return from(n, n < 0);
 }
 
 result<size_t> pread(int fd, void* buf, size_t len, uint64_t offset) {

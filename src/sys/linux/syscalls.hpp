@@ -89,7 +89,6 @@ result<size_t> readlinkat(int dirfd, const char* path, char* buf, size_t len);
 result<size_t> fd_path(int fd, char* buf, size_t len);
 status fstat(int fd, struct ::stat& st);
 status fstatat(int dirfd, const char* path, struct ::stat& st, int flags);
-result<int> dup(int fd);                                               // F_DUPFD_CLOEXEC
 result<size_t> pread(int fd, void* buf, size_t len, uint64_t offset);  // 0: end of file
 // One batch of linux_dirent64 records (getdents64(2)); value 0: no more.
 result<size_t> getdents(int fd, void* buf, size_t len);
@@ -117,5 +116,8 @@ int cpu_count();
 // Sets the soft RLIMIT_NOFILE to the hard one; returns the soft limit in
 // force afterwards (the old one if setrlimit failed).
 std::uint64_t raise_nofile_limit() noexcept;
+// SIGPIPE ignored for the process (weft::ignore_sigpipe); from then on
+// sendfile and the pipe writes below call straight through, with no mask.
+bool ignore_sigpipe() noexcept;
 
 }  // namespace weft::sys

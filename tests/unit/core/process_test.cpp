@@ -5,6 +5,11 @@
 #include <gtest/gtest.h>
 
 #include <sys/resource.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
 
 namespace weft {
 namespace {
@@ -31,6 +36,31 @@ TEST(raise_open_file_limit, at_the_hard_limit_changes_nothing) {
   ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &full), 0);
   EXPECT_EQ(raise_open_file_limit(), old.rlim_max);
   ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &old), 0);
+}
+
+// After ignore_sigpipe a SIGPIPE (a write to a pipe whose reader has gone)
+// no longer ends the program. In a child: it is the whole process's.
+TEST(ignore_sigpipe, a_sigpipe_no_longer_ends_the_program) {
+  EXPECT_EXIT(
+      {
+        if (!ignore_sigpipe()) std::_Exit(3);
+        int p[2];
+        if (::pipe(p) != 0) std::_Exit(4);
+        ::close(p[0]);
+        bool epipe = ::write(p[1], "x", 1) < 0 && errno == EPIPE;
+        std::_Exit(epipe ? 0 : 5);
+      },
+      ::testing::ExitedWithCode(0), "");
+  EXPECT_EXIT(
+      {
+        int p[2];
+        if (::pipe(p) != 0) std::_Exit(4);
+        ::close(p[0]);
+        (void)::write(p[1], "x", 1);
+        std::_Exit(0);
+      },
+      ::testing::KilledBySignal(SIGPIPE), "")
+      << "without it, the same write ends the program";
 }
 
 }  // namespace

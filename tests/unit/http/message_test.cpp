@@ -159,6 +159,30 @@ TEST(http_response, a_control_byte_anywhere_in_a_value_is_refused) {
 TEST(http_response, a_file_body_without_a_descriptor_is_refused) {
   response r;
   EXPECT_THROW(r.file(weft::unique_fd(), 0, 10), std::invalid_argument);
+  EXPECT_THROW(r.file(std::shared_ptr<const weft::unique_fd>(), 0, 10), std::invalid_argument);
+  EXPECT_THROW(r.file(std::make_shared<const weft::unique_fd>(), 0, 10), std::invalid_argument);
+}
+
+// A descriptor shared with others, such as a file cache's: each response
+// holds it, so it stays open for the responses still sending from it once
+// every other holder has let go, and closes with the last of them.
+TEST(http_response, a_shared_file_descriptor_stays_open_while_a_response_holds_it) {
+  auto fd = std::make_shared<const weft::unique_fd>(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  ASSERT_TRUE(*fd);
+  const int n = fd->get();
+  response a, b;
+  a.file(fd, 0, 1);
+  b.file(fd, 2, 3);
+  fd.reset();  // the cache lets go
+  EXPECT_EQ(a.file().get(), n);
+  EXPECT_EQ(b.file().get(), n);
+  EXPECT_EQ(b.file_offset(), 2u);
+  EXPECT_EQ(b.file_length(), 3u);
+  a.body("done");
+  EXPECT_FALSE(a.file());
+  EXPECT_NE(::fcntl(n, F_GETFD), -1) << "closed while b still sends from it";
+  b.body("done");
+  EXPECT_EQ(::fcntl(n, F_GETFD), -1) << "left open after the last response";
 }
 
 // A range that runs past the largest offset: its end wrapped, and the
@@ -168,7 +192,10 @@ TEST(http_response, a_file_range_past_the_largest_offset_is_refused) {
   weft::unique_fd fd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   ASSERT_TRUE(fd);
   response r;
-  EXPECT_THROW(r.file(std::move(fd), 5, UINT64_MAX), std::invalid_argument);
+  auto shared = std::make_shared<const weft::unique_fd>(std::move(fd));
+  EXPECT_THROW(r.file(shared, 5, UINT64_MAX), std::invalid_argument);
+  EXPECT_THROW(r.file(weft::unique_fd(::dup(0)), 5, UINT64_MAX), std::invalid_argument);
+  EXPECT_FALSE(r.file());
 }
 
 // So is a streamed body without a producer: it went out as an empty 200

@@ -102,6 +102,28 @@ TEST_F(small_files, a_body_outlives_the_cache_entry_it_came_from) {
   EXPECT_EQ(b.body(), "bb");
 }
 
+// A large file is sent from the cache's descriptor itself: a dup per
+// response cost two syscalls (dup, close) and a descriptor per download.
+// With the cache off, the response still holds the one it was given.
+TEST_F(small_files, responses_share_a_cached_large_files_descriptor) {
+  write("big.bin", std::string(file_cache_small_file + 1, 'x'));
+  static_files files(root_, static_files_options{});
+  response one = get(files, "/big.bin"), two = get(files, "/big.bin");
+  ASSERT_TRUE(one.file());
+  EXPECT_EQ(one.file().get(), two.file().get());
+  EXPECT_EQ(one.file_length(), file_cache_small_file + 1);
+
+  static_files_options o;
+  o.file_cache = false;
+  static_files uncached(root_, o);
+  response held = get(uncached, "/big.bin");
+  get(uncached, "/a.txt");  // replaces the uncached entry
+  ASSERT_TRUE(held.file());
+  char c = 0;
+  EXPECT_EQ(::pread(held.file().get(), &c, 1, 0), 1);
+  EXPECT_EQ(c, 'x');
+}
+
 TEST_F(small_files, a_range_of_a_small_file_is_a_view_of_its_bytes) {
   static_files files(root_, static_files_options{});
   header_field range{"Range", "bytes=1-2"};

@@ -78,6 +78,22 @@ TEST(sendfile, takes_back_the_sigpipe_it_raised) {
   EXPECT_FALSE(sigpipe_pending());
 }
 
+// A program that has SIGPIPE ignored (weft::ignore_sigpipe) gets plain
+// calls with no mask around them: a reader gone is an EPIPE, and nothing is
+// left pending. In a child: the disposition is the whole process's.
+TEST(sendfile, with_sigpipe_ignored_a_gone_peer_is_an_epipe) {
+  EXPECT_EXIT(
+      {
+        if (!ignore_sigpipe()) std::_Exit(3);
+        struct ::sigaction now {};
+        ::sigaction(SIGPIPE, nullptr, &now);
+        if (now.sa_handler != SIG_IGN) std::_Exit(4);
+        auto r = sendfile_to_a_gone_peer();
+        std::_Exit(r.err == EPIPE && !sigpipe_pending() ? 0 : 5);
+      },
+      ::testing::ExitedWithCode(0), "");
+}
+
 // fd_path names a directory by the path it has now, which open_beneath
 // compares an absolute symlink's target with: a rename is seen.
 TEST(fd_path, names_a_directory_by_its_path_now) {

@@ -490,14 +490,14 @@ class SlowReader(unittest.TestCase):
 
 
 class DescriptorLimit(unittest.TestCase):
-    """A loop's file cache holds a descriptor per large file (up to 64). Under
+    """A loop's file cache holds a descriptor per large file (up to 256). Under
     a low RLIMIT_NOFILE it once filled the table and kept it full: every new
     file got a 500 until the server restarted."""
 
     def test_many_large_files_under_a_low_descriptor_limit_are_all_served(self):
         tree = Tree(large=False)
         self.addCleanup(tree.remove)
-        size = 70 * 1024  # over the 64 KiB held in memory: the cache keeps the fd
+        size = 70 * 1024  # over the 8 KiB held in memory: the cache keeps the fd
         os.mkdir(tree.path("large"))
         for i in range(80):
             tree.sparse("large/%02d.bin" % i, size, {0: b"%02d" % i})
@@ -520,7 +520,7 @@ def fds_naming(pid, path):
 
 
 class LargeFileCache(unittest.TestCase):
-    """A large file (over the 64 KiB held in memory) is served by sendfile
+    """A large file (over the 8 KiB held in memory) is served by sendfile
     from a descriptor the loop's cache keeps for up to 0.5 s. From a review:
     a file rewritten in place was served in that window with its old size
     (a Content-Length that lied, or a new file cut to the old length under

@@ -107,9 +107,12 @@ bool unchanged(const file_info& f) noexcept {
 }
 }  // namespace
 
+file_cache::file_cache() noexcept
+    : max_fds_(std::clamp<std::size_t>(sys::nofile_limit() / 64, 8, file_cache_max_fds)) {}
+
 bool file_cache::full(std::size_t more_bytes, bool more_fd) const noexcept {
   return map_.size() >= file_cache_max_entries || bytes_ + more_bytes > file_cache_max_bytes ||
-         fds_ + (more_fd ? 1 : 0) > file_cache_max_fds;
+         fds_ + (more_fd ? 1 : 0) > max_fds_;
 }
 
 void file_cache::forget(const file_info& f) noexcept {
@@ -135,11 +138,29 @@ void file_cache::clear() noexcept {
   fds_ = 0;
 }
 
+void file_cache::drop_descriptors() noexcept {
+  for (auto it = map_.begin(); it != map_.end();) {
+    if (it->second.fd) {
+      forget(it->second);
+      it = map_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
 void file_cache::make_room(time_point now, std::size_t more_bytes, bool more_fd) {
   drop_expired(now);
+  if (!full(more_bytes, more_fd)) return;
   // Still full of fresh entries (a scan of many files): start over rather
-  // than track recency on every hit.
-  if (full(more_bytes, more_fd)) clear();
+  // than track recency on every hit. Short of descriptors alone, only the
+  // entries that hold one go: the small files' bytes stay, where a scan
+  // of large files threw them all away.
+  if (!full(more_bytes, false)) {
+    drop_descriptors();
+  } else {
+    clear();
+  }
 }
 
 const file_info* file_cache::open(int root_dir, std::string_view relative, time_point now,
@@ -161,8 +182,9 @@ const file_info* file_cache::open(int root_dir, std::string_view relative, time_
   if ((fd == -EMFILE || fd == -ENFILE) && fds_ > 0) {
     // Out of descriptors, and some are ours: give them back rather than
     // fail this and every later miss until the limit is raised (256 per
-    // loop, on many loops, can be all of a default RLIMIT_NOFILE).
-    clear();
+    // loop, on many loops, can be all of a default RLIMIT_NOFILE). The
+    // small files' bytes hold none, and stay.
+    drop_descriptors();
     fd = open_beneath(root_dir, relative, &st, {.dotfiles = dotfiles, .directory_handle = true});
   }
   if (fd < 0) {

@@ -51,13 +51,14 @@ struct file_info {
 
 class file_cache {
  public:
+  file_cache() noexcept;
   // The file at `relative` beneath `root_dir`, opened now or less than
   // file_cache_ttl ago; nullptr with `err` set (an errno) when it cannot be
   // opened or is neither a regular file nor a directory (EACCES). Entries
   // past their lifetime are closed on any call, once per lifetime; out of
-  // descriptors (EMFILE, ENFILE), the cache closes all it holds and tries
-  // once more. With
-  // `enabled` false nothing is kept beyond the next call, or beyond
+  // descriptors (EMFILE, ENFILE), the cache lets go of all it holds (those
+  // that responses still send from close when they are done) and tries
+  // once more. With `enabled` false nothing is kept beyond the next call, or beyond
   // release_scratch(). The pointer is valid until either. `dotfiles`: as
   // open_beneath's (a cache serves one static_files, so one setting).
   const file_info* open(int root_dir, std::string_view relative, time_point now, bool enabled,
@@ -68,6 +69,9 @@ class file_cache {
   // open, its disk space pinned, for good.
   void sweep(time_point now) noexcept { drop_expired(now); }
   bool holds_descriptors() const noexcept { return fds_ > 0; }
+  // The descriptors it holds at most: file_cache_max_fds, or fewer under a
+  // low RLIMIT_NOFILE (read when the cache is made).
+  std::size_t descriptor_cap() const noexcept { return max_fds_; }
   // Lets go of the uncached answer (with --no-file-cache, or a directory)
   // once the caller is done with it, rather than at the next call. Empty
   // after a cache hit, so nothing is done: assigning a fresh file_info
@@ -86,10 +90,12 @@ class file_cache {
   void forget(const file_info& f) noexcept;
   void drop_expired(time_point now) noexcept;
   void clear() noexcept;
+  void drop_descriptors() noexcept;
   void make_room(time_point now, std::size_t more_bytes, bool more_fd);
   std::unordered_map<std::string, file_info, hash, std::equal_to<>> map_;
   std::size_t bytes_ = 0;
-  std::size_t fds_ = 0;               // entries holding a descriptor (large files)
+  std::size_t fds_ = 0;  // entries holding a descriptor (large files)
+  std::size_t max_fds_;
   time_point swept_{};                // when expired entries were last dropped
   std::optional<file_info> scratch_;  // the uncached answer, if any
 };

@@ -8,6 +8,7 @@
 #include <weft/core/unique_fd.hpp>
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -17,6 +18,7 @@
 #include <functional>
 #include <stdexcept>
 #include <utility>
+#include <vector>
 
 namespace weft::test {
 
@@ -99,6 +101,30 @@ struct lifetime_token {
   lifetime_token(const lifetime_token&) = default;
   lifetime_token& operator=(const lifetime_token&) = default;
   ~lifetime_token() { *gone = true; }
+};
+
+// Holds every descriptor below a lowered limit (64) while it lives, so that
+// the next open or accept4 gets EMFILE; a descriptor closed meanwhile is
+// the only one free.
+class descriptors_used_up {
+ public:
+  descriptors_used_up() {
+    ::getrlimit(RLIMIT_NOFILE, &old_);
+    rlimit low = old_;
+    low.rlim_cur = 64;
+    ::setrlimit(RLIMIT_NOFILE, &low);
+    for (int fd; (fd = ::dup(0)) >= 0;) hogs_.emplace_back(fd);
+  }
+  ~descriptors_used_up() {
+    hogs_.clear();
+    ::setrlimit(RLIMIT_NOFILE, &old_);
+  }
+  descriptors_used_up(const descriptors_used_up&) = delete;
+  descriptors_used_up& operator=(const descriptors_used_up&) = delete;
+
+ private:
+  rlimit old_{};
+  std::vector<unique_fd> hogs_;
 };
 
 }  // namespace weft::test

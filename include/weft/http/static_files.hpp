@@ -28,7 +28,12 @@
 // is served fresh within that time; a large file's descriptor is checked
 // (fstat) on each hit, so one rewritten in place is never sent with its old
 // size. While descriptors are held, a timer of the loop closes expired
-// ones though no request comes. The cache is bounded in entries and bytes.
+// ones though no request comes. The cache is bounded in entries, bytes and
+// descriptors. A file over file_cache_small_file is sent from its
+// descriptor, as nginx's open_file_cache does, so one rewritten in place
+// while it is sent (or between the check and the send) can reach a client
+// as new bytes under the old validators; publish by rename (a new inode),
+// as deploy tools do, and no client sees a mix.
 //
 // Threading: build it before serving; serve() may then be called from any
 // number of loop threads at once (the cache is per thread, unlocked).
@@ -58,7 +63,9 @@ struct static_files_options {
 
 inline constexpr duration file_cache_ttl = std::chrono::milliseconds(500);
 inline constexpr std::size_t file_cache_max_entries = 1024;
-inline constexpr std::size_t file_cache_max_bytes = 32u << 20;  // of file bytes held
+// Of file bytes held: 1,024 entries of 8 KiB at most hold a quarter of it,
+// so it binds only if the limits around it are raised.
+inline constexpr std::size_t file_cache_max_bytes = 32u << 20;
 // Files up to this size are held in memory and sent with their head in one
 // sendmsg; larger ones by sendfile from the held descriptor. Measured with
 // wrk on one core (server on CPU 0, wrk -c100 on CPU 1; 2026-12-05): per
@@ -68,8 +75,9 @@ inline constexpr std::size_t file_cache_max_bytes = 32u << 20;  // of file bytes
 // already holds instead of bytes just copied on the other core. At 64 KiB,
 // the old limit, a 16 KiB file cost weft's core as much as nginx's.
 inline constexpr std::size_t file_cache_small_file = 8u << 10;
-// Larger files' descriptors held per loop: 64 thrashed (the cache starts
-// over when full) once a site had more than 64 files over 8 KiB in use.
+// Larger files' descriptors held per loop: at most this, and at most a
+// 64th of the soft RLIMIT_NOFILE (at least 8), so that sixteen loops'
+// caches take a quarter of the table at most and accept() keeps the rest.
 inline constexpr std::size_t file_cache_max_fds = 256;
 
 class static_files {

@@ -417,6 +417,11 @@ std::uint64_t raise_nofile_limit() noexcept {
   return lim.rlim_cur;
 }
 
+std::uint64_t nofile_limit() noexcept {
+  ::rlimit lim{};
+  return ::getrlimit(RLIMIT_NOFILE, &lim) == 0 ? lim.rlim_cur : 1024;
+}
+
 int cpu_count() {
   // The CPUs this process may run on: under `taskset -c 0`, one, where
   // hardware_concurrency() counts the machine's.

@@ -116,6 +116,7 @@ int cpu_count();
 // Sets the soft RLIMIT_NOFILE to the hard one; returns the soft limit in
 // force afterwards (the old one if setrlimit failed).
 std::uint64_t raise_nofile_limit() noexcept;
+std::uint64_t nofile_limit() noexcept;  // the soft RLIMIT_NOFILE (1024 if unreadable)
 // SIGPIPE ignored for the process (weft::ignore_sigpipe); from then on
 // sendfile and the pipe writes below call straight through, with no mask.
 bool ignore_sigpipe() noexcept;

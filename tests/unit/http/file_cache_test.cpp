@@ -3,6 +3,8 @@
 // keep one that the process needs: a large file's entry holds its fd.
 #include "http/file_cache.hpp"
 
+#include "test_util.hpp"
+
 #include <weft/http/static_files.hpp>
 
 #include <gtest/gtest.h>
@@ -144,42 +146,82 @@ TEST_F(file_cache_test, an_expired_entry_is_closed_when_another_file_is_asked_fo
 // Out of descriptors, the cache's own are the ones that can be given back:
 // without that, a loop whose cache held descriptors when the process reached
 // RLIMIT_NOFILE answered 500 to every new file until the limit was raised.
+// The small files' bytes hold none, and stay (a scan of large files threw
+// them away with the descriptors).
 TEST_F(file_cache_test, out_of_descriptors_it_gives_back_its_own_and_opens_the_file) {
   for (const char* name : {"a.bin", "b.bin", "c.bin", "d.bin"}) write_large(name);
+  std::FILE* small = std::fopen((root_ + "/s.txt").c_str(), "wb");
+  ASSERT_NE(small, nullptr);
+  std::fputs("small", small);
+  std::fclose(small);
   file_cache cache;
   int err = 0;
   time_point t0 = clock::now();
+  ASSERT_NE(cache.open(root_fd_, "s.txt", t0, true, false, err), nullptr);
   for (const char* name : {"a.bin", "b.bin", "c.bin"})
     ASSERT_NE(cache.open(root_fd_, name, t0, true, false, err), nullptr);
-  rlimit old{};
-  ::getrlimit(RLIMIT_NOFILE, &old);
-  rlimit low = old;
-  low.rlim_cur = 64;
-  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
-  std::vector<int> hogs;
-  for (int fd; (fd = ::dup(0)) >= 0;) hogs.push_back(fd);
-  const file_info* f = cache.open(root_fd_, "d.bin", t0, true, false, err);
-  for (int fd : hogs) ::close(fd);
-  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &old), 0);
+  const file_info* f = nullptr;
+  {
+    test::descriptors_used_up used_up;
+    f = cache.open(root_fd_, "d.bin", t0, true, false, err);
+  }
   ASSERT_NE(f, nullptr) << "errno " << err;
   EXPECT_TRUE(f->fd);
   EXPECT_EQ(fds_open_on("a.bin") + fds_open_on("b.bin") + fds_open_on("c.bin"), 0);
+  EXPECT_EQ(cache.size(), 2u) << "s.txt and d.bin";
+}
+
+// The descriptors held are capped by the process's limit too: 64 per loop
+// (now 256) could be the whole of a 1,024-descriptor table across loops.
+TEST_F(file_cache_test, holds_at_most_a_64th_of_the_descriptor_limit) {
+  rlimit old{};
+  ::getrlimit(RLIMIT_NOFILE, &old);
+  if (old.rlim_max < 1024) GTEST_SKIP() << "the hard limit is under 1024";
+  rlimit low = old;
+  low.rlim_cur = 1024;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  file_cache capped;
+  low.rlim_cur = 64;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  file_cache floor;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &old), 0);
+  EXPECT_EQ(capped.descriptor_cap(), 16u);
+  EXPECT_EQ(floor.descriptor_cap(), 8u) << "at least 8";
+  if (old.rlim_cur >= 64 * file_cache_max_fds) {
+    EXPECT_EQ(file_cache().descriptor_cap(), file_cache_max_fds);
+  }
+}
+
+// Full of large files' descriptors, a new large file costs the others
+// their entries, and the small files held in memory stay.
+TEST_F(file_cache_test, short_of_descriptor_room_it_drops_only_the_entries_that_hold_one) {
+  file_cache cache;
+  const std::size_t cap = cache.descriptor_cap();
+  std::FILE* small = std::fopen((root_ + "/s.txt").c_str(), "wb");
+  ASSERT_NE(small, nullptr);
+  std::fputs("small", small);
+  std::fclose(small);
+  int err = 0;
+  time_point t0 = clock::now();
+  ASSERT_NE(cache.open(root_fd_, "s.txt", t0, true, false, err), nullptr);
+  for (std::size_t i = 0; i <= cap; ++i) {
+    std::string name = "big" + std::to_string(i) + ".bin";
+    write_large(name);
+    ASSERT_NE(cache.open(root_fd_, name, t0, true, false, err), nullptr) << name;
+  }
+  EXPECT_EQ(cache.size(), 2u) << "s.txt and the last large file";
+  EXPECT_EQ(fds_open_on("big0.bin"), 0);
 }
 
 TEST_F(file_cache_test, out_of_descriptors_with_nothing_held_it_reports_emfile) {
   write_large("a.bin");
   file_cache cache;
   int err = 0;
-  rlimit old{};
-  ::getrlimit(RLIMIT_NOFILE, &old);
-  rlimit low = old;
-  low.rlim_cur = 64;
-  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
-  std::vector<int> hogs;
-  for (int fd; (fd = ::dup(0)) >= 0;) hogs.push_back(fd);
-  const file_info* f = cache.open(root_fd_, "a.bin", clock::now(), true, false, err);
-  for (int fd : hogs) ::close(fd);
-  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &old), 0);
+  const file_info* f = nullptr;
+  {
+    test::descriptors_used_up used_up;
+    f = cache.open(root_fd_, "a.bin", clock::now(), true, false, err);
+  }
   EXPECT_EQ(f, nullptr);
   EXPECT_EQ(err, EMFILE);
 }

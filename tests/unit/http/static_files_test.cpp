@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "server_fixture.hpp"
+#include "test_util.hpp"
 
 #include <fcntl.h>
 #include <sys/resource.h>
@@ -419,22 +420,16 @@ TEST_F(small_files, a_mount_that_could_never_be_served_is_refused_when_built) {
 }
 
 // Out of descriptors is a passing condition of the server, not a fault in
-// it: 503, as when a response cannot duplicate a cached descriptor. It was
-// a 500.
+// it: 503. It was a 500.
 TEST_F(small_files, running_out_of_descriptors_is_a_503) {
   static_files_options o;
   o.file_cache = false;
   static_files files(root_, o);
-  rlimit old{};
-  ::getrlimit(RLIMIT_NOFILE, &old);
-  rlimit low = old;
-  low.rlim_cur = 64;
-  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
-  std::vector<int> hogs;
-  for (int fd; (fd = ::dup(0)) >= 0;) hogs.push_back(fd);
-  response r = get(files, "/a.txt");
-  for (int fd : hogs) ::close(fd);
-  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &old), 0);
+  response r;
+  {
+    test::descriptors_used_up used_up;
+    r = get(files, "/a.txt");
+  }
   EXPECT_EQ(r.status(), 503);
 }
 

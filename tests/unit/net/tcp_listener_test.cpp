@@ -17,6 +17,7 @@
 #include "test_util.hpp"
 
 using namespace weft;
+using weft::test::descriptors_used_up;
 
 TEST(tcp_listener, port_zero_gets_a_real_port) {
   auto l = tcp_listener::bind(endpoint::loopback_v4(0));
@@ -152,32 +153,6 @@ TEST(tcp_acceptor, a_handler_that_destroys_the_acceptor_keeps_its_captures_until
   EXPECT_TRUE(gone) << "freed once the handler returned";
   EXPECT_EQ(calls, 1);
 }
-
-namespace {
-// Holds every descriptor below a lowered limit while it lives, so that
-// accept4 gets EMFILE.
-class descriptors_used_up {
- public:
-  descriptors_used_up() {
-    ::getrlimit(RLIMIT_NOFILE, &old_);
-    rlimit low = old_;
-    low.rlim_cur = 64;
-    ::setrlimit(RLIMIT_NOFILE, &low);
-    for (int fd; (fd = ::dup(0)) >= 0;) hogs_.emplace_back(fd);
-  }
-  ~descriptors_used_up() {
-    hogs_.clear();
-    ::setrlimit(RLIMIT_NOFILE, &old_);
-  }
-  descriptors_used_up(const descriptors_used_up&) = delete;
-  descriptors_used_up& operator=(const descriptors_used_up&) = delete;
-
- private:
-  rlimit old_{};
-  std::vector<unique_fd> hogs_;
-};
-
-}  // namespace
 
 TEST(tcp_acceptor, pauses_on_descriptor_exhaustion_and_resumes) {
   loop l;

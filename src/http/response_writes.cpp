@@ -122,12 +122,20 @@ task<void> send_rest(tcp_stream& s, deadline& dl, const response& res, std::stri
 
 task<streamed> send_produced_body(tcp_stream& s, const response& res, bool chunked,
                                   buffered_head head, duration write_timeout, const access_log& log,
-                                  std::string_view line, const weft::detail::task_context* ctx) {
+                                  std::string_view line, const weft::detail::task_context* ctx,
+                                  const bool* client_gone) {
   std::optional<std::uint64_t> length = res.stream_length();
   body_writer w(s, chunked, write_timeout, length.value_or(UINT64_MAX));
   // The client went, or shutdown cut it: logged all the same.
   log_on_exit logged(log, line, res.status(), [&w] { return w.bytes_written(); });
   std::exception_ptr failed = co_await run_producer(res.producer(), w, ctx);
+  // Its client went while it waited: the cancel that ended it (or its
+  // return after catching that) is nobody's failure, and no one is left
+  // to answer.
+  if (client_gone && *client_gone) {
+    s.abort();
+    co_return streamed::cut;
+  }
   // Short of its length: the producer's failure, unless it returned after
   // the connection failed or was cancelled (and caught that), which ends
   // the connection quietly, as a chunked stream does (found by review).

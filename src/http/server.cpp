@@ -511,21 +511,31 @@ class flush_if_it_waits {
 // nginx take it. The access log says 499, as nginx's does.
 class client_watch : tcp_stream::input_watch {
  public:
-  client_watch(tcp_stream& s, weft::detail::task_context* ctx, bool arm) : ctx_(ctx) {
+  // `spare_writes`: an end that comes while the task writes to this stream
+  // is not taken as the client's going (see send_watched); one there
+  // already is judged at the task's first wait, a turn of the loop later.
+  client_watch(tcp_stream& s, weft::detail::task_context* ctx, bool arm, bool spare_writes = false)
+      : ctx_(ctx), spare_writes_(spare_writes) {
     if (ctx_ == nullptr) return;
     on_input = &client_watch::input;
+    stream = &s;
     if (arm) watching_ = s.watch_input(*this);  // before the push: it may throw
+    if (arm && !watching_ && spare_writes_)
+      later_ = s.owner().run_after(duration::zero(), [this] { decide(stream->peek_socket()); });
     scope_.parent = ctx_->scope;
     ctx_->scope = &scope_;
-    if (arm && !watching_) decide(s.peek_socket());  // gone already: its first wait fails
+    if (arm && !watching_ && !spare_writes_)
+      decide(s.peek_socket());  // gone already: its first wait fails
   }
   client_watch(const client_watch&) = delete;
   client_watch& operator=(const client_watch&) = delete;
   ~client_watch() {
     if (watching_) stream->stop_watching_input();
+    if (later_ != no_timer) stream->owner().cancel(later_);
     if (ctx_) ctx_->scope = scope_.parent;
   }
   bool gone() const noexcept { return gone_; }
+  const bool* gone_flag() const noexcept { return &gone_; }
 
  private:
   static void input(input_watch* self) {
@@ -537,15 +547,40 @@ class client_watch : tcp_stream::input_watch {
     if (!w->watching_) w->decide(in == tcp_stream::socket_input::nothing ? s.peek_socket() : in);
   }
   void decide(tcp_stream::socket_input in) {
+    later_ = no_timer;
     if (in != tcp_stream::socket_input::end) return;  // the next request, or nothing yet
+    if (spare_writes_ && stream->writing()) return;
     gone_ = true;
     ctx_->cancel(scope_);
   }
   weft::detail::task_context* ctx_;
   weft::detail::cancel_scope scope_;
+  timer_id later_ = no_timer;
+  bool spare_writes_;
   bool watching_ = false;
   bool gone_ = false;
 };
+
+// Sends a streamed body while watching for its client's going: a producer
+// may wait long between writes (events, a long poll), and one whose client
+// had gone held the connection and all the producer held until its next
+// write failed. The client's end cancels it, as it cancels a handler that
+// waits (client_watch). Not while the producer writes: a client that
+// half-closed after its request (printf ... | nc -N) still reads the body,
+// which was then cut with a reset
+// (test_bodies_followed_by_the_clients_eof_are_answered), and one that has
+// really gone makes that write fail by itself. Not armed when the next
+// request is in already: input that comes is then its rest. In a frame of
+// its own, so that a connection's frame does not carry the watch between
+// requests.
+task<streamed> send_watched(tcp_stream& s, const response& res, bool chunked,
+                            detail::buffered_head head, const server_options& opts,
+                            const access_log& log, std::string_view line,
+                            const connection_tracker::entry* me) {
+  client_watch client(s, me->ctx, s.buffered().empty(), /*spare_writes=*/true);
+  co_return co_await detail::send_produced_body(s, res, chunked, head, opts.write_timeout, log,
+                                                line, me->ctx, client.gone_flag());
+}
 
 // Nagle's algorithm would hold a response's small last segment until the
 // client ACKs what went before, and a delayed ACK makes that 40 ms; nginx's
@@ -820,8 +855,8 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
       if (head.body == body_kind::none) s.consume(pr.consumed);
       // Each answer is logged once its body has left (see send_rest).
       if (sent_body && res.producer()) {
-        streamed end = co_await send_produced_body(s, res, chunked, {head_from, head_to},
-                                                   opts.write_timeout, log, line, me->ctx);
+        streamed end =
+            co_await send_watched(s, res, chunked, {head_from, head_to}, opts, log, line, me);
         if (end == streamed::unsent) co_return co_await fail(s, 500, false, opts, log, line);
         if (end == streamed::cut) co_return;
       } else if ((sent_body && res.file()) || !rest.empty() ||

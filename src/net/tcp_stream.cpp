@@ -573,7 +573,9 @@ bool tcp_stream::watch_input(input_watch& w) {
 }
 
 void tcp_stream::stop_watching_input() noexcept {
-  loop_->io_unwait(fd_, io::readable);
+  // Closed while watched (a body cut with abort()): the close dropped the
+  // registration, and the watch with it.
+  if (fd_ >= 0) loop_->io_unwait(fd_, io::readable);
 }
 
 tcp_stream::socket_input tcp_stream::peek_socket() noexcept {

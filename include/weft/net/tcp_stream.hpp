@@ -264,7 +264,8 @@ class tcp_stream {
   // reset) arrive; peek_socket() then says which. Returns false, watching
   // nothing, when input may already be there: peek_socket() says. Stop
   // watching before the next read on this stream, and before `w` goes;
-  // neither move nor close the stream while watching. The bytes stay for
+  // do not move the stream while watching. Closing it ends the watch (and
+  // stopping it then does nothing). The bytes stay for
   // the next read, which finds them though the watch took the edge that
   // announced them.
   struct input_watch : detail::io_waiter {
@@ -315,6 +316,13 @@ class tcp_stream {
   loop& owner() const noexcept { return *loop_; }
   endpoint peer() const;
   std::size_t buffered_output() const noexcept { return out_.size(); }
+  // A green thread is suspended in a write (or send_file) on this stream.
+  bool writing() const noexcept {
+    auto writes = [](const detail::stream_op& op) {
+      return op.waiting() && detail::stream_op::writes(op.what);
+    };
+    return writes(op_) || (second_ && writes(*second_));
+  }
 
  private:
   friend struct detail::stream_op;

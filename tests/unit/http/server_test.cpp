@@ -232,6 +232,128 @@ TEST(http_server, a_waiting_handler_is_cancelled_when_its_client_goes) {
   }
 }
 
+// So is a streamed body's producer that waits between writes (events, a
+// long poll): it went on until its next write failed, holding the
+// connection and all it held. Before its first write (the head still
+// waiting in the buffer) and after it, chunked and sized; the body is cut
+// quietly, with no 500 and no producer failure logged.
+TEST(http_server, a_waiting_producer_is_cancelled_when_its_client_goes) {
+  for (bool written_first : {false, true}) {
+    for (bool sized : {false, true}) {
+      fixture f;
+      bool cancelled = false;
+      f.routes.get("/events", [&cancelled, written_first, sized](http::request&) {
+        http::body_producer p = [&cancelled, written_first](http::body_writer& w) -> task<void> {
+          if (written_first) co_await w.write("first\n");
+          try {
+            co_await sleep(std::chrono::seconds(30));
+          } catch (const std::system_error& e) {
+            cancelled = e.code() == std::errc::operation_canceled;
+            throw;
+          }
+          co_await w.write("late\n");
+        };
+        http::response r;
+        if (sized) {
+          r.stream(std::move(p), 11);
+        } else {
+          r.stream(std::move(p));
+        }
+        return r;
+      });
+      serve_threw = false;
+      testing::internal::CaptureStderr();
+      f.run_client(
+          [](const endpoint& at) {
+            ask_and_go(at, "GET /events HTTP/1.1\r\nHost: x\r\n\r\n", false);
+          },
+          accept_one_noting_throw, std::chrono::seconds(5));
+      std::string errors = testing::internal::GetCapturedStderr();
+      EXPECT_TRUE(cancelled) << "written first " << written_first << ", sized " << sized;
+      EXPECT_FALSE(serve_threw);
+      EXPECT_EQ(errors.find("producer failed"), std::string::npos) << errors;
+    }
+  }
+}
+
+// A client that half-closes after its request (printf ... | nc -N) and
+// reads the answer gets all of it, though the producer's writes wait for
+// room: only a producer that waits on something else is cancelled. The
+// body was cut with a reset once its end had been seen, whether before the
+// producer's first write or during one (test_http_inspect's
+// test_bodies_followed_by_the_clients_eof_are_answered, one run in two).
+TEST(http_server, a_producer_writing_to_a_client_that_half_closed_sends_it_all) {
+  constexpr std::size_t piece = 64 * 1024, pieces = 64;  // 4 MiB: the writes wait
+  fixture f;
+  f.routes.get("/big", [](http::request&) {
+    http::response r;
+    r.stream(
+        [](http::body_writer& w) -> task<void> {
+          std::string bytes(piece, 'b');
+          for (std::size_t i = 0; i < pieces; ++i) co_await w.write(bytes);
+        },
+        piece* pieces);
+    return r;
+  });
+  std::string reply;
+  f.run_client([&reply](const endpoint& at) {
+    int c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    timeval tv{5, 0};
+    ::setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    int small = 4096;  // so that the server's writes fill the socket and wait
+    ::setsockopt(c, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    ASSERT_EQ(::connect(c, at.data(), at.size()), 0);
+    std::string req = "GET /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    (void)::send(c, req.data(), req.size(), MSG_NOSIGNAL);
+    ::shutdown(c, SHUT_WR);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // writes wait for room
+    char buf[65536];
+    for (ssize_t n; (n = ::recv(c, buf, sizeof buf, 0)) > 0;)
+      reply.append(buf, static_cast<std::size_t>(n));
+    ::close(c);
+  });
+  ASSERT_NE(reply.find("\r\n\r\n"), std::string::npos) << reply.substr(0, 200);
+  EXPECT_EQ(body_of(reply).size(), piece * pieces);
+}
+
+// Input while a producer waits is the next request, not the client's end:
+// the watch ends, the body goes on whole, and the request is served.
+TEST(http_server, a_request_sent_while_a_producer_waits_is_served_after_it) {
+  fixture f;
+  f.routes.get("/events", [](http::request&) {
+    http::response r;
+    r.stream([](http::body_writer& w) -> task<void> {
+      co_await w.write("first\n");
+      co_await sleep(std::chrono::milliseconds(100));
+      co_await w.write("late\n");
+    });
+    return r;
+  });
+  f.answer("/after", [] { return http::response::text("after\n").close(); });
+  std::string reply;
+  f.run_client([&reply](const endpoint& at) {
+    int c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    timeval tv{5, 0};
+    ::setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ASSERT_EQ(::connect(c, at.data(), at.size()), 0);
+    std::string first = "GET /events HTTP/1.1\r\nHost: x\r\n\r\n";
+    std::string after = "GET /after HTTP/1.1\r\nHost: x\r\n\r\n";
+    (void)::send(c, first.data(), first.size(), MSG_NOSIGNAL);
+    char buf[4096];
+    bool asked = false;
+    for (ssize_t n; (n = ::recv(c, buf, sizeof buf, 0)) > 0;) {
+      reply.append(buf, static_cast<std::size_t>(n));
+      if (!asked && reply.find("first\n") != std::string::npos) {
+        asked = true;  // the producer sleeps now
+        (void)::send(c, after.data(), after.size(), MSG_NOSIGNAL);
+      }
+    }
+    ::close(c);
+  });
+  EXPECT_NE(reply.find("first\n\r\n5\r\nlate\n\r\n0\r\n\r\n"), std::string::npos) << reply;
+  EXPECT_NE(reply.find("\r\n\r\nafter\n"), std::string::npos) << reply;
+}
+
 // A client that half-closes after a pipeline (printf ... | nc -N) has gone
 // by the time its last handler waits, which is cancelled; the answers owed
 // before it still go out. They were dropped with the connection, and the

@@ -128,18 +128,36 @@ task<streamed> send_produced_body(tcp_stream& s, const response& res, bool chunk
   body_writer w(s, chunked, write_timeout, length.value_or(UINT64_MAX));
   // The client went, or shutdown cut it: logged all the same.
   log_on_exit logged(log, line, res.status(), [&w] { return w.bytes_written(); });
-  std::exception_ptr failed = co_await run_producer(res.producer(), w, ctx);
-  // Its client went while it waited: the cancel that ended it (or its
-  // return after catching that) is nobody's failure, and no one is left
-  // to answer.
-  if (client_gone && *client_gone) {
-    s.abort();
-    co_return streamed::cut;
+  std::exception_ptr failed;
+  bool write_failed_gone = false;
+  try {
+    failed = co_await run_producer(res.producer(), w, ctx);
+  } catch (...) {
+    // A write that failed once its client had gone (the producer caught the
+    // cancel and wrote on): cut below, with a reset, not a plain close that
+    // makes a close-delimited body look whole (found by review).
+    if (!client_gone || !*client_gone || (ctx && ctx->root_cancelled)) throw;
+    write_failed_gone = true;
   }
   // Short of its length: the producer's failure, unless it returned after
   // the connection failed or was cancelled (and caught that), which ends
   // the connection quietly, as a chunked stream does (found by review).
   bool cut_short = length && w.bytes_written() != *length;
+  // Its client went while it waited, and it ended short: the cancel that
+  // did it (or its return after catching that) is nobody's failure, and no
+  // one is left to answer. None of it sent: the head is withdrawn, and the
+  // answers owed before it still go (the caller's; a reset dropped them,
+  // found by review). A producer that finished all the same, its wait not
+  // cancellable, sent a whole body to a client that may read on.
+  if (client_gone && *client_gone && (failed || write_failed_gone || w.broken() || cut_short)) {
+    if (w.bytes_written() == 0 && s.buffered_output() == head.to) {
+      s.truncate_output(head.from);
+      logged.dismiss();
+      co_return streamed::gone;
+    }
+    s.abort();
+    co_return streamed::cut;
+  }
   if (cut_short && !failed && !w.broken() && !(ctx && ctx->root_cancelled)) {
     failed =
         std::make_exception_ptr(std::length_error("wrote " + std::to_string(w.bytes_written()) +

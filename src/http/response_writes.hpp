@@ -56,18 +56,20 @@ struct buffered_head {
   std::size_t from, to;
 };
 
-// How a streamed body ended: whole; cut (the connection must end); or
+// How a streamed body ended: whole; cut (the connection must end);
 // unsent, its producer having failed before any of it left, its head
-// withdrawn from the output for a 500 in its place.
-enum class streamed { whole, cut, unsent };
+// withdrawn from the output for a 500 in its place; or gone, its client
+// having gone before any of it left, its head withdrawn and nothing logged
+// (the caller logs 499 and sends the answers owed before it).
+enum class streamed { whole, cut, unsent, gone };
 
 // Sends a streamed body (res.producer()) after its head, and logs the
 // answer with the body bytes that left (nginx's $body_bytes_sent), unless
 // it went unsent. A failure of the connection itself, a write to it or
 // the cancellation of `ctx`, the connection's green thread, is thrown.
 // `*client_gone` (when given) is set by the caller's watch once the client
-// has gone, having cancelled the producer: the body is then cut quietly,
-// as no failure of the producer's.
+// has gone, having cancelled the producer: a body it ended short is then
+// cut quietly (or, none of it sent, gone), as no failure of the producer's.
 task<streamed> send_produced_body(tcp_stream& s, const response& res, bool chunked,
                                   buffered_head head, duration write_timeout, const access_log& log,
                                   std::string_view line, const weft::detail::task_context* ctx,

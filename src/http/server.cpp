@@ -569,7 +569,9 @@ class client_watch : tcp_stream::input_watch {
 // half-closed after its request (printf ... | nc -N) still reads the body,
 // which was then cut with a reset
 // (test_bodies_followed_by_the_clients_eof_are_answered), and one that has
-// really gone makes that write fail by itself. Not armed when the next
+// really gone makes that write fail by itself (the watch ends there: a
+// reset that comes only later is found at the next write, as all were
+// before). Not armed when the next
 // request is in already: input that comes is then its rest. In a frame of
 // its own, so that a connection's frame does not carry the watch between
 // requests.
@@ -580,6 +582,19 @@ task<streamed> send_watched(tcp_stream& s, const response& res, bool chunked,
   client_watch client(s, me->ctx, s.buffered().empty(), /*spare_writes=*/true);
   co_return co_await detail::send_produced_body(s, res, chunked, head, opts.write_timeout, log,
                                                 line, me->ctx, client.gone_flag());
+}
+
+// Ends a connection whose client went before its answer: logged as nginx
+// logs it, 499 with nothing sent. The answers owed before it still go: a
+// client that half-closed after a pipeline reads them (they were dropped,
+// found by review).
+task<void> end_for_gone_client(tcp_stream& s, deadline& dl, const server_options& opts,
+                               const access_log& log, const request& req) {
+  log.write(opts.access_log ? request_line(req) : std::string(), 499, 0);
+  if (s.buffered_output() > 0) {
+    dl.expires_after(opts.write_timeout);
+    co_await s.flush();
+  }
 }
 
 // Nagle's algorithm would hold a response's small last segment until the
@@ -817,16 +832,7 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
         std::size_t own = head.body == body_kind::none ? pr.consumed : 0;
         bool gone = false;
         res = co_await run_coroutine(*h, req, s, me, s.buffered().size() > own, keep_alive, gone);
-        if (gone) {  // logged as nginx logs it: 499, nothing sent
-          log.write(opts.access_log ? request_line(req) : std::string(), 499, 0);
-          // The answers owed before it still go: a client that half-closed
-          // after a pipeline reads them (they were dropped, found by review).
-          if (s.buffered_output() > 0) {
-            dl.expires_after(opts.write_timeout);
-            co_await s.flush();
-          }
-          co_return;
-        }
+        if (gone) co_return co_await end_for_gone_client(s, dl, opts, log, req);
       }
       if (req.source_ && !end_streamed_body(req, res, keep_alive)) co_return;
       if (res.status() < 200 || res.status() > 599) {
@@ -858,6 +864,7 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
         streamed end =
             co_await send_watched(s, res, chunked, {head_from, head_to}, opts, log, line, me);
         if (end == streamed::unsent) co_return co_await fail(s, 500, false, opts, log, line);
+        if (end == streamed::gone) co_return co_await end_for_gone_client(s, dl, opts, log, req);
         if (end == streamed::cut) co_return;
       } else if ((sent_body && res.file()) || !rest.empty() ||
                  s.buffered_output() >= tcp_stream::flush_threshold) {

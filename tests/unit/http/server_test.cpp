@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
 #include <functional>
 #include <string>
@@ -232,6 +233,27 @@ TEST(http_server, a_waiting_handler_is_cancelled_when_its_client_goes) {
   }
 }
 
+// A blocking client socket connected to `at`, its reads bounded by 5 s;
+// with `rcvbuf`, a receive buffer that small (set before connecting, so
+// that the window follows it), for a server whose writes must wait.
+int client_to(const endpoint& at, int rcvbuf = 0) {
+  int c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  timeval tv{5, 0};
+  ::setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  if (rcvbuf > 0) ::setsockopt(c, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  EXPECT_EQ(::connect(c, at.data(), at.size()), 0);
+  return c;
+}
+
+// GET `path` answers with a chunked body from `produce`.
+void add_stream(fixture& f, std::string path, http::body_producer produce) {
+  f.routes.get(std::move(path), [produce](http::request&) {
+    http::response r;
+    r.stream(produce);
+    return r;
+  });
+}
+
 // So is a streamed body's producer that waits between writes (events, a
 // long poll): it went on until its next write failed, holding the
 // connection and all it held. Before its first write (the head still
@@ -276,6 +298,77 @@ TEST(http_server, a_waiting_producer_is_cancelled_when_its_client_goes) {
   }
 }
 
+// A client that half-closes after a pipeline whose last producer waits
+// before its first write: that answer's head is withdrawn and logged 499,
+// and the answers owed before it still go. A reset dropped them, and the
+// log said 200 for a head never sent (found by review).
+TEST(http_server, answers_owed_before_a_producer_cancelled_for_a_gone_client_still_go) {
+  fixture f;
+  add_stream(f, "/events", [](http::body_writer& w) -> task<void> {
+    co_await sleep(std::chrono::seconds(30));
+    co_await w.write("late\n");
+  });
+  f.answer("/fast", [] { return http::response::text("fast\n"); });
+  std::FILE* log = f.log_to_temp_file();
+  std::string reply;
+  f.run_client([&reply](const endpoint& at) {
+    int c = client_to(at);
+    std::string both =
+        "GET /fast HTTP/1.1\r\nHost: x\r\n\r\nGET /events HTTP/1.1\r\nHost: x\r\n\r\n";
+    (void)::send(c, both.data(), both.size(), MSG_NOSIGNAL);
+    ::shutdown(c, SHUT_WR);
+    char buf[4096];
+    for (ssize_t n; (n = ::recv(c, buf, sizeof buf, 0)) > 0;)
+      reply.append(buf, static_cast<std::size_t>(n));
+    ::close(c);
+  });
+  EXPECT_NE(reply.find("\r\n\r\nfast\n"), std::string::npos) << reply;
+  EXPECT_EQ(reply.find("Transfer-Encoding"), std::string::npos) << reply;
+  std::fflush(log);
+  std::rewind(log);
+  std::string lines;
+  char line[512];
+  while (std::fgets(line, sizeof line, log)) lines += line;
+  EXPECT_NE(lines.find("\"GET /fast HTTP/1.1\" 200 5"), std::string::npos) << lines;
+  EXPECT_NE(lines.find("\"GET /events HTTP/1.1\" 499 0"), std::string::npos) << lines;
+}
+
+// A producer that catches the cancel and writes on has its write fail (its
+// scope stays cancelled); the body is then cut with a reset. It ended with
+// a plain close, which makes a close-delimited (HTTP/1.0) body look whole
+// to a client that half-closed and reads on (found by review).
+TEST(http_server, a_producer_writing_after_its_cancel_is_cut_with_a_reset) {
+  fixture f;
+  add_stream(f, "/events", [](http::body_writer& w) -> task<void> {
+    co_await w.write("first\n");
+    try {
+      co_await sleep(std::chrono::seconds(30));
+    } catch (const std::system_error&) {
+      // writes on, as a producer sending a farewell event might
+    }
+    co_await w.write(std::string(8 << 20, 'x'));  // more than the socket takes: it waits
+  });
+  std::string reply;
+  int read_error = 0;
+  f.run_client([&reply, &read_error](const endpoint& at) {
+    int c = client_to(at, 4096);
+    std::string req = "GET /events HTTP/1.0\r\n\r\n";
+    (void)::send(c, req.data(), req.size(), MSG_NOSIGNAL);
+    char buf[65536];
+    ssize_t n;
+    while ((n = ::recv(c, buf, sizeof buf, 0)) > 0) {
+      reply.append(buf, static_cast<std::size_t>(n));
+      if (reply.find("first\n") != std::string::npos) break;  // the producer sleeps now
+    }
+    ::shutdown(c, SHUT_WR);
+    while ((n = ::recv(c, buf, sizeof buf, 0)) > 0) reply.append(buf, static_cast<std::size_t>(n));
+    read_error = n < 0 ? errno : 0;
+    ::close(c);
+  });
+  EXPECT_NE(reply.find("first\n"), std::string::npos) << reply.substr(0, 200);
+  EXPECT_EQ(read_error, ECONNRESET) << "the body ended as if whole, " << reply.size() << " bytes";
+}
+
 // A client that half-closes after its request (printf ... | nc -N) and
 // reads the answer gets all of it, though the producer's writes wait for
 // room: only a producer that waits on something else is cancelled. The
@@ -297,12 +390,7 @@ TEST(http_server, a_producer_writing_to_a_client_that_half_closed_sends_it_all) 
   });
   std::string reply;
   f.run_client([&reply](const endpoint& at) {
-    int c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    timeval tv{5, 0};
-    ::setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    int small = 4096;  // so that the server's writes fill the socket and wait
-    ::setsockopt(c, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-    ASSERT_EQ(::connect(c, at.data(), at.size()), 0);
+    int c = client_to(at, 4096);  // the server's writes fill the socket and wait
     std::string req = "GET /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
     (void)::send(c, req.data(), req.size(), MSG_NOSIGNAL);
     ::shutdown(c, SHUT_WR);
@@ -320,22 +408,15 @@ TEST(http_server, a_producer_writing_to_a_client_that_half_closed_sends_it_all) 
 // the watch ends, the body goes on whole, and the request is served.
 TEST(http_server, a_request_sent_while_a_producer_waits_is_served_after_it) {
   fixture f;
-  f.routes.get("/events", [](http::request&) {
-    http::response r;
-    r.stream([](http::body_writer& w) -> task<void> {
-      co_await w.write("first\n");
-      co_await sleep(std::chrono::milliseconds(100));
-      co_await w.write("late\n");
-    });
-    return r;
+  add_stream(f, "/events", [](http::body_writer& w) -> task<void> {
+    co_await w.write("first\n");
+    co_await sleep(std::chrono::milliseconds(100));
+    co_await w.write("late\n");
   });
   f.answer("/after", [] { return http::response::text("after\n").close(); });
   std::string reply;
   f.run_client([&reply](const endpoint& at) {
-    int c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    timeval tv{5, 0};
-    ::setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    ASSERT_EQ(::connect(c, at.data(), at.size()), 0);
+    int c = client_to(at);
     std::string first = "GET /events HTTP/1.1\r\nHost: x\r\n\r\n";
     std::string after = "GET /after HTTP/1.1\r\nHost: x\r\n\r\n";
     (void)::send(c, first.data(), first.size(), MSG_NOSIGNAL);

@@ -129,7 +129,6 @@ task<streamed> send_produced_body(tcp_stream& s, const response& res, bool chunk
   // The client went, or shutdown cut it: logged all the same.
   log_on_exit logged(log, line, res.status(), [&w] { return w.bytes_written(); });
   std::exception_ptr failed;
-  bool write_failed_gone = false;
   try {
     failed = co_await run_producer(res.producer(), w, ctx);
   } catch (...) {
@@ -137,20 +136,20 @@ task<streamed> send_produced_body(tcp_stream& s, const response& res, bool chunk
     // cancel and wrote on): cut below, with a reset, not a plain close that
     // makes a close-delimited body look whole (found by review).
     if (!client_gone || !*client_gone || (ctx && ctx->root_cancelled)) throw;
-    write_failed_gone = true;
   }
   // Short of its length: the producer's failure, unless it returned after
   // the connection failed or was cancelled (and caught that), which ends
   // the connection quietly, as a chunked stream does (found by review).
   bool cut_short = length && w.bytes_written() != *length;
-  // Its client went while it waited, and it ended short: the cancel that
-  // did it (or its return after catching that) is nobody's failure, and no
-  // one is left to answer. None of it sent: the head is withdrawn, and the
-  // answers owed before it still go (the caller's; a reset dropped them,
-  // found by review). A producer that finished all the same, its wait not
-  // cancellable, sent a whole body to a client that may read on.
-  if (client_gone && *client_gone && (failed || write_failed_gone || w.broken() || cut_short)) {
-    if (w.bytes_written() == 0 && s.buffered_output() == head.to) {
+  // Its client went while it waited: the cancel (or its return after
+  // catching that, which cannot be told from a body done) is nobody's
+  // failure, and no one is left to answer, so the body is cut, never ended
+  // as if whole (a last chunk, or a FIN after a close-delimited body). None
+  // of it sent, and no write failed (one may have sent part of what was
+  // buffered): the head is withdrawn, and the answers owed before it still
+  // go (the caller's; a reset dropped them, found by review).
+  if (client_gone && *client_gone) {
+    if (w.bytes_written() == 0 && !w.broken() && s.buffered_output() == head.to) {
       s.truncate_output(head.from);
       logged.dismiss();
       co_return streamed::gone;

@@ -65,11 +65,12 @@ enum class streamed { whole, cut, unsent, gone };
 
 // Sends a streamed body (res.producer()) after its head, and logs the
 // answer with the body bytes that left (nginx's $body_bytes_sent), unless
-// it went unsent. A failure of the connection itself, a write to it or
+// it went unsent or gone. A failure of the connection itself, a write to it or
 // the cancellation of `ctx`, the connection's green thread, is thrown.
 // `*client_gone` (when given) is set by the caller's watch once the client
-// has gone, having cancelled the producer: a body it ended short is then
-// cut quietly (or, none of it sent, gone), as no failure of the producer's.
+// has gone, having cancelled the producer: the body is then cut quietly, as
+// no failure of the producer's, or, none of it sent, its head withdrawn
+// (gone).
 task<streamed> send_produced_body(tcp_stream& s, const response& res, bool chunked,
                                   buffered_head head, duration write_timeout, const access_log& log,
                                   std::string_view line, const weft::detail::task_context* ctx,

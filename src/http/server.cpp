@@ -584,13 +584,11 @@ task<streamed> send_watched(tcp_stream& s, const response& res, bool chunked,
                                                 line, me->ctx, client.gone_flag());
 }
 
-// Ends a connection whose client went before its answer: logged as nginx
-// logs it, 499 with nothing sent. The answers owed before it still go: a
-// client that half-closed after a pipeline reads them (they were dropped,
-// found by review).
-task<void> end_for_gone_client(tcp_stream& s, deadline& dl, const server_options& opts,
-                               const access_log& log, const request& req) {
-  log.write(opts.access_log ? request_line(req) : std::string(), 499, 0);
+// For a connection whose client went before its answer (logged as nginx
+// logs it, 499 with nothing sent): the answers owed before it still go, as
+// a client that half-closed after a pipeline reads them (they were
+// dropped, found by review).
+task<void> send_owed(tcp_stream& s, deadline& dl, const server_options& opts) {
   if (s.buffered_output() > 0) {
     dl.expires_after(opts.write_timeout);
     co_await s.flush();
@@ -832,7 +830,10 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
         std::size_t own = head.body == body_kind::none ? pr.consumed : 0;
         bool gone = false;
         res = co_await run_coroutine(*h, req, s, me, s.buffered().size() > own, keep_alive, gone);
-        if (gone) co_return co_await end_for_gone_client(s, dl, opts, log, req);
+        if (gone) {
+          log.write(opts.access_log ? request_line(req) : std::string(), 499, 0);
+          co_return co_await send_owed(s, dl, opts);
+        }
       }
       if (req.source_ && !end_streamed_body(req, res, keep_alive)) co_return;
       if (res.status() < 200 || res.status() > 599) {
@@ -864,7 +865,10 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
         streamed end =
             co_await send_watched(s, res, chunked, {head_from, head_to}, opts, log, line, me);
         if (end == streamed::unsent) co_return co_await fail(s, 500, false, opts, log, line);
-        if (end == streamed::gone) co_return co_await end_for_gone_client(s, dl, opts, log, req);
+        if (end == streamed::gone) {
+          log.write(line, 499, 0);  // `line`: req's views may name consumed input by now
+          co_return co_await send_owed(s, dl, opts);
+        }
         if (end == streamed::cut) co_return;
       } else if ((sent_body && res.file()) || !rest.empty() ||
                  s.buffered_output() >= tcp_stream::flush_threshold) {

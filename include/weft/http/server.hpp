@@ -19,9 +19,11 @@
 // request, not a departure; a route that streams its body, whose handler
 // reads the stream itself, learns of it by its reads. So is a streamed
 // body's producer that waits between writes (events): the body is cut,
-// with no error logged; an end that comes while the producer writes is a
-// half-close whose client still reads, and the body goes on. Work that
-// must go on regardless belongs in a green thread of its own (spawn).
+// with no error logged, or, if none of it had left, its head is withdrawn,
+// the log says 499 and the answers owed before it still go. An end that
+// comes while the producer writes is a half-close whose client still
+// reads, and the body goes on. Work that must go on regardless belongs in
+// a green thread of its own (spawn).
 //
 // Threading: one loop thread per connection; each connection copies its
 // options, and the router is shared read-only.

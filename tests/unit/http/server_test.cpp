@@ -334,39 +334,48 @@ TEST(http_server, answers_owed_before_a_producer_cancelled_for_a_gone_client_sti
 }
 
 // A producer that catches the cancel and writes on has its write fail (its
-// scope stays cancelled); the body is then cut with a reset. It ended with
-// a plain close, which makes a close-delimited (HTTP/1.0) body look whole
-// to a client that half-closed and reads on (found by review).
-TEST(http_server, a_producer_writing_after_its_cancel_is_cut_with_a_reset) {
-  fixture f;
-  add_stream(f, "/events", [](http::body_writer& w) -> task<void> {
-    co_await w.write("first\n");
-    try {
-      co_await sleep(std::chrono::seconds(30));
-    } catch (const std::system_error&) {
-      // writes on, as a producer sending a farewell event might
-    }
-    co_await w.write(std::string(8 << 20, 'x'));  // more than the socket takes: it waits
-  });
-  std::string reply;
-  int read_error = 0;
-  f.run_client([&reply, &read_error](const endpoint& at) {
-    int c = client_to(at, 4096);
-    std::string req = "GET /events HTTP/1.0\r\n\r\n";
-    (void)::send(c, req.data(), req.size(), MSG_NOSIGNAL);
-    char buf[65536];
-    ssize_t n;
-    while ((n = ::recv(c, buf, sizeof buf, 0)) > 0) {
-      reply.append(buf, static_cast<std::size_t>(n));
-      if (reply.find("first\n") != std::string::npos) break;  // the producer sleeps now
-    }
-    ::shutdown(c, SHUT_WR);
-    while ((n = ::recv(c, buf, sizeof buf, 0)) > 0) reply.append(buf, static_cast<std::size_t>(n));
-    read_error = n < 0 ? errno : 0;
-    ::close(c);
-  });
-  EXPECT_NE(reply.find("first\n"), std::string::npos) << reply.substr(0, 200);
-  EXPECT_EQ(read_error, ECONNRESET) << "the body ended as if whole, " << reply.size() << " bytes";
+// scope stays cancelled), and one that catches it and returns cannot be
+// told from one done: either way the body is cut with a reset. The first
+// ended with a plain close, which makes a close-delimited (HTTP/1.0) body
+// look whole to a client that half-closed and reads on, and the second
+// with the last chunk (found by review).
+TEST(http_server, a_producer_that_catches_its_cancel_is_cut_with_a_reset) {
+  for (bool writes_on : {true, false}) {
+    fixture f;
+    add_stream(f, "/events", [writes_on](http::body_writer& w) -> task<void> {
+      co_await w.write("first\n");
+      try {
+        co_await sleep(std::chrono::seconds(30));
+      } catch (const std::system_error&) {
+        if (!writes_on) co_return;  // as a producer that ends on any error might
+      }
+      co_await w.write(std::string(8 << 20, 'x'));  // more than the socket takes: it waits
+    });
+    std::string reply;
+    int read_error = 0;
+    f.run_client([&reply, &read_error, writes_on](const endpoint& at) {
+      int c = client_to(at, 4096);
+      std::string req =
+          writes_on ? "GET /events HTTP/1.0\r\n\r\n" : "GET /events HTTP/1.1\r\nHost: x\r\n\r\n";
+      (void)::send(c, req.data(), req.size(), MSG_NOSIGNAL);
+      char buf[65536];
+      ssize_t n;
+      while ((n = ::recv(c, buf, sizeof buf, 0)) > 0) {
+        reply.append(buf, static_cast<std::size_t>(n));
+        if (reply.find("first\n") != std::string::npos) break;  // the producer sleeps now
+      }
+      ::shutdown(c, SHUT_WR);
+      while ((n = ::recv(c, buf, sizeof buf, 0)) > 0)
+        reply.append(buf, static_cast<std::size_t>(n));
+      read_error = n < 0 ? errno : 0;
+      ::close(c);
+    });
+    EXPECT_NE(reply.find("first\n"), std::string::npos) << reply.substr(0, 200);
+    EXPECT_EQ(read_error, ECONNRESET)
+        << "writes on " << writes_on << ": the body ended as if whole, " << reply.size()
+        << " bytes";
+    EXPECT_EQ(reply.find("\r\n0\r\n\r\n"), std::string::npos) << "writes on " << writes_on;
+  }
 }
 
 // A client that half-closes after its request (printf ... | nc -N) and

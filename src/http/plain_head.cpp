@@ -120,9 +120,14 @@ bool apply_plain_field(std::string_view in, const header_field& f, parse_state& 
 
 }  // namespace
 
+// Cleared once a request, below: GCC 12 clears up to 80 bytes with vector
+// stores and more with `rep stosq` (see parse_state).
+static_assert(sizeof(parse_state) <= 80, "parse_state outgrew a clear by vector stores");
+
 std::size_t parse_plain_head(std::string_view in, const parse_limits& limits,
                              std::span<header_field> storage, request_head& out) noexcept {
   if (limits.max_head < 2) return 0;
+  in = within_state_offsets(in);
   parse_state st;
   std::size_t cr = 0;
   verdict v;

@@ -6,10 +6,18 @@
 #include <weft/http/request_parser.hpp>
 
 #include <cstddef>
+#include <cstdint>
 #include <span>
 #include <string_view>
 
 namespace weft::http::detail {
+
+// The part of `bytes` a parse_state's 32-bit offsets can name: a head is
+// looked for in its first 4 GiB (the server's buffer holds at most 2).
+inline std::string_view within_state_offsets(std::string_view bytes) noexcept {
+  constexpr std::size_t most = UINT32_MAX;
+  return bytes.size() > most ? bytes.substr(0, most) : bytes;
+}
 
 // Parses the head at the start of `in` when all of it is there and it holds
 // nothing unusual: no empty lines before the request line, no line or field

@@ -18,6 +18,15 @@ parse_result fail(verdict v) noexcept {
 }
 
 // Bytes that end a line in error, whatever the line is.
+// find_line_end from the state's scan, which it advances (32 bits there:
+// see parse_state).
+detail::line_end find_line_end(std::string_view in, parse_state& st, std::size_t bound) noexcept {
+  std::size_t scan = st.scan;
+  detail::line_end le = detail::find_line_end(in, scan, bound);
+  st.scan = static_cast<std::uint32_t>(scan);
+  return le;
+}
+
 verdict line_error(line_status s) noexcept {
   // Bare LF is rejected, not read as a line end. RFC 9112 §2.2 lets a
   // recipient accept it, but a server that does while a proxy in front does
@@ -83,7 +92,7 @@ parse_result parse(std::string_view in, const parse_limits& limits, std::span<he
       bool head_bound = limits.max_head < line_limit;
       std::size_t bound = head_bound ? limits.max_head : line_limit;
       if (v = detail::check_method_so_far(in, st.line, bound); v.status != 0) return fail(v);
-      auto le = detail::find_line_end(in, st.scan, bound);
+      auto le = find_line_end(in, st, bound);
       if (le.status == line_status::incomplete) return incomplete();
       if (le.status == line_status::too_long)
         return fail(head_bound ? verdict{431, "request head too large"}
@@ -108,7 +117,7 @@ parse_result parse(std::string_view in, const parse_limits& limits, std::span<he
     bool parsed =
         st.scan == st.line && detail::scan_simple_field_line(in, st.line, limits.max_head, f, cr);
     if (!parsed) {
-      auto le = detail::find_line_end(in, st.scan, limits.max_head);
+      auto le = find_line_end(in, st, limits.max_head);
       if (le.status == line_status::incomplete) return incomplete();
       if (le.status == line_status::too_long) return fail({431, "request head too large"});
       if (le.status != line_status::found) return fail(line_error(le.status));
@@ -135,6 +144,7 @@ namespace detail {
 parse_result parse_rest(std::string_view bytes, const parse_limits& limits,
                         std::span<header_field> storage, request_head& out,
                         parse_state& state) noexcept {
+  bytes = within_state_offsets(bytes);
   // Offsets past the end mean the caller did not pass this request's bytes
   // again (a bug, or a new connection reusing the state): start over.
   if (state.line > bytes.size() || state.scan > bytes.size()) state = {};

@@ -71,14 +71,17 @@ struct parse_result {
 // What parse_request remembers between calls on one request. Opaque to
 // callers: value-initialize it, pass it to every call for the same request.
 // parse_request resets it after complete or error, ready for the next request.
-// Everything is an offset into `bytes`.
+// Everything is an offset into `bytes`, 32 bits wide: the state is then 72
+// bytes, which GCC clears with five vector stores, where at 120 it cleared
+// it with `rep stosq` once a request, an instruction whose start-up alone
+// costs tens of cycles. A head is looked for in the first 4 GiB of `bytes`.
 struct parse_state {
-  std::size_t line = 0;         // start of the first line not yet parsed
-  std::size_t scan = 0;         // bytes in [line, scan) hold no CR or LF
-  std::size_t first_field = 0;  // where the field lines start; 0 = request line not parsed
-  std::size_t fields = 0;       // field lines parsed so far
-  std::size_t method_off = 0, method_len = 0, target_off = 0, target_len = 0;
-  std::size_t host_off = 0, host_len = 0, cl_off = 0, cl_len = 0;
+  std::uint32_t line = 0;         // start of the first line not yet parsed
+  std::uint32_t scan = 0;         // bytes in [line, scan) hold no CR or LF
+  std::uint32_t first_field = 0;  // where the field lines start; 0 = request line not parsed
+  std::uint32_t fields = 0;       // field lines parsed so far
+  std::uint32_t method_off = 0, method_len = 0, target_off = 0, target_len = 0;
+  std::uint32_t host_off = 0, host_len = 0, cl_off = 0, cl_len = 0;
   std::uint64_t content_length = 0;
   std::uint8_t version_minor = 0;
   std::uint8_t host_fields = 0;

@@ -58,8 +58,8 @@ class file_cache {
   // past their lifetime are closed on any call, once per lifetime; out of
   // descriptors (EMFILE, ENFILE), the cache lets go of all it holds (those
   // that responses still send from close when they are done) and tries
-  // once more. With `enabled` false nothing is kept beyond the next call, or beyond
-  // release_scratch(). The pointer is valid until either. `dotfiles`: as
+  // once more. With `enabled` false nothing is kept beyond the next call,
+  // or beyond release_scratch(). The pointer is valid until either. `dotfiles`: as
   // open_beneath's (a cache serves one static_files, so one setting).
   const file_info* open(int root_dir, std::string_view relative, time_point now, bool enabled,
                         bool dotfiles, int& err);
@@ -94,8 +94,8 @@ class file_cache {
   void make_room(time_point now, std::size_t more_bytes, bool more_fd);
   std::unordered_map<std::string, file_info, hash, std::equal_to<>> map_;
   std::size_t bytes_ = 0;
-  std::size_t fds_ = 0;  // entries holding a descriptor (large files)
-  std::size_t max_fds_;
+  std::size_t fds_ = 0;               // entries holding a descriptor (large files)
+  std::size_t max_fds_;               // descriptor_cap()
   time_point swept_{};                // when expired entries were last dropped
   std::optional<file_info> scratch_;  // the uncached answer, if any
 };

@@ -17,7 +17,6 @@ parse_result fail(verdict v) noexcept {
   return {parse_result::error, 0, v.status, v.reason};
 }
 
-// Bytes that end a line in error, whatever the line is.
 // find_line_end from the state's scan, which it advances (32 bits there:
 // see parse_state).
 detail::line_end find_line_end(std::string_view in, parse_state& st, std::size_t bound) noexcept {
@@ -27,6 +26,7 @@ detail::line_end find_line_end(std::string_view in, parse_state& st, std::size_t
   return le;
 }
 
+// Bytes that end a line in error, whatever the line is.
 verdict line_error(line_status s) noexcept {
   // Bare LF is rejected, not read as a line end. RFC 9112 §2.2 lets a
   // recipient accept it, but a server that does while a proxy in front does

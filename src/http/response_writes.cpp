@@ -137,26 +137,30 @@ task<streamed> send_produced_body(tcp_stream& s, const response& res, bool chunk
     // makes a close-delimited body look whole (found by review).
     if (!client_gone || !*client_gone || (ctx && ctx->root_cancelled)) throw;
   }
-  // Short of its length: the producer's failure, unless it returned after
-  // the connection failed or was cancelled (and caught that), which ends
-  // the connection quietly, as a chunked stream does (found by review).
-  bool cut_short = length && w.bytes_written() != *length;
+  // Nothing of the body has left (the head waits in the buffer until the
+  // first write, and a write that failed may have sent part of what was
+  // buffered): the head is withdrawn, and another line stands for it.
+  auto withdraw_head = [&] {
+    if (w.bytes_written() != 0 || w.broken() || s.buffered_output() != head.to) return false;
+    s.truncate_output(head.from);
+    logged.dismiss();
+    return true;
+  };
   // Its client went while it waited: the cancel (or its return after
   // catching that, which cannot be told from a body done) is nobody's
   // failure, and no one is left to answer, so the body is cut, never ended
   // as if whole (a last chunk, or a FIN after a close-delimited body). None
-  // of it sent, and no write failed (one may have sent part of what was
-  // buffered): the head is withdrawn, and the answers owed before it still
-  // go (the caller's; a reset dropped them, found by review).
+  // of it sent: gone, and the answers owed before it still go (the
+  // caller's; a reset dropped them, found by review).
   if (client_gone && *client_gone) {
-    if (w.bytes_written() == 0 && !w.broken() && s.buffered_output() == head.to) {
-      s.truncate_output(head.from);
-      logged.dismiss();
-      co_return streamed::gone;
-    }
+    if (withdraw_head()) co_return streamed::gone;
     s.abort();
     co_return streamed::cut;
   }
+  // Short of its length: the producer's failure, unless it returned after
+  // the connection failed or was cancelled (and caught that), which ends
+  // the connection quietly, as a chunked stream does (found by review).
+  bool cut_short = length && w.bytes_written() != *length;
   if (cut_short && !failed && !w.broken() && !(ctx && ctx->root_cancelled)) {
     failed =
         std::make_exception_ptr(std::length_error("wrote " + std::to_string(w.bytes_written()) +
@@ -164,14 +168,9 @@ task<streamed> send_produced_body(tcp_stream& s, const response& res, bool chunk
   }
   if (failed) {
     log_error("http body producer failed: " + what_of(failed));
-    // Nothing of it has left (the head waits in the buffer until the
-    // first write): the head is withdrawn, for a 500 after the answers
-    // before it. It was dropped, and them with it.
-    if (w.bytes_written() == 0 && s.buffered_output() == head.to) {
-      s.truncate_output(head.from);
-      logged.dismiss();  // the 500 in its place is logged
-      co_return streamed::unsent;
-    }
+    // Nothing of it has left: a 500 after the answers before it, logged in
+    // its place. It was dropped, and them with it.
+    if (withdraw_head()) co_return streamed::unsent;
   }
   // Cut short: a chunked body lacks its last chunk, which the client sees;
   // a close-delimited one would look whole after a FIN, and a sized one is

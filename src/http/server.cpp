@@ -571,10 +571,9 @@ class client_watch : tcp_stream::input_watch {
 // (test_bodies_followed_by_the_clients_eof_are_answered), and one that has
 // really gone makes that write fail by itself (the watch ends there: a
 // reset that comes only later is found at the next write, as all were
-// before). Not armed when the next
-// request is in already: input that comes is then its rest. In a frame of
-// its own, so that a connection's frame does not carry the watch between
-// requests.
+// before). Not armed when the next request is in already: input that comes
+// is then its rest. In a frame of its own, so that a connection's frame
+// does not carry the watch between requests.
 task<streamed> send_watched(tcp_stream& s, const response& res, bool chunked,
                             detail::buffered_head head, const server_options& opts,
                             const access_log& log, std::string_view line,

@@ -245,6 +245,16 @@ int client_to(const endpoint& at, int rcvbuf = 0) {
   return c;
 }
 
+// Reads what the server sends until it closes (or a read fails or times
+// out), then closes `c`.
+std::string read_to_end(int c) {
+  std::string out;
+  char buf[65536];
+  for (ssize_t n; (n = ::recv(c, buf, sizeof buf, 0)) > 0;) out.append(buf, std::size_t(n));
+  ::close(c);
+  return out;
+}
+
 // GET `path` answers with a chunked body from `produce`.
 void add_stream(fixture& f, std::string path, http::body_producer produce) {
   f.routes.get(std::move(path), [produce](http::request&) {
@@ -317,10 +327,7 @@ TEST(http_server, answers_owed_before_a_producer_cancelled_for_a_gone_client_sti
         "GET /fast HTTP/1.1\r\nHost: x\r\n\r\nGET /events HTTP/1.1\r\nHost: x\r\n\r\n";
     (void)::send(c, both.data(), both.size(), MSG_NOSIGNAL);
     ::shutdown(c, SHUT_WR);
-    char buf[4096];
-    for (ssize_t n; (n = ::recv(c, buf, sizeof buf, 0)) > 0;)
-      reply.append(buf, static_cast<std::size_t>(n));
-    ::close(c);
+    reply = read_to_end(c);
   });
   EXPECT_NE(reply.find("\r\n\r\nfast\n"), std::string::npos) << reply;
   EXPECT_EQ(reply.find("Transfer-Encoding"), std::string::npos) << reply;
@@ -404,10 +411,7 @@ TEST(http_server, a_producer_writing_to_a_client_that_half_closed_sends_it_all) 
     (void)::send(c, req.data(), req.size(), MSG_NOSIGNAL);
     ::shutdown(c, SHUT_WR);
     std::this_thread::sleep_for(std::chrono::milliseconds(50));  // writes wait for room
-    char buf[65536];
-    for (ssize_t n; (n = ::recv(c, buf, sizeof buf, 0)) > 0;)
-      reply.append(buf, static_cast<std::size_t>(n));
-    ::close(c);
+    reply = read_to_end(c);
   });
   ASSERT_NE(reply.find("\r\n\r\n"), std::string::npos) << reply.substr(0, 200);
   EXPECT_EQ(body_of(reply).size(), piece * pieces);
@@ -539,10 +543,7 @@ TEST(http_server, a_request_that_comes_while_a_handler_waits_is_served_after_it)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     (void)::send(c, two.data(), two.size(), MSG_NOSIGNAL);
     ::shutdown(c, SHUT_WR);
-    char buf[4096];
-    for (ssize_t n; (n = ::recv(c, buf, sizeof buf, 0)) > 0;)
-      reply.append(buf, static_cast<std::size_t>(n));
-    ::close(c);
+    reply = read_to_end(c);
   });
   auto slow = reply.find("\r\n\r\nslow\n"), fast = reply.find("\r\n\r\nfast\n");
   EXPECT_NE(slow, std::string::npos) << reply;
@@ -972,9 +973,7 @@ TEST(http_server, a_head_with_more_fields_than_the_first_array_keeps_them_all) {
       (void)::send(c, piece.data(), piece.size(), MSG_NOSIGNAL);
       std::this_thread::sleep_for(std::chrono::milliseconds(30));
     }
-    char buf[4096];
-    for (ssize_t n; (n = ::recv(c, buf, sizeof buf, 0)) > 0;) pieces.append(buf, size_t(n));
-    ::close(c);
+    pieces = read_to_end(c);
   });
   EXPECT_NE(pieces.find("100 Connection=close\n"), std::string::npos) << pieces;
 

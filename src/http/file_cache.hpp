@@ -44,6 +44,9 @@ struct file_info {
   std::shared_ptr<const std::string> bytes;
   std::size_t held_bytes() const noexcept { return bytes ? bytes->size() : 0; }
   time_point opened{};
+  // The loop turn (its `now`) whose hit last found a held descriptor's file
+  // unchanged: the other hits of that turn take its word (see open()).
+  time_point checked{};
   // st_mtim's seconds as read (v.mtime_s may be clamped to now): with
   // v.size and v.mtime_ns, what a hit on a held descriptor compares.
   std::int64_t stat_mtime_s = 0;

@@ -26,8 +26,8 @@
 // small files, the bytes), so a hot file costs no open/fstat/read per
 // request. An entry lives at most file_cache_ttl, so a file replaced on disk
 // is served fresh within that time; a large file's descriptor is checked
-// (fstat) on each hit, so one rewritten in place is never sent with its old
-// size. While descriptors are held, a timer of the loop closes expired
+// (fstat) once a loop turn, so one rewritten in place is not sent with its
+// old size after the turn that saw it change. While descriptors are held, a timer of the loop closes expired
 // ones though no request comes. The cache is bounded in entries, bytes and
 // descriptors. A file over file_cache_small_file is sent from its
 // descriptor, as nginx's open_file_cache does, so one rewritten in place

@@ -30,6 +30,10 @@ cpu_ticks() { proc_ticks "$1" '$12 + $13'; }
 # moves too).
 user_ticks() { proc_ticks "$1" '$12'; }
 
+# Connections accepted on this machine so far (PassiveOpens in
+# /proc/net/snmp): a Connection: close load must open one per request.
+passive_opens() { awk '$1 == "Tcp:" && $7 ~ /^[0-9]+$/ { print $7 }' /proc/net/snmp; }
+
 # wrk's latency figure in ms (it prints us, ms or s).
 to_ms() {
   awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n = n; else if (v ~ /s$/) n *= 1000; printf "%.3f", n }'

@@ -279,6 +279,12 @@ class tcp_stream {
   // yet. Bytes already read into the buffer are buffered()'s business.
   enum class socket_input : std::uint8_t { nothing, bytes, end };
   socket_input peek_socket() noexcept;
+  // Whether the last read left nothing in the socket (it was short, or met
+  // the peer's end): closed with no byte come since, the connection ends
+  // with a FIN, not with the reset that unread input makes, which can
+  // destroy what the peer has yet to read. Evidence from that read, with
+  // no syscall: bytes may have come since.
+  bool read_to_last_byte() const noexcept { return drained_ || eof_; }
   // Closes after an error reply without losing it: flushes (for at most
   // `limit`), ends our direction, then reads and discards until the peer's
   // EOF or `limit` more in all; past max_discard bytes, until the peer has

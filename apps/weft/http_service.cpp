@@ -157,6 +157,10 @@ CLI::App* add_http_command(CLI::App& app, std::function<int()>& run, const std::
                            int default_port) {
   auto* cmd = app.add_subcommand(name, help);
   auto opts = std::make_shared<common_options>();
+  // A connection is accepted with its request in: the first read finds it
+  // (see listen_options). One that stays silent is accepted about a second
+  // later, and the first-byte timeout runs from there.
+  opts->defer_accept_seconds = 1;
   auto flags = std::make_shared<http_flags>();
   add_common_flags(*cmd, *opts, default_port);
   add_http_flags(*cmd, *flags);

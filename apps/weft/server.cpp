@@ -95,6 +95,7 @@ int run_server(const std::string& name, const common_options& opts, service_fact
   listen_options lo;
   lo.backlog = opts.backlog;
   lo.accepted_trigger = opts.trigger_mode();
+  lo.defer_accept_seconds = opts.defer_accept_seconds;
   try {
     listeners = bind_reuseport(*at, group.size(), lo, opts.reuse_port);
   } catch (const std::system_error& e) {

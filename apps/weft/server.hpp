@@ -22,6 +22,9 @@ struct common_options {
   std::string trigger = "edge";
   double shutdown_grace = 5.0;  // seconds for in-flight work at stop
   bool reuse_port = false;      // join a port another process serves
+  // listen_options::defer_accept_seconds: 1 for the HTTP subcommands, whose
+  // clients speak first; no flag sets it.
+  int defer_accept_seconds = 0;
 
   weft::trigger trigger_mode() const { return trigger == "level" ? trigger::level : trigger::edge; }
 };

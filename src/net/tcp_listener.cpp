@@ -2,6 +2,9 @@
 #include <weft/net/tcp_listener.hpp>
 #include <weft/task/sleep.hpp>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
 #include <algorithm>
 #include <stdexcept>
 
@@ -35,6 +38,10 @@ tcp_listener tcp_listener::bind(const endpoint& at, const listen_options& opts) 
   if (opts.reuse_port)
     if (auto st = sys::set_int_option(fd, SOL_SOCKET, SO_REUSEPORT, 1); !st.ok())
       throw std::system_error(st.error(), "SO_REUSEPORT");
+  if (opts.defer_accept_seconds > 0)
+    if (auto st = sys::set_int_option(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, opts.defer_accept_seconds);
+        !st.ok())
+      throw std::system_error(st.error(), "TCP_DEFER_ACCEPT");
   if (at.is_v6())  // [::] means IPv6 only; bind 0.0.0.0 too for both
     (void)sys::set_int_option(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1);
   if (auto st = sys::bind(fd, at.data(), at.size()); !st.ok())

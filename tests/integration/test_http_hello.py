@@ -75,6 +75,19 @@ class HttpCommandLine(unittest.TestCase):
                 self.assertRefused(*args)
 
 
+def server_side_states(server_port, client_port):
+    """The TCP states (hex, as /proc/net/tcp has them: 01 established, 03
+    SYN_RECV) of the server's side of the loopback connection from
+    client_port."""
+    states = []
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            local, remote, state = line.split()[1:4]
+            if int(local.split(":")[1], 16) == server_port and int(remote.split(":")[1], 16) == client_port:
+                states.append(state)
+    return states
+
+
 class HelloBehaviour:
     """Against one server per class, started with server_args."""
 
@@ -346,6 +359,19 @@ class HelloBehaviour:
 
 class HelloDefaults(HelloBehaviour, unittest.TestCase):
     """Default flags: edge-triggered, a loop per core."""
+
+    def test_a_connection_reaches_the_server_with_its_request(self):
+        """The listeners defer accept (TCP_DEFER_ACCEPT, as h2o's do): the
+        kernel holds a connection until its client speaks, so the first read
+        finds the request. Meanwhile the server's side of a silent one is
+        still a request socket (SYN_RECV in /proc/net/tcp); it is served
+        once its request comes."""
+        s = self.connect()
+        time.sleep(0.3)
+        self.assertEqual(server_side_states(self.server.port, s.getsockname()[1]), ["03"])
+        s.sendall(request("GET", "/"))
+        self.assertHello(ResponseReader(s).read_response())
+        self.assertEqual(server_side_states(self.server.port, s.getsockname()[1]), ["01"])
 
     def test_wrk_short_run_has_no_errors(self):
         if shutil.which("wrk") is None:

@@ -8,8 +8,10 @@
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <memory>
 #include <stdexcept>
 #include <vector>
@@ -51,6 +53,35 @@ TEST(tcp_listener, reuseport_group_shares_one_port) {
   auto group = bind_reuseport(endpoint::loopback_v4(0), 3, {});
   ASSERT_EQ(group.size(), 3u);
   for (auto& l : group) EXPECT_EQ(l.local_endpoint().port(), group[0].local_endpoint().port());
+}
+
+// With defer_accept_seconds, the kernel hands over a connection once its
+// client has spoken (HTTP's clients speak first), so the first read finds
+// the request; a silent one still comes, about that long after.
+TEST(tcp_listener, a_deferred_accept_waits_for_the_clients_first_bytes) {
+  listen_options o;
+  o.defer_accept_seconds = 1;
+  auto listener = tcp_listener::bind(endpoint::loopback_v4(0), o);
+  endpoint at = listener.local_endpoint();
+  unique_fd silent(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  ASSERT_EQ(::connect(silent.get(), at.data(), at.size()), 0);
+  ::usleep(200'000);
+  int err = 0;
+  EXPECT_FALSE(listener.try_accept(err)) << "a connection with nothing sent";
+  EXPECT_EQ(err, EAGAIN);
+
+  unique_fd speaking(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  ASSERT_EQ(::connect(speaking.get(), at.data(), at.size()), 0);
+  ASSERT_EQ(::send(speaking.get(), "GET", 3, 0), 3);
+  unique_fd first;
+  for (int i = 0; i < 200 && !first; ++i, ::usleep(10'000)) first = listener.try_accept(err);
+  ASSERT_TRUE(first);
+  char buf[8];
+  EXPECT_EQ(::recv(first.get(), buf, sizeof buf, MSG_DONTWAIT), 3) << "its bytes are in";
+
+  unique_fd later;
+  for (int i = 0; i < 500 && !later; ++i, ::usleep(10'000)) later = listener.try_accept(err);
+  EXPECT_TRUE(later) << "the silent connection, within 5 s";
 }
 
 TEST(tcp_stream, connect_reaches_a_listener) {

@@ -59,7 +59,9 @@ class http_service final : public service {
   // until the queue is empty, in the same loop turn as the close. What the
   // kernel queues between that last accept4 and close(2), and handshakes
   // still in flight, are reset all the same unless tcp_migrate_req is on;
-  // see tests/faults/README.md (graceful restart).
+  // see tests/faults/README.md (graceful restart). So is a connection whose
+  // accept is deferred (nothing sent yet), except under --reuse-port, which
+  // defers nothing (run_server).
   void serve_accept_queue() {
     for (;;) {
       int err = 0;

@@ -95,7 +95,11 @@ int run_server(const std::string& name, const common_options& opts, service_fact
   listen_options lo;
   lo.backlog = opts.backlog;
   lo.accepted_trigger = opts.trigger_mode();
-  lo.defer_accept_seconds = opts.defer_accept_seconds;
+  // Not for a server that another will take over (--reuse-port): its accept
+  // queue is served before its listener closes, but a connection still
+  // deferred (connected, nothing sent) is outside that queue and would be
+  // reset, where a restart is to lose nothing.
+  lo.defer_accept_seconds = opts.reuse_port ? 0 : opts.defer_accept_seconds;
   try {
     listeners = bind_reuseport(*at, group.size(), lo, opts.reuse_port);
   } catch (const std::system_error& e) {

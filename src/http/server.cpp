@@ -717,16 +717,21 @@ struct head_deadlines {
 // Whether a connection may close as soon as its last answer has left, with
 // no lingering close: its client asked for the close (Connection: close,
 // or HTTP/1.0 without keep-alive), so it sends nothing more (RFC 9112
-// §9.6), and nothing of it is left unread, as nginx's lingering_close
+// §9.6), and nothing of it is left unread: none buffered, the read that
+// took the request found the socket drained, and a peek finds it so still
+// (bytes may have come while the handler ran), as nginx's lingering_close
 // judges. Lingering cost each such connection a shutdown, an epoll
-// registration, a wake-up, a read and an unregistration: with it, wrk's
-// Connection: close load ran at 0.80x nginx per core. A close the server
-// chose (--max-requests, a drain, an error, a close-delimited body) still
-// lingers: that client may have sent more, and a reset for its unread
-// bytes can destroy the answers it has yet to read.
-bool asked_to_close(tcp_stream& s, const request_head& head) noexcept {
-  return !head.keep_alive && head.body == body_kind::none && s.buffered().empty() &&
-         s.read_to_last_byte();
+// registration, a wake-up, a read and an unregistration, where the peek is
+// one syscall: with it, wrk's Connection: close load ran at 0.80x nginx
+// per core. A close the server chose (--max-requests, a drain, an error)
+// still lingers, and so does a close-delimited body (a 2xx to CONNECT is a
+// tunnel, whose client goes on sending): that client may have sent more,
+// and a reset for its unread bytes can destroy the answers it has yet to
+// read.
+bool asked_to_close(tcp_stream& s, const request_head& head, bool close_delimited) noexcept {
+  return !head.keep_alive && head.body == body_kind::none && !close_delimited &&
+         s.buffered().empty() && s.read_to_last_byte() &&
+         s.peek_socket() != tcp_stream::socket_input::bytes;
 }
 
 task<void> serve(tcp_stream& s, const router& routes, const server_options& opts,
@@ -820,6 +825,7 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
     // has no body, and which the output buffer takes without a send, is
     // written at once (answer_fixed); the rest run the route's handler.
     bool keep_alive = head.keep_alive && served + 1 < opts.max_requests;
+    bool close_delimited = false;  // the answer's body ends with the connection
     if (h && h->fixed && !with_body &&
         s.buffered_output() + h->fixed->most < tcp_stream::flush_threshold) {
       if (h->fixed->closes || (me->tracker && me->tracker->draining())) keep_alive = false;
@@ -855,7 +861,8 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
         keep_alive = false;
       }
       if (res.closes() || (me->tracker && me->tracker->draining())) keep_alive = false;
-      auto [chunked, close_delimited] = framing_of(req, res);
+      auto [chunked, delimited_by_close] = framing_of(req, res);
+      close_delimited = delimited_by_close;
       if (close_delimited) keep_alive = false;
 
       // Nagle off once a connection is kept alive or streams (see no_nagle);
@@ -901,7 +908,7 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
       dl.expires_after(opts.write_timeout);
       co_await s.flush();
       dl.clear();
-      if (!asked_to_close(s, head)) co_return co_await s.linger_close();
+      if (!asked_to_close(s, head, close_delimited)) co_return co_await s.linger_close();
       s.close();
       co_return;
     }

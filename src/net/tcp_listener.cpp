@@ -38,10 +38,9 @@ tcp_listener tcp_listener::bind(const endpoint& at, const listen_options& opts) 
   if (opts.reuse_port)
     if (auto st = sys::set_int_option(fd, SOL_SOCKET, SO_REUSEPORT, 1); !st.ok())
       throw std::system_error(st.error(), "SO_REUSEPORT");
+  // Best effort: without it, connections are accepted bare, as by default.
   if (opts.defer_accept_seconds > 0)
-    if (auto st = sys::set_int_option(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, opts.defer_accept_seconds);
-        !st.ok())
-      throw std::system_error(st.error(), "TCP_DEFER_ACCEPT");
+    (void)sys::set_int_option(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, opts.defer_accept_seconds);
   if (at.is_v6())  // [::] means IPv6 only; bind 0.0.0.0 too for both
     (void)sys::set_int_option(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1);
   if (auto st = sys::bind(fd, at.data(), at.size()); !st.ok())

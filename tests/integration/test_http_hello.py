@@ -373,6 +373,7 @@ class HelloDefaults(HelloBehaviour, unittest.TestCase):
         self.assertHello(ResponseReader(s).read_response())
         self.assertEqual(server_side_states(self.server.port, s.getsockname()[1]), ["01"])
 
+
     def test_wrk_short_run_has_no_errors(self):
         if shutil.which("wrk") is None:
             self.skipTest("wrk is not installed")
@@ -397,6 +398,18 @@ class HelloDefaults(HelloBehaviour, unittest.TestCase):
         self.assertRegex(out, r"requests: 2000 total, 2000 started, 2000 done, 2000 succeeded, 0 failed, 0 errored, "
                               r"0 timeout")
         self.assertRegex(out, r"status codes: 2000 2xx, 0 3xx, 0 4xx, 0 5xx")
+
+
+class HelloReusePort(unittest.TestCase):
+    def test_with_reuse_port_a_silent_connection_is_accepted_at_once(self):
+        """A server that another will take over (--reuse-port) defers no
+        accept: at its stop it serves its accept queue, and a deferred
+        connection would be outside it, and reset."""
+        server = start_weft(self, "hello", "--reuse-port", "--threads", "1")
+        s = server.connect(timeout=10.0)
+        self.addCleanup(s.close)
+        time.sleep(0.3)
+        self.assertEqual(server_side_states(server.port, s.getsockname()[1]), ["01"])
 
 
 class HelloLevelOneLoop(HelloBehaviour, unittest.TestCase):

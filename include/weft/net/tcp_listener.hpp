@@ -33,7 +33,8 @@ struct listen_options {
   // finds the request, where a connection accepted bare cost an empty
   // read, an epoll registration and a wake-up more (h2o sets 1 s; nginx
   // has `listen ... deferred`). A connection still silent when the
-  // listener closes is reset, as the kernel holds it outside the queue.
+  // listener closes is reset, as the kernel holds it outside the queue. Set
+  // where the kernel allows it; ignored where it does not.
   int defer_accept_seconds = 0;
 };
 

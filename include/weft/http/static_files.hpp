@@ -27,13 +27,14 @@
 // request. An entry lives at most file_cache_ttl, so a file replaced on disk
 // is served fresh within that time; a large file's descriptor is checked
 // (fstat) once a loop turn, so one rewritten in place is not sent with its
-// old size after the turn in which it changed. While descriptors are held, a timer of the loop
-// closes expired ones though no request comes. The cache is bounded in entries, bytes and
-// descriptors. A file over file_cache_small_file is sent from its
-// descriptor, as nginx's open_file_cache does, so one rewritten in place
-// while it is sent (or between the turn's check and the send) can reach a client
-// as new bytes under the old validators; publish by rename (a new inode),
-// as deploy tools do, and no client sees a mix.
+// old size after the turn in which it changed. While descriptors are held,
+// a timer of the loop closes expired ones though no request comes. The
+// cache is bounded in entries, bytes and descriptors. A file over
+// file_cache_small_file is sent from its descriptor, as nginx's
+// open_file_cache does, so one rewritten in place while it is sent (or
+// between the turn's check and the send) can reach a client as new bytes
+// under the old validators; publish by rename (a new inode), as deploy
+// tools do, and no client sees a mix.
 //
 // Threading: build it before serving; serve() may then be called from any
 // number of loop threads at once (the cache is per thread, unlocked).

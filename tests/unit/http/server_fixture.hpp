@@ -67,15 +67,35 @@ inline task<void> three_chunks(http::body_writer* w) {
   co_await w->write(std::string(70000, 'x'));  // past the flush threshold
 }
 
+// A blocking client socket connected to `at`, its reads bounded by 5 s;
+// with `rcvbuf`, a receive buffer that small (set before connecting, so
+// that the window follows it; the kernel doubles it), for a server whose
+// writes must stall while the client does not read.
+inline int client_to(const endpoint& at, int rcvbuf = 0) {
+  int c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  timeval tv{5, 0};
+  ::setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  if (rcvbuf > 0) ::setsockopt(c, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  EXPECT_EQ(::connect(c, at.data(), at.size()), 0);
+  return c;
+}
+
+// Reads what the server sends until it closes (or a read fails or times
+// out), then closes `c`.
+inline std::string read_to_end(int c) {
+  std::string out;
+  char buf[65536];
+  for (ssize_t n; (n = ::recv(c, buf, sizeof buf, 0)) > 0;) out.append(buf, std::size_t(n));
+  ::close(c);
+  return out;
+}
+
 // Sends `request` on a blocking socket and reads until the server closes.
 // `on_read`, when set, sees the reply so far after each read.
 using read_observer = std::function<void(const std::string&)>;
 inline std::string round_trip(const endpoint& at, const std::string& request,
                               const read_observer& on_read = {}) {
-  int c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  timeval tv{5, 0};
-  ::setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  if (::connect(c, at.data(), at.size()) != 0) return "connect failed";
+  int c = client_to(at);
   (void)::send(c, request.data(), request.size(), MSG_NOSIGNAL);
   std::string out;
   char buf[65536];

@@ -233,28 +233,6 @@ TEST(http_server, a_waiting_handler_is_cancelled_when_its_client_goes) {
   }
 }
 
-// A blocking client socket connected to `at`, its reads bounded by 5 s;
-// with `rcvbuf`, a receive buffer that small (set before connecting, so
-// that the window follows it), for a server whose writes must wait.
-int client_to(const endpoint& at, int rcvbuf = 0) {
-  int c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  timeval tv{5, 0};
-  ::setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  if (rcvbuf > 0) ::setsockopt(c, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-  EXPECT_EQ(::connect(c, at.data(), at.size()), 0);
-  return c;
-}
-
-// Reads what the server sends until it closes (or a read fails or times
-// out), then closes `c`.
-std::string read_to_end(int c) {
-  std::string out;
-  char buf[65536];
-  for (ssize_t n; (n = ::recv(c, buf, sizeof buf, 0)) > 0;) out.append(buf, std::size_t(n));
-  ::close(c);
-  return out;
-}
-
 // GET `path` answers with a chunked body from `produce`.
 void add_stream(fixture& f, std::string path, http::body_producer produce) {
   f.routes.get(std::move(path), [produce](http::request&) {
@@ -533,10 +511,7 @@ TEST(http_server, a_request_that_comes_while_a_handler_waits_is_served_after_it)
   f.answer("/fast", [] { return http::response::text("fast\n"); });
   std::string reply;
   f.run_client([&](const endpoint& at) {
-    int c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    timeval tv{5, 0};
-    ::setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    ASSERT_EQ(::connect(c, at.data(), at.size()), 0);
+    int c = client_to(at);
     std::string one = "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n";
     std::string two = "GET /fast HTTP/1.1\r\nHost: x\r\n\r\n";
     (void)::send(c, one.data(), one.size(), MSG_NOSIGNAL);
@@ -982,10 +957,12 @@ TEST(http_server, a_head_with_more_fields_than_the_first_array_keeps_them_all) {
 }
 
 // Serves `requests` on one connection whose client keeps its end open;
-// whether the server is done with it within `limit`.
+// whether the server is done with it within `limit`. `client_end`, when
+// given, is set to the client's descriptor, for a handler that sends more.
 bool closed_without_the_clients_end(fixture& f, const std::string& requests,
-                                    std::chrono::milliseconds limit) {
+                                    std::chrono::milliseconds limit, int* client_end = nullptr) {
   auto [server, client] = test::socket_pair();
+  if (client_end) *client_end = client.get();
   EXPECT_EQ(::write(client.get(), requests.data(), requests.size()),
             static_cast<ssize_t>(requests.size()));
   green_thread g = spawn(
@@ -1051,16 +1028,7 @@ TEST(http_server, a_client_that_sends_more_after_asking_for_the_close_is_waited_
                  EXPECT_EQ(::write(client_end, "more", 4), 4);
                  return http::response::text("x");
                }));
-  auto [server, client] = test::socket_pair();
-  client_end = client.get();
-  std::string request = "GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-  ASSERT_EQ(::write(client.get(), request.data(), request.size()),
-            static_cast<ssize_t>(request.size()));
-  green_thread g = spawn(
-      f.l, http::serve_connection(tcp_stream(f.l, std::move(server)), f.routes, f.opts), "conn");
-  EXPECT_FALSE(test::run_until(
-      f.l, [&] { return g.done(); }, std::chrono::milliseconds(300)));
-  ::shutdown(client.get(), SHUT_WR);
-  EXPECT_TRUE(test::run_until(
-      f.l, [&] { return g.done(); }, std::chrono::seconds(3)));
+  EXPECT_FALSE(
+      closed_without_the_clients_end(f, "GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                                     std::chrono::milliseconds(300), &client_end));
 }

@@ -27,31 +27,9 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// A blocking client with a small receive buffer (the kernel doubles it),
-// so that a server's writes stall soon while it does not read.
-int small_window_client(const endpoint& at, int window = 4096) {
-  int c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  ::setsockopt(c, SOL_SOCKET, SO_RCVBUF, &window, sizeof window);
-  timeval tv{5, 0};
-  ::setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  if (::connect(c, at.data(), at.size()) != 0) {
-    ::close(c);
-    return -1;
-  }
-  return c;
-}
-
 void send_all(int c, std::string_view bytes) {
   EXPECT_EQ(::send(c, bytes.data(), bytes.size(), MSG_NOSIGNAL),
             static_cast<ssize_t>(bytes.size()));
-}
-
-// Everything `c` receives until EOF or an error.
-std::string read_to_end(int c) {
-  std::string out;
-  char buf[65536];
-  for (ssize_t n; (n = ::recv(c, buf, sizeof buf, 0)) > 0;) out.append(buf, static_cast<size_t>(n));
-  return out;
 }
 
 // The first line of the access log, or "".
@@ -89,11 +67,10 @@ TEST(http_server, a_producer_that_swallows_a_failed_write_still_ends_the_connect
   f.answer("/next", [] { return http::response::text("NEXT-ANSWER"); });
   std::string reply;
   f.run_client([&](const endpoint& at) {
-    int c = small_window_client(at);
+    int c = client_to(at, 4096);
     send_all(c, "GET /swallow HTTP/1.1\r\nHost: x\r\n\r\nGET /next HTTP/1.1\r\nHost: x\r\n\r\n");
     for (int i = 0; i < 500 && !swallowed; ++i) std::this_thread::sleep_for(10ms);
     reply = read_to_end(c);  // now as fast as it comes
-    ::close(c);
   });
   EXPECT_TRUE(swallowed);
   EXPECT_EQ(reply.find("NEXT-ANSWER"), std::string::npos) << "served after a broken body";
@@ -111,14 +88,13 @@ TEST(http_server, idle_and_head_timeouts_of_duration_max_never_expire) {
   f.answer("/a", [] { return http::response::text("A"); });
   std::string reply;
   f.run_client([&](const endpoint& at) {
-    int c = small_window_client(at);
+    int c = client_to(at, 4096);
     send_all(c, "GET /a HTTP/1.1\r\nHost: x\r\n");
     std::this_thread::sleep_for(50ms);
     send_all(c, "\r\n");
     std::this_thread::sleep_for(50ms);
     send_all(c, "GET /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     reply = read_to_end(c);
-    ::close(c);
   });
   EXPECT_EQ(reply.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << reply;
   EXPECT_NE(reply.find("HTTP/1.1 200 OK\r\n", 10), std::string::npos) << reply;
@@ -140,7 +116,7 @@ TEST(http_server, a_large_streamed_write_to_a_steady_reader_is_not_cut) {
   std::size_t received = 0;
   f.run_client(
       [&](const endpoint& at) {
-        int c = small_window_client(at, 65536);
+        int c = client_to(at, 65536);
         send_all(c, "GET /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
         char buf[65536];
         for (ssize_t n; (n = ::recv(c, buf, sizeof buf, 0)) > 0;) {  // ~6 MB/s: 1.3 s in all
@@ -165,7 +141,7 @@ TEST(http_server, the_access_log_names_a_client_that_has_gone) {
   });
   std::FILE* log = f.log_to_temp_file();
   auto served = f.serve_one();
-  int c = small_window_client(served->at);
+  int c = client_to(served->at, 4096);
   send_all(c, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
   for (int i = 0; i < 3; ++i) f.l.run_once(10ms);
   linger reset{1, 0};
@@ -196,7 +172,7 @@ TEST(http_server, the_access_log_counts_the_bytes_of_a_file_that_were_sent) {
   f.opts.write_timeout = 100ms;
   std::FILE* log = f.log_to_temp_file();
   auto served = f.serve_one();
-  int c = small_window_client(served->at);  // and never reads
+  int c = client_to(served->at, 4096);  // and never reads
   send_all(c, "GET /huge HTTP/1.1\r\nHost: x\r\n\r\n");
   EXPECT_TRUE(test::run_until(
       f.l, [&] { return served->server.done(); }, 5s));
@@ -223,7 +199,7 @@ TEST(http_server, a_ready_answer_does_not_wait_for_the_next_pipelined_handler) {
   std::string reply;
   std::chrono::milliseconds first_after{};
   f.run_client([&](const endpoint& at) {
-    int c = small_window_client(at, 65536);
+    int c = client_to(at, 65536);
     auto start = std::chrono::steady_clock::now();
     send_all(c,
              "GET /fast HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -265,7 +241,7 @@ TEST(http_server, a_client_cut_at_the_write_timeout_gets_a_reset) {
     });
     f.opts.write_timeout = 100ms;
     auto served = f.serve_one();
-    int c = small_window_client(served->at);  // reads nothing until the cut
+    int c = client_to(served->at, 4096);  // reads nothing until the cut
     send_all(c, std::string("GET ") + path + " HTTP/1.1\r\nHost: x\r\n\r\n");
     EXPECT_TRUE(test::run_until(
         f.l, [&] { return served->server.done(); }, 5s));

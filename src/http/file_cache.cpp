@@ -76,7 +76,9 @@ int load_file_info(unique_fd fd, const struct ::stat& first, std::string_view na
   // is made If-Modified-Since answer 304 to every change until that date.
   // The clock is the Date header's, which the wall clock may be a second
   // ahead of: Last-Modified must not be later than Date (RFC 9110 §8.8.2.1).
-  out.v.mtime_s = std::min(out.v.mtime_s, http_date_seconds());
+  // One before year 1 (tmpfs holds any 64-bit time) is sent as year 1's
+  // first second, which is then the date compared.
+  out.v.mtime_s = std::clamp(out.v.mtime_s, http_date_earliest, http_date_seconds());
   out.lines.clear();
   out.lines.append("Content-Type: ").append(content_type_for(name)).append("\r\n");
   out.lines.append("Accept-Ranges: bytes\r\n");

@@ -2,6 +2,7 @@
 
 #include "field_syntax.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 
@@ -171,6 +172,7 @@ std::string make_etag(const file_validators& v) {
 }
 
 std::string format_http_date(std::int64_t seconds) {
+  seconds = std::clamp(seconds, http_date_earliest, http_date_latest);
   std::int64_t days = seconds >= 0 ? seconds / 86400 : (seconds - 86399) / 86400;
   std::int64_t secs = seconds - days * 86400;
   std::int64_t y;
@@ -192,11 +194,13 @@ std::optional<std::int64_t> parse_http_date(std::string_view text, std::int64_t 
 namespace {
 // Whether an entity-tag list (or "*") holds a tag that `same` accepts.
 // Elements are separated by commas, but a tag may hold one: each is read up
-// to its closing quote, not to the next comma. A malformed list holds none.
+// to its closing quote, not to the next comma. A malformed list holds none,
+// so it is read to its end even once a tag matched.
 template <class Same>
 bool list_holds(std::string_view list, Same same) noexcept {
   list = trim(list);
   if (list == "*") return true;
+  bool held = false;
   while (!list.empty()) {
     while (!list.empty() && (list.front() == ',' || list.front() == ' ' || list.front() == '\t'))
       list.remove_prefix(1);
@@ -205,10 +209,11 @@ bool list_holds(std::string_view list, Same same) noexcept {
     if (list.size() <= start || list[start] != '"') return false;
     auto close = list.find('"', start + 1);
     if (close == std::string_view::npos) return false;
-    if (same(list.substr(0, close + 1))) return true;
-    list.remove_prefix(close + 1);
+    held = held || same(list.substr(0, close + 1));
+    list = trim(list.substr(close + 1));
+    if (!list.empty() && list.front() != ',') return false;  // "a" "b": no separator
   }
-  return false;
+  return held;
 }
 }  // namespace
 

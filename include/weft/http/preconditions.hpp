@@ -31,7 +31,14 @@ struct file_validators {
 // A file rewritten in place within one second still gets a new tag.
 std::string make_etag(const file_validators& v);
 
-// IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") for seconds since the epoch.
+// The first and last seconds an IMF-fixdate can show: its year has four
+// digits (0001-01-01 00:00:00 and 9999-12-31 23:59:59 UTC).
+inline constexpr std::int64_t http_date_earliest = -62135596800;
+inline constexpr std::int64_t http_date_latest = 253402300799;
+
+// IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") for seconds since the
+// epoch; a time outside [http_date_earliest, http_date_latest] as the
+// nearest of the two.
 std::string format_http_date(std::int64_t seconds);
 // Any of the three HTTP-date forms (IMF-fixdate, RFC 850, asctime); nullopt
 // when malformed. `now_s` (seconds since the epoch) places RFC 850's

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,24 @@ TEST(http_date, formats_imf_fixdate) {
   EXPECT_EQ(format_http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
   EXPECT_EQ(format_http_date(951782400), "Tue, 29 Feb 2000 00:00:00 GMT");
   EXPECT_EQ(format_http_date(4102444799), "Thu, 31 Dec 2099 23:59:59 GMT");
+}
+
+// IMF-fixdate has a four-digit year and hours 00-23 (RFC 9110 §5.6.7).
+// Any file's time is formatted (tmpfs and btrfs hold any 64-bit mtime),
+// and the earliest one went out as "Sat, 03 Dec 292277026596 39:30:08
+// GMT", from an overflow (found by review): a time before year 1 is sent
+// as its first second, one after 9999 as its last.
+TEST(http_date, a_time_outside_years_1_to_9999_is_sent_as_their_nearest_end) {
+  constexpr auto lowest = std::numeric_limits<std::int64_t>::min();
+  constexpr auto highest = std::numeric_limits<std::int64_t>::max();
+  EXPECT_EQ(format_http_date(lowest), "Mon, 01 Jan 0001 00:00:00 GMT");
+  EXPECT_EQ(format_http_date(-70000000000), "Mon, 01 Jan 0001 00:00:00 GMT");
+  EXPECT_EQ(format_http_date(http_date_earliest), "Mon, 01 Jan 0001 00:00:00 GMT");
+  EXPECT_EQ(format_http_date(http_date_latest), "Fri, 31 Dec 9999 23:59:59 GMT");
+  EXPECT_EQ(format_http_date(highest), "Fri, 31 Dec 9999 23:59:59 GMT");
+  EXPECT_EQ(format_http_date(-1), "Wed, 31 Dec 1969 23:59:59 GMT");
+  for (std::int64_t t : {http_date_earliest, http_date_latest, std::int64_t{-1}})
+    EXPECT_EQ(parse_http_date(format_http_date(t), t_now), t);
 }
 
 TEST(http_date, parses_the_three_forms_and_refuses_others) {
@@ -106,6 +125,13 @@ TEST(if_none_match, compares_weakly_over_a_list) {
       {"\"a,b\", \"abc\"", true},  // a comma inside a tag is not a separator
       {"", false},
       {",,", false},
+      {"\"abc\",", true},  // empty elements are ignored (§5.6.1.2)
+      // Tags are separated by commas; a list that is not one matches
+      // nothing, wherever its tag stands (it matched, found by review).
+      {"\"x\" \"abc\"", false},
+      {"\"abc\" \"x\"", false},
+      {"\"abc\"x", false},
+      {"\"abc\", x", false},
   };
   for (const auto& r : rows) EXPECT_EQ(if_none_match_matches(r.list, tag), r.match) << r.list;
 }
@@ -145,6 +171,7 @@ TEST(precondition_failed, if_match_compares_strongly_over_a_list) {
       {"abc", true},
       {"", true},
       {"\"x\", W/\"abc\"", true},
+      {"\"abc\" \"x\"", true},  // not a list: it matches nothing
   };
   for (const auto& r : rows)
     EXPECT_EQ(precondition_failed(r.list, std::nullopt, tag, t_1994, t_now), r.failed) << r.list;

@@ -78,19 +78,20 @@ inline void mark_idle(connection_tracker::entry* e, bool idle) noexcept {
   if (e->tracker) e->tracker->set_idle(e, idle);
 }
 
+// Sends the pending output under the write timeout.
+inline timed<tcp_stream::write_op> flush_by(tcp_stream& s, deadline& dl,
+                                            const server_options& opts) {
+  return {dl, saturating_add(s.owner().now(), opts.write_timeout), s.flush()};
+}
+
 // Reads more bytes before `until`, after sending pending output under the
 // write timeout. Where the output all leaves at the first try, as nearly
 // always, the caller awaits read_by alone and arms no write timeout.
-// `idle_once_sent`, when given, is marked idle once the output has left.
 inline task<read_outcome> read_before(tcp_stream& s, deadline& dl, time_point until,
-                                      std::size_t cap, const server_options& opts,
-                                      connection_tracker::entry* idle_once_sent) {
+                                      std::size_t cap, const server_options& opts) {
   if (s.buffered_output() > 0) {
-    auto r = co_await timed<tcp_stream::write_op>{
-        dl, saturating_add(s.owner().now(), opts.write_timeout), s.flush()};
-    if (r != read_outcome::ok) co_return r;
+    if (auto r = co_await flush_by(s, dl, opts); r != read_outcome::ok) co_return r;
   }
-  if (idle_once_sent) mark_idle(idle_once_sent, true);
   co_return co_await read_by(s, dl, until, cap);
 }
 

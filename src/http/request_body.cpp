@@ -135,7 +135,7 @@ task<int> body_source::next(std::string_view& piece) {
             s_.write_all("HTTP/1.1 100 Continue\r\n\r\n")};
         if (w != read_outcome::ok) co_return failed_ = -1;
       }
-      auto r = co_await read_before(s_, dl_, until_, cap, opts_, nullptr);
+      auto r = co_await read_before(s_, dl_, until_, cap, opts_);
       if (r == read_outcome::eof) co_return failed_ = -1;
       if (r == read_outcome::timeout) co_return failed_ = 408;
     }

@@ -79,6 +79,7 @@ namespace {
 using detail::access_log;
 using detail::field_array;
 using detail::first_line;
+using detail::flush_by;
 using detail::has_content;
 using detail::mark_idle;
 using detail::read_before;
@@ -781,13 +782,20 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
       }
       bool idle = bytes.empty() || bytes == "\r";
       if (idle) fields.release();  // idle: hold no field array
-      // Output still unsent after one try goes out under the write timeout;
-      // the connection is idle once it has left (see mark_idle).
-      time_point by = idle ? until.first_byte(s, opts) : until.whole_head(s, opts, me);
+      // Output still unsent after one try goes out under the write timeout.
+      // The connection is idle once it has left (see mark_idle), and the
+      // idle timeout runs from then: a client still taking a pipeline's
+      // answers is not idle, and it found the connection closed as it sent
+      // its next request (found by review).
       bool flushed = s.try_flush();
-      if (idle && flushed) mark_idle(me, true);
-      auto r = flushed ? co_await read_by(s, dl, by, cap)
-                       : co_await read_before(s, dl, by, cap, opts, idle ? me : nullptr);
+      if (idle && !flushed) {
+        if (co_await flush_by(s, dl, opts) != read_outcome::ok) co_return;
+        flushed = true;
+      }
+      if (idle) mark_idle(me, true);
+      time_point by = idle ? until.first_byte(s, opts) : until.whole_head(s, opts, me);
+      auto r =
+          flushed ? co_await read_by(s, dl, by, cap) : co_await read_before(s, dl, by, cap, opts);
       if (r == read_outcome::eof) co_return;  // a partial head at EOF is dropped
       if (r == read_outcome::timeout) {
         // A 408 is for a client that stopped sending, not one that stopped

@@ -256,3 +256,58 @@ TEST(http_server, a_client_cut_at_the_write_timeout_gets_a_reset) {
     ::close(c);
   }
 }
+
+namespace {
+// As accept_one, with a small send buffer: what the socket cannot take
+// waits in the server's output buffer, not in the kernel.
+task<void> accept_one_small_sndbuf(tcp_listener* l, const http::router* r,
+                                   const http::server_options* o) {
+  tcp_stream s = co_await l->accept();
+  int size = 4096;
+  ::setsockopt(s.native_handle(), SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+  co_await http::serve_connection(std::move(s), *r, *o);
+}
+}  // namespace
+
+// A connection is idle once its answers have left (RFC 9112 §9.5 closes
+// inactive ones): the idle timeout ran from when the answers were made, so
+// a client still taking a long pipeline's answers slowly found the
+// connection closed as it sent its next request (found by review). The
+// answers stay under the flush threshold, so they leave while the server
+// waits for the next request; their first ~40 KB take the client at least
+// 0.6 s, past the idle timeout; the rest it takes at once, then asks again.
+TEST(http_server, the_idle_timeout_runs_from_when_the_answers_owed_have_left) {
+  fixture f;
+  f.opts.idle_timeout = 400ms;
+  f.routes.get("/a", [](http::request&) { return http::response::text("a"); });
+  constexpr std::size_t pipelined = 480;  // ~55 KB of answers
+  std::string request = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n", again;
+  f.run_client(
+      [&](const endpoint& at) {
+        int c = client_to(at, 2048);
+        std::string all;
+        for (std::size_t i = 0; i < pipelined; ++i) all += request;
+        send_all(c, all);
+        std::string got;
+        char buf[65536];
+        ssize_t n = 1;
+        while (got.size() < 40000 && (n = ::recv(c, buf, 1000, 0)) > 0) {
+          got.append(buf, static_cast<std::size_t>(n));
+          std::this_thread::sleep_for(15ms);
+        }
+        auto answers = [&] {
+          std::size_t k = 0;
+          for (auto at = got.find("\r\n\r\na"); at != std::string::npos;
+               at = got.find("\r\n\r\na", at + 1))
+            ++k;
+          return k;
+        };
+        while (n > 0 && answers() < pipelined && (n = ::recv(c, buf, sizeof buf, 0)) > 0)
+          got.append(buf, static_cast<std::size_t>(n));
+        EXPECT_EQ(answers(), pipelined) << got.size() << " bytes";
+        send_all(c, "GET /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        again = read_to_end(c);
+      },
+      accept_one_small_sndbuf);
+  EXPECT_EQ(again.substr(0, 15), "HTTP/1.1 200 OK") << again.substr(0, 100);
+}

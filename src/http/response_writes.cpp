@@ -72,6 +72,27 @@ class log_on_exit {
   bool dismissed_ = false;
 };
 
+// Resets the connection if the body's sending ends in between: an
+// exception, or its frame destroyed at a shutdown's deadline, where the
+// stream's close would be a FIN. After a FIN a close-delimited body looks
+// whole (RFC 9112 §8), and a sized one is reset when cut any other way
+// (found by review). A chunked body lacks its last chunk, which the client
+// sees, and is not armed.
+class reset_if_cut {
+ public:
+  reset_if_cut(tcp_stream& s, bool armed) noexcept : s_(s), armed_(armed) {}
+  reset_if_cut(const reset_if_cut&) = delete;
+  reset_if_cut& operator=(const reset_if_cut&) = delete;
+  ~reset_if_cut() {
+    if (armed_) s_.abort();
+  }
+  void dismiss() noexcept { armed_ = false; }
+
+ private:
+  tcp_stream& s_;
+  bool armed_;
+};
+
 // Runs a streamed body's producer: what it threw, or null. A failure of
 // the connection itself, a write to it (w.broken()) or its cancellation, is
 // rethrown, to end the connection quietly; anything else, whatever its
@@ -128,6 +149,7 @@ task<streamed> send_produced_body(tcp_stream& s, const response& res, bool chunk
   body_writer w(s, chunked, write_timeout, length.value_or(UINT64_MAX));
   // The client went, or shutdown cut it: logged all the same.
   log_on_exit logged(log, line, res.status(), [&w] { return w.bytes_written(); });
+  reset_if_cut unfinished(s, !chunked);
   std::exception_ptr failed;
   try {
     failed = co_await run_producer(res.producer(), w, ctx);
@@ -137,6 +159,7 @@ task<streamed> send_produced_body(tcp_stream& s, const response& res, bool chunk
     // makes a close-delimited body look whole (found by review).
     if (!client_gone || !*client_gone || (ctx && ctx->root_cancelled)) throw;
   }
+  unfinished.dismiss();  // what follows ends the body, or cuts it, itself
   // Nothing of the body has left (the head waits in the buffer until the
   // first write, and a write that failed may have sent part of what was
   // buffered): the head is withdrawn, and another line stands for it.

@@ -311,3 +311,41 @@ TEST(http_server, the_idle_timeout_runs_from_when_the_answers_owed_have_left) {
       accept_one_small_sndbuf);
   EXPECT_EQ(again.substr(0, 15), "HTTP/1.1 200 OK") << again.substr(0, 100);
 }
+
+// A shutdown's deadline destroys the green threads still suspended, and a
+// stream's destruction closes it with a FIN. After a close-delimited body
+// cut there, the FIN made the part sent look whole (RFC 9112 §8: an
+// incomplete message must not be taken for a complete one); it is reset
+// instead, as a body cut any other way is (found by review).
+TEST(http_server, a_close_delimited_body_cut_by_destroying_its_server_is_reset) {
+  int c = -1;
+  {
+    fixture f;
+    f.routes.get("/forever", [](http::request&) {
+      http::response r;
+      r.stream([](http::body_writer& w) -> task<void> {
+        co_await w.write("part");
+        co_await weft::sleep(std::chrono::hours(1));
+      });
+      return r;
+    });
+    auto served = f.serve_one();
+    c = client_to(served->at);
+    send_all(c, "GET /forever HTTP/1.0\r\n\r\n");  // unsized, in 1.0: close-delimited
+    std::string got;
+    char buf[4096];
+    ASSERT_TRUE(test::run_until(
+        f.l,
+        [&] {
+          ssize_t n = ::recv(c, buf, sizeof buf, MSG_DONTWAIT);
+          if (n > 0) got.append(buf, static_cast<std::size_t>(n));
+          return got.ends_with("part");
+        },
+        5s));
+  }  // the loop goes, with the server's suspended green thread
+  char buf[4096];
+  ssize_t n = ::recv(c, buf, sizeof buf, 0);
+  int how = n == 0 ? 0 : errno;
+  EXPECT_EQ(how, ECONNRESET) << (n == 0 ? "EOF" : n > 0 ? "more bytes" : std::strerror(how));
+  ::close(c);
+}

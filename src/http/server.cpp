@@ -942,7 +942,8 @@ task<void> serve_connection(tcp_stream s, const router& r, server_options opts,
   }
   // A client cut at the write timeout, taking no more of its answer, gets a
   // reset: see tcp_stream::write_cancelled. (At a shutdown's deadline the
-  // loop destroys the frame instead, and the close is a FIN.)
+  // loop destroys the frame instead, and the close is a FIN, but for a
+  // body not chunked cut mid-way, which reset_if_cut resets.)
   if (s.write_cancelled()) s.abort();
   // `me` leaves the tracker as it goes, however the frame ends.
 }

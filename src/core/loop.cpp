@@ -53,6 +53,18 @@ void do_nothing(void*) noexcept {}
 }  // namespace
 
 loop::loop() : timers_(std::make_unique<detail::timer_heap>()), now_(clock::now()) {
+  // A constructor that throws runs no destructor: what it made is closed
+  // here (an epoll descriptor was kept with each failed try, found by
+  // review).
+  struct close_unless_made {
+    loop& l;
+    bool made = false;
+    ~close_unless_made() {
+      if (made) return;
+      if (l.wakefd_ >= 0) sys::close(l.wakefd_);
+      if (l.epfd_ >= 0) sys::close(l.epfd_);
+    }
+  } guard{*this};
   auto ep = sys::epoll_create();
   if (!ep.ok()) fail("epoll_create1", ep.err);
   epfd_ = ep.value;
@@ -70,6 +82,7 @@ loop::loop() : timers_(std::make_unique<detail::timer_heap>()), now_(clock::now(
   };
   thread_.store(std::this_thread::get_id());
   io_watch(wakefd_, io::readable, trigger::level, &wake_waiter_);
+  guard.made = true;
 }
 
 loop::~loop() {
@@ -78,8 +91,16 @@ loop::~loop() {
   // While every member is whole: the frames' destructors close streams and
   // cancel timers through this loop. The resumptions they queue never run.
   destroy_green_threads();
-  for (deferred& d : ready_)
-    if (d.fn == &run_and_delete_function) delete static_cast<std::function<void()>*>(d.ctx);
+  // Timers' callbacks too, and the functions still queued: their captures'
+  // destructors may cancel timers, queue work or watch descriptors, which
+  // a half-destroyed loop made a use of freed memory (found by review).
+  timers_->clear();
+  while (!ready_.empty()) {
+    std::vector<deferred> queued;
+    queued.swap(ready_);  // a destructor may queue more
+    for (deferred& d : queued)
+      if (d.fn == &run_and_delete_function) delete static_cast<std::function<void()>*>(d.ctx);
+  }
   if (sigfd_ >= 0) sys::close(sigfd_);
   sys::close(wakefd_);
   sys::close(epfd_);
@@ -490,12 +511,15 @@ void loop::on_signals(std::initializer_list<int> signals, std::function<void(int
   if (auto st = sys::block_signals(set); !st.ok()) fail("pthread_sigmask", st.err);
   if (auto st = sys::unblock_signals(drop); !st.ok()) fail("pthread_sigmask", st.err);
   signals_we_blocked_ = ours;
+  // The new descriptor before the old one goes: a failure left sigfd_
+  // naming a closed number, which the destructor closed again, whoever
+  // had it by then (found by review).
+  auto fd = sys::signalfd_create(set);
+  if (!fd.ok()) fail("signalfd", fd.err);
   if (sigfd_ >= 0) {
     io_forget(sigfd_);
     sys::close(sigfd_);
   }
-  auto fd = sys::signalfd_create(set);
-  if (!fd.ok()) fail("signalfd", fd.err);
   sigfd_ = fd.value;
   on_signal_ = std::move(fn);
   signal_waiter_.self = this;

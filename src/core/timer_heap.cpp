@@ -1,5 +1,7 @@
 #include "core/timer_heap.hpp"
 
+#include <algorithm>
+
 namespace weft::detail {
 
 // A timer_id packs the node's generation (high half) and index + 1 (low
@@ -11,11 +13,18 @@ timer_id make_id(uint32_t index, uint32_t gen) {
 }  // namespace
 
 timer_id timer_heap::add(time_point deadline, std::function<void()> fn, duration repeat) {
+  // Room first, so that nothing after it throws: a heap that could not
+  // grow left the node live in neither the heap nor the free list, and the
+  // free list is never grown by release(), which is noexcept (cancel).
+  if (heap_.size() == heap_.capacity()) heap_.reserve(std::max<std::size_t>(16, heap_.size() * 2));
   uint32_t index;
   if (!free_.empty()) {
     index = free_.back();
     free_.pop_back();
   } else {
+    if (nodes_.size() == nodes_.capacity())
+      nodes_.reserve(std::max<std::size_t>(16, nodes_.size() * 2));
+    if (free_.capacity() < nodes_.capacity()) free_.reserve(nodes_.capacity());
     index = static_cast<uint32_t>(nodes_.size());
     nodes_.emplace_back();
   }
@@ -160,11 +169,30 @@ void timer_heap::remove_at(uint32_t pos) noexcept {
 
 void timer_heap::release(uint32_t node_index) noexcept {
   node& n = nodes_[node_index];
-  n.live = false;
+  // The callback goes last, once the node is free: its captures'
+  // destructors may start and cancel timers, and a start may move the
+  // nodes (a reference held across it wrote to freed memory, found by
+  // review).
+  std::function<void()> fn = std::move(n.fn);
   n.fn = nullptr;
+  n.live = false;
   ++n.gen;
   if (n.gen == 0) n.gen = 1;
-  free_.push_back(node_index);
+  free_.push_back(node_index);  // within the capacity add() reserved
+}
+
+void timer_heap::clear() noexcept {
+  // Callbacks' destructors may start timers: a pass takes those too.
+  for (bool any = true; any;) {
+    any = false;
+    for (uint32_t i = 0; i < nodes_.size(); ++i) {
+      if (!nodes_[i].live) continue;
+      any = true;
+      if (nodes_[i].heap_index != not_in_heap) remove_at(nodes_[i].heap_index);
+      release(i);
+    }
+  }
+  held_.clear();
 }
 
 }  // namespace weft::detail

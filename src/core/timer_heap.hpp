@@ -23,6 +23,10 @@ class timer_heap {
   // Callbacks may add and cancel timers, including their own.
   size_t run_expired(time_point now);
   size_t size() const noexcept { return heap_.size(); }
+  // Ends every timer, destroying its callback while the heap is whole (a
+  // callback's captures may cancel or start timers as they go); for the
+  // loop's destructor.
+  void clear() noexcept;
 
  private:
   static constexpr uint32_t not_in_heap = UINT32_MAX;

@@ -5,6 +5,7 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <ctime>
@@ -14,6 +15,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -387,4 +389,49 @@ TEST(loop, an_exception_from_a_callback_leaves_the_loop_usable) {
   }
   EXPECT_TRUE(threw);
   EXPECT_FALSE(l.cancel(t)) << "a timer that fired is no longer live";
+}
+
+// A loop destroyed with timers pending destroys their callbacks while it is
+// whole: a capture whose destructor cancels its own timer (the timer's
+// owner, say) found the heap half destroyed and cancelled a timer in freed
+// memory (found by review). Its timer has gone by then.
+TEST(loop, a_loop_destroyed_with_timers_pending_lets_their_captures_cancel_them) {
+  struct canceller {
+    loop* l = nullptr;
+    timer_id id = no_timer;
+    bool* cancelled = nullptr;
+    ~canceller() {
+      if (l) *cancelled = l->cancel(id);
+    }
+  };
+  bool cancelled = true;
+  auto l = std::make_unique<loop>();
+  auto c = std::make_shared<canceller>();
+  c->l = l.get();
+  c->cancelled = &cancelled;
+  c->id = l->run_after(std::chrono::hours(1), [c] {});
+  c.reset();  // the timer's callback holds the last reference
+  l.reset();
+  EXPECT_FALSE(cancelled);
+}
+
+// A loop that cannot be made (no descriptor left for its eventfd) gives
+// back the epoll descriptor it had made: it kept it, one more with each
+// try (found by review).
+TEST(loop, a_loop_that_cannot_be_made_keeps_no_descriptor) {
+  rlimit old{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &old), 0);
+  rlimit low{64, old.rlim_max};
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  std::vector<int> fillers;
+  for (int fd; (fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) fillers.push_back(fd);
+  ASSERT_FALSE(fillers.empty());
+  ::close(fillers.back());  // one left: epoll takes it, and eventfd finds none
+  fillers.pop_back();
+  EXPECT_THROW({ loop l; }, std::system_error);
+  int probe = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  EXPECT_GE(probe, 0) << "the epoll descriptor was kept";
+  if (probe >= 0) ::close(probe);
+  for (int fd : fillers) ::close(fd);
+  ::setrlimit(RLIMIT_NOFILE, &old);
 }

@@ -2,8 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
+#include <new>
 #include <vector>
 
+#include "alloc_failure.hpp"
 #include "core/timer_heap.hpp"
 
 using weft::detail::timer_heap;
@@ -143,4 +146,60 @@ TEST(timer_heap, a_timer_added_in_the_past_by_a_callback_holds_back_no_due_timer
   EXPECT_EQ(h.run_expired(t0 + 10ms), 2u);
   EXPECT_EQ(late, (std::vector<int>{1, 2}));
   h.cancel(every);
+}
+
+// A timer's callback is destroyed when the timer is cancelled, and its
+// captures' destructors may use the heap. Here one starts timers, which
+// moved the nodes while release() still wrote to the cancelled one: its
+// callback was destroyed twice, and the node's generation never advanced,
+// so the next timer in it took the cancelled one's id (found by review).
+TEST(timer_heap, a_callback_destroyed_by_its_cancel_may_start_timers) {
+  timer_heap h;
+  struct starts_timers {
+    timer_heap* heap = nullptr;
+    ~starts_timers() {
+      for (int i = 0; heap && i < 64; ++i) heap->add(t0 + 1h, [] {});
+    }
+  };
+  auto owner = std::make_shared<starts_timers>();
+  owner->heap = &h;
+  weft::timer_id id = h.add(t0 + 1h, [o = std::move(owner)] {});
+  EXPECT_TRUE(h.cancel(id));
+  EXPECT_EQ(h.size(), 64u);
+  weft::timer_id next = h.add(t0 + 1h, [] {});
+  EXPECT_NE(next, id) << "a new timer took the cancelled one's id";
+  EXPECT_FALSE(h.cancel(id));
+  EXPECT_TRUE(h.cancel(next));
+}
+
+// Cancelling allocates nothing: it is noexcept (loop::cancel, a sleep's or
+// a deadline's cancel), and the first cancel on a heap grew its free list,
+// so a std::bad_alloc there ended the process (found by review).
+TEST(timer_heap, cancelling_allocates_nothing) {
+  timer_heap h;
+  weft::timer_id a = h.add(t0 + 1h, [] {}), b = h.add(t0 + 2h, [] {});
+  weft::test::fail_allocation(1);
+  bool cancelled = h.cancel(a) && h.cancel(b);
+  bool failed = weft::test::allocation_failed();
+  weft::test::fail_allocation(0);
+  EXPECT_TRUE(cancelled);
+  EXPECT_FALSE(failed);
+}
+
+// A timer that cannot be started (no memory) leaves nothing behind: when
+// the heap could not grow, its node stayed live, in neither the heap nor
+// the free list, holding its callback for as long as the heap lived.
+TEST(timer_heap, a_timer_that_cannot_be_started_leaves_nothing) {
+  timer_heap h;
+  auto token = std::make_shared<int>(0);
+  for (int i = 0; i < 100; ++i) {
+    weft::test::fail_allocation(i % 3 + 1);
+    try {
+      h.add(t0 + 1h, [token] {});
+    } catch (const std::bad_alloc&) {
+    }
+    weft::test::fail_allocation(0);
+  }
+  h.run_expired(t0 + 2h);
+  EXPECT_EQ(token.use_count(), 1) << "a callback outlived its timer";
 }

@@ -223,7 +223,10 @@ void loop::dispatch(uint64_t data, uint32_t events) {
     if (auto* w = std::exchange(e.reader, nullptr)) {
       w->on_ready(w, events);
     } else if (e.trig == trigger::edge) {
-      e.ready |= io::readable;  // remember the edge: it will not be repeated
+      // Remember the edge, which will not be repeated, and the peer's end
+      // with it: a reader that took the edge later without it waited for
+      // one more, after its short read of the last bytes (found by review).
+      e.ready |= io::readable | (events & (io::peer_closed | failure));
     } else if (events & io::readable) {
       unwanted |= io::readable;
     }
@@ -316,7 +319,7 @@ void loop::io_modify(int fd, uint32_t events) {
   if (!e.registered || e.mask != events) set_mask(fd, e, events);
 }
 
-bool loop::io_wait(int fd, uint32_t direction, trigger t, detail::io_waiter* w) {
+bool loop::io_wait(int fd, uint32_t direction, trigger t, detail::io_waiter* w, uint32_t* came) {
   fd_entry& e = entry(fd);
   if (e.watched())
     throw std::logic_error("weft::loop: fd " + std::to_string(fd) + " is watched by an io_watcher");
@@ -327,7 +330,11 @@ bool loop::io_wait(int fd, uint32_t direction, trigger t, detail::io_waiter* w) 
     e.watch_mode = false;
   }
   if (e.ready & direction) {
-    e.ready &= ~direction;
+    uint32_t taken = direction == io::readable
+                         ? e.ready & (io::readable | io::peer_closed | io::error | io::hangup)
+                         : direction;
+    e.ready &= ~taken;
+    if (came) *came = taken;
     return false;
   }
   // One waiter per direction, as with a stream (and Eventlet's "second

@@ -64,7 +64,7 @@ void stream_op::on_io(io_waiter* self, uint32_t events) noexcept {
       op->step_next_turn();
       return;
     }
-    if (op->owner->io_wait(op->stream->fd_, op->direction, op->stream->trig_, op)) return;
+    if (op->wait_or_take_edge()) return;
   }
 }
 
@@ -564,8 +564,10 @@ bool tcp_stream::watch_input(input_watch& w) {
     if (events & (io::peer_closed | io::hangup | io::error)) watch->stream->peer_closed_ = true;
     watch->on_input(watch);
   };
-  if (loop_->io_wait(fd_, io::readable, trig_, &w)) return true;
+  uint32_t came = 0;
+  if (loop_->io_wait(fd_, io::readable, trig_, &w, &came)) return true;
   drained_ = false;  // the loop had kept an edge for the next read: taken
+  if (came & (io::peer_closed | io::hangup | io::error)) peer_closed_ = true;
   // The edge may be stale, its bytes read since (a read that did not need
   // to wait left it kept): then wait for the next one, now that it is taken.
   if (peek_socket() != socket_input::nothing) return false;

@@ -142,8 +142,11 @@ class loop {
   void io_modify(int fd, uint32_t events);
   // Returns false, registering nothing, when an edge-triggered fd already
   // became ready in that direction while no one waited: the caller retries
-  // its syscall instead of suspending (the edge will not come again).
-  [[nodiscard]] bool io_wait(int fd, uint32_t direction, trigger t, detail::io_waiter* w);
+  // its syscall instead of suspending (the edge will not come again). Then
+  // `came`, when given, receives that edge's events: a reader learns the
+  // peer had closed (io::peer_closed), which no later edge will say.
+  [[nodiscard]] bool io_wait(int fd, uint32_t direction, trigger t, detail::io_waiter* w,
+                             uint32_t* came = nullptr);
   void io_unwait(int fd, uint32_t direction) noexcept;
   // The same, only where `w` still waits: for a wait that may outlive the
   // owner of its fd, whose number may since wait for someone else.
@@ -164,9 +167,11 @@ class loop {
   struct fd_entry {
     detail::io_waiter* reader = nullptr;  // in watch mode: the watcher
     detail::io_waiter* writer = nullptr;
-    uint32_t gen = 0;    // bumped by io_forget: stale batch entries are skipped
-    uint32_t mask = 0;   // events registered with epoll
-    uint32_t ready = 0;  // edge-triggered only: edges that came with no waiter
+    uint32_t gen = 0;   // bumped by io_forget: stale batch entries are skipped
+    uint32_t mask = 0;  // events registered with epoll
+    // Edge-triggered only: edges that came with no waiter; a readable one
+    // with the peer_closed, hangup and error bits that came with it.
+    uint32_t ready = 0;
     trigger trig = trigger::level;
     bool registered = false;  // added to epoll (possibly with no events)
     bool watch_mode = false;

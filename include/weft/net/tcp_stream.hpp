@@ -101,6 +101,9 @@ struct stream_op : wait_base, io_waiter {
   // answered no other connection on that loop for seconds, and missed a
   // SIGTERM (tcp_stream.a_stream_that_never_waits_still_lets_the_loop_run).
   inline bool step_now() noexcept;
+  // Waits for `direction` (true), or takes the edge the loop kept for it
+  // (false: step again), noting a peer's end that came with that edge.
+  inline bool wait_or_take_edge();
   static void on_yield(void* self) noexcept;
   template <class P>
   bool suspend(std::coroutine_handle<P> caller);
@@ -405,6 +408,15 @@ inline bool detail::stream_op::step_now() noexcept {
   return true;
 }
 
+inline bool detail::stream_op::wait_or_take_edge() {
+  uint32_t came = 0;
+  if (owner->io_wait(stream->fd_, direction, stream->trig_, this, &came)) return true;
+  // Data and the peer's FIN can share one edge: a short read of the last
+  // bytes no longer proves the next would say EAGAIN (see fill()).
+  if (came & (io::peer_closed | io::hangup | io::error)) stream->peer_closed_ = true;
+  return false;
+}
+
 template <class P>
 bool detail::stream_op::suspend(std::coroutine_handle<P> caller) {
   if (!begin(caller, &on_cancel)) {
@@ -424,7 +436,7 @@ bool detail::stream_op::suspend(std::coroutine_handle<P> caller) {
         busy = true;
         return true;
       }
-      if (owner->io_wait(stream->fd_, direction, stream->trig_, this)) {
+      if (wait_or_take_edge()) {
         busy = true;
         return true;
       }

@@ -78,8 +78,12 @@ class echo_service final : public service {
   }
   static task<void> wait_then(echo_service* self, std::function<void()> done) {
     co_await self->accepting_.wait();
-    co_await self->connections_.wait();
+    // New clients are refused from here, as qa's are: the listener stayed
+    // open until the last connection had gone, and its queue took clients
+    // in for the exit to reset them (a restart over --reuse-port reset 8
+    // of 20, found by review).
     self->listener_.close();
+    co_await self->connections_.wait();
     done();
   }
 
@@ -94,10 +98,32 @@ class echo_service final : public service {
 
 // By value: the stream lives in this green thread's frame and closes when
 // the task ends, however it ends.
+// Destroyed before its end (a shutdown's deadline destroys the green
+// threads still running), a connection still owed echoes is reset, as qa's
+// is: a FIN made the echoes the kernel held look like all of them (found
+// by review).
+class reset_if_owing {
+ public:
+  explicit reset_if_owing(tcp_stream& s) noexcept : s_(s) {}
+  reset_if_owing(const reset_if_owing&) = delete;
+  reset_if_owing& operator=(const reset_if_owing&) = delete;
+  ~reset_if_owing() {
+    if (armed_ && s_.is_open() &&
+        (s_.buffered_output() > 0 || !all_sent_acknowledged(s_.native_handle())))
+      s_.abort();
+  }
+  void dismiss() noexcept { armed_ = false; }
+
+ private:
+  tcp_stream& s_;
+  bool armed_ = true;
+};
+
 task<void> serve_echo(echo_service& svc, tcp_stream s, const echo_options& o) {
   const duration idle = seconds(o.idle_timeout);
   deadline dl(*co_await weft::detail::this_context{});
   echo_service::member me(svc, dl);
+  reset_if_owing cut(s);
   bool too_long = false;
   try {
     while (!svc.stopping()) {
@@ -139,6 +165,7 @@ task<void> serve_echo(echo_service& svc, tcp_stream s, const echo_options& o) {
   } else {
     co_await s.flush();
   }
+  cut.dismiss();  // ended as above
 }
 
 }  // namespace

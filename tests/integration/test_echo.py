@@ -330,6 +330,64 @@ class EchoShutdown(unittest.TestCase):
         self.assertEqual(server.wait(), 0, server.describe())
 
 
+class EchoShutdownEdges(unittest.TestCase):
+    """What a graceful stop does to those it cannot serve: a client that
+    comes after it began, and one still owed echoes at its deadline."""
+
+    def stall_in_shutdown(self, server, sock):
+        """Fills `sock`'s path with echoes it does not read, then stops the
+        server: its shutdown waits on this client. Returns the sender."""
+        sent = b"".join(line_of(99, str(i % 10).encode()) for i in range(30_000))  # 3 MB
+        sender = BackgroundSender(sock, sent)
+        wait_until_blocked(sock)
+        server.send_signal(signal.SIGTERM)
+        return sender
+
+    def test_a_client_that_comes_once_the_stop_has_begun_is_refused(self):
+        # The listener stayed open until the last connection had gone: the
+        # kernel took new clients into its queue for the exit to reset them
+        # (a restart over --reuse-port reset 8 of 20, found by review).
+        server = start_weft(self, "echo", "--shutdown-timeout", "5")
+        with server.connect(timeout=10.0) as sock:
+            sender = self.stall_in_shutdown(server, sock)
+            time.sleep(0.3)  # the stop has begun: a loop turn closes the listener
+            with self.assertRaises(ConnectionRefusedError, msg="still accepting 0.3 s into the stop"):
+                socket.create_connection(("127.0.0.1", server.port), timeout=1.0).close()
+            while sock.recv(1 << 16):
+                pass
+            sender.join()
+        self.assertEqual(server.wait(), 0, server.describe())
+
+    def test_a_client_still_owed_echoes_at_the_deadline_is_reset(self):
+        # At the deadline the connection was closed with a FIN: the kernel
+        # went on sending what it held, and the client read its echoes short
+        # of what it sent, then a clean end, as if that was all (found by
+        # review; the server must have read all of it, so that its close is
+        # not a reset anyway: one run in three here). qa resets such a
+        # client; so does echo now.
+        server = start_weft(self, "echo", "--shutdown-timeout", "1")
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.settimeout(10.0)
+        sock.connect(("127.0.0.1", server.port))
+        with sock:
+            # All of it read, the echoes held up: the server's input is
+            # empty, so its close is a FIN unless it chooses a reset.
+            sent = b"".join(line_of(99, str(i % 10).encode()) for i in range(30_000))  # 3 MB
+            sender = BackgroundSender(sock, sent)
+            sender.join(timeout=10.0)
+            time.sleep(0.2)
+            server.send_signal(signal.SIGTERM)
+            self.assertEqual(server.wait(), 0, server.describe())
+            got = 0
+            try:
+                while chunk := sock.recv(1 << 16):
+                    got += len(chunk)
+            except ConnectionResetError:
+                return  # cut, and told so
+            self.assertEqual(got, len(sent), "a clean end short of the echoes owed")
+
+
 class EchoProcess(ProcessContract, unittest.TestCase):
     subcommand = "echo"
     request = b"ping " * 200 + b"\n"

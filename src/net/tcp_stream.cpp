@@ -218,7 +218,11 @@ void tcp_stream::abort() noexcept {
 
 [[gnu::cold, gnu::noinline]] bool tcp_stream::write_waits_beside(const stream_op& op) noexcept {
   const stream_op* o = other(op);
-  return o != nullptr && o->waiting() && stream_op::writes(o->what);
+  // Only an op that sends when it steps: a buffered write (kind::nothing)
+  // taking its turn of the loop sends nothing, and output left to it
+  // stayed in the buffer (found by review).
+  return o != nullptr && o->waiting() &&
+         (o->what == stream_op::kind::write || o->what == stream_op::kind::send_file);
 }
 
 void tcp_stream::restep(stream_op& op) noexcept {

@@ -181,6 +181,25 @@ TEST(tcp_stream_duplex, a_reader_waiting_to_flush_hands_its_output_to_the_writer
   EXPECT_EQ(f.receive(replies.size() + 4, written), replies + "tail");
 }
 
+// A buffered write that is taking its turn of the loop (after ready_budget
+// operations that did not wait) sends nothing when it steps: a read that
+// started beside it meanwhile, and found the socket full as it flushed,
+// left the rest of the output to it, and the output stayed in the buffer
+// until the peer sent something (found by review).
+TEST(tcp_stream_duplex, a_read_beside_a_buffered_write_taking_its_turn_still_sends_the_output) {
+  duplex_fixture f;
+  bool written = false;
+  spawn_n(f.l, [](tcp_stream* s, bool* done) -> task<void> {
+    const std::string chunk(1000, 'w');
+    for (int i = 0; i < 65; ++i) co_await s->write(chunk);  // 65,000 bytes, buffered
+    *done = true;
+  }(&f.s, &written));
+  f.start_reader();  // steps while the 65th write waits for its turn
+  std::string got = f.receive(65000, written);
+  EXPECT_EQ(got.size(), 65000u);
+  EXPECT_EQ(got.find_first_not_of('w'), std::string::npos);
+}
+
 // One read and one write at a time: a second reader, or a second writer
 // while the first waits for room, is refused, and the waiting one is left
 // alone.

@@ -96,8 +96,12 @@ class echo_service final : public service {
   task_group connections_;
 };
 
-// By value: the stream lives in this green thread's frame and closes when
-// the task ends, however it ends.
+// Whether the client has yet to take echoes: still buffered, or sent and
+// not acknowledged.
+bool owes_echoes(const tcp_stream& s) noexcept {
+  return s.buffered_output() > 0 || !all_sent_acknowledged(s.native_handle());
+}
+
 // Destroyed before its end (a shutdown's deadline destroys the green
 // threads still running), a connection still owed echoes is reset, as qa's
 // is: a FIN made the echoes the kernel held look like all of them (found
@@ -108,9 +112,7 @@ class reset_if_owing {
   reset_if_owing(const reset_if_owing&) = delete;
   reset_if_owing& operator=(const reset_if_owing&) = delete;
   ~reset_if_owing() {
-    if (armed_ && s_.is_open() &&
-        (s_.buffered_output() > 0 || !all_sent_acknowledged(s_.native_handle())))
-      s_.abort();
+    if (armed_ && s_.is_open() && owes_echoes(s_)) s_.abort();
   }
   void dismiss() noexcept { armed_ = false; }
 
@@ -119,6 +121,8 @@ class reset_if_owing {
   bool armed_ = true;
 };
 
+// By value: the stream lives in this green thread's frame and closes when
+// the task ends, however it ends.
 task<void> serve_echo(echo_service& svc, tcp_stream s, const echo_options& o) {
   const duration idle = seconds(o.idle_timeout);
   deadline dl(*co_await weft::detail::this_context{});
@@ -161,7 +165,7 @@ task<void> serve_echo(echo_service& svc, tcp_stream s, const echo_options& o) {
     // Idle: nothing came, or the client took none of its echoes. Then a
     // reset, so that it knows it was cut: a FIN would wait behind them.
     // (write_cancelled() alone missed echoes held up in a read's flush.)
-    if (s.buffered_output() > 0 || !all_sent_acknowledged(s.native_handle())) s.abort();
+    if (owes_echoes(s)) s.abort();
   } else {
     co_await s.flush();
   }

@@ -216,7 +216,7 @@ void loop::dispatch(uint64_t data, uint32_t events) {
     return;
   }
   constexpr uint32_t failure = io::error | io::hangup;
-  const bool rd = events & (io::readable | io::peer_closed | failure);
+  const bool rd = events & (io::readable | io::peer_end);
   const bool wr = events & (io::writable | failure);
   uint32_t unwanted = 0;
   if (rd) {
@@ -226,7 +226,7 @@ void loop::dispatch(uint64_t data, uint32_t events) {
       // Remember the edge, which will not be repeated, and the peer's end
       // with it: a reader that took the edge later without it waited for
       // one more, after its short read of the last bytes (found by review).
-      e.ready |= io::readable | (events & (io::peer_closed | failure));
+      e.ready |= io::readable | (events & io::peer_end);
     } else if (events & io::readable) {
       unwanted |= io::readable;
     }
@@ -330,9 +330,8 @@ bool loop::io_wait(int fd, uint32_t direction, trigger t, detail::io_waiter* w, 
     e.watch_mode = false;
   }
   if (e.ready & direction) {
-    uint32_t taken = direction == io::readable
-                         ? e.ready & (io::readable | io::peer_closed | io::error | io::hangup)
-                         : direction;
+    uint32_t taken =
+        direction == io::readable ? e.ready & (io::readable | io::peer_end) : direction;
     e.ready &= ~taken;
     if (came) *came = taken;
     return false;

@@ -54,7 +54,7 @@ void stream_op::on_io(io_waiter* self, uint32_t events) noexcept {
   auto* op = static_cast<stream_op*>(self);
   // Data and the peer's FIN can share one edge: once the peer is known to
   // have closed, a short read no longer proves the next would say EAGAIN.
-  if (events & (io::peer_closed | io::hangup | io::error)) op->stream->peer_closed_ = true;
+  op->stream->note_peer_end(events);
   for (;;) {
     if (op->step()) {
       op->done_waiting();
@@ -565,13 +565,13 @@ bool tcp_stream::watch_input(input_watch& w) {
     // look (drained_ would skip to a wait for an edge that came), and a
     // FIN in it means a short read no longer proves the socket empty.
     watch->stream->drained_ = false;
-    if (events & (io::peer_closed | io::hangup | io::error)) watch->stream->peer_closed_ = true;
+    watch->stream->note_peer_end(events);
     watch->on_input(watch);
   };
   uint32_t came = 0;
   if (loop_->io_wait(fd_, io::readable, trig_, &w, &came)) return true;
   drained_ = false;  // the loop had kept an edge for the next read: taken
-  if (came & (io::peer_closed | io::hangup | io::error)) peer_closed_ = true;
+  note_peer_end(came);
   // The edge may be stale, its bytes read since (a read that did not need
   // to wait left it kept): then wait for the next one, now that it is taken.
   if (peek_socket() != socket_input::nothing) return false;

@@ -37,6 +37,9 @@ inline constexpr uint32_t writable = 0x004;
 inline constexpr uint32_t error = 0x008;
 inline constexpr uint32_t hangup = 0x010;
 inline constexpr uint32_t peer_closed = 0x2000;  // EPOLLRDHUP
+// The peer closed, reset, or the socket failed: a read short of its
+// buffer no longer proves the next would say EAGAIN.
+inline constexpr uint32_t peer_end = peer_closed | hangup | error;
 }  // namespace io
 
 // Level-triggered: the loop reports an fd while it stays ready.

@@ -342,6 +342,12 @@ class tcp_stream {
   bool step_read_more(detail::stream_op& op) noexcept;
   bool step_send_file(detail::stream_op& op) noexcept;
   bool wait_for_input(detail::stream_op& op, std::size_t most = SIZE_MAX) noexcept;
+  // From the events of an edge taken, however it was taken (a wake-up, a
+  // watch, or one the loop kept): once the peer is known to have ended, a
+  // short read no longer sets drained_.
+  void note_peer_end(uint32_t events) noexcept {
+    if (events & io::peer_end) peer_closed_ = true;
+  }
   // Hands back the bytes the previous read_until returned.
   void settle() noexcept {
     if (consume_ != 0) [[unlikely]] {
@@ -413,7 +419,7 @@ inline bool detail::stream_op::wait_or_take_edge() {
   if (owner->io_wait(stream->fd_, direction, stream->trig_, this, &came)) return true;
   // Data and the peer's FIN can share one edge: a short read of the last
   // bytes no longer proves the next would say EAGAIN (see fill()).
-  if (came & (io::peer_closed | io::hangup | io::error)) stream->peer_closed_ = true;
+  stream->note_peer_end(came);
   return false;
 }
 

@@ -40,21 +40,32 @@ class qa_connection {
   // waits for the client's EOF (bounded), so unread input cannot turn it
   // into a reset that destroys the error reply.
   void finish_after_flush(bool linger = false);
-  // The graceful stop: no more reading; every question read is answered,
-  // those held back at the output limit too, and the close lingers (for at
-  // most 1 s): input may wait unread in the kernel, and a plain close over
-  // it resets the connection, destroying answers still queued there, which
-  // our own buffers cannot show.
-  void begin_shutdown() { finish_after_flush(true); }
+  // The graceful stop: every question that had come is answered, those
+  // held back at the output limit too, and those waiting unread in the
+  // kernel (one read's budget of them): a connection accepted in the same
+  // turn as the stop began had its question read only to be discarded,
+  // and a FIN with no answer (found by review). Then no more reading, and
+  // the close lingers (for at most 1 s): input may wait unread in the
+  // kernel, and a plain close over it resets the connection, destroying
+  // answers still queued there, which our own buffers cannot show.
+  void begin_shutdown() {
+    if (reading_) read_input();
+    finish_after_flush(true);
+  }
   // Makes the close that follows (the destructor's) a reset, if answers are
-  // still owed.
+  // still owed: unsent, unacknowledged, or to questions held back at the
+  // output limit. Half a question is owed none (it was reset, found by
+  // review).
   void cut_if_owing() noexcept {
-    if (fd_ && !lingering_ && (!out_.empty() || !in_.empty() || !all_sent_acknowledged(fd_.get())))
+    bool held_back = next_question(in_).what != qa_frame::need_more;
+    if (fd_ && !lingering_ && (!out_.empty() || held_back || !all_sent_acknowledged(fd_.get())))
       reset_when_closed(fd_.get());
   }
   // Whether nothing has moved since `t`: no question read, no answer
-  // taken. A lingering close has its own timer.
-  bool still_since(time_point t) const noexcept { return fd_ && !lingering_ && moved_ < t; }
+  // taken. A lingering close has its own timer. Answers taken that the
+  // socket has yet to show as room count too (reply_progress): they move
+  // the clock on, and only the second look finds a client that took none.
+  bool still_since(time_point t) noexcept;
 
  private:
   // Beyond this much unsent output, stop reading until the client catches up.
@@ -83,6 +94,7 @@ class qa_connection {
   std::size_t discarded_ = 0;
   timer_id linger_timer_ = no_timer;
   time_point moved_;  // the last question read or answer taken (see still_since)
+  reply_progress progress_;
   io_watcher watcher_;
 };
 
@@ -173,6 +185,13 @@ qa_connection::qa_connection(qa_service& svc, unique_fd fd, trigger t)
       watcher_(
           svc.owner(), fd_.get(), io::readable, [this](uint32_t ev) { on_event(ev); }, t) {}
 
+bool qa_connection::still_since(time_point t) noexcept {
+  if (!fd_ || lingering_ || moved_ >= t) return false;
+  if (!progress_.moved(fd_.get(), out_.size())) return true;
+  moved_ = svc_.owner().now();
+  return false;
+}
+
 qa_connection::~qa_connection() {
   if (linger_timer_ != no_timer) svc_.owner().cancel(linger_timer_);
 }
@@ -214,6 +233,7 @@ void qa_connection::read_input() {
 
 void qa_connection::answer_questions() {
   std::string_view rest = in_;
+  const std::size_t owed_before = out_.size();
   // Up to the output limit: one 16 KiB read of "?" is 16,384 questions and
   // 393 KiB of answers, and answering all at once took the output to about
   // 650 KiB against a limit of 256. The rest wait in `in_`, which grows no
@@ -231,6 +251,7 @@ void qa_connection::answer_questions() {
     }
     out_ += svc_.answers().answer(f.text);
   }
+  progress_.wrote(out_.size() - owed_before);
   in_.erase(0, in_.size() - rest.size());
   release_if_empty(in_);
 }

@@ -1,5 +1,6 @@
 #include "server.hpp"
 
+#include <weft/core/fd_io.hpp>
 #include <weft/core/log.hpp>
 #include <weft/core/process.hpp>
 
@@ -8,6 +9,7 @@
 #include <csignal>
 #include <cstdio>
 #include <exception>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,6 +46,16 @@ void add_idle_timeout_flag(CLI::App& cmd, double& secs, const std::string& what)
                      "loosens a safe default")
       ->capture_default_str()
       ->check(seconds(0.001, 86400));
+}
+
+bool reply_progress::moved(int fd, std::size_t buffered) noexcept {
+  std::optional<std::size_t> unacked = unacknowledged_bytes(fd);
+  if (!unacked) return false;
+  std::uint64_t owed = buffered + *unacked;
+  std::uint64_t taken = written_ > owed ? written_ - owed : 0;
+  bool more = owed > 0 && taken > taken_;
+  taken_ = taken;
+  return more;
 }
 
 void add_common_flags(CLI::App& cmd, common_options& opts, int default_port) {

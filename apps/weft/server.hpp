@@ -8,6 +8,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -42,6 +44,27 @@ duration seconds(double s);
 // go with nothing moving, no request read and no reply taken, before it is
 // closed. 300 s by default; `what` says what moves.
 void add_idle_timeout_flag(CLI::App& cmd, double& secs, const std::string& what);
+
+// The other half of that clock: whether a client owed replies has taken
+// any since the last look. Its own reads show only when the socket has
+// room again, a third of its send buffer (hundreds of KiB on loopback), so
+// a client reading steadily but slowly was cut as idle (found by review).
+// Asked only once the clock has run out, as a syscall per reply would cost:
+// a client that stops taking its replies is cut one to two timeouts after
+// it last took any. One connection's, on its loop thread.
+class reply_progress {
+ public:
+  // `n` more bytes of replies, handed to the kernel or to a buffer.
+  void wrote(std::size_t n) noexcept { written_ += n; }
+  // Whether the client has taken replies since the last call: bytes
+  // written that have left both `buffered` (still ours) and the kernel's
+  // queue (SIOCOUTQ). False when nothing is owed.
+  bool moved(int fd, std::size_t buffered) noexcept;
+
+ private:
+  std::uint64_t written_ = 0;
+  std::uint64_t taken_ = 0;  // at the last call
+};
 
 // A server running on one loop. begin_shutdown stops accepting, lets work in
 // flight finish, and calls done (on its loop) when nothing is left.

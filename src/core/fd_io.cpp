@@ -23,8 +23,13 @@ void reset_when_closed(int fd) noexcept {
 }
 
 bool all_sent_acknowledged(int fd) noexcept {
+  return unacknowledged_bytes(fd) == std::size_t{0};
+}
+
+std::optional<std::size_t> unacknowledged_bytes(int fd) noexcept {
   auto r = sys::unacked_bytes(fd);
-  return r.ok() && r.value == 0;
+  if (!r.ok() || r.value < 0) return std::nullopt;
+  return static_cast<std::size_t>(r.value);
 }
 
 }  // namespace weft

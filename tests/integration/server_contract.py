@@ -7,6 +7,7 @@ mixing ProcessContract into a unittest.TestCase and saying how one
 request/reply round trip looks.
 """
 
+import os
 import resource
 import signal
 import socket
@@ -71,6 +72,18 @@ class BusyClient:
             raise AssertionError("busy client still blocked after the server stopped")
         if self.failure:
             raise AssertionError(self.failure)
+
+
+def wait_until_stopped(pid, timeout=5.0):
+    """Waits until a SIGSTOP has taken effect: kill() returns before it has,
+    and the process, running on another core, went on meanwhile."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open(f"/proc/{pid}/stat") as f:
+            if f.read().rpartition(")")[2].split()[0] == "T":
+                return
+        time.sleep(0.01)
+    raise AssertionError(f"process {pid} never stopped")
 
 
 class ProcessContract:
@@ -330,6 +343,37 @@ class ProcessContract:
         self.assertEqual(server.stop(signal.SIGTERM), 0, server.describe())
         self.assertLess(time.monotonic() - started, 3.0)
 
+    def test_a_request_that_came_before_the_stop_is_answered(self):
+        """A stop answers what its clients asked before it. Paused (SIGSTOP)
+        while clients connect and ask, and while the signal comes, the
+        server accepts them in the same turn as it begins to stop: qa then
+        read their questions only to discard them, and closed with a FIN
+        and no answer (found by review). A client may instead be refused
+        with a reset, still queued when the listener closed: it then knows."""
+        server = start_weft(self, self.subcommand, "--threads", "1")
+        clients = []
+        os.kill(server.pid, signal.SIGSTOP)
+        try:
+            wait_until_stopped(server.pid)
+            for _ in range(32):
+                clients.append(server.connect(timeout=STOP_TIMEOUT))
+                clients[-1].sendall(self.request)
+            server.send_signal(signal.SIGTERM)
+        finally:
+            os.kill(server.pid, signal.SIGCONT)
+        for i, c in enumerate(clients):
+            with c:
+                got, reset = b"", False
+                try:
+                    while chunk := c.recv(1 << 16):
+                        got += chunk
+                except ConnectionResetError:
+                    reset = True
+                if not reset:
+                    self.assertTrue(got.startswith(bytes(self.reply)[:12]),
+                                    f"client {i}: {got[:80]!r}, then a clean close")
+        self.assertEqual(server.wait(), 0, server.describe())
+
     def test_the_port_is_released_after_a_graceful_stop(self):
         server = start_weft(self, self.subcommand)
         self.assertEqual(server.stop(signal.SIGINT), 0, server.describe())
@@ -372,12 +416,41 @@ class IdleTimeoutContract:
                 time.sleep(0.2)
             self.round_trip(s)
 
+    def test_a_client_that_takes_its_replies_slowly_is_not_cut(self):
+        """Taking replies is progress, however slowly. The client takes
+        1 KiB every 50 ms, through a receive buffer of a few KiB, for six
+        timeouts: the server waits for room all that while (the kernel
+        wakes a writer only once a third of its send buffer is free, here
+        hundreds of KiB), and was cut at the first timeout, the progress
+        the kernel's queue showed not counting (found by review)."""
+        server = self.start()
+        count = 8 * 2**20 // len(self.request)
+        s = socket.socket(server.family, socket.SOCK_STREAM)
+        with s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before the handshake
+            s.settimeout(10.0)
+            s.connect((server.host, server.port))
+            sender = BackgroundSender(s, self.request * count, shutdown=True)
+            wait_until_blocked(s)
+            got = 0
+            slow_until = time.monotonic() + 6 * self.IDLE
+            while time.monotonic() < slow_until:
+                got += len(s.recv(1024))
+                time.sleep(0.05)
+            while chunk := s.recv(1 << 16):
+                got += len(chunk)
+            sender.join()
+        self.assertIsNone(sender.error)
+        self.assertEqual(got, count * len(self.reply))
+
     def test_a_client_that_stops_taking_its_replies_is_reset(self):
         server = self.start()
         with server.connect(timeout=10.0) as s:
             sender = BackgroundSender(s, self.request * (8 * 2**20 // len(self.request)))
             wait_until_blocked(s)
-            time.sleep(3 * self.IDLE)  # taking nothing: reading would be progress
+            # Taking nothing (reading would be progress). Cut between one
+            # and two timeouts after the last progress, plus qa's sweep.
+            time.sleep(4 * self.IDLE)
             reset = False
             try:
                 while s.recv(1 << 16):

@@ -460,6 +460,15 @@ class QaIdleTimeout(IdleTimeoutContract, unittest.TestCase):
     def round_trip(self, sock):
         QaProcess.round_trip(self, sock)
 
+    def test_a_client_idle_with_half_a_question_is_closed_not_reset(self):
+        """Half a question is owed no answer: the close is a FIN. Any input
+        kept counted as answers owed, and the client was reset (found by
+        review)."""
+        server = self.start()
+        with server.connect(timeout=5.0) as s:
+            s.sendall(b"What is your")
+            self.assertEqual(s.recv(1), b"", "closed with a FIN")
+
 
 if __name__ == "__main__":
     unittest.main()

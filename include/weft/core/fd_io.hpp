@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstddef>
+#include <optional>
 #include <system_error>
 
 namespace weft {
@@ -34,5 +35,11 @@ void reset_when_closed(int fd) noexcept;
 // reset, which destroys what has not: false for a descriptor that is not
 // a socket.
 bool all_sent_acknowledged(int fd) noexcept;
+// How many bytes written to stream socket `fd` the peer has yet to
+// acknowledge: in flight, or still queued in the kernel (SIOCOUTQ). As they
+// fall, the peer is taking what it is sent, before the socket has room
+// enough to say so (a third of its send buffer). Nothing for a descriptor
+// that is not a socket.
+std::optional<std::size_t> unacknowledged_bytes(int fd) noexcept;
 
 }  // namespace weft

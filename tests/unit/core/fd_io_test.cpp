@@ -75,6 +75,40 @@ TEST(all_sent_acknowledged, is_false_while_the_peer_has_not_taken_what_was_sent)
   EXPECT_TRUE(acknowledged_within(server.get(), std::chrono::seconds(5)));
 }
 
+// The line servers' idle clock counts what the peer takes as progress:
+// the count falls as it reads, long before the socket has room enough to
+// wake a writer.
+TEST(unacknowledged_bytes, falls_as_the_peer_reads_what_was_sent) {
+  auto [client, server] = tcp_pair();
+  EXPECT_EQ(unacknowledged_bytes(server.get()), std::size_t{0});
+  std::vector<char> bytes(1 << 20, 'x');
+  for (std::size_t sent = 0;;) {
+    io_result r = write_some(server.get(), bytes.data(), bytes.size());
+    if (r.would_block()) break;
+    ASSERT_FALSE(r.failed());
+    sent += r.bytes;
+    ASSERT_LT(sent, std::size_t{1} << 30);
+  }
+  std::optional<std::size_t> full = unacknowledged_bytes(server.get());
+  ASSERT_TRUE(full.has_value());
+  ASSERT_GT(*full, 0u);
+  // Read a little at a time until the count falls (the peer's window
+  // opens once it has read enough).
+  std::vector<char> sink(4096);
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (unacknowledged_bytes(server.get()) >= full) {
+    ASSERT_LT(std::chrono::steady_clock::now(), until);
+    ASSERT_GT(::read(client.get(), sink.data(), sink.size()), 0);
+  }
+}
+
+TEST(unacknowledged_bytes, is_nothing_for_a_descriptor_that_is_not_a_socket) {
+  int p[2];
+  ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
+  unique_fd r(p[0]), w(p[1]);
+  EXPECT_EQ(unacknowledged_bytes(w.get()), std::nullopt);
+}
+
 // A peer cut short is told so: its next read fails with ECONNRESET where,
 // after a FIN, it would read the end of what it was sent.
 TEST(reset_when_closed, makes_the_close_a_reset) {

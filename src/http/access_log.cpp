@@ -62,7 +62,12 @@ void access_log::write_line(std::string_view request_line, int status, std::uint
     append_log_escaped(line, request_line);
   std::string tail = "\" " + std::to_string(status) + " " + std::to_string(bytes) + "\n";
   if (line.size() + tail.size() > max_log_line) {  // a request line of kilobytes: its start
-    line.resize(max_log_line - tail.size() - 3);
+    // Between escapes, not inside one: every backslash in the line begins
+    // one, four bytes long (the request's own are written \x5C).
+    std::size_t cut = max_log_line - tail.size() - 3;
+    std::size_t escape = line.rfind('\\', cut - 1);
+    if (escape != std::string::npos && escape + 4 > cut) cut = escape;
+    line.resize(cut);
     line += "...";
   }
   write_log_line(file, line + tail);

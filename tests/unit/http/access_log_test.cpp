@@ -138,6 +138,30 @@ TEST_F(log_fifo, a_line_is_at_most_what_a_pipe_takes_whole) {
   std::fclose(log);
 }
 
+// Cut short, a line of escapes ended inside one ("\x2..."), which a log
+// reader that decodes them takes for a malformed line (found by review).
+// Each of the four places the cut can fall in an escape.
+TEST(access_log, a_long_line_is_cut_between_escapes_not_inside_one) {
+  for (std::size_t lead = 0; lead < 4; ++lead) {
+    char* data = nullptr;
+    std::size_t size = 0;
+    std::FILE* log = open_memstream(&data, &size);
+    ASSERT_NE(log, nullptr);
+    std::string target = "/" + std::string(lead, 'a') + std::string(3000, '"');
+    request req;
+    req.head_.method = "GET";
+    req.head_.target = target;
+    detail::access_log(log, tcp_stream()).write(detail::request_line(req), 200, 13);
+    std::fclose(log);
+    std::string got(data, size);
+    std::free(data);
+    EXPECT_LE(got.size(), 4096u);
+    std::size_t dots = got.rfind("...\" 200 13\n");
+    ASSERT_NE(dots, std::string::npos) << got;
+    EXPECT_EQ(dots - got.rfind('\\', dots), 4u) << "lead " << lead << ": " << got.substr(dots - 8);
+  }
+}
+
 // A socket that is not read (journald's stream on stdout) held the loop:
 // write(2) on it waited.
 TEST(access_log, a_socket_that_is_not_read_costs_lines_not_a_wait) {

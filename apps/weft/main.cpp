@@ -1,6 +1,8 @@
 // The `weft` command: the write-ups' servers, done properly.
 #include "commands.hpp"
 
+#include <weft/core/process.hpp>
+
 #include <cstdio>
 #include <exception>
 #include <string>
@@ -26,6 +28,8 @@ std::string subcommand_list(CLI::App& app, const char* name, bool& known) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before anything takes descriptor 1 for its own: see process.hpp.
+  weft::open_standard_descriptors();
   CLI::App app{"weft: event-driven network servers on one epoll loop per core"};
   app.require_subcommand(1);
   std::function<int()> run;

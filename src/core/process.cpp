@@ -12,4 +12,8 @@ bool ignore_sigpipe() noexcept {
   return sys::ignore_sigpipe();
 }
 
+bool open_standard_descriptors() noexcept {
+  return sys::open_standard_descriptors();
+}
+
 }  // namespace weft

@@ -74,6 +74,18 @@ class BusyClient:
             raise AssertionError(self.failure)
 
 
+def descriptor_links(pid):
+    """What each of a process's descriptors names, as far as it still does
+    once listed (one may close meanwhile)."""
+    links = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            links.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except FileNotFoundError:
+            pass
+    return links
+
+
 def wait_until_stopped(pid, timeout=5.0):
     """Waits until a SIGSTOP has taken effect: kill() returns before it has,
     and the process, running on another core, went on meanwhile."""
@@ -342,6 +354,25 @@ class ProcessContract:
         started = time.monotonic()
         self.assertEqual(server.stop(signal.SIGTERM), 0, server.describe())
         self.assertLess(time.monotonic() - started, 3.0)
+
+    def test_started_with_stdout_closed_it_keeps_descriptor_1_for_dev_null(self):
+        """Started with stdout closed, the server took descriptor 1 for its
+        own (an epoll instance, then perhaps a client's socket), and what it
+        printed there, the readiness line or `--access-log -`, went into it
+        (found by review)."""
+        proc = subprocess.Popen([WEFT_BIN, self.subcommand, "--port", "0", "--threads", "1"],
+                                stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                preexec_fn=lambda: os.close(1))
+        try:
+            deadline = time.monotonic() + READY_TIMEOUT
+            while not any(link.startswith("socket:") for link in descriptor_links(proc.pid)):
+                self.assertLess(time.monotonic(), deadline, "never listened")
+                self.assertIsNone(proc.poll(), "exited")
+                time.sleep(0.02)
+            self.assertEqual(os.readlink(f"/proc/{proc.pid}/fd/1"), "/dev/null")
+        finally:
+            proc.kill()
+            proc.wait(timeout=STOP_TIMEOUT)
 
     def test_a_request_that_came_before_the_stop_is_answered(self):
         """A stop answers what its clients asked before it. Paused (SIGSTOP)

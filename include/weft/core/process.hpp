@@ -2,6 +2,7 @@
 // Process-wide settings a server makes once, at start-up.
 //
 //   int main() {
+//     weft::open_standard_descriptors();  // first: before anything opens one
 //     weft::raise_open_file_limit();  // before the loops start accepting
 //     weft::ignore_sigpipe();
 //     ...
@@ -33,5 +34,14 @@ std::uint64_t raise_open_file_limit() noexcept;
 // the disposition, as under nginx. Whether it took (sigaction
 // can only fail on a bad argument).
 bool ignore_sigpipe() noexcept;
+
+// Opens /dev/null on each of descriptors 0, 1 and 2 that is closed, as
+// OpenSSH's daemon and BSD daemon(3) do. Started with stdout closed
+// (`weft hello --access-log - >&-`), a program gets its first descriptor
+// (an epoll instance, a client's socket) as number 1, and what it prints
+// to stdout goes into that: log lines into a client's connection. Call it
+// first in main, before anything opens a descriptor. Whether all three are
+// open afterwards.
+bool open_standard_descriptors() noexcept;
 
 }  // namespace weft

@@ -266,6 +266,20 @@ bool ignore_sigpipe() noexcept {
   return true;
 }
 
+bool open_standard_descriptors() noexcept {
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (::fcntl(fd, F_GETFD) >= 0 || errno != EBADF) continue;
+    // open(2) takes the lowest free number, this one. Inherited on
+    // purpose (no O_CLOEXEC): they are the standard descriptors.
+    int got = ::open("/dev/null", O_RDWR);  // NOLINT(android-cloexec-open)
+    if (got != fd) {
+      if (got >= 0) ::close(got);
+      return false;
+    }
+  }
+  return true;
+}
+
 result<size_t> sendfile(int out_fd, int in_fd, uint64_t* offset, size_t count) {
   off_t off = static_cast<off_t>(*offset);
   ssize_t n = without_sigpipe(count, [&] { return ::sendfile(out_fd, in_fd, &off, count); });

@@ -120,5 +120,7 @@ std::uint64_t nofile_limit() noexcept;  // the soft RLIMIT_NOFILE (1024 if unrea
 // SIGPIPE ignored for the process (weft::ignore_sigpipe); from then on
 // sendfile and the pipe writes below call straight through, with no mask.
 bool ignore_sigpipe() noexcept;
+// /dev/null on each of 0-2 that is closed (weft::open_standard_descriptors).
+bool open_standard_descriptors() noexcept;
 
 }  // namespace weft::sys

@@ -1,15 +1,20 @@
 // Process-wide settings: raise_open_file_limit lifts the soft descriptor
-// limit to the hard one, and never lowers anything.
+// limit to the hard one, and never lowers anything; ignore_sigpipe;
+// open_standard_descriptors.
 #include <weft/core/process.hpp>
 
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
+#include <string>
+#include <string_view>
 
 namespace weft {
 namespace {
@@ -61,6 +66,38 @@ TEST(ignore_sigpipe, a_sigpipe_no_longer_ends_the_program) {
       },
       ::testing::KilledBySignal(SIGPIPE), "")
       << "without it, the same write ends the program";
+}
+
+// Started with stdout closed, a server got its epoll instance, or a
+// client's socket, as descriptor 1, and what it printed there (the access
+// log on "-") went into it (found by review). In a child: the descriptors
+// are the whole process's.
+TEST(open_standard_descriptors, puts_dev_null_where_one_is_closed) {
+  EXPECT_EXIT(
+      {
+        ::close(1);
+        ::close(2);
+        if (!open_standard_descriptors()) std::_Exit(3);
+        char where[64] = {};
+        for (int fd : {1, 2}) {
+          std::string link = "/proc/self/fd/" + std::to_string(fd);
+          ssize_t n = ::readlink(link.c_str(), where, sizeof where - 1);
+          if (n < 0 || std::string_view(where, static_cast<std::size_t>(n)) != "/dev/null")
+            std::_Exit(4);
+        }
+        std::_Exit(::fcntl(0, F_GETFD) >= 0 ? 0 : 5);
+      },
+      ::testing::ExitedWithCode(0), "");
+}
+
+TEST(open_standard_descriptors, leaves_open_ones_alone) {
+  struct ::stat before {};
+  ASSERT_EQ(::fstat(1, &before), 0);
+  EXPECT_TRUE(open_standard_descriptors());
+  struct ::stat after {};
+  ASSERT_EQ(::fstat(1, &after), 0);
+  EXPECT_EQ(before.st_ino, after.st_ino);
+  EXPECT_EQ(before.st_dev, after.st_dev);
 }
 
 }  // namespace

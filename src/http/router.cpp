@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <stdexcept>
 
 namespace weft::http {
 namespace {
@@ -165,6 +166,11 @@ router& router::add(std::string method, std::string_view pattern, response answe
 }
 
 router& router::add_route(std::string method, std::string_view pattern, route_handler h) {
+  // A token (RFC 9110 §9.1), as the Allow line that names it must be: one
+  // with a space or a control byte could not be put in it, and a request
+  // for the path with another method lost its connection unanswered.
+  if (method.empty() || detail::span_of(method, detail::tchar) != method.size())
+    throw std::invalid_argument("router::add: the method is not a token");
   auto segments = split_path(pattern);
   bool any = matches_any_path(segments);
   largest_max_body_ = std::max(largest_max_body_, h.options.max_body);

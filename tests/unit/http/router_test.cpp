@@ -298,6 +298,22 @@ TEST(router, a_fixed_answer_that_cannot_be_sent_twice_or_is_no_answer_is_refused
   EXPECT_EQ(route(r, "GET", "/last").status, 599);
 }
 
+// A method is a token (RFC 9110 §9.1). One with a space or a control byte
+// was taken, and the Allow line that names it could not be made: every
+// request for that path with another method lost its connection with no
+// answer (found by review). An empty one wrote "GET, " into Allow.
+TEST(router, a_method_that_is_not_a_token_is_refused) {
+  router r;
+  auto h = [](request&) { return response(200); };
+  for (const char* bad : {"", "G ET", "GET\r\n", "GE\x01T", "GET,POST", "G\"T"})
+    EXPECT_THROW(r.add(bad, "/x", plain_handler(h)), std::invalid_argument) << bad;
+  EXPECT_THROW(r.add("", "/x", response(200)), std::invalid_argument);
+  EXPECT_EQ(route(r, "DELETE", "/x").allow, "") << "nothing refused was added";
+  r.add("M-SEARCH", "/x", plain_handler(h));
+  r.add("get", "/x", plain_handler(h));  // methods are case-sensitive, and a token
+  EXPECT_EQ(route(r, "M-SEARCH", "/x").status, 200);
+}
+
 // The server copies a fixed answer whole into its output; a large body, and
 // a CONNECT's answer (a tunnel when it is a 2xx), go the plain way.
 TEST(router, a_large_or_connect_fixed_answer_is_answered_by_its_copy) {

@@ -275,6 +275,12 @@ void task_group::spawn(loop& l, task<void> t, const char* name) {
   detail::start(l, std::move(t), name, nullptr, this);
 }
 
+task<void> task_group::wait() {
+  // The event is set when the last member ends, and reset by the next
+  // spawn, which may come before this resumes: so look again.
+  while (size_ != 0) co_await idle_.wait();
+}
+
 void task_group::cancel_all() noexcept {
   // Cancelling defers each resumption, so no member leaves the list while
   // this walks it.

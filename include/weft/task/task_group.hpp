@@ -31,8 +31,10 @@ class task_group {
   // Members spawned later are not cancelled.
   void cancel_all() noexcept;
   std::size_t size() const noexcept { return size_; }
-  // Resumes when the group has no members.
-  event::wait_awaiter wait() noexcept { return idle_.wait(); }
+  // Resumes when the group has no members, none at all when it does: a
+  // member spawned between the last one's end and the waiter's turn (an
+  // accept loop in the same batch) once found it resuming on a busy group.
+  task<void> wait();
 
   // For the runtime: membership bookkeeping. add links a new member into
   // its loop's list of green threads.

@@ -223,6 +223,42 @@ TEST(task_group, cancel_all_ends_every_member_and_wait_resumes) {
   EXPECT_EQ(group.size(), 0u);
 }
 
+// wait() means no member is left when it resumes. The last member's end
+// woke the waiter, but a member spawned before the waiter had run (an
+// accept loop, in the same batch) found it resuming on a group that was
+// not empty, and then perhaps destroying it under that member (found by
+// review).
+TEST(task_group, wait_resumes_only_when_no_member_is_left) {
+  loop l;
+  task_group group;
+  event first_may_end, second_may_start, second_may_end;
+  auto member = [](event* until) -> task<void> { co_await until->wait(); };
+  auto spawner = [](loop* lp, task_group* g, event* start, event* until,
+                    task<void> (*m)(event*)) -> task<void> {
+    co_await start->wait();
+    g->spawn(*lp, m(until), "second");
+  };
+  task<void> (*member_fn)(event*) = +member;
+  group.spawn(l, member_fn(&first_may_end), "first");
+  std::size_t size_at_resume = SIZE_MAX;
+  auto waiter = [](task_group* g, std::size_t* seen) -> task<void> {
+    co_await g->wait();
+    *seen = g->size();
+  };
+  spawn(l, waiter(&group, &size_at_resume));
+  spawn(l, spawner(&l, &group, &second_may_start, &second_may_end, member_fn));
+  l.run_once(0ms);
+  // In one turn: the first member ends, waking the waiter, and the spawner,
+  // queued before the waiter, adds a second member.
+  first_may_end.set();
+  second_may_start.set();
+  for (int i = 0; i < 5; ++i) l.run_once(0ms);
+  EXPECT_EQ(size_at_resume, SIZE_MAX) << "resumed with a member still running";
+  second_may_end.set();
+  ASSERT_TRUE(test::run_until(l, [&] { return size_at_resume != SIZE_MAX; }));
+  EXPECT_EQ(size_at_resume, 0u);
+}
+
 namespace {
 // Something a green thread's frame owns: it counts its destruction.
 struct owned {

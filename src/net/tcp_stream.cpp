@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <new>
 #include <stdexcept>
 
 #include "net/scan_line.hpp"
@@ -55,17 +56,28 @@ void stream_op::on_io(io_waiter* self, uint32_t events) noexcept {
   // Data and the peer's FIN can share one edge: once the peer is known to
   // have closed, a short read no longer proves the next would say EAGAIN.
   op->stream->note_peer_end(events);
-  for (;;) {
-    if (op->step()) {
-      op->done_waiting();
-      return op->h.resume();
+  try {
+    for (;;) {
+      if (op->step()) break;
+      if (op->direction == 0) {  // a step that did its share: the loop's turn
+        op->step_next_turn();
+        return;
+      }
+      if (op->wait_or_take_edge()) return;
     }
-    if (op->direction == 0) {  // a step that did its share: the loop's turn
-      op->step_next_turn();
-      return;
-    }
-    if (op->wait_or_take_edge()) return;
+  } catch (const std::system_error& e) {
+    // The wait could not be registered (epoll_ctl: ENOSPC past
+    // max_user_watches, ENOMEM): the op fails with it, as in suspend().
+    // Thrown on, it left this noexcept function, and std::terminate ended
+    // the server (found by review).
+    op->err = e.code().value();
+  } catch (const std::bad_alloc&) {
+    op->err = ENOMEM;  // the loop's table, or its queue of next-turn steps
+  } catch (...) {
+    op->err = EIO;
   }
+  op->done_waiting();
+  op->h.resume();
 }
 
 void stream_op::on_yield(void* self) noexcept {
@@ -450,6 +462,10 @@ bool tcp_stream::step_read_exact(stream_op& op) noexcept {
       continue;
     }
     if (eof_) {
+      // What was written goes before the end is reported, as in every
+      // read: an end seen by an earlier read failed this one at once, and
+      // the reply still buffered was dropped (found by review).
+      if (!flush_at_eof(op)) return false;
       op.err = static_cast<int>(net_errc::unexpected_eof);
       op.category_net = true;
       return true;

@@ -5,6 +5,7 @@
 #include <weft/task/spawn.hpp>
 #include <weft/task/timeout.hpp>
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -22,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "alloc_failure.hpp"
 #include "test_util.hpp"
 
 using namespace weft;
@@ -300,6 +302,44 @@ TEST(tcp_stream, a_stream_that_never_waits_still_lets_the_loop_run) {
   EXPECT_LT(seen, 1000u) << "the other task waited for the whole flood";
   ::shutdown(p.client.get(), SHUT_WR);
   l.run_once(10ms);
+}
+
+// A wait that cannot be registered (epoll_ctl: ENOSPC past
+// fs.epoll.max_user_watches, ENOMEM) fails its operation, as when the task
+// first suspends. Met in the loop's callback instead, the first wait after
+// a yield (64 operations that needed none, or a sendfile slice), it threw
+// out of a noexcept function, and std::terminate ended the whole server
+// (found by review, epoll_ctl failing through LD_PRELOAD). Here the
+// loop's table has no room yet for the descriptor's number, and that
+// allocation fails.
+TEST(tcp_stream, a_wait_that_cannot_be_registered_after_a_yield_fails_its_operation) {
+  loop l;
+  auto [mine, peer] = test::socket_pair();
+  int high = ::fcntl(mine.get(), F_DUPFD_CLOEXEC, 900);  // past the loop's table
+  ASSERT_GE(high, 900);
+  mine.reset();
+  std::error_code code;
+  bool suspended = false, done = false;
+  auto task_fn = [](tcp_stream s, bool* susp, std::error_code* c, bool* d) -> task<void> {
+    for (int i = 0; i < 64; ++i) co_await s.write("x");  // none waits
+    *susp = true;
+    char buf[8];
+    try {
+      co_await s.read_some(buf);  // yields a turn, then must wait
+    } catch (const std::system_error& e) {
+      *c = e.code();
+    }
+    *d = true;
+  };
+  spawn(l, task_fn(tcp_stream(l, unique_fd(high)), &suspended, &code, &done));
+  l.run_once(0ms);
+  ASSERT_TRUE(suspended);
+  ASSERT_FALSE(done);
+  test::fail_allocation(1);
+  l.run_once(0ms);
+  test::fail_allocation(0);
+  ASSERT_TRUE(test::run_until(l, [&] { return done; }));
+  EXPECT_EQ(code, std::errc::not_enough_memory) << code.message();
 }
 
 namespace {
@@ -717,6 +757,34 @@ TEST(tcp_stream, read_exact_fails_on_early_eof) {
   ::shutdown(p.client.get(), SHUT_WR);
   ASSERT_TRUE(test::run_until(l, [&] { return done; }));
   EXPECT_EQ(code, net_errc::unexpected_eof);
+}
+
+// As every read that reports the end: what was written before it goes out
+// first. read_exact met an end an earlier read had seen, failed at once,
+// and the reply still buffered was dropped when the stream closed; the
+// client got a FIN and no reply (found by review).
+TEST(tcp_stream, read_exact_at_an_end_already_seen_still_sends_what_was_written) {
+  loop l;
+  auto p = connect_pair(l);
+  std::error_code code;
+  bool done = false;
+  auto task_fn = [](tcp_stream s, std::error_code* c, bool* d) -> task<void> {
+    std::string_view partial = co_await s.read_until('\n', 100);  // "abc", at the end
+    co_await s.write(std::string(partial) + " reply\n");          // buffered
+    char buf[4];
+    try {
+      co_await s.read_exact(buf);
+    } catch (const std::system_error& e) {
+      *c = e.code();
+    }
+    *d = true;
+  };
+  ::send(p.client.get(), "abc", 3, 0);
+  ::shutdown(p.client.get(), SHUT_WR);
+  spawn(l, task_fn(std::move(p.server), &code, &done));
+  ASSERT_TRUE(test::run_until(l, [&] { return done; }));
+  EXPECT_EQ(code, net_errc::unexpected_eof);
+  EXPECT_EQ(read_all_blocking(p.client.get()), "abc reply\n");
 }
 
 TEST(tcp_stream, idle_connection_holds_no_buffer) {

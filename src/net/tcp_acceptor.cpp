@@ -2,6 +2,7 @@
 #include <weft/net/tcp_acceptor.hpp>
 
 #include <algorithm>
+#include <system_error>
 
 namespace weft {
 
@@ -74,7 +75,15 @@ void tcp_acceptor::pause() {
   watcher_->set_events(0);
   retry_ = loop_.run_after(backoff_, [this] {
     retry_ = no_timer;
-    if (watcher_) watcher_->set_events(io::readable);
+    if (!watcher_) return;
+    try {
+      watcher_->set_events(io::readable);
+    } catch (const std::system_error&) {
+      // Back into epoll failed (ENOMEM, or past max_user_watches): the
+      // shortage goes on, so look again later. Thrown on, it ended the
+      // callback, and nothing ever looked again (found by review).
+      pause();
+    }
   });
   backoff_ = std::min<duration>(backoff_ * 2, std::chrono::milliseconds(640));
 }

@@ -5,6 +5,7 @@
 #include <weft/task/spawn.hpp>
 #include <weft/task/timeout.hpp>
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -207,6 +208,35 @@ TEST(tcp_acceptor, pauses_on_descriptor_exhaustion_and_resumes) {
   ASSERT_TRUE(test::run_until(l, [&] { return got.size() == 1; }));
   std::string log = testing::internal::GetCapturedStderr();
   EXPECT_NE(log.find("pausing accepts"), std::string::npos);
+}
+
+// A resumption that fails (epoll_ctl, out of memory or past
+// max_user_watches, as the shortage that paused it goes on) is tried again
+// later: the timer's callback threw, the loop logged it, and the acceptor
+// never accepted again (found by review). Here epoll refuses the
+// listener's number while it holds a regular file.
+TEST(tcp_acceptor, a_resumption_that_fails_is_tried_again) {
+  loop l;
+  auto listener = tcp_listener::bind(endpoint::loopback_v4(0));
+  endpoint at = listener.local_endpoint();
+  int number = listener.native_handle();
+  unique_fd saved(::fcntl(number, F_DUPFD_CLOEXEC, 0));
+  test::refused_fd file;
+  std::vector<unique_fd> got;
+  tcp_acceptor acc(l, std::move(listener), [&](unique_fd fd) { got.push_back(std::move(fd)); });
+  unique_fd c1(::socket(AF_INET, SOCK_STREAM, 0));
+  ASSERT_EQ(::connect(c1.get(), at.data(), at.size()), 0);
+  testing::internal::CaptureStderr();
+  {
+    descriptors_used_up full;
+    l.run_once(50ms);
+    ASSERT_TRUE(acc.paused());
+  }
+  ASSERT_EQ(::dup2(file.get(), number), number);   // epoll refuses it: EPERM
+  for (int i = 0; i < 5; ++i) l.run_once(20ms);    // the first retry fails
+  ASSERT_EQ(::dup2(saved.get(), number), number);  // the listener again
+  EXPECT_TRUE(test::run_until(l, [&] { return got.size() == 1; }));
+  testing::internal::GetCapturedStderr();
 }
 
 namespace {

@@ -173,7 +173,6 @@ router& router::add_route(std::string method, std::string_view pattern, route_ha
     throw std::invalid_argument("router::add: the method is not a token");
   auto segments = split_path(pattern);
   bool any = matches_any_path(segments);
-  largest_max_body_ = std::max(largest_max_body_, h.options.max_body);
   routes_.push_back({std::move(method), std::move(segments), std::move(h), any});
   return *this;
 }

@@ -339,23 +339,30 @@ task<int> take_body(tcp_stream& s, deadline& dl, weft::detail::task_context& own
     if (h->options.max_body != 0) limit = h->options.max_body;
     if (h->options.body_timeout != duration::zero()) timeout = h->options.body_timeout;
   }
-  if (head.body == body_kind::content_length && head.content_length > limit) co_return 413;
+  // Nothing reads the body of a request no route takes (a 404, a 405), nor
+  // a fixed answer's: its length is no reason to refuse it. A POST
+  // declaring more than the limit got 413 where the method was wrong, and
+  // hello answered a client that expected 100-continue with a 100 and a
+  // wait for a body it would drop (found by review).
+  const bool unread = h == nullptr || h->fixed != nullptr;
+  if (!unread && head.body == body_kind::content_length && head.content_length > limit)
+    co_return 413;
   detail::body_source& body = b.source.emplace(s, dl, owner, head, opts, limit, timeout);
   if (h && h->options.stream_body) {
     req.source_ = &body;
     co_return 0;
   }
-  // Nothing routed here reads the body. A small one is read and dropped,
-  // for keep-alive (as Go's server drains 256 KiB); a larger one, or one a
-  // client that expects 100-continue has not sent (RFC 9110 §10.1.1), is
-  // left as a streamed route's handler that reads nothing leaves its body
-  // (end_streamed_body): the 404 or 405 goes at once, what is in is
-  // skipped, and the connection closes. Read whole, it took memory up to
-  // the limit for nothing (found by review).
+  // A body nothing reads: a small one is read and dropped, for keep-alive
+  // (as Go's server drains 256 KiB); a larger one, or one a client that
+  // expects 100-continue has not sent (RFC 9110 §10.1.1), is left as a
+  // streamed route's handler that reads nothing leaves its body
+  // (end_streamed_body): the answer goes at once, what is in is skipped,
+  // and the connection closes. Read whole, it took memory up to the limit
+  // for nothing (found by review).
   constexpr std::uint64_t dropped_max = std::uint64_t{256} * 1024;
   auto answer_at_once = [&] { req.source_ = &body; };
-  if (!h && ((head.expect_continue && s.buffered().empty()) ||
-             (head.body == body_kind::content_length && head.content_length > dropped_max))) {
+  if (unread && ((head.expect_continue && s.buffered().empty()) ||
+                 (head.body == body_kind::content_length && head.content_length > dropped_max))) {
     answer_at_once();
     co_return 0;
   }
@@ -372,7 +379,7 @@ task<int> take_body(tcp_stream& s, deadline& dl, weft::detail::task_context& own
       if (int st = co_await body.next(piece); st != 0) co_return st;
       if (piece.empty()) break;
     }
-    if (h) {
+    if (!unread) {
       b.body.append(piece);
     } else if ((dropped += piece.size()) > dropped_max) {
       answer_at_once();
@@ -751,10 +758,11 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
   request req;
   request_head& head = req.head_;
   parse_state state;
-  // A head's Content-Length is read before its route is known, so against
-  // the largest limit a route allows; take_body then applies the route's.
+  // A head's Content-Length is read before its route is known, and only
+  // its route can say whether it is too long (take_body): a 404, a 405 or
+  // a fixed answer reads no body at all.
   parse_limits head_limits = opts.limits;
-  head_limits.max_body = std::max(opts.limits.max_body, routes.largest_max_body());
+  head_limits.max_body = UINT64_MAX;
   blank_lines blank(head_limits);
   // A 405's Allow list, kept rather than made per request (with the inline
   // connection_tracker::set_idle, 785 -> 771 instructions a pipelined

@@ -19,7 +19,7 @@ import unittest
 
 from httpwire import DateMaskedReply, ResponseReader, assert_alive, check_date, exchange, request, start_http
 from server_contract import ProcessContract
-from weftproc import (WEFT_BIN, BackgroundSender, WeftProcess, WeftStartError, recv_until_closed,
+from weftproc import (WEFT_BIN, BackgroundSender, WeftProcess, WeftStartError, recv_exactly, recv_until_closed,
                       recv_until_closed_or_reset, send_with_eof, start_weft, start_weft_for_class, weft_cli)
 
 HELLO = b"Hello, world!"
@@ -150,6 +150,23 @@ class HelloBehaviour:
         s.sendall(request("POST", "/form", body=b"a=1&b=2") + request("GET", "/"))
         self.assert405(reader.read_response())
         self.assertHello(reader.read_response())
+
+    def test_a_body_declared_past_the_limit_with_another_method_gets_405_not_413(self):
+        """The method is refused whatever the body, which nothing reads: a
+        POST declaring 9 MB (past --max-body) got 413, telling its client
+        the upload was too large where the method was wrong (found by
+        review)."""
+        s = self.connect()
+        s.sendall(request("POST", "/", headers=[("Content-Length", "9000000")]))
+        self.assert405(ResponseReader(s).read_response())
+
+    def test_the_answer_goes_at_once_to_a_client_that_expects_100_continue(self):
+        """hello's answer reads no body: a client that expects 100-continue
+        gets it at once, where it got a 100 Continue and a wait for 8 MB
+        that would be read and dropped (found by review)."""
+        s = self.connect(timeout=5.0)
+        s.sendall(request("GET", "/", headers=[("Content-Length", "8000000"), ("Expect", "100-continue")]))
+        self.assertEqual(recv_exactly(s, 12), b"HTTP/1.1 200")
 
     def test_http10_closes_after_the_response(self):
         s = self.connect()

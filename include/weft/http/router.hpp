@@ -22,7 +22,6 @@
 #include <weft/http/message.hpp>
 #include <weft/task/task.hpp>
 
-#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -102,22 +101,16 @@ class router {
   // still gets 405).
   router& fallback(handler h, route_options o = {}) {
     fallback_ = {std::move(h), {}, o, {}};
-    largest_max_body_ = std::max(largest_max_body_, o.max_body);
     return *this;
   }
   router& fallback(plain_handler h, route_options o = {}) {
     fallback_ = {{}, std::move(h), o, {}};
-    largest_max_body_ = std::max(largest_max_body_, o.max_body);
     return *this;
   }
 
   // The handler for req (binding its params), or nullptr. On nullptr,
   // `allow` lists the methods the path has (empty: 404; else 405).
   const route_handler* match(request& req, std::string& allow) const;
-  // The largest max_body a route sets (0: none). A head's Content-Length
-  // is checked against it before its route is known, then against the
-  // route's own limit.
-  std::uint64_t largest_max_body() const noexcept { return largest_max_body_; }
 
   // A pattern's segment: a literal (percent-decoded), a ":name" parameter
   // (`text` is the name), or a final "*" (the rest of the path).
@@ -138,7 +131,6 @@ class router {
   };
   std::vector<route> routes_;
   route_handler fallback_;
-  std::uint64_t largest_max_body_ = 0;
 };
 
 // Wraps a plain function as a coroutine handler.

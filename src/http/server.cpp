@@ -392,9 +392,12 @@ task<int> take_body(tcp_stream& s, deadline& dl, weft::detail::task_context& own
 }
 
 // Answers a request the server refuses, logs it (`request_line` as it
-// came; "" when none came whole), and closes.
+// came; "" when none came whole), and closes. A status of -1: the client
+// left partway through its body, logged 499, as nginx logs a client gone
+// (it left no line, found by review).
 task<void> fail(tcp_stream& s, int status, bool to_head, const server_options& opts,
                 const access_log& log, std::string_view request_line) {
+  if (status < 0) log.write(request_line, 499, 0);
   if (status > 0) {
     std::string answer = error_response(status, to_head);
     log.write(request_line, status, to_head ? 0 : answer.size() - answer.find("\r\n\r\n") - 4);
@@ -871,7 +874,12 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
           co_return co_await send_owed(s, dl, opts);
         }
       }
-      if (req.source_ && !end_streamed_body(req, res, keep_alive)) co_return;
+      if (req.source_ && !end_streamed_body(req, res, keep_alive)) {
+        // The client left partway through its body: 499, as nginx logs a
+        // client gone. It left no line (found by review).
+        log.write(opts.access_log ? request_line(req) : std::string(), 499, 0);
+        co_return;
+      }
       if (res.status() < 200 || res.status() > 599) {
         res = bad_status_error(res.status());
         keep_alive = false;
@@ -891,6 +899,11 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
 
       // 4. The response joins the output buffer; it leaves with whatever else
       // is ready when the loop next waits for input, or once the buffer is full.
+      // A streamed one's head waits there for its producer's first write (to
+      // be withdrawn for a 500): what is owed before it goes first, as far as
+      // the socket takes it now. A producer that waited before writing (an
+      // event stream) held those answers back too (found by review).
+      if (res.producer() && s.buffered_output() > 0) (void)s.try_flush();
       std::size_t head_from = s.buffered_output();
       std::string_view rest = put_response(s, req, res, keep_alive, close_delimited);
       std::size_t head_to = s.buffered_output();

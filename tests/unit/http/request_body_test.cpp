@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -602,5 +603,35 @@ TEST(request_body, a_streamed_body_and_the_request_after_it_in_one_read_are_told
     std::string reply = c.received();
     EXPECT_NE(reply.find("\r\n3HTTP/1.1 200 "), std::string::npos) << reply;
     EXPECT_TRUE(reply.ends_with("next")) << reply;
+  }
+}
+
+// A client that leaves partway through its body is logged, 499 as nginx
+// says for a client gone: read whole or streamed to a handler that has
+// run (and perhaps stored part of an upload), it left no line at all
+// (found by review).
+TEST(request_body, a_client_that_leaves_partway_through_its_body_is_logged_499) {
+  for (bool streamed : {false, true}) {
+    SCOPED_TRACE(streamed ? "streamed" : "read whole");
+    connection c;
+    seen s;
+    if (streamed)
+      c.routes.post("/up", [&s](http::request& r) { return read_all(r, &s); },
+                    {.stream_body = true});
+    else
+      c.routes.post("/up", [](http::request&) { return http::response::text("ok"); });
+    std::FILE* log = std::tmpfile();
+    ASSERT_NE(log, nullptr);
+    c.opts.access_log = log;
+    c.start();
+    c.send("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc");
+    ::shutdown(c.client.get(), SHUT_WR);
+    ASSERT_TRUE(test::run_until(c.l, [&] { return c.g.done(); }));
+    std::rewind(log);
+    char line[512] = {};
+    std::string lines;
+    while (std::fgets(line, sizeof line, log)) lines += line;
+    std::fclose(log);
+    EXPECT_TRUE(has(lines, "\"POST /up HTTP/1.1\" 499 0")) << lines;
   }
 }

@@ -318,6 +318,36 @@ TEST(http_server, answers_owed_before_a_producer_cancelled_for_a_gone_client_sti
   EXPECT_NE(lines.find("\"GET /events HTTP/1.1\" 499 0"), std::string::npos) << lines;
 }
 
+// Answers owed before a streamed one leave before its producer runs: a
+// producer that waits before its first write (an event stream, a long
+// poll) held them in the buffer, the head it keeps back for a 500 keeping
+// them back too, until its first event (found by review).
+TEST(http_server, answers_owed_before_a_producer_that_waits_leave_before_it_writes) {
+  fixture f;
+  add_stream(f, "/events", [](http::body_writer& w) -> task<void> {
+    co_await sleep(std::chrono::seconds(30));
+    co_await w.write("late\n");
+  });
+  f.answer("/fast", [] { return http::response::text("fast\n"); });
+  std::string got;
+  f.run_client([&got](const endpoint& at) {
+    int c = client_to(at);
+    timeval tv{2, 0};  // far less than the producer's wait
+    ::setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    std::string both =
+        "GET /fast HTTP/1.1\r\nHost: x\r\n\r\nGET /events HTTP/1.1\r\nHost: x\r\n\r\n";
+    (void)::send(c, both.data(), both.size(), MSG_NOSIGNAL);
+    char buf[4096];
+    for (ssize_t n;
+         got.find("fast\n") == std::string::npos && (n = ::recv(c, buf, sizeof buf, 0)) > 0;)
+      got.append(buf, static_cast<std::size_t>(n));
+    linger reset{1, 0};  // gone: the producer is cancelled
+    ::setsockopt(c, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+    ::close(c);
+  });
+  EXPECT_NE(got.find("\r\n\r\nfast\n"), std::string::npos) << got;
+}
+
 // A producer that catches the cancel and writes on has its write fail (its
 // scope stays cancelled), and one that catches it and returns cannot be
 // told from one done: either way the body is cut with a reset. The first

@@ -98,7 +98,10 @@ void stream_op::on_cancel(cancel_hook* self) noexcept {
   if (writes(op->what) && !s.out_.empty() && reader != nullptr && reader->waiting() &&
       reader->direction == io::readable)
     s.restep(*reader);
-  if (writes(op->what)) s.write_cancelled_ = true;  // it waited: bytes were left
+  // Only a write that waited for room says the peer stopped taking its
+  // bytes: one cancelled in its turn of the loop (a yield) said so too, and
+  // a server then reset a client that was reading (found by review).
+  if (writes(op->what) && op->direction == io::writable) s.write_cancelled_ = true;
   op->end_cancelled();
 }
 

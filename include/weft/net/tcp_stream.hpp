@@ -230,7 +230,11 @@ class tcp_stream {
     scanned_ = 0;
   }
 
-  // Buffers bytes; sends only once the buffer passes flush_threshold.
+  // Buffers bytes; sends only once the buffer passes flush_threshold. The
+  // bytes join the buffer when it is called: cancelled while it waits for
+  // room, or in a turn of the loop, it throws, and they still leave with
+  // the next flush (echo's idle clock relies on it). write_all sends none
+  // of a cancelled call's bytes.
   write_op write(std::string_view bytes);
   // Sends bytes and everything buffered before them; partial writes and
   // EAGAIN are handled. Large writes skip the buffer (no copy).
@@ -308,8 +312,8 @@ class tcp_stream {
   // way to tell a peer that a body whose end is the connection's end was
   // cut short. Otherwise as close().
   void abort() noexcept;
-  // A write ended cancelled (a timeout, its task's cancellation) with bytes
-  // still to send, and no write has sent all of its bytes since: the peer
+  // A write ended cancelled (a timeout, its task's cancellation) while it
+  // waited for room, and no write has sent all of its bytes since: the peer
   // is not taking what it is sent. A server that gives up on such a peer
   // ends with abort(), since a FIN would wait behind the unsent bytes, the
   // kernel holding them for as long as the peer keeps its window shut

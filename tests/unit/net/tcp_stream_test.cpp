@@ -1190,6 +1190,31 @@ TEST(tcp_stream, says_when_a_write_was_cancelled_with_bytes_left) {
   EXPECT_FALSE(p.server.write_cancelled());
 }
 
+// write_cancelled() says the peer stopped taking its bytes, so only a
+// write that waited for room sets it. One cancelled in the turn of the loop
+// it yields after 64 operations that needed no wait set it too, and a
+// server that then ended with abort(), as the header advises, reset a
+// client that was reading (found by review). Its bytes joined the buffer
+// when it was called, and leave with the next flush.
+TEST(tcp_stream, a_write_cancelled_in_its_turn_of_the_loop_says_nothing_of_the_peer) {
+  loop l;
+  auto p = connect_pair(l);
+  bool timed_out = false, done = false;
+  auto writes = [](tcp_stream* s, bool* t, bool* d) -> task<void> {
+    for (int i = 0; i < 64; ++i) co_await s->write("a");  // none waits
+    try {
+      co_await with_timeout(0ms, s->write("x"));  // yields a turn: the timer comes first
+    } catch (const std::system_error&) {
+      *t = true;
+    }
+    *d = true;
+  };
+  spawn(l, writes(&p.server, &timed_out, &done));
+  ASSERT_TRUE(test::run_until(l, [&] { return done; }));
+  ASSERT_TRUE(timed_out) << "the turn of the loop was not taken";
+  EXPECT_FALSE(p.server.write_cancelled());
+}
+
 // A write_all that timed out is gone (DESIGN-NOTES §3): its bytes were
 // copied behind the buffered output and went out later with it, though the
 // caller was told they had not (found by review).

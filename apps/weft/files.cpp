@@ -33,8 +33,19 @@ void add_files_command(CLI::App& app, std::function<int()>& run) {
   cmd->add_flag("--dotfiles", flags->files.dotfiles,
                 "LOOSENS SAFETY: also serve and list names starting with '.' (such as .git "
                 "or .env), which are hidden by default");
+  // A usage error, exit 2, as any bad value is: refused when the server
+  // started, it exited 1, as a server that cannot start does (found by
+  // review). static_files checks it again for the library's callers.
   cmd->add_option("--cache-control", flags->files.cache_control,
-                  "Cache-Control value sent with files (none by default)");
+                  "Cache-Control value sent with files (none by default)")
+      ->check(CLI::Validator(
+          [](const std::string& v) -> std::string {
+            for (unsigned char c : v)
+              if ((c < 0x20 && c != '\t') || c == 0x7F)
+                return "a control byte (CR, LF, NUL...) in the value";
+            return {};
+          },
+          "FIELD-VALUE"));
   cmd->add_flag("--no-file-cache", flags->no_file_cache,
                 "Open and stat every file on every request (by default each loop keeps open "
                 "files and small files' bytes for up to 0.5 s)");

@@ -7,6 +7,7 @@
 #include <weft/http/preconditions.hpp>
 #include <weft/http/static_path.hpp>
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 
@@ -170,6 +171,17 @@ bool stat_entry(int root_dir, int dir, std::string_view relative, std::string na
 }
 }  // namespace
 
+namespace {
+// What looking at an entry costs in walk steps (2-3.5 us each): its
+// fstatat, and for a link (or a file system that gives no type) the two
+// openat2 calls that resolve it, which the walk's own steps do not count.
+// Entries left out (links to nowhere, FIFOs) spent nothing, and 100,000
+// dangling links took a listing 1.7 s, its loop blocked (found by review).
+int entry_steps(char d_type) noexcept {
+  return d_type == DT_LNK || d_type == DT_UNKNOWN ? 6 : 1;
+}
+}  // namespace
+
 int read_listing(int root_dir, std::string_view relative, bool dotfiles,
                  std::vector<listing_entry>& out, bool& cut, std::size_t limit, int steps) {
   cut = false;
@@ -187,9 +199,11 @@ int read_listing(int root_dir, std::string_view relative, bool dotfiles,
     for (std::size_t at = 0; at < n.value;) {
       std::uint16_t reclen;
       std::memcpy(&reclen, buf.get() + at + 16, sizeof reclen);
+      const char type = buf.get()[at + 18];
       std::string_view name(buf.get() + at + 19);
       at += reclen;
       if (!reachable(name, dotfiles)) continue;
+      steps -= entry_steps(type);  // listed or not
       listing_entry e;
       bool listed =
           stat_entry(root_dir, dir.get(), relative, std::string(name), dotfiles, steps, e);

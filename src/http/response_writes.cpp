@@ -1,6 +1,7 @@
 #include "http/response_writes.hpp"
 
 #include <weft/core/log.hpp>
+#include <weft/net/errors.hpp>
 #include <weft/task/sleep.hpp>
 #include <weft/task/timeout.hpp>
 
@@ -35,7 +36,15 @@ task<void> send_file_body(tcp_stream& s, deadline& dl, const response& res, dura
   while (offset < end) {
     std::uint64_t n = std::min(slice, end - offset);
     dl.expires_after(write_timeout);
-    co_await s.send_file(res.file().get(), offset, n);
+    try {
+      co_await s.send_file(res.file().get(), offset, n);
+    } catch (const std::system_error& e) {
+      // The file ended short of its announced length (truncated while it
+      // was sent): the body is cut, and said so with a reset, as every cut
+      // body is. A FIN passed for its end (found by review).
+      if (e.code() == net_errc::unexpected_eof) s.abort();
+      throw;
+    }
     dl.clear();
     offset += n;
     sent += n;

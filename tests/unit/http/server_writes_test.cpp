@@ -17,6 +17,7 @@
 #include <cstring>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "http/server_fixture.hpp"
 #include "test_util.hpp"
@@ -223,6 +224,41 @@ TEST(http_server, a_ready_answer_does_not_wait_for_the_next_pipelined_handler) {
 // whenever the client opened its window, long after the server gave up:
 // the client here read all 16 MiB and then the FIN (nginx's
 // reset_timedout_connection, on here by default).
+namespace {
+// Reads until the server's end: the bytes received, and how it ended (0 for
+// a FIN, else the errno: ECONNRESET for a reset).
+std::pair<std::size_t, int> read_to_the_end(int c) {
+  char buf[65536];
+  std::size_t received = 0;
+  ssize_t n;
+  while ((n = ::recv(c, buf, sizeof buf, 0)) > 0) received += static_cast<std::size_t>(n);
+  return {received, n == 0 ? 0 : errno};
+}
+}  // namespace
+
+// A file that turns out shorter than its announced length (truncated
+// while it was sent) cuts its body, and the cut is a reset, as every cut
+// body's is: the close was a FIN, which a client that does not count
+// bytes takes for the end (found by review).
+TEST(http_server, a_file_shorter_than_announced_ends_with_a_reset) {
+  fixture f;
+  f.routes.get("/short", [&f](http::request&) {
+    http::response r;
+    unique_fd fd(::open(f.file_path.c_str(), O_RDONLY | O_CLOEXEC));
+    r.file(std::move(fd), 0, std::uint64_t{3} << 20);  // the file holds 300,000 bytes
+    return r;
+  });
+  auto served = f.serve_one();
+  int c = client_to(served->at);
+  send_all(c, "GET /short HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_TRUE(test::run_until(
+      f.l, [&] { return served->server.done(); }, 5s));
+  auto [received, how] = read_to_the_end(c);
+  EXPECT_EQ(how, ECONNRESET) << received << " bytes, then "
+                             << (how == 0 ? "EOF" : std::strerror(how));
+  ::close(c);
+}
+
 TEST(http_server, a_client_cut_at_the_write_timeout_gets_a_reset) {
   constexpr std::size_t size = std::size_t{16} << 20;
   for (const char* path : {"/string", "/sized"}) {
@@ -245,11 +281,7 @@ TEST(http_server, a_client_cut_at_the_write_timeout_gets_a_reset) {
     send_all(c, std::string("GET ") + path + " HTTP/1.1\r\nHost: x\r\n\r\n");
     EXPECT_TRUE(test::run_until(
         f.l, [&] { return served->server.done(); }, 5s));
-    char buf[65536];
-    std::size_t received = 0;
-    ssize_t n;
-    while ((n = ::recv(c, buf, sizeof buf, 0)) > 0) received += static_cast<std::size_t>(n);
-    int how = n == 0 ? 0 : errno;
+    auto [received, how] = read_to_the_end(c);
     EXPECT_EQ(how, ECONNRESET) << path << ": " << received << " bytes, then "
                                << (how == 0 ? "EOF" : std::strerror(how));
     EXPECT_LT(received, size) << path;

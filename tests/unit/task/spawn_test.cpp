@@ -223,6 +223,40 @@ TEST(task_group, cancel_all_ends_every_member_and_wait_resumes) {
   EXPECT_EQ(group.size(), 0u);
 }
 
+// A member that throws ends alone (its exception logged): the others run
+// on, the group counts it gone, and wait() resumes once they end.
+TEST(task_group, a_member_that_throws_ends_alone) {
+  loop l;
+  task_group group;
+  event may_end;
+  int finished = 0;
+  auto thrower = []() -> task<void> {
+    co_await yield_now();
+    throw std::runtime_error("member bug");
+  };
+  auto sibling = [](event* e, int* n) -> task<void> {
+    co_await e->wait();
+    ++*n;
+  };
+  testing::internal::CaptureStderr();
+  group.spawn(l, thrower(), "thrower");
+  group.spawn(l, sibling(&may_end, &finished), "sibling");
+  group.spawn(l, sibling(&may_end, &finished), "sibling");
+  for (int i = 0; i < 3; ++i) l.run_once(0ms);
+  std::string log = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(group.size(), 2u);
+  EXPECT_NE(log.find("member bug"), std::string::npos) << log;
+  bool waited = false;
+  auto waiter = [](task_group* g, bool* w) -> task<void> {
+    co_await g->wait();
+    *w = true;
+  };
+  spawn(l, waiter(&group, &waited));
+  may_end.set();
+  ASSERT_TRUE(test::run_until(l, [&] { return waited; }));
+  EXPECT_EQ(finished, 2);
+}
+
 // wait() means no member is left when it resumes. The last member's end
 // woke the waiter, but a member spawned before the waiter had run (an
 // accept loop, in the same batch) found it resuming on a group that was

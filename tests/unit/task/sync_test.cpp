@@ -259,6 +259,81 @@ TEST(channel, cancelled_receiver_leaves_the_queue) {
   EXPECT_EQ(got, (std::vector<int>{5}));
 }
 
+// A receiver cancelled once a value was handed to it, before it resumed,
+// still gets the value: it is the receiver's, and dropping it would lose
+// it (as a semaphore's waiter keeps its permit).
+TEST(channel, a_receiver_cancelled_after_the_hand_off_keeps_the_value) {
+  loop l;
+  channel<int> ch(1);
+  std::vector<int> got;
+  auto consumer = [](channel<int>* c, std::vector<int>* out) -> task<void> {
+    if (auto v = co_await c->receive()) out->push_back(*v);
+  };
+  green_thread g = spawn(l, consumer(&ch, &got));
+  l.run_once(0ms);  // waiting
+  EXPECT_TRUE(ch.try_send(5));
+  g.cancel();  // too late: the value is handed over
+  ASSERT_TRUE(test::run_until(l, [&] { return g.done(); }));
+  EXPECT_EQ(got, (std::vector<int>{5}));
+  EXPECT_FALSE(ch.try_receive().has_value());
+}
+
+// A sender cancelled once its value was taken, before it resumed, has sent
+// it: the value is received exactly once, and the send does not fail.
+TEST(channel, a_sender_cancelled_after_its_value_was_taken_has_sent_it) {
+  loop l;
+  channel<int> ch(1);
+  EXPECT_TRUE(ch.try_send(1));  // full
+  bool sent = false, failed = false;
+  auto sender = [](channel<int>* c, bool* ok, bool* bad) -> task<void> {
+    try {
+      co_await c->send(2);
+      *ok = true;
+    } catch (const std::system_error&) {
+      *bad = true;
+    }
+  };
+  green_thread g = spawn(l, sender(&ch, &sent, &failed));
+  l.run_once(0ms);                 // waiting for room
+  EXPECT_EQ(ch.try_receive(), 1);  // makes room: 2 goes in
+  g.cancel();
+  ASSERT_TRUE(test::run_until(l, [&] { return g.done(); }));
+  EXPECT_TRUE(sent);
+  EXPECT_FALSE(failed);
+  EXPECT_EQ(ch.try_receive(), 2);
+  EXPECT_FALSE(ch.try_receive().has_value());
+}
+
+// close() fails the senders still waiting for room (broken_pipe), and the
+// receivers drain what was buffered before they see the end.
+TEST(channel, close_fails_waiting_senders_and_receivers_drain_what_is_in) {
+  loop l;
+  channel<int> ch(1);
+  EXPECT_TRUE(ch.try_send(1));
+  std::error_code code;
+  auto sender = [](channel<int>* c, std::error_code* e) -> task<void> {
+    try {
+      co_await c->send(2);
+    } catch (const std::system_error& ex) {
+      *e = ex.code();
+    }
+  };
+  green_thread g = spawn(l, sender(&ch, &code));
+  l.run_once(0ms);  // waiting for room
+  ch.close();
+  ASSERT_TRUE(test::run_until(l, [&] { return g.done(); }));
+  EXPECT_EQ(code, std::errc::broken_pipe);
+  std::vector<int> got;
+  bool ended = false;
+  auto drain = [](channel<int>* c, std::vector<int>* out, bool* end) -> task<void> {
+    while (auto v = co_await c->receive()) out->push_back(*v);
+    *end = true;
+  };
+  spawn(l, drain(&ch, &got, &ended));
+  ASSERT_TRUE(test::run_until(l, [&] { return ended; }));
+  EXPECT_EQ(got, (std::vector<int>{1}));
+}
+
 namespace {
 task<void> hold_gate([[maybe_unused]] gate::holder h) {
   co_await sleep(1h);

@@ -105,8 +105,14 @@ void timer_heap::after_firing(uint32_t index, uint32_t gen, std::function<void()
   node& n = nodes_[index];
   if (!n.live || n.gen != gen) return;  // cancelled (and maybe reused) inside fn
   if (n.repeat > duration::zero()) {
-    // Next deadline keeps the period; a loop that fell behind skips ahead.
-    n.deadline = std::max(saturating_add(n.deadline, n.repeat), now);
+    // Next deadline keeps the period. A loop that fell a period or more
+    // behind (a stall) skips ahead to the period's next beat after now:
+    // re-armed due at once, the timer fired twice back to back (found by
+    // review).
+    time_point next = saturating_add(n.deadline, n.repeat);
+    if (next <= now)
+      next = saturating_add(n.deadline, n.repeat * ((now - n.deadline) / n.repeat + 1));
+    n.deadline = next;
     n.seq = next_seq_++;
     n.fn = std::move(fn);
     push(index);

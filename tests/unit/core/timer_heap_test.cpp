@@ -111,6 +111,23 @@ TEST(timer_heap, repeating_timer_can_cancel_itself) {
   EXPECT_EQ(h.size(), 0u);
 }
 
+// A repeating timer that fell a period or more behind (a stall) fires once,
+// then on its period's next beat: re-armed due at once, it fired twice back
+// to back, wrong for a heartbeat or a rate counter (found by review).
+TEST(timer_heap, a_repeating_timer_that_fell_behind_fires_once_then_keeps_its_beat) {
+  timer_heap h;
+  int fired = 0;
+  weft::timer_id every = h.add(
+      t0, [&] { ++fired; }, 1s);
+  EXPECT_EQ(h.run_expired(t0), 1u);
+  EXPECT_EQ(h.run_expired(t0 + 5300ms), 1u);  // five periods late
+  EXPECT_EQ(h.run_expired(t0 + 5301ms), 0u) << "fired again at once";
+  EXPECT_EQ(h.next_deadline(), t0 + 6s);
+  EXPECT_EQ(h.run_expired(t0 + 6s), 1u);
+  EXPECT_EQ(fired, 3);
+  h.cancel(every);
+}
+
 TEST(timer_heap, timer_added_by_a_callback_waits_for_the_next_pass) {
   timer_heap h;
   int fired = 0;

@@ -94,12 +94,23 @@ loop::~loop() {
   // Timers' callbacks too, and the functions still queued: their captures'
   // destructors may cancel timers, queue work or watch descriptors, which
   // a half-destroyed loop made a use of freed memory (found by review).
-  timers_->clear();
-  while (!ready_.empty()) {
+  // Posted functions that never ran as well: destroyed as a member, after
+  // the descriptors had closed, a capture that posted went into the queue
+  // being destroyed (found by review). Each kind may queue the others.
+  for (bool more = true; more;) {
+    timers_->clear();
+    std::vector<std::function<void()>> posted;
+    {
+      std::lock_guard lock(post_mu_);
+      posted.swap(posted_);
+    }
+    posted.clear();
     std::vector<deferred> queued;
-    queued.swap(ready_);  // a destructor may queue more
+    queued.swap(ready_);
     for (deferred& d : queued)
       if (d.fn == &run_and_delete_function) delete static_cast<std::function<void()>*>(d.ctx);
+    std::lock_guard lock(post_mu_);
+    more = timers_->size() != 0 || !ready_.empty() || !posted_.empty();
   }
   if (sigfd_ >= 0) sys::close(sigfd_);
   sys::close(wakefd_);

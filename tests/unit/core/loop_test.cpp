@@ -415,6 +415,36 @@ TEST(loop, a_loop_destroyed_with_timers_pending_lets_their_captures_cancel_them)
   EXPECT_FALSE(cancelled);
 }
 
+// So are the functions posted and never run: their captures' destructors
+// may post or defer more, which went into the queue as it was being
+// destroyed, after the loop's descriptors had closed (found by review).
+// What they queue is destroyed too, and nothing leaks.
+TEST(loop, a_loop_destroyed_with_posts_pending_destroys_them_while_whole) {
+  struct token {
+    int* destroyed = nullptr;
+    ~token() {
+      if (destroyed) ++*destroyed;
+    }
+  };
+  struct poster {
+    loop* l = nullptr;
+    std::shared_ptr<token> next;
+    ~poster() {
+      if (l) l->post([t = std::move(next)] {});  // queued while the loop goes
+    }
+  };
+  int destroyed = 0;
+  auto l = std::make_unique<loop>();
+  auto p = std::make_shared<poster>();
+  p->l = l.get();
+  p->next = std::make_shared<token>();
+  p->next->destroyed = &destroyed;
+  l->post([p] {});
+  p.reset();  // the posted function holds the last reference
+  l.reset();
+  EXPECT_EQ(destroyed, 1) << "what a destructor posted leaked";
+}
+
 // A loop that cannot be made (no memory for its descriptor table, after
 // its epoll and eventfd descriptors) gives back the descriptors it had
 // made: it kept them, two more with each try (found by review). Memory,

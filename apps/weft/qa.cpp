@@ -49,7 +49,7 @@ class qa_connection {
   // kernel, and a plain close over it resets the connection, destroying
   // answers still queued there, which our own buffers cannot show.
   void begin_shutdown() {
-    if (reading_) read_input();
+    if (reading_ && fd_) read_input();
     finish_after_flush(true);
   }
   // Makes the close that follows (the destructor's) a reset, if answers are

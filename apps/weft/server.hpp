@@ -50,8 +50,10 @@ void add_idle_timeout_flag(CLI::App& cmd, double& secs, const std::string& what)
 // room again, a third of its send buffer (hundreds of KiB on loopback), so
 // a client reading steadily but slowly was cut as idle (found by review).
 // Asked only once the clock has run out, as a syscall per reply would cost:
-// a client that stops taking its replies is cut one to two timeouts after
-// it last took any. One connection's, on its loop thread.
+// a client still owed replies that stops taking them is cut one to two
+// timeouts after it last took any. One owed none is idle from its last
+// request, whenever it took its last reply (the close is then a FIN, and
+// nothing is lost). One connection's, on its loop thread.
 class reply_progress {
  public:
   // `n` more bytes of replies, handed to the kernel or to a buffer.

@@ -1,4 +1,5 @@
 #include <weft/core/fd_io.hpp>
+#include <weft/core/log.hpp>
 #include <weft/net/errors.hpp>
 #include <weft/net/tcp_stream.hpp>
 #include <weft/task/sleep.hpp>
@@ -73,8 +74,11 @@ void stream_op::on_io(io_waiter* self, uint32_t events) noexcept {
     op->err = e.code().value();
   } catch (const std::bad_alloc&) {
     op->err = ENOMEM;  // the loop's table, or its queue of next-turn steps
-  } catch (...) {
-    op->err = EIO;
+  } catch (const std::exception& e) {
+    // A logic_error (a second waiter on the fd, another task's misuse):
+    // a bug, said as such, where suspend() would throw it to the task.
+    log_error(std::string("tcp_stream: ") + e.what());
+    op->err = EINVAL;
   }
   op->done_waiting();
   op->h.resume();

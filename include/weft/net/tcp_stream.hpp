@@ -233,8 +233,8 @@ class tcp_stream {
   // Buffers bytes; sends only once the buffer passes flush_threshold. The
   // bytes join the buffer when it is called: cancelled while it waits for
   // room, or in a turn of the loop, it throws, and they still leave with
-  // the next flush (echo's idle clock relies on it). write_all sends none
-  // of a cancelled call's bytes.
+  // the next flush (echo's idle clock relies on it). write_all sends no
+  // more of a cancelled call's bytes.
   write_op write(std::string_view bytes);
   // Sends bytes and everything buffered before them; partial writes and
   // EAGAIN are handled. Large writes skip the buffer (no copy).

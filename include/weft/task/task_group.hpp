@@ -34,6 +34,7 @@ class task_group {
   // Resumes when the group has no members, none at all when it does: a
   // member spawned between the last one's end and the waiter's turn (an
   // accept loop in the same batch) once found it resuming on a busy group.
+  // It looks at the group as it resumes: the group must outlive the wait.
   task<void> wait();
 
   // For the runtime: membership bookkeeping. add links a new member into

@@ -219,11 +219,6 @@ TEST(http_server, a_ready_answer_does_not_wait_for_the_next_pipelined_handler) {
   EXPECT_NE(reply.find("SLOW"), std::string::npos) << reply;
 }
 
-// A client that stops reading is cut at the write timeout with a reset.
-// With a FIN the kernel went on holding the unsent bytes, and sending them
-// whenever the client opened its window, long after the server gave up:
-// the client here read all 16 MiB and then the FIN (nginx's
-// reset_timedout_connection, on here by default).
 namespace {
 // Reads until the server's end: the bytes received, and how it ended (0 for
 // a FIN, else the errno: ECONNRESET for a reset).
@@ -259,6 +254,11 @@ TEST(http_server, a_file_shorter_than_announced_ends_with_a_reset) {
   ::close(c);
 }
 
+// A client that stops reading is cut at the write timeout with a reset.
+// With a FIN the kernel went on holding the unsent bytes, and sending them
+// whenever the client opened its window, long after the server gave up:
+// the client here read all 16 MiB and then the FIN (nginx's
+// reset_timedout_connection, on here by default).
 TEST(http_server, a_client_cut_at_the_write_timeout_gets_a_reset) {
   constexpr std::size_t size = std::size_t{16} << 20;
   for (const char* path : {"/string", "/sized"}) {

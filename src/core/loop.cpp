@@ -86,6 +86,9 @@ loop::loop() : timers_(std::make_unique<detail::timer_heap>()), now_(clock::now(
 }
 
 loop::~loop() {
+  // A stop() or post() from another thread that has begun is done with the
+  // loop once this lock is ours (both hold it to the end).
+  { std::lock_guard wait_for_them(post_mu_); }
   // First: no other loop may post a signal to this one from here on.
   if (signals_wanted_ != 0) detail::signal_fanout::want(*this, 0);
   // While every member is whole: the frames' destructors close streams and
@@ -158,6 +161,11 @@ void loop::run_once(duration max_wait) {
 }
 
 void loop::stop() noexcept {
+  // Under the post lock, which ~loop takes first: once a loop sees the
+  // flag it may return from run() and be destroyed, and a wake() after
+  // the store wrote to freed memory and to a descriptor number that might
+  // name a client's socket by then (found by review).
+  std::lock_guard lock(post_mu_);
   stop_.store(true, std::memory_order_release);
   // Always woken, even from what looks like the loop's own thread: a stop()
   // racing a run() just starting on another thread could read the old
@@ -392,10 +400,11 @@ void loop::io_forget(int fd) noexcept {
 }
 
 void loop::post(std::function<void()> fn) {
-  {
-    std::lock_guard lock(post_mu_);
-    posted_.push_back(std::move(fn));
-  }
+  // The wake-up too under the lock, which ~loop takes first: a loop that
+  // ran the function, and so might return and go, before the poster woke
+  // it was written to when freed (found by review).
+  std::lock_guard lock(post_mu_);
+  posted_.push_back(std::move(fn));
   wake();
 }
 

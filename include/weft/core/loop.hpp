@@ -133,7 +133,10 @@ class loop {
   // goes, so that one arriving while a server exits cannot end it with a
   // signal's status instead of its own. Every loop that asks for a signal
   // hears it, on its own thread: the loop that reads it posts it to the
-  // others (one signalfd read takes it from all of them).
+  // others (one signalfd read takes it from all of them). A program this
+  // process starts inherits the blocked mask, and SIGTERM would not stop
+  // it: unblock them for the child (posix_spawnattr_setsigmask, or
+  // pthread_sigmask after fork), as libuv does when it spawns.
 
   void on_signals(std::initializer_list<int> signals, std::function<void(int)> fn);
 

@@ -106,6 +106,30 @@ TEST(loop, stop_from_another_thread_ends_run) {
   SUCCEED();
 }
 
+// Once run() has returned, a stop() or post() from another thread that
+// ended it is done with the loop, which its owner may then destroy: the
+// stopping thread set the flag and only then woke the loop, so the loop
+// could return, and go, in between, and the wake-up wrote to freed memory
+// and to a descriptor number that might name a client's socket by then
+// (found by review; a race of a few instructions, which ASan and TSan
+// watch for here).
+TEST(loop, a_loop_may_go_as_soon_as_run_returns_after_a_stop_from_another_thread) {
+  for (int i = 0; i < 200; ++i) {
+    auto l = std::make_unique<loop>();
+    std::thread stopper([p = l.get()] { p->stop(); });
+    l->run();
+    l.reset();
+    stopper.join();
+  }
+  for (int i = 0; i < 200; ++i) {
+    auto l = std::make_unique<loop>();
+    std::thread poster([p = l.get()] { p->post([p] { p->stop(); }); });
+    l->run();
+    poster.join();  // the post itself is done once its function has run
+    l.reset();
+  }
+}
+
 TEST(loop, current_is_set_only_while_running) {
   loop l;
   EXPECT_EQ(loop::current(), nullptr);

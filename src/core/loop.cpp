@@ -414,27 +414,32 @@ void loop::wake() noexcept {
 }
 
 void loop::run_posted() {
+  // The batch in this frame, not in a member: a posted function that runs
+  // the loop swapped the member out from under the batch running, which
+  // then ran again (found by review). posted_spare_ keeps its capacity.
+  std::vector<std::function<void()>> batch;
   {
     std::lock_guard lock(post_mu_);
     if (posted_.empty()) return;
-    posted_batch_.swap(posted_);  // both vectors keep their capacity
+    batch.swap(posted_spare_);
+    batch.swap(posted_);  // posted_ takes the spare's capacity
   }
   std::size_t i = 0;
   try {
-    for (; i < posted_batch_.size(); ++i) posted_batch_[i]();
+    for (; i < batch.size(); ++i) batch[i]();
   } catch (...) {
     // The rest of the batch runs next turn, ahead of later posts; the one
     // that threw does not run again.
     {
       std::lock_guard lock(post_mu_);
-      posted_.insert(posted_.begin(), std::make_move_iterator(posted_batch_.begin() + i + 1),
-                     std::make_move_iterator(posted_batch_.end()));
+      posted_.insert(posted_.begin(), std::make_move_iterator(batch.begin() + i + 1),
+                     std::make_move_iterator(batch.end()));
     }
-    posted_batch_.clear();
     posted_waiting_ = true;
     throw;
   }
-  posted_batch_.clear();
+  batch.clear();
+  posted_spare_.swap(batch);
 }
 
 void loop::defer(void (*fn)(void*), void* ctx) {
@@ -452,12 +457,15 @@ void loop::defer_resume(std::coroutine_handle<> h, resumption r) {
 }
 
 void loop::drop_deferred(void (*fn)(void*), const void* ctx, bool any_ctx) noexcept {
-  // running_ too: the batch now running may hold it, after the entry that
-  // runs this. Its entries that already ran are done with, so rewriting
+  // The batches now running too: one may hold it, after the entry that
+  // runs this. Their entries that already ran are done with, so rewriting
   // them is harmless.
-  for (auto* queue : {&ready_, &running_})
-    for (deferred& d : *queue)
+  auto drop = [&](std::vector<deferred>& queue) {
+    for (deferred& d : queue)
       if (d.fn == fn && (any_ctx || d.ctx == ctx)) d = {&do_nothing, nullptr};
+  };
+  drop(ready_);
+  for (ready_batch* b = running_; b != nullptr; b = b->outer) drop(b->entries);
 }
 
 void loop::undefer(void (*fn)(void*), void* ctx) noexcept {
@@ -480,20 +488,28 @@ void loop::destroy_green_threads() noexcept {
 
 void loop::run_ready() {
   // Work deferred while running this batch waits for the next turn, after a
-  // non-blocking poll: a task that keeps yielding cannot starve I/O.
-  running_.swap(ready_);
+  // non-blocking poll: a task that keeps yielding cannot starve I/O. The
+  // batch lives in this frame (see ready_batch); ready_spare_ keeps its
+  // capacity between turns.
+  if (ready_.empty()) return;  // most turns: nothing deferred
+  ready_batch batch{std::move(ready_spare_), running_};
+  ready_spare_.clear();
+  batch.entries.swap(ready_);  // ready_ takes the spare's capacity
+  running_ = &batch;
   std::size_t i = 0;
   try {
-    for (; i < running_.size(); ++i) running_[i].fn(running_[i].ctx);
+    for (; i < batch.entries.size(); ++i) batch.entries[i].fn(batch.entries[i].ctx);
   } catch (...) {
     // The rest of the batch runs next turn, ahead of what was deferred
     // meanwhile; the entry that threw has run (and freed its function).
-    ready_.insert(ready_.begin(), running_.begin() + static_cast<std::ptrdiff_t>(i) + 1,
-                  running_.end());
-    running_.clear();
+    running_ = batch.outer;
+    ready_.insert(ready_.begin(), batch.entries.begin() + static_cast<std::ptrdiff_t>(i) + 1,
+                  batch.entries.end());
     throw;
   }
-  running_.clear();
+  running_ = batch.outer;
+  batch.entries.clear();
+  ready_spare_.swap(batch.entries);
 }
 
 timer_id loop::run_after(duration delay, std::function<void()> fn) {

@@ -208,7 +208,16 @@ class loop {
   int sigfd_ = -1;
   std::vector<fd_entry> fds_;
   std::unique_ptr<detail::timer_heap> timers_;
-  std::vector<deferred> ready_, running_;
+  std::vector<deferred> ready_;
+  // The batches run_ready is running, innermost first: each lives in its
+  // call's frame, as a callback may run the loop (a nested turn), which
+  // once swapped a member batch out from under the one running.
+  struct ready_batch {
+    std::vector<deferred> entries;
+    ready_batch* outer;
+  };
+  ready_batch* running_ = nullptr;
+  std::vector<deferred> ready_spare_;  // a batch's capacity, kept between turns
   // The rest of an epoll batch whose handler threw, dispatched first on the
   // next turn: an edge is reported once, so dropped it was lost for good.
   struct io_event {
@@ -227,7 +236,7 @@ class loop {
 
   std::mutex post_mu_;
   std::vector<std::function<void()>> posted_;
-  std::vector<std::function<void()>> posted_batch_;  // loop thread only
+  std::vector<std::function<void()>> posted_spare_;  // a batch's capacity; loop thread only
   bool posted_waiting_ = false;                      // loop thread only
   std::atomic<bool> wake_pending_{false};
 

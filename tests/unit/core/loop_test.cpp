@@ -130,6 +130,38 @@ TEST(loop, a_loop_may_go_as_soon_as_run_returns_after_a_stop_from_another_thread
   }
 }
 
+// A callback may run the loop (io_watcher covers a handler that does): the
+// batch it belongs to runs on after it, each entry once. The batch lived in
+// a member that the inner turn swapped out from under it, and ran again on
+// the next turn: a deferred function was deleted twice, a posted one run
+// twice (found by review).
+TEST(loop, a_callback_that_runs_the_loop_runs_no_entry_of_its_batch_twice) {
+  loop l;
+  int a = 0, b = 0, c = 0;
+  l.defer([&] {
+    ++a;
+    l.defer([&] { ++c; });
+    l.run_once(0ms);  // runs c
+  });
+  l.defer([&] { ++b; });
+  for (int i = 0; i < 3; ++i) l.run_once(0ms);
+  EXPECT_EQ(a, 1);
+  EXPECT_EQ(b, 1);
+  EXPECT_EQ(c, 1);
+
+  int pa = 0, pb = 0, pc = 0;
+  l.post([&] {
+    ++pa;
+    l.post([&] { ++pc; });
+    l.run_once(0ms);  // runs pc
+  });
+  l.post([&] { ++pb; });
+  for (int i = 0; i < 3; ++i) l.run_once(0ms);
+  EXPECT_EQ(pa, 1);
+  EXPECT_EQ(pb, 1);
+  EXPECT_EQ(pc, 1);
+}
+
 TEST(loop, current_is_set_only_while_running) {
   loop l;
   EXPECT_EQ(loop::current(), nullptr);

@@ -52,7 +52,9 @@ void resume_other(void* frame) {
 void do_nothing(void*) noexcept {}
 }  // namespace
 
-loop::loop() : timers_(std::make_unique<detail::timer_heap>()), now_(clock::now()) {
+loop::loop()
+    : timers_(std::make_unique<detail::timer_heap>([] { return clock::now(); })),
+      now_(clock::now()) {
   // A constructor that throws runs no destructor: what it made is closed
   // here (an epoll descriptor was kept with each failed try, found by
   // review).

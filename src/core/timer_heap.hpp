@@ -16,6 +16,9 @@ namespace weft::detail {
 
 class timer_heap {
  public:
+  // `clock`, when given, is read as a repeating timer re-arms: `now`, the
+  // turn's cached time, hides a stall within the turn (see after_firing).
+  explicit timer_heap(time_point (*clock)() = nullptr) noexcept : clock_(clock) {}
   timer_id add(time_point deadline, std::function<void()> fn, duration repeat = duration::zero());
   bool cancel(timer_id id) noexcept;
   std::optional<time_point> next_deadline() const noexcept;
@@ -30,6 +33,7 @@ class timer_heap {
 
  private:
   static constexpr uint32_t not_in_heap = UINT32_MAX;
+  time_point (*clock_)() = nullptr;
   struct node {
     time_point deadline;
     uint64_t seq = 0;

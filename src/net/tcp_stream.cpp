@@ -77,8 +77,13 @@ void stream_op::on_io(io_waiter* self, uint32_t events) noexcept {
   } catch (const std::exception& e) {
     // A logic_error (a second waiter on the fd, another task's misuse):
     // a bug, said as such, where suspend() would throw it to the task.
-    log_error(std::string("tcp_stream: ") + e.what());
     op->err = EINVAL;
+    try {
+      log_error(std::string("tcp_stream: ") + e.what());
+    } catch (...) {  // no memory to say it
+    }
+  } catch (...) {
+    op->err = EIO;
   }
   op->done_waiting();
   op->h.resume();

@@ -82,7 +82,8 @@ class loop {
   void run();
   // Runs one turn, waiting at most `max_wait` for events. For tests and embedding.
   void run_once(duration max_wait);
-  // Makes run() return after the current turn. Safe from any thread. A
+  // Makes run() return after the current turn. Safe from any thread (it
+  // takes a lock: not from a signal handler, which signalfd replaces). A
   // stop() that no run() consumes (one before run(), or on a loop driven by
   // run_once()) makes the next run() return at once, as with Asio and
   // libuv; restart() forgets it.
@@ -116,6 +117,8 @@ class loop {
   // Timers. Loop thread. O(log n) add and cancel; equal deadlines fire in
   // the order they were started. cancel() returns false if the timer already
   // fired or was cancelled; cancelling a timer from its own callback is fine.
+  // run_every keeps its beat: after a stall of a period or more it fires
+  // once, then on its next beat after the stall (missed beats are skipped).
   timer_id run_after(duration delay, std::function<void()> fn);
   timer_id run_every(duration interval, std::function<void()> fn);
   bool cancel(timer_id id) noexcept;

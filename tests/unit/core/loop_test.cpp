@@ -162,6 +162,23 @@ TEST(loop, a_callback_that_runs_the_loop_runs_no_entry_of_its_batch_twice) {
   EXPECT_EQ(pc, 1);
 }
 
+// The same for a stall in the timer's own turn (its callback, or a handler
+// before it): the turn's cached time hid it, and the timer fired again at
+// once (found by review).
+TEST(loop, a_repeating_timer_that_stalled_its_own_turn_keeps_its_beat) {
+  loop l;
+  std::vector<clock::time_point> at;
+  timer_id t = l.run_every(100ms, [&] {
+    at.push_back(clock::now());
+    if (at.size() == 1) std::this_thread::sleep_for(300ms);
+  });
+  ASSERT_TRUE(test::run_until(
+      l, [&] { return at.size() >= 2; }, 5s));
+  l.cancel(t);
+  // Its next beat after the stall is 400 ms after the first; at once, 300.
+  EXPECT_GE(at[1] - at[0], 350ms) << "fired again at once after the stall";
+}
+
 TEST(loop, current_is_set_only_while_running) {
   loop l;
   EXPECT_EQ(loop::current(), nullptr);

@@ -5,7 +5,10 @@
 #include "commands.hpp"
 #include "http_service.hpp"
 
+#include <weft/http/message.hpp>
 #include <weft/http/static_files.hpp>
+
+#include <stdexcept>
 
 namespace weft::app {
 
@@ -35,15 +38,18 @@ void add_files_command(CLI::App& app, std::function<int()>& run) {
                 "or .env), which are hidden by default");
   // A usage error, exit 2, as any bad value is: refused when the server
   // started, it exited 1, as a server that cannot start does (found by
-  // review). static_files checks it again for the library's callers.
+  // review). The response's own check of a field value, the one
+  // static_files makes again for the library's callers.
   cmd->add_option("--cache-control", flags->files.cache_control,
                   "Cache-Control value sent with files (none by default)")
       ->check(CLI::Validator(
           [](const std::string& v) -> std::string {
-            for (unsigned char c : v)
-              if ((c < 0x20 && c != '\t') || c == 0x7F)
-                return "a control byte (CR, LF, NUL...) in the value";
-            return {};
+            try {
+              http::response().header("Cache-Control", v);
+              return {};
+            } catch (const std::invalid_argument&) {
+              return "a control byte (CR, LF, NUL...) in the value";
+            }
           },
           "FIELD-VALUE"));
   cmd->add_flag("--no-file-cache", flags->no_file_cache,

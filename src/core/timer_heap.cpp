@@ -107,11 +107,10 @@ void timer_heap::after_firing(uint32_t index, uint32_t gen, std::function<void()
   if (n.repeat > duration::zero()) {
     // Next deadline keeps the period. A loop that fell a period or more
     // behind (a stall) skips ahead to the period's next beat after now:
-    // re-armed due at once, the timer fired twice back to back (found by
-    // review).
-    // The time read now, not the turn's: a stall in this turn (this
-    // callback, a handler before it) left the turn's time behind, and the
-    // timer fired again at once (found by review). One read per re-arm.
+    // re-armed due at once, the timer fired twice back to back. `now` is
+    // read again, not the turn's: a stall in this turn (this callback, a
+    // handler before it) left the turn's time behind (both found by
+    // review). One read per re-arm.
     if (clock_ != nullptr) now = std::max(now, clock_());
     time_point next = saturating_add(n.deadline, n.repeat);
     if (next <= now)

@@ -195,14 +195,9 @@ int read_listing(int root_dir, std::string_view relative, bool dotfiles,
       // the limit nor the walk's steps stopped them; 100,000 dangling links
       // took a listing 1.7 s, its loop blocked (found by review).
       --steps;
-      if (!reachable(name, dotfiles)) {
-        if (steps >= 0) continue;
-        cut = true;
-        return 0;
-      }
       listing_entry e;
-      bool listed =
-          stat_entry(root_dir, dir.get(), relative, std::string(name), dotfiles, steps, e);
+      bool listed = reachable(name, dotfiles) && stat_entry(root_dir, dir.get(), relative,
+                                                            std::string(name), dotfiles, steps, e);
       if (steps < 0) {  // the walk's steps are spent: the rest is not looked at
         cut = true;
         return 0;

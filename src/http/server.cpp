@@ -598,10 +598,15 @@ task<streamed> send_watched(tcp_stream& s, const response& res, bool chunked,
                                                 line, me->ctx, client.gone_flag());
 }
 
-// For a connection whose client went before its answer (logged as nginx
-// logs it, 499 with nothing sent): the answers owed before it still go, as
-// a client that half-closed after a pipeline reads them (they were
-// dropped, found by review).
+// Logs a request whose client went before its answer as nginx logs it:
+// 499, nothing sent.
+void log_gone(const access_log& log, const server_options& opts, const request& req) {
+  log.write(opts.access_log ? request_line(req) : std::string(), 499, 0);
+}
+
+// For a connection whose client went before its answer (log_gone): the
+// answers owed before it still go, as a client that half-closed after a
+// pipeline reads them (they were dropped, found by review).
 task<void> send_owed(tcp_stream& s, deadline& dl, const server_options& opts) {
   if (s.buffered_output() > 0) {
     dl.expires_after(opts.write_timeout);
@@ -874,14 +879,14 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
         bool gone = false;
         res = co_await run_coroutine(*h, req, s, me, s.buffered().size() > own, keep_alive, gone);
         if (gone) {
-          log.write(opts.access_log ? request_line(req) : std::string(), 499, 0);
+          log_gone(log, opts, req);
           co_return co_await send_owed(s, dl, opts);
         }
       }
       if (req.source_ && !end_streamed_body(req, res, keep_alive)) {
-        // The client left partway through its body: 499, as nginx logs a
-        // client gone. It left no line (found by review).
-        log.write(opts.access_log ? request_line(req) : std::string(), 499, 0);
+        // The client left partway through its body. It left no line
+        // (found by review).
+        log_gone(log, opts, req);
         co_return;
       }
       if (res.status() < 200 || res.status() > 599) {

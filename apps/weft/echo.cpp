@@ -75,7 +75,8 @@ class echo_service final : public service {
     for (;;) {
       tcp_stream s = co_await self->listener_.accept();
       if (self->stopping_) co_return;  // accepted just as shutdown began
-      self->connections_.spawn(self->loop_, serve_echo(*self, std::move(s), self->opts_), "echo");
+      spawn_connection(self->loop_, self->connections_, "echo",
+                       [&] { return serve_echo(*self, std::move(s), self->opts_); });
     }
   }
   static task<void> wait_then(echo_service* self, std::function<void()> done) {

@@ -76,8 +76,9 @@ class http_service final : public service {
 
   // One green thread per connection, in the group that shutdown waits for.
   void serve(tcp_stream s) {
-    connections_.spawn(loop_, http::serve_connection(std::move(s), *routes_, *opts_, &tracker_),
-                       "http");
+    spawn_connection(loop_, connections_, "http", [&] {
+      return http::serve_connection(std::move(s), *routes_, *opts_, &tracker_);
+    });
   }
 
   static constexpr duration idle_grace = std::chrono::milliseconds(500);

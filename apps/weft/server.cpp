@@ -11,6 +11,7 @@
 #include <exception>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace weft::app {
@@ -56,6 +57,20 @@ bool reply_progress::moved(int fd, std::size_t buffered) noexcept {
   bool more = owed > 0 && taken > taken_;
   taken_ = taken;
   return more;
+}
+
+namespace {
+// Per loop thread: one warning per spell of dropped connections.
+thread_local bool dropping = false;
+}  // namespace
+
+void connection_spawned() noexcept {
+  dropping = false;
+}
+
+void connection_dropped(const char* name) noexcept {
+  if (std::exchange(dropping, true)) return;
+  log_warn({name, ": out of memory; closing new connections until there is room"});
 }
 
 void add_common_flags(CLI::App& cmd, common_options& opts, int default_port) {
@@ -145,8 +160,9 @@ int run_server(const std::string& name, const common_options& opts, service_fact
     // A thread that cannot be made (a pids limit, the address space for
     // its stack), or a loop that cannot be set up: start() has stopped
     // the others. The readiness line comes only once every loop serves.
-    std::fprintf(stderr, "weft %s: cannot start %zu threads: %s\n", name.c_str(), group.size(),
-                 what_of(std::current_exception()).c_str());
+    std::string_view why = what_of(std::current_exception());
+    std::fprintf(stderr, "weft %s: cannot start %zu threads: %.*s\n", name.c_str(), group.size(),
+                 static_cast<int>(why.size()), why.data());
     return 1;
   }
 

@@ -5,6 +5,7 @@
 
 #include <weft/net/loop_group.hpp>
 #include <weft/net/tcp_listener.hpp>
+#include <weft/task/task_group.hpp>
 
 #include <CLI/CLI.hpp>
 
@@ -12,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <new>
 #include <string>
 
 namespace weft::app {
@@ -76,6 +78,23 @@ class service {
   virtual void begin_shutdown(std::function<void()> done) = 0;
 };
 
+void connection_spawned() noexcept;
+void connection_dropped(const char* name) noexcept;
+
+// Spawns a connection's green thread, the task that make() returns, in
+// `group`. One that cannot have it (std::bad_alloc: its frame) is closed,
+// with a warning while that lasts, and the accept loop goes on: thrown on,
+// it ended the accept loop, and the server, still up, served no one again
+// (found by review, under RLIMIT_AS).
+template <class MakeTask>
+void spawn_connection(loop& l, task_group& group, const char* name, MakeTask&& make) noexcept {
+  try {
+    group.spawn(l, make(), name);
+    connection_spawned();
+  } catch (const std::bad_alloc&) {
+    connection_dropped(name);
+  }
+}
 using service_factory = std::function<std::unique_ptr<service>(loop&, tcp_listener)>;
 
 // Binds, prints "weft <name> listening on <host>:<port>", runs until a

@@ -431,11 +431,18 @@ void loop::run_posted() {
     for (; i < batch.size(); ++i) batch[i]();
   } catch (...) {
     // The rest of the batch runs next turn, ahead of later posts; the one
-    // that threw does not run again.
+    // that threw does not run again. The rest goes back in the batch's own
+    // storage, with what was posted meanwhile after it in the room the run
+    // part left: no allocation unless more was posted than ran. Inserted
+    // ahead of posted_, it was a reallocation, and a callback that threw
+    // std::bad_alloc made that throw too, losing the rest of the batch
+    // (found by review; a lost post may be a shutdown).
+    batch.erase(batch.begin(), batch.begin() + static_cast<std::ptrdiff_t>(i) + 1);
     {
       std::lock_guard lock(post_mu_);
-      posted_.insert(posted_.begin(), std::make_move_iterator(batch.begin() + i + 1),
-                     std::make_move_iterator(batch.end()));
+      batch.insert(batch.end(), std::make_move_iterator(posted_.begin()),
+                   std::make_move_iterator(posted_.end()));
+      posted_.swap(batch);
     }
     posted_waiting_ = true;
     throw;

@@ -78,10 +78,7 @@ void stream_op::on_io(io_waiter* self, uint32_t events) noexcept {
     // A logic_error (a second waiter on the fd, another task's misuse):
     // a bug, said as such, where suspend() would throw it to the task.
     op->err = EINVAL;
-    try {
-      log_error(std::string("tcp_stream: ") + e.what());
-    } catch (...) {  // no memory to say it
-    }
+    log_error({"tcp_stream: ", e.what()});
   } catch (...) {
     op->err = EIO;
   }
@@ -343,7 +340,17 @@ bool tcp_stream::flush_at_eof(stream_op& op) noexcept {
   // emptied since (after a cancelled wait) goes: every later read was as
   // small as it.
   if (in_.capacity() < detail::pool_block_size) in_.release_if_empty();
-  in_.reserve(1, std::max<std::size_t>(read_limit_, detail::pool_block_size));
+  // A buffer that cannot grow fails this read, not the process: fill() is
+  // noexcept, and the throw reached std::terminate (found by review, a
+  // server under RLIMIT_AS reading long lines). The catch costs nothing
+  // until it is taken.
+  try {
+    in_.reserve(1, std::max<std::size_t>(read_limit_, detail::pool_block_size));
+  } catch (const std::bad_alloc&) {
+    return ENOMEM;
+  } catch (const std::length_error&) {
+    return EMSGSIZE;
+  }
   std::size_t want = std::min(in_.writable(), most);
   auto r = sys::read(fd_, in_.write_ptr(), want);
   if (!r.ok()) return r.err;

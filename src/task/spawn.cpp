@@ -129,12 +129,8 @@ void log_task_exception(const task_context& ctx, const std::exception_ptr& e) no
   // A task that was cancelled and let the cancellation end it did what was
   // asked; that is not worth a log line.
   if (ended_as_asked(ctx, e)) return;
-  try {
-    const char* name = ctx.has_handle ? ctx.handle->name.c_str() : ctx.name;
-    log_error(std::string("task '") + name + "' ended by exception: " + what_of(e));
-  } catch (...) {
-    // Out of memory while building the line: nothing sensible is left to do.
-  }
+  const char* name = ctx.has_handle ? ctx.handle->name.c_str() : ctx.name;
+  log_error({"task '", name, "' ended by exception: ", what_of(e)});
 }
 
 void start(loop& l, task<void> t, const char* name, root_state* state, task_group* group) {

@@ -266,6 +266,37 @@ TEST(loop_group, a_throwing_callback_does_not_end_its_loop) {
   EXPECT_NE(log.find("one bad callback"), std::string::npos) << log;
 }
 
+// A callback that throws when memory has run out (std::bad_alloc, the
+// likeliest failure of all) is logged without allocating, and its loop goes
+// on. The log line was built on the heap inside the catch, that threw
+// again out of the thread's function, and std::terminate ended the server:
+// `weft echo` under RLIMIT_AS, with clients sending long lines (found by
+// review). Here each allocation after the throw fails in turn.
+TEST(loop_group, a_callback_that_throws_out_of_memory_is_logged_and_its_loop_goes_on) {
+  loop_group group(1);
+  group.start([](loop&, std::size_t) {});
+  constexpr int tries = 40;
+  std::atomic<int> ran{0};
+  testing::internal::CaptureStderr();
+  for (int n = 1; n <= tries; ++n) {
+    group.at(0).post([n] {
+      test::fail_allocation(n);
+      throw std::runtime_error("out of memory, say");
+    });
+    group.at(0).post([&] {
+      test::fail_allocation(0);
+      ++ran;
+    });
+  }
+  auto until = clock::now() + 5s;
+  while (ran < tries && clock::now() < until) std::this_thread::sleep_for(5ms);
+  group.stop();
+  group.join();
+  std::string log = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(ran.load(), tries) << "the loop thread ended: later posts never ran";
+  EXPECT_NE(log.find("loop goes on: out of memory, say\n"), std::string::npos) << log;
+}
+
 // start() returns once every loop is set up: what the caller does next
 // (`weft` prints its readiness line) may count on every loop serving. It
 // returned at once, and a loop whose setup failed went unnoticed.

@@ -342,6 +342,40 @@ TEST(tcp_stream, a_wait_that_cannot_be_registered_after_a_yield_fails_its_operat
   EXPECT_EQ(code, std::errc::not_enough_memory) << code.message();
 }
 
+// A read whose buffer cannot grow (std::bad_alloc: a server near its
+// RLIMIT_AS, or with overcommit off) fails that read with ENOMEM, and the
+// loop goes on. The buffer grew inside fill(), which is noexcept, and the
+// throw ended the whole process through std::terminate: `weft echo` and
+// `weft hello` died on clients sending long lines or heads (found by review).
+TEST(tcp_stream, a_read_whose_buffer_cannot_grow_fails_with_enomem) {
+  loop l;
+  auto [mine, peer] = test::socket_pair();
+  std::error_code code;
+  bool first = false, done = false;
+  auto reader = [](tcp_stream s, bool* f, std::error_code* c, bool* d) -> task<void> {
+    co_await s.read_until('\n', 100);  // a line: the loop's tables and pool are warm
+    *f = true;
+    try {
+      co_await s.read_until('\n', 65536);  // past a pooled block: the buffer grows
+    } catch (const std::system_error& e) {
+      *c = e.code();
+    }
+    *d = true;
+  };
+  spawn(l, reader(tcp_stream(l, std::move(mine)), &first, &code, &done));
+  ASSERT_EQ(::send(peer.get(), "a\n", 2, 0), 2);
+  ASSERT_TRUE(test::run_until(l, [&] { return first; }));
+  l.run_once(0ms);  // the second read waits
+  std::string long_line(detail::pool_block_size + 4096, 'x');
+  ASSERT_EQ(::send(peer.get(), long_line.data(), long_line.size(), 0),
+            static_cast<ssize_t>(long_line.size()));
+  test::fail_allocation(1);
+  l.run_once(100ms);
+  test::fail_allocation(0);
+  ASSERT_TRUE(test::run_until(l, [&] { return done; }));
+  EXPECT_EQ(code, std::errc::not_enough_memory) << code.message();
+}
+
 namespace {
 // The README's echo: no flush before it returns on EOF.
 task<void> echo_until_eof(tcp_stream s, bool* done) {

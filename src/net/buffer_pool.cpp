@@ -117,13 +117,30 @@ void io_buffer::grow(std::size_t min, std::size_t limit) {
 void io_buffer::settle_for_wait() noexcept {
   std::size_t n = size();
   if (n == 0) return free_block();
-  if (cap_ != pool_block_size || n > small_held) return;
-  char* own = new (std::nothrow) char[n];
-  if (own == nullptr) return;  // keep the pooled block: no worse than before
-  std::memcpy(own, data(), n);
+  // A grown buffer (a long line or head, read) holding what came after it
+  // moves too: it kept its whole capacity, 64 KiB a connection through a
+  // head or idle timeout (found by review). Past a pooled block's worth, a
+  // long line still coming in, it stays.
+  const bool grown = cap_ > pool_block_size;
+  if (n > (grown ? pool_block_size : small_held) || cap_ < pool_block_size) return;
+  char* home = nullptr;
+  std::size_t cap = n;
+  if (n <= small_held) {
+    home = new (std::nothrow) char[n];
+  } else {
+    try {
+      home = pool_acquire();
+      cap = pool_block_size;
+    } catch (const std::bad_alloc&) {
+    }
+  }
+  if (home == nullptr) return;  // keep the block it has: no worse than before
+  std::memcpy(home, data(), n);
   free_block();
-  data_ = own;
-  end_ = cap_ = static_cast<uint32_t>(n);
+  data_ = home;
+  begin_ = 0;
+  end_ = static_cast<uint32_t>(n);
+  cap_ = static_cast<uint32_t>(cap);
 }
 
 void io_buffer::append(std::string_view bytes) {

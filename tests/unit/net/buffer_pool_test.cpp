@@ -70,16 +70,42 @@ TEST(buffer_pool, a_few_bytes_wait_in_a_block_of_their_own) {
   big.append(std::string(io_buffer::small_held + 1, 'y'));
   big.shrink_for_wait();
   EXPECT_EQ(big.capacity(), pool_block_size);
-  io_buffer grown;
-  grown.append(std::string(pool_block_size + 1, 'z'));
-  grown.consume(pool_block_size);
-  grown.shrink_for_wait();
-  EXPECT_GT(grown.capacity(), pool_block_size);
   io_buffer empty;
   empty.append("q");
   empty.consume(1);
   empty.shrink_for_wait();
   EXPECT_FALSE(empty.has_block());
+}
+
+// A buffer grown past the pool (a long line or head) that holds only what
+// came after it waits in a block that fits: a few bytes in their own, up to
+// a pooled block's worth in one. It kept its whole capacity, 64 KiB a
+// connection for as long as its idle or head timeout, after one long line
+// and the start of the next (found by review). More than a pooled block, a
+// long line still coming in, stays put.
+TEST(buffer_pool, a_grown_buffer_waits_in_a_block_that_fits_what_it_holds) {
+  const std::string line(4 * pool_block_size, 'z');
+  io_buffer few;
+  few.append(line + "abc");
+  few.consume(line.size());
+  few.shrink_for_wait();
+  EXPECT_EQ(few.capacity(), 3u);
+  EXPECT_EQ(few.view(), "abc");
+
+  io_buffer some;
+  some.append(line + std::string(io_buffer::small_held + 1, 'y'));
+  some.consume(line.size());
+  some.shrink_for_wait();
+  EXPECT_EQ(some.capacity(), pool_block_size);
+  EXPECT_EQ(some.view(), std::string(io_buffer::small_held + 1, 'y'));
+
+  io_buffer coming;
+  coming.append(line + std::string(pool_block_size + 1, 'w'));
+  coming.consume(line.size());
+  std::size_t held = coming.capacity();
+  coming.shrink_for_wait();
+  EXPECT_EQ(coming.capacity(), held);
+  EXPECT_EQ(coming.size(), pool_block_size + 1);
 }
 
 // reserve's cases, the first two inline: an empty buffer takes a pooled

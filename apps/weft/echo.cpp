@@ -143,6 +143,24 @@ task<void> read_what_came(tcp_stream& s, std::size_t limit) {
   }
 }
 
+task<void> refuse_long_line(tcp_stream& s) {
+  co_await s.write("error: line too long\n");
+  co_await s.linger_close();
+}
+
+// A graceful stop: what had come is echoed, a partial line too, as at EOF;
+// then a lingering close, so that input left unread cannot turn the close
+// into a reset that destroys those echoes. The server's shutdown timeout
+// bounds it all.
+task<void> echo_what_came(tcp_stream& s, std::size_t max_line) {
+  co_await read_what_came(s, std::min<std::size_t>(max_line, std::size_t{64} * 1024));
+  std::string_view rest = s.buffered();
+  co_await s.write(rest);
+  s.consume(rest.size());
+  co_await s.flush();
+  co_await s.linger_close();
+}
+
 // By value: the stream lives in this green thread's frame and closes when
 // the task ends, however it ends.
 task<void> serve_echo(echo_service& svc, tcp_stream s, const echo_options& o) {
@@ -181,21 +199,14 @@ task<void> serve_echo(echo_service& svc, tcp_stream s, const echo_options& o) {
       }
     }
   }
+  // The ends that wait are coroutines of their own: awaited here, their
+  // awaiters and temporaries took room in this frame, which every idle
+  // connection holds (664 bytes, 862 B of RSS a connection against 512).
   if (too_long) {
-    co_await s.write("error: line too long\n");
-    co_await s.linger_close();
+    co_await refuse_long_line(s);
   } else if (svc.stopping()) {
-    // A graceful stop: what had come is echoed, a partial line too, as at
-    // EOF; then a lingering close, so that input left unread cannot turn
-    // the close into a reset that destroys those echoes. The server's
-    // shutdown timeout bounds it all.
     dl.clear();
-    co_await read_what_came(s, std::min<std::size_t>(o.max_line, std::size_t{64} * 1024));
-    std::string_view rest = s.buffered();
-    co_await s.write(rest);
-    s.consume(rest.size());
-    co_await s.flush();
-    co_await s.linger_close();
+    co_await echo_what_came(s, o.max_line);
   } else if (dl.expired()) {
     // Idle: nothing came, or the client took none of its echoes. Then a
     // reset, so that it knows it was cut: a FIN would wait behind them.

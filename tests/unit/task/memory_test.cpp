@@ -1,6 +1,8 @@
-// What one idle green thread costs. The figure is printed so that
-// bench/README.md can quote it; the assertion guards the 512-byte budget
-// per idle connection (DESIGN-NOTES §2).
+// What one idle green thread costs: a bare echo task, without `weft echo`'s
+// idle timeout and stop state (bench/memory/idle_conns.py measures the
+// server). The figure is printed so that bench/README.md can quote it; the
+// assertion guards the green thread's share of the 512-byte budget per idle
+// connection (DESIGN-NOTES §2).
 #include <weft/net/tcp_stream.hpp>
 #include <weft/task/spawn.hpp>
 

@@ -160,9 +160,8 @@ int run_server(const std::string& name, const common_options& opts, service_fact
     // A thread that cannot be made (a pids limit, the address space for
     // its stack), or a loop that cannot be set up: start() has stopped
     // the others. The readiness line comes only once every loop serves.
-    std::string_view why = what_of(std::current_exception());
-    std::fprintf(stderr, "weft %s: cannot start %zu threads: %.*s\n", name.c_str(), group.size(),
-                 static_cast<int>(why.size()), why.data());
+    std::fprintf(stderr, "weft %s: cannot start %zu threads: %s\n", name.c_str(), group.size(),
+                 what_of(std::current_exception()).c_str());
     return 1;
   }
 

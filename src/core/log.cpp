@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <string>
 
 #include "sys/linux/syscalls.hpp"
 
@@ -12,7 +13,9 @@ std::atomic<log_level> min_level{log_level::info};
 constexpr std::string_view names[] = {"debug", "info", "warn", "error"};
 }  // namespace
 
-std::string_view what_of(const std::exception_ptr& e) noexcept {
+namespace {
+// what_of's text, valid while `e` holds the exception.
+std::string_view what_text(const std::exception_ptr& e) noexcept {
   try {
     std::rethrow_exception(e);
   } catch (const std::exception& ex) {
@@ -22,31 +25,51 @@ std::string_view what_of(const std::exception_ptr& e) noexcept {
   }
 }
 
-void set_log_level(log_level level) noexcept {
-  min_level.store(level, std::memory_order_relaxed);
-}
-
-void log(log_level level, std::string_view message) noexcept {
-  log(level, {message});
-}
-
-void log(log_level level, std::initializer_list<std::string_view> parts) noexcept {
+void write_line(log_level level, std::initializer_list<std::string_view> parts,
+                std::string_view last) noexcept {
   if (level < min_level.load(std::memory_order_relaxed)) return;
   // On the stack: a log line is often written because memory ran out.
   char line[2048];
+  constexpr std::size_t room = sizeof line - 1;  // and the '\n'
   std::size_t n = 0;
+  bool cut = false;
   auto put = [&](std::string_view s) {
-    std::size_t k = std::min(s.size(), sizeof line - 1 - n);  // room for the '\n'
+    std::size_t k = std::min(s.size(), room - n);
     std::memcpy(line + n, s.data(), k);
     n += k;
+    cut = cut || k < s.size();
   };
   put("weft: ");
   put(names[static_cast<int>(level)]);
   put(": ");
   for (std::string_view part : parts) put(part);
+  put(last);
+  if (cut) line[room - 3] = line[room - 2] = line[room - 1] = '.';
   line[n++] = '\n';
   // stderr is unbuffered and shared; one write keeps the line whole.
   sys::write_stderr(line, n);
+}
+}  // namespace
+
+std::string what_of(const std::exception_ptr& e) {
+  return std::string(what_text(e));
+}
+
+void set_log_level(log_level level) noexcept {
+  min_level.store(level, std::memory_order_relaxed);
+}
+
+void log(log_level level, std::string_view message) noexcept {
+  write_line(level, {}, message);
+}
+
+void log(log_level level, std::initializer_list<std::string_view> parts) noexcept {
+  write_line(level, parts, {});
+}
+
+void log(log_level level, std::initializer_list<std::string_view> parts,
+         const std::exception_ptr& e) noexcept {
+  write_line(level, parts, what_text(e));
 }
 
 }  // namespace weft

@@ -110,12 +110,13 @@ loop::~loop() {
       posted.swap(posted_);
     }
     posted.clear();
+    posted_rest_.clear();
     std::vector<deferred> queued;
     queued.swap(ready_);
     for (deferred& d : queued)
       if (d.fn == &run_and_delete_function) delete static_cast<std::function<void()>*>(d.ctx);
     std::lock_guard lock(post_mu_);
-    more = timers_->size() != 0 || !ready_.empty() || !posted_.empty();
+    more = timers_->size() != 0 || !ready_.empty() || !posted_.empty() || !posted_rest_.empty();
   }
   if (sigfd_ >= 0) sys::close(sigfd_);
   sys::close(wakefd_);
@@ -416,6 +417,13 @@ void loop::wake() noexcept {
 }
 
 void loop::run_posted() {
+  // First what a throw left of an earlier batch: it was posted before
+  // anything in posted_.
+  if (!posted_rest_.empty()) {
+    std::vector<std::function<void()>> rest;
+    rest.swap(posted_rest_);
+    run_posted_batch(rest);
+  }
   // The batch in this frame, not in a member: a posted function that runs
   // the loop swapped the member out from under the batch running, which
   // then ran again (found by review). posted_spare_ keeps its capacity.
@@ -426,29 +434,31 @@ void loop::run_posted() {
     batch.swap(posted_spare_);
     batch.swap(posted_);  // posted_ takes the spare's capacity
   }
+  run_posted_batch(batch);
+  batch.clear();
+  posted_spare_.swap(batch);
+}
+
+void loop::run_posted_batch(std::vector<std::function<void()>>& batch) {
   std::size_t i = 0;
   try {
     for (; i < batch.size(); ++i) batch[i]();
   } catch (...) {
     // The rest of the batch runs next turn, ahead of later posts; the one
-    // that threw does not run again. The rest goes back in the batch's own
-    // storage, with what was posted meanwhile after it in the room the run
-    // part left: no allocation unless more was posted than ran. Inserted
-    // ahead of posted_, it was a reallocation, and a callback that threw
-    // std::bad_alloc made that throw too, losing the rest of the batch
-    // (found by review; a lost post may be a shutdown).
+    // that threw does not run again. It is kept in its own storage, moved
+    // into posted_rest_: inserted ahead of posted_, it was a reallocation,
+    // and a function that threw std::bad_alloc made that throw too, losing
+    // the rest (found by review; a lost post may be a shutdown). Only a
+    // nested turn's rest, already there and taken after this one, makes
+    // it allocate.
     batch.erase(batch.begin(), batch.begin() + static_cast<std::ptrdiff_t>(i) + 1);
-    {
-      std::lock_guard lock(post_mu_);
-      batch.insert(batch.end(), std::make_move_iterator(posted_.begin()),
-                   std::make_move_iterator(posted_.end()));
-      posted_.swap(batch);
-    }
+    if (!posted_rest_.empty())
+      batch.insert(batch.end(), std::make_move_iterator(posted_rest_.begin()),
+                   std::make_move_iterator(posted_rest_.end()));
+    posted_rest_.swap(batch);
     posted_waiting_ = true;
     throw;
   }
-  batch.clear();
-  posted_spare_.swap(batch);
 }
 
 void loop::defer(void (*fn)(void*), void* ctx) {

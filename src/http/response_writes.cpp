@@ -199,7 +199,7 @@ task<streamed> send_produced_body(tcp_stream& s, const response& res, bool chunk
                                                   " of its " + std::to_string(*length) + " bytes"));
   }
   if (failed) {
-    log_error({"http body producer failed: ", what_of(failed)});
+    log_error({"http body producer failed: "}, failed);
     // Nothing of it has left: a 500 after the answers before it, logged in
     // its place. It was dropped, and them with it.
     if (withdraw_head()) co_return streamed::unsent;

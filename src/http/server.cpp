@@ -430,7 +430,7 @@ response handler_bug(const std::string& why) {
 // The answer when a handler throws (anything: `throw 42` too). Called from
 // a catch block.
 response handler_error() {
-  return handler_bug(std::string("failed: ").append(what_of(std::current_exception())));
+  return handler_bug("failed: " + what_of(std::current_exception()));
 }
 
 // The answer when a handler returns a status that is not a final one (1xx)
@@ -968,7 +968,7 @@ task<void> serve_connection(tcp_stream s, const router& r, server_options opts,
   } catch (...) {
     // Nothing escapes (a handler's and a producer's failures are caught in
     // serve; this is for what is left, bad_alloc say).
-    log_error({"http connection: ", what_of(std::current_exception())});
+    log_error({"http connection: "}, std::current_exception());
   }
   // A client cut at the write timeout, taking no more of its answer, gets a
   // reset: see tcp_stream::write_cancelled. (At a shutdown's deadline the

@@ -70,7 +70,7 @@ void serve_until_stopped(loop& l) {
       // Allocation-free: out of memory is the likeliest failure here, and
       // a line built on the heap threw out of the thread's function, which
       // std::terminate ended (found by review).
-      log_error({"loop callback failed, the loop goes on: ", what_of(std::current_exception())});
+      log_error({"loop callback failed, the loop goes on: "}, std::current_exception());
     }
   }
 }

@@ -21,6 +21,21 @@ bool is_resource_exhaustion(int err) noexcept {
   return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
 }
 
+namespace {
+const char* shortage_name(int err) noexcept {
+  switch (err) {
+    case EMFILE:
+      return "EMFILE: this process's descriptor limit";
+    case ENFILE:
+      return "ENFILE: the system's descriptor limit";
+    case ENOBUFS:
+      return "ENOBUFS";
+    default:
+      return "ENOMEM";
+  }
+}
+}  // namespace
+
 bool is_transient_accept_error(int err) noexcept {
   return err == ECONNABORTED || err == EPROTO || err == EPERM || err == EINTR;
 }
@@ -164,8 +179,10 @@ task<tcp_stream> tcp_listener::accept() {
       // Once per listener, as tcp_acceptor warns: once per accept() call,
       // clients that came and went at the limit made 23 lines a second.
       if (!self.warned_) {
-        log_warn("accept: out of descriptors or memory; pausing accepts (" +
-                 std::error_code(err, std::system_category()).message() + ")");
+        // Its words without allocating: the shortage may be memory, and a
+        // std::bad_alloc here ended the accept loop (found by review).
+        log_warn(
+            {"accept: out of descriptors or memory; pausing accepts (", shortage_name(err), ")"});
         self.warned_ = true;
       }
       // Not waiting for readability here: the listener stays readable and a

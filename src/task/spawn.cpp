@@ -130,8 +130,10 @@ void log_task_exception(const task_context& ctx, const std::exception_ptr& e) no
   // asked; that is not worth a log line.
   if (ended_as_asked(ctx, e)) return;
   const char* name = ctx.has_handle ? ctx.handle->name.c_str() : ctx.name;
-  log_error({"task '", name, "' ended by exception: ", what_of(e)});
+  log_error({"task '", name, "' ended by exception: "}, e);
 }
+
+void end(task_context* ctx) noexcept;  // below
 
 void start(loop& l, task<void> t, const char* name, root_state* state, task_group* group) {
   if (!t.valid()) return;
@@ -154,7 +156,15 @@ void start(loop& l, task<void> t, const char* name, root_state* state, task_grou
   else
     green_threads::link(l, ctx);
   h.promise().ctx = ctx;
-  resume_later(l, h);
+  try {
+    resume_later(l, h);  // the loop's ready queue may grow: std::bad_alloc
+  } catch (...) {
+    // Never to run: ended here, as at its end. Left linked, it stayed its
+    // group's member and kept its frame, a connection's stream open, and
+    // a graceful stop's wait() waiting (found by review).
+    end(ctx);
+    throw;
+  }
 }
 
 // The end of a green thread, however it ends: its frame goes (its

@@ -11,11 +11,15 @@ namespace weft {
 
 enum class log_level { debug, info, warn, error };
 
+// Each message is one line; one longer than 2 KiB is cut, ending in "...".
 void log(log_level level, std::string_view message) noexcept;
-// The parts of one message, joined without allocating (a line is cut at
-// 2 KiB): for a catch block, where building a std::string may throw
-// std::bad_alloc again.
+// The parts of one message, joined without allocating: for a catch block,
+// where building a std::string may throw std::bad_alloc again.
 void log(log_level level, std::initializer_list<std::string_view> parts) noexcept;
+// The parts, then what the exception `e` says (as what_of), without
+// allocating.
+void log(log_level level, std::initializer_list<std::string_view> parts,
+         const std::exception_ptr& e) noexcept;
 inline void log_error(std::string_view m) noexcept {
   log(log_level::error, m);
 }
@@ -28,11 +32,14 @@ inline void log_error(std::initializer_list<std::string_view> parts) noexcept {
 inline void log_warn(std::initializer_list<std::string_view> parts) noexcept {
   log(log_level::warn, parts);
 }
+inline void log_error(std::initializer_list<std::string_view> parts,
+                      const std::exception_ptr& e) noexcept {
+  log(log_level::error, parts, e);
+}
 
 // What a caught exception says, for a log line: its what(), or that it is
-// not a std::exception at all (anything may be thrown: `throw 42`). Valid
-// while `e` holds the exception; allocates nothing.
-std::string_view what_of(const std::exception_ptr& e) noexcept;
+// not a std::exception at all (anything may be thrown: `throw 42`).
+std::string what_of(const std::exception_ptr& e);
 
 // Messages below this level are dropped. Default: info. Safe from any
 // thread, like log() (the level is a relaxed atomic).

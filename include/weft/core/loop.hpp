@@ -200,6 +200,7 @@ class loop {
   void poll(duration max_wait);
   void dispatch(uint64_t data, uint32_t events);
   void run_posted();
+  void run_posted_batch(std::vector<std::function<void()>>& batch);
   void run_ready();
   // Rewrites the queued entries that match (fn, and ctx unless any_ctx)
   // into no-ops, in ready_ and in the batch now running.
@@ -240,7 +241,9 @@ class loop {
   std::mutex post_mu_;
   std::vector<std::function<void()>> posted_;
   std::vector<std::function<void()>> posted_spare_;  // a batch's capacity; loop thread only
-  bool posted_waiting_ = false;                      // loop thread only
+  std::vector<std::function<void()>>
+      posted_rest_;              // what a throw left of a batch; loop thread only
+  bool posted_waiting_ = false;  // loop thread only
   std::atomic<bool> wake_pending_{false};
 
   // Every green thread on this loop, an intrusive list through their

@@ -1,4 +1,4 @@
-// what_of: what a caught exception says, for a log line.
+// what_of: what a caught exception says, for a log line; and the log line itself.
 #include <weft/core/log.hpp>
 
 #include <fcntl.h>
@@ -62,6 +62,32 @@ TEST(log, no_descriptor_of_stderr_outlives_the_message) {
   EXPECT_EQ(std::string(buf, n > 0 ? static_cast<std::size_t>(n) : 0), "weft: warn: one message\n");
   EXPECT_EQ(::read(reader, buf, sizeof buf), 0) << "another writer still holds the pipe";
   ::close(reader);
+}
+
+// What a log line is made of, read back from stderr.
+std::string logged(const std::function<void()>& body) {
+  int reader = with_stderr_on_a_pipe(body);
+  if (reader < 0) return "(no pipe)";
+  std::string out(8192, '\0');
+  ssize_t n = ::read(reader, out.data(), out.size());
+  ::close(reader);
+  out.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+  return out;
+}
+
+// The parts of a message and what an exception says are one line, built
+// without allocating (a catch block's line, under std::bad_alloc, threw
+// again: see loop_group's test); a line over 2 KiB is cut, and says so.
+TEST(log, parts_and_an_exception_make_one_line_cut_at_2_kib) {
+  auto e = std::make_exception_ptr(std::runtime_error("disk on fire"));
+  EXPECT_EQ(logged([&] {
+              log_error({"task '", "copy", "' ended by exception: "}, e);
+            }),
+            "weft: error: task 'copy' ended by exception: disk on fire\n");
+  std::string line = logged([] { log_warn(std::string(3000, 'x')); });
+  ASSERT_EQ(line.size(), 2048u);
+  EXPECT_EQ(line.substr(0, 12), "weft: warn: ");
+  EXPECT_EQ(line.substr(2044), "...\n");
 }
 
 }  // namespace

@@ -638,6 +638,38 @@ TEST(spawn, a_task_whose_context_cannot_be_allocated_is_destroyed) {
   EXPECT_TRUE(destroyed);
 }
 
+// A spawn that fails after its task joined its group (queueing its first
+// step: the loop's ready queue grows) ends the task there: its frame goes,
+// and the group and the loop's list forget it. It stayed a member, never to
+// run: a connection's stream stayed open, and the group's wait() for a
+// graceful stop waited for it until the deadline (found by review). Here
+// each allocation of a spawn into a group on a fresh loop fails in turn.
+TEST(spawn, a_spawn_that_fails_once_the_task_joined_its_group_ends_it_there) {
+  int failures = 0;
+  for (int n = 1; n < 20; ++n) {
+    loop l;
+    task_group g;
+    bool destroyed = false;
+    task<void> t = holds(destroyed_flag(&destroyed));
+    test::fail_allocation(n);
+    bool threw = false;
+    try {
+      g.spawn(l, std::move(t), "no memory");
+    } catch (const std::bad_alloc&) {
+      threw = true;
+    }
+    test::fail_allocation(0);
+    if (!threw) {
+      ASSERT_TRUE(test::run_until(l, [&] { return g.size() == 0; }));
+      break;
+    }
+    ++failures;
+    EXPECT_EQ(g.size(), 0u) << "allocation " << n;
+    EXPECT_TRUE(destroyed) << "allocation " << n;
+  }
+  EXPECT_GE(failures, 1);
+}
+
 // The same for a readiness wait: refused, it left its fd's number held for
 // a waiter that was no longer there, and the next wait on that number was
 // refused as a second waiter. Found by an adversarial review of the core loop.

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -148,20 +149,32 @@ bool reachable(std::string_view name, bool dotfiles) {
 }  // namespace
 
 namespace {
+bool out_of_resources(int err) noexcept {
+  return err == EMFILE || err == ENFILE || err == ENOMEM;
+}
+
 // What a request for `name` in the listed directory would find, as `e`;
-// false when it would be refused or find nothing. A symlink is followed
-// from the root (open_beneath), as a request for it would be: the listing
-// never shows the size or age of anything outside the root.
+// false when it would be refused or find nothing, or when it cannot be
+// told for want of descriptors or memory, which `shortage` then names. A
+// symlink is followed from the root (open_beneath), as a request for it
+// would be: the listing never shows the size or age of anything outside
+// the root.
 bool stat_entry(int root_dir, int dir, std::string_view relative, std::string name, bool dotfiles,
-                int& steps, listing_entry& e) {
+                int& steps, listing_entry& e, int& shortage) {
   struct ::stat st {};
-  if (!sys::fstatat(dir, name.c_str(), st, AT_SYMLINK_NOFOLLOW).ok()) return false;
+  if (auto r = sys::fstatat(dir, name.c_str(), st, AT_SYMLINK_NOFOLLOW); !r.ok()) {
+    if (out_of_resources(r.err)) shortage = r.err;
+    return false;
+  }
   if (S_ISLNK(st.st_mode)) {
     steps -= 5;  // the two openat2 calls that resolve it, uncounted by the walk
     int fd =
         open_beneath(root_dir, relative.empty() ? name : std::string(relative) + "/" + name, &st,
                      {.dotfiles = dotfiles, .directory_handle = true, .walk_budget = &steps});
-    if (fd < 0) return false;
+    if (fd < 0) {
+      if (out_of_resources(-fd)) shortage = -fd;
+      return false;
+    }
     unique_fd close_it(fd);
   }
   if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) return false;
@@ -196,8 +209,14 @@ int read_listing(int root_dir, std::string_view relative, bool dotfiles,
       // took a listing 1.7 s, its loop blocked (found by review).
       --steps;
       listing_entry e;
-      bool listed = reachable(name, dotfiles) && stat_entry(root_dir, dir.get(), relative,
-                                                            std::string(name), dotfiles, steps, e);
+      // A page without the links that could not be looked at, for want
+      // of descriptors, was a 200 that said nothing of them (found by
+      // review): the whole listing fails instead, a 503.
+      int shortage = 0;
+      bool listed =
+          reachable(name, dotfiles) && stat_entry(root_dir, dir.get(), relative, std::string(name),
+                                                  dotfiles, steps, e, shortage);
+      if (shortage != 0) return shortage;
       if (steps < 0) {  // the walk's steps are spent: the rest is not looked at
         cut = true;
         return 0;

@@ -5,10 +5,12 @@
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -144,6 +146,30 @@ TEST_F(listing_dir, shows_links_as_what_they_lead_to_and_leaves_out_what_cannot_
   EXPECT_EQ(got[2].name, "to_file");
   EXPECT_FALSE(got[2].directory);
   EXPECT_EQ(got[2].size, 5u);
+}
+
+// A link that cannot be looked at for want of descriptors (EMFILE) fails
+// the whole listing, which static_files answers 503: left out as if it led
+// nowhere, it made a 200 page without it, under load (found by review:
+// `ulimit -n 40` and 25 clients).
+TEST_F(listing_dir, a_link_that_cannot_be_looked_at_for_want_of_descriptors_fails_the_listing) {
+  write("a.txt", "1");
+  symlink("a.txt", "link");
+  int lowest = ::dup(0);
+  ASSERT_GE(lowest, 0);
+  ::close(lowest);
+  struct rlimit saved {};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  // Room for the listing's own opening (two descriptors at once, the
+  // second kept), and so none for the link's.
+  struct rlimit tight = saved;
+  tight.rlim_cur = static_cast<rlim_t>(lowest) + 2;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &tight), 0);
+  std::vector<listing_entry> out;
+  bool cut = false;
+  int err = read_listing(root_fd_, "", false, out, cut);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
+  EXPECT_EQ(err, EMFILE) << out.size() << " entries listed";
 }
 
 TEST_F(listing_dir, the_root_is_the_empty_path) {

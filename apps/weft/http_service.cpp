@@ -19,6 +19,14 @@ class http_service final : public service {
         listener_(std::move(listener)),
         routes_(std::move(routes)),
         opts_(std::move(opts)) {
+    // Out of descriptors, keep-alive clients idle for a quarter of their
+    // timeout (5 s at most) give way to new ones, a batch per pause of the
+    // accepts (10 ms at first): each new client waited for an idle one's
+    // whole --idle-timeout (found by review). One idle a moment is likely
+    // to send its next request any time, and is left.
+    give_way_after_ = std::min<duration>(std::chrono::seconds(5), opts_->idle_timeout / 4);
+    listener_.on_shortage(
+        [this] { tracker_.close_some_idle(idle_given_way, loop_.now() - give_way_after_); });
     accepting_.spawn(loop_, accept_loop(this), "http-accept");
   }
 
@@ -82,12 +90,14 @@ class http_service final : public service {
   }
 
   static constexpr duration idle_grace = std::chrono::milliseconds(500);
+  static constexpr std::size_t idle_given_way = 32;  // nginx drains 32 at a time
 
   loop& loop_;
   tcp_listener listener_;
   std::shared_ptr<const http::router> routes_;
   std::shared_ptr<const http::server_options> opts_;
   bool stopping_ = false;
+  duration give_way_after_{};
   http::connection_tracker tracker_;
   task_group accepting_;
   task_group connections_;

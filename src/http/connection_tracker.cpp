@@ -11,8 +11,9 @@ connection_tracker::~connection_tracker() {
   for (entry* e = head_; e != nullptr; e = e->next) e->tracker = nullptr;
 }
 
-void connection_tracker::add(entry* e) noexcept {
+void connection_tracker::add(entry* e, time_point now) noexcept {
   e->tracker = this;
+  e->idle_since = now;
   weft::detail::intrusive_list<entry>::push_front(head_, e);
 }
 
@@ -34,6 +35,19 @@ void connection_tracker::close_idle() noexcept {
   closing_idle_ = true;
   for (entry* e = head_; e != nullptr; e = e->next)
     if (e->idle && e->ctx) e->ctx->cancel_root();
+}
+
+std::size_t connection_tracker::close_some_idle(std::size_t most, time_point idle_by) noexcept {
+  entry* oldest = head_;  // the list is newest first
+  while (oldest != nullptr && oldest->next != nullptr) oldest = oldest->next;
+  std::size_t closed = 0;
+  for (entry* e = oldest; e != nullptr && closed < most; e = e->prev) {
+    if (e->idle && e->idle_since <= idle_by && e->ctx) {
+      e->ctx->cancel_root();  // it leaves the list on a later turn, as it ends
+      ++closed;
+    }
+  }
+  return closed;
 }
 
 void connection_tracker::drain() noexcept {

@@ -812,7 +812,7 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
         if (co_await flush_by(s, dl, opts) != read_outcome::ok) co_return;
         flushed = true;
       }
-      if (idle) mark_idle(me, true);
+      if (idle) mark_idle(me, true, s.owner().now());
       time_point by = idle ? until.first_byte(s, opts) : until.whole_head(s, opts, me);
       auto r =
           flushed ? co_await read_by(s, dl, by, cap) : co_await read_before(s, dl, by, cap, opts);
@@ -959,7 +959,7 @@ task<void> serve_connection(tcp_stream s, const router& r, server_options opts,
                             connection_tracker* tracker) {
   connection_tracker::entry me;
   me.ctx = co_await weft::detail::this_context{};
-  if (tracker) tracker->add(&me);
+  if (tracker) tracker->add(&me, s.owner().now());
   try {
     co_await serve(s, r, opts, &me);
   } catch (const std::system_error& e) {

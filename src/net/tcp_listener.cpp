@@ -103,7 +103,8 @@ tcp_listener::tcp_listener(tcp_listener&& o) noexcept
       owner_(std::exchange(o.owner_, nullptr)),
       accepting_(std::exchange(o.accepting_, nullptr)),
       burst_(std::exchange(o.burst_, 0)),
-      warned_(o.warned_) {
+      warned_(o.warned_),
+      on_shortage_(std::move(o.on_shortage_)) {
   if (accepting_) accepting_->self = this;
 }
 
@@ -115,6 +116,7 @@ tcp_listener& tcp_listener::operator=(tcp_listener&& o) noexcept {
     owner_ = std::exchange(o.owner_, nullptr);
     burst_ = std::exchange(o.burst_, 0);
     warned_ = o.warned_;
+    on_shortage_ = std::move(o.on_shortage_);
     accepting_ = std::exchange(o.accepting_, nullptr);
     if (accepting_) accepting_->self = this;
   }
@@ -185,6 +187,7 @@ task<tcp_stream> tcp_listener::accept() {
             {"accept: out of descriptors or memory; pausing accepts (", shortage_name(err), ")"});
         self.warned_ = true;
       }
+      if (self.on_shortage_) self.on_shortage_();
       // Not waiting for readability here: the listener stays readable and a
       // level-triggered wait would spin. The loop drops the unused interest.
       co_await sleep(backoff);

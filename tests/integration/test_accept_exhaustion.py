@@ -146,5 +146,38 @@ class SoftLimitRaised(unittest.TestCase):
                 s.close()
 
 
+class HttpIdleConnectionsGiveWay(unittest.TestCase):
+    """`weft hello` out of descriptors, every one held by an idle keep-alive
+    client: those idle a while give way to new clients, as nginx drains its
+    reusable connections. Each new client waited for an idle one's whole
+    --idle-timeout to free a descriptor (found by review)."""
+
+    def test_new_clients_are_served_while_idle_keep_alive_clients_hold_every_descriptor(self):
+        # Idle for a quarter of --idle-timeout, a client gives way: 0.5 s.
+        server = start_weft(self, "hello", "--threads", "1", "--idle-timeout", "2", nofile_limit=NOFILE_LIMIT)
+        request = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+        clients = []
+        try:
+            for _ in range(CLIENTS):
+                s = server.connect(timeout=5.0)
+                clients.append(s)
+                s.sendall(request)
+            # Each is answered, the later ones once earlier ones, idle after
+            # their answer, have been closed to make room.
+            for i, s in enumerate(clients):
+                got = b""
+                while b"Hello, world!" not in got:
+                    try:
+                        chunk = s.recv(4096)
+                    except TimeoutError:
+                        self.fail(f"client {i} of {CLIENTS} had no answer in 5 s: {got!r}")
+                    self.assertTrue(chunk, f"client {i} was closed unanswered: {got!r}")
+                    got += chunk
+                self.assertTrue(got.startswith(b"HTTP/1.1 200 OK\r\n"), got)
+        finally:
+            for s in clients:
+                s.close()
+
+
 if __name__ == "__main__":
     unittest.main()

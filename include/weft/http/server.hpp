@@ -111,6 +111,7 @@ class connection_tracker {
     weft::detail::task_context* ctx = nullptr;
     connection_tracker* tracker = nullptr;  // null once either side has gone
     bool idle = true;
+    time_point idle_since{};  // when it last became idle (or joined)
     entry* prev = nullptr;
     entry* next = nullptr;
     entry() = default;
@@ -125,17 +126,26 @@ class connection_tracker {
   connection_tracker& operator=(const connection_tracker&) = delete;
   ~connection_tracker();
 
-  void add(entry* e) noexcept;
+  void add(entry* e, time_point now) noexcept;
   void remove(entry* e) noexcept;
   // Inline: the server marks each connection busy once a request (see
   // mark_idle), which as a call cost ~10 instructions a request.
-  void set_idle(entry* e, bool idle) noexcept {
+  void set_idle(entry* e, bool idle, time_point now) noexcept {
+    if (idle && !e->idle) e->idle_since = now;
     e->idle = idle;
     if (idle && closing_idle_) close_now(e);
   }
   void stop_keep_alive() noexcept { draining_ = true; }
   // From now on, a connection that becomes idle is closed too.
   void close_idle() noexcept;
+  // Closes up to `most` keep-alive connections idle since `idle_by` or
+  // before, the longest-known first, and says how many: for a server out
+  // of descriptors, whose idle clients would hold them until their
+  // --idle-timeout while new ones wait (nginx drains its reusable
+  // connections so). A keep-alive connection may be closed at any time
+  // between requests (RFC 9112 §9.6); one idle only a moment is likely
+  // about to send its next request, and is left.
+  std::size_t close_some_idle(std::size_t most, time_point idle_by) noexcept;
   void drain() noexcept;
   bool draining() const noexcept { return draining_; }
 

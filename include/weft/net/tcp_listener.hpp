@@ -18,6 +18,7 @@
 #include <weft/net/address.hpp>
 #include <weft/net/tcp_stream.hpp>
 
+#include <functional>
 #include <utility>
 
 namespace weft {
@@ -64,6 +65,10 @@ class tcp_listener {
   task<tcp_stream> accept();
   // One accept4 attempt: a connected fd, or an empty one with errno in err.
   unique_fd try_accept(int& err) noexcept;
+  // Called each time an accept() finds the process out of descriptors or
+  // memory, before it pauses: a server may let go of what it can spare
+  // (HTTP's idle keep-alive connections). Empty: nothing is called.
+  void on_shortage(std::function<void()> f) { on_shortage_ = std::move(f); }
   // An accept() another green thread waits in ends with
   // std::errc::operation_canceled (Asio's operation_aborted).
   void close() noexcept;
@@ -79,6 +84,7 @@ class tcp_listener {
   accept_wait* accepting_ = nullptr;  // the accept() in progress, if any
   int burst_ = 0;                     // accepts in a row that did not wait
   bool warned_ = false;               // out of descriptors once: said so
+  std::function<void()> on_shortage_;
 };
 
 // The effective backlog for a requested one (somaxconn caps it).

@@ -910,6 +910,56 @@ TEST(http_server, a_drain_lets_a_request_whose_head_is_partly_in_finish) {
   EXPECT_TRUE(reply.ends_with("done")) << reply;
 }
 
+// Out of descriptors, a server lets idle keep-alive connections go, the
+// longest-known first, only those idle since a given time, and never one
+// with a request in flight
+// (close_some_idle: `weft hello`'s accepts call it when they find no
+// descriptor, see test_accept_exhaustion.py).
+TEST(http_server, close_some_idle_closes_the_oldest_idle_connections_and_no_busy_one) {
+  loop l;
+  http::connection_tracker tracker;
+  http::router routes;
+  routes.get("/*", [](http::request&) { return http::response::text("done"); });
+  http::server_options opts;
+  struct conn {
+    unique_fd client;
+    green_thread g;
+  };
+  std::vector<conn> cs(3);
+  for (conn& c : cs) {
+    auto [server, client] = test::socket_pair();
+    c.client = std::move(client);
+    c.g = spawn(l, http::serve_connection(tcp_stream(l, std::move(server)), routes, opts, &tracker),
+                "conn");
+    l.run_once(0ms);  // each joins the tracker in turn: the first is the oldest
+  }
+  auto send = [&](conn& c, std::string_view bytes) {
+    EXPECT_EQ(::write(c.client.get(), bytes.data(), bytes.size()),
+              static_cast<ssize_t>(bytes.size()));
+    for (int i = 0; i < 3; ++i) l.run_once(10ms);
+  };
+  send(cs[0], "GET / HTTP/1.1\r\nHost: x\r\n\r\n");  // answered, then idle
+  time_point first_idle = l.now();
+  send(cs[1], "GET / HTTP/1.1\r\nHost: x\r\n");      // in flight
+  send(cs[2], "GET / HTTP/1.1\r\nHost: x\r\n\r\n");  // answered, then idle, later
+  ASSERT_GT(l.now(), first_idle);
+  EXPECT_EQ(tracker.close_some_idle(1, l.now()), 1u);
+  ASSERT_TRUE(test::run_until(l, [&] { return cs[0].g.done(); }));
+  EXPECT_FALSE(cs[1].g.done());
+  EXPECT_FALSE(cs[2].g.done());
+  EXPECT_EQ(tracker.close_some_idle(5, first_idle), 0u) << "idle only since after it";
+  EXPECT_EQ(tracker.close_some_idle(5, l.now()), 1u);
+  ASSERT_TRUE(test::run_until(l, [&] { return cs[2].g.done(); }));
+  EXPECT_FALSE(cs[1].g.done());
+  send(cs[1], "\r\n");
+  std::string reply(4096, '\0');
+  ssize_t n = ::read(cs[1].client.get(), reply.data(), reply.size());
+  reply.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+  EXPECT_TRUE(reply.ends_with("done")) << reply;
+  cs[1].client.reset();
+  ASSERT_TRUE(test::run_until(l, [&] { return cs[1].g.done(); }));
+}
+
 // A connection whose answers are still leaving is busy, not idle, though it
 // waits for its next request: a drain lets them all out. It counted as idle
 // once its last answer was made, so the shutdown's close_idle closed it with

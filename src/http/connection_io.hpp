@@ -74,7 +74,7 @@ inline timed<tcp_stream::read_some_op> read_by(tcp_stream& s, deadline& dl, time
 // a drain's close_idle closes such a connection. Marked idle as soon as an
 // answer was made, one whose answers a slow reader had yet to take was
 // closed over them (found by review).
-inline void mark_idle(connection_tracker::entry* e, bool idle, time_point now = {}) noexcept {
+inline void mark_idle(connection_tracker::entry* e, bool idle, time_point now) noexcept {
   if (e->tracker) e->tracker->set_idle(e, idle, now);
 }
 

@@ -15,9 +15,11 @@ void connection_tracker::add(entry* e, time_point now) noexcept {
   e->tracker = this;
   e->idle_since = now;
   weft::detail::intrusive_list<entry>::push_front(head_, e);
+  if (tail_ == nullptr) tail_ = e;
 }
 
 void connection_tracker::remove(entry* e) noexcept {
+  if (e == tail_) tail_ = e->prev;
   weft::detail::intrusive_list<entry>::unlink(head_, e);
   e->tracker = nullptr;
 }
@@ -38,10 +40,12 @@ void connection_tracker::close_idle() noexcept {
 }
 
 std::size_t connection_tracker::close_some_idle(std::size_t most, time_point idle_by) noexcept {
-  entry* oldest = head_;  // the list is newest first
-  while (oldest != nullptr && oldest->next != nullptr) oldest = oldest->next;
-  std::size_t closed = 0;
-  for (entry* e = oldest; e != nullptr && closed < most; e = e->prev) {
+  // From the oldest, and looking at a bounded number: called every pause
+  // of the accepts (10 ms at first) while out of descriptors, a walk of
+  // every connection cost the loop in proportion to them all.
+  std::size_t closed = 0, looked = 0;
+  for (entry* e = tail_; e != nullptr && closed < most && looked < 32 * most;
+       e = e->prev, ++looked) {
     if (e->idle && e->idle_since <= idle_by && e->ctx) {
       e->ctx->cancel_root();  // it leaves the list on a later turn, as it ends
       ++closed;

@@ -728,7 +728,7 @@ struct head_deadlines {
                         connection_tracker::entry* me) noexcept {
     if (head == time_point::max()) {
       head = saturating_add(s.owner().now(), opts.head_timeout);
-      mark_idle(me, false);
+      mark_idle(me, false, s.owner().now());
     }
     return head;
   }
@@ -825,7 +825,7 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
         co_return;
       }
     }
-    mark_idle(me, false);
+    mark_idle(me, false, s.owner().now());
     if (pr.state == parse_result::error)
       co_return co_await fail(s, pr.status, names_head(s.buffered()), opts, log,
                               first_line(s.buffered()));

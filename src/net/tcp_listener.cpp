@@ -187,7 +187,14 @@ task<tcp_stream> tcp_listener::accept() {
             {"accept: out of descriptors or memory; pausing accepts (", shortage_name(err), ")"});
         self.warned_ = true;
       }
-      if (self.on_shortage_) self.on_shortage_();
+      if (self.on_shortage_) {
+        try {
+          self.on_shortage_();
+        } catch (...) {
+          // Its failure is its own: thrown on, it ended the accepts.
+          log_error({"accept: the shortage hook failed: "}, std::current_exception());
+        }
+      }
       // Not waiting for readability here: the listener stays readable and a
       // level-triggered wait would spin. The loop drops the unused interest.
       co_await sleep(backoff);

@@ -8,6 +8,7 @@ must accept again as soon as descriptors free up.
 """
 
 import selectors
+import socket
 import time
 import unittest
 
@@ -153,8 +154,10 @@ class HttpIdleConnectionsGiveWay(unittest.TestCase):
     --idle-timeout to free a descriptor (found by review)."""
 
     def test_new_clients_are_served_while_idle_keep_alive_clients_hold_every_descriptor(self):
-        # Idle for a quarter of --idle-timeout, a client gives way: 0.5 s.
-        server = start_weft(self, "hello", "--threads", "1", "--idle-timeout", "2", nofile_limit=NOFILE_LIMIT)
+        # Idle for a quarter of --idle-timeout, a client gives way: 2 s, and
+        # all are answered well before the 8 s after which the idle ones
+        # would have gone anyway.
+        server = start_weft(self, "hello", "--threads", "1", "--idle-timeout", "8", nofile_limit=NOFILE_LIMIT)
         request = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
         clients = []
         try:
@@ -164,13 +167,15 @@ class HttpIdleConnectionsGiveWay(unittest.TestCase):
                 s.sendall(request)
             # Each is answered, the later ones once earlier ones, idle after
             # their answer, have been closed to make room.
+            deadline = time.monotonic() + 6.0
             for i, s in enumerate(clients):
                 got = b""
                 while b"Hello, world!" not in got:
+                    s.settimeout(max(0.05, deadline - time.monotonic()))
                     try:
                         chunk = s.recv(4096)
-                    except TimeoutError:
-                        self.fail(f"client {i} of {CLIENTS} had no answer in 5 s: {got!r}")
+                    except socket.timeout:
+                        self.fail(f"client {i} of {CLIENTS} had no answer within 6 s: {got!r}")
                     self.assertTrue(chunk, f"client {i} was closed unanswered: {got!r}")
                     got += chunk
                 self.assertTrue(got.startswith(b"HTTP/1.1 200 OK\r\n"), got)

@@ -139,7 +139,8 @@ class connection_tracker {
   // From now on, a connection that becomes idle is closed too.
   void close_idle() noexcept;
   // Closes up to `most` keep-alive connections idle since `idle_by` or
-  // before, the longest-known first, and says how many: for a server out
+  // before, the longest-known first (of the 32 × `most` longest-known),
+  // and says how many: for a server out
   // of descriptors, whose idle clients would hold them until their
   // --idle-timeout while new ones wait (nginx drains its reusable
   // connections so). A keep-alive connection may be closed at any time
@@ -151,7 +152,8 @@ class connection_tracker {
 
  private:
   void close_now(entry* e) noexcept;
-  entry* head_ = nullptr;
+  entry* head_ = nullptr;  // the newest
+  entry* tail_ = nullptr;  // the oldest
   bool draining_ = false;
   bool closing_idle_ = false;
 };

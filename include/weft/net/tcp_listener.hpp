@@ -67,7 +67,8 @@ class tcp_listener {
   unique_fd try_accept(int& err) noexcept;
   // Called each time an accept() finds the process out of descriptors or
   // memory, before it pauses: a server may let go of what it can spare
-  // (HTTP's idle keep-alive connections). Empty: nothing is called.
+  // (HTTP's idle keep-alive connections). Empty: nothing is called. One
+  // that throws is logged, and the accepts go on.
   void on_shortage(std::function<void()> f) { on_shortage_ = std::move(f); }
   // An accept() another green thread waits in ends with
   // std::errc::operation_canceled (Asio's operation_aborted).

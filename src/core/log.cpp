@@ -35,9 +35,10 @@ void write_line(log_level level, std::initializer_list<std::string_view> parts,
   bool cut = false;
   auto put = [&](std::string_view s) {
     std::size_t k = std::min(s.size(), room - n);
+    cut = cut || k < s.size();
+    if (k == 0) return;  // an empty view's data() may be null, which memcpy may not take
     std::memcpy(line + n, s.data(), k);
     n += k;
-    cut = cut || k < s.size();
   };
   put("weft: ");
   put(names[static_cast<int>(level)]);

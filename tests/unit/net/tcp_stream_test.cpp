@@ -371,7 +371,11 @@ TEST(tcp_stream, a_read_whose_buffer_cannot_grow_fails_with_enomem) {
             static_cast<ssize_t>(long_line.size()));
   test::fail_allocation(1);
   l.run_once(100ms);
+  bool failed = test::allocation_failed();
   test::fail_allocation(0);
+  // ASan's operator new[], which the buffer uses, does not go through the
+  // replaced operator new that fails on demand.
+  if (!failed) GTEST_SKIP() << "this build's operator new[] cannot be made to fail";
   ASSERT_TRUE(test::run_until(l, [&] { return done; }));
   EXPECT_EQ(code, std::errc::not_enough_memory) << code.message();
 }

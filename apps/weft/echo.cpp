@@ -8,11 +8,12 @@
 
 #include <weft/core/fd_io.hpp>
 #include <weft/net/errors.hpp>
-#include <weft/task/deadline.hpp>
+#include <weft/net/idle_clock.hpp>
 #include <weft/task/spawn.hpp>
 #include <weft/task/task_group.hpp>
 
 #include <algorithm>
+#include <cstdint>
 
 namespace weft::app {
 namespace {
@@ -24,12 +25,12 @@ struct echo_options {
   double idle_timeout = 300;  // seconds: see add_idle_timeout_flag
 };
 
-task<void> serve_echo(echo_service& svc, tcp_stream s, const echo_options& o);
+task<void> serve_echo(echo_service& svc, tcp_stream s);
 
 class echo_service final : public service {
  public:
   echo_service(loop& l, tcp_listener listener, echo_options o)
-      : loop_(l), listener_(std::move(listener)), opts_(o) {
+      : loop_(l), listener_(std::move(listener)), opts_(o), clock_(l, seconds(o.idle_timeout)) {
     accepting_.spawn(loop_, accept_loop(this), "echo-accept");
   }
   ~echo_service() override = default;
@@ -41,34 +42,14 @@ class echo_service final : public service {
   void begin_shutdown(std::function<void()> done) override {
     stopping_ = true;
     accepting_.cancel_all();
-    for (member* m = members_; m != nullptr; m = m->next_) m->dl_->expires_at(loop_.now());
+    clock_.cancel_all();
     spawn(loop_, wait_then(this, std::move(done)), "echo-shutdown");
   }
   bool stopping() const noexcept { return stopping_; }
-
-  // A connection's place in the service's list while it runs: what a
-  // graceful stop reaches, its deadline, to end the wait it is in without
-  // ending the task.
-  class member {
-   public:
-    member(echo_service& svc, deadline& dl) noexcept : svc_(svc), dl_(&dl), next_(svc.members_) {
-      if (next_ != nullptr) next_->prev_ = this;
-      svc.members_ = this;
-    }
-    ~member() {
-      (prev_ != nullptr ? prev_->next_ : svc_.members_) = next_;
-      if (next_ != nullptr) next_->prev_ = prev_;
-    }
-    member(const member&) = delete;
-    member& operator=(const member&) = delete;
-
-   private:
-    friend class echo_service;
-    echo_service& svc_;
-    deadline* dl_;
-    member* prev_ = nullptr;
-    member* next_;
-  };
+  // The connections' idle timeouts, on one timer: a deadline each cost an
+  // idle connection 136 B of its 718 (bench/memory/idle_conns.py).
+  idle_clock& clock() noexcept { return clock_; }
+  std::size_t max_line() const noexcept { return opts_.max_line; }
 
  private:
   static task<void> accept_loop(echo_service* self) {
@@ -76,7 +57,7 @@ class echo_service final : public service {
       tcp_stream s = co_await self->listener_.accept();
       if (self->stopping_) co_return;  // accepted just as shutdown began
       spawn_connection(self->loop_, self->connections_, "echo",
-                       [&] { return serve_echo(*self, std::move(s), self->opts_); });
+                       [&] { return serve_echo(*self, std::move(s)); });
     }
   }
   static task<void> wait_then(echo_service* self, std::function<void()> done) {
@@ -94,7 +75,7 @@ class echo_service final : public service {
   tcp_listener listener_;
   echo_options opts_;
   bool stopping_ = false;
-  member* members_ = nullptr;
+  idle_clock clock_;  // before the groups: it outlives the connections' entries
   task_group accepting_;
   task_group connections_;
 };
@@ -105,24 +86,31 @@ bool owes_echoes(const tcp_stream& s) noexcept {
   return s.buffered_output() > 0 || !all_sent_acknowledged(s.native_handle());
 }
 
+// A connection's place on its service's idle clock, and how it ends.
 // Destroyed before its end (a shutdown's deadline destroys the green
 // threads still running), a connection still owed echoes is reset, as qa's
 // is: a FIN made the echoes the kernel held look like all of them (found
 // by review).
-class reset_if_owing {
+class echo_entry : public idle_clock::entry {
  public:
-  explicit reset_if_owing(tcp_stream& s) noexcept : s_(s) {}
-  reset_if_owing(const reset_if_owing&) = delete;
-  reset_if_owing& operator=(const reset_if_owing&) = delete;
-  ~reset_if_owing() {
-    if (armed_ && s_.is_open() && owes_echoes(s_)) s_.abort();
+  enum class ending : std::uint8_t {
+    eof,       // or the stop: the loop of lines ended, nothing failed
+    vanished,  // a reset or a broken pipe: nothing to save
+    too_long,  // a line over --max-line
+    idle,      // the idle clock ran out, and the client took no echo
+  };
+  using entry::entry;
+  echo_entry(const echo_entry&) = delete;
+  echo_entry& operator=(const echo_entry&) = delete;
+  ~echo_entry() {
+    if (!ended && stream().is_open() && owes_echoes(stream())) stream().abort();
   }
-  void dismiss() noexcept { armed_ = false; }
-
- private:
-  tcp_stream& s_;
-  bool armed_ = true;
+  ending how = ending::eof;
+  bool ended = false;  // ended as `how` says: no reset
 };
+// Its members lie in the entry's padding (Itanium ABI): every idle
+// connection's frame holds one.
+static_assert(sizeof(echo_entry) == sizeof(idle_clock::entry));
 
 // At a graceful stop, takes in the bytes the kernel holds, up to `limit`
 // of them, without waiting for more: they came before the stop (or just
@@ -143,15 +131,10 @@ task<void> read_what_came(tcp_stream& s, std::size_t limit) {
   }
 }
 
-task<void> refuse_long_line(tcp_stream& s) {
-  co_await s.write("error: line too long\n");
-  co_await s.linger_close();
-}
-
 // A graceful stop: what had come is echoed, a partial line too, as at EOF;
 // then a lingering close, so that input left unread cannot turn the close
 // into a reset that destroys those echoes. The server's shutdown timeout
-// bounds it all.
+// bounds it all, not the idle clock.
 task<void> echo_what_came(tcp_stream& s, std::size_t max_line) {
   co_await read_what_came(s, std::min<std::size_t>(max_line, std::size_t{64} * 1024));
   std::string_view rest = s.buffered();
@@ -161,61 +144,99 @@ task<void> echo_what_came(tcp_stream& s, std::size_t max_line) {
   co_await s.linger_close();
 }
 
+// In serve_echo's catch block: whether the exception in flight ends the
+// connection's lines (true, `me.how` set), or was the idle clock's with
+// the client still taking its echoes (false: read on; the echoes wait in
+// the buffer, as a cancelled write keeps them, and a partial line in the
+// stream). Rethrows what is neither. A plain function: in the coroutine,
+// the catch's reference took a slot in every connection's frame.
+bool lines_end(const echo_service& svc, echo_entry& me, reply_progress& progress) {
+  using ending = echo_entry::ending;
+  try {
+    throw;
+  } catch (const std::system_error& e) {
+    // A client that resets or vanishes mid-reply is ordinary: end quietly.
+    if (e.code() == std::errc::connection_reset || e.code() == std::errc::broken_pipe) {
+      me.how = ending::vanished;
+      return true;
+    }
+    if (e.code() == net_errc::line_too_long) {
+      me.how = ending::too_long;
+      return true;
+    }
+    // (The stop's cancel of a connection the clock also expired in that
+    // turn is the stop's: the stop is asked first, below and in the end.)
+    if (!me.expired() && !(svc.stopping() && e.code() == std::errc::operation_canceled)) throw;
+    if (svc.stopping()) return true;
+    tcp_stream& s = me.stream();
+    if (progress.moved(s.native_handle(), s.buffered_output())) return false;
+    me.how = ending::idle;
+    return true;
+  }
+}
+
+// How a connection ends once its lines are over. Its waits are a coroutine
+// of their own: awaited in serve_echo, their awaiters and temporaries took
+// room in that frame, which every idle connection holds.
+task<void> end_echo(echo_service& svc, echo_entry& me) {
+  using ending = echo_entry::ending;
+  tcp_stream& s = me.stream();
+  try {
+    if (me.how == ending::vanished) co_return;  // reset if owed (~echo_entry)
+    if (me.how == ending::too_long) {
+      co_await s.write("error: line too long\n");
+      co_await s.linger_close();
+    } else if (svc.stopping()) {
+      svc.clock().clear(me);
+      co_await echo_what_came(s, svc.max_line());
+    } else if (me.how == ending::idle) {
+      // Idle: nothing came, or the client took none of its echoes. Then a
+      // reset, so that it knows it was cut (~echo_entry): a FIN would wait
+      // behind them. (write_cancelled() alone missed echoes held up in a
+      // read's flush.)
+      co_return;
+    } else {
+      co_await s.flush();  // at EOF; the idle clock bounds it
+    }
+  } catch (const std::system_error& e) {
+    // Gone meanwhile, or idle in the flush: reset if still owed.
+    if (e.code() == std::errc::connection_reset || e.code() == std::errc::broken_pipe ||
+        me.expired())
+      co_return;
+    throw;
+  }
+  me.ended = true;
+}
+
 // By value: the stream lives in this green thread's frame and closes when
-// the task ends, however it ends.
-task<void> serve_echo(echo_service& svc, tcp_stream s, const echo_options& o) {
-  const duration idle = seconds(o.idle_timeout);
-  deadline dl(*co_await weft::detail::this_context{});
-  echo_service::member me(svc, dl);
-  reset_if_owing cut(s);
+// the task ends, however it ends. What the frame holds, every idle
+// connection holds (bench/memory/idle_conns.py, tests/faults/
+// test_idle_memory.py: 512 B in all): the ending is a coroutine of its own,
+// the catch block's work a plain function, and the options are read
+// through the service.
+task<void> serve_echo(echo_service& svc, tcp_stream s) {
+  echo_entry me(svc.clock(), s);
   reply_progress progress;
-  bool too_long = false;
-  for (bool again = true; again;) {
-    again = false;
+  for (;;) {
     try {
       while (!svc.stopping()) {
         // A line, and the flush of the echoes before it, within the idle
-        // timeout (moved lazily: no timer per line, see deadline.hpp).
-        dl.expires_after(idle);
-        std::string_view line = co_await s.read_until('\n', o.max_line);
+        // timeout (a store, and a move to the front once a turn).
+        svc.clock().touch(me);
+        std::string_view line = co_await s.read_until('\n', svc.max_line());
         if (line.empty()) break;  // EOF
         progress.wrote(line.size());
-        co_await s.write(line);  // buffered; flushed before the next wait
+        // Buffered; flushed before the next wait. Named, as the awaiter
+        // of a call's result held a copy of its argument in the frame.
+        tcp_stream::write_op echo = s.write(line);
+        co_await echo;
       }
-    } catch (const std::system_error& e) {
-      // A client that resets or vanishes mid-reply is ordinary: end quietly.
-      if (e.code() == std::errc::connection_reset || e.code() == std::errc::broken_pipe) co_return;
-      if (e.code() == net_errc::line_too_long) {
-        too_long = true;
-      } else if (!dl.expired() && !(svc.stopping() && e.code() == std::errc::operation_canceled)) {
-        // (A stop that came in the turn the idle clock ran out moved the
-        // deadline again, so expired() is false: that cancel is the stop's.)
-        throw;
-      } else {
-        // Out of time, but still taking its echoes: go on. The echoes
-        // wait in the buffer (a cancelled write keeps them), a partial
-        // line in the stream, for the next wait to send and read on.
-        again = !svc.stopping() && progress.moved(s.native_handle(), s.buffered_output());
-      }
+      break;
+    } catch (...) {
+      if (lines_end(svc, me, progress)) break;
     }
   }
-  // The ends that wait are coroutines of their own: awaited here, their
-  // awaiters and temporaries took room in this frame, which every idle
-  // connection holds (664 bytes, 862 B of RSS a connection against 512).
-  if (too_long) {
-    co_await refuse_long_line(s);
-  } else if (svc.stopping()) {
-    dl.clear();
-    co_await echo_what_came(s, o.max_line);
-  } else if (dl.expired()) {
-    // Idle: nothing came, or the client took none of its echoes. Then a
-    // reset, so that it knows it was cut: a FIN would wait behind them.
-    // (write_cancelled() alone missed echoes held up in a read's flush.)
-    if (owes_echoes(s)) s.abort();
-  } else {
-    co_await s.flush();
-  }
-  cut.dismiss();  // ended as above
+  co_await end_echo(svc, me);
 }
 
 }  // namespace

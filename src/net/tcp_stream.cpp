@@ -118,7 +118,7 @@ void stream_op::on_cancelled(cancel_hook* self) noexcept {
 }
 
 bool stream_op::let_go_if_destroyed() noexcept {
-  if (!ctx->destroying) return false;
+  if (ctx == nullptr || !ctx->destroying) return false;
   // Its loop destroys the task instead of resuming it, and nothing will
   // read this op again: the stream is free for the next one at once.
   busy = false;
@@ -202,6 +202,17 @@ void tcp_stream::close() noexcept {
     op->end_cancelled();
   }
   release();
+}
+
+void tcp_stream::cancel() noexcept {
+  // As the task's cancellation would (task_context::cancel_pending), for
+  // each op in turn: cancelling a write can restep the read beside it,
+  // which stays waiting and is cancelled next.
+  for (stream_op* op : {&op_, second_.get()}) {
+    if (op == nullptr || !op->waiting()) continue;
+    if (op->ctx != nullptr && op->ctx->pending == op) op->ctx->pending = nullptr;
+    stream_op::on_cancel(op);
+  }
 }
 
 void tcp_stream::abort() noexcept {

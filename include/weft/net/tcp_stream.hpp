@@ -312,6 +312,16 @@ class tcp_stream {
   // way to tell a peer that a body whose end is the connection's end was
   // cut short. Otherwise as close().
   void abort() noexcept;
+  // Ends every operation a green thread is suspended in on this stream
+  // with std::errc::operation_canceled, as Asio's socket::cancel() does,
+  // without cancelling the green thread: the stream stays open, and the
+  // next operation goes on from where that one stopped (a cancelled write
+  // keeps its bytes buffered, a read_until its partial line). How an idle
+  // sweep ends a connection's wait (idle_clock).
+  void cancel() noexcept;
+  // A green thread is suspended in an operation on this stream (and it is
+  // not cancelled).
+  bool waiting() const noexcept { return op_.waiting() || (second_ && second_->waiting()); }
   // A write ended cancelled (a timeout, its task's cancellation) while it
   // waited for room, and no write has sent all of its bytes since: the peer
   // is not taking what it is sent. A server that gives up on such a peer

@@ -42,8 +42,10 @@ task<void> serve(loop& l, tcp_stream client) {
       // A line cut short by the hang-up is dropped: sent on, it ran into
       // the next one everybody heard (found by review).
       if (line.empty() || line.back() != '\n') break;
+      // One too slow for its outbox is dropped with a reset: a FIN after
+      // the line its writer was cut off in made what it had look whole.
       for (participant* p : room)
-        if (p != &me && !p->outbox.try_send(std::string(line))) p->stream.close();
+        if (p != &me && !p->outbox.try_send(std::string(line))) p->stream.abort();
     }
   } catch (...) {
     // A reset, a line too long, dropped as too slow, or out of memory: this

@@ -136,6 +136,11 @@ task<void> send_rest(tcp_stream& s, deadline& dl, const response& res, std::stri
                      std::string_view line) {
   std::uint64_t sent = sent_body && !res.file() ? res.body().size() - rest.size() : 0;
   log_on_exit logged(log, line, res.status(), [&sent] { return sent; });
+  // Cut in between, at a shutdown's deadline too, the body ends with a
+  // reset, as at the write timeout: its frame destroyed, the stream's close
+  // was a FIN, which waited behind what the client had not taken, the
+  // kernel sending it on after the server had gone (found by review).
+  reset_if_cut unfinished(s, true);
   if (sent_body && res.file()) {
     co_await send_file_body(s, dl, res, write_timeout, sent);
   } else {
@@ -148,6 +153,7 @@ task<void> send_rest(tcp_stream& s, deadline& dl, const response& res, std::stri
       sent += now.size();
     } while (!rest.empty());
   }
+  unfinished.dismiss();
 }
 
 task<streamed> send_produced_body(tcp_stream& s, const response& res, bool chunked,

@@ -491,6 +491,29 @@ class SlowReader(unittest.TestCase):
             lines = f.read().splitlines()
         self.assertTrue(any('"GET /big100.bin HTTP/1.1" 200 ' in line for line in lines), lines)
 
+    def test_a_download_cut_at_the_shutdown_timeout_ends_with_a_reset(self):
+        # As at the write timeout: a FIN would wait behind what the client
+        # has not taken, the kernel sending it on after the server exited,
+        # and the short body would end as if whole (found by review: "EOF
+        # after 4128768" of a 50 MB file).
+        tree = Tree()
+        self.addCleanup(tree.remove)
+        server = start_weft(self, "files", "--root", tree.root, "--threads", "1",
+                            "--shutdown-timeout", "0.5")
+        s = socket.create_connection((server.host, server.port), timeout=10)
+        self.addCleanup(s.close)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.sendall(b"GET /big100.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.recv(1024)  # under way
+        server.send_signal(signal.SIGTERM)
+        self.assertEqual(server.wait(), 0)
+        got = 0
+        until = time.monotonic() + 10  # a FIN's trickle through a 4 KiB window took 100 s
+        with self.assertRaises(ConnectionResetError, msg="a FIN, not a reset"):
+            while time.monotonic() < until and (chunk := s.recv(1 << 20)):
+                got += len(chunk)
+        self.assertLess(got, 100 * MIB)
+
 
 class DescriptorLimit(unittest.TestCase):
     """A loop's file cache holds a descriptor per large file (up to 256). Under

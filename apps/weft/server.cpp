@@ -154,19 +154,27 @@ int run_server(const std::string& name, const common_options& opts, service_fact
         std::chrono::duration_cast<duration>(std::chrono::duration<double>(opts.shutdown_grace)),
         [&] { control.stop(); });
   });
+  // The readiness line once every loop is set up, and before any serves:
+  // printed after, it came after the access-log lines of requests served
+  // meanwhile (a --reuse-port takeover under load), and, held up by a
+  // stdout pipe full of them, it kept stdout's lock, which every loop's
+  // next log line then waited for: the server stopped, and SIGTERM with it
+  // (found by review). Clients that come meanwhile wait in the backlog.
+  auto announce = [&] {
+    std::printf("weft %s listening on %s\n", name.c_str(), bound.to_string().c_str());
+    std::fflush(stdout);
+  };
   try {
-    group.start([&](loop& l, std::size_t i) { services[i] = make(l, std::move(listeners[i])); });
+    group.start([&](loop& l, std::size_t i) { services[i] = make(l, std::move(listeners[i])); },
+                announce);
   } catch (...) {
     // A thread that cannot be made (a pids limit, the address space for
     // its stack), or a loop that cannot be set up: start() has stopped
-    // the others. The readiness line comes only once every loop serves.
+    // the others. The readiness line comes only once every loop is set up.
     std::fprintf(stderr, "weft %s: cannot start %zu threads: %s\n", name.c_str(), group.size(),
                  what_of(std::current_exception()).c_str());
     return 1;
   }
-
-  std::printf("weft %s listening on %s\n", name.c_str(), bound.to_string().c_str());
-  std::fflush(stdout);
 
   control.run();
   group.stop();

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <ctime>
 #include <mutex>
 #include <new>
@@ -37,8 +38,18 @@ void append_log_escaped(std::string& out, std::string_view text) {
 // dropped lines is shared.
 std::mutex log_mutex;
 struct log_state {
-  std::uint64_t dropped = 0;  // lines since the last one that went
+  std::uint64_t dropped = 0;  // lines dropped and not yet said
+  bool dropping = false;      // the last line was dropped
   bool torn = false;          // the last line went in part: the next starts on a line of its own
+  // When a warning was last said: at most one a second. A reader slower
+  // than the lines come made a run of drops, and a pair of warnings, every
+  // few milliseconds (1,912 lines in 3 s, found by review).
+  std::chrono::steady_clock::time_point said{};
+  bool time_to_say(std::chrono::steady_clock::time_point now) {
+    if (now - said < std::chrono::seconds(1)) return false;
+    said = now;
+    return true;
+  }
 };
 log_state state;  // guarded by log_mutex
 
@@ -82,6 +93,7 @@ void write_log_line(std::FILE* file, std::string_view line) {
   }
   std::uint64_t dropped = 0;
   bool went = true;
+  bool say = false;
   {
     std::lock_guard lock(log_mutex);
     std::fflush(file);  // what the FILE's own buffer holds goes first
@@ -99,17 +111,25 @@ void write_log_line(std::FILE* file, std::string_view line) {
       sent += r.value;
     }
     if (sent > 0) state.torn = !went;
-    if (went)
-      std::swap(dropped, state.dropped);
-    else if (state.dropped++ != 0)
-      return;
+    // The first drop of a run, and the count once lines go again, are
+    // said, unless a warning was said less than a second ago: the count
+    // then waits for a later line, or the close (close_access_log).
+    bool first_drop = !went && !state.dropping;
+    state.dropping = !went;
+    state.dropped += went ? 0 : 1;
+    if ((first_drop || (went && state.dropped != 0)) &&
+        state.time_to_say(std::chrono::steady_clock::now())) {
+      say = true;
+      if (went) std::swap(dropped, state.dropped);
+    }
   }
+  if (!say) return;
   // Said outside the lock: stderr may be the same destination.
   if (!went)
     log_warn(
         "access log: its destination takes no more (full, or its reader has gone); lines "
         "are dropped until it does");
-  else if (dropped != 0)
+  else
     log_warn("access log: " + std::to_string(dropped) + " lines were dropped");
 }
 

@@ -22,12 +22,15 @@ loop_group::~loop_group() {
 }
 
 namespace {
-// What start() waits for: every loop's setup, and the first that threw.
+// What start() waits for: every loop's setup, and the first that threw;
+// and what the loops wait for before they run: start() letting them go.
 struct setups {
   std::mutex m;
   std::condition_variable all_done;
+  std::condition_variable go;
   std::size_t pending;
   std::exception_ptr failed;
+  bool released = false;
 
   explicit setups(std::size_t n) : pending(n) {}
   void done(std::exception_ptr e) {
@@ -40,6 +43,17 @@ struct setups {
     std::unique_lock<std::mutex> lock(m);
     all_done.wait(lock, [this] { return pending == 0; });
     return failed;
+  }
+  void release() {
+    {
+      std::lock_guard<std::mutex> lock(m);
+      released = true;
+    }
+    go.notify_all();
+  }
+  void wait_for_release() {
+    std::unique_lock<std::mutex> lock(m);
+    go.wait(lock, [this] { return released; });
   }
 };
 
@@ -76,7 +90,8 @@ void serve_until_stopped(loop& l) {
 }
 }  // namespace
 
-void loop_group::start(const std::function<void(loop&, std::size_t)>& setup) {
+void loop_group::start(const std::function<void(loop&, std::size_t)>& setup,
+                       const std::function<void()>& ready) {
   // Threads still held: each loop would get a second thread running it.
   if (!threads_.empty())
     throw std::logic_error("weft::loop_group: start() again before stop() and join()");
@@ -93,7 +108,10 @@ void loop_group::start(const std::function<void(loop&, std::size_t)>& setup) {
     for (; made < loops_.size(); ++made) {
       threads_.emplace_back([this, i = made, setup, all] {
         loop& l = *loops_[i];
-        if (set_up(l, i, setup, *all)) serve_until_stopped(l);
+        if (set_up(l, i, setup, *all)) {
+          all->wait_for_release();
+          serve_until_stopped(l);  // returns at once if start() failed: stopped
+        }
         // Here, on the thread that made them, and before join() returns:
         // so before the objects they use (a server's, destroyed after join).
         l.destroy_green_threads();
@@ -105,8 +123,17 @@ void loop_group::start(const std::function<void(loop&, std::size_t)>& setup) {
     for (std::size_t i = made; i < loops_.size(); ++i) all->done(nullptr);
   }
   if (std::exception_ptr setup_failed = all->wait(); !failed) failed = setup_failed;
+  if (!failed && ready) {
+    try {
+      ready();
+    } catch (...) {
+      failed = std::current_exception();
+    }
+  }
+  // Stopped first, if start() failed: let go, they find the stop and end.
+  if (failed) stop();
+  all->release();
   if (failed) {
-    stop();
     join();
     std::rethrow_exception(failed);
   }

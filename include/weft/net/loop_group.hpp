@@ -30,14 +30,20 @@ class loop_group {
 
   // Starts one thread per loop; each runs setup(loop, index) on its own
   // thread and then the loop until stop(). start() returns once every
-  // setup has run, so a setup must not wait for the calling thread. The
+  // setup has run, so a setup must not wait for the calling thread.
+  // `ready`, if given, runs on the calling thread after every setup and
+  // before any loop runs: what it writes (a server's readiness line) comes
+  // before anything a loop does (found by review: access-log lines of
+  // requests already served came first on a shared stdout). A `ready` that
+  // throws fails start() as a setup that throws does. The
   // green threads still suspended at stop() are destroyed on their loop's
   // thread, before join() returns. A group may be started again after
   // stop() and join(); before them, start() throws std::logic_error. A
   // setup that throws, or a thread that cannot be made (std::system_error,
   // std::bad_alloc), makes start() throw that, once every thread it
   // started is stopped and joined.
-  void start(const std::function<void(loop&, std::size_t)>& setup);
+  void start(const std::function<void(loop&, std::size_t)>& setup,
+             const std::function<void()>& ready = {});
   void stop() noexcept;
   void join();
 

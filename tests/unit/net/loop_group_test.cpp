@@ -335,3 +335,49 @@ TEST(loop_group, a_setup_that_throws_makes_start_throw_and_every_loop_serves_whe
   g.join();
   EXPECT_EQ(fired.load(), 3);
 }
+
+// start(setup, ready) runs `ready` on the calling thread once every setup
+// has run and before any loop does: `weft` prints its readiness line there.
+// Printed after start(), it came after access-log lines of requests the
+// loops had already served (a --reuse-port takeover under load), and a
+// stdout pipe full of them blocked the print while it held stdout's lock,
+// which every loop's log line then waited for (found by review).
+TEST(loop_group, ready_runs_after_every_setup_and_before_any_loop) {
+  loop_group g(3);
+  std::atomic<int> set_up{0}, ran{0};
+  int ran_before_ready = -1, set_up_at_ready = -1;
+  g.start(
+      [&](loop& l, std::size_t) {
+        l.post([&] { ++ran; });
+        ++set_up;
+      },
+      [&] {
+        // Time enough for a loop running already to have run its post.
+        std::this_thread::sleep_for(50ms);
+        ran_before_ready = ran.load();
+        set_up_at_ready = set_up.load();
+      });
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (ran.load() < 3 && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(1ms);
+  g.stop();
+  g.join();
+  EXPECT_EQ(set_up_at_ready, 3);
+  EXPECT_EQ(ran_before_ready, 0);
+  EXPECT_EQ(ran.load(), 3);
+}
+
+// A `ready` that throws makes start() throw it, with every loop stopped
+// and joined before it ran, as a setup that throws does.
+TEST(loop_group, a_ready_that_throws_makes_start_throw_with_no_loop_left_running) {
+  loop_group g(2);
+  std::atomic<int> ran{0};
+  EXPECT_THROW(g.start([&](loop& l, std::size_t) { l.post([&] { ++ran; }); },
+                       [] { throw std::runtime_error("ready"); }),
+               std::runtime_error);
+  std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(ran.load(), 0);
+  EXPECT_NO_THROW(g.start([](loop&, std::size_t) {}));  // joined: no thread held
+  g.stop();
+  g.join();
+}

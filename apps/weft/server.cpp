@@ -118,7 +118,22 @@ int run_server(const std::string& name, const common_options& opts, service_fact
   loop control;
   std::atomic<bool> signalled{false};
   std::vector<tcp_listener> listeners;
-  loop_group group(static_cast<std::size_t>(opts.threads));
+  auto threads = static_cast<std::size_t>(opts.threads > 0 ? opts.threads : 0);
+  auto cannot_start = [&](const std::exception_ptr& e) {
+    std::fprintf(stderr, "weft %s: cannot start %zu threads: %s\n", name.c_str(),
+                 threads != 0 ? threads : loop_group::cores(), what_of(e).c_str());
+    return 1;
+  };
+  // A loop that cannot be made (each holds an epoll and an eventfd: a low
+  // descriptor limit) is refused as a thread that cannot be made is: it
+  // said "weft: epoll_create1: Too many open files" (found by review).
+  std::optional<loop_group> loops;
+  try {
+    loops.emplace(threads);
+  } catch (...) {
+    return cannot_start(std::current_exception());
+  }
+  loop_group& group = *loops;
   listen_options lo;
   lo.backlog = opts.backlog;
   lo.accepted_trigger = opts.trigger_mode();
@@ -171,9 +186,7 @@ int run_server(const std::string& name, const common_options& opts, service_fact
     // A thread that cannot be made (a pids limit, the address space for
     // its stack), or a loop that cannot be set up: start() has stopped
     // the others. The readiness line comes only once every loop is set up.
-    std::fprintf(stderr, "weft %s: cannot start %zu threads: %s\n", name.c_str(), group.size(),
-                 what_of(std::current_exception()).c_str());
-    return 1;
+    return cannot_start(std::current_exception());
   }
 
   control.run();

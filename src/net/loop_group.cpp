@@ -11,8 +11,12 @@
 
 namespace weft {
 
+std::size_t loop_group::cores() noexcept {
+  return static_cast<std::size_t>(sys::cpu_count());
+}
+
 loop_group::loop_group(std::size_t n) {
-  if (n == 0) n = static_cast<std::size_t>(sys::cpu_count());
+  if (n == 0) n = cores();
   for (std::size_t i = 0; i < n; ++i) loops_.push_back(std::make_unique<loop>());
 }
 

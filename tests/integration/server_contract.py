@@ -201,6 +201,21 @@ class ProcessContract:
         self.assertNotIn(b"listening", result.stdout)
         self.assertRegex(result.stderr, rb"\Aweft \w+: cannot start 200 threads: .+\n\Z")
 
+    def test_threads_that_the_descriptor_limit_cannot_hold_are_refused_as_cannot_start(self):
+        # Each loop needs descriptors of its own (epoll, eventfd): under a
+        # low RLIMIT_NOFILE the loops could not be made, and the message was
+        # "weft: epoll_create1: Too many open files", not the README's
+        # (found by review).
+        def limit_descriptors():
+            resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+
+        result = subprocess.run([WEFT_BIN, self.subcommand, "--port", "0", "--threads", "200"],
+                                preexec_fn=limit_descriptors, stdin=subprocess.DEVNULL, capture_output=True,
+                                timeout=READY_TIMEOUT)
+        self.assertEqual(result.returncode, 1, result.stderr)
+        self.assertNotIn(b"listening", result.stdout)
+        self.assertRegex(result.stderr, rb"\Aweft \w+: cannot start 200 threads: .+\n\Z")
+
     def test_a_server_out_of_memory_closes_what_it_cannot_serve_and_serves_again(self):
         # Under an address-space limit (RLIMIT_AS; a cgroup's memory.max is
         # alike), clients holding long partial requests run the server out

@@ -19,8 +19,11 @@ namespace weft {
 
 class loop_group {
  public:
-  // n == 0 means one loop per CPU core.
+  // n == 0 means one loop per CPU core. Each loop holds descriptors of its
+  // own (epoll, eventfd): one that cannot be made throws std::system_error.
   explicit loop_group(std::size_t n = 0);
+  // The CPU cores this process may use: the loops of loop_group(0).
+  static std::size_t cores() noexcept;
   ~loop_group();
   loop_group(const loop_group&) = delete;
   loop_group& operator=(const loop_group&) = delete;

@@ -194,8 +194,13 @@ class ProcessContract:
             resource.setrlimit(resource.RLIMIT_STACK, (stack, hard))
             resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
 
+        self.assert_200_threads_cannot_start(limit_address_space)
+
+    def assert_200_threads_cannot_start(self, limit):
+        """`--threads 200` under the limit `limit` sets: refused, exit 1,
+        no readiness line, one line on stderr."""
         result = subprocess.run([WEFT_BIN, self.subcommand, "--port", "0", "--threads", "200"],
-                                preexec_fn=limit_address_space, stdin=subprocess.DEVNULL, capture_output=True,
+                                preexec_fn=limit, stdin=subprocess.DEVNULL, capture_output=True,
                                 timeout=READY_TIMEOUT)
         self.assertEqual(result.returncode, 1, result.stderr)
         self.assertNotIn(b"listening", result.stdout)
@@ -209,12 +214,7 @@ class ProcessContract:
         def limit_descriptors():
             resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
 
-        result = subprocess.run([WEFT_BIN, self.subcommand, "--port", "0", "--threads", "200"],
-                                preexec_fn=limit_descriptors, stdin=subprocess.DEVNULL, capture_output=True,
-                                timeout=READY_TIMEOUT)
-        self.assertEqual(result.returncode, 1, result.stderr)
-        self.assertNotIn(b"listening", result.stdout)
-        self.assertRegex(result.stderr, rb"\Aweft \w+: cannot start 200 threads: .+\n\Z")
+        self.assert_200_threads_cannot_start(limit_descriptors)
 
     def test_a_server_out_of_memory_closes_what_it_cannot_serve_and_serves_again(self):
         # Under an address-space limit (RLIMIT_AS; a cgroup's memory.max is

@@ -179,7 +179,7 @@ CLI::App* add_http_command(CLI::App& app, std::function<int()>& run, const std::
   add_http_flags(*cmd, *flags);
   cmd->callback([&run, name, opts, flags, make_routes = std::move(make_routes)] {
     run = [name, opts, flags, make_routes] {
-      return run_http(name, *opts, make_routes(), make_http_options(*flags));
+      return run_http(name, *opts, make_routes(), make_http_options(*flags), flags->access_log);
     };
   });
   return cmd;
@@ -187,12 +187,14 @@ CLI::App* add_http_command(CLI::App& app, std::function<int()>& run, const std::
 
 int run_http(const std::string& name, const common_options& opts,
              std::shared_ptr<const http::router> routes,
-             std::shared_ptr<const http::server_options> http) {
+             std::shared_ptr<const http::server_options> http, const std::string& log_path) {
   std::FILE* log = http->access_log;
   int status = run_server(
-      name, opts, [routes = std::move(routes), http = std::move(http)](loop& l, tcp_listener li) {
+      name, opts,
+      [routes = std::move(routes), http = std::move(http)](loop& l, tcp_listener li) {
         return std::make_unique<http_service>(l, std::move(li), routes, http);
-      });
+      },
+      [log, &log_path] { http::reopen_access_log(log, log_path); });
   // Every loop has stopped, so nothing writes to the log now: its drops
   // not yet counted are said (a reader that never read again).
   http::close_access_log(log);

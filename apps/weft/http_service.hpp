@@ -32,8 +32,9 @@ CLI::App* add_http_command(CLI::App& app, std::function<int()>& run, const std::
                            std::function<std::shared_ptr<const http::router>()> make_routes,
                            int default_port = 8080);
 
+// `log_path` is the access log's (--access-log), which SIGUSR1 reopens.
 int run_http(const std::string& name, const common_options& opts,
              std::shared_ptr<const http::router> routes,
-             std::shared_ptr<const http::server_options> http);
+             std::shared_ptr<const http::server_options> http, const std::string& log_path);
 
 }  // namespace weft::app

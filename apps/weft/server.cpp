@@ -102,7 +102,8 @@ void add_common_flags(CLI::App& cmd, common_options& opts, int default_port) {
                "between them");
 }
 
-int run_server(const std::string& name, const common_options& opts, service_factory make) {
+int run_server(const std::string& name, const common_options& opts, service_factory make,
+               std::function<void()> reopen) {
   auto at = endpoint::from_host(opts.host, static_cast<uint16_t>(opts.port));
   if (!at) {
     std::fprintf(stderr, "weft %s: invalid --host '%s'\n", name.c_str(), opts.host.c_str());
@@ -155,7 +156,12 @@ int run_server(const std::string& name, const common_options& opts, service_fact
   auto all_done = [&] {
     if (--remaining == 0) control.post([&] { control.stop(); });
   };
-  control.on_signals({SIGINT, SIGTERM}, [&](int) {
+  control.on_signals({SIGINT, SIGTERM, SIGUSR1}, [&](int sig) {
+    // logrotate's signal, as nginx takes it: by default it ended the server.
+    if (sig == SIGUSR1) {
+      if (reopen) reopen();
+      return;
+    }
     // A second signal is an operator who will not wait for the grace:
     // everything stops now, as at its deadline.
     if (signalled.exchange(true)) {

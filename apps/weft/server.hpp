@@ -98,7 +98,10 @@ void spawn_connection(loop& l, task_group& group, const char* name, MakeTask&& m
 using service_factory = std::function<std::unique_ptr<service>(loop&, tcp_listener)>;
 
 // Binds, prints "weft <name> listening on <host>:<port>", runs until a
-// signal, shuts down gracefully. Returns the process exit status.
-int run_server(const std::string& name, const common_options& opts, service_factory make);
+// signal, shuts down gracefully. Returns the process exit status. SIGUSR1
+// calls `reopen`, if any, on the controlling thread (the HTTP subcommands
+// reopen their access log, as nginx does), and is otherwise ignored.
+int run_server(const std::string& name, const common_options& opts, service_factory make,
+               std::function<void()> reopen = {});
 
 }  // namespace weft::app

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <ctime>
 #include <mutex>
 #include <new>
@@ -165,6 +166,24 @@ void close_access_log(std::FILE* log) noexcept {
     std::fflush(log);
   else
     std::fclose(log);
+}
+
+bool reopen_access_log(std::FILE* log, const std::string& where) noexcept {
+  if (log == nullptr || log == stdout || where == "-") return true;
+  int fd = fileno(log);
+  if (fd < 0) return true;  // a FILE of the program's own: nothing to reopen
+  sys::status reopened;
+  {
+    // Under the lock every line is written under: none goes half to each
+    // file, and what the FILE buffers goes to the old one.
+    std::lock_guard lock(detail::log_mutex);
+    std::fflush(log);
+    reopened = sys::reopen_append(fd, where.c_str());
+  }
+  if (reopened.ok()) return true;
+  log_warn({"access log: cannot reopen ", where, " (", std::strerror(reopened.err),
+            "); the lines go on to the file it had"});
+  return false;
 }
 
 std::FILE* open_access_log(const std::string& where) {

@@ -557,6 +557,59 @@ class HelloAccessLog(unittest.TestCase):
         self.assertRegex(lines[0], self.CLF)
         self.assertIn('"GET /stdout HTTP/1.1" 200 13', lines[0])
 
+    def test_sigusr1_reopens_the_log_file_for_logrotate(self):
+        # logrotate renames the file, then signals the server, as for
+        # nginx: the lines go on in a new file of the old name. SIGUSR1
+        # killed the server, and without it the lines went on into the
+        # renamed file for good (found by review).
+        d = tempfile.TemporaryDirectory()
+        self.addCleanup(d.cleanup)
+        log = os.path.join(d.name, "access.log")
+        server = start_weft(self, "hello", "--threads", "2", "--access-log", log)
+        with server.connect() as s:
+            exchange(s, request("GET", "/before"))
+        os.rename(log, log + ".1")
+        server.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + 5
+        while not os.path.exists(log) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self.assertTrue(server.running(), server.describe())
+        for _ in range(4):  # each loop's connections
+            with server.connect() as s:
+                exchange(s, request("GET", "/after"))
+        self.assertEqual(server.stop(), 0, server.describe())
+        with open(log + ".1") as f:
+            old = f.read().splitlines()
+        with open(log) as f:
+            new = f.read().splitlines()
+        self.assertEqual(len(old), 1, old)
+        self.assertIn('"GET /before HTTP/1.1" 200', old[0])
+        self.assertEqual(len(new), 4, new)
+        for line in new:
+            self.assertRegex(line, self.CLF)
+            self.assertIn('"GET /after HTTP/1.1" 200', line)
+
+    def test_a_log_that_cannot_be_reopened_keeps_its_file_and_says_so(self):
+        d = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, d, True)
+        log = os.path.join(d, "logs", "access.log")
+        os.mkdir(os.path.dirname(log))
+        server = start_weft(self, "hello", "--access-log", log)
+        shutil.rmtree(os.path.dirname(log))  # nowhere to make the new file
+        server.send_signal(signal.SIGUSR1)
+        with server.connect() as s:
+            self.assertEqual(exchange(s, request("GET", "/")).status, 200)
+        self.assertEqual(server.stop(), 0, server.describe())
+        self.assertIn("cannot reopen", server.stderr())
+
+    def test_sigusr1_without_a_log_file_is_ignored(self):
+        for args in (("hello",), ("hello", "--access-log", "-"), ("echo",), ("qa",)):
+            server = start_weft(self, *args)
+            server.send_signal(signal.SIGUSR1)
+            time.sleep(0.2)
+            self.assertTrue(server.running(), server.describe())
+            self.assertEqual(server.stop(), 0, server.describe())
+
     def logged(self, *raw_requests):
         """The access log's lines after each raw request, on its own
         connection, has had its answer."""

@@ -58,6 +58,14 @@ struct server_options {
 // the request's start when longer.
 std::FILE* open_access_log(const std::string& where);
 
+// Opens `where` again for an access log from open_access_log, in place of
+// the file it had, as nginx does on SIGUSR1: logrotate renames the file,
+// then signals, and the lines go on in a new file of the old name (`weft`
+// does so on SIGUSR1). Safe while servers write to the log, from any
+// thread. Nothing to do for stdout ("-"). False, with the old file kept
+// and a warning on stderr, when `where` cannot be opened.
+bool reopen_access_log(std::FILE* log, const std::string& where) noexcept;
+
 // Closes an access log from open_access_log once no server writes to it
 // (stdout is flushed, not closed), and says on stderr how many lines were
 // dropped that no later line's success has counted: with a reader that

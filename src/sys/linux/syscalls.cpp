@@ -355,6 +355,20 @@ result<int> openat(int dirfd, const char* path, int flags) {
   return from(fd, fd < 0);
 }
 
+status reopen_append(int fd, const char* path) {
+  int opened;
+  do opened = ::open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
+  while (opened < 0 && errno == EINTR);
+  if (opened < 0) return from_rc(-1);
+  int rc;
+  do rc = ::dup3(opened, fd, O_CLOEXEC);
+  while (rc < 0 && errno == EINTR);
+  int err = errno;
+  ::close(opened);
+  errno = err;
+  return from_rc(rc < 0 ? -1 : 0);
+}
+
 result<size_t> readlinkat(int dirfd, const char* path, char* buf, size_t len) {
   ssize_t n = ::readlinkat(dirfd, path, buf, len);
   return from(static_cast<size_t>(n), n < 0);

@@ -223,5 +223,45 @@ TEST(access_log, a_file_that_cannot_be_opened_is_an_error) {
   EXPECT_THROW(open_access_log("/nonexistent-dir/weft/access.log"), std::system_error);
 }
 
+namespace {
+std::string file_text(const std::string& path) {
+  std::string out;
+  if (std::FILE* f = std::fopen(path.c_str(), "re")) {
+    char buf[4096];
+    for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) out.append(buf, n);
+    std::fclose(f);
+  }
+  return out;
+}
+}  // namespace
+
+// logrotate renames the file, then signals: the lines after the reopen go
+// to a new file of the old name, through the same FILE and descriptor.
+TEST(access_log, a_reopened_log_goes_on_in_a_new_file_of_its_name) {
+  char tmpl[] = "/tmp/weft-log-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  std::string dir = tmpl, path = dir + "/access.log", rotated = path + ".1";
+  std::FILE* log = open_access_log(path);
+  int fd = fileno(log);
+  detail::write_log_line(log, "before\n");
+  ASSERT_EQ(std::rename(path.c_str(), rotated.c_str()), 0);
+  EXPECT_TRUE(reopen_access_log(log, path));
+  EXPECT_EQ(fileno(log), fd);
+  detail::write_log_line(log, "after\n");
+  close_access_log(log);
+  EXPECT_EQ(file_text(rotated), "before\n");
+  EXPECT_EQ(file_text(path), "after\n");
+  // Nowhere to open it: false, and the lines go on to the file it had.
+  log = open_access_log(path);
+  EXPECT_FALSE(reopen_access_log(log, dir + "/gone/access.log"));
+  detail::write_log_line(log, "still\n");
+  close_access_log(log);
+  EXPECT_EQ(file_text(path), "after\nstill\n");
+  EXPECT_TRUE(reopen_access_log(stdout, "-"));  // stdout: nothing to do
+  std::remove(path.c_str());
+  std::remove(rotated.c_str());
+  ::rmdir(dir.c_str());
+}
+
 }  // namespace
 }  // namespace weft::http

@@ -126,8 +126,9 @@ int run_server(const std::string& name, const common_options& opts, service_fact
     return 1;
   };
   // A loop that cannot be made (each holds an epoll and an eventfd: a low
-  // descriptor limit) is refused as a thread that cannot be made is: it
-  // said "weft: epoll_create1: Too many open files" (found by review).
+  // descriptor limit), or its listener, is refused as a thread that cannot
+  // be made is: it said "weft: epoll_create1: Too many open files", or
+  // "socket: ..." (found by review).
   std::optional<loop_group> loops;
   try {
     loops.emplace(threads);
@@ -146,6 +147,10 @@ int run_server(const std::string& name, const common_options& opts, service_fact
   try {
     listeners = bind_reuseport(*at, group.size(), lo, opts.reuse_port);
   } catch (const std::system_error& e) {
+    // The loops' listeners past the descriptor limit: as for the loops.
+    if (e.code() == std::errc::too_many_files_open ||
+        e.code() == std::errc::too_many_files_open_in_system)
+      return cannot_start(std::current_exception());
     std::fprintf(stderr, "weft %s: %s\n", name.c_str(), e.what());
     return 1;
   }

@@ -41,6 +41,7 @@ std::mutex log_mutex;
 struct log_state {
   std::uint64_t dropped = 0;  // lines dropped and not yet said
   bool dropping = false;      // the last line was dropped
+  bool announced = false;     // ... and that lines are dropped has been said since
   bool torn = false;          // the last line went in part: the next starts on a line of its own
   // When a warning was last said: at most one a second. A reader slower
   // than the lines come made a run of drops, and a pair of warnings, every
@@ -112,16 +113,22 @@ void write_log_line(std::FILE* file, std::string_view line) {
       sent += r.value;
     }
     if (sent > 0) state.torn = !went;
-    // The first drop of a run, and the count once lines go again, are
-    // said, unless a warning was said less than a second ago: the count
-    // then waits for a later line, or the close (close_access_log).
-    bool first_drop = !went && !state.dropping;
+    // That lines are dropped is said once a run of drops, and the count
+    // once lines go again, each at the first line that finds a second
+    // gone since the last warning: the count may wait for a later line or
+    // the close (close_access_log); the run's warning, for a later drop
+    // (tried only at a run's first drop, it went unsaid for good when
+    // that came within the second, found by review).
+    if (!went && !state.dropping) state.announced = false;
     state.dropping = !went;
     state.dropped += went ? 0 : 1;
-    if ((first_drop || (went && state.dropped != 0)) &&
-        state.time_to_say(std::chrono::steady_clock::now())) {
+    bool owed = went ? state.dropped != 0 : !state.announced;
+    if (owed && state.time_to_say(std::chrono::steady_clock::now())) {
       say = true;
-      if (went) std::swap(dropped, state.dropped);
+      if (went)
+        std::swap(dropped, state.dropped);
+      else
+        state.announced = true;
     }
   }
   if (!say) return;

@@ -194,27 +194,39 @@ class ProcessContract:
             resource.setrlimit(resource.RLIMIT_STACK, (stack, hard))
             resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
 
-        self.assert_200_threads_cannot_start(limit_address_space)
+        self.assert_threads_cannot_start(limit_address_space)
 
-    def assert_200_threads_cannot_start(self, limit):
-        """`--threads 200` under the limit `limit` sets: refused, exit 1,
+    def assert_threads_cannot_start(self, limit, threads=200):
+        """`--threads N` under the limit `limit` sets: refused, exit 1,
         no readiness line, one line on stderr."""
-        result = subprocess.run([WEFT_BIN, self.subcommand, "--port", "0", "--threads", "200"],
+        result = subprocess.run([WEFT_BIN, self.subcommand, "--port", "0", "--threads", str(threads)],
                                 preexec_fn=limit, stdin=subprocess.DEVNULL, capture_output=True,
                                 timeout=READY_TIMEOUT)
         self.assertEqual(result.returncode, 1, result.stderr)
         self.assertNotIn(b"listening", result.stdout)
-        self.assertRegex(result.stderr, rb"\Aweft \w+: cannot start 200 threads: .+\n\Z")
+        self.assertRegex(result.stderr, rb"\Aweft \w+: cannot start %d threads: .+\n\Z" % threads)
 
     def test_threads_that_the_descriptor_limit_cannot_hold_are_refused_as_cannot_start(self):
         # Each loop needs descriptors of its own (epoll, eventfd): under a
         # low RLIMIT_NOFILE the loops could not be made, and the message was
         # "weft: epoll_create1: Too many open files", not the README's
         # (found by review).
+        if SANITIZED:
+            # UBSan's vptr check opens descriptors of its own, and at the
+            # limit reports "invalid vptr" on a live exception instead.
+            self.skipTest("UBSan needs descriptors of its own at the limit")
+
         def limit_descriptors():
             resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
 
-        self.assert_200_threads_cannot_start(limit_descriptors)
+        self.assert_threads_cannot_start(limit_descriptors)
+        # Loops it can make, but not their listeners (20 loops take about
+        # 40 descriptors, and their listeners 20 more): "weft echo: socket:
+        # Too many open files" (found by review).
+        for nofile in (50, 56, 62):
+            with self.subTest(nofile=nofile):
+                self.assert_threads_cannot_start(
+                    lambda n=nofile: resource.setrlimit(resource.RLIMIT_NOFILE, (n, n)), threads=20)
 
     def test_a_server_out_of_memory_closes_what_it_cannot_serve_and_serves_again(self):
         # Under an address-space limit (RLIMIT_AS; a cgroup's memory.max is

@@ -26,8 +26,10 @@
 // (tcp_stream::cancel: std::errc::operation_canceled), expired() turns
 // true, and it leaves the order until the next touch(). One whose stream
 // is not waiting then (its task is about to run) is not idle: it gets the
-// timeout again from that moment. An expired entry's task is not cancelled
-// as a whole: it decides, from expired(), whether to close or go on.
+// timeout again from that moment: the clock times a connection's waits on
+// its stream, and a task that waits on something else (a channel, a
+// sleep) is never cut by it. An expired entry's task is not cancelled as
+// a whole: it decides, from expired(), whether to close or go on.
 //
 // Threading: a clock and its entries belong to one loop's thread. The clock
 // must outlive its entries, and an entry its stream.

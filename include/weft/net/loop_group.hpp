@@ -38,7 +38,10 @@ class loop_group {
   // before any loop runs: what it writes (a server's readiness line) comes
   // before anything a loop does (found by review: access-log lines of
   // requests already served came first on a shared stdout). A `ready` that
-  // throws fails start() as a setup that throws does. The
+  // throws fails start() as a setup that throws does; what the setups
+  // queued on their loops (posts, timers) then stays queued, to run if the
+  // group is started again, so a caller that frees what they use should
+  // destroy the group instead. The
   // green threads still suspended at stop() are destroyed on their loop's
   // thread, before join() returns. A group may be started again after
   // stop() and join(); before them, start() throws std::logic_error. A

@@ -7,6 +7,7 @@
 #include <weft/http/server.hpp>
 #include <weft/http/static_files.hpp>
 
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -139,6 +140,25 @@ void file_cache::drop_expired(time_point now) noexcept {
     }
   }
   swept_ = now;
+}
+
+int file_cache::root(int opened, const std::string& where, time_point now) {
+  int held = root_ ? root_.get() : opened;
+  if (root_looked_ && now - root_checked_ < file_cache_ttl) return held;
+  root_looked_ = true;
+  root_checked_ = now;
+  struct ::stat named {
+  }, had{};
+  // Gone, or not a directory now (mid-deploy): the root it had, until the
+  // path names a directory again.
+  if (!sys::fstatat(AT_FDCWD, where.c_str(), named, 0).ok() || !S_ISDIR(named.st_mode) ||
+      !sys::fstat(held, had).ok() || (named.st_dev == had.st_dev && named.st_ino == had.st_ino))
+    return held;
+  auto fd = sys::openat(AT_FDCWD, where.c_str(), O_PATH | O_DIRECTORY);
+  if (!fd.ok()) return held;
+  root_.reset(fd.value);
+  clear();
+  return root_.get();
 }
 
 void file_cache::clear() noexcept {

@@ -66,6 +66,14 @@ class file_cache {
   // open_beneath's (a cache serves one static_files, so one setting).
   const file_info* open(int root_dir, std::string_view relative, time_point now, bool enabled,
                         bool dotfiles, int& err);
+  // The root to open files beneath: `opened` (the one static_files opened
+  // at start) until the path `where` names another directory, then that
+  // one. The path is looked at once per file_cache_ttl (two stats): a site
+  // deployed by swapping a symlink to its release, or by making the root
+  // anew, is served within a second, where the handle opened at start
+  // served the old one for good, or 404 for everything (found by review).
+  // Switching drops what the cache holds, which lies beneath the old root.
+  int root(int opened, const std::string& where, time_point now);
   std::size_t size() const noexcept { return map_.size(); }
   // Closes what has outlived file_cache_ttl, as any open() does: for a
   // loop that is asked for no file, which would keep a deleted large file
@@ -101,6 +109,9 @@ class file_cache {
   std::size_t max_fds_;               // descriptor_cap()
   time_point swept_{};                // when expired entries were last dropped
   std::optional<file_info> scratch_;  // the uncached answer, if any
+  unique_fd root_;                    // the root found anew, if it was (see root())
+  time_point root_checked_{};         // when root() last looked at the path
+  bool root_looked_ = false;          // ... if ever
 };
 
 // Fills `out` from the file `fd` (which it takes), a regular file or a

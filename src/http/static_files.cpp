@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <filesystem>
 #include <memory>
 #include <stdexcept>
 #include <system_error>
@@ -84,6 +85,8 @@ class opened_files {
     if (cache_.holds_descriptors()) sweep_later();
     return f;
   }
+  // The root to open beneath: see file_cache::root.
+  int root(int opened, const std::string& where) { return cache_.root(opened, where, now()); }
 
  private:
   detail::file_cache& cache_;
@@ -263,7 +266,9 @@ bool beneath_mount(std::string_view& relative, std::string_view mount) noexcept 
 }  // namespace
 
 static_files::static_files(const std::string& root, static_files_options opts)
-    : opts_(std::move(opts)), id_(next_id.fetch_add(1)) {
+    : root_path_(std::filesystem::absolute(root).string()),
+      opts_(std::move(opts)),
+      id_(next_id.fetch_add(1)) {
   // A handle: files beneath a root one may search but not read (0711)
   // are served all the same; only its listing needs read permission. One
   // that may not be searched either serves nothing: refused here, as a
@@ -296,7 +301,8 @@ response static_files::serve(request& req) const {
     return error_page(404);
   opened_files files(id_);
   int err = 0;
-  const detail::file_info* f = files.open(root_.get(), relative, opts_, err);
+  const detail::file_info* f =
+      files.open(files.root(root_.get(), root_path_), relative, opts_, err);
   if (!f) return error_page(status_for(err));
   if (!f->directory) return p.directory_form ? error_page(404) : serve_file(req, *f, opts_);
   if (!p.directory_form) {
@@ -331,9 +337,10 @@ response static_files::serve(request& req) const {
 response static_files::serve_directory(request& req, std::string_view shown,
                                        std::string_view relative) const {
   opened_files files(id_);
+  int root = files.root(root_.get(), root_path_);
   std::string index = relative.empty() ? "index.html" : std::string(relative) + "/index.html";
   int err = 0;
-  const detail::file_info* f = files.open(root_.get(), index, opts_, err);
+  const detail::file_info* f = files.open(root, index, opts_, err);
   if (f && !f->directory) return serve_file(req, *f, opts_);
   if (!f && err != ENOENT) return error_page(status_for(err));
   // RFC 9110 §13.2.1: a listing has no entity tag and no date, so only
@@ -348,7 +355,7 @@ response static_files::serve_directory(request& req, std::string_view shown,
   }
   std::vector<detail::listing_entry> entries;
   bool cut = false;
-  if (int e = detail::read_listing(root_.get(), relative, opts_.dotfiles, entries, cut); e != 0)
+  if (int e = detail::read_listing(root, relative, opts_.dotfiles, entries, cut); e != 0)
     return error_page(status_for(e));
   response r(200);
   r.content_type("text/html; charset=utf-8");

@@ -584,6 +584,64 @@ class LargeFileCache(unittest.TestCase):
         self.check_released_on_an_idle_loop("--no-file-cache")
 
 
+class RootReplaced(unittest.TestCase):
+    """A site deployed by swapping the root (a symlink to the release, or
+    the directory made anew) is served within a second, as a file replaced
+    beneath it is. The root was opened once, at start: the old release was
+    served for good, and a directory made anew got 404 for everything
+    (found by review)."""
+
+    def setUp(self):
+        import tempfile
+        self.dir = tempfile.mkdtemp()
+        self.addCleanup(lambda: subprocess.run(["rm", "-rf", self.dir]))
+
+    def write(self, path, data):
+        path = os.path.join(self.dir, path)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(data)
+
+    def served_within(self, server, path, body, seconds=1.5):
+        deadline = time.monotonic() + seconds
+        while True:
+            got = get(server, path)
+            if got.status == 200 and got.body == body or time.monotonic() > deadline:
+                return got
+            time.sleep(0.05)
+
+    def test_a_symlinked_root_swapped_to_a_new_release_is_served_within_a_second(self):
+        self.write("rel/v1/app.txt", b"v1")
+        self.write("rel/v2/app.txt", b"v2")
+        current = os.path.join(self.dir, "current")
+        os.symlink("rel/v1", current)
+        for threads in ("1", "2"):
+            with self.subTest(threads=threads):
+                os.replace(self._link("rel/v1"), current)
+                server = start_http(self, "files", "--root", current, "--threads", threads)
+                self.assertEqual(get(server, "/app.txt").body, b"v1")
+                os.replace(self._link("rel/v2"), current)
+                got = self.served_within(server, "/app.txt", b"v2")
+                self.assertEqual((got.status, got.body), (200, b"v2"))
+
+    def _link(self, target):
+        tmp = os.path.join(self.dir, "current.tmp")
+        if os.path.lexists(tmp):
+            os.remove(tmp)
+        os.symlink(target, tmp)
+        return tmp
+
+    def test_a_root_made_anew_is_served_within_a_second(self):
+        self.write("public/index.html", b"old")
+        root = os.path.join(self.dir, "public")
+        server = start_http(self, "files", "--root", root)
+        self.assertEqual(get(server, "/").body, b"old")
+        subprocess.run(["rm", "-rf", root], check=True)
+        self.write("public/index.html", b"new")
+        got = self.served_within(server, "/", b"new")
+        self.assertEqual((got.status, got.body), (200, b"new"))
+
+
 class Options(unittest.TestCase):
     def setUp(self):
         self.tree = Tree(large=False)

@@ -94,7 +94,11 @@ class static_files {
 
  private:
   response serve_directory(request& req, std::string_view shown, std::string_view relative) const;
+  // The root as opened at start, and its path (made absolute, symlinks
+  // kept), which each loop looks at again once per file_cache_ttl: a root
+  // swapped for another directory is served in its place.
   unique_fd root_;
+  std::string root_path_;
   static_files_options opts_;
   std::string mount_;          // the mount's segments, as resolve_static_path gives them
   bool dotted_mount_ = false;  // one of them starts with '.'

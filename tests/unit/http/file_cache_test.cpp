@@ -253,5 +253,36 @@ TEST_F(file_cache_test, out_of_descriptors_with_nothing_held_it_reports_emfile) 
   EXPECT_EQ(err, EMFILE);
 }
 
+// The root is looked at again once per lifetime: a path that names another
+// directory now (a symlink to a release swapped, the root made anew) is
+// served from there, and what the cache held beneath the old one goes.
+TEST_F(file_cache_test, a_root_path_that_names_another_directory_is_followed_within_a_lifetime) {
+  ASSERT_TRUE(write_file(root_ + "/f.txt", "old"));
+  std::filesystem::create_directory(root_ + "/next");
+  ASSERT_TRUE(write_file(root_ + "/next/f.txt", "new"));
+  // Beside the root, which TearDown removes: the test removes it.
+  std::string link = root_ + "-link";
+  std::filesystem::create_directory_symlink(root_, link);
+  file_cache c;
+  time_point t = clock::now();
+  int err = 0;
+  EXPECT_EQ(c.root(root_fd_, link, t), root_fd_);  // the same directory: the one opened
+  const file_info* f = c.open(root_fd_, "f.txt", t, true, false, err);
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(*f->bytes, "old");
+  std::filesystem::remove(link);
+  std::filesystem::create_directory_symlink(root_ + "/next", link);
+  EXPECT_EQ(c.root(root_fd_, link, t + 100ms), root_fd_);  // not looked at again yet
+  int next = c.root(root_fd_, link, t + file_cache_ttl);
+  EXPECT_NE(next, root_fd_);
+  EXPECT_EQ(c.size(), 0u);  // what it held lay beneath the old root
+  f = c.open(next, "f.txt", t + file_cache_ttl, true, false, err);
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(*f->bytes, "new");
+  // Gone (mid-deploy): the root it has, until the path names one again.
+  std::filesystem::remove(link);
+  EXPECT_EQ(c.root(root_fd_, link, t + 2 * file_cache_ttl), next);
+}
+
 }  // namespace
 }  // namespace weft::http::detail

@@ -159,6 +159,14 @@ to_bytes() {
   awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /KB$/) n *= 1024; else if (v ~ /MB$/) n *= 1048576;
     else if (v ~ /GB$/) n *= 1073741824; else if (v ~ /TB$/) n *= 1099511627776; printf "%.0f", n }'
 }
+# wrk's errors in its output: every socket error (connect, read, write,
+# timeout) and every non-2xx/3xx answer, which wrk counts in its rate as
+# well. (Counting the lines that name them said 0, 1 or 2 for any number.)
+wrk_errors() {
+  awk '/Socket errors:/ { for (i = 3; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) n += $i + 0 }
+       /Non-2xx or 3xx responses:/ { n += $NF } END { print n + 0 }'
+}
+
 
 # One measured wrk run; appends
 # "load file server run rps MB/s p50_ms p99_ms cpu_share cpu_s_per_GB errors".
@@ -177,9 +185,10 @@ measure() {  # load file server run conns
   per_gb=$(awk -v b="$bytes" -v c="$cpu" 'BEGIN { printf "%.3f", (b > 0 ? c / (b / 1e9) : 0) }')
   p50=$(to_ms "$(awk '$1 == "50%" { print $2 }' <<< "$txt")")
   p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' <<< "$txt")")
-  err=$(awk '/Socket errors|Non-2xx/ { n++ } END { print n + 0 }' <<< "$txt")
+  err=$(wrk_errors <<< "$txt")
   cpu=$(awk -v c="$cpu" -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.3f", c / (t1 - t0) }')
-  [[ -n $rps ]] || { note "$l $f $s run $r: no rate in wrk's output"; rps=0; }
+  # No rate: no row, rather than a 0 that the medians would count.
+  [[ -n $rps ]] || { note "$l $f $s run $r: no rate in wrk's output; run left out"; return; }
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$l" "$f" "$s" "$r" "$rps" "$mbs" "$p50" "$p99" \
     "$cpu" "$per_gb" "${err:-0}" >> "$results"
 }

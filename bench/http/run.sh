@@ -241,6 +241,14 @@ load_cmd() {  # load port seconds
   esac
 }
 
+# wrk's errors in its output: every socket error (connect, read, write,
+# timeout) and every non-2xx/3xx answer, which wrk counts in its rate as
+# well. (Counting the lines that name them said 0, 1 or 2 for any number.)
+wrk_errors() {
+  awk '/Socket errors:/ { for (i = 3; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) n += $i + 0 }
+       /Non-2xx or 3xx responses:/ { n += $NF } END { print n + 0 }'
+}
+
 # One measured run: appends "load server run rps p50_ms p99_ms cpu_share
 # errors user_share" (user_share: the part of cpu_share spent in user space).
 # The load runs on CPU 1, or on the CPU list $4, or anywhere if $4 is
@@ -261,7 +269,7 @@ measure() {  # load server run [cpus|unpinned]
     reqs=$(awk '/ requests in / { print $1 }' <<< "$txt")
     if (( o1 - o0 < ${reqs:-0} * 9 / 10 )); then
       note "$l $s run $r: $((o1 - o0)) connections for ${reqs:-0} requests: the load did not close; run discarded"
-      txt=""
+      return  # no row: a rate of 0 counted in the medians
     fi
   fi
   cpu=$(awk -v a="$c0" -v b="$c1" -v t0="$t0" -v t1="$t1" -v hz="$hz" 'BEGIN { printf "%.3f", (b - a) / hz / (t1 - t0) }')
@@ -271,14 +279,18 @@ measure() {  # load server run [cpus|unpinned]
     p50=$(awk '/^time for request:/ { print $6 }' <<< "$txt")  # mean, not p50
     p50=$(to_ms "${p50:-0}")
     p99=NA
-    err=$(sed -n 's/^requests: .* \([0-9]*\) errored.*/\1/p' <<< "$txt")
+    # Failed requests (errored and timed out among them), and 4xx/5xx answers.
+    err=$(awk '/^requests:/ { for (i = 2; i < NF; i++) if ($(i + 1) ~ /^failed/) n += $i }
+               /^status codes:/ { for (i = 3; i < NF; i++) if ($(i + 1) ~ /^[45]xx/) n += $i }
+               END { print n + 0 }' <<< "$txt")
   else
     rps=$(awk '/^Requests\/sec:/ { print $2 }' <<< "$txt")
     p50=$(to_ms "$(awk '$1 == "50%" { print $2 }' <<< "$txt")")
     p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' <<< "$txt")")
-    err=$(awk '/Socket errors|Non-2xx/ { n++ } END { print n + 0 }' <<< "$txt")
+    err=$(wrk_errors <<< "$txt")
   fi
-  [[ -n $rps ]] || { note "$l $s run $r: no rate in the load's output (see $out/$l.$s.$r.txt)"; rps=0; }
+  # No rate: no row, rather than a 0 that the medians would count.
+  [[ -n $rps ]] || { note "$l $s run $r: no rate in the load's output (see $out/$l.$s.$r.txt); run left out"; return; }
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$l" "$s" "$r" "$rps" "$p50" "$p99" "$cpu" "${err:-0}" "$user" >> "$results"
 }
 

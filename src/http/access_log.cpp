@@ -179,13 +179,19 @@ bool reopen_access_log(std::FILE* log, const std::string& where) noexcept {
   if (log == nullptr || log == stdout || where == "-") return true;
   int fd = fileno(log);
   if (fd < 0) return true;  // a FILE of the program's own: nothing to reopen
-  sys::status reopened;
-  {
-    // Under the lock every line is written under: none goes half to each
-    // file, and what the FILE buffers goes to the old one.
-    std::lock_guard lock(detail::log_mutex);
-    std::fflush(log);
-    reopened = sys::reopen_append(fd, where.c_str());
+  // Opened without the lock, and without waiting: a FIFO with no reader
+  // made the open wait, the lock held, and every loop's next line with it.
+  auto opened = sys::open_append(where.c_str());
+  sys::status reopened{opened.err};
+  if (opened.ok()) {
+    {
+      // Under the lock every line is written under: none goes half to
+      // each file, and what the FILE buffers goes to the old one.
+      std::lock_guard lock(detail::log_mutex);
+      std::fflush(log);
+      reopened = sys::dup_over(opened.value, fd);
+    }
+    sys::close(opened.value);
   }
   if (reopened.ok()) return true;
   log_warn({"access log: cannot reopen ", where, " (", std::strerror(reopened.err),

@@ -263,12 +263,19 @@ bool beneath_mount(std::string_view& relative, std::string_view mount) noexcept 
   return true;
 }
 
+// `path` from the working directory, symlinks kept (file_cache::root
+// follows them anew). As given when that cannot be made ("", or a working
+// directory removed): the open below then says why.
+std::string absolute_path(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::path p = std::filesystem::absolute(path, ec);
+  return ec ? path : p.string();
+}
+
 }  // namespace
 
 static_files::static_files(const std::string& root, static_files_options opts)
-    : root_path_(std::filesystem::absolute(root).string()),
-      opts_(std::move(opts)),
-      id_(next_id.fetch_add(1)) {
+    : root_path_(absolute_path(root)), opts_(std::move(opts)), id_(next_id.fetch_add(1)) {
   // A handle: files beneath a root one may search but not read (0711)
   // are served all the same; only its listing needs read permission. One
   // that may not be searched either serves nothing: refused here, as a

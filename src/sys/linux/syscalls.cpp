@@ -355,18 +355,18 @@ result<int> openat(int dirfd, const char* path, int flags) {
   return from(fd, fd < 0);
 }
 
-status reopen_append(int fd, const char* path) {
-  int opened;
-  do opened = ::open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
-  while (opened < 0 && errno == EINTR);
-  if (opened < 0) return from_rc(-1);
+result<int> open_append(const char* path) {
+  int fd;
+  do fd = ::open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0666);
+  while (fd < 0 && errno == EINTR);
+  return from(fd, fd < 0);
+}
+
+status dup_over(int from, int to) {
   int rc;
-  do rc = ::dup3(opened, fd, O_CLOEXEC);
+  do rc = ::dup3(from, to, O_CLOEXEC);
   while (rc < 0 && errno == EINTR);
-  int err = errno;
-  ::close(opened);
-  errno = err;
-  return from_rc(rc < 0 ? -1 : 0);
+  return from_rc(rc);
 }
 
 result<size_t> readlinkat(int dirfd, const char* path, char* buf, size_t len) {

@@ -85,9 +85,12 @@ result<int> openat_beneath(int dirfd, const char* path, int flags, bool no_symli
 result<int> openat(int dirfd, const char* path, int flags);  // O_CLOEXEC added
 result<size_t> readlinkat(int dirfd, const char* path, char* buf, size_t len);
 // Opens `path` for appending (created 0666 less the umask, as fopen's
-// "a"), and puts it in place of descriptor `fd` at once (dup3): a log
-// reopened after logrotate renamed it keeps its descriptor number.
-status reopen_append(int fd, const char* path);
+// "a"), without waiting: a FIFO with no reader fails with ENXIO, where a
+// plain open waited for one (found by review).
+result<int> open_append(const char* path);
+// Puts descriptor `from` in place of `to` at once (dup3, O_CLOEXEC): a
+// log reopened after logrotate renamed it keeps its descriptor number.
+status dup_over(int from, int to);
 // The path the kernel has for `fd` now (readlink of /proc/self/fd/N): not
 // NUL-terminated; ENOENT and the like where /proc is not mounted.
 result<size_t> fd_path(int fd, char* buf, size_t len);

@@ -131,6 +131,29 @@ TEST_F(log_fifo, a_run_of_drops_begun_soon_after_a_warning_is_said_once_the_seco
   close_access_log(log);
 }
 
+// logrotate's SIGUSR1 with the log a FIFO whose reader has gone: the open
+// waited for a reader, holding the lock every loop's next line waits on,
+// on the thread that reads SIGTERM: the server froze, and would not stop
+// (found by review). It fails at once instead, and the old file stays.
+TEST_F(log_fifo, reopening_onto_a_fifo_with_no_reader_does_not_wait) {
+  std::string file = dir_ + "/file.log";
+  std::FILE* log = open_access_log(file);
+  ASSERT_NE(log, nullptr);
+  ::close(reader_);
+  reader_ = -1;
+  auto reopened = std::async(std::launch::async, [&] { return reopen_access_log(log, path_); });
+  bool returned = reopened.wait_for(std::chrono::seconds(2)) == std::future_status::ready;
+  if (!returned) {  // a reader lets the open go on, and the test end
+    int unblock = ::open(path_.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    reopened.wait();
+    ::close(unblock);
+  }
+  EXPECT_TRUE(returned) << "the reopen waited for a reader";
+  EXPECT_FALSE(reopened.get());
+  close_access_log(log);
+  std::remove(file.c_str());
+}
+
 // A log piped into `head -1`: the reader goes, and the next line's write
 // raised SIGPIPE, which killed `weft hello --access-log -` (exit 141) with
 // its request unanswered (found by review).

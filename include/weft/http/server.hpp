@@ -52,8 +52,9 @@ struct server_options {
 // appended to, or "-" for stdout. Throws std::system_error when it cannot
 // be opened. Whatever the FILE, lines go to its descriptor without ever
 // waiting: a reader that stops reading (a full pipe, a paused terminal, a
-// socket) costs log lines, dropped and counted on stderr when a later line
-// goes (or by close_access_log), never a loop, and a reader that has gone
+// socket) costs log lines, dropped and counted on stderr (a warning when
+// drops begin, the count when a later line goes or at close_access_log;
+// at most one warning a second), never a loop, and a reader that has gone
 // costs no SIGPIPE. A line holds at most 4 KiB (a pipe takes that whole),
 // the request's start when longer.
 std::FILE* open_access_log(const std::string& where);

@@ -104,10 +104,13 @@ void stream_op::on_cancel(cancel_hook* self) noexcept {
   if (writes(op->what) && !s.out_.empty() && reader != nullptr && reader->waiting() &&
       reader->direction == io::readable)
     s.restep(*reader);
-  // Only a write that waited for room says the peer stopped taking its
-  // bytes: one cancelled in its turn of the loop (a yield) said so too, and
-  // a server then reset a client that was reading (found by review).
-  if (writes(op->what) && op->direction == io::writable) s.write_cancelled_ = true;
+  // Only a wait for room says the peer stopped taking its bytes: a write's,
+  // or a read's flush of what was written before it (which it missed, and
+  // a server that followed the header closed with a FIN that waited behind
+  // them, found by review). A write cancelled in its turn of the loop (a
+  // yield) said so too, and a server then reset a client that was reading
+  // (found by review).
+  if (op->direction == io::writable) s.write_cancelled_ = true;
   op->end_cancelled();
 }
 

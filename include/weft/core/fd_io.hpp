@@ -23,6 +23,7 @@ struct io_result {
 
 io_result read_some(int fd, void* buf, std::size_t len) noexcept;
 // send(2) with MSG_NOSIGNAL: a vanished peer is an EPIPE, not a SIGPIPE.
+// Sockets only: on a pipe or a file it fails with ENOTSOCK.
 io_result write_some(int fd, const void* buf, std::size_t len) noexcept;
 // shutdown(fd, SHUT_WR): the peer reads EOF after what was sent.
 void shutdown_write(int fd) noexcept;

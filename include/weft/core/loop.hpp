@@ -146,7 +146,10 @@ class loop {
   // ---- fd registration, for weft's own layers (io_watcher, streams) ----
   // A registration is keyed by fd. Either one watcher gets every event
   // (watch mode), or a reader and a writer wait separately (wait mode; the
-  // interest follows the waiters). io_forget() must come before close().
+  // interest follows the waiters). io_forget() must come before close(),
+  // also for a program's own fd that readable()/writable() waited on:
+  // forgotten, a new fd of the same number was thought registered, and
+  // its waits never woke (sleep.hpp).
   void io_watch(int fd, uint32_t events, trigger t, detail::io_waiter* w);
   void io_modify(int fd, uint32_t events);
   // Returns false, registering nothing, when an edge-triggered fd already

@@ -9,6 +9,9 @@
 // skipped on both sides, as nginx's merge_slashes does: "//users//42/"
 // matches "/users/:id", and "/files" matches "/files/*" (with an empty
 // rest). A handler that must tell them apart reads request::target().
+// The rest that "*" matches is bound to no parameter: the handler reads it
+// from request::path(), still percent-encoded (weft files resolves it with
+// resolve_static_path, which decodes each segment once).
 //
 //   router r;
 //   r.get("/users/:id", [](request& req) -> task<response> { ... });

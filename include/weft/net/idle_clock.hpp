@@ -32,7 +32,10 @@
 // a whole: it decides, from expired(), whether to close or go on.
 //
 // Threading: a clock and its entries belong to one loop's thread. The clock
-// must outlive its entries, and an entry its stream.
+// must outlive its entries, and a stream its entry. An entry follows the
+// stream object it was made with: moved into another object (a task taking
+// it by value), the stream no longer waits where the entry looks, and the
+// timeout silently stops; make the entry where the stream will stay.
 
 #include <weft/core/loop.hpp>
 #include <weft/core/time.hpp>

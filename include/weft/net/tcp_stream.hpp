@@ -323,7 +323,8 @@ class tcp_stream {
   // not cancelled).
   bool waiting() const noexcept { return op_.waiting() || (second_ && second_->waiting()); }
   // A write ended cancelled (a timeout, its task's cancellation) while it
-  // waited for room, and no write has sent all of its bytes since: the peer
+  // waited for room, or a read while it waited for room to flush what was
+  // written before it, and no write has sent all of its bytes since: the peer
   // is not taking what it is sent. A server that gives up on such a peer
   // ends with abort(), since a FIN would wait behind the unsent bytes, the
   // kernel holding them for as long as the peer keeps its window shut

@@ -13,6 +13,12 @@
 //
 // Threading: call spawn on the loop's thread (post() to reach it from others).
 // The task first runs on the loop's next ready phase, not inside spawn().
+//
+// Pass what the task needs as its arguments, not as a lambda's captures:
+// `spawn(l, [&]() -> task<void> {...}(), "x")` keeps the captures in the
+// lambda object, a temporary gone before the task first runs (ASan:
+// stack-use-after-scope); a coroutine's parameters are copied into its
+// frame.
 
 #include <weft/task/task.hpp>
 

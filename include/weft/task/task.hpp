@@ -3,7 +3,10 @@
 //
 // A task starts when awaited, and on completion transfers control straight
 // back to its awaiter (symmetric transfer, so deep chains of tasks never grow
-// the stack). Exceptions propagate to the awaiter. Run a task detached with
+// the stack, where the compiler makes that transfer a tail call: GCC at -O2
+// and clang do; GCC at -O0 or -Og, and with ASan, do not, and a loop that
+// awaits a million tasks that complete at once can overflow the stack
+// there; docs/design.md). Exceptions propagate to the awaiter. Run a task detached with
 // weft::spawn. Threading: a task runs on the loop thread of its green thread.
 //
 //   weft::task<int> answer() { co_return 42; }

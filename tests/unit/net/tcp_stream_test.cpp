@@ -1228,6 +1228,32 @@ TEST(tcp_stream, says_when_a_write_was_cancelled_with_bytes_left) {
   EXPECT_FALSE(p.server.write_cancelled());
 }
 
+// A read flushes what was written before it waits for input: cancelled
+// while that flush waits for room, the peer has stopped taking its bytes
+// as surely as when a write waits. The flag stayed false, and a server
+// that followed the header closed with a FIN that waited behind them
+// (found by a review of the API; echo counted the bytes itself).
+TEST(tcp_stream, a_read_cancelled_while_its_flush_waits_for_room_says_so) {
+  loop l;
+  auto p = connect_pair(l);
+  bool done = false;
+  auto reads = [](tcp_stream* s, bool* d) -> task<void> {
+    // Built in place, so nothing is sent yet: more than the sockets hold.
+    constexpr std::size_t n = std::size_t{16} << 20;
+    std::memset(s->output_space(n), 'b', n);
+    s->commit_output(n);
+    try {
+      co_await with_timeout(100ms, s->read_until('\n', 100));
+    } catch (const std::system_error&) {
+    }
+    *d = true;
+  };
+  spawn(l, reads(&p.server, &done));
+  ASSERT_TRUE(test::run_until(l, [&] { return done; }));
+  EXPECT_GT(p.server.buffered_output(), 0u);
+  EXPECT_TRUE(p.server.write_cancelled());
+}
+
 // write_cancelled() says the peer stopped taking its bytes, so only a
 // write that waited for room sets it. One cancelled in the turn of the loop
 // it yields after 64 operations that needed no wait set it too, and a

@@ -87,7 +87,12 @@ unsigned days_in(std::int64_t y, unsigned month) noexcept {
 std::optional<std::int64_t> to_seconds(std::int64_t y, unsigned mo, unsigned d, unsigned h,
                                        unsigned mi, unsigned se) noexcept {
   if (d < 1 || d > days_in(y, mo) || h > 23 || mi > 59 || se > 60) return std::nullopt;
-  return days_from_civil(y, mo, d) * 86400 + std::int64_t{h} * 3600 + std::int64_t{mi} * 60 + se;
+  std::int64_t t =
+      days_from_civil(y, mo, d) * 86400 + std::int64_t{h} * 3600 + std::int64_t{mi} * 60 + se;
+  // Held within the years a date can be sent in, as format_http_date holds
+  // a time: 9999's last leap second read as year 10000, and year 0000, were
+  // times no date could say back (found by the preconditions fuzz target).
+  return std::clamp(t, http_date_earliest, http_date_latest);
 }
 
 // RFC 9110 §5.6.7: a two-digit year is the one with those digits nearest

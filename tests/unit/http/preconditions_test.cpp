@@ -38,6 +38,15 @@ TEST(http_date, a_time_outside_years_1_to_9999_is_sent_as_their_nearest_end) {
     EXPECT_EQ(parse_http_date(format_http_date(t), t_now), t);
 }
 
+// A date read is held within the years a date can be sent in, as a time
+// sent is: the leap second that would end year 9999 read as year 10000's
+// first, and year 0000 before year 1, which no IMF-fixdate can say back
+// (found by the preconditions fuzz target, fuzz/regressions/preconditions).
+TEST(http_date, a_date_read_outside_years_1_to_9999_is_held_at_their_nearest_end) {
+  EXPECT_EQ(parse_http_date("Fri, 31 Dec 9999 23:59:60 GMT", t_now), http_date_latest);
+  EXPECT_EQ(parse_http_date("Sat, 01 Jan 0000 00:00:00 GMT", t_now), http_date_earliest);
+}
+
 TEST(http_date, parses_the_three_forms_and_refuses_others) {
   EXPECT_EQ(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT", t_now), t_1994);
   EXPECT_EQ(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT", t_now), t_1994);

@@ -144,6 +144,12 @@ task<void> echo_what_came(tcp_stream& s, std::size_t max_line) {
   co_await s.linger_close();
 }
 
+// A client that reset the connection or vanished mid-reply: an ordinary
+// end, quietly, wherever it shows (the lines, or the ending's writes).
+bool vanished(std::error_code code) noexcept {
+  return code == std::errc::connection_reset || code == std::errc::broken_pipe;
+}
+
 // In serve_echo's catch block: whether the exception in flight ends the
 // connection's lines (true, `me.how` set), or was the idle clock's with
 // the client still taking its echoes (false: read on; the echoes wait in
@@ -155,8 +161,7 @@ bool lines_end(const echo_service& svc, echo_entry& me, reply_progress& progress
   try {
     throw;
   } catch (const std::system_error& e) {
-    // A client that resets or vanishes mid-reply is ordinary: end quietly.
-    if (e.code() == std::errc::connection_reset || e.code() == std::errc::broken_pipe) {
+    if (vanished(e.code())) {
       me.how = ending::vanished;
       return true;
     }
@@ -200,9 +205,7 @@ task<void> end_echo(echo_service& svc, echo_entry& me) {
     }
   } catch (const std::system_error& e) {
     // Gone meanwhile, or idle in the flush: reset if still owed.
-    if (e.code() == std::errc::connection_reset || e.code() == std::errc::broken_pipe ||
-        me.expired())
-      co_return;
+    if (vanished(e.code()) || me.expired()) co_return;
     throw;
   }
   me.ended = true;

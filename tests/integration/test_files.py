@@ -470,6 +470,21 @@ class SlowReader(unittest.TestCase):
         # And the server is still fine.
         self.assertEqual(get(server, "/one.bin").body, b"x")
 
+    def download_cut_at_the_shutdown_timeout(self, tree, rcvbuf, *args):
+        """A 100 MiB download under way, taken through a small receive
+        buffer, when SIGTERM comes; the server, `--shutdown-timeout 0.5`,
+        must exit 0. Returns the client's socket."""
+        server = start_weft(self, "files", "--root", tree.root, "--threads", "1",
+                            "--shutdown-timeout", "0.5", *args)
+        s = socket.create_connection((server.host, server.port), timeout=10)
+        self.addCleanup(s.close)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        s.sendall(b"GET /big100.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.recv(1024)  # under way
+        server.send_signal(signal.SIGTERM)
+        self.assertEqual(server.wait(), 0)
+        return s
+
     def test_a_download_cut_at_the_shutdown_timeout_is_logged(self):
         # Every answer is logged once its body has left, or it was cut: one
         # cut at the shutdown deadline, its frame destroyed with no catch
@@ -478,15 +493,7 @@ class SlowReader(unittest.TestCase):
         self.addCleanup(tree.remove)
         log = os.path.join(tree.root, "..", "access.log")
         self.addCleanup(lambda: os.path.exists(log) and os.remove(log))
-        server = start_weft(self, "files", "--root", tree.root, "--threads", "1",
-                            "--shutdown-timeout", "0.5", "--access-log", log)
-        s = socket.create_connection((server.host, server.port), timeout=10)
-        self.addCleanup(s.close)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
-        s.sendall(b"GET /big100.bin HTTP/1.1\r\nHost: x\r\n\r\n")
-        s.recv(1024)  # under way
-        server.send_signal(signal.SIGTERM)
-        self.assertEqual(server.wait(), 0)
+        self.download_cut_at_the_shutdown_timeout(tree, 8192, "--access-log", log)
         with open(log) as f:
             lines = f.read().splitlines()
         self.assertTrue(any('"GET /big100.bin HTTP/1.1" 200 ' in line for line in lines), lines)
@@ -498,15 +505,7 @@ class SlowReader(unittest.TestCase):
         # after 4128768" of a 50 MB file).
         tree = Tree()
         self.addCleanup(tree.remove)
-        server = start_weft(self, "files", "--root", tree.root, "--threads", "1",
-                            "--shutdown-timeout", "0.5")
-        s = socket.create_connection((server.host, server.port), timeout=10)
-        self.addCleanup(s.close)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        s.sendall(b"GET /big100.bin HTTP/1.1\r\nHost: x\r\n\r\n")
-        s.recv(1024)  # under way
-        server.send_signal(signal.SIGTERM)
-        self.assertEqual(server.wait(), 0)
+        s = self.download_cut_at_the_shutdown_timeout(tree, 4096)
         got = 0
         until = time.monotonic() + 10  # a FIN's trickle through a 4 KiB window took 100 s
         with self.assertRaises(ConnectionResetError, msg="a FIN, not a reset"):

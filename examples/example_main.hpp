@@ -64,8 +64,9 @@ inline int serve_http(int argc, char** argv, std::uint16_t fallback,
   return run_main([&] {
     loop l;
     l.on_signals({SIGINT, SIGTERM}, [&](int) { l.stop(); });
+    static const http::server_options defaults;  // shared by every connection, as the router is
     auto accept_loop = [](loop& lp, tcp_listener li, const http::router* r) -> task<void> {
-      for (;;) spawn_n(lp, http::serve_connection(co_await li.accept(), *r, {}), "http");
+      for (;;) spawn_n(lp, http::serve_connection(co_await li.accept(), *r, defaults), "http");
     };
     spawn(l, accept_loop(l, listen_on_port_arg(argc, argv, fallback), &routes), "accept");
     l.run();

@@ -3,8 +3,11 @@
 
 Opens --conns connections to an echo server, sends one 64-byte line on each
 and reads its echo (so every connection has been used once), then holds them
-all idle. With --partial-head, to an HTTP server instead: each connection
-sends the start of a request head and holds it unfinished (a slowloris). Reads the server's VmRSS from /proc/PID/status before the first
+all idle. With --keep-alive, to an HTTP server instead: each connection
+sends one GET, reads its whole answer and stays open between requests, as
+a browser's kept-alive connection does. With --partial-head, to an HTTP
+server: each connection sends the start of a request head and holds it
+unfinished (a slowloris). Reads the server's VmRSS from /proc/PID/status before the first
 connection and after the last one has settled, and prints one JSON line:
 
   {"kind": "memory", "label": ..., "conns": 10000, "rss_before_kb": ..., "rss_after_kb": ..., "bytes_per_conn": ...}
@@ -57,6 +60,29 @@ def open_partial(host, port):
     return s
 
 
+def use_kept_alive(host, port):
+    """One GET answered with a Content-Length body, the connection left open."""
+    s = socket.create_connection((host, port), timeout=10)
+    s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    got = b""
+    while b"\r\n\r\n" not in got:
+        chunk = s.recv(65536)
+        if not chunk:
+            raise RuntimeError("closed before the answer's head")
+        got += chunk
+    head, _, body = got.partition(b"\r\n\r\n")
+    length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                   if line.lower().startswith(b"content-length:")), None)
+    if length is None or b"connection: close" in head.lower():
+        raise RuntimeError("the answer does not keep the connection alive")
+    while len(body) < length:
+        chunk = s.recv(65536)
+        if not chunk:
+            raise RuntimeError("closed before the answer's body")
+        body += chunk
+    return s
+
+
 def use_http_once(host, port):
     s = socket.create_connection((host, port), timeout=10)
     s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -73,6 +99,8 @@ def main():
     p.add_argument("--conns", type=int, default=10000)
     p.add_argument("--label", default="server", help="server name for the report")
     p.add_argument("--settle", type=float, default=1.0, help="seconds idle before measuring")
+    p.add_argument("--keep-alive", action="store_true",
+                   help="an HTTP server: each connection is used for one GET and kept alive")
     p.add_argument("--partial-head", action="store_true",
                    help="an HTTP server: each connection sends part of a request head and waits")
     args = p.parse_args()
@@ -83,6 +111,8 @@ def main():
 
     if args.partial_head:
         use_http_once(args.host, args.port)
+    elif args.keep_alive:
+        use_kept_alive(args.host, args.port).close()
     else:
         use_once(args.host, args.port, 0).close()
     time.sleep(args.settle)
@@ -92,6 +122,8 @@ def main():
     for i in range(args.conns):
         if args.partial_head:
             socks.append(open_partial(args.host, args.port))
+        elif args.keep_alive:
+            socks.append(use_kept_alive(args.host, args.port))
         else:
             socks.append(use_once(args.host, args.port, i + 1))
     opened = time.monotonic() - t0
@@ -100,7 +132,8 @@ def main():
     for s in socks:
         s.close()
     print(json.dumps({
-        "kind": "memory-partial-head" if args.partial_head else "memory",
+        "kind": ("memory-partial-head" if args.partial_head else
+                 "memory-keep-alive" if args.keep_alive else "memory"),
         "label": args.label,
         "conns": args.conns,
         "rss_before_kb": before,

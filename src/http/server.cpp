@@ -693,6 +693,7 @@ class blank_lines {
   // Drops the empty lines that `state` found before the request line from
   // the stream, and readies `state` for the rest; false once they reach
   // the head's limit.
+  std::size_t skipped() const noexcept { return skipped_; }
   bool skip(tcp_stream& s, parse_state& state) noexcept {
     skipped_ += state.line;
     s.consume(state.line);
@@ -754,16 +755,46 @@ bool asked_to_close(tcp_stream& s, const request_head& head, bool close_delimite
          s.peek_socket() != tcp_stream::socket_input::bytes;
 }
 
+// What a connection keeps between its bursts of requests (see serve), in
+// the small frame that an idle connection holds.
+struct between_bursts {
+  std::size_t served = 0;  // requests answered, for --max-requests
+  time_point idle_by{};    // the idle timeout of the request awaited, once handed back
+  bool nodelay = false;    // Nagle is off (see no_nagle)
+  bool idle = false;       // handed back, waiting for a request's first byte
+};
+
+// How long a connection waits for its next request in serve's frame before
+// it hands the frame back (see serve). A kept-alive client under load sends
+// its next request within a millisecond or two, so the frame stays for it:
+// handed back after every answer, it cost 330 more instructions a
+// keep-alive request, 1,931 against 1,592 (DEPTH=1 BATCHES=400
+// bench/http/instructions.sh), mostly the frame's making and unmaking; it
+// costs 1,630 with 10 ms (the lazily re-armed timer fires every 10 ms of
+// a busy connection), 1,615 with 25 and 1,612 with 100. Longer, more
+// frames are held, and freed, at once: 10,000 connections opened in 0.8 s
+// and then idle measured 770 B each with 10 ms, 812 with 25, 1,044 with
+// 100 (their freed frames' memory stays the process's), 686 with none.
+constexpr duration hand_back_after = std::chrono::milliseconds(10);
+
+// Serves the requests of a connection until it ends, or until it has waited
+// hand_back_after for a request's first byte with its answers all sent: it
+// returns then with `conn.idle` set, and the connection waits on in
+// serve_connection's frame, with nothing of its next request in. This
+// frame is 2.3 KiB in GCC, which gives each local and each co_await's
+// temporaries slots of their own: held while idle, it made an idle
+// kept-alive connection cost 2,973 B of RSS, nginx's 526 (bench/memory/
+// idle_conns.py --keep-alive). `idle_by`: the idle timeout of the first
+// request, when serve_connection waited for its first byte.
 task<void> serve(tcp_stream& s, const router& routes, const server_options& opts,
-                 connection_tracker::entry* me) {
-  deadline dl(*me->ctx);
+                 connection_tracker::entry* me, deadline& dl, between_bursts& conn,
+                 time_point idle_by) {
   const access_log log(opts.access_log, s);
   field_array fields;
   // A head, request line included, is refused once its bytes pass
   // max_head: reading further is never needed.
   std::size_t cap = opts.limits.max_head + 1024;
   int since_yield = 0;
-  bool nodelay = false;
   // Reused from request to request: parse_request leaves `state` ready for
   // the next one and overwrites all of the head. Fresh ones per request
   // cost three 120-byte clears, 4% of the pipelined benchmark's CPU.
@@ -780,10 +811,11 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
   // connection_tracker::set_idle, 785 -> 771 instructions a pipelined
   // request, bench/http/instructions.sh).
   std::string allow;
-  for (std::size_t served = 0;; ++served) {
+  for (;; ++conn.served) {
     // 1. The head: wait idle for its first byte, then head_timeout for all of it.
     parse_result pr;
     head_deadlines until;
+    until.idle = std::exchange(idle_by, time_point::max());
     blank.reset();
     for (;;) {
       std::string_view bytes = s.buffered();
@@ -814,9 +846,18 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
       }
       if (idle) mark_idle(me, true, s.owner().now());
       time_point by = idle ? until.first_byte(s, opts) : until.whole_head(s, opts, me);
-      auto r =
-          flushed ? co_await read_by(s, dl, by, cap) : co_await read_before(s, dl, by, cap, opts);
+      // Nothing of the next request in: the frame may go back meanwhile.
+      bool may_hand_back = bytes.empty() && blank.skipped() == 0;
+      time_point wait_by =
+          may_hand_back ? std::min(by, saturating_add(s.owner().now(), hand_back_after)) : by;
+      auto r = flushed ? co_await read_by(s, dl, wait_by, cap)
+                       : co_await read_before(s, dl, wait_by, cap, opts);
       if (r == read_outcome::eof) co_return;  // a partial head at EOF is dropped
+      if (r == read_outcome::timeout && wait_by < by) {
+        conn.idle_by = by;
+        conn.idle = true;
+        co_return;
+      }
       if (r == read_outcome::timeout) {
         // A 408 is for a client that stopped sending, not one that stopped
         // reading: it would wait behind the answers the timeout cut.
@@ -852,13 +893,13 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
     // 3. The answer. A fixed one (router::add with a response) whose request
     // has no body, and which the output buffer takes without a send, is
     // written at once (answer_fixed); the rest run the route's handler.
-    bool keep_alive = head.keep_alive && served + 1 < opts.max_requests;
+    bool keep_alive = head.keep_alive && conn.served + 1 < opts.max_requests;
     bool close_delimited = false;  // the answer's body ends with the connection
     if (h && h->fixed && !with_body &&
         s.buffered_output() + h->fixed->most < tcp_stream::flush_threshold) {
       if (h->fixed->closes || (me->tracker && me->tracker->draining())) keep_alive = false;
-      if (!nodelay && keep_alive) {
-        nodelay = true;
+      if (!conn.nodelay && keep_alive) {
+        conn.nodelay = true;
         no_nagle(s);
       }
       answer_fixed(s, req, *h->fixed, keep_alive, log);
@@ -901,8 +942,8 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
       // Nagle off once a connection is kept alive or streams (see no_nagle);
       // one that closes after one response (its FIN pushes everything out)
       // is spared the setsockopt.
-      if (!nodelay && (keep_alive || res.producer())) {
-        nodelay = true;
+      if (!conn.nodelay && (keep_alive || res.producer())) {
+        conn.nodelay = true;
         no_nagle(s);
       }
 
@@ -955,13 +996,22 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
 
 }  // namespace
 
-task<void> serve_connection(tcp_stream s, const router& r, server_options opts,
+task<void> serve_connection(tcp_stream s, const router& r, const server_options& opts,
                             connection_tracker* tracker) {
   connection_tracker::entry me;
   me.ctx = co_await weft::detail::this_context{};
   if (tracker) tracker->add(&me, s.owner().now());
   try {
-    co_await serve(s, r, opts, &me);
+    deadline dl(*me.ctx);
+    between_bursts conn;
+    co_await serve(s, r, opts, &me, dl, conn, time_point::max());
+    while (conn.idle) {
+      // Still marked idle (a drain may close it), under the same idle timeout.
+      if (co_await read_by(s, dl, conn.idle_by, opts.limits.max_head + 1024) != read_outcome::ok)
+        break;
+      conn.idle = false;
+      co_await serve(s, r, opts, &me, dl, conn, conn.idle_by);
+    }
   } catch (const std::system_error& e) {
     // The connection ends, nothing else does.
     if (!client_gone(e.code())) log_warn({"http connection: ", e.what()});

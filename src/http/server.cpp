@@ -759,9 +759,11 @@ bool asked_to_close(tcp_stream& s, const request_head& head, bool close_delimite
 // the small frame that an idle connection holds.
 struct between_bursts {
   std::size_t served = 0;  // requests answered, for --max-requests
-  time_point idle_by{};    // the idle timeout of the request awaited, once handed back
-  bool nodelay = false;    // Nagle is off (see no_nagle)
-  bool idle = false;       // handed back, waiting for a request's first byte
+  // The idle timeout of the request awaited, once handed back: none yet
+  // for the first.
+  time_point idle_by = time_point::max();
+  bool nodelay = false;  // Nagle is off (see no_nagle)
+  bool idle = false;     // handed back, waiting for a request's first byte
 };
 
 // How long a connection waits for its next request in serve's frame before
@@ -1004,13 +1006,14 @@ task<void> serve_connection(tcp_stream s, const router& r, const server_options&
   try {
     deadline dl(*me.ctx);
     between_bursts conn;
-    co_await serve(s, r, opts, &me, dl, conn, time_point::max());
-    while (conn.idle) {
+    // One call of serve, not two: each has slots of its own in this frame.
+    for (;;) {
+      co_await serve(s, r, opts, &me, dl, conn, conn.idle_by);
+      if (!conn.idle) break;
       // Still marked idle (a drain may close it), under the same idle timeout.
       if (co_await read_by(s, dl, conn.idle_by, opts.limits.max_head + 1024) != read_outcome::ok)
         break;
       conn.idle = false;
-      co_await serve(s, r, opts, &me, dl, conn, conn.idle_by);
     }
   } catch (const std::system_error& e) {
     // The connection ends, nothing else does.

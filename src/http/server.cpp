@@ -647,28 +647,34 @@ body_framing framing_of(const request& req, const response& res) noexcept {
 // connection was cancelled (a shutdown past its deadline): that is not the
 // handler's failure, and it ends quietly, with no 500. Nor is a streamed
 // body's failure, which end_streamed_body answers, nor one that follows
-// its client's going (`gone` set: there is no one to answer).
-task<response> run_coroutine(const route_handler& h, request& req, tcp_stream& s,
-                             const connection_tracker::entry* me, bool next_in, bool& keep_alive,
-                             bool& gone) {
+// its client's going (`gone` set: there is no one to answer). The answer
+// goes to `res`: returned, it had a 440 B slot of its own in serve's frame,
+// which every connection mid-request holds (a slow head, say).
+task<void> run_coroutine(const route_handler& h, request& req, tcp_stream& s,
+                         const connection_tracker::entry* me, bool next_in, bool& keep_alive,
+                         bool& gone, response& res) {
   flush_if_it_waits flush(s, !h.options.stream_body && s.buffered_output() > 0);
   client_watch client(s, me->ctx, !h.options.stream_body && !next_in);
   try {
-    response res = co_await h.coroutine(req);
+    res = co_await h.coroutine(req);
     // Answered all the same (it caught the cancel, or was done): a client
     // that only half-closed still gets it, and then the connection ends.
     if (client.gone()) keep_alive = false;
-    co_return res;
+    co_return;
   } catch (...) {
     if (me->ctx && me->ctx->root_cancelled) throw;
     keep_alive = false;
     if (client.gone()) {
       gone = true;
-      co_return response();
+      res = response();
+      co_return;
     }
-    if (!req.source_ || req.source_->failed() == 0) co_return handler_error();
+    if (!req.source_ || req.source_->failed() == 0) {
+      res = handler_error();
+      co_return;
+    }
   }
-  co_return response();
+  res = response();
 }
 
 // Empty lines before a request line are ignored (RFC 9112 §2.2): they
@@ -783,8 +789,8 @@ constexpr duration hand_back_after = std::chrono::milliseconds(10);
 // hand_back_after for a request's first byte with its answers all sent: it
 // returns then with `conn.idle` set, and the connection waits on in
 // serve_connection's frame, with nothing of its next request in. This
-// frame is 2.3 KiB in GCC, which gives each local and each co_await's
-// temporaries slots of their own: held while idle, it made an idle
+// frame is 1.8 KiB in GCC, which gives each local and each co_await's
+// temporaries slots of their own: held while idle (2.3 KiB then), it made an idle
 // kept-alive connection cost 2,973 B of RSS, nginx's 526 (bench/memory/
 // idle_conns.py --keep-alive). `idle_by`: the idle timeout of the first
 // request, when serve_connection waited for its first byte.
@@ -920,7 +926,7 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
         // unless a body took this one's out of the buffer.
         std::size_t own = head.body == body_kind::none ? pr.consumed : 0;
         bool gone = false;
-        res = co_await run_coroutine(*h, req, s, me, s.buffered().size() > own, keep_alive, gone);
+        co_await run_coroutine(*h, req, s, me, s.buffered().size() > own, keep_alive, gone, res);
         if (gone) {
           log_gone(log, opts, req);
           co_return co_await send_owed(s, dl, opts);

@@ -28,7 +28,7 @@ thread_local std::size_t frame_count = 0;
 
 // Freed frames are kept per thread in size classes up to 4 KiB, so a
 // coroutine called on a hot path (the HTTP server's read step, a handler,
-// the 2.3 KiB frame a kept-alive connection takes back for each burst of
+// the 1.8 KiB frame a kept-alive connection takes back for each burst of
 // requests) costs a list pop instead of malloc and free (bench/micro
 // task_bench; up to 1 KiB, that frame cost the keep-alive request 2,269
 // instructions, 1,931 with it recycled: bench/http/instructions.sh). The

@@ -7,8 +7,8 @@ for a day before anyone measured it again.
 
 10,000 kept-alive HTTP connections, each used for one GET and then idle
 between requests, may cost `weft hello` at most 1 KiB each: it held the
-connection's 2.3 KiB request frame while idle, 2,973 B in all, until it
-gave it back (770 B; nginx 526 B, DESIGN-NOTES §2).
+connection's request frame (2.3 KiB then) while idle, 2,973 B in all,
+until it gave it back (720-770 B; nginx 526 B, DESIGN-NOTES §2).
 """
 
 import json

@@ -726,7 +726,7 @@ static_assert(!serves_with<const http::router&, http::server_options>);
 static_assert(!serves_with<http::router, http::server_options>);
 
 // A kept-alive connection idle between requests holds only its own small
-// frame: the 2.3 KiB frame its requests are served in goes back once it
+// frame: the 1.8 KiB frame its requests are served in goes back once it
 // has waited 10 ms (http::serve), and comes again with the next request's
 // bytes. It was held all along: 2,973 B of RSS an idle connection, where
 // nginx spends 526 (bench/memory/idle_conns.py --keep-alive). What carries

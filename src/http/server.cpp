@@ -764,12 +764,21 @@ bool asked_to_close(tcp_stream& s, const request_head& head, bool close_delimite
 // What a connection keeps between its bursts of requests (see serve), in
 // the small frame that an idle connection holds.
 struct between_bursts {
-  std::size_t served = 0;  // requests answered, for --max-requests
   // The idle timeout of the request awaited, once handed back: none yet
   // for the first.
   time_point idle_by = time_point::max();
-  bool nodelay = false;  // Nagle is off (see no_nagle)
-  bool idle = false;     // handed back, waiting for a request's first byte
+  std::unique_ptr<const access_log> log;  // while it logs
+  std::uint32_t served = 0;  // requests answered, for --max-requests, held at its largest
+  bool nodelay = false;      // Nagle is off (see no_nagle)
+  bool idle = false;         // handed back, waiting for a request's first byte
+
+  void count_one() noexcept {
+    if (served != UINT32_MAX) ++served;
+  }
+  const access_log& logs() const noexcept {
+    static const access_log none;
+    return log ? *log : none;
+  }
 };
 
 // How long a connection waits for its next request in serve's frame before
@@ -797,7 +806,7 @@ constexpr duration hand_back_after = std::chrono::milliseconds(10);
 task<void> serve(tcp_stream& s, const router& routes, const server_options& opts,
                  connection_tracker::entry* me, deadline& dl, between_bursts& conn,
                  time_point idle_by) {
-  const access_log log(opts.access_log, s);
+  const access_log& log = conn.logs();
   field_array fields;
   // A head, request line included, is refused once its bytes pass
   // max_head: reading further is never needed.
@@ -819,7 +828,7 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
   // connection_tracker::set_idle, 785 -> 771 instructions a pipelined
   // request, bench/http/instructions.sh).
   std::string allow;
-  for (;; ++conn.served) {
+  for (;; conn.count_one()) {
     // 1. The head: wait idle for its first byte, then head_timeout for all of it.
     parse_result pr;
     head_deadlines until;
@@ -1012,6 +1021,7 @@ task<void> serve_connection(tcp_stream s, const router& r, const server_options&
   try {
     deadline dl(*me.ctx);
     between_bursts conn;
+    if (opts.access_log) conn.log = std::make_unique<const access_log>(opts.access_log, s);
     // One call of serve, not two: each has slots of its own in this frame.
     for (;;) {
       co_await serve(s, r, opts, &me, dl, conn, conn.idle_by);

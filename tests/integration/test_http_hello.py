@@ -12,6 +12,7 @@ import select
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import tempfile
 import threading
@@ -556,6 +557,27 @@ class HelloAccessLog(unittest.TestCase):
         self.assertEqual(len(lines), 1, lines)
         self.assertRegex(lines[0], self.CLF)
         self.assertIn('"GET /stdout HTTP/1.1" 200 13', lines[0])
+
+    def test_a_client_that_resets_after_an_idle_wait_is_still_named(self):
+        # A connection idle between requests gives back the frame its
+        # requests are served in (http::serve, after 10 ms), and the log's
+        # client was looked up again with each new one: a client that sent
+        # its next request and reset at once was logged as "-" (found by
+        # review: 20 in 20). The address is looked up once, as the
+        # connection starts.
+        server = start_weft(self, "hello", "--threads", "1", "--access-log", "-")
+        for i in range(5):
+            with server.connect() as s:
+                exchange(s, request("GET", "/first"))
+                time.sleep(0.05)
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                s.sendall(request("GET", f"/then-reset-{i}"))
+        time.sleep(0.2)
+        self.assertEqual(server.stop(), 0, server.describe())
+        lines = [line for line in server.later_stdout.decode().splitlines() if "then-reset" in line]
+        self.assertEqual(len(lines), 5, server.later_stdout)
+        for line in lines:
+            self.assertRegex(line, self.CLF)
 
     def test_sigusr1_reopens_the_log_file_for_logrotate(self):
         # logrotate renames the file, then signals the server, as for

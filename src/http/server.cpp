@@ -21,6 +21,7 @@
 #include <cstring>
 #include <ctime>
 #include <memory>
+#include <new>
 #include <optional>
 #include <vector>
 
@@ -761,6 +762,11 @@ bool asked_to_close(tcp_stream& s, const request_head& head, bool close_delimite
          s.peek_socket() != tcp_stream::socket_input::bytes;
 }
 
+// server_options::max_requests as the connection counts: to 2^32 - 1.
+std::size_t max_requests(const server_options& opts) noexcept {
+  return std::min<std::size_t>(opts.max_requests, UINT32_MAX);
+}
+
 // What a connection keeps between its bursts of requests (see serve), in
 // the small frame that an idle connection holds.
 struct between_bursts {
@@ -776,7 +782,10 @@ struct between_bursts {
     if (served != UINT32_MAX) ++served;
   }
   const access_log& logs() const noexcept {
-    static const access_log none;
+    // Never destroyed: a loop destroyed during static destruction may
+    // still log its connections' ends (found by review).
+    alignas(access_log) static unsigned char storage[sizeof(access_log)];
+    static const access_log& none = *::new (storage) access_log;
     return log ? *log : none;
   }
 };
@@ -910,7 +919,7 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
     // 3. The answer. A fixed one (router::add with a response) whose request
     // has no body, and which the output buffer takes without a send, is
     // written at once (answer_fixed); the rest run the route's handler.
-    bool keep_alive = head.keep_alive && conn.served + 1 < opts.max_requests;
+    bool keep_alive = head.keep_alive && std::size_t{conn.served} + 1 < max_requests(opts);
     bool close_delimited = false;  // the answer's body ends with the connection
     if (h && h->fixed && !with_body &&
         s.buffered_output() + h->fixed->most < tcp_stream::flush_threshold) {

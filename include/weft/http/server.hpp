@@ -44,8 +44,10 @@ struct server_options {
   duration body_timeout = std::chrono::seconds(30);   // whole body
   duration idle_timeout = std::chrono::seconds(60);   // keep-alive wait for the next request
   duration write_timeout = std::chrono::seconds(30);  // a client that stops reading
-  std::size_t max_requests = 10000;                   // per connection; then "Connection: close"
-  std::FILE* access_log = nullptr;                    // Common Log Format, or none
+  // Per connection; then "Connection: close". Counted to 2^32 - 1: more
+  // is taken as that.
+  std::size_t max_requests = 10000;
+  std::FILE* access_log = nullptr;  // Common Log Format, or none
 };
 
 // Opens an access log for server_options::access_log: `where` is a file,
@@ -169,7 +171,8 @@ class connection_tracker {
 
 // Serves HTTP on one connection until it closes. Never throws. The router
 // and the options are shared by reference and must outlive the connection,
-// as the loop must (a temporary of either does not compile). Copied, the
+// as the loop must (a temporary of either does not compile), unchanged
+// while it lasts (its access log is taken as it starts). Copied, the
 // options were 80 of the 766 bytes an idle kept-alive connection held
 // (bench/memory/idle_conns.py --keep-alive).
 task<void> serve_connection(tcp_stream s, const router& r, const server_options& opts,

@@ -329,8 +329,8 @@ TEST(http_server, the_idle_timeout_runs_from_when_the_answers_owed_have_left) {
         }
         auto answers = [&] {
           std::size_t k = 0;
-          for (auto at = got.find("\r\n\r\na"); at != std::string::npos;
-               at = got.find("\r\n\r\na", at + 1))
+          for (auto from = got.find("\r\n\r\na"); from != std::string::npos;
+               from = got.find("\r\n\r\na", from + 1))
             ++k;
           return k;
         };

@@ -109,31 +109,32 @@ def main():
     if soft < args.conns + 64:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, args.conns + 64), hard))
 
+    # How each connection is opened (n: its number, 0 for the first, which
+    # is closed again), and the report's kind.
     if args.partial_head:
-        use_http_once(args.host, args.port)
+        kind, open_one = "memory-partial-head", lambda n: open_partial(args.host, args.port)
     elif args.keep_alive:
-        use_kept_alive(args.host, args.port).close()
+        kind, open_one = "memory-keep-alive", lambda n: use_kept_alive(args.host, args.port)
     else:
-        use_once(args.host, args.port, 0).close()
+        kind, open_one = "memory", lambda n: use_once(args.host, args.port, n)
+
+    if args.partial_head:
+        use_http_once(args.host, args.port)  # a whole request: its one-time costs
+    else:
+        open_one(0).close()
     time.sleep(args.settle)
     before = vm_rss_kb(args.pid)
     socks = []
     t0 = time.monotonic()
     for i in range(args.conns):
-        if args.partial_head:
-            socks.append(open_partial(args.host, args.port))
-        elif args.keep_alive:
-            socks.append(use_kept_alive(args.host, args.port))
-        else:
-            socks.append(use_once(args.host, args.port, i + 1))
+        socks.append(open_one(i + 1))
     opened = time.monotonic() - t0
     time.sleep(args.settle)
     after = vm_rss_kb(args.pid)
     for s in socks:
         s.close()
     print(json.dumps({
-        "kind": ("memory-partial-head" if args.partial_head else
-                 "memory-keep-alive" if args.keep_alive else "memory"),
+        "kind": kind,
         "label": args.label,
         "conns": args.conns,
         "rss_before_kb": before,

@@ -697,10 +697,10 @@ class blank_lines {
   // The limits for the rest of the head: the head limits less the empty
   // lines skipped.
   const parse_limits& limits() const noexcept { return *limits_; }
+  std::size_t skipped() const noexcept { return skipped_; }
   // Drops the empty lines that `state` found before the request line from
   // the stream, and readies `state` for the rest; false once they reach
   // the head's limit.
-  std::size_t skipped() const noexcept { return skipped_; }
   bool skip(tcp_stream& s, parse_state& state) noexcept {
     skipped_ += state.line;
     s.consume(state.line);
@@ -762,6 +762,12 @@ bool asked_to_close(tcp_stream& s, const request_head& head, bool close_delimite
          s.peek_socket() != tcp_stream::socket_input::bytes;
 }
 
+// How much a read for a head takes: a head, request line included, is
+// refused once its bytes pass max_head, so reading further is never needed.
+std::size_t head_read_cap(const server_options& opts) noexcept {
+  return opts.limits.max_head + 1024;
+}
+
 // server_options::max_requests as the connection counts: to 2^32 - 1.
 std::size_t max_requests(const server_options& opts) noexcept {
   return std::min<std::size_t>(opts.max_requests, UINT32_MAX);
@@ -810,16 +816,13 @@ constexpr duration hand_back_after = std::chrono::milliseconds(10);
 // frame is 1.8 KiB in GCC, which gives each local and each co_await's
 // temporaries slots of their own: held while idle (2.3 KiB then), it made an idle
 // kept-alive connection cost 2,973 B of RSS, nginx's 526 (bench/memory/
-// idle_conns.py --keep-alive). `idle_by`: the idle timeout of the first
-// request, when serve_connection waited for its first byte.
+// idle_conns.py --keep-alive). The first request's idle timeout is
+// `conn.idle_by`, when serve_connection waited for its first byte.
 task<void> serve(tcp_stream& s, const router& routes, const server_options& opts,
-                 connection_tracker::entry* me, deadline& dl, between_bursts& conn,
-                 time_point idle_by) {
+                 connection_tracker::entry* me, deadline& dl, between_bursts& conn) {
   const access_log& log = conn.logs();
   field_array fields;
-  // A head, request line included, is refused once its bytes pass
-  // max_head: reading further is never needed.
-  std::size_t cap = opts.limits.max_head + 1024;
+  std::size_t cap = head_read_cap(opts);
   int since_yield = 0;
   // Reused from request to request: parse_request leaves `state` ready for
   // the next one and overwrites all of the head. Fresh ones per request
@@ -841,7 +844,7 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
     // 1. The head: wait idle for its first byte, then head_timeout for all of it.
     parse_result pr;
     head_deadlines until;
-    until.idle = std::exchange(idle_by, time_point::max());
+    until.idle = std::exchange(conn.idle_by, time_point::max());
     blank.reset();
     for (;;) {
       std::string_view bytes = s.buffered();
@@ -1033,11 +1036,10 @@ task<void> serve_connection(tcp_stream s, const router& r, const server_options&
     if (opts.access_log) conn.log = std::make_unique<const access_log>(opts.access_log, s);
     // One call of serve, not two: each has slots of its own in this frame.
     for (;;) {
-      co_await serve(s, r, opts, &me, dl, conn, conn.idle_by);
+      co_await serve(s, r, opts, &me, dl, conn);
       if (!conn.idle) break;
       // Still marked idle (a drain may close it), under the same idle timeout.
-      if (co_await read_by(s, dl, conn.idle_by, opts.limits.max_head + 1024) != read_outcome::ok)
-        break;
+      if (co_await read_by(s, dl, conn.idle_by, head_read_cap(opts)) != read_outcome::ok) break;
       conn.idle = false;
     }
   } catch (const std::system_error& e) {

@@ -2,8 +2,8 @@
 
 #include "http/char_tables.hpp"
 #include "http/field_syntax.hpp"
-#include "http/percent_decode.hpp"
 #include "http/put_bytes.hpp"
+#include "http/route_match.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -42,26 +42,8 @@ std::optional<std::string_view> request::header(std::string_view name) const noe
   return std::nullopt;
 }
 
-namespace {
-std::string form_decode(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  detail::append_percent_decoded(s, true, out);
-  return out;
-}
-}  // namespace
-
 std::optional<std::string> request::query_param(std::string_view name) const {
-  std::string_view q = query();
-  while (!q.empty()) {
-    std::string_view pair = q.substr(0, q.find('&'));
-    q.remove_prefix(std::min(q.size(), pair.size() + 1));
-    std::string_view key = pair.substr(0, pair.find('='));
-    std::string_view value =
-        key.size() < pair.size() ? pair.substr(key.size() + 1) : std::string_view{};
-    if (form_decode(key) == name) return form_decode(value);
-  }
-  return std::nullopt;
+  return detail::query_value(query(), name);
 }
 
 std::string_view request::param(std::string_view name) const noexcept {

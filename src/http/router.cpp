@@ -2,124 +2,14 @@
 
 #include "http/char_tables.hpp"
 #include "http/fixed_answer.hpp"
-#include "http/percent_decode.hpp"
 #include "http/response_lines.hpp"
+#include "http/route_match.hpp"
 
 #include <algorithm>
 #include <memory>
 #include <stdexcept>
 
 namespace weft::http {
-namespace {
-// A pattern's segments. What each is comes from the pattern as written: a
-// ":name" parameter, a final "*", or a literal, which is percent-decoded,
-// since a path is matched decoded (see `matches`): "/caf%C3%A9" and "/café"
-// are one pattern, and "%2A" or "%3A" is a literal "*" or ":".
-std::vector<router::segment> split_path(std::string_view path) {
-  std::vector<std::string_view> raw;
-  while (!path.empty()) {
-    if (path.front() == '/') {
-      path.remove_prefix(1);
-      continue;
-    }
-    std::string_view s = path.substr(0, path.find('/'));
-    raw.push_back(s);
-    path.remove_prefix(s.size());
-  }
-  std::vector<router::segment> out;
-  for (std::size_t i = 0; i < raw.size(); ++i) {
-    router::segment& seg = out.emplace_back();
-    if (raw[i].front() == ':') {
-      seg.what = router::segment::param;
-      seg.text = raw[i].substr(1);
-    } else if (raw[i] == "*" && i + 1 == raw.size()) {
-      seg.what = router::segment::rest;
-    } else {
-      detail::append_percent_decoded(raw[i], false, seg.text);
-    }
-  }
-  return out;
-}
-
-// A method or segment comparison without a call to memcmp, which cost more
-// than these few bytes (callgrind, bench/http/instructions.sh).
-bool same(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (a[i] != b[i]) return false;
-  return true;
-}
-
-// Whether `segment`, percent-decoded, is `want`, without decoding it into a
-// buffer: the decoder's output is compared as it comes. An encoded slash is
-// compared as a byte, so it never splits a segment.
-bool same_decoded(std::string_view want, std::string_view segment) noexcept {
-  struct comparer {
-    std::string_view want;
-    std::size_t at = 0;
-    bool differs = false;
-    void push_back(char c) noexcept {
-      if (at < want.size() && want[at] == c)
-        ++at;
-      else
-        differs = true;
-    }
-  } out{want};
-  detail::append_percent_decoded(segment, false, out);
-  return !out.differs && out.at == want.size();
-}
-
-// Whether a request's segment is the literal `want` (decoded): compared as
-// it is when it holds no escape, else decoded. A raw comparison of an
-// escaped segment would take "a%41" for a pattern's literal "a%41" (from
-// "a%2541"), where the segment means "aA".
-bool same_literal(std::string_view want, std::string_view segment) noexcept {
-  if (detail::find_byte(segment, '%') == std::string_view::npos) return same(want, segment);
-  return same_decoded(want, segment);
-}
-
-// Matches without allocating: walks the request path segment by segment.
-// Literal segments compare percent-decoded, as Go's ServeMux does ("%75"
-// and "u" are the same URI, RFC 3986 §6.2.2); a final "*" matches the rest
-// of the path.
-bool matches(const std::vector<router::segment>& pattern, std::string_view path,
-             std::vector<std::pair<std::string_view, std::string_view>>* params) {
-  std::size_t i = 0;
-  for (;;) {
-    while (!path.empty() && path.front() == '/') path.remove_prefix(1);
-    if (i == pattern.size()) return path.empty();
-    const router::segment& want = pattern[i++];
-    if (want.what == router::segment::rest) return true;
-    if (path.empty()) return false;
-    auto end = detail::find_byte(path, '/');
-    std::string_view seg = path.substr(0, end);
-    path.remove_prefix(seg.size());
-    if (want.what == router::segment::param) {
-      if (params) params->emplace_back(want.text, seg);
-    } else if (!same_literal(want.text, seg)) {
-      return false;
-    }
-  }
-}
-
-// Decodes the bound parameters that hold a '%'. The storage is reserved
-// first, so the views taken into it stay valid as it fills.
-void decode_params(request& req) {
-  std::size_t encoded = 0;
-  for (const auto& p : req.params_)
-    if (detail::find_byte(p.second, '%') != std::string_view::npos) encoded += p.second.size();
-  if (encoded == 0) return;
-  req.param_bytes_.clear();
-  req.param_bytes_.reserve(encoded);
-  for (auto& [name, value] : req.params_) {
-    if (detail::find_byte(value, '%') == std::string_view::npos) continue;
-    std::size_t start = req.param_bytes_.size();
-    detail::append_percent_decoded(value, false, req.param_bytes_);
-    value = std::string_view(req.param_bytes_.data() + start, req.param_bytes_.size() - start);
-  }
-}
-}  // namespace
-
 namespace {
 // A coroutine with no captures (STYLE: a capturing coroutine lambda dangles
 // once the lambda object goes). The plain handler lives in the router.
@@ -171,7 +61,7 @@ router& router::add_route(std::string method, std::string_view pattern, route_ha
   // for the path with another method lost its connection unanswered.
   if (method.empty() || detail::span_of(method, detail::tchar) != method.size())
     throw std::invalid_argument("router::add: the method is not a token");
-  auto segments = split_path(pattern);
+  auto segments = detail::split_pattern(pattern);
   bool any = matches_any_path(segments);
   routes_.push_back({std::move(method), std::move(segments), std::move(h), any});
   return *this;
@@ -198,7 +88,7 @@ void allow_method(std::string& allow, std::string_view method) {
 // (bench/http/instructions.sh). Anything else is match_walk's.
 const route_handler* router::match(request& req, std::string& allow) const {
   for (const route& r : routes_) {
-    if (!same(r.method, req.method())) continue;
+    if (!detail::same_bytes(r.method, req.method())) continue;
     if (!r.any_path) break;
     req.params_.clear();
     return &r.h;
@@ -219,30 +109,30 @@ const route_handler* router::match(request& req, std::string& allow) const {
   };
   // HEAD is served by the GET route of the path, unless the path has a HEAD
   // route of its own, wherever that comes in the list.
-  const bool head = same(req.method(), "HEAD");
+  const bool head = detail::same_bytes(req.method(), "HEAD");
   const route* get_for_head = nullptr;
   for (const route& r : routes_) {
     // The method first: one walk of the path for the route that is taken.
-    if (same(r.method, req.method())) {
+    if (detail::same_bytes(r.method, req.method())) {
       req.params_.clear();
       if (r.any_path) return &r.h;
-      if (matches(r.segments, path_now(), &req.params_)) {
-        decode_params(req);
+      if (detail::match_path(r.segments, path_now(), &req.params_)) {
+        detail::decode_params(req.params_, req.param_bytes_);
         return &r.h;
       }
       req.params_.clear();
       continue;
     }
-    if (!r.any_path && !matches(r.segments, path_now(), nullptr)) continue;
-    if (head && get_for_head == nullptr && same(r.method, "GET")) get_for_head = &r;
+    if (!r.any_path && !detail::match_path(r.segments, path_now(), nullptr)) continue;
+    if (head && get_for_head == nullptr && detail::same_bytes(r.method, "GET")) get_for_head = &r;
     allow_method(allow, r.method);
     if (r.method == "GET") allow_method(allow, "HEAD");
   }
   if (get_for_head != nullptr) {
     req.params_.clear();
     if (!get_for_head->any_path) {
-      matches(get_for_head->segments, path_now(), &req.params_);
-      decode_params(req);
+      detail::match_path(get_for_head->segments, path_now(), &req.params_);
+      detail::decode_params(req.params_, req.param_bytes_);
     }
     allow.clear();
     return &get_for_head->h;

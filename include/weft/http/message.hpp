@@ -85,7 +85,8 @@ class request {
   // body may be read on after it).
   task<std::string_view> read_some();
 
-  // A query parameter, percent-decoded ('+' is a space). First match wins.
+  // A query parameter, percent-decoded ('+' is a space). First match wins; a
+  // piece without '=' has an empty value (as WHATWG URL's parser reads it).
   std::optional<std::string> query_param(std::string_view name) const;
   // A path parameter bound by the router (":id" in "/users/:id"),
   // percent-decoded ("John%20Doe" is "John Doe"; '+' stays a plus). Not a

@@ -49,6 +49,19 @@ TEST(http_request, query_params_are_percent_and_plus_decoded) {
   EXPECT_EQ(r.query_param("missing"), std::nullopt);
 }
 
+// As the WHATWG URL standard's urlencoded parser reads a query: an empty
+// piece between '&'s is no pair at all, wherever it is; a piece without
+// '=' is a name with an empty value. Found by fuzz/targets/route_match.cpp:
+// "a&&b" had an empty-named pair where "a&" had none.
+TEST(http_request, empty_query_pieces_are_no_pairs_but_pieces_without_a_value_are) {
+  EXPECT_EQ(with_target("/s?a&&b").query_param(""), std::nullopt);
+  EXPECT_EQ(with_target("/s?&a").query_param(""), std::nullopt);
+  EXPECT_EQ(with_target("/s?a&").query_param(""), std::nullopt);
+  EXPECT_EQ(with_target("/s?a&&b").query_param("b"), "");
+  EXPECT_EQ(with_target("/s?&=x").query_param(""), "x");
+  EXPECT_EQ(with_target("/s?a=1&%3D=2").query_param("="), "2");
+}
+
 TEST(http_response, header_lines_keep_their_order_and_are_found_case_insensitively) {
   response r;
   r.header("Content-Type", "text/plain").header("X-A", "1").header("x-a", "2");

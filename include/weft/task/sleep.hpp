@@ -56,7 +56,9 @@ struct fd_awaiter : wait_base, io_waiter {
     };
     bool waits;
     try {
-      waits = owner->io_wait(fd, direction, trig, this);
+      // An edge kept from before gives its events, or the task would learn
+      // of no readiness at all (found by review).
+      waits = owner->io_wait(fd, direction, trig, this, &events);
     } catch (...) {
       // epoll refused the fd (a regular file, a closed fd): not waiting, so
       // nothing is left to cancel. Left pending, a later cancel ran this
@@ -100,6 +102,7 @@ struct yield_awaiter {
     detail::task_context* ctx = detail::context_of(h);
     if (ctx != nullptr && ctx->cancelled()) return canceled = true, false;
     loop* owner = ctx ? ctx->owner : loop::current();
+    if (owner == nullptr) throw std::logic_error("weft: awaited outside a running loop");
     detail::resume_later(*owner, h, ctx);
     return true;
   }

@@ -7,7 +7,11 @@
 // Threading: each object belongs to one loop thread; all of its waiters
 // must be green threads on that loop. One destroyed while green threads
 // wait on it leaves them suspended until they are cancelled or their loop
-// goes (wait.hpp).
+// goes (wait.hpp). What a wake hands over (a semaphore's permit, a
+// channel's value) is the waiter's from then on: a green thread destroyed
+// after it was woken and before it ran (loop::destroy_green_threads, or its
+// loop's end) takes it with it, as a handler that Asio destroys takes what
+// its completion carried; a wait cut by a cancel first takes nothing.
 
 #include <weft/task/wait.hpp>
 

@@ -37,12 +37,16 @@ class timeout_guard {
   timeout_guard(task_context& ctx, duration d) : ctx_(ctx) {
     timer_ = ctx_.owner->run_after(d, [this] {
       timer_ = no_timer;
-      // Cancelled already (the task, or this scope or an outer one) before
-      // the timer phase came: that cancel ended the operation, not this
-      // timeout. A scope inside this one does not count: its code may
-      // handle its own timeout and go on, and this limit still holds (an
+      // The limit has passed: what this scope's code waits in, now or from
+      // now on, is cancelled. A cancel that came first (the task's, or a
+      // scope's around this one) in the same timer pass ended the operation,
+      // and is the one reported while it holds (timed_out()). It may not
+      // hold: code that handles a deadline's cancel and moves the deadline
+      // on is still bounded here; left uncancelled, it ran on with no limit
+      // (found by review). A scope inside this one does not count: its code
+      // may handle its own timeout and go on, and this limit still holds (an
       // inner deadline due in the same timer pass once hid it for good).
-      if (ctx_.root_cancelled || scope_.in_effect()) return;
+      ours_ = !outer_cancelled();
       fired_ = true;
       ctx_.cancel(scope_);
     });
@@ -55,13 +59,21 @@ class timeout_guard {
   }
   timeout_guard(const timeout_guard&) = delete;
   timeout_guard& operator=(const timeout_guard&) = delete;
-  bool fired() const noexcept { return fired_; }
+  // Whether an operation_canceled that ends the scope's operation is this
+  // timeout's: it fired, and no cancel of the task or around this scope
+  // came before it and still holds.
+  bool timed_out() const noexcept { return fired_ && (ours_ || !outer_cancelled()); }
 
  private:
+  bool outer_cancelled() const noexcept {
+    return ctx_.root_cancelled || (scope_.parent != nullptr && scope_.parent->in_effect());
+  }
+
   task_context& ctx_;
   cancel_scope scope_;
   timer_id timer_ = no_timer;
   bool fired_ = false;
+  bool ours_ = false;  // nothing around it was cancelled when it fired
 };
 }  // namespace detail
 
@@ -73,7 +85,7 @@ task<detail::await_result_t<A>> with_timeout(duration d, A op) {
   try {
     co_return co_await std::move(op);
   } catch (const std::system_error& e) {
-    if (!guard.fired() || e.code() != std::errc::operation_canceled) throw;
+    if (!guard.timed_out() || e.code() != std::errc::operation_canceled) throw;
   }
   throw std::system_error(std::make_error_code(std::errc::timed_out));
 }

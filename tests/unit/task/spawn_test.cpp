@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "alloc_failure.hpp"
@@ -184,6 +185,39 @@ TEST(spawn, a_second_task_waiting_to_read_one_fd_is_refused) {
       l, [&] { return t1.done(); }, 2s));
   EXPECT_TRUE(woke1);
   EXPECT_TRUE(refused1.empty());
+}
+
+namespace {
+task<void> first_wait_to_write(int fd) {
+  co_await writable(fd, trigger::edge);  // registers the fd, edge-triggered
+}
+task<void> wait_readable_events(int fd, std::uint32_t* events, bool* done) {
+  *events = co_await readable(fd, trigger::edge);
+  *done = true;
+}
+}  // namespace
+
+// readable() and writable() return the epoll events that woke the task. An
+// edge the loop kept, having come while no one waited, woke none: the wait
+// did not suspend, and returned 0 events, without io::readable (nor
+// peer_closed, where the edge said it). Found by a review of the task module.
+TEST(spawn, a_readiness_wait_that_finds_an_edge_kept_returns_its_events) {
+  loop l;
+  auto [a, b] = test::socket_pair();
+  spawn(l, first_wait_to_write(b.get()));
+  l.run_once(0ms);
+  ASSERT_EQ(::write(a.get(), "x", 1), 1);  // an edge with no reader: kept
+  ASSERT_EQ(::shutdown(a.get(), SHUT_WR), 0);
+  l.run_once(10ms);
+  l.run_once(10ms);
+  std::uint32_t events = 0;
+  bool done = false;
+  spawn(l, wait_readable_events(b.get(), &events, &done));
+  ASSERT_TRUE(test::run_until(
+      l, [&] { return done; }, 2s));
+  EXPECT_TRUE(events & io::readable) << events;
+  EXPECT_TRUE(events & io::peer_closed) << events;
+  l.io_forget(b.get());
 }
 
 TEST(spawn, cancel_after_the_task_ended_is_harmless) {

@@ -1,8 +1,13 @@
+#include <weft/net/address.hpp>
+#include <weft/net/tcp_stream.hpp>
+#include <weft/task/sleep.hpp>
 #include <weft/task/spawn.hpp>
 #include <weft/task/task.hpp>
 
 #include <gtest/gtest.h>
 
+#include <coroutine>
+#include <exception>
 #include <stdexcept>
 
 #include "test_util.hpp"
@@ -111,4 +116,51 @@ TEST(task, is_move_only) {
   task<int> b = std::move(a);
   EXPECT_FALSE(a.valid());
   EXPECT_TRUE(b.valid());
+}
+
+// What waits for the loop, awaited outside any green thread and running
+// loop, throws std::logic_error: there is no loop to resume it. yield_now()
+// and tcp_stream::connect followed a null loop instead. Found by a review
+// of the task module.
+namespace {
+// A coroutine that is no weft task, run at once on the caller's stack,
+// keeping what it threw.
+struct bare_coroutine {
+  struct promise_type {
+    std::exception_ptr* error;
+    template <class... Args>
+    explicit promise_type(std::exception_ptr* e, Args&&...) noexcept : error(e) {}
+    bare_coroutine get_return_object() noexcept { return {}; }
+    std::suspend_never initial_suspend() noexcept { return {}; }
+    std::suspend_never final_suspend() noexcept { return {}; }
+    void return_void() noexcept {}
+    void unhandled_exception() noexcept { *error = std::current_exception(); }
+  };
+};
+
+template <class A>
+bare_coroutine await_outside_any_loop([[maybe_unused]] std::exception_ptr* error, A op) {
+  co_await std::move(op);
+}
+
+bool is_logic_error(const std::exception_ptr& e) {
+  try {
+    if (e) std::rethrow_exception(e);
+  } catch (const std::logic_error&) {
+    return true;
+  } catch (...) {
+  }
+  return false;
+}
+}  // namespace
+
+TEST(task, awaiting_outside_any_running_loop_throws_logic_error) {
+  std::exception_ptr slept, yielded, connected;
+  await_outside_any_loop(&slept, sleep(1ms));
+  await_outside_any_loop(&yielded, yield_now());
+  await_outside_any_loop(&connected,
+                         tcp_stream::connect(*endpoint::parse("127.0.0.1:9"), 1s, trigger::edge));
+  EXPECT_TRUE(is_logic_error(slept));
+  EXPECT_TRUE(is_logic_error(yielded));
+  EXPECT_TRUE(is_logic_error(connected));
 }

@@ -243,3 +243,62 @@ TEST(with_timeout, leaves_no_scope_behind_when_its_timer_cannot_be_armed) {
   EXPECT_TRUE(threw);
   EXPECT_EQ(left, nullptr);
 }
+
+// An outer deadline due in the same timer pass as a with_timeout inside it
+// hid the with_timeout's limit for good: its timer, finding the deadline's
+// cancel, stood aside, and once the code inside had handled that cancel and
+// moved the deadline on (a connection's idle clock does), nothing bounded
+// it. Found by a review of the task module.
+namespace {
+task<void> handle_the_outer_cancel(deadline* dl, bool* went_on) {
+  try {
+    co_await sleep(1h);
+  } catch (const std::system_error&) {
+    dl->expires_after(1h);  // handled: the outer deadline moves on
+  }
+  *went_on = true;
+  co_await sleep(1h);  // past the with_timeout's limit already
+}
+
+task<void> within_an_outer_deadline(bool handle, std::error_code* code, bool* went_on, bool* done) {
+  detail::task_context* me = co_await detail::this_context{};
+  deadline dl(*me);
+  dl.expires_after(10ms);
+  try {
+    if (handle)
+      co_await with_timeout(15ms, handle_the_outer_cancel(&dl, went_on));
+    else
+      co_await with_timeout(15ms, sleep(1h));
+  } catch (const std::system_error& e) {
+    *code = e.code();
+  }
+  *done = true;
+}
+
+void run_with_both_due_in_one_pass(bool handle, std::error_code* code, bool* went_on) {
+  loop l;
+  bool done = false;
+  spawn(l, within_an_outer_deadline(handle, code, went_on, &done));
+  l.run_once(0ms);                    // both timers armed, the task asleep
+  std::this_thread::sleep_for(30ms);  // a stall: both are due in one timer pass
+  ASSERT_TRUE(test::run_until(
+      l, [&] { return done; }, 2s));
+}
+}  // namespace
+
+TEST(with_timeout, keeps_its_limit_when_an_outer_deadline_due_in_the_same_pass_moves_on) {
+  std::error_code code;
+  bool went_on = false;
+  run_with_both_due_in_one_pass(true, &code, &went_on);
+  EXPECT_TRUE(went_on);
+  EXPECT_EQ(code, std::errc::timed_out);
+}
+
+// ... while the outer deadline's cancel, not handled, is still the one
+// reported: it came first (see a_cancel_that_comes_first_is_reported_as_a_cancel).
+TEST(with_timeout, reports_an_outer_deadline_due_first_in_the_same_pass_as_a_cancel) {
+  std::error_code code;
+  bool went_on = false;
+  run_with_both_due_in_one_pass(false, &code, &went_on);
+  EXPECT_EQ(code, std::errc::operation_canceled);
+}

@@ -16,6 +16,9 @@ constexpr std::string_view names[] = {"debug", "info", "warn", "error"};
 namespace {
 // what_of's text, valid while `e` holds the exception.
 std::string_view what_text(const std::exception_ptr& e) noexcept {
+  // Rethrowing a null one is undefined (log_error({...},
+  // std::current_exception()) outside a catch; found by review).
+  if (!e) return "no exception";
   try {
     std::rethrow_exception(e);
   } catch (const std::exception& ex) {

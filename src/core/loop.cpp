@@ -102,6 +102,7 @@ loop::~loop() {
   // Posted functions that never ran as well: destroyed as a member, after
   // the descriptors had closed, a capture that posted went into the queue
   // being destroyed (found by review). Each kind may queue the others.
+  on_signal_ = nullptr;  // its captures too (found by review): they may post
   for (bool more = true; more;) {
     timers_->clear();
     std::vector<std::function<void()>> posted;
@@ -185,12 +186,16 @@ void loop::poll(duration max_wait) {
   int n = 0;
   if (!io_left_.empty()) {
     // The rest of a batch whose handler threw is this turn's batch, taken
-    // without a wait. Stale entries are skipped by dispatch's generation check.
-    for (const io_event& e : io_left_) {
-      events[n].data.u64 = e.data;
-      events[n++].events = e.events;
+    // without a wait. Stale entries are skipped by dispatch's generation
+    // check. At most a batch: a throw that left a nested turn (a handler
+    // that runs the loop) and then its outer one leaves the rest of both,
+    // and copied whole they ran past `events` (found by review).
+    n = static_cast<int>(std::min<std::size_t>(io_left_.size(), max_events));
+    for (int k = 0; k < n; ++k) {
+      events[k].data.u64 = io_left_[k].data;
+      events[k].events = io_left_[k].events;
     }
-    io_left_.clear();
+    io_left_.erase(io_left_.begin(), io_left_.begin() + n);
     now_ = clock::now();
   } else {
     int timeout_ms;
@@ -220,7 +225,10 @@ void loop::poll(duration max_wait) {
   } catch (...) {
     // The handler that threw is done; the rest of its batch runs on the
     // next turn, as the rest of a timer or posted batch does (loop.hpp).
-    for (int j = i + 1; j < n; ++j) io_left_.push_back({events[j].data.u64, events[j].events});
+    // Before what is left of an earlier one: in the order they came.
+    std::vector<io_event> rest;
+    for (int j = i + 1; j < n; ++j) rest.push_back({events[j].data.u64, events[j].events});
+    io_left_.insert(io_left_.begin(), rest.begin(), rest.end());
     throw;
   }
 }
@@ -233,11 +241,14 @@ void loop::dispatch(uint64_t data, uint32_t events) {
   // connection may even have reused the number).
   if (static_cast<size_t>(fd) >= fds_.size() || fds_[fd].gen != gen || !fds_[fd].registered) return;
   fd_entry& e = fds_[fd];
+  constexpr uint32_t failure = io::error | io::hangup;
   if (e.watch_mode) {
-    e.reader->on_ready(e.reader, events);
+    // Only what the watcher asks for now, as libuv and Redis's ae mask: a
+    // handler earlier in the batch may have narrowed it (found by review).
+    // epoll reports a failure whatever the mask.
+    if (uint32_t wanted = events & (e.mask | failure)) e.reader->on_ready(e.reader, wanted);
     return;
   }
-  constexpr uint32_t failure = io::error | io::hangup;
   const bool rd = events & (io::readable | io::peer_end);
   const bool wr = events & (io::writable | failure);
   uint32_t unwanted = 0;
@@ -570,6 +581,11 @@ void loop::on_signals(std::initializer_list<int> signals, std::function<void(int
   for (int s = 1; s <= 64; ++s)
     if ((dropped & detail::signal_bit(s)) != 0) sigaddset(&drop, s);
   if (auto st = sys::block_signals(set); !st.ok()) fail("pthread_sigmask", st.err);
+  // One of them that came and was not read yet was this loop's: unblocked
+  // pending, its default action ran, and SIGUSR2's or SIGHUP's ended the
+  // process (found by review). It goes unheard, as it would have after this
+  // call.
+  sys::discard_pending_signals(drop);
   if (auto st = sys::unblock_signals(drop); !st.ok()) fail("pthread_sigmask", st.err);
   signals_we_blocked_ = ours;
   // The new descriptor before the old one goes: a failure left sigfd_

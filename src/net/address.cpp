@@ -39,9 +39,11 @@ std::optional<endpoint> endpoint::from_host(std::string_view host, uint16_t port
     host = host.substr(1, host.size() - 2);
     if (host.find(':') == std::string_view::npos) return std::nullopt;  // brackets are for IPv6
   }
-  // inet_pton needs a terminated string; addresses are short.
+  // inet_pton needs a terminated string; addresses are short. It stops at
+  // a NUL, so one inside took "127.0.0.1\0junk" for 127.0.0.1 (found by review).
   char buf[INET6_ADDRSTRLEN + 1];
-  if (host.empty() || host.size() >= sizeof buf) return std::nullopt;
+  if (host.empty() || host.size() >= sizeof buf || host.find('\0') != std::string_view::npos)
+    return std::nullopt;
   std::memcpy(buf, host.data(), host.size());
   buf[host.size()] = '\0';
   endpoint e;

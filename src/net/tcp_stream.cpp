@@ -618,7 +618,15 @@ bool tcp_stream::watch_input(input_watch& w) {
     watch->on_input(watch);
   };
   uint32_t came = 0;
-  if (loop_->io_wait(fd_, io::readable, trig_, &w, &came)) return true;
+  if (loop_->io_wait(fd_, io::readable, trig_, &w, &came)) {
+    // Waiting, for an edge that may have come already: a read that filled
+    // its buffer (not drained_) took the edge of bytes it left in the
+    // socket. Said to watch them, an edge-triggered watch waited for more
+    // (found by review). A level-triggered one hears of them at once.
+    if (trig_ == trigger::level || drained_ || peek_socket() == socket_input::nothing) return true;
+    loop_->io_unwait(fd_, io::readable, &w);
+    return false;
+  }
   drained_ = false;  // the loop had kept an edge for the next read: taken
   note_peer_end(came);
   // The edge may be stale, its bytes read since (a read that did not need
@@ -719,7 +727,12 @@ task<void> tcp_stream::linger_close(duration limit, std::size_t max_discard) {
     // waits in a write or read of this stream: close regardless, which
     // ends that task's wait.
   }
-  close();
+  // A peer that stopped taking its bytes is reset, as write_cancelled()
+  // says: closed, the kernel went on holding them for it (found by review).
+  if (write_cancelled_)
+    abort();
+  else
+    close();
 }
 
 task<tcp_stream> tcp_stream::connect(endpoint to, duration timeout, trigger t) {

@@ -38,7 +38,8 @@ inline void log_error(std::initializer_list<std::string_view> parts,
 }
 
 // What a caught exception says, for a log line: its what(), or that it is
-// not a std::exception at all (anything may be thrown: `throw 42`).
+// not a std::exception at all (anything may be thrown: `throw 42`), or, for
+// a null exception_ptr, "no exception".
 std::string what_of(const std::exception_ptr& e);
 
 // Messages below this level are dropped. Default: info. Safe from any

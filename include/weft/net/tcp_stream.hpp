@@ -300,7 +300,9 @@ class tcp_stream {
   // reads it (nginx calls this lingering close). A client that keeps
   // sending may get that reset once it has all of the reply. Stopping at
   // max_discard alone destroyed the answers still queued for a client that
-  // pipelined past --max-requests (found by review). Never throws.
+  // pipelined past --max-requests (found by review). A flush cut at
+  // `limit`, by a peer that stopped reading, ends in a reset (abort(), see
+  // write_cancelled()). Never throws.
   task<void> linger_close(duration limit = std::chrono::seconds(1),
                           std::size_t max_discard = 1 << 20);
   // Closes now. An operation another green thread is suspended in on this

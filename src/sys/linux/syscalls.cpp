@@ -99,6 +99,15 @@ status unblock_signals(const sigset_t& set) {
   return {::pthread_sigmask(SIG_UNBLOCK, &set, nullptr)};
 }
 
+void discard_pending_signals(const sigset_t& set) noexcept {
+  const timespec now{0, 0};
+  for (;;) {
+    int sig = ::sigtimedwait(&set, nullptr, &now);
+    if (sig > 0 || (sig < 0 && errno == EINTR)) continue;
+    return;  // EAGAIN: none left
+  }
+}
+
 sigset_t blocked_signals() noexcept {
   sigset_t now;
   sigemptyset(&now);

@@ -45,6 +45,10 @@ void eventfd_drain(int fd);
 // signalfd: signals become readable events instead of async handlers.
 status block_signals(const sigset_t& set);
 status unblock_signals(const sigset_t& set);
+// Takes every signal of `set` pending for the calling thread (or its
+// process) without acting on it: for signals about to be unblocked, whose
+// default action would otherwise run at once.
+void discard_pending_signals(const sigset_t& set) noexcept;
 sigset_t blocked_signals() noexcept;  // the calling thread's mask
 result<int> signalfd_create(const sigset_t& set);
 result<int> signalfd_read(int fd);  // value: the signal number

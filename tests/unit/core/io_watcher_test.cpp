@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string>
 #include <system_error>
+#include <vector>
 
 #include <unistd.h>
 
@@ -293,4 +294,70 @@ TEST(io_watcher, a_refused_watch_leaves_the_fd_number_free) {
   l.run_once(50ms);
   EXPECT_EQ(calls, 1);
   w.stop();
+}
+
+// A handler that runs the loop (a nested turn) may throw in it, and the
+// exception go on through the outer handler: the rest of both batches is
+// then the next turn's, up to twice a batch. poll() copied them all into
+// its 256-event array on the stack, past its end (SIGSEGV at 278). Found
+// by a review of the core loop.
+TEST(io_watcher, the_rest_of_two_batches_cut_by_one_throw_runs_without_overflowing_a_batch) {
+  loop l;
+  constexpr int watchers = 300;  // more than a batch: the rest of both are queued
+  std::vector<unique_fd> fds;
+  std::vector<std::unique_ptr<io_watcher>> ws;
+  int depth = 0, calls = 0;
+  bool nested = false;
+  for (int i = 0; i < watchers; ++i) {
+    auto [a, b] = test::socket_pair();
+    send_bytes(a, "x");  // readable, and stays so (level-triggered)
+    ws.push_back(std::make_unique<io_watcher>(l, b.get(), io::readable, [&](uint32_t) {
+      ++calls;
+      if (depth == 0 && !nested) {
+        nested = true;
+        ++depth;
+        try {
+          l.run_once(0ms);  // a nested turn, whose first handler throws
+        } catch (...) {
+          --depth;
+          throw;
+        }
+        --depth;
+      } else if (depth == 1) {
+        throw std::runtime_error("in the nested turn");
+      }
+    }));
+    fds.push_back(std::move(a));
+    fds.push_back(std::move(b));
+  }
+  EXPECT_THROW(l.run_once(0ms), std::runtime_error);
+  calls = 0;
+  for (int i = 0; i < 4; ++i) l.run_once(0ms);
+  EXPECT_GE(calls, watchers);  // every watcher heard again
+  ws.clear();
+}
+
+// A watcher's handler gets only the events it still asks for (and a
+// hangup or an error, which epoll reports whatever the mask), as libuv's
+// and Redis's do: one that an earlier handler of the same batch narrowed
+// to reading was told it could write. Found by a review of the core loop.
+TEST(io_watcher, a_handler_gets_only_the_events_its_watcher_still_asks_for) {
+  loop l;
+  auto [a1, b1] = test::socket_pair();
+  auto [a2, b2] = test::socket_pair();
+  std::unique_ptr<io_watcher> w1, w2;
+  uint32_t told = 0;
+  int calls = 0;
+  auto narrow_both = [&](uint32_t ev) {
+    if (++calls == 2) told = ev;
+    w1->set_events(io::readable);
+    w2->set_events(io::readable);
+  };
+  w1 = std::make_unique<io_watcher>(l, b1.get(), io::writable,
+                                    [&](uint32_t ev) { narrow_both(ev); });
+  w2 = std::make_unique<io_watcher>(l, b2.get(), io::writable,
+                                    [&](uint32_t ev) { narrow_both(ev); });
+  l.run_once(50ms);  // both writable in one batch; the first narrows both
+  EXPECT_EQ(calls, 1) << "the second was called with events it no longer asks for: " << told;
+  EXPECT_EQ(told & io::writable, 0u);
 }

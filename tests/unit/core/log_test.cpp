@@ -90,5 +90,14 @@ TEST(log, parts_and_an_exception_make_one_line_cut_at_2_kib) {
   EXPECT_EQ(line.substr(2044), "...\n");
 }
 
+// A null exception_ptr (log_error's called outside a catch, with
+// std::current_exception()) is no exception: said so, not rethrown, which
+// is undefined behaviour (SIGSEGV). Found by a review of the core loop.
+TEST(what_of, a_null_exception_ptr_is_said_to_be_none) {
+  EXPECT_EQ(what_of(std::exception_ptr()), "no exception");
+  EXPECT_EQ(logged([] { log_error({"x: "}, std::current_exception()); }),
+            "weft: error: x: no exception\n");
+}
+
 }  // namespace
 }  // namespace weft

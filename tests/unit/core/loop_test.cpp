@@ -541,3 +541,44 @@ TEST(loop, a_loop_that_cannot_be_made_keeps_no_descriptor) {
   EXPECT_EQ(now, lowest) << "a failed loop kept descriptors";
   if (now >= 0) ::close(now);
 }
+
+// A signal that came for a loop and was not read yet when on_signals drops
+// it is not then delivered with its default action: SIGUSR2's ended the
+// process. Found by a review of the core loop.
+TEST(loop, a_signal_pending_when_on_signals_drops_it_does_not_end_the_process) {
+  test::signal_mask_guard mask;
+  loop l;
+  int got = 0;
+  l.on_signals({SIGUSR1, SIGUSR2}, [&](int s) { got = s; });
+  // To this thread alone: another thread of the test binary, were there one
+  // with SIGUSR2 unblocked, would take a signal sent to the process.
+  ::pthread_kill(::pthread_self(), SIGUSR2);  // pending: blocked, not read yet
+  l.on_signals({SIGUSR1}, [&](int s) { got = s; });
+  EXPECT_FALSE(blocked_here(SIGUSR2));
+  ::pthread_kill(::pthread_self(), SIGUSR1);
+  ASSERT_TRUE(test::run_until(l, [&] { return got != 0; }));
+  EXPECT_EQ(got, SIGUSR1);
+}
+
+// The signal handler's captures are destroyed while the loop is whole, as
+// timers' and posted functions' are: destroyed as a member, a capture that
+// posted pushed into the destroyed queue. Found by a review of the core loop.
+TEST(loop, a_loop_destroyed_destroys_its_signal_handler_while_whole) {
+  test::signal_mask_guard mask;
+  struct poster {
+    loop* l = nullptr;
+    bool* posted = nullptr;
+    ~poster() {
+      if (l) *posted = (l->post([] {}), true);
+    }
+  };
+  bool posted = false;
+  auto l = std::make_unique<loop>();
+  auto p = std::make_shared<poster>();
+  p->l = l.get();
+  p->posted = &posted;
+  l->on_signals({SIGUSR1}, [p](int) {});
+  p.reset();  // the handler holds the last reference
+  l.reset();  // ASan: a leak or a use of freed memory if the loop was half gone
+  EXPECT_TRUE(posted);
+}

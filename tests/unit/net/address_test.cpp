@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <string_view>
+
 using weft::endpoint;
 
 TEST(endpoint, parses_ipv4_host_and_port) {
@@ -34,6 +37,15 @@ TEST(endpoint, rejects_malformed_input) {
         "[::1:80", "01.2.3.4:80x", "127.0.0.1:+80", "127.0.0.1:123456"}) {
     EXPECT_FALSE(endpoint::parse(bad)) << bad;
   }
+}
+
+// Strict means every byte: inet_pton stops at a NUL, so "127.0.0.1\0junk"
+// parsed as 127.0.0.1. Found by a review of the net module.
+TEST(endpoint, rejects_a_host_with_a_nul_in_it) {
+  EXPECT_FALSE(endpoint::parse(std::string("127.0.0.1\0junk:80", 17)));
+  EXPECT_FALSE(endpoint::parse(std::string("[::1\0]:80", 9)));
+  EXPECT_FALSE(endpoint::from_host(std::string_view("::1\0zz", 6), 5));
+  EXPECT_FALSE(endpoint::from_host(std::string_view("127.0.0.1\0", 10), 5));
 }
 
 TEST(endpoint, from_host_accepts_bare_ipv6) {

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
@@ -950,6 +951,46 @@ TEST(tcp_stream, linger_close_ends_within_its_limit_however_the_peer_trickles) {
   EXPECT_TRUE(ended) << "still lingering after 3 s under a 200 ms limit";
 }
 
+// A linger_close whose flush times out (a peer that stopped reading) ends
+// with a reset, as write_cancelled() says a stream so cut should: it closed
+// with a FIN, and the kernel went on holding the bytes, and sending them to
+// a peer that took them at last. Found by a review of the net module.
+namespace {
+task<void> fill_then_linger(tcp_stream* s, bool* closed) {
+  constexpr std::size_t n = std::size_t{16} << 20;  // more than the sockets hold
+  std::memset(s->output_space(n), 'b', n);
+  s->commit_output(n);
+  co_await s->linger_close(100ms);
+  *closed = true;
+}
+}  // namespace
+
+TEST(tcp_stream, linger_close_resets_a_peer_that_stopped_reading) {
+  loop l;
+  auto p = connect_pair(l);
+  bool closed = false;
+  spawn(l, fill_then_linger(&p.server, &closed));
+  ASSERT_TRUE(test::run_until(
+      l, [&] { return closed; }, 3s));
+  EXPECT_TRUE(p.server.write_cancelled());
+  // The peer, reading now, meets the reset before all it was sent.
+  char buf[65536];
+  std::size_t got = 0;
+  int error = 0;
+  auto until = std::chrono::steady_clock::now() + 3s;
+  while (std::chrono::steady_clock::now() < until) {
+    ssize_t r = ::recv(p.client.get(), buf, sizeof buf, MSG_DONTWAIT);
+    if (r > 0) got += static_cast<std::size_t>(r);
+    if (r == 0) break;
+    if (r < 0 && errno != EAGAIN) {
+      error = errno;
+      break;
+    }
+    if (r < 0) std::this_thread::sleep_for(1ms);
+  }
+  EXPECT_EQ(error, ECONNRESET) << got << " bytes, then " << (error ? "an error" : "a FIN");
+}
+
 TEST(tcp_stream, socket_options_switch) {
   loop l;
   auto p = connect_pair(l);
@@ -1464,6 +1505,42 @@ TEST(tcp_stream, an_input_watch_tells_bytes_from_the_peers_end) {
       p.server.stop_watching_input();
     }
     EXPECT_EQ(p.server.peek_socket(), tcp_stream::socket_input::end);
+  }
+}
+
+// watch_input() watches nothing, and says so, when input is already
+// there: so too for bytes a read that filled its buffer left in the socket,
+// whose edge that read's wait took. It said it watched, and an
+// edge-triggered watch waited for an edge that had come (no call in
+// 300 ms). Found by a review of the net module.
+namespace {
+task<void> read_four(tcp_stream* s, std::size_t* n, bool* done) {
+  char buf[4];
+  *n = co_await s->read_some(buf);
+  *done = true;
+}
+}  // namespace
+
+TEST(tcp_stream, an_input_watch_is_refused_for_bytes_a_full_read_left_in_the_socket) {
+  for (trigger t : {trigger::edge, trigger::level}) {
+    loop l;
+    auto p = connect_pair(l, t);
+    std::size_t n = 0;
+    bool done = false;
+    spawn(l, read_four(&p.server, &n, &done));
+    l.run_once(0ms);  // the read waits: the fd is registered
+    ASSERT_EQ(::send(p.client.get(), "0123456789ABCDEF", 16, 0), 16);
+    ASSERT_TRUE(test::run_until(l, [&] { return done; }));
+    ASSERT_EQ(n, 4u);
+    ASSERT_EQ(p.server.peek_socket(), tcp_stream::socket_input::bytes);
+    noted_input w;
+    w.on_input = &note_input;
+    if (p.server.watch_input(w)) {  // only if it then hears of them
+      EXPECT_TRUE(test::run_until(
+          l, [&] { return w.calls == 1; }, 300ms))
+          << "trigger " << int(t);
+      p.server.stop_watching_input();
+    }
   }
 }
 

@@ -15,8 +15,8 @@ io_watcher::~io_watcher() {
 
 void io_watcher::set_events(uint32_t events) {
   if (fd_ < 0) return;
+  loop_->io_modify(fd_, events);  // refused, it throws, and the events stay (found by review)
   events_ = events;
-  loop_->io_modify(fd_, events);
 }
 
 void io_watcher::stop() noexcept {

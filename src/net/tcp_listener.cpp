@@ -34,10 +34,32 @@ const char* shortage_name(int err) noexcept {
       return "ENOMEM";
   }
 }
+bool is_v4_mapped(const endpoint& at) noexcept {
+  const auto* v6 = reinterpret_cast<const sockaddr_in6*>(at.data());
+  return IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr);
+}
 }  // namespace
 
 bool is_transient_accept_error(int err) noexcept {
-  return err == ECONNABORTED || err == EPROTO || err == EPERM || err == EINTR;
+  switch (err) {
+    case ECONNABORTED:
+    case EPERM:  // a firewall rule refused it
+    case EINTR:
+    // accept(2): Linux passes a new connection's pending network error to
+    // accept, and for TCP/IP these are to be retried as EAGAIN is (found
+    // by review: a green thread's accept threw on them).
+    case ENETDOWN:
+    case EPROTO:
+    case ENOPROTOOPT:
+    case EHOSTDOWN:
+    case ENONET:
+    case EHOSTUNREACH:
+    case EOPNOTSUPP:
+    case ENETUNREACH:
+      return true;
+    default:
+      return false;
+  }
 }
 
 tcp_listener tcp_listener::bind(const endpoint& at, const listen_options& opts) {
@@ -56,8 +78,10 @@ tcp_listener tcp_listener::bind(const endpoint& at, const listen_options& opts) 
   // Best effort: without it, connections are accepted bare, as by default.
   if (opts.defer_accept_seconds > 0)
     (void)sys::set_int_option(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, opts.defer_accept_seconds);
-  if (at.is_v6())  // [::] means IPv6 only; bind 0.0.0.0 too for both
-    (void)sys::set_int_option(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1);
+  // [::] means IPv6 only; bind 0.0.0.0 too for both. An IPv4-mapped
+  // address names an IPv4 one, which an IPv6-only socket refuses (EINVAL):
+  // it binds as by default, taking IPv4 clients (found by review).
+  if (at.is_v6() && !is_v4_mapped(at)) (void)sys::set_int_option(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1);
   if (auto st = sys::bind(fd, at.data(), at.size()); !st.ok())
     throw std::system_error(st.error(), "bind " + at.to_string());
   if (auto st = sys::listen(fd, effective_backlog(opts.backlog)); !st.ok())

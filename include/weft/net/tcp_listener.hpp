@@ -47,7 +47,9 @@ class tcp_listener {
   // No wake-up here, as for a stream: a listener destroyed under a pending
   // accept() goes with the frame that awaited it.
   ~tcp_listener() { release(); }
-  // Throws std::system_error (e.g. address in use).
+  // Throws std::system_error (e.g. address in use). An IPv6 address takes
+  // IPv6 clients only ([::]: bind 0.0.0.0 too for both), but for an
+  // IPv4-mapped one ([::ffff:127.0.0.1]), which takes IPv4 clients.
   static tcp_listener bind(const endpoint& at, const listen_options& opts = {});
 
   // The bound address, with the real port when bound to port 0.
@@ -93,8 +95,9 @@ int effective_backlog(int requested) noexcept;
 // True for the errors that mean "out of descriptors or memory": pause
 // accepting rather than fail.
 bool is_resource_exhaustion(int err) noexcept;
-// True for accept errors that concern one connection only (it was aborted
-// or refused by policy): skip it and accept the next.
+// True for accept errors that concern one connection only (it was aborted,
+// refused by policy, or brought a network error: accept(2)): skip it and
+// accept the next.
 bool is_transient_accept_error(int err) noexcept;
 
 }  // namespace weft

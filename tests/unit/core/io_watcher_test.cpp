@@ -208,6 +208,18 @@ TEST(io_watcher, set_events_switches_interest) {
   EXPECT_TRUE(seen & io::writable);
 }
 
+// A set_events that epoll refuses (a regular file, paused until then)
+// throws and leaves the watcher's events as they were: events() said the
+// refused ones. Found by a review of the core loop.
+TEST(io_watcher, a_refused_set_events_keeps_the_events_it_had) {
+  loop l;
+  test::refused_fd file;
+  io_watcher w(l, file.get(), 0, [](uint32_t) {});
+  EXPECT_THROW(w.set_events(io::readable), std::system_error);
+  EXPECT_EQ(w.events(), 0u);
+  w.stop();
+}
+
 // A paused watcher still holds its fd: a second watcher on it is refused, as
 // for a watcher that is not paused. Pausing took the fd out of epoll and with
 // it the check, and the old watcher's stop() then removed the new one's

@@ -137,6 +137,12 @@ status set_int_option(int fd, int level, int name, int value) {
 }
 
 result<int> unacked_bytes(int fd) {
+  // Only for a stream socket: SIOCOUTQ is TIOCOUTQ, which a terminal
+  // answers with its output queue (found by review).
+  int type = 0;
+  socklen_t len = sizeof type;
+  if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0) return {0, errno};
+  if (type != SOCK_STREAM) return {0, ENOTSOCK};
   int n = 0;
   int rc = ::ioctl(fd, SIOCOUTQ, &n);
   return from(n, rc < 0);

@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -108,6 +109,16 @@ TEST(unacknowledged_bytes, is_nothing_for_a_descriptor_that_is_not_a_socket) {
   ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
   unique_fd r(p[0]), w(p[1]);
   EXPECT_EQ(unacknowledged_bytes(w.get()), std::nullopt);
+}
+
+// Nor for a terminal, whose output queue the same ioctl reads (SIOCOUTQ is
+// TIOCOUTQ): a pty's was taken for a socket's, all acknowledged. Found by a
+// review of the core loop.
+TEST(unacknowledged_bytes, is_nothing_for_a_terminal) {
+  unique_fd master(::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
+  ASSERT_TRUE(master);
+  EXPECT_EQ(unacknowledged_bytes(master.get()), std::nullopt);
+  EXPECT_FALSE(all_sent_acknowledged(master.get()));
 }
 
 // A peer cut short is told so: its next read fails with ECONNRESET where,

@@ -356,13 +356,16 @@ void add_qa_command(CLI::App& app, std::function<int()>& run) {
   auto answers_file = std::make_shared<std::string>();
   auto idle = std::make_shared<double>();
   add_common_flags(*cmd, *opts, 1060);
-  cmd->add_option("--answers", *answers_file,
-                  "File of question<TAB>answer lines replacing the built-in table");
+  CLI::Option* answers = cmd->add_option(
+      "--answers", *answers_file, "File of question<TAB>answer lines replacing the built-in table");
   add_idle_timeout_flag(*cmd, *idle, "no question read and no answer taken");
-  cmd->callback([&run, opts, answers_file, idle] {
-    run = [opts, answers_file, idle] {
-      auto table = std::make_shared<const answer_table>(
-          answers_file->empty() ? answer_table::builtin() : answer_table::load(*answers_file));
+  cmd->callback([&run, opts, answers_file, answers, idle] {
+    // Given, even empty, it names the file: `--answers "$UNSET"` served the
+    // built-in table without a word (found by review).
+    bool given = answers->count() > 0;
+    run = [opts, answers_file, given, idle] {
+      auto table = std::make_shared<const answer_table>(given ? answer_table::load(*answers_file)
+                                                              : answer_table::builtin());
       return run_server("qa", *opts, [opts, table, idle](loop& l, tcp_listener li) {
         return std::make_unique<qa_service>(l, std::move(li), table, opts->trigger_mode(),
                                             seconds(*idle));

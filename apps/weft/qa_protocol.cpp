@@ -86,7 +86,7 @@ answer_table answer_table::load(const std::string& path) {
   // A directory opens, and reads as nothing: an empty table, every answer
   // "unknown question".
   if (!in || std::filesystem::is_directory(path))
-    throw std::runtime_error("cannot read answers file " + path);
+    throw std::runtime_error("cannot read answers file '" + path + "'");
   std::ostringstream all;
   all << in.rdbuf();
   return parse(all.str());

@@ -14,6 +14,8 @@
 #include <utility>
 #include <vector>
 
+#include <unistd.h>
+
 namespace weft::app {
 
 CLI::Validator seconds(double min, double max) {
@@ -161,7 +163,10 @@ int run_server(const std::string& name, const common_options& opts, service_fact
   auto all_done = [&] {
     if (--remaining == 0) control.post([&] { control.stop(); });
   };
-  control.on_signals({SIGINT, SIGTERM, SIGUSR1}, [&](int sig) {
+  // SIGHUP (the terminal closing under a server in the foreground) stops
+  // it as SIGTERM does: its default action cut the connections owed
+  // answers (found by review).
+  control.on_signals({SIGINT, SIGTERM, SIGHUP, SIGUSR1}, [&](int sig) {
     // logrotate's signal, as nginx takes it: by default it ended the server.
     if (sig == SIGUSR1) {
       if (reopen) reopen();
@@ -186,9 +191,13 @@ int run_server(const std::string& name, const common_options& opts, service_fact
   // stdout pipe full of them, it kept stdout's lock, which every loop's
   // next log line then waited for: the server stopped, and SIGTERM with it
   // (found by review). Clients that come meanwhile wait in the backlog.
+  // Held up by a stdout pipe that no one drains, it gives way to SIGINT or
+  // SIGTERM, which control.run() then takes: the signals were blocked, and
+  // a printf waiting for room stopped the server from hearing them.
   auto announce = [&] {
-    std::printf("weft %s listening on %s\n", name.c_str(), bound.to_string().c_str());
-    std::fflush(stdout);
+    std::fflush(stdout);  // nothing of stdio's may follow the line
+    std::string line = "weft " + name + " listening on " + bound.to_string() + "\n";
+    (void)write_unless_signalled(STDOUT_FILENO, line, {SIGINT, SIGTERM, SIGHUP});
   };
   try {
     group.start([&](loop& l, std::size_t i) { services[i] = make(l, std::move(listeners[i])); },

@@ -2,6 +2,9 @@
 
 #include "sys/linux/syscalls.hpp"
 
+#include <cerrno>
+#include <csignal>
+
 namespace weft {
 
 std::uint64_t raise_open_file_limit() noexcept {
@@ -14,6 +17,26 @@ bool ignore_sigpipe() noexcept {
 
 bool open_standard_descriptors() noexcept {
   return sys::open_standard_descriptors();
+}
+
+bool write_unless_signalled(int fd, std::string_view text,
+                            std::initializer_list<int> stop) noexcept {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : stop) sigaddset(&set, s);
+  const sys::sink_kind kind = sys::sink_kind_of(fd);
+  while (!text.empty()) {
+    auto r = sys::write_sink(fd, kind, text.data(), text.size());
+    if (r.ok()) {
+      text.remove_prefix(r.value);
+      continue;
+    }
+    if (r.err != EAGAIN && r.err != EINTR) return false;  // a reader gone, a bad fd
+    if (sys::any_signal_pending(set)) return false;
+    // A signal comes without waking poll (it is blocked): look every 50 ms.
+    (void)sys::wait_writable(fd, 50);
+  }
+  return true;
 }
 
 }  // namespace weft

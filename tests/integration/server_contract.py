@@ -1,6 +1,6 @@
 """What every `weft` server promises as a process, whatever it serves:
 the readiness line, --help, flag checking, IPv6, and a graceful stop on
-SIGINT or SIGTERM with exit status 0 while clients are connected.
+SIGINT, SIGTERM or SIGHUP with exit status 0 while clients are connected.
 
 test_echo.py and test_qa.py each run these against their subcommand by
 mixing ProcessContract into a unittest.TestCase and saying how one
@@ -442,11 +442,56 @@ class ProcessContract:
     def test_sigint_with_idle_and_busy_clients_connected_exits_zero(self):
         self.stop_with_clients_connected(signal.SIGINT)
 
+    def test_sighup_stops_it_as_sigterm_does(self):
+        # The terminal closing under a server in the foreground: its default
+        # action cut the connections owed answers, with a signal's status
+        # (found by review).
+        self.stop_with_clients_connected(signal.SIGHUP)
+
     def test_sigterm_with_no_clients_exits_zero_at_once(self):
         server = start_weft(self, self.subcommand)
         started = time.monotonic()
         self.assertEqual(server.stop(signal.SIGTERM), 0, server.describe())
         self.assertLess(time.monotonic() - started, 3.0)
+
+    def wait_until_it_listens(self, proc):
+        """For a server whose readiness line cannot be read: until it holds a socket."""
+        deadline = time.monotonic() + READY_TIMEOUT
+        while not any(link.startswith("socket:") for link in descriptor_links(proc.pid)):
+            self.assertLess(time.monotonic(), deadline, "never listened")
+            self.assertIsNone(proc.poll(), "exited")
+            time.sleep(0.02)
+
+    def test_a_stop_signal_is_heard_while_the_readiness_line_waits_on_a_full_pipe(self):
+        """Its stdout a pipe that no one drains (one shared with an old
+        server's `--access-log -` in a takeover), the server waited in the
+        readiness line's write with its stop signals blocked: SIGTERM, and a
+        second one, did nothing, and only SIGKILL ended it (found by review)."""
+        r, w = os.pipe()
+        os.set_blocking(w, False)
+        try:
+            while True:
+                os.write(w, b"z" * 4096)
+        except BlockingIOError:
+            pass
+        os.set_blocking(w, True)
+        proc = subprocess.Popen([WEFT_BIN, self.subcommand, "--port", "0", "--threads", "2"],
+                                stdin=subprocess.DEVNULL, stdout=w, stderr=subprocess.DEVNULL)
+        os.close(w)
+        try:
+            self.wait_until_it_listens(proc)
+            time.sleep(0.3)  # in the readiness line's write by now
+            proc.send_signal(signal.SIGTERM)
+            try:
+                status = proc.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                status = None
+            self.assertEqual(status, 0, "exit status after SIGTERM (None: still running)")
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=STOP_TIMEOUT)
+            os.close(r)
 
     def test_started_with_stdout_closed_it_keeps_descriptor_1_for_dev_null(self):
         """Started with stdout closed, the server took descriptor 1 for its
@@ -457,11 +502,7 @@ class ProcessContract:
                                 stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 preexec_fn=lambda: os.close(1))
         try:
-            deadline = time.monotonic() + READY_TIMEOUT
-            while not any(link.startswith("socket:") for link in descriptor_links(proc.pid)):
-                self.assertLess(time.monotonic(), deadline, "never listened")
-                self.assertIsNone(proc.poll(), "exited")
-                time.sleep(0.02)
+            self.wait_until_it_listens(proc)
             self.assertEqual(os.readlink(f"/proc/{proc.pid}/fd/1"), "/dev/null")
         finally:
             proc.kill()

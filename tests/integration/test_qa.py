@@ -277,6 +277,14 @@ class QaWithAnswersFile(unittest.TestCase):
         self.assertNotEqual(result.returncode, 0)
         self.assertNotIn(b"listening", result.stdout)
 
+    def test_an_empty_answers_path_is_refused_not_taken_for_no_flag(self):
+        # `--answers "$UNSET"` served the built-in table without a word
+        # (found by review).
+        result = weft_cli("qa", "--port", "0", "--answers", "")
+        self.assertEqual(result.returncode, 1, result.stderr)
+        self.assertNotIn(b"listening", result.stdout)
+        self.assertIn(b"answers", result.stderr)
+
 
 class QaMemory(unittest.TestCase):
 

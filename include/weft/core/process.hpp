@@ -11,6 +11,8 @@
 // Threading: call from main, before other threads start.
 
 #include <cstdint>
+#include <initializer_list>
+#include <string_view>
 
 namespace weft {
 
@@ -43,5 +45,15 @@ bool ignore_sigpipe() noexcept;
 // first in main, before anything opens a descriptor. Whether all three are
 // open afterwards.
 bool open_standard_descriptors() noexcept;
+
+// Writes `text` whole to descriptor `fd`, waiting for room as a blocking
+// write would, but only until one of `stop`, signals this thread blocks
+// (loop::on_signals), is pending: it then gives up, leaving the signal for
+// the loop to read. For a readiness line on a stdout pipe that no one
+// drains: written with printf, a server stuck on it took no SIGTERM at all,
+// and only SIGKILL ended it (found by review). Never raises SIGPIPE.
+// Whether all of it was written.
+bool write_unless_signalled(int fd, std::string_view text,
+                            std::initializer_list<int> stop) noexcept;
 
 }  // namespace weft

@@ -25,8 +25,8 @@
 // reads, and the body goes on. Work that must go on regardless belongs in
 // a green thread of its own (spawn).
 //
-// Threading: one loop thread per connection; each connection copies its
-// options, and the router is shared read-only.
+// Threading: one loop thread per connection; the options and the router
+// are shared read-only, by reference (see serve_connection).
 
 #include <weft/core/time.hpp>
 #include <weft/http/router.hpp>
@@ -107,10 +107,15 @@ class body_writer {
 };
 
 // The connections of one loop, for graceful shutdown: stop_keep_alive()
-// makes every connection close after its next response (the busy ones after
-// the one in progress), close_idle() cancels those idle between requests
-// (with their answers all sent: serve_connection marks them so),
-// and drain() does both at once. Loop thread only.
+// makes every connection close after the next response it makes, which
+// says so ("Connection: close"; one whose head had left when it came, a
+// body still streaming, says so in the response after), close_idle()
+// cancels those idle between requests (with their answers all sent:
+// serve_connection marks them so), and drain() does both at once, so a
+// connection whose answer was leaving is closed once it has left. Closing
+// one at its answer's end instead, unannounced, cost a kept-alive client
+// its next request in a takeover under load (tests/faults/
+// test_graceful_restart.py). Loop thread only.
 //
 // A tracker and its connections may end in either order: a connection that
 // ends (or is destroyed with its loop) leaves the tracker, and a tracker

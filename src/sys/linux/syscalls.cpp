@@ -108,6 +108,15 @@ void discard_pending_signals(const sigset_t& set) noexcept {
   }
 }
 
+bool any_signal_pending(const sigset_t& set) noexcept {
+  sigset_t pending;
+  sigemptyset(&pending);
+  if (::sigpending(&pending) != 0) return false;
+  for (int s = 1; s < NSIG; ++s)
+    if (sigismember(&set, s) == 1 && sigismember(&pending, s) == 1) return true;
+  return false;
+}
+
 sigset_t blocked_signals() noexcept {
   sigset_t now;
   sigemptyset(&now);
@@ -351,6 +360,12 @@ result<size_t> write_sink(int fd, sink_kind kind, const void* buf, size_t len) {
   do n = ::write(fd, buf, len);
   while (n < 0 && errno == EINTR);
   return from(static_cast<size_t>(n), n < 0);
+}
+
+bool wait_writable(int fd, int timeout_ms) noexcept {
+  pollfd p{fd, POLLOUT, 0};
+  int ready = ::poll(&p, 1, timeout_ms);
+  return ready != 0;  // an EINTR says nothing: the caller looks again
 }
 
 result<int> openat_beneath(int dirfd, const char* path, int flags, bool no_symlinks) {

@@ -49,6 +49,8 @@ status unblock_signals(const sigset_t& set);
 // process) without acting on it: for signals about to be unblocked, whose
 // default action would otherwise run at once.
 void discard_pending_signals(const sigset_t& set) noexcept;
+// Whether one of `set` is pending for the calling thread (or its process).
+bool any_signal_pending(const sigset_t& set) noexcept;
 sigset_t blocked_signals() noexcept;  // the calling thread's mask
 result<int> signalfd_create(const sigset_t& set);
 result<int> signalfd_read(int fd);  // value: the signal number
@@ -119,6 +121,9 @@ sink_kind sink_kind_of(int fd) noexcept;
 // bytes then fits whole); a file through write(2). EAGAIN when it would
 // wait.
 result<size_t> write_sink(int fd, sink_kind kind, const void* buf, size_t len);
+// Waits up to `timeout_ms` for room to write to `fd` (poll); false on a
+// timeout. An error or a hangup counts as room: the write reports it.
+bool wait_writable(int fd, int timeout_ms) noexcept;
 
 // process
 void write_stderr(const char* data, size_t len) noexcept;  // never waits: see write_sink

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <pthread.h>
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
@@ -98,6 +99,41 @@ TEST(open_standard_descriptors, leaves_open_ones_alone) {
   ASSERT_EQ(::fstat(1, &after), 0);
   EXPECT_EQ(before.st_ino, after.st_ino);
   EXPECT_EQ(before.st_dev, after.st_dev);
+}
+
+// A readiness line on a pipe with room goes out whole; on one that no one
+// drains, it gives way once a stop signal (blocked, as on_signals leaves
+// it) is pending, and leaves the signal for the loop.
+TEST(write_unless_signalled, writes_whole_where_there_is_room) {
+  int p[2];
+  ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
+  EXPECT_TRUE(write_unless_signalled(p[1], "weft x listening on 127.0.0.1:1\n", {SIGTERM}));
+  char buf[64] = {};
+  EXPECT_EQ(::read(p[0], buf, sizeof buf), 32);
+  ::close(p[0]);
+  ::close(p[1]);
+}
+
+TEST(write_unless_signalled, gives_way_to_a_pending_stop_signal_on_a_full_pipe) {
+  int p[2];
+  ASSERT_EQ(::pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+  std::string block(4096, 'z');
+  while (::write(p[1], block.data(), block.size()) > 0) {
+  }
+  sigset_t term, old;
+  sigemptyset(&term);
+  sigaddset(&term, SIGUSR2);
+  ASSERT_EQ(::pthread_sigmask(SIG_BLOCK, &term, &old), 0);
+  ::pthread_kill(::pthread_self(), SIGUSR2);
+  EXPECT_FALSE(write_unless_signalled(p[1], "weft x listening on 127.0.0.1:1\n", {SIGUSR2}));
+  sigset_t pending;
+  ::sigpending(&pending);
+  EXPECT_EQ(sigismember(&pending, SIGUSR2), 1) << "left for the loop";
+  const timespec now{0, 0};
+  ::sigtimedwait(&term, nullptr, &now);  // taken, before the mask is restored
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  ::close(p[0]);
+  ::close(p[1]);
 }
 
 }  // namespace

@@ -583,9 +583,10 @@ void loop::on_signals(std::initializer_list<int> signals, std::function<void(int
   if (auto st = sys::block_signals(set); !st.ok()) fail("pthread_sigmask", st.err);
   // One of them that came and was not read yet was this loop's: unblocked
   // pending, its default action ran, and SIGUSR2's or SIGHUP's ended the
-  // process (found by review). It goes unheard, as it would have after this
-  // call.
-  sys::discard_pending_signals(drop);
+  // process (found by review). Taken now, it goes to the loops of other
+  // threads that ask for it, as a read would hand it on; this one no
+  // longer hears it, as after this call.
+  while (int sig = sys::take_pending_signal(drop)) detail::signal_fanout::spread(*this, sig);
   if (auto st = sys::unblock_signals(drop); !st.ok()) fail("pthread_sigmask", st.err);
   signals_we_blocked_ = ours;
   // The new descriptor before the old one goes: a failure left sigfd_

@@ -80,8 +80,10 @@ tcp_listener tcp_listener::bind(const endpoint& at, const listen_options& opts) 
     (void)sys::set_int_option(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, opts.defer_accept_seconds);
   // [::] means IPv6 only; bind 0.0.0.0 too for both. An IPv4-mapped
   // address names an IPv4 one, which an IPv6-only socket refuses (EINVAL):
-  // it binds as by default, taking IPv4 clients (found by review).
-  if (at.is_v6() && !is_v4_mapped(at)) (void)sys::set_int_option(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1);
+  // it binds dual, taking IPv4 clients, whatever net.ipv6.bindv6only says
+  // (found by review).
+  if (at.is_v6())
+    (void)sys::set_int_option(fd, IPPROTO_IPV6, IPV6_V6ONLY, is_v4_mapped(at) ? 0 : 1);
   if (auto st = sys::bind(fd, at.data(), at.size()); !st.ok())
     throw std::system_error(st.error(), "bind " + at.to_string());
   if (auto st = sys::listen(fd, effective_backlog(opts.backlog)); !st.ok())
@@ -173,7 +175,9 @@ task<tcp_stream> tcp_listener::accept() {
   if (accepting_ != nullptr)
     throw std::logic_error("weft::tcp_listener: accept() while another green thread waits in one");
   detail::task_context* ctx = co_await detail::this_context{};
-  loop& l = ctx ? *ctx->owner : *loop::current();
+  loop* running = ctx ? ctx->owner : loop::current();
+  if (running == nullptr) throw std::logic_error("weft: awaited outside a running loop");
+  loop& l = *running;
   owner_ = &l;
   duration backoff = 10ms;
   accept_wait wait(this, ctx);

@@ -33,7 +33,9 @@ class io_watcher : private detail::io_waiter {
   // Changes the events of interest; costs an epoll_ctl only if they differ.
   // With none (0), the fd leaves epoll until interest returns, so a paused
   // watcher is not called even for a hangup or an error, which epoll
-  // reports whatever the mask.
+  // reports whatever the mask. The handler gets only the events asked for
+  // when it runs, and a hangup or an error: narrowed by an earlier handler
+  // of the same batch, it is not called for what it no longer asks for.
   void set_events(uint32_t events);
   uint32_t events() const noexcept { return events_; }
   void stop() noexcept;

@@ -99,13 +99,12 @@ status unblock_signals(const sigset_t& set) {
   return {::pthread_sigmask(SIG_UNBLOCK, &set, nullptr)};
 }
 
-void discard_pending_signals(const sigset_t& set) noexcept {
+int take_pending_signal(const sigset_t& set) noexcept {
   const timespec now{0, 0};
-  for (;;) {
-    int sig = ::sigtimedwait(&set, nullptr, &now);
-    if (sig > 0 || (sig < 0 && errno == EINTR)) continue;
-    return;  // EAGAIN: none left
-  }
+  int sig;
+  do sig = ::sigtimedwait(&set, nullptr, &now);
+  while (sig < 0 && errno == EINTR);
+  return sig > 0 ? sig : 0;  // EAGAIN: none
 }
 
 bool any_signal_pending(const sigset_t& set) noexcept {

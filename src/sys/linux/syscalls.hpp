@@ -45,10 +45,11 @@ void eventfd_drain(int fd);
 // signalfd: signals become readable events instead of async handlers.
 status block_signals(const sigset_t& set);
 status unblock_signals(const sigset_t& set);
-// Takes every signal of `set` pending for the calling thread (or its
-// process) without acting on it: for signals about to be unblocked, whose
-// default action would otherwise run at once.
-void discard_pending_signals(const sigset_t& set) noexcept;
+// Takes one signal of `set` pending for the calling thread (or its
+// process) without acting on it, and returns its number; 0 when none is:
+// for signals about to be unblocked, whose default action would otherwise
+// run at once.
+int take_pending_signal(const sigset_t& set) noexcept;
 // Whether one of `set` is pending for the calling thread (or its process).
 bool any_signal_pending(const sigset_t& set) noexcept;
 sigset_t blocked_signals() noexcept;  // the calling thread's mask

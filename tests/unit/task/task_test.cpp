@@ -1,4 +1,5 @@
 #include <weft/net/address.hpp>
+#include <weft/net/tcp_listener.hpp>
 #include <weft/net/tcp_stream.hpp>
 #include <weft/task/sleep.hpp>
 #include <weft/task/spawn.hpp>
@@ -9,6 +10,8 @@
 #include <coroutine>
 #include <exception>
 #include <stdexcept>
+
+#include <sys/socket.h>
 
 #include "test_util.hpp"
 
@@ -160,7 +163,16 @@ TEST(task, awaiting_outside_any_running_loop_throws_logic_error) {
   await_outside_any_loop(&yielded, yield_now());
   await_outside_any_loop(&connected,
                          tcp_stream::connect(*endpoint::parse("127.0.0.1:9"), 1s, trigger::edge));
+  // A listener with a connection waiting: accept found it at once, and made
+  // its stream on a null loop (found by a review of these fixes).
+  auto listener = tcp_listener::bind(endpoint::loopback_v4(0));
+  unique_fd client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  endpoint at = listener.local_endpoint();
+  ASSERT_EQ(::connect(client.get(), at.data(), at.size()), 0);
+  std::exception_ptr accepted;
+  await_outside_any_loop(&accepted, listener.accept());
   EXPECT_TRUE(is_logic_error(slept));
   EXPECT_TRUE(is_logic_error(yielded));
   EXPECT_TRUE(is_logic_error(connected));
+  EXPECT_TRUE(is_logic_error(accepted));
 }

@@ -175,9 +175,7 @@ task<tcp_stream> tcp_listener::accept() {
   if (accepting_ != nullptr)
     throw std::logic_error("weft::tcp_listener: accept() while another green thread waits in one");
   detail::task_context* ctx = co_await detail::this_context{};
-  loop* running = ctx ? ctx->owner : loop::current();
-  if (running == nullptr) throw std::logic_error("weft: awaited outside a running loop");
-  loop& l = *running;
+  loop& l = detail::loop_for(ctx);
   owner_ = &l;
   duration backoff = 10ms;
   accept_wait wait(this, ctx);

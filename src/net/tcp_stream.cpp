@@ -736,12 +736,10 @@ task<void> tcp_stream::linger_close(duration limit, std::size_t max_discard) {
 }
 
 task<tcp_stream> tcp_stream::connect(endpoint to, duration timeout, trigger t) {
-  loop* l = loop::current();
-  if (detail::task_context* ctx = co_await detail::this_context{}) l = ctx->owner;
-  if (l == nullptr) throw std::logic_error("weft: awaited outside a running loop");
+  loop& l = detail::loop_for(co_await detail::this_context{});
   auto sock = sys::socket_tcp(to.family());
   if (!sock.ok()) throw std::system_error(sock.error(), "socket");
-  tcp_stream s(*l, unique_fd(sock.value), t);
+  tcp_stream s(l, unique_fd(sock.value), t);
   auto st = sys::connect(s.fd_, to.data(), to.size());
   if (!st.ok() && st.err != EINPROGRESS) throw std::system_error(st.error(), "connect");
   if (!st.ok()) {

@@ -101,9 +101,7 @@ struct yield_awaiter {
   bool await_suspend(std::coroutine_handle<P> h) {
     detail::task_context* ctx = detail::context_of(h);
     if (ctx != nullptr && ctx->cancelled()) return canceled = true, false;
-    loop* owner = ctx ? ctx->owner : loop::current();
-    if (owner == nullptr) throw std::logic_error("weft: awaited outside a running loop");
-    detail::resume_later(*owner, h, ctx);
+    detail::resume_later(detail::loop_for(ctx), h, ctx);
     return true;
   }
   void await_resume() const {

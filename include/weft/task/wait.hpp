@@ -11,6 +11,15 @@
 
 namespace weft::detail {
 
+// The loop that an operation awaited from `ctx` runs on: its green
+// thread's, or, outside one (ctx null), the loop running now. Outside both
+// there is no loop to resume the waiter: std::logic_error.
+inline loop& loop_for(task_context* ctx) {
+  loop* l = ctx ? ctx->owner : loop::current();
+  if (l == nullptr) throw std::logic_error("weft: awaited outside a running loop");
+  return *l;
+}
+
 struct wait_base : cancel_hook {
   task_context* ctx = nullptr;
   loop* owner = nullptr;
@@ -24,8 +33,7 @@ struct wait_base : cancel_hook {
   bool begin(std::coroutine_handle<P> caller, void (*on_cancel)(cancel_hook*) noexcept) {
     h = caller;
     ctx = context_of(caller);
-    owner = ctx ? ctx->owner : loop::current();
-    if (owner == nullptr) throw std::logic_error("weft: awaited outside a running loop");
+    owner = &loop_for(ctx);
     if (ctx && ctx->cancelled()) {
       canceled = true;
       return false;

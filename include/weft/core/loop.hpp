@@ -133,7 +133,8 @@ class loop {
   // inherit the blocked mask. Loop thread. A second call replaces the set
   // and the function: a signal only the first set named, and that this call
   // blocked, is unblocked again (one of them that came and was not yet
-  // read is dropped, not acted on). The signals stay blocked after the loop
+  // read is not acted on: it goes to the loops of other threads that ask
+  // for it, and this one no longer hears it). The signals stay blocked after the loop
   // goes, so that one arriving while a server exits cannot end it with a
   // signal's status instead of its own. Every loop that asks for a signal
   // hears it, on its own thread: the loop that reads it posts it to the

@@ -252,6 +252,7 @@ void add_echo_command(CLI::App& app, std::function<int()>& run) {
   cmd->add_option("--max-line", eo->max_line,
                   "Longest line in bytes before the error reply; raising it loosens a safe default")
       ->capture_default_str()
+      ->transform(decimal())
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30));
   add_idle_timeout_flag(*cmd, eo->idle_timeout, "no line from its client and no echo taken");
   cmd->callback([&run, opts, eo] {

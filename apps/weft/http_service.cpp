@@ -106,8 +106,8 @@ class http_service final : public service {
 }  // namespace
 
 void add_http_flags(CLI::App& cmd, http_flags& f) {
-  // Sizes are bounded below by 1 and above by 1 TiB; negative input is
-  // refused rather than wrapped into "no limit".
+  // Sizes are decimal, bounded below by 1 and above by 1 TiB; negative
+  // input is refused rather than wrapped into "no limit".
   const auto size = CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 40);
   // Timeouts: positive and finite, at most a day (a larger value would
   // overflow the clock's duration).
@@ -116,16 +116,20 @@ void add_http_flags(CLI::App& cmd, http_flags& f) {
   const std::string loosens = "; raising it loosens a safe default";
   cmd.add_option("--max-body", f.max_body, "Largest request body in bytes (413 beyond)" + loosens)
       ->capture_default_str()
+      ->transform(decimal())
       ->check(size);
   cmd.add_option("--max-request-line", f.max_request_line,
                  "Longest request line (414 beyond)" + loosens)
       ->capture_default_str()
+      ->transform(decimal())
       ->check(size);
   cmd.add_option("--max-header-bytes", f.max_head, "Largest request head (431 beyond)" + loosens)
       ->capture_default_str()
+      ->transform(decimal())
       ->check(size);
   cmd.add_option("--max-headers", f.max_fields, "Most header fields (431 beyond)" + loosens)
       ->capture_default_str()
+      ->transform(decimal())
       ->check(CLI::Range(1, 256));
   cmd.add_option("--header-timeout", f.head_timeout,
                  "Seconds for a whole request head (slowloris)" + loosens)
@@ -145,8 +149,16 @@ void add_http_flags(CLI::App& cmd, http_flags& f) {
   cmd.add_option("--max-requests", f.max_requests,
                  "Requests per connection before it closes" + loosens)
       ->capture_default_str()
+      ->transform(decimal())
       ->check(size);
-  cmd.add_option("--access-log", f.access_log, "Common Log Format to FILE, or - for stdout");
+  // An empty path, as from "--access-log $LOG" with LOG unset, turned the
+  // log off unnoticed (found by review).
+  cmd.add_option("--access-log", f.access_log, "Common Log Format to FILE, or - for stdout")
+      ->check(CLI::Validator(
+          [](std::string& path) -> std::string {
+            return path.empty() ? "must name a file, or - for stdout" : "";
+          },
+          "FILE"));
 }
 
 std::shared_ptr<http::server_options> make_http_options(const http_flags& f) {

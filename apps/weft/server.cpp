@@ -4,6 +4,7 @@
 #include <weft/core/log.hpp>
 #include <weft/core/process.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <csignal>
@@ -31,6 +32,17 @@ CLI::Validator seconds(double min, double max) {
         return why;
       },
       "SECONDS");
+}
+
+CLI::Validator decimal() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        std::size_t digits = text.find_first_not_of("0123456789");
+        if (text.empty() || digits != std::string::npos) return "must be a decimal number";
+        text.erase(0, std::min(text.find_first_not_of('0'), text.size() - 1));
+        return {};
+      },
+      "");
 }
 
 duration seconds(double s) {
@@ -82,12 +94,15 @@ void add_common_flags(CLI::App& cmd, common_options& opts, int default_port) {
       ->capture_default_str();
   cmd.add_option("--port", opts.port, "Port; 0 picks a free one")
       ->capture_default_str()
+      ->transform(decimal())
       ->check(CLI::Range(0, 65535));
   cmd.add_option("--threads", opts.threads, "Loops (threads); 0 = one per core")
       ->capture_default_str()
+      ->transform(decimal())
       ->check(CLI::Range(0, 1024));
   cmd.add_option("--backlog", opts.backlog, "Listen backlog, capped at somaxconn")
       ->capture_default_str()
+      ->transform(decimal())
       ->check(CLI::Range(1, 1 << 20));
   cmd.add_option("--trigger", opts.trigger, "epoll mode for connections: level or edge")
       ->capture_default_str()

@@ -39,6 +39,11 @@ void add_common_flags(CLI::App& cmd, common_options& opts, int default_port);
 // not enough, as NaN passes any range check ("--shutdown-timeout nan" was
 // taken, and converting it to a duration is undefined).
 CLI::Validator seconds(double min, double max);
+// A whole-number flag's transform, run before its range check: decimal
+// digits only, leading zeros dropped. CLI11 converts with strtoll's base 0,
+// so "010" was 8 and "0x10" 16, and an unsigned flag took
+// "-18446744073709551615" as 1, past its range check (found by review).
+CLI::Validator decimal();
 // A flag's seconds (checked by seconds(min, max)) as a duration.
 duration seconds(double s);
 

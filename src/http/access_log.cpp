@@ -201,9 +201,17 @@ bool reopen_access_log(std::FILE* log, const std::string& where) noexcept {
 
 std::FILE* open_access_log(const std::string& where) {
   if (where == "-") return stdout;
-  std::FILE* f = std::fopen(where.c_str(), "ae");
-  if (!f) throw std::system_error(errno, std::system_category(), "cannot open access log " + where);
-  return f;
+  // Without waiting, as reopen_access_log opens it: fopen waited for a
+  // FIFO's reader, before the readiness line and with the stop signals
+  // still unhandled (found by review). A FIFO no one reads is ENXIO.
+  auto opened = sys::open_append(where.c_str());
+  int err = opened.err;
+  if (opened.ok()) {
+    if (std::FILE* f = ::fdopen(opened.value, "a")) return f;
+    err = errno;
+    sys::close(opened.value);
+  }
+  throw std::system_error(err, std::system_category(), "cannot open access log " + where);
 }
 
 }  // namespace weft::http

@@ -683,5 +683,14 @@ class InspectSmallLimits(InspectServer, unittest.TestCase):
             self.assertRefused(head + chunked(*[b"0123456789"] * 101), 413)
 
 
+class InspectDecimalLimits(InspectServer, unittest.TestCase):
+    # A leading zero made strtoll read octal: 0100 was a limit of 64.
+    server_args = ("--max-body", "0100")
+
+    def test_a_limit_with_leading_zeros_is_read_as_decimal(self):
+        self.assertEqual(len(self.inspect(request("POST", "/", body=b"b" * 100))["body"]), 100)
+        self.assertRefused(request("POST", "/", body=b"b" * 101), 413)
+
+
 if __name__ == "__main__":
     unittest.main()

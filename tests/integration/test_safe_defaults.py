@@ -59,6 +59,44 @@ class UsageErrors(unittest.TestCase):
                     self.assertIn(name, result.stderr)
 
 
+# Every whole-number flag, by subcommand.
+WHOLE_NUMBERS = ("--port", "--threads", "--backlog")
+HTTP_WHOLE_NUMBERS = WHOLE_NUMBERS + ("--max-body", "--max-request-line", "--max-header-bytes",
+                                      "--max-headers", "--max-requests")
+WHOLE_NUMBER_FLAGS = {
+    "hello": HTTP_WHOLE_NUMBERS,
+    "inspect": HTTP_WHOLE_NUMBERS,
+    "files": HTTP_WHOLE_NUMBERS,
+    "echo": WHOLE_NUMBERS + ("--max-line",),
+    "qa": WHOLE_NUMBERS,
+}
+
+
+class NumbersAreDecimal(unittest.TestCase):
+    def test_a_whole_number_flag_takes_decimal_digits_only(self):
+        # CLI11 converts with strtoll's base 0: "0x10" was 16 and an unsigned
+        # flag took "-18446744073709551615" as 1, past its range check, and
+        # "-18446742974197923840" as the loosest limit, 1 TiB (found by review).
+        for subcommand, flags in WHOLE_NUMBER_FLAGS.items():
+            for flag in flags:
+                for value in ("0x10", "-18446744073709551615", "+5", " 5", "5 ", "1e3", ""):
+                    with self.subTest(subcommand=subcommand, flag=flag, value=value):
+                        port = () if flag == "--port" else ("--port", "0")
+                        result = weft_cli(subcommand, *port, flag + "=" + value, timeout=10)
+                        self.assertEqual(result.returncode, 2, result.stderr)
+                        self.assertNotIn(b"listening", result.stdout)
+                        self.assertIn(flag.encode(), result.stderr)
+
+    def test_an_empty_access_log_path_is_refused_not_taken_for_no_log(self):
+        # --access-log "$LOG" with LOG unset turned the log off unnoticed.
+        for subcommand in ("hello", "inspect", "files"):
+            with self.subTest(subcommand):
+                result = weft_cli(subcommand, "--port", "0", "--access-log=", timeout=10)
+                self.assertEqual(result.returncode, 2, result.stderr)
+                self.assertNotIn(b"listening", result.stdout)
+                self.assertIn(b"--access-log", result.stderr)
+
+
 class LooseningFlagsSaySo(unittest.TestCase):
     def test_every_loosening_flag_warns_in_its_help(self):
         for subcommand, flags in LOOSENING.items():

@@ -18,7 +18,9 @@
 #include <functional>
 #include <future>
 #include <string>
+#include <system_error>
 #include <thread>
+#include <utility>
 
 namespace weft::http {
 namespace {
@@ -83,6 +85,28 @@ TEST_F(log_fifo, a_reader_that_stops_reading_costs_lines_not_a_wait) {
   detail::write_log_line(log, line);
   EXPECT_EQ(drain(), line);
   std::fclose(log);
+}
+
+// A FIFO no one reads yet: fopen waited for a reader, before the readiness
+// line and with the stop signals still unhandled, so `weft hello
+// --access-log FIFO` hung silently (found by review). It is refused at once,
+// as reopen_access_log refuses it.
+TEST_F(log_fifo, a_fifo_with_no_reader_is_refused_at_once_not_waited_on) {
+  ::close(std::exchange(reader_, -1));
+  auto opening = std::async(std::launch::async, [&] { return open_access_log(path_); });
+  if (opening.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+    int reader = ::open(path_.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);  // lets it finish
+    std::fclose(opening.get());
+    ::close(reader);
+    FAIL() << "opening the log waited for a reader";
+  }
+  try {
+    std::fclose(opening.get());
+    FAIL() << "a FIFO with no reader was taken";
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(e.code().value(), ENXIO);
+    EXPECT_NE(std::string(e.what()).find(path_), std::string::npos) << e.what();
+  }
 }
 
 // Lines dropped are counted on stderr when a later line goes; a reader that

@@ -349,7 +349,10 @@ response static_files::serve_directory(request& req, std::string_view shown,
   int err = 0;
   const detail::file_info* f = files.open(root, index, opts_, err);
   if (f && !f->directory) return serve_file(req, *f, opts_);
-  if (!f && err != ENOENT) return error_page(status_for(err));
+  // No index.html, or none a path can name: the directory's own path left
+  // no room for it under PATH_MAX, and its ENAMETOOLONG was a 404 where
+  // the 301 to this slash form had led (found by review).
+  if (!f && err != ENOENT && err != ENAMETOOLONG) return error_page(status_for(err));
   // RFC 9110 §13.2.1: a listing has no entity tag and no date, so only
   // If-Match (fails unless "*") and If-None-Match: * (matches) can decide.
   conditionals c(req);

@@ -9,6 +9,7 @@ so the target arrives exactly as written.
 import email.utils
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -171,6 +172,31 @@ class Files(FilesFixture):
                 self.assertTrue(head.startswith(b"HTTP/1.1 200 "), head)
                 self.assertEqual(n, os.path.getsize(self.tree.path(name)))
                 self.assertEqual(digest, self.tree.sha256(name))
+
+    def test_a_directory_whose_path_leaves_no_room_for_index_html_is_listed(self):
+        # 4,090 bytes beneath the root: its index.html's path passes PATH_MAX,
+        # and that lookup's ENAMETOOLONG answered 404 where the 301 to the
+        # slash form had led (found by review).
+        parts = ["deep"] + ["d" * 200] * 20
+        parts.append("e" * (4090 - len("/".join(parts)) - 1))
+        rel = "/".join(parts)
+        self.assertEqual(len(rel), 4090)
+        fd = os.open(self.tree.root, os.O_RDONLY | os.O_DIRECTORY)
+        self.addCleanup(shutil.rmtree, os.path.join(self.tree.root, "deep"))
+        try:
+            for part in parts:  # each step relative: the whole path is past PATH_MAX
+                os.mkdir(part, dir_fd=fd)
+                fd, parent = os.open(part, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd), fd
+                os.close(parent)
+            with open(os.open("f", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd), "wb") as f:
+                f.write(b"in")
+        finally:
+            os.close(fd)
+        self.assertEqual(get(self.server, "/" + rel).status, 301)
+        listing = get(self.server, "/" + rel + "/")
+        self.assertEqual(listing.status, 200, listing.head)
+        self.assertIn(b">f</a>", listing.body)
+        self.assertEqual(get(self.server, "/" + rel + "/f").body, b"in")
 
     def test_unicode_and_space_names(self):
         self.assertEqual(get(self.server, "/with%20space.txt").body, b"spaced")

@@ -1,3 +1,4 @@
+#include <weft/core/fd_io.hpp>
 #include <weft/core/log.hpp>
 #include <weft/http/chunked_decoder.hpp>
 #include <weft/http/server.hpp>
@@ -722,7 +723,9 @@ class blank_lines {
 };
 
 // How long a head may take: idle_timeout for its first byte, from when the
-// connection first waits for it, then head_timeout for all of it.
+// connection first waits for it (for a connection's first request, the
+// shorter of idle_timeout and head_timeout, from the accept: see
+// serve_connection), then head_timeout for all of it.
 struct head_deadlines {
   time_point idle = time_point::max(), head = time_point::max();
 
@@ -741,6 +744,16 @@ struct head_deadlines {
     return head;
   }
 };
+
+// Ends a connection at its idle timeout with a reset when its client has
+// not taken all of its answers in all that time: it stopped reading (an
+// acknowledgement takes far less over any network). The kernel took the
+// answers without a wait, so the write timeout never ran, and closed with a
+// FIN it went on sending them alone (FIN_WAIT1) for minutes, up to
+// tcp_wmem's 4 MiB a connection (found by review).
+void reset_if_answers_unread(tcp_stream& s) noexcept {
+  if (!all_sent_acknowledged(s.native_handle())) s.abort();
+}
 
 // Whether a connection may close as soon as its last answer has left, with
 // no lingering close: its client asked for the close (Connection: close,
@@ -776,8 +789,8 @@ std::size_t max_requests(const server_options& opts) noexcept {
 // What a connection keeps between its bursts of requests (see serve), in
 // the small frame that an idle connection holds.
 struct between_bursts {
-  // The idle timeout of the request awaited, once handed back: none yet
-  // for the first.
+  // When the first byte of the request awaited is due: for the first, set
+  // at the accept; for a later one, once handed back.
   time_point idle_by = time_point::max();
   std::unique_ptr<const access_log> log;  // while it logs
   std::uint32_t served = 0;  // requests answered, for --max-requests, held at its largest
@@ -816,8 +829,8 @@ constexpr duration hand_back_after = std::chrono::milliseconds(10);
 // frame is 1.8 KiB in GCC, which gives each local and each co_await's
 // temporaries slots of their own: held while idle (2.3 KiB then), it made an idle
 // kept-alive connection cost 2,973 B of RSS, nginx's 526 (bench/memory/
-// idle_conns.py --keep-alive). The first request's idle timeout is
-// `conn.idle_by`, when serve_connection waited for its first byte.
+// idle_conns.py --keep-alive). The first byte of the first request
+// awaited is due by `conn.idle_by`.
 task<void> serve(tcp_stream& s, const router& routes, const server_options& opts,
                  connection_tracker::entry* me, deadline& dl, between_bursts& conn) {
   const access_log& log = conn.logs();
@@ -892,6 +905,7 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
         // reading: it would wait behind the answers the timeout cut.
         if (!idle && !s.write_cancelled())
           co_await fail(s, 408, names_head(s.buffered()), opts, log, first_line(s.buffered()));
+        if (idle) reset_if_answers_unread(s);
         co_return;
       }
     }
@@ -1034,12 +1048,19 @@ task<void> serve_connection(tcp_stream s, const router& r, const server_options&
     deadline dl(*me.ctx);
     between_bursts conn;
     if (opts.access_log) conn.log = std::make_unique<const access_log>(opts.access_log, s);
+    // The first request's first byte is due within the head timeout too,
+    // from the accept, as nginx's client_header_timeout counts it: the idle
+    // timeout (60 s by default) held a connection that never sent a byte
+    // where --header-timeout said 10 (found by an audit).
+    conn.idle_by = saturating_add(s.owner().now(), std::min(opts.idle_timeout, opts.head_timeout));
     // One call of serve, not two: each has slots of its own in this frame.
     for (;;) {
       co_await serve(s, r, opts, &me, dl, conn);
       if (!conn.idle) break;
       // Still marked idle (a drain may close it), under the same idle timeout.
-      if (co_await read_by(s, dl, conn.idle_by, head_read_cap(opts)) != read_outcome::ok) break;
+      read_outcome r = co_await read_by(s, dl, conn.idle_by, head_read_cap(opts));
+      if (r == read_outcome::timeout) reset_if_answers_unread(s);
+      if (r != read_outcome::ok) break;
       conn.idle = false;
     }
   } catch (const std::system_error& e) {

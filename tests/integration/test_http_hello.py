@@ -23,7 +23,8 @@ from httpwire import (DateMaskedReply, ResponseReader, assert_alive, check_date,
                       start_http)
 from server_contract import ProcessContract
 from weftproc import (WEFT_BIN, BackgroundSender, WeftProcess, WeftStartError, recv_exactly, recv_until_closed,
-                      recv_until_closed_or_reset, send_with_eof, start_weft, start_weft_for_class, weft_cli)
+                      recv_until_closed_or_reset, send_with_eof, server_side_states, start_weft,
+                      start_weft_for_class, weft_cli)
 
 HELLO = b"Hello, world!"
 CLIENT_TIMEOUT = 20  # for the external tools; each run is a couple of seconds
@@ -76,19 +77,6 @@ class HttpCommandLine(unittest.TestCase):
                      ("--max-header-bytes", "-1")):
             with self.subTest(args=args):
                 self.assertRefused(*args)
-
-
-def server_side_states(server_port, client_port):
-    """The TCP states (hex, as /proc/net/tcp has them: 01 established, 03
-    SYN_RECV) of the server's side of the loopback connection from
-    client_port."""
-    states = []
-    with open("/proc/net/tcp") as f:
-        for line in f.readlines()[1:]:
-            local, remote, state = line.split()[1:4]
-            if int(local.split(":")[1], 16) == server_port and int(remote.split(":")[1], 16) == client_port:
-                states.append(state)
-    return states
 
 
 class HelloBehaviour:

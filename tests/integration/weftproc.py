@@ -402,6 +402,19 @@ def unread_bytes(sock):
     return int.from_bytes(buf, "little")
 
 
+def server_side_states(server_port, client_port):
+    """The TCP states (hex, as /proc/net/tcp has them: 01 established, 03
+    SYN_RECV, 04 FIN_WAIT1) of the server's side of the loopback connection
+    from client_port."""
+    states = []
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            local, remote, state = line.split()[1:4]
+            if int(local.split(":")[1], 16) == server_port and int(remote.split(":")[1], 16) == client_port:
+                states.append(state)
+    return states
+
+
 def split_points(message):
     """Each k in 1..len-1: the message is sent as message[:k], message[k:]."""
     return range(1, len(message))

@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <cstdint>
 #include <cstring>
 #include <ctime>
 #include <memory>
@@ -745,14 +746,24 @@ struct head_deadlines {
   }
 };
 
-// Ends a connection at its idle timeout with a reset when its client has
-// not taken all of its answers in all that time: it stopped reading (an
-// acknowledgement takes far less over any network). The kernel took the
-// answers without a wait, so the write timeout never ran, and closed with a
-// FIN it went on sending them alone (FIN_WAIT1) for minutes, up to
-// tcp_wmem's 4 MiB a connection (found by review).
-void reset_if_answers_unread(tcp_stream& s) noexcept {
-  if (!all_sent_acknowledged(s.native_handle())) s.abort();
+// Whether a connection whose idle timeout has run out waits one more: its
+// client has yet to acknowledge answers that the kernel took whole (with no
+// wait, so no write timeout ran), and has taken some since `last`, what it
+// had yet to at the last such look (SIZE_MAX at first). One that took none
+// is reset: closed with a FIN, the kernel went on sending them alone
+// (FIN_WAIT1) for minutes, up to tcp_wmem's 4 MiB a connection (found by
+// review). So a client still taking them over a slow path is not cut, and
+// one that stopped reading is reset one to two idle timeouts after its
+// answers left.
+bool still_taking_answers(tcp_stream& s, std::size_t& last) noexcept {
+  std::optional<std::size_t> left = unacknowledged_bytes(s.native_handle());
+  if (!left || *left == 0) return false;
+  if (*left < last) {
+    last = *left;
+    return true;
+  }
+  s.abort();
+  return false;
 }
 
 // Whether a connection may close as soon as its last answer has left, with
@@ -794,8 +805,11 @@ struct between_bursts {
   time_point idle_by = time_point::max();
   std::unique_ptr<const access_log> log;  // while it logs
   std::uint32_t served = 0;  // requests answered, for --max-requests, held at its largest
-  bool nodelay = false;      // Nagle is off (see no_nagle)
-  bool idle = false;         // handed back, waiting for a request's first byte
+  // What the client had yet to acknowledge when an idle timeout last ran
+  // out since its last request (see still_taking_answers).
+  std::size_t unacked = SIZE_MAX;
+  bool nodelay = false;  // Nagle is off (see no_nagle)
+  bool idle = false;     // handed back, waiting for a request's first byte
 
   void count_one() noexcept {
     if (served != UINT32_MAX) ++served;
@@ -901,15 +915,19 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
         co_return;
       }
       if (r == read_outcome::timeout) {
+        if (idle && still_taking_answers(s, conn.unacked)) {
+          until.idle = saturating_add(s.owner().now(), opts.idle_timeout);
+          continue;
+        }
         // A 408 is for a client that stopped sending, not one that stopped
         // reading: it would wait behind the answers the timeout cut.
         if (!idle && !s.write_cancelled())
           co_await fail(s, 408, names_head(s.buffered()), opts, log, first_line(s.buffered()));
-        if (idle) reset_if_answers_unread(s);
         co_return;
       }
     }
     mark_idle(me, false, s.owner().now());
+    conn.unacked = SIZE_MAX;
     if (pr.state == parse_result::error)
       co_return co_await fail(s, pr.status, names_head(s.buffered()), opts, log,
                               first_line(s.buffered()));
@@ -1058,8 +1076,11 @@ task<void> serve_connection(tcp_stream s, const router& r, const server_options&
       co_await serve(s, r, opts, &me, dl, conn);
       if (!conn.idle) break;
       // Still marked idle (a drain may close it), under the same idle timeout.
-      read_outcome r = co_await read_by(s, dl, conn.idle_by, head_read_cap(opts));
-      if (r == read_outcome::timeout) reset_if_answers_unread(s);
+      read_outcome r;
+      while ((r = co_await read_by(s, dl, conn.idle_by, head_read_cap(opts))) ==
+                 read_outcome::timeout &&
+             still_taking_answers(s, conn.unacked))
+        conn.idle_by = saturating_add(s.owner().now(), opts.idle_timeout);
       if (r != read_outcome::ok) break;
       conn.idle = false;
     }

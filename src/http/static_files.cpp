@@ -2,6 +2,7 @@
 
 #include "dir_listing.hpp"
 #include "file_cache.hpp"
+#include "open_beneath.hpp"
 #include "response_lines.hpp"
 #include "sys/linux/syscalls.hpp"
 
@@ -11,6 +12,7 @@
 #include <weft/http/static_path.hpp>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 
 #include <atomic>
 #include <cerrno>
@@ -272,6 +274,20 @@ std::string absolute_path(const std::string& path) {
   return ec ? path : p.string();
 }
 
+// Whether the directory at `relative` beneath `root` holds an index.html
+// (anything but a directory), looked for beside the directory's own handle:
+// for a directory whose path leaves no room for the name under PATH_MAX. One
+// that cannot be looked at counts as holding one, so it is not listed.
+bool holds_index(int root, std::string_view relative, bool dotfiles) {
+  int fd = detail::open_beneath(root, relative, nullptr,
+                                {.dotfiles = dotfiles, .directory_handle = true});
+  if (fd < 0) return true;
+  unique_fd dir(fd);
+  struct ::stat st {};
+  sys::status found = sys::fstatat(dir.get(), "index.html", st, AT_SYMLINK_NOFOLLOW);
+  return found.ok() ? !S_ISDIR(st.st_mode) : found.err != ENOENT;
+}
+
 }  // namespace
 
 static_files::static_files(const std::string& root, static_files_options opts)
@@ -351,7 +367,10 @@ response static_files::serve_directory(request& req, std::string_view shown,
   if (f && !f->directory) return serve_file(req, *f, opts_);
   // No index.html, or none a path can name: the directory's own path left
   // no room for it under PATH_MAX, and its ENAMETOOLONG was a 404 where
-  // the 301 to this slash form had led (found by review).
+  // the 301 to this slash form had led (found by review). One that is
+  // there still hides the listing, though it cannot be served.
+  if (!f && err == ENAMETOOLONG && holds_index(root, relative, opts_.dotfiles))
+    return error_page(status_for(err));
   if (!f && err != ENOENT && err != ENAMETOOLONG) return error_page(status_for(err));
   // RFC 9110 §13.2.1: a listing has no entity tag and no date, so only
   // If-Match (fails unless "*") and If-None-Match: * (matches) can decide.

@@ -173,7 +173,7 @@ class Files(FilesFixture):
                 self.assertEqual(n, os.path.getsize(self.tree.path(name)))
                 self.assertEqual(digest, self.tree.sha256(name))
 
-    def test_a_directory_whose_path_leaves_no_room_for_index_html_is_listed(self):
+    def test_a_directory_whose_path_leaves_no_room_for_index_html_is_listed_unless_it_has_one(self):
         # 4,090 bytes beneath the root: its index.html's path passes PATH_MAX,
         # and that lookup's ENAMETOOLONG answered 404 where the 301 to the
         # slash form had led (found by review).
@@ -181,22 +181,30 @@ class Files(FilesFixture):
         parts.append("e" * (4090 - len("/".join(parts)) - 1))
         rel = "/".join(parts)
         self.assertEqual(len(rel), 4090)
-        fd = os.open(self.tree.root, os.O_RDONLY | os.O_DIRECTORY)
         self.addCleanup(shutil.rmtree, os.path.join(self.tree.root, "deep"))
-        try:
-            for part in parts:  # each step relative: the whole path is past PATH_MAX
-                os.mkdir(part, dir_fd=fd)
-                fd, parent = os.open(part, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd), fd
-                os.close(parent)
-            with open(os.open("f", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd), "wb") as f:
-                f.write(b"in")
-        finally:
-            os.close(fd)
+        fd = os.open(self.tree.root, os.O_RDONLY | os.O_DIRECTORY)
+        for part in parts:  # each step relative: the whole path is past PATH_MAX
+            os.mkdir(part, dir_fd=fd)
+            fd, parent = os.open(part, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd), fd
+            os.close(parent)
+        self.addCleanup(os.close, fd)
+
+        def put(name, data):
+            with open(os.open(name, os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd), "wb") as f:
+                f.write(data)
+
+        put("f", b"in")
         self.assertEqual(get(self.server, "/" + rel).status, 301)
         listing = get(self.server, "/" + rel + "/")
         self.assertEqual(listing.status, 200, listing.head)
         self.assertIn(b">f</a>", listing.body)
         self.assertEqual(get(self.server, "/" + rel + "/f").body, b"in")
+        # An index.html there still hides the listing, though no path can
+        # name it (the first fix listed it, and the files beside it).
+        put("index.html", b"<p>index</p>")
+        hidden = get(self.server, "/" + rel + "/")
+        self.assertEqual(hidden.status, 404, hidden.head)
+        self.assertNotIn(b">f</a>", hidden.body)
 
     def test_unicode_and_space_names(self):
         self.assertEqual(get(self.server, "/with%20space.txt").body, b"spaced")

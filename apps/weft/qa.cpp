@@ -12,7 +12,9 @@
 #include <weft/net/tcp_acceptor.hpp>
 
 #include <algorithm>
+#include <cstdint>
 #include <memory>
+#include <new>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -80,6 +82,16 @@ class qa_connection {
   void arm();
   void schedule_read();
   void discard_input();
+  // The linger timer: closes, once the kernel holds nothing more for the
+  // client, or it has taken some of it since `last`, what it held at the
+  // look before (SIZE_MAX: none yet, and it looks once more). A client that
+  // took none from one look to the next has stopped reading, and is reset,
+  // as tcp_stream::linger_close resets one: closed with a FIN, the kernel
+  // went on sending ~230 KB of answers alone (FIN_WAIT1) for minutes (found
+  // by review). One look was not enough: the client's kernel took 2 KB as
+  // the linger began.
+  void end_linger(std::size_t last) noexcept;
+  static constexpr duration linger_look = std::chrono::seconds(1);
   void stop_reading(bool linger) noexcept;
 
   qa_service& svc_;
@@ -276,10 +288,7 @@ void qa_connection::flush() {
     if (!linger_) return close();
     lingering_ = true;
     shutdown_write(fd_.get());
-    linger_timer_ = svc_.owner().run_after(std::chrono::seconds(1), [this] {
-      linger_timer_ = no_timer;
-      close();
-    });
+    linger_timer_ = svc_.owner().run_after(linger_look, [this] { end_linger(SIZE_MAX); });
     watcher_.set_events(io::readable);
     return discard_input();
   }
@@ -327,6 +336,21 @@ void qa_connection::discard_input() {
   // Level-triggered, the loop reports the rest next turn; edge-triggered,
   // no new edge comes for what is queued.
   if (trig_ == trigger::edge) schedule_read();
+}
+
+void qa_connection::end_linger(std::size_t last) noexcept {
+  linger_timer_ = no_timer;
+  std::size_t left = unacknowledged_bytes(fd_.get()).value_or(0);
+  if (left > 0 && last == SIZE_MAX) {
+    try {
+      linger_timer_ = svc_.owner().run_after(linger_look, [this, left] { end_linger(left); });
+      return;
+    } catch (const std::bad_alloc&) {
+      // no second look: closed as it is
+    }
+  }
+  if (left > 0 && left >= last) reset_when_closed(fd_.get());
+  close();
 }
 
 void qa_connection::stop_reading(bool linger) noexcept {

@@ -8,10 +8,11 @@
 #include <netinet/tcp.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <new>
-#include <optional>
 #include <stdexcept>
+#include <system_error>
 
 #include "net/scan_line.hpp"
 #include "sys/linux/syscalls.hpp"
@@ -715,19 +716,30 @@ task<void> discard_input(tcp_stream* s, std::size_t max) {
 }  // namespace
 
 task<void> tcp_stream::linger_close(duration limit, std::size_t max_discard) {
-  // What the peer had yet to acknowledge as the discard began, while it
-  // runs: it has stopped reading if none of it is taken by the end.
-  std::optional<std::size_t> unacked;
+  bool stalled = false;
   try {
     co_await with_timeout(limit, flush());
     shutdown_write();
     consume_ = 0;
     in_ = {};
-    unacked = unacknowledged_bytes(fd_);
     // One limit for the whole discard, not one per read: a peer sending a
     // byte now and then kept a closing connection for as long as it liked.
-    co_await with_timeout(limit, discard_input(this, max_discard));
-    unacked.reset();
+    // Past it, a peer still owed bytes the kernel took gets one more: one
+    // that took none of them from one look to the next has stopped
+    // reading (one look was not enough: the peer's kernel takes a little
+    // as the discard begins).
+    for (std::size_t last = SIZE_MAX;;) {
+      try {
+        co_await with_timeout(limit, discard_input(this, max_discard));
+        break;
+      } catch (const std::system_error& e) {
+        if (e.code() != std::errc::timed_out) throw;
+      }
+      std::size_t left = unacknowledged_bytes(fd_).value_or(0);
+      stalled = left > 0 && left >= last;
+      if (left == 0 || last != SIZE_MAX) break;
+      last = left;
+    }
   } catch (const std::exception&) {
     // Timed out, reset or cancelled, or (std::logic_error) another task
     // waits in a write or read of this stream: close regardless, which
@@ -735,15 +747,9 @@ task<void> tcp_stream::linger_close(duration limit, std::size_t max_discard) {
   }
   // A peer that stopped taking its bytes is reset, as write_cancelled()
   // says: closed, the kernel went on holding them for it (found by review).
-  // So is one that took none of those the kernel took at once, through the
-  // whole discard: 1.1 MB of answers to a client that pipelined past
-  // --max-requests and read none sat in FIN_WAIT1 for minutes (found by
-  // review).
-  bool stalled = false;
-  if (unacked && *unacked > 0) {
-    std::optional<std::size_t> left = unacknowledged_bytes(fd_);
-    stalled = left && *left >= *unacked;
-  }
+  // So is one that took none of those the kernel took at once: 1.1 MB of
+  // answers to a client that pipelined past --max-requests and read none
+  // sat in FIN_WAIT1 for minutes (found by review).
   if (write_cancelled_ || stalled)
     abort();
   else

@@ -21,8 +21,7 @@ import unittest
 
 from server_contract import IdleTimeoutContract, ProcessContract
 from weftproc import (SANITIZED, BackgroundSender, memory_kib, nothing_more_arrives, recv_exactly, recv_until_closed,
-                      recv_until_closed_or_reset, run_clients,
-                      send_in_two, send_with_eof, split_points, start_weft, start_weft_for_class, wait_until_blocked,
+                      recv_until_closed_or_reset, run_clients, send_in_two, send_with_eof, server_side_states, split_points, start_weft, start_weft_for_class, wait_until_blocked,
                       weft_cli)
 
 NAME, QUEST, COLOR = b"What is your name?", b"What is your quest?", b"What is your favorite color?"
@@ -154,6 +153,23 @@ class QaQuestions:
         sender = BackgroundSender(s, b"z" * 300_000, shutdown=True)
         self.assertEqual(recv_until_closed(s), TOO_LONG)
         sender.join()
+
+    def test_answers_a_client_takes_none_of_through_a_lingering_close_are_reset_not_held(self):
+        # 10,000 answers the kernel took whole, then an overlong question:
+        # the close lingers 1 s, and its FIN left ~230 KB the client never
+        # read in FIN_WAIT1 for minutes (found by review).
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.addCleanup(s.close)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.settimeout(5.0)
+        s.connect(("127.0.0.1", self.server.port))
+        s.sendall(QUEST * 10_000 + b"x" * (MAX_QUESTION + 1))
+        port = s.getsockname()[1]
+        deadline = time.monotonic() + 1.0 + 2.5
+        while server_side_states(self.server.port, port) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(server_side_states(self.server.port, port), [],
+                         "closed with a FIN and its answers still unread (04: FIN_WAIT1), or never closed (01)")
 
     # --- end of input ----------------------------------------------------
 

@@ -302,8 +302,9 @@ class tcp_stream {
   // max_discard alone destroyed the answers still queued for a client that
   // pipelined past --max-requests (found by review). A flush cut at
   // `limit`, by a peer that stopped reading, ends in a reset (abort(), see
-  // write_cancelled()), and so does a discard cut at `limit` while the peer
-  // took none of what the kernel holds for it. Never throws.
+  // write_cancelled()). A discard cut at `limit` while the kernel still
+  // holds bytes for the peer gets `limit` once more; a peer that took none
+  // of them from one to the next is reset too. Never throws.
   task<void> linger_close(duration limit = std::chrono::seconds(1),
                           std::size_t max_discard = 1 << 20);
   // Closes now. An operation another green thread is suspended in on this

@@ -340,16 +340,17 @@ void qa_connection::discard_input() {
 
 void qa_connection::end_linger(std::size_t last) noexcept {
   linger_timer_ = no_timer;
-  std::size_t left = unacknowledged_bytes(fd_.get()).value_or(0);
-  if (left > 0 && last == SIZE_MAX) {
+  bool first_look = last == SIZE_MAX;
+  peer_intake seen = look_at_intake(fd_.get(), last);
+  if (seen == peer_intake::taking && first_look) {
     try {
-      linger_timer_ = svc_.owner().run_after(linger_look, [this, left] { end_linger(left); });
+      linger_timer_ = svc_.owner().run_after(linger_look, [this, last] { end_linger(last); });
       return;
     } catch (const std::bad_alloc&) {
       // no second look: closed as it is
     }
   }
-  if (left > 0 && left >= last) reset_when_closed(fd_.get());
+  if (seen == peer_intake::stalled) reset_when_closed(fd_.get());
   close();
 }
 

@@ -32,4 +32,12 @@ std::optional<std::size_t> unacknowledged_bytes(int fd) noexcept {
   return static_cast<std::size_t>(r.value);
 }
 
+peer_intake look_at_intake(int fd, std::size_t& last) noexcept {
+  std::size_t left = unacknowledged_bytes(fd).value_or(0);
+  if (left == 0) return peer_intake::nothing_owed;
+  if (left >= last) return peer_intake::stalled;
+  last = left;
+  return peer_intake::taking;
+}
+
 }  // namespace weft

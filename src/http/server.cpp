@@ -749,21 +749,16 @@ struct head_deadlines {
 // Whether a connection whose idle timeout has run out waits one more: its
 // client has yet to acknowledge answers that the kernel took whole (with no
 // wait, so no write timeout ran), and has taken some since `last`, what it
-// had yet to at the last such look (SIZE_MAX at first). One that took none
-// is reset: closed with a FIN, the kernel went on sending them alone
+// had yet to at the last such look (SIZE_MAX at first; look_at_intake).
+// One that took none is reset: closed with a FIN, the kernel went on sending them alone
 // (FIN_WAIT1) for minutes, up to tcp_wmem's 4 MiB a connection (found by
 // review). So a client still taking them over a slow path is not cut, and
 // one that stopped reading is reset one to two idle timeouts after its
 // answers left.
 bool still_taking_answers(tcp_stream& s, std::size_t& last) noexcept {
-  std::optional<std::size_t> left = unacknowledged_bytes(s.native_handle());
-  if (!left || *left == 0) return false;
-  if (*left < last) {
-    last = *left;
-    return true;
-  }
-  s.abort();
-  return false;
+  peer_intake seen = look_at_intake(s.native_handle(), last);
+  if (seen == peer_intake::stalled) s.abort();
+  return seen == peer_intake::taking;
 }
 
 // Whether a connection may close as soon as its last answer has left, with

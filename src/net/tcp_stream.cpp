@@ -735,10 +735,10 @@ task<void> tcp_stream::linger_close(duration limit, std::size_t max_discard) {
       } catch (const std::system_error& e) {
         if (e.code() != std::errc::timed_out) throw;
       }
-      std::size_t left = unacknowledged_bytes(fd_).value_or(0);
-      stalled = left > 0 && left >= last;
-      if (left == 0 || last != SIZE_MAX) break;
-      last = left;
+      bool first_look = last == SIZE_MAX;
+      peer_intake seen = look_at_intake(fd_, last);
+      stalled = seen == peer_intake::stalled;
+      if (seen != peer_intake::taking || !first_look) break;
     }
   } catch (const std::exception&) {
     // Timed out, reset or cancelled, or (std::logic_error) another task

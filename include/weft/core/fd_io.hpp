@@ -43,4 +43,15 @@ bool all_sent_acknowledged(int fd) noexcept;
 // that is not a socket.
 std::optional<std::size_t> unacknowledged_bytes(int fd) noexcept;
 
+// Whether the peer of stream socket `fd` is taking what the kernel holds
+// for it, judged from one look to the next: `last` is what it had yet to
+// acknowledge at the look before (SIZE_MAX before the first), and is set
+// to what it has now when that is less. nothing_owed: all acknowledged
+// (or not a socket); taking: less than at the look before, as any bytes
+// owed are at the first look; stalled: none taken since. For a close that
+// gives a peer one more period, and resets one that stopped reading rather
+// than leave the kernel sending to it alone for minutes (FIN_WAIT1).
+enum class peer_intake { nothing_owed, taking, stalled };
+peer_intake look_at_intake(int fd, std::size_t& last) noexcept;
+
 }  // namespace weft

@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <thread>
 #include <utility>
@@ -34,6 +35,25 @@ std::pair<unique_fd, unique_fd> tcp_pair() {
   return {std::move(client), std::move(server)};
 }
 
+// Writes to non-blocking `fd` until its send queue is full, and the peer's
+// receive buffer with it: what waits behind them is unacknowledged. The
+// bytes written.
+std::size_t fill_send_queue(int fd) {
+  std::vector<char> bytes(1 << 20, 'x');
+  std::size_t sent = 0;
+  for (;;) {
+    io_result r = write_some(fd, bytes.data(), bytes.size());
+    if (r.would_block()) return sent;
+    EXPECT_FALSE(r.failed());
+    if (r.failed()) return sent;
+    sent += r.bytes;
+    if (sent >= std::size_t{1} << 30) {
+      ADD_FAILURE() << "the send queue took 1 GiB without filling";
+      return sent;
+    }
+  }
+}
+
 bool acknowledged_within(int fd, std::chrono::milliseconds limit) {
   auto until = std::chrono::steady_clock::now() + limit;
   while (!all_sent_acknowledged(fd)) {
@@ -52,17 +72,7 @@ TEST(all_sent_acknowledged, holds_for_a_socket_that_has_sent_nothing) {
 // reset that close sends then destroys nothing the peer has not received.
 TEST(all_sent_acknowledged, is_false_while_the_peer_has_not_taken_what_was_sent) {
   auto [client, server] = tcp_pair();
-  // Until the send queue is full: the peer's receive buffer is full too,
-  // and what waits behind it is unacknowledged.
-  std::vector<char> bytes(1 << 20, 'x');
-  std::size_t sent = 0;
-  for (;;) {
-    io_result r = write_some(server.get(), bytes.data(), bytes.size());
-    if (r.would_block()) break;
-    ASSERT_FALSE(r.failed());
-    sent += r.bytes;
-    ASSERT_LT(sent, std::size_t{1} << 30);
-  }
+  std::size_t sent = fill_send_queue(server.get());
   EXPECT_FALSE(all_sent_acknowledged(server.get()));
   std::thread reader([fd = client.get(), sent] {
     std::vector<char> sink(1 << 16);
@@ -82,14 +92,7 @@ TEST(all_sent_acknowledged, is_false_while_the_peer_has_not_taken_what_was_sent)
 TEST(unacknowledged_bytes, falls_as_the_peer_reads_what_was_sent) {
   auto [client, server] = tcp_pair();
   EXPECT_EQ(unacknowledged_bytes(server.get()), std::size_t{0});
-  std::vector<char> bytes(1 << 20, 'x');
-  for (std::size_t sent = 0;;) {
-    io_result r = write_some(server.get(), bytes.data(), bytes.size());
-    if (r.would_block()) break;
-    ASSERT_FALSE(r.failed());
-    sent += r.bytes;
-    ASSERT_LT(sent, std::size_t{1} << 30);
-  }
+  fill_send_queue(server.get());
   std::optional<std::size_t> full = unacknowledged_bytes(server.get());
   ASSERT_TRUE(full.has_value());
   ASSERT_GT(*full, 0u);
@@ -102,6 +105,41 @@ TEST(unacknowledged_bytes, falls_as_the_peer_reads_what_was_sent) {
     ASSERT_GT(::read(client.get(), sink.data(), sink.size()), 0);
   }
   EXPECT_TRUE(unacknowledged_bytes(server.get()).has_value());
+}
+
+// The lingering and idle closes' test of a peer that stopped reading:
+// bytes owed are "taking" at the first look, "stalled" at the next while
+// the peer reads none, "taking" again once it reads, and "nothing_owed"
+// once it has them all.
+TEST(look_at_intake, tells_a_peer_that_reads_from_one_that_stopped) {
+  auto [client, server] = tcp_pair();
+  std::size_t last = SIZE_MAX;
+  EXPECT_EQ(look_at_intake(server.get(), last), peer_intake::nothing_owed);
+  std::size_t sent = fill_send_queue(server.get());
+  ASSERT_EQ(look_at_intake(server.get(), last), peer_intake::taking);
+  std::size_t first = last;
+  EXPECT_EQ(look_at_intake(server.get(), last), peer_intake::stalled);
+  EXPECT_EQ(last, first) << "a stalled look keeps the count it compares with";
+  std::vector<char> sink(4096);
+  std::size_t got = 0;
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  peer_intake seen = peer_intake::stalled;
+  while (seen == peer_intake::stalled) {  // its window opens once it has read enough
+    ASSERT_LT(std::chrono::steady_clock::now(), until);
+    ssize_t n = ::read(client.get(), sink.data(), sink.size());
+    ASSERT_GT(n, 0);
+    got += static_cast<std::size_t>(n);
+    seen = look_at_intake(server.get(), last);
+  }
+  EXPECT_EQ(seen, peer_intake::taking);
+  EXPECT_LT(last, first);
+  while (got < sent) {
+    ssize_t n = ::read(client.get(), sink.data(), sink.size());
+    ASSERT_GT(n, 0);
+    got += static_cast<std::size_t>(n);
+  }
+  ASSERT_TRUE(acknowledged_within(server.get(), std::chrono::seconds(5)));
+  EXPECT_EQ(look_at_intake(server.get(), last), peer_intake::nothing_owed);
 }
 
 TEST(unacknowledged_bytes, is_nothing_for_a_descriptor_that_is_not_a_socket) {

@@ -12,6 +12,7 @@ namespace weft::app {
 
 struct http_flags {
   std::uint64_t max_body = 8u << 20;
+  std::uint64_t max_body_memory = http::default_body_budget;  // all bodies held at once
   std::size_t max_request_line = 8192;
   std::size_t max_head = 65536;
   std::size_t max_fields = 100;

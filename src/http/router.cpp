@@ -55,7 +55,21 @@ router& router::add(std::string method, std::string_view pattern, response answe
   return add_route(std::move(method), pattern, {{}, std::move(copy), o, std::move(fixed)});
 }
 
+namespace {
+void check_options(const route_options& o) {
+  if (o.stream_body && o.ignore_body)
+    throw std::invalid_argument("router: a route cannot both stream its body and ignore it");
+}
+}  // namespace
+
+router& router::set_fallback(route_handler h) {
+  check_options(h.options);
+  fallback_ = std::move(h);
+  return *this;
+}
+
 router& router::add_route(std::string method, std::string_view pattern, route_handler h) {
+  check_options(h.options);
   // A token (RFC 9110 §9.1), as the Allow line that names it must be: one
   // with a space or a control byte could not be put in it, and a request
   // for the path with another method lost its connection unanswered.

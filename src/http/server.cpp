@@ -304,11 +304,18 @@ void answer_fixed(tcp_stream& s, const request& req, const detail::fixed_answer&
 // What a request with a body keeps while it is served: its head, copied
 // out of the stream's buffer (which may move as the body arrives), the
 // fields parsed from that copy, the body's reader, and the body when the
-// server reads it whole.
+// server reads it whole, with what it took from the servers' budget.
 struct request_body {
   std::string head, body;
   std::vector<header_field> fields;
   std::optional<detail::body_source> source;
+  memory_budget::lease taken;
+  // A refused body's bytes, and their share of the budget, go back before
+  // the error answer's lingering close, not after it.
+  void drop_body() noexcept {
+    body = std::string();
+    taken = memory_budget::lease();
+  }
 };
 
 // The head's views point into the stream's buffer, which may move as the
@@ -347,7 +354,7 @@ task<int> take_body(tcp_stream& s, deadline& dl, weft::detail::task_context& own
   // declaring more than the limit got 413 where the method was wrong, and
   // hello answered a client that expected 100-continue with a 100 and a
   // wait for a body it would drop (found by review).
-  const bool unread = h == nullptr || h->fixed != nullptr;
+  const bool unread = h == nullptr || h->fixed != nullptr || h->options.ignore_body;
   if (!unread && head.body == body_kind::content_length && head.content_length > limit)
     co_return 413;
   // Unread, a chunked body is bounded by what is dropped (below), not by a
@@ -378,6 +385,8 @@ task<int> take_body(tcp_stream& s, deadline& dl, weft::detail::task_context& own
   // so a client pays in bytes sent for the memory it takes. Reserved, a
   // head declaring 1 TiB under a large limit cost 1 TiB (bad_alloc). The
   // pieces already in are taken in a plain loop, an await only for more.
+  // What it holds is taken from the budget as it grows: past it, a 503.
+  b.taken = memory_budget::lease(opts.body_budget);
   for (;;) {
     std::string_view piece = body.next_buffered();
     if (piece.empty()) {
@@ -387,6 +396,7 @@ task<int> take_body(tcp_stream& s, deadline& dl, weft::detail::task_context& own
       if (piece.empty()) break;
     }
     if (!unread) {
+      if (!b.taken.take(piece.size())) co_return 503;
       b.body.append(piece);
     } else if ((dropped += piece.size()) > dropped_max) {
       answer_at_once();
@@ -941,9 +951,11 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
     const route_handler* h = routes.match(req, allow);
     if (with_body) {
       int st = co_await take_body(s, dl, *me->ctx, req, *with_body, h, opts);
-      if (st != 0)
+      if (st != 0) {
+        with_body->drop_body();
         co_return co_await fail(s, st, req.method() == "HEAD", opts, log,
                                 first_line(with_body->head));
+      }
     }
 
     // 3. The answer. A fixed one (router::add with a response) whose request

@@ -10,7 +10,7 @@ import unittest
 from weftproc import weft_cli
 
 COMMON = ("--host",)
-HTTP = COMMON + ("--max-body", "--max-request-line", "--max-header-bytes", "--max-headers",
+HTTP = COMMON + ("--max-body", "--max-body-memory", "--max-request-line", "--max-header-bytes", "--max-headers",
                  "--header-timeout", "--body-timeout", "--idle-timeout", "--write-timeout",
                  "--max-requests")
 LOOSENING = {
@@ -23,7 +23,7 @@ LOOSENING = {
 
 # The defaults docs/security.md gives, as --help prints them.
 DEFAULTS = {
-    "--max-body": "8388608", "--max-request-line": "8192", "--max-header-bytes": "65536",
+    "--max-body": "8388608", "--max-body-memory": "1073741824", "--max-request-line": "8192", "--max-header-bytes": "65536",
     "--max-headers": "100", "--header-timeout": "10", "--body-timeout": "30",
     "--idle-timeout": "60", "--write-timeout": "30", "--max-requests": "10000",
     "--max-line": "65536", "--host": "127.0.0.1",
@@ -61,7 +61,7 @@ class UsageErrors(unittest.TestCase):
 
 # Every whole-number flag, by subcommand.
 WHOLE_NUMBERS = ("--port", "--threads", "--backlog")
-HTTP_WHOLE_NUMBERS = WHOLE_NUMBERS + ("--max-body", "--max-request-line", "--max-header-bytes",
+HTTP_WHOLE_NUMBERS = WHOLE_NUMBERS + ("--max-body", "--max-body-memory", "--max-request-line", "--max-header-bytes",
                                       "--max-headers", "--max-requests")
 WHOLE_NUMBER_FLAGS = {
     "hello": HTTP_WHOLE_NUMBERS,
@@ -86,6 +86,16 @@ class NumbersAreDecimal(unittest.TestCase):
                         self.assertEqual(result.returncode, 2, result.stderr)
                         self.assertNotIn(b"listening", result.stdout)
                         self.assertIn(flag.encode(), result.stderr)
+
+    def test_a_body_limit_past_the_body_memory_is_refused(self):
+        # No such body could ever be held: each would get 503.
+        for subcommand in ("hello", "inspect", "files"):
+            with self.subTest(subcommand):
+                result = weft_cli(subcommand, "--port", "0", "--max-body", "2000",
+                                  "--max-body-memory", "1999", timeout=10)
+                self.assertEqual(result.returncode, 2, result.stderr)
+                self.assertNotIn(b"listening", result.stdout)
+                self.assertIn(b"--max-body-memory", result.stderr)
 
     def test_an_empty_access_log_path_is_refused_not_taken_for_no_log(self):
         # --access-log "$LOG" with LOG unset turned the log off unnoticed.

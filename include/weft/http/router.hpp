@@ -50,6 +50,13 @@ struct route_options {
   // first, and request::body() holds it. A plain handler may take it too,
   // to answer from the head alone (a 401, a 403) with the body unread.
   bool stream_body = false;
+  // The handler never looks at a body (a file server's GET): it is
+  // dropped as an unrouted request's is, up to 256 KiB read for
+  // keep-alive, past that left unread and the connection closed after the
+  // answer; request::body() is empty, and the body limit does not apply.
+  // Read whole, a client could make the server hold max_body for nothing.
+  // Not with stream_body (router::add throws std::invalid_argument).
+  bool ignore_body = false;
   // This route's body limit in bytes, above or below the server's
   // (parse_limits::max_body); 0: the server's. Past it: 413.
   std::uint64_t max_body = 0;
@@ -103,12 +110,10 @@ class router {
   // Requests for a path no route has (a path routed for other methods
   // still gets 405).
   router& fallback(handler h, route_options o = {}) {
-    fallback_ = {std::move(h), {}, o, {}};
-    return *this;
+    return set_fallback({std::move(h), {}, o, {}});
   }
   router& fallback(plain_handler h, route_options o = {}) {
-    fallback_ = {{}, std::move(h), o, {}};
-    return *this;
+    return set_fallback({{}, std::move(h), o, {}});
   }
 
   // The handler for req (binding its params), or nullptr. On nullptr,
@@ -125,6 +130,7 @@ class router {
 
  private:
   router& add_route(std::string method, std::string_view pattern, route_handler h);
+  router& set_fallback(route_handler h);
   const route_handler* match_walk(request& req, std::string& allow) const;
   struct route {
     std::string method;

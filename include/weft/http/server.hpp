@@ -29,6 +29,7 @@
 // are shared read-only, by reference (see serve_connection).
 
 #include <weft/core/time.hpp>
+#include <weft/http/memory_budget.hpp>
 #include <weft/http/router.hpp>
 #include <weft/net/tcp_stream.hpp>
 
@@ -48,6 +49,12 @@ struct server_options {
   // is taken as that.
   std::size_t max_requests = 10000;
   std::FILE* access_log = nullptr;  // Common Log Format, or none
+  // What the bodies read whole (not a stream_body route's) take from as
+  // they arrive, shared with every server pointing at the same budget; a
+  // body that would take it past its size is refused with 503, and its
+  // connection closes. nullptr: unbounded, each body bounded by its limit
+  // alone. The default is the process's own (1 GiB), shared.
+  memory_budget* body_budget = &memory_budget::process_default();
 };
 
 // Opens an access log for server_options::access_log: `where` is a file,

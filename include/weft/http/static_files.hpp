@@ -3,14 +3,19 @@
 //
 //   auto files = std::make_shared<http::static_files>("public", http::static_files_options{});
 //   router r;
-//   r.fallback([files](http::request& req) { return files->serve(req); });
+//   r.fallback([files](http::request& req) { return files->serve(req); },
+//              {.ignore_body = true});
 //
 // Or beneath a path of a larger site, the rest of it routed elsewhere:
 //
 //   http::static_files_options o;
 //   o.mount = "/static";
 //   auto assets = std::make_shared<http::static_files>("public", o);
-//   r.get("/static/*", [assets](http::request& req) { return assets->serve(req); });
+//   r.get("/static/*", [assets](http::request& req) { return assets->serve(req); },
+//         {.ignore_body = true});
+//
+// A file needs no request body: with ignore_body one is dropped, not held
+// (see route_options).
 //
 // GET and HEAD only (405 with Allow otherwise). Targets go through
 // resolve_static_path (decoded once, normalized, hostile forms refused) and

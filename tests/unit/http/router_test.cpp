@@ -330,3 +330,15 @@ TEST(router, a_large_or_connect_fixed_answer_is_answered_by_its_copy) {
   outcome o = route(r, "GET", "/large");
   EXPECT_EQ(r.match(o.req, o.allow)->plain(o.req).body().size(), 64u * 1024);
 }
+
+TEST(router, a_route_cannot_both_stream_its_body_and_ignore_it) {
+  router r;
+  auto plain = [](request&) { return response(200); };
+  EXPECT_THROW(r.post("/", plain, {.stream_body = true, .ignore_body = true}),
+               std::invalid_argument);
+  EXPECT_THROW(r.fallback(plain_handler(plain), {.stream_body = true, .ignore_body = true}),
+               std::invalid_argument);
+  EXPECT_EQ(route(r, "POST", "/").status, 0) << "nothing refused was added";
+  r.get("/", plain, {.ignore_body = true});
+  EXPECT_EQ(route(r, "GET", "/").status, 200);
+}

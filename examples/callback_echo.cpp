@@ -79,7 +79,7 @@ class echo_server {
  private:
   void add(unique_fd fd) {
     auto c = std::make_unique<connection>(loop_, std::move(fd), [this](connection* gone) {
-      // Freed on a later turn, never inside its own callback.
+      // Freed later, on the loop's ready phase, never inside its own callback.
       loop_.defer([this, gone] { connections_.erase(gone); });
     });
     connection* key = c.get();

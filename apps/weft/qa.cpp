@@ -151,8 +151,8 @@ class qa_service final : public service {
     for (auto& [key, c] : connections_) c->cut_if_owing();
   }
 
-  // Second step of closing: free the connection on a later loop turn, never
-  // inside its own callback.
+  // Second step of closing: free the connection later, on the loop's ready
+  // phase, never inside its own callback.
   void release(qa_connection* c) {
     loop_.defer([this, c] {
       connections_.erase(c);

@@ -96,7 +96,9 @@ void add_common_flags(CLI::App& cmd, common_options& opts, int default_port) {
       ->capture_default_str()
       ->transform(decimal())
       ->check(CLI::Range(0, 65535));
-  cmd.add_option("--threads", opts.threads, "Loops (threads); 0 = one per core")
+  cmd.add_option("--threads", opts.threads,
+                 "Loops (threads); 0 = one per core. More than one listen on the port with "
+                 "SO_REUSEPORT, which another process of the same user can join")
       ->capture_default_str()
       ->transform(decimal())
       ->check(CLI::Range(0, 1024));
@@ -107,9 +109,10 @@ void add_common_flags(CLI::App& cmd, common_options& opts, int default_port) {
   cmd.add_option("--trigger", opts.trigger, "epoll mode for connections: level or edge")
       ->capture_default_str()
       ->check(CLI::IsMember({"level", "edge"}));
-  cmd.add_option("--shutdown-timeout", opts.shutdown_grace,
-                 "Seconds that work in flight may take after SIGINT/SIGTERM before it is cut; "
-                 "a second signal cuts it at once")
+  cmd.add_option(
+         "--shutdown-timeout", opts.shutdown_grace,
+         "Seconds that work in flight may take after SIGINT, SIGTERM or SIGHUP before it is cut; "
+         "a second signal cuts it at once")
       ->capture_default_str()
       ->check(seconds(0, 86400));
   cmd.add_flag("--reuse-port", opts.reuse_port,

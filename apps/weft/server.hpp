@@ -1,7 +1,7 @@
 #pragma once
 // What every `weft` subcommand shares: the common flags, binding one
 // SO_REUSEPORT listener per loop, the readiness line, and graceful stop on
-// SIGINT/SIGTERM with exit status 0.
+// SIGINT, SIGTERM or SIGHUP with exit status 0.
 
 #include <weft/net/loop_group.hpp>
 #include <weft/net/tcp_listener.hpp>

@@ -10,6 +10,10 @@
 // an event already fetched for it in the current batch is dropped, and a
 // handler that destroys its own watcher keeps its captures until it returns.
 //
+// The constructor throws std::logic_error for an fd already watched, or one
+// a green thread waits on, and std::system_error when epoll refuses the fd
+// (a regular file, or out of memory); set_events throws the latter too.
+//
 // Threading: belongs to its loop's thread. Not copyable or movable (the loop
 // holds its address); hold it in a unique_ptr to move it around.
 // The watcher does not own the fd; stop (or destroy) it before closing the fd.

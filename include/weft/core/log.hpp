@@ -1,6 +1,10 @@
 #pragma once
 // Minimal logging to stderr. Each message is written with one write(2), so
-// lines from different loop threads never interleave. Safe from any thread.
+// lines from different loop threads never interleave, and never waited
+// for: stderr is often a pipe or terminal that may stop taking, and a
+// loop must not stop with it. A message it does not take is dropped, and
+// one it takes part of is cut short (the next starts a line of its own).
+// Safe from any thread.
 
 #include <exception>
 #include <initializer_list>

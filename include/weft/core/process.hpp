@@ -8,7 +8,9 @@
 //     ...
 //   }
 //
-// Threading: call from main, before other threads start.
+// Threading: call the settings from main, before other threads start;
+// write_unless_signalled from any thread (it looks at that thread's own
+// blocked and pending signals).
 
 #include <cstdint>
 #include <initializer_list>

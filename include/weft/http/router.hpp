@@ -78,6 +78,8 @@ struct route_handler {
   std::shared_ptr<const detail::fixed_answer> fixed;
 };
 
+// Routes are tried in the order they were added: the first whose method
+// and pattern match wins, so add "/users/me" before "/users/:id".
 class router {
  public:
   // `method` is matched case-sensitively, as RFC 9110 §9.1 says; one that

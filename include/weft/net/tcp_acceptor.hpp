@@ -5,8 +5,12 @@
 //   weft::tcp_acceptor acc(loop, std::move(listener), [&](weft::unique_fd fd) { ... });
 //
 // Per readiness event it accepts at most `batch` connections, so a storm of
-// connects cannot starve existing clients. On EMFILE/ENFILE it disarms the
-// listener, logs once, and re-arms on a back-off timer (10 ms to 640 ms).
+// connects cannot starve existing clients. Out of descriptors or memory
+// (EMFILE, ENFILE, ENOBUFS, ENOMEM) it disarms the listener, logs once, and
+// re-arms on a back-off timer (10 ms to 640 ms). A failure of one
+// connection (ECONNABORTED, a pending network error) is skipped; any other
+// error, which a callback has no one to throw to, is logged and paused on
+// the same back-off.
 //
 // Threading: belongs to its loop's thread; not movable.
 

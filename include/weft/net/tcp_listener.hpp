@@ -5,10 +5,10 @@
 //   for (;;) spawn(loop, serve(co_await l.accept()));   // green threads
 //
 // Or with callbacks, see tcp_acceptor. accept4 returns non-blocking,
-// close-on-exec sockets. When the process runs out of descriptors
-// (EMFILE/ENFILE), accepting pauses with a growing back-off (10 ms to
-// 640 ms) and logs once, while existing connections are served; it never
-// spins (DESIGN-NOTES §4).
+// close-on-exec sockets. When the process runs out of descriptors or
+// memory (EMFILE, ENFILE, ENOBUFS, ENOMEM), accepting pauses with a growing
+// back-off (10 ms to 640 ms) and logs once, while existing connections are
+// served; it never spins (DESIGN-NOTES §4).
 //
 // Threading: bind anywhere; accept on one loop's green threads, and close or
 // destroy it on that loop's thread (running or not): the listener remembers
@@ -62,7 +62,10 @@ class tcp_listener {
   // std::logic_error. After `batch` accepts in a row that found a
   // connection waiting, the next first gives the loop a turn, so a storm of
   // connects cannot starve the rest of it. The listener may be moved while
-  // an accept() waits: the accept goes on with the moved-to listener.
+  // an accept() waits: the accept goes on with the moved-to listener. A
+  // failure of one connection (ECONNABORTED, a pending network error) is
+  // skipped; any other error but a shortage (a listener closed under it)
+  // throws std::system_error.
   static constexpr int batch = 64;
   task<tcp_stream> accept();
   // One accept4 attempt: a connected fd, or an empty one with errno in err.

@@ -2,8 +2,8 @@
 // The per-green-thread context that cancellation and timeouts work through.
 // Users rarely touch this; awaitables do.
 //
-// Every spawned task has one context, stored in its root frame. Each task<T>
-// awaited inside it inherits a pointer to it. At most one operation of a
+// Every spawned task has one context, allocated beside its root frame by
+// spawn. Each task<T> awaited inside it inherits a pointer to it. At most one operation of a
 // green thread is suspended at a time, so the context records that one
 // operation's cancel hook. Cancelling calls the hook, which really stops the
 // operation (removes the fd interest, the timer, or the queue entry) and

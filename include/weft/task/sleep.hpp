@@ -121,7 +121,10 @@ inline detail::sleep_awaiter sleep(duration d) noexcept {
 
 // Suspends until fd is readable/writable. The fd must not be registered in
 // watch mode (io_watcher) at the same time. Call loop::io_forget(fd) before
-// closing an fd that was waited on.
+// closing an fd that was waited on. Throws std::logic_error for an fd an
+// io_watcher holds, or one another green thread already waits on in the
+// same direction; std::system_error when epoll refuses the fd (a regular
+// file, or out of memory).
 inline detail::fd_awaiter readable(int fd, trigger t = trigger::level) noexcept {
   detail::fd_awaiter a;
   a.fd = fd;

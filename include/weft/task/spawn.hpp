@@ -61,8 +61,10 @@ class green_thread {
   detail::root_state* state_ = nullptr;  // reference-counted; loop thread only
 };
 
-// `name` appears in logs. It must outlive the task: pass a string literal.
-// (A std::string per green thread would cost 32 bytes per idle connection.)
+// `name` appears in logs. spawn copies it into the handle's shared state;
+// spawn_n and task_group::spawn keep the pointer, so theirs must outlive
+// the task: pass a string literal. (A std::string per green thread would
+// cost 32 bytes per idle connection.)
 green_thread spawn(loop& l, task<void> t, const char* name = "task");
 // Detached, with no handle: saves the handle's shared state (the Eventlet
 // spawn_n). Used for one green thread per connection.

@@ -9,8 +9,11 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "commands.hpp"
 #include "http_service.hpp"
@@ -88,74 +91,129 @@ std::size_t escaped_size(std::string_view s) noexcept {
   return n;
 }
 
-void json_string(std::string& out, std::string_view s) {
-  out += '"';
-  append_escaped(out, s);
-  out += '"';
+// The answer, in order: JSON text as it is, or bytes to escape.
+struct json_part {
+  std::string_view bytes;
+  bool escape;
+};
+
+// The answer's parts for `req`, each string of the request passed through
+// `keep` (which may copy it) and the body viewed where it is.
+template <class Keep>
+std::vector<json_part> parts_of(const http::request& req, Keep keep) {
+  std::vector<json_part> parts;
+  auto text = [&](std::string_view t) { parts.push_back({t, false}); };
+  auto string = [&](std::string_view s) {
+    text("\"");
+    parts.push_back({keep(s), true});
+    text("\"");
+  };
+  auto fields = [&](std::span<const http::header_field> fs) {
+    text("[");
+    for (std::size_t i = 0; i < fs.size(); ++i) {
+      text(i ? ", [" : "[");
+      string(fs[i].name);
+      text(", ");
+      string(fs[i].value);
+      text("]");
+    }
+    text("]");
+  };
+  parts.reserve(16 + 10 * (req.headers().size() + req.trailers().size()));
+  text("{\"method\": ");
+  string(req.method());
+  text(", \"target\": ");
+  string(req.target());
+  text(", \"version\": ");
+  string(req.version());
+  text(", \"headers\": ");
+  fields(req.headers());
+  text(", \"body\": \"");
+  parts.push_back({req.body(), true});  // lives until the answer has gone
+  text("\", \"trailers\": ");
+  fields(req.trailers());
+  text("}");
+  return parts;
 }
 
-void json_fields(std::string& out, std::span<const http::header_field> fields) {
-  out += '[';
-  for (std::size_t i = 0; i < fields.size(); ++i) {
-    if (i) out += ", ";
-    out += '[';
-    json_string(out, fields[i].name);
-    out += ", ";
-    json_string(out, fields[i].value);
-    out += ']';
-  }
-  out += ']';
+std::uint64_t size_of(const std::vector<json_part>& parts) noexcept {
+  std::uint64_t n = 0;
+  for (const json_part& p : parts) n += p.escape ? escaped_size(p.bytes) : p.bytes.size();
+  return n;
 }
 
-// A body whose JSON is larger is streamed from the request's own bytes,
-// `piece` of them escaped per write: built whole, a body of bytes that
-// take six each (\u00XX) cost seven times --max-body per connection, 56
-// MiB at the default, twice that while the string grew.
+// An answer whose JSON is larger is streamed, a write at a time of at
+// least `flush_at` bytes (sent from here, not copied: see write_all),
+// escaped `piece` raw bytes at a time: what a client that reads slowly or
+// never holds is about its own bytes. Built whole, the JSON of a head of
+// 0xFF bytes (each \u00ff) was 384 KiB, copied into the producer and again
+// into its coroutine, with 64 KiB of body escaped onto a copy: 1,258 KiB a
+// connection for a 75 KB request (found by review). Built whole, a body of
+// such bytes cost seven times --max-body a connection.
 constexpr std::size_t built_whole_max = std::size_t{64} << 10;
-constexpr std::size_t piece = std::size_t{64} << 10;
+constexpr std::size_t flush_at = std::size_t{64} << 10;
+constexpr std::size_t piece = std::size_t{8} << 10;
 
-// Sends `out` (the JSON up to the body's opening quote), the body escaped,
-// and `tail` (from its closing quote), `piece` body bytes a write.
-task<void> send_description(http::body_writer& w, std::string out, std::string_view body,
-                            std::string tail) {
-  for (std::size_t at = 0; at < body.size(); at += piece) {
-    append_escaped(out, body.substr(at, piece));
-    if (body.size() - at <= piece) out += tail;
-    co_await w.write(out);
-    out.clear();
+// The streamed answer's own copy of the request's head strings, whose views
+// end with the handler (message.hpp); the body's last until it has gone.
+struct description {
+  std::string head;
+  std::vector<json_part> parts;
+
+  explicit description(const http::request& req) {
+    std::size_t n = req.method().size() + req.target().size() + req.version().size();
+    for (auto fs : {req.headers(), req.trailers()})
+      for (const auto& f : fs) n += f.name.size() + f.value.size();
+    head.reserve(n);  // never grows past it: the parts view into it
+    parts = parts_of(req, [this](std::string_view s) {
+      std::size_t at = head.size();
+      head += s;
+      return std::string_view(head).substr(at);
+    });
   }
+};
+
+task<void> send_description(http::body_writer& w, std::shared_ptr<const description> d) {
+  std::string out;
+  out.reserve(flush_at + 6 * piece);
+  for (const json_part& p : d->parts) {
+    for (std::size_t at = 0; at < p.bytes.size(); at += piece) {
+      std::string_view some = p.bytes.substr(at, piece);
+      if (p.escape) {
+        append_escaped(out, some);
+      } else {
+        out += some;
+      }
+      if (out.size() >= flush_at) {
+        co_await w.write(out);
+        out.clear();
+      }
+    }
+  }
+  co_await w.write(out);  // an empty write sends nothing
 }
 
 }  // namespace
 
 http::response describe_request(const http::request& req) {
-  std::string out = "{\"method\": ";
-  json_string(out, req.method());
-  out += ", \"target\": ";
-  json_string(out, req.target());
-  out += ", \"version\": ";
-  json_string(out, req.version());
-  out += ", \"headers\": ";
-  json_fields(out, req.headers());
-  out += ", \"body\": \"";
-  std::string tail = "\", \"trailers\": ";
-  json_fields(tail, req.trailers());
-  tail += '}';
-  std::string_view body = req.body();
-  std::size_t body_size = escaped_size(body);
-  if (body_size <= built_whole_max) {
-    out.reserve(out.size() + body_size + tail.size());
-    append_escaped(out, body);
-    out += tail;
+  std::vector<json_part> parts = parts_of(req, [](std::string_view s) { return s; });
+  std::uint64_t size = size_of(parts);
+  if (size <= built_whole_max) {
+    std::string out;
+    out.reserve(size);
+    for (const json_part& p : parts) {
+      if (p.escape) {
+        append_escaped(out, p.bytes);
+      } else {
+        out += p.bytes;
+      }
+    }
     return http::response::json(std::move(out));
   }
-  // The request's body lives until the answer has been sent (message.hpp).
-  std::uint64_t length = out.size() + body_size + tail.size();
+  auto d = std::make_shared<const description>(req);
   http::response r;
   r.content_type("application/json");
-  r.stream([out = std::move(out), body, tail = std::move(tail)](
-               http::body_writer& w) { return send_description(w, out, body, tail); },
-           length);
+  r.stream([d](http::body_writer& w) { return send_description(w, d); }, size);
   return r;
 }
 

@@ -70,8 +70,13 @@ class qa_connection {
   bool still_since(time_point t) noexcept;
 
  private:
-  // Beyond this much unsent output, stop reading until the client catches up.
-  static constexpr std::size_t output_limit = std::size_t{256} * 1024;
+  // Unsent output held at most (one answer longer than it alone): then
+  // reading stops until the client catches up. 256 KiB, with one answer
+  // appended past it, held 299 KiB a connection for a client that asked
+  // and never read, for up to twice the idle timeout, and 1.6 MiB with
+  // --answers of 1 MiB (found by review); the kernel's send buffer, on
+  // loopback megabytes, keeps a reading client busy meanwhile.
+  static constexpr std::size_t output_limit = std::size_t{64} * 1024;
   // Reads per readiness event, so one busy client cannot starve the loop.
   static constexpr int read_budget = 16;
 
@@ -101,6 +106,7 @@ class qa_connection {
   bool reading_ = true;
   bool closing_ = false;
   bool read_paused_ = false;
+  bool full_ = false;       // a question's answer waits for room in out_
   bool linger_ = false;     // finish with a lingering close
   bool lingering_ = false;  // our side is shut; discarding until EOF
   std::size_t discarded_ = 0;
@@ -222,7 +228,7 @@ void qa_connection::read_input() {
     // be all the client sends until it has their answers.
     answer_questions();
     if (!reading_) return;
-    if (out_.size() >= output_limit) {
+    if (full_) {
       read_paused_ = true;  // flush() resumes reading
       return;
     }
@@ -250,18 +256,27 @@ void qa_connection::answer_questions() {
   // 393 KiB of answers, and answering all at once took the output to about
   // 650 KiB against a limit of 256. The rest wait in `in_`, which grows no
   // further while reading is paused.
-  while (out_.size() < output_limit) {
+  full_ = false;
+  for (;;) {
     qa_frame f = next_question(rest);
-    rest.remove_prefix(f.consumed);
     if (f.what == qa_frame::need_more) break;
-    if (f.what == qa_frame::too_long) {
-      // The last answer: what follows is never read. The caller flushes.
-      out_ += too_long_answer;
+    const bool last = f.what == qa_frame::too_long;
+    std::string_view answer = last ? too_long_answer : svc_.answers().answer(f.text);
+    if (!out_.empty() && out_.size() + answer.size() > output_limit) {
+      // Held back, unread, until the output drains: flush() comes back for
+      // it then, as no readiness event may (the client may send no more).
+      full_ = true;
+      read_paused_ = reading_;
+      break;
+    }
+    rest.remove_prefix(f.consumed);
+    out_ += answer;
+    if (last) {
+      // What follows is never read. The caller flushes.
       stop_reading(true);
       rest = {};
       break;
     }
-    out_ += svc_.answers().answer(f.text);
   }
   progress_.wrote(out_.size() - owed_before);
   in_.erase(0, in_.size() - rest.size());
@@ -275,7 +290,7 @@ void qa_connection::flush() {
   if (!fd_ || lingering_) return;
   for (;;) {
     // Closing, the questions held back at the output limit are owed too.
-    if (closing_ && out_.size() < output_limit) answer_questions();
+    if (closing_ && full_) answer_questions();
     if (out_.empty()) break;
     io_result r = write_some(fd_.get(), out_.data(), out_.size());
     if (r.would_block()) break;
@@ -296,7 +311,7 @@ void qa_connection::flush() {
   // Reading paused at the output limit: go back for the questions that
   // waited in `in_`, which no readiness event announces, and (edge
   // triggering) for the bytes that came meanwhile, which send no new edge.
-  if (read_paused_ && out_.size() < output_limit) {
+  if (read_paused_ && out_.size() < output_limit / 2) {
     read_paused_ = false;
     schedule_read();
   }
@@ -312,7 +327,7 @@ void qa_connection::schedule_read() {
 
 void qa_connection::arm() {
   uint32_t want = 0;
-  if (reading_ && out_.size() < output_limit) want |= io::readable;
+  if (reading_ && !full_) want |= io::readable;
   if (!out_.empty()) want |= io::writable;
   watcher_.set_events(want);
 }

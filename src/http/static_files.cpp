@@ -291,7 +291,10 @@ bool holds_index(int root, std::string_view relative, bool dotfiles) {
 }  // namespace
 
 static_files::static_files(const std::string& root, static_files_options opts)
-    : root_path_(absolute_path(root)), opts_(std::move(opts)), id_(next_id.fetch_add(1)) {
+    : root_path_(absolute_path(root)),
+      opts_(std::move(opts)),
+      id_(next_id.fetch_add(1)),
+      listings_(std::make_unique<memory_budget>(opts_.listing_memory)) {
   // A handle: files beneath a root one may search but not read (0711)
   // are served all the same; only its listing needs read permission. One
   // that may not be searched either serves nothing: refused here, as a
@@ -386,10 +389,20 @@ response static_files::serve_directory(request& req, std::string_view shown,
   bool cut = false;
   if (int e = detail::read_listing(root, relative, opts_.dotfiles, entries, cut); e != 0)
     return error_page(status_for(e));
+  // Held by the response until it has been sent, and counted meanwhile.
+  struct held_page {
+    std::string bytes;
+    memory_budget::lease lease;
+  };
+  auto page =
+      std::make_shared<held_page>(held_page{detail::render_listing(shown, std::move(entries), cut),
+                                            memory_budget::lease(listings_.get())});
+  if (!page->lease.take(page->bytes.size())) return error_page(503);
+  std::size_t size = page->bytes.size();
   response r(200);
   r.content_type("text/html; charset=utf-8");
   r.header("Cache-Control", "no-cache");
-  r.body(detail::render_listing(shown, std::move(entries), cut));
+  r.body(std::shared_ptr<const std::string>(page, &page->bytes), 0, size);
   return r;
 }
 

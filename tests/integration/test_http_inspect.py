@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -634,6 +635,38 @@ class InspectLargeBodies(InspectServer, unittest.TestCase):
         self.assertEqual(got.count(b"\\u00ff"), len(body))
         # Held whole, the JSON and the body peaked near 100 MiB.
         self.assertLess(memory_kib(self.server.pid, "VmHWM") - before, 32 * 1024)
+
+
+@unittest.skipIf(SANITIZED, "ASan's shadow memory and quarantine make RSS meaningless")
+class InspectHeldAnswers(InspectServer, unittest.TestCase):
+    """What a client that never reads makes the server hold: about the
+    bytes it sent, not the six each of its JSON escapes (a head of 0xFF
+    bytes is 384 KiB of JSON) held in two or three copies."""
+
+    def test_a_head_and_body_of_escaped_bytes_cost_about_their_size_a_connection(self):
+        head = (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 11000\r\n"
+                + b"".join(b"X-%02d: " % i + b"\xff" * 640 + b"\r\n" for i in range(90)) + b"\r\n")
+        request_bytes = head + b"\xff" * 11000
+        conns = 40
+        before = memory_kib(self.server.pid)
+        socks = []
+        for _ in range(conns):
+            s = socket.socket()
+            self.addCleanup(s.close)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # takes little of the answers
+            s.connect(("127.0.0.1", self.server.port))
+            socks.append(s)
+        senders = [BackgroundSender(s, request_bytes * 12) for s in socks]
+        time.sleep(3)  # the server answers until each socket is full, then waits
+        grown = memory_kib(self.server.pid) - before
+        for s in socks:
+            s.shutdown(socket.SHUT_RDWR)  # ends the senders' blocked sendall
+        for sender in senders:
+            sender.join()
+        # 1,258 KiB a connection before: the headers' JSON, copied into the
+        # answer's producer and again into its coroutine, and the body's
+        # escaped 64 KiB pieces appended to a copy.
+        self.assertLess(grown / conns, 512, f"{grown} KiB for {conns} connections")
 
 
 class InspectSmallLimits(InspectServer, unittest.TestCase):

@@ -46,9 +46,11 @@
 
 #include <weft/core/time.hpp>
 #include <weft/core/unique_fd.hpp>
+#include <weft/http/memory_budget.hpp>
 #include <weft/http/message.hpp>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -65,6 +67,12 @@ struct static_files_options {
   // Empty or "/": the root is the whole site. The mount's own segments may
   // start with '.' ("/.well-known"); dotfiles beneath it stay hidden.
   std::string mount;
+  // Bytes of directory listings held at once, by every loop serving this
+  // instance: a listing is built whole (up to 10,000 names, a megabyte or
+  // more) and held until it has been sent, so without a bound, clients
+  // asking for a large directory and reading slowly or never made the
+  // server hold one per request in flight. Past it, a 503.
+  std::uint64_t listing_memory = std::uint64_t{64} << 20;
 };
 
 inline constexpr duration file_cache_ttl = std::chrono::milliseconds(500);
@@ -108,6 +116,8 @@ class static_files {
   std::string mount_;          // the mount's segments, as resolve_static_path gives them
   bool dotted_mount_ = false;  // one of them starts with '.'
   std::uint64_t id_;           // names this instance's per-thread cache
+  // What the listings being sent hold, shared by the loops serving this.
+  std::unique_ptr<memory_budget> listings_;
 };
 
 }  // namespace weft::http

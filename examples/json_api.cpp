@@ -24,7 +24,9 @@ int main(int argc, char** argv) {
   });
   api.post("/items",
            [&](http::request& req) {
-             if (!nlohmann::json::accept(req.body()))
+             std::string_view b = req.body();  // nlohmann stops at a NUL; a BOM must not go out
+             bool clean = b.find('\0') == b.npos && !b.starts_with("\xEF\xBB\xBF");
+             if (!clean || !nlohmann::json::accept(b))
                return response::json(R"({"error": "not JSON"})", 400);
              if (items.size() >= 1000) return response::json(R"({"error": "full"})", 507);
              int id = static_cast<int>(items.size()) + 1;

@@ -277,6 +277,8 @@ std::string_view reason_phrase(int status) noexcept {
       return "Misdirected Request";
     case 422:
       return "Unprocessable Content";
+    case 425:
+      return "Too Early";
     case 426:
       return "Upgrade Required";
     case 428:
@@ -299,6 +301,14 @@ std::string_view reason_phrase(int status) noexcept {
       return "Gateway Timeout";
     case 505:
       return "HTTP Version Not Supported";
+    case 506:
+      return "Variant Also Negotiates";
+    case 507:
+      return "Insufficient Storage";
+    case 508:
+      return "Loop Detected";
+    case 511:
+      return "Network Authentication Required";
     default:
       return "Unknown";
   }

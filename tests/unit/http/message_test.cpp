@@ -369,4 +369,11 @@ TEST(http_response, common_statuses_have_their_reason_phrases) {
   EXPECT_EQ(reason_phrase(429), "Too Many Requests");
   EXPECT_EQ(reason_phrase(502), "Bad Gateway");
   EXPECT_EQ(reason_phrase(504), "Gateway Timeout");
+  // The rest of IANA's registry a server may send: examples/json_api's 507
+  // went out as "507 Unknown" (found by review).
+  EXPECT_EQ(reason_phrase(425), "Too Early");
+  EXPECT_EQ(reason_phrase(506), "Variant Also Negotiates");
+  EXPECT_EQ(reason_phrase(507), "Insufficient Storage");
+  EXPECT_EQ(reason_phrase(508), "Loop Detected");
+  EXPECT_EQ(reason_phrase(511), "Network Authentication Required");
 }

@@ -4,16 +4,20 @@
 // Level-triggered, so a read that leaves bytes behind is called again.
 // What the client cannot take yet waits in the connection's buffer, and
 // reading pauses while that holds 1 MiB: a client that sends but never
-// reads cannot make it grow without end.
+// reads cannot make it grow without end. A connection that moves no byte
+// either way for the idle timeout (60 s, or the second argument) is closed:
+// without one, a client that stopped reading held its 1 MiB for good.
 // Run: build/bin/example_callback_echo 7001, then: nc 127.0.0.1 7001
 #include <weft/core/fd_io.hpp>
 #include <weft/core/io_watcher.hpp>
 #include <weft/net/tcp_acceptor.hpp>
 
+#include <charconv>
 #include <csignal>
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include "example_main.hpp"
@@ -23,9 +27,19 @@ using namespace weft;
 class connection {
  public:
   connection(loop& l, unique_fd fd, std::function<void(connection*)> closed)
-      : fd_(std::move(fd)),
+      : loop_(l),
+        fd_(std::move(fd)),
         closed_(std::move(closed)),
-        watcher_(l, fd_.get(), io::readable, [this](std::uint32_t events) { on_ready(events); }) {}
+        watcher_(l, fd_.get(), io::readable, [this](std::uint32_t events) { on_ready(events); }),
+        moved_(l.now()) {}
+
+  // Closes it if no byte has moved since `t`: with a reset if echoes are
+  // owed, so that the client does not take what it had for all of them.
+  void close_if_idle_since(time_point t) {
+    if (!fd_ || moved_ >= t) return;
+    if (!owed_.empty()) reset_when_closed(fd_.get());
+    close();
+  }
 
  private:
   static constexpr std::size_t max_owed = 1 << 20;
@@ -39,6 +53,7 @@ class connection {
     io_result r = read_some(fd_.get(), buf, sizeof buf);
     if (r.would_block()) return;
     if (r.failed()) return close();  // a reset: the client is gone
+    moved_ = loop_.now();
     if (r.eof())
       hung_up_ = true;  // what is owed still goes, then the close
     else
@@ -49,6 +64,7 @@ class connection {
       io_result r = write_some(fd_.get(), owed_.data(), owed_.size());
       if (r.would_block()) break;
       if (r.failed()) return close();
+      moved_ = loop_.now();
       owed_.erase(0, r.bytes);
     }
     if (hung_up_ && owed_.empty()) return close();
@@ -64,17 +80,27 @@ class connection {
     closed_(this);
   }
 
+  loop& loop_;
   unique_fd fd_;
   std::function<void(connection*)> closed_;
   io_watcher watcher_;
   std::string owed_;
+  time_point moved_;  // when a byte last came or went
   bool hung_up_ = false;
 };
 
 class echo_server {
  public:
-  echo_server(loop& l, tcp_listener listener)
-      : loop_(l), acceptor_(l, std::move(listener), [this](unique_fd fd) { add(std::move(fd)); }) {}
+  echo_server(loop& l, tcp_listener listener, duration idle)
+      : loop_(l),
+        acceptor_(l, std::move(listener), [this](unique_fd fd) { add(std::move(fd)); }),
+        // One timer for them all, as muduo's idle connections share a wheel:
+        // a connection is closed one to one and a quarter timeouts after it
+        // last moved a byte.
+        sweep_(l.run_every(idle / 4, [this, idle] {
+          for (auto& [key, c] : connections_) c->close_if_idle_since(loop_.now() - idle);
+        })) {}
+  ~echo_server() { loop_.cancel(sweep_); }
 
  private:
   void add(unique_fd fd) {
@@ -89,13 +115,29 @@ class echo_server {
   loop& loop_;
   std::unordered_map<connection*, std::unique_ptr<connection>> connections_;
   tcp_acceptor acceptor_;
+  timer_id sweep_;
 };
+
+// The idle timeout, whole seconds: the second argument, or 60.
+duration idle_arg(int argc, char** argv) {
+  int seconds = 60;
+  if (argc > 2) {
+    std::string_view arg = argv[2];
+    auto [end, ec] = std::from_chars(arg.data(), arg.data() + arg.size(), seconds);
+    if (ec != std::errc{} || end != arg.data() + arg.size() || seconds < 1 || seconds > 86400)
+      throw example::usage_error(std::string("usage: ") + argv[0] +
+                                 " [PORT [IDLE_SECONDS]]: seconds are 1 to 86400, not '" + argv[2] +
+                                 "'");
+  }
+  return std::chrono::seconds(seconds);
+}
 
 int main(int argc, char** argv) {
   return example::run_main([&] {
     loop l;
     l.on_signals({SIGINT, SIGTERM}, [&](int) { l.stop(); });
-    echo_server server(l, example::listen_on_port_arg(argc, argv, 7001));
+    duration idle = idle_arg(argc, argv);
+    echo_server server(l, example::listen_on_port_arg(argc, argv, 7001), idle);
     l.run();
   });
 }

@@ -99,6 +99,29 @@ class CallbackEcho(EchoExample, unittest.TestCase):
         self.assertEqual(len(got), len(data))
         self.assertEqual(got, data)
 
+    def test_a_client_that_never_reads_is_cut_at_the_idle_timeout(self):
+        # It held the 1 MiB it was owed, and its connection, for good (found
+        # by review). The second argument is the timeout, default 60 s.
+        _, port, _ = start_example(self, self.name, "0", "1")
+        with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as s:
+            sender = BackgroundSender(s, b"x" * (8 << 20))
+            time.sleep(3)  # nothing read: the server's buffer fills, and stays full
+            with self.assertRaises(ConnectionResetError):  # echoes were owed: not a FIN
+                while s.recv(1 << 20):
+                    pass
+            sender.join()
+        with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as s:
+            s.sendall(b"still here\n")
+            self.assertEqual(s.recv(64), b"still here\n")
+
+    def test_a_bad_idle_timeout_exits_2(self):
+        for value in ("0", "-1", "abc", "1e3"):
+            with self.subTest(value=value):
+                r = subprocess.run([f"{EXAMPLES_DIR}/example_callback_echo", "0", value],
+                                   capture_output=True, timeout=TIMEOUT)
+                self.assertEqual(r.returncode, 2, r.stderr)
+                self.assertIn(b"usage:", r.stderr)
+
 
 class JsonApi(unittest.TestCase):
     def setUp(self):

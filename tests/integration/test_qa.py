@@ -21,7 +21,7 @@ import unittest
 
 from server_contract import IdleTimeoutContract, ProcessContract
 from weftproc import (SANITIZED, BackgroundSender, memory_kib, nothing_more_arrives, recv_exactly, recv_until_closed,
-                      recv_until_closed_or_reset, run_clients, send_in_two, send_with_eof, server_side_states, split_points, start_weft, start_weft_for_class, wait_until_blocked,
+                      recv_until_closed_or_reset, run_clients, send_in_two, send_with_eof, server_side_states, split_points, start_weft, start_weft_for_class, tcp_queues, wait_until_blocked,
                       weft_cli)
 
 NAME, QUEST, COLOR = b"What is your name?", b"What is your quest?", b"What is your favorite color?"
@@ -347,20 +347,6 @@ class QaMemory(unittest.TestCase):
         for sender in senders:
             sender.join()
         self.assertLess(per_connection, 192, f"{per_connection:.0f} KiB of RSS per connection")
-
-
-def tcp_queues(local_port, remote_port):
-    """(tx_queue, rx_queue) of the IPv4 socket local_port -> remote_port,
-    from /proc/net/tcp: bytes sent but not acknowledged, and bytes received
-    but not read by the owning process."""
-    with open("/proc/net/tcp") as f:
-        for line in f.readlines()[1:]:
-            fields = line.split()
-            local, remote, queues = fields[1], fields[2], fields[4]
-            if int(local.split(":")[1], 16) == local_port and int(remote.split(":")[1], 16) == remote_port:
-                tx, rx = queues.split(":")
-                return int(tx, 16), int(rx, 16)
-    raise KeyError(f"no socket {local_port} -> {remote_port}")
 
 
 def wait_until_not_accepting(server, timeout=5.0):

@@ -415,6 +415,20 @@ def server_side_states(server_port, client_port):
     return states
 
 
+def tcp_queues(local_port, remote_port):
+    """(tx_queue, rx_queue) of the IPv4 socket local_port -> remote_port,
+    from /proc/net/tcp: bytes sent but not acknowledged, and bytes received
+    but not read by the owning process."""
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            local, remote, queues = fields[1], fields[2], fields[4]
+            if int(local.split(":")[1], 16) == local_port and int(remote.split(":")[1], 16) == remote_port:
+                tx, rx = queues.split(":")
+                return int(tx, 16), int(rx, 16)
+    raise KeyError(f"no socket {local_port} -> {remote_port}")
+
+
 def split_points(message):
     """Each k in 1..len-1: the message is sent as message[:k], message[k:]."""
     return range(1, len(message))

@@ -12,12 +12,11 @@
 #include <weft/core/io_watcher.hpp>
 #include <weft/net/tcp_acceptor.hpp>
 
-#include <charconv>
 #include <csignal>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
-#include <string_view>
 #include <unordered_map>
 
 #include "example_main.hpp"
@@ -33,11 +32,18 @@ class connection {
         watcher_(l, fd_.get(), io::readable, [this](std::uint32_t events) { on_ready(events); }),
         moved_(l.now()) {}
 
-  // Closes it if no byte has moved since `t`: with a reset if echoes are
-  // owed, so that the client does not take what it had for all of them.
+  // Closes it if no byte has moved since `t`, unless the client is taking
+  // what the kernel holds for it (its socket shows room only once a third
+  // of its buffer is free): with a reset if echoes are owed, so that the
+  // client does not take what it had for all of them.
   void close_if_idle_since(time_point t) {
     if (!fd_ || moved_ >= t) return;
-    if (!owed_.empty()) reset_when_closed(fd_.get());
+    peer_intake seen = look_at_intake(fd_.get(), unacked_);
+    if (seen == peer_intake::taking) {
+      moved_ = loop_.now();
+      return;
+    }
+    if (!owed_.empty() || seen == peer_intake::stalled) reset_when_closed(fd_.get());
     close();
   }
 
@@ -85,7 +91,8 @@ class connection {
   std::function<void(connection*)> closed_;
   io_watcher watcher_;
   std::string owed_;
-  time_point moved_;  // when a byte last came or went
+  time_point moved_;                // when a byte last came or went
+  std::size_t unacked_ = SIZE_MAX;  // what the kernel held for the client at the last look
   bool hung_up_ = false;
 };
 
@@ -118,25 +125,11 @@ class echo_server {
   timer_id sweep_;
 };
 
-// The idle timeout, whole seconds: the second argument, or 60.
-duration idle_arg(int argc, char** argv) {
-  int seconds = 60;
-  if (argc > 2) {
-    std::string_view arg = argv[2];
-    auto [end, ec] = std::from_chars(arg.data(), arg.data() + arg.size(), seconds);
-    if (ec != std::errc{} || end != arg.data() + arg.size() || seconds < 1 || seconds > 86400)
-      throw example::usage_error(std::string("usage: ") + argv[0] +
-                                 " [PORT [IDLE_SECONDS]]: seconds are 1 to 86400, not '" + argv[2] +
-                                 "'");
-  }
-  return std::chrono::seconds(seconds);
-}
-
 int main(int argc, char** argv) {
   return example::run_main([&] {
     loop l;
     l.on_signals({SIGINT, SIGTERM}, [&](int) { l.stop(); });
-    duration idle = idle_arg(argc, argv);
+    duration idle = example::seconds_arg(argc, argv, 2, 60);  // the idle timeout
     echo_server server(l, example::listen_on_port_arg(argc, argv, 7001), idle);
     l.run();
   });

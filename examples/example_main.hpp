@@ -10,6 +10,7 @@
 #include <weft/task/spawn.hpp>
 
 #include <charconv>
+#include <chrono>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
@@ -38,6 +39,19 @@ inline weft::tcp_listener listen_on_port_arg(int argc, char** argv, std::uint16_
   std::printf("listening on %s\n", listener.local_endpoint().to_string().c_str());
   std::fflush(stdout);
   return listener;
+}
+
+// Whole seconds, 1 to 86400, given as argument `index`, or `fallback`.
+inline std::chrono::seconds seconds_arg(int argc, char** argv, int index, int fallback) {
+  int seconds = fallback;
+  if (argc > index) {
+    std::string_view arg = argv[index];
+    auto [end, ec] = std::from_chars(arg.data(), arg.data() + arg.size(), seconds);
+    if (ec != std::errc{} || end != arg.data() + arg.size() || seconds < 1 || seconds > 86400)
+      throw usage_error(std::string("usage: ") + argv[0] + ": seconds are 1 to 86400, not '" +
+                        argv[index] + "'");
+  }
+  return std::chrono::seconds(seconds);
 }
 
 // Runs `body`, main()'s work; what it throws is said, and the status is 2

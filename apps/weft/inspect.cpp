@@ -160,6 +160,8 @@ struct description {
   std::string head;
   std::vector<json_part> parts;
 
+  description(const description&) = delete;  // the parts view into head
+  description& operator=(const description&) = delete;
   explicit description(const http::request& req) {
     std::size_t n = req.method().size() + req.target().size() + req.version().size();
     for (auto fs : {req.headers(), req.trailers()})

@@ -169,7 +169,7 @@ const char* body_failure(int status) noexcept {
 }  // namespace
 
 task<std::string_view> request::read_some() {
-  if (source_ == nullptr) {  // a buffered body: all of it, once
+  if (source_ == nullptr || body_read_ == body_read::ignored) {  // a buffered body: all of it, once
     if (body_read_ == body_read::cut)
       throw std::logic_error("request body: read after its handler returned");
     std::string_view whole = body_read_ == body_read::whole ? body_ : std::string_view();

@@ -357,6 +357,15 @@ task<int> take_body(tcp_stream& s, deadline& dl, weft::detail::task_context& own
   const bool unread = h == nullptr || h->fixed != nullptr || h->options.ignore_body;
   if (!unread && head.body == body_kind::content_length && head.content_length > limit)
     co_return 413;
+  // Against the budget, a declared length that could never be held is a
+  // 413 too, not a 503 to try again; and a client that waits for a 100
+  // Continue is not asked for a body there is no room for now (it was, and
+  // got 503 after its first piece).
+  if (const memory_budget* m = opts.body_budget;
+      m && !unread && !h->options.stream_body && head.body == body_kind::content_length) {
+    if (head.content_length > m->size()) co_return 413;
+    if (head.expect_continue && head.content_length > m->size() - m->in_use()) co_return 503;
+  }
   // Unread, a chunked body is bounded by what is dropped (below), not by a
   // limit: it got 413 where the same length framed by Content-Length got
   // its answer (found by review).
@@ -375,6 +384,7 @@ task<int> take_body(tcp_stream& s, deadline& dl, weft::detail::task_context& own
   // for nothing (found by review).
   constexpr std::uint64_t dropped_max = std::uint64_t{256} * 1024;
   auto answer_at_once = [&] { req.source_ = &body; };
+  if (h && h->options.ignore_body) req.body_read_ = request::body_read::ignored;
   if (unread && ((head.expect_continue && s.buffered().empty()) ||
                  (head.body == body_kind::content_length && head.content_length > dropped_max))) {
     answer_at_once();
@@ -1052,6 +1062,10 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
       co_await yield_now();
     }
     if (!keep_alive) {
+      // The answer has gone into the buffer or the socket: the body, and
+      // its share of the budget, need not wait out the flush and the
+      // lingering close (up to the write timeout and 2 s more).
+      if (with_body) with_body->drop_body();
       dl.expires_after(opts.write_timeout);
       co_await s.flush();
       dl.clear();
@@ -1083,12 +1097,12 @@ task<void> serve_connection(tcp_stream s, const router& r, const server_options&
       co_await serve(s, r, opts, &me, dl, conn);
       if (!conn.idle) break;
       // Still marked idle (a drain may close it), under the same idle timeout.
-      read_outcome r;
-      while ((r = co_await read_by(s, dl, conn.idle_by, head_read_cap(opts))) ==
+      read_outcome got;
+      while ((got = co_await read_by(s, dl, conn.idle_by, head_read_cap(opts))) ==
                  read_outcome::timeout &&
              still_taking_answers(s, conn.unacked))
         conn.idle_by = saturating_add(s.owner().now(), opts.idle_timeout);
-      if (r != read_outcome::ok) break;
+      if (got != read_outcome::ok) break;
       conn.idle = false;
     }
   } catch (const std::system_error& e) {

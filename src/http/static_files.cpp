@@ -294,7 +294,7 @@ static_files::static_files(const std::string& root, static_files_options opts)
     : root_path_(absolute_path(root)),
       opts_(std::move(opts)),
       id_(next_id.fetch_add(1)),
-      listings_(std::make_unique<memory_budget>(opts_.listing_memory)) {
+      listings_(std::make_shared<memory_budget>(opts_.listing_memory)) {
   // A handle: files beneath a root one may search but not read (0711)
   // are served all the same; only its listing needs read permission. One
   // that may not be searched either serves nothing: refused here, as a
@@ -389,14 +389,17 @@ response static_files::serve_directory(request& req, std::string_view shown,
   bool cut = false;
   if (int e = detail::read_listing(root, relative, opts_.dotfiles, entries, cut); e != 0)
     return error_page(status_for(e));
-  // Held by the response until it has been sent, and counted meanwhile.
+  // Held by the response until it has been sent, and counted meanwhile;
+  // the budget too, as a response may outlive the static_files that made
+  // it (one replaced to serve another root).
   struct held_page {
+    std::shared_ptr<memory_budget> budget;
     std::string bytes;
     memory_budget::lease lease;
   };
-  auto page =
-      std::make_shared<held_page>(held_page{detail::render_listing(shown, std::move(entries), cut),
-                                            memory_budget::lease(listings_.get())});
+  auto page = std::make_shared<held_page>(
+      held_page{listings_, detail::render_listing(shown, std::move(entries), cut),
+                memory_budget::lease(listings_.get())});
   if (!page->lease.take(page->bytes.size())) return error_page(503);
   std::size_t size = page->bytes.size();
   response r(200);

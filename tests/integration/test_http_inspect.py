@@ -18,8 +18,8 @@ import unittest
 
 from httpwire import DateMaskedReply, ResponseReader, assert_alive, check_date, chunked, exchange, request
 from server_contract import ProcessContract
-from weftproc import (SANITIZED, BackgroundSender, memory_kib, recv_until_closed, send_with_eof, start_weft_for_class,
-                      tcp_queues)
+from weftproc import (SANITIZED, BackgroundSender, memory_kib, recv_until_closed, send_with_eof, settled_memory_kib,
+                      start_weft_for_class, tcp_queues)
 
 SIMPLE = b"GET /a?b=c HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n\r\n"
 SIMPLE_JSON = (b'{"method": "GET", "target": "/a?b=c", "version": "HTTP/1.1", '
@@ -658,8 +658,8 @@ class InspectHeldAnswers(InspectServer, unittest.TestCase):
             s.connect(("127.0.0.1", self.server.port))
             socks.append(s)
         senders = [BackgroundSender(s, request_bytes * 12) for s in socks]
-        time.sleep(3)  # the server answers until each socket is full, then waits
-        grown = memory_kib(self.server.pid) - before
+        # The server answers until each socket is full, then waits.
+        grown = settled_memory_kib(self.server.pid) - before
         for s in socks:
             s.shutdown(socket.SHUT_RDWR)  # ends the senders' blocked sendall
         for sender in senders:
@@ -733,7 +733,8 @@ class InspectBodyMemory(InspectServer, unittest.TestCase):
         # once, the next body could be read first, and this one refused.
         me = holding.getsockname()[1]
         deadline = time.monotonic() + 5
-        while tcp_queues(self.server.port, me)[1] > 0 and time.monotonic() < deadline:
+        while tcp_queues(me, self.server.port)[0] > 0 or tcp_queues(self.server.port, me)[1] > 0:
+            self.assertLess(time.monotonic(), deadline, "the server never read the first body")
             time.sleep(0.01)
         s = self.connect(timeout=5.0)
         s.sendall(request("POST", "/", body=b"b" * 70000))

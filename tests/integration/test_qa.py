@@ -21,7 +21,7 @@ import unittest
 
 from server_contract import IdleTimeoutContract, ProcessContract
 from weftproc import (SANITIZED, BackgroundSender, memory_kib, nothing_more_arrives, recv_exactly, recv_until_closed,
-                      recv_until_closed_or_reset, run_clients, send_in_two, send_with_eof, server_side_states, split_points, start_weft, start_weft_for_class, tcp_queues, wait_until_blocked,
+                      recv_until_closed_or_reset, run_clients, send_in_two, send_with_eof, server_side_states, settled_memory_kib, split_points, start_weft, start_weft_for_class, tcp_queues, wait_until_blocked,
                       weft_cli)
 
 NAME, QUEST, COLOR = b"What is your name?", b"What is your quest?", b"What is your favorite color?"
@@ -340,8 +340,8 @@ class QaMemory(unittest.TestCase):
             s.connect((server.host, server.port))
             socks.append(s)
         senders = [BackgroundSender(s, QUEST * 300000) for s in socks]
-        time.sleep(3)  # the server answers until each socket is full, then stops reading
-        per_connection = (memory_kib(server.pid) - before) / clients
+        # The server answers until each socket is full, then stops reading.
+        per_connection = (settled_memory_kib(server.pid) - before) / clients
         for s in socks:
             s.shutdown(socket.SHUT_RDWR)  # ends the senders' blocked sendall
         for sender in senders:

@@ -481,6 +481,21 @@ def stderr_of(err):
     return err.read()
 
 
+def settled_memory_kib(pid, timeout=10.0):
+    """VmRSS in KiB once it has stopped growing (two looks 0.5 s apart
+    within 1%): a server still taking in its clients' bytes is measured
+    when it has, however slow the machine."""
+    deadline = time.monotonic() + timeout
+    last = memory_kib(pid)
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = memory_kib(pid)
+        if abs(now - last) <= max(64, last // 100):
+            return now
+        last = now
+    raise AssertionError(f"memory still moving after {timeout} s: {last} KiB")
+
+
 def memory_kib(pid, field="VmRSS"):
     """A process's memory from /proc/PID/status in KiB: VmRSS (resident
     now) or VmHWM (the peak resident so far)."""

@@ -107,8 +107,10 @@ class request {
   detail::body_source* source_ = nullptr;  // on a streaming route, while its handler runs
   // What read_some has to give without a source: body_ (whole), nothing
   // more (given), or a refusal, once a handler has returned before the end
-  // of the body it streamed (cut).
-  enum class body_read : std::uint8_t { whole, given, cut };
+  // of the body it streamed (cut); and, source or not, nothing on a route
+  // that ignores bodies (ignored): read through the source, a large one
+  // had no limit at all (found by review).
+  enum class body_read : std::uint8_t { whole, given, cut, ignored };
   body_read body_read_ = body_read::whole;
 };
 

@@ -53,7 +53,8 @@ struct route_options {
   // The handler never looks at a body (a file server's GET): it is
   // dropped as an unrouted request's is, up to 256 KiB read for
   // keep-alive, past that left unread and the connection closed after the
-  // answer; request::body() is empty, and the body limit does not apply.
+  // answer; request::body() is empty, read_some() gives nothing, and the
+  // body limit does not apply.
   // Read whole, a client could make the server hold max_body for nothing.
   // Not with stream_body (router::add throws std::invalid_argument).
   bool ignore_body = false;

@@ -116,8 +116,9 @@ class static_files {
   std::string mount_;          // the mount's segments, as resolve_static_path gives them
   bool dotted_mount_ = false;  // one of them starts with '.'
   std::uint64_t id_;           // names this instance's per-thread cache
-  // What the listings being sent hold, shared by the loops serving this.
-  std::unique_ptr<memory_budget> listings_;
+  // What the listings being sent hold, shared by the loops serving this,
+  // and by each listing's response: one may outlive this instance.
+  std::shared_ptr<memory_budget> listings_;
 };
 
 }  // namespace weft::http

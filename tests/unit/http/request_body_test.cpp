@@ -700,10 +700,13 @@ TEST(request_body, bodies_read_whole_share_one_memory_budget) {
 
   green_thread g2;
   unique_fd second = c.another(g2);
-  std::string head = "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n";
-  std::string body(50, 'b');
-  ASSERT_EQ(::write(second.get(), head.data(), head.size()), static_cast<ssize_t>(head.size()));
-  ASSERT_EQ(::write(second.get(), body.data(), body.size()), static_cast<ssize_t>(body.size()));
+  // Its first 30 bytes fit, and are given back when the next 20 do not.
+  std::string first =
+      "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n" + std::string(30, 'b');
+  ASSERT_EQ(::write(second.get(), first.data(), first.size()), static_cast<ssize_t>(first.size()));
+  c.turns();
+  EXPECT_EQ(budget.in_use(), 90u);
+  ASSERT_EQ(::write(second.get(), first.data(), 20), 20);
   ::shutdown(second.get(), SHUT_WR);
   ASSERT_TRUE(test::run_until(c.l, [&] { return g2.done(); }));
   char buf[1024];
@@ -712,6 +715,17 @@ TEST(request_body, bodies_read_whole_share_one_memory_budget) {
   EXPECT_TRUE(refused.starts_with("HTTP/1.1 503 ")) << refused;
   EXPECT_TRUE(has(refused, "Connection: close\r\n")) << refused;
   EXPECT_EQ(budget.in_use(), 60u);
+
+  // One that could never be held is refused at once, for good: 413.
+  green_thread g3;
+  unique_fd third = c.another(g3);
+  std::string huge = "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 101\r\n\r\n";
+  ASSERT_EQ(::write(third.get(), huge.data(), huge.size()), static_cast<ssize_t>(huge.size()));
+  ::shutdown(third.get(), SHUT_WR);
+  ASSERT_TRUE(test::run_until(c.l, [&] { return g3.done(); }));
+  n = ::recv(third.get(), buf, sizeof buf, MSG_DONTWAIT);
+  EXPECT_TRUE(
+      std::string(buf, n > 0 ? static_cast<std::size_t>(n) : 0).starts_with("HTTP/1.1 413 "));
 
   c.send(std::string(20, 'a'));
   std::string reply = c.received();
@@ -734,4 +748,48 @@ TEST(request_body, a_streamed_body_takes_nothing_from_the_budget) {
   c.send("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n" + std::string(50, 'a'));
   EXPECT_TRUE(c.received().ends_with("50"));
   EXPECT_EQ(budget.in_use(), 0u);
+}
+
+// A client that waits for a 100 Continue is not asked for a body there is
+// no room for now: it was, and got 503 after its first piece.
+TEST(request_body, no_100_continue_is_sent_for_a_body_the_budget_has_no_room_for) {
+  connection c;
+  http::memory_budget budget(100);
+  c.opts.body_budget = &budget;
+  c.routes.post("/up", [](http::request&) { return http::response::text("ok"); });
+  ASSERT_TRUE(budget.try_take(60));  // another connection's body
+  c.start();
+  c.send("POST /up HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 50\r\n\r\n");
+  std::string reply = c.until_closed();
+  EXPECT_TRUE(reply.starts_with("HTTP/1.1 503 ")) << reply;
+  EXPECT_EQ(budget.in_use(), 60u);
+  budget.give_back(60);
+}
+
+// What a body held is given back once its answer has gone, not after the
+// lingering close that may follow (up to the write timeout and 2 s more).
+TEST(request_body, a_body_is_given_back_before_its_connections_lingering_close) {
+  connection c;
+  http::memory_budget budget(100);
+  c.opts.body_budget = &budget;
+  c.routes.post("/up", [](http::request&) { return http::response::text("ok").close(); });
+  c.start();
+  c.send("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n0123456789");
+  EXPECT_TRUE(c.received().ends_with("ok"));
+  EXPECT_FALSE(c.g.done()) << "lingering: the client has not closed";
+  EXPECT_EQ(budget.in_use(), 0u);
+}
+
+// A coroutine handler of a route that ignores bodies reads nothing: read
+// through the dropped body's source, a large one had no limit at all.
+TEST(request_body, read_some_on_a_route_that_ignores_bodies_gives_nothing) {
+  connection c;
+  seen s;
+  c.routes.post("/up", [&s](http::request& r) { return read_all(r, &s); }, {.ignore_body = true});
+  c.start();
+  c.send("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000\r\n\r\nfirst bytes");
+  std::string reply = c.received();
+  EXPECT_TRUE(reply.starts_with("HTTP/1.1 200 ")) << reply;
+  EXPECT_TRUE(reply.ends_with("0")) << reply;
+  EXPECT_TRUE(s.pieces.empty());
 }

@@ -903,6 +903,7 @@ TEST(http_server, a_tracker_and_its_connections_may_end_in_either_order) {
 TEST(http_server, a_declared_length_reserves_nothing_before_the_body_arrives) {
   fixture f;
   f.opts.limits.max_body = std::uint64_t{1} << 41;
+  f.opts.body_budget = nullptr;  // with one, a length past it is a 413 at once
   f.opts.body_timeout = std::chrono::milliseconds(200);
   f.routes.post("/", [](http::request&) { return http::response(200); });
   std::string reply =

@@ -136,6 +136,15 @@ std::vector<json_part> parts_of(const http::request& req, Keep keep) {
   return parts;
 }
 
+// Appends `bytes` of part `p`, escaped if it is to be.
+void append(std::string& out, const json_part& p, std::string_view bytes) {
+  if (p.escape) {
+    append_escaped(out, bytes);
+  } else {
+    out += bytes;
+  }
+}
+
 std::uint64_t size_of(const std::vector<json_part>& parts) noexcept {
   std::uint64_t n = 0;
   for (const json_part& p : parts) n += p.escape ? escaped_size(p.bytes) : p.bytes.size();
@@ -180,12 +189,7 @@ task<void> send_description(http::body_writer& w, std::shared_ptr<const descript
   out.reserve(flush_at + 6 * piece);
   for (const json_part& p : d->parts) {
     for (std::size_t at = 0; at < p.bytes.size(); at += piece) {
-      std::string_view some = p.bytes.substr(at, piece);
-      if (p.escape) {
-        append_escaped(out, some);
-      } else {
-        out += some;
-      }
+      append(out, p, p.bytes.substr(at, piece));
       if (out.size() >= flush_at) {
         co_await w.write(out);
         out.clear();
@@ -203,13 +207,7 @@ http::response describe_request(const http::request& req) {
   if (size <= built_whole_max) {
     std::string out;
     out.reserve(size);
-    for (const json_part& p : parts) {
-      if (p.escape) {
-        append_escaped(out, p.bytes);
-      } else {
-        out += p.bytes;
-      }
-    }
+    for (const json_part& p : parts) append(out, p, p.bytes);
     return http::response::json(std::move(out));
   }
   auto d = std::make_shared<const description>(req);

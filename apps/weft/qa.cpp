@@ -228,10 +228,7 @@ void qa_connection::read_input() {
     // be all the client sends until it has their answers.
     answer_questions();
     if (!reading_) return;
-    if (full_) {
-      read_paused_ = true;  // flush() resumes reading
-      return;
-    }
+    if (full_) return;  // answer_questions paused reading; flush() resumes it
     io_result r = read_some(fd_.get(), buf, sizeof buf);
     if (r.would_block()) return;
     if (r.failed()) return close();

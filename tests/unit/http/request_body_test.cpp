@@ -119,6 +119,16 @@ struct connection {
     turns();
     return std::move(peer);
   }
+  // Ends the client side of `other`'s connection, `peer`, once `last` is
+  // sent; what the server answered before it closed.
+  std::string last_on(int peer, green_thread& other, std::string_view last) {
+    EXPECT_EQ(::write(peer, last.data(), last.size()), static_cast<ssize_t>(last.size()));
+    ::shutdown(peer, SHUT_WR);
+    EXPECT_TRUE(test::run_until(l, [&] { return other.done(); }));
+    char buf[1024];
+    ssize_t n = ::recv(peer, buf, sizeof buf, MSG_DONTWAIT);
+    return std::string(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
+  }
   void turns() {
     for (int i = 0; i < 4; ++i) l.run_once(5ms);
   }
@@ -155,6 +165,17 @@ struct connection {
     }));
     return out + received();
   }
+};
+
+// A connection whose server's bodies read whole take from a budget of
+// `size` bytes, made before the loop: it outlives every frame that holds
+// a share of it.
+struct budget_first {
+  explicit budget_first(std::uint64_t size) : budget(size) {}
+  http::memory_budget budget;
+};
+struct budgeted : budget_first, connection {
+  explicit budgeted(std::uint64_t size) : budget_first(size) { opts.body_budget = &budget; }
 };
 
 }  // namespace
@@ -688,9 +709,8 @@ TEST(request_body, a_route_that_ignores_bodies_holds_none) {
 // sending bodies to weft inspect took 864 MB, 3,000 would take 24 GB
 // (found by review).
 TEST(request_body, bodies_read_whole_share_one_memory_budget) {
-  connection c;
-  http::memory_budget budget(100);
-  c.opts.body_budget = &budget;
+  budgeted c(100);
+  http::memory_budget& budget = c.budget;
   c.routes.post("/up", [](http::request& r) {
     return http::response::text(std::to_string(r.body().size()));
   });
@@ -706,12 +726,7 @@ TEST(request_body, bodies_read_whole_share_one_memory_budget) {
   ASSERT_EQ(::write(second.get(), first.data(), first.size()), static_cast<ssize_t>(first.size()));
   c.turns();
   EXPECT_EQ(budget.in_use(), 90u);
-  ASSERT_EQ(::write(second.get(), first.data(), 20), 20);
-  ::shutdown(second.get(), SHUT_WR);
-  ASSERT_TRUE(test::run_until(c.l, [&] { return g2.done(); }));
-  char buf[1024];
-  ssize_t n = ::recv(second.get(), buf, sizeof buf, MSG_DONTWAIT);
-  std::string refused(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
+  std::string refused = c.last_on(second.get(), g2, std::string(20, 'b'));
   EXPECT_TRUE(refused.starts_with("HTTP/1.1 503 ")) << refused;
   EXPECT_TRUE(has(refused, "Connection: close\r\n")) << refused;
   EXPECT_EQ(budget.in_use(), 60u);
@@ -720,12 +735,7 @@ TEST(request_body, bodies_read_whole_share_one_memory_budget) {
   green_thread g3;
   unique_fd third = c.another(g3);
   std::string huge = "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 101\r\n\r\n";
-  ASSERT_EQ(::write(third.get(), huge.data(), huge.size()), static_cast<ssize_t>(huge.size()));
-  ::shutdown(third.get(), SHUT_WR);
-  ASSERT_TRUE(test::run_until(c.l, [&] { return g3.done(); }));
-  n = ::recv(third.get(), buf, sizeof buf, MSG_DONTWAIT);
-  EXPECT_TRUE(
-      std::string(buf, n > 0 ? static_cast<std::size_t>(n) : 0).starts_with("HTTP/1.1 413 "));
+  EXPECT_TRUE(c.last_on(third.get(), g3, huge).starts_with("HTTP/1.1 413 "));
 
   c.send(std::string(20, 'a'));
   std::string reply = c.received();
@@ -739,9 +749,8 @@ TEST(request_body, bodies_read_whole_share_one_memory_budget) {
 
 // A streamed body is the handler's to keep or not: it takes nothing.
 TEST(request_body, a_streamed_body_takes_nothing_from_the_budget) {
-  connection c;
-  http::memory_budget budget(10);
-  c.opts.body_budget = &budget;
+  budgeted c(10);
+  http::memory_budget& budget = c.budget;
   seen s;
   c.routes.post("/up", [&s](http::request& r) { return read_all(r, &s); }, {.stream_body = true});
   c.start();
@@ -753,9 +762,8 @@ TEST(request_body, a_streamed_body_takes_nothing_from_the_budget) {
 // A client that waits for a 100 Continue is not asked for a body there is
 // no room for now: it was, and got 503 after its first piece.
 TEST(request_body, no_100_continue_is_sent_for_a_body_the_budget_has_no_room_for) {
-  connection c;
-  http::memory_budget budget(100);
-  c.opts.body_budget = &budget;
+  budgeted c(100);
+  http::memory_budget& budget = c.budget;
   c.routes.post("/up", [](http::request&) { return http::response::text("ok"); });
   ASSERT_TRUE(budget.try_take(60));  // another connection's body
   c.start();
@@ -769,9 +777,8 @@ TEST(request_body, no_100_continue_is_sent_for_a_body_the_budget_has_no_room_for
 // What a body held is given back once its answer has gone, not after the
 // lingering close that may follow (up to the write timeout and 2 s more).
 TEST(request_body, a_body_is_given_back_before_its_connections_lingering_close) {
-  connection c;
-  http::memory_budget budget(100);
-  c.opts.body_budget = &budget;
+  budgeted c(100);
+  http::memory_budget& budget = c.budget;
   c.routes.post("/up", [](http::request&) { return http::response::text("ok").close(); });
   c.start();
   c.send("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n0123456789");

@@ -8,6 +8,7 @@
 #include <weft/task/timeout.hpp>
 
 #include "http/access_log.hpp"
+#include "http/body_bytes.hpp"
 #include "http/connection_io.hpp"
 #include "http/field_array.hpp"
 #include "http/fixed_answer.hpp"
@@ -306,14 +307,15 @@ void answer_fixed(tcp_stream& s, const request& req, const detail::fixed_answer&
 // fields parsed from that copy, the body's reader, and the body when the
 // server reads it whole, with what it took from the servers' budget.
 struct request_body {
-  std::string head, body;
+  std::string head;
+  detail::body_bytes body;  // in pages past 128 KiB: see body_bytes.hpp
   std::vector<header_field> fields;
   std::optional<detail::body_source> source;
   memory_budget::lease taken;
   // A refused body's bytes, and their share of the budget, go back before
   // the error answer's lingering close, not after it.
   void drop_body() noexcept {
-    body = std::string();
+    body.clear();
     taken = memory_budget::lease();
   }
 };
@@ -413,7 +415,7 @@ task<int> take_body(tcp_stream& s, deadline& dl, weft::detail::task_context& own
       co_return 0;
     }
   }
-  req.body_ = b.body;
+  req.body_ = b.body.view();
   req.trailers_ = body.trailers();
   co_return 0;
 }

@@ -8,6 +8,7 @@
 #include <sched.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/sendfile.h>
 #include <sys/signalfd.h>
@@ -437,6 +438,20 @@ status shutdown(int fd, int how) {
 // retrying would risk closing a descriptor another thread just received.
 void close(int fd) {
   ::close(fd);
+}
+
+result<void*> map_pages(size_t len) {
+  void* p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  return from(p, p == MAP_FAILED);
+}
+
+result<void*> remap_pages(void* p, size_t old_len, size_t new_len) {
+  void* q = ::mremap(p, old_len, new_len, MREMAP_MAYMOVE);
+  return from(q, q == MAP_FAILED);
+}
+
+void unmap_pages(void* p, size_t len) noexcept {
+  ::munmap(p, len);
 }
 
 // A message never waits for stderr's reader, nor raises SIGPIPE: stderr is

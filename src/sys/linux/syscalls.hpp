@@ -107,6 +107,14 @@ result<size_t> pread(int fd, void* buf, size_t len, uint64_t offset);  // 0: end
 // One batch of linux_dirent64 records (getdents64(2)); value 0: no more.
 result<size_t> getdents(int fd, void* buf, size_t len);
 
+// memory: pages mapped for one large buffer (a request body read whole),
+// which grows by remapping (the kernel moves page tables; nothing is
+// copied) and goes back to the kernel whole when unmapped. Lengths are
+// rounded up to pages by the kernel; pass the same length to each call.
+result<void*> map_pages(size_t len);  // anonymous, private, read and write
+result<void*> remap_pages(void* p, size_t old_len, size_t new_len);  // may move
+void unmap_pages(void* p, size_t len) noexcept;
+
 // logs
 // What a write to `fd` may do besides writing: a pipe, FIFO or terminal
 // may wait for its reader, and raises SIGPIPE once the reader has gone; a

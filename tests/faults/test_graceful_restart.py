@@ -20,6 +20,7 @@ import multiprocessing
 import os
 import re
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -78,7 +79,10 @@ def takeovers():
 
 
 def _in_private_netns(conn):
-    """Child: a network namespace of its own, loopback up, migration on."""
+    """Child: a network namespace of its own, loopback up, migration on;
+    and a process group of its own, with its servers and wrk in it, for the
+    parent to kill whole if it is stuck."""
+    os.setpgid(0, 0)
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         if libc.unshare(0x40000000) != 0:  # CLONE_NEWNET
@@ -121,7 +125,9 @@ class GracefulRestart(unittest.TestCase):
             r = recv.recv()
         finally:
             if child.is_alive():
-                child.kill()  # stuck: takeovers() kills its own servers and wrk in a finally
+                # Stuck. Killed alone, its finally never ran and its servers
+                # and wrk were left running: the group goes with it.
+                os.killpg(child.pid, signal.SIGKILL)
             child.join(10)
         if isinstance(r, Exception):
             self.skipTest(f"no private network namespace here: {r!r}")

@@ -10,7 +10,7 @@ import subprocess
 import time
 import unittest
 
-from weftproc import WEFT_BIN
+from weftproc import READY_TIMEOUT, WEFT_BIN, read_line_within
 
 BUILD_DIR = os.environ.get("WEFT_BUILD_DIR") or os.path.dirname(os.path.dirname(WEFT_BIN))
 CHAT_BIN = os.path.join(BUILD_DIR, "bin", "example_chat")
@@ -41,7 +41,7 @@ class ChatExample(unittest.TestCase):
             self.fail(f"{CHAT_BIN} not built")
         self.proc = subprocess.Popen([CHAT_BIN, "0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         self.addCleanup(self.stop)
-        line = self.proc.stdout.readline().decode()
+        line = read_line_within(self.proc.stdout, READY_TIMEOUT)[0].decode()
         self.assertTrue(line.startswith("listening on 127.0.0.1:"), line)
         self.port = int(line.rsplit(":", 1)[1])
         self.clients = []

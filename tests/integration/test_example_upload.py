@@ -14,7 +14,7 @@ import tempfile
 import unittest
 import zlib
 
-from weftproc import SANITIZED, WEFT_BIN, memory_kib, recv_until_closed
+from weftproc import READY_TIMEOUT, SANITIZED, WEFT_BIN, memory_kib, read_line_within, recv_until_closed
 
 BUILD_DIR = os.environ.get("WEFT_BUILD_DIR") or os.path.dirname(os.path.dirname(WEFT_BIN))
 UPLOAD_BIN = os.path.join(BUILD_DIR, "bin", "example_upload")
@@ -42,7 +42,7 @@ class UploadExample(unittest.TestCase):
         self.proc = subprocess.Popen([UPLOAD_BIN, "0"], stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL)
         self.addCleanup(self.stop)
-        line = self.proc.stdout.readline().decode()
+        line = read_line_within(self.proc.stdout, READY_TIMEOUT)[0].decode()
         self.assertTrue(line.startswith("listening on 127.0.0.1:"), line)
         self.port = int(line.rsplit(":", 1)[1])
         self.url = f"http://127.0.0.1:{self.port}/count"

@@ -102,22 +102,14 @@ class WeftProcess:
         self.family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
 
     def _read_ready_line(self, timeout):
-        fd = self.proc.stdout.fileno()
-        line = b""
-        deadline = time.monotonic() + timeout
-        with selectors.DefaultSelector() as sel:
-            sel.register(fd, selectors.EVENT_READ)
-            while not line.endswith(b"\n"):
-                left = deadline - time.monotonic()
-                if left <= 0 or not sel.select(left):
-                    raise WeftStartError(f"no readiness line within {timeout} s (got {line!r}); "
-                                         f"argv {self.argv}; stderr: {self.stderr()!r}")
-                chunk = os.read(fd, 1)  # byte by byte: leave later output in the pipe
-                if not chunk:
-                    self.proc.wait(timeout=STOP_TIMEOUT)
-                    raise WeftStartError(f"weft exited with {self.proc.returncode} before it was ready "
-                                         f"(got {line!r}); stderr: {self.stderr()!r}")
-                line += chunk
+        line, ended = read_line_within(self.proc.stdout, timeout)
+        if ended:
+            self.proc.wait(timeout=STOP_TIMEOUT)
+            raise WeftStartError(f"weft exited with {self.proc.returncode} before it was ready "
+                                 f"(got {line!r}); stderr: {self.stderr()!r}")
+        if not line.endswith(b"\n"):
+            raise WeftStartError(f"no readiness line within {timeout} s (got {line!r}); "
+                                 f"argv {self.argv}; stderr: {self.stderr()!r}")
         return line
 
     # --- talking to it -------------------------------------------------
@@ -471,9 +463,30 @@ def start_example(test, name, *args):
         err.close()
 
     test.addCleanup(stop)
-    line = proc.stdout.readline().decode()
+    line = read_line_within(proc.stdout, READY_TIMEOUT)[0].decode()
     test.assertTrue(line.startswith("listening on 127.0.0.1:"), line + stderr_of(err).decode(errors="replace"))
     return proc, int(line.rsplit(":", 1)[1]), err
+
+
+def read_line_within(pipe, timeout):
+    """One line from a child's stdout `pipe` within `timeout` seconds:
+    (the bytes read, whether the pipe ended first). Byte by byte, so later
+    output stays in the pipe; short of a newline when the time ran out. A
+    plain readline() waited for a hung child until ctest's timeout."""
+    fd = pipe.fileno()
+    line = b""
+    deadline = time.monotonic() + timeout
+    with selectors.DefaultSelector() as sel:
+        sel.register(fd, selectors.EVENT_READ)
+        while not line.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            if left <= 0 or not sel.select(left):
+                return line, False
+            chunk = os.read(fd, 1)
+            if not chunk:
+                return line, True
+            line += chunk
+    return line, False
 
 
 def stderr_of(err):

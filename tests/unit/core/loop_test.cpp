@@ -97,13 +97,20 @@ TEST(loop, posts_from_several_threads_run_in_each_posters_order) {
 
 TEST(loop, stop_from_another_thread_ends_run) {
   loop l;
+  // A loop that missed the stop would run until this, not until ctest's
+  // timeout: the test fails, it does not hang.
+  bool stopped_by_fallback = false;
+  l.run_after(10s, [&] {
+    stopped_by_fallback = true;
+    l.stop();
+  });
   std::thread t([&] {
     std::this_thread::sleep_for(20ms);
     l.stop();
   });
   l.run();
   t.join();
-  SUCCEED();
+  EXPECT_FALSE(stopped_by_fallback);
 }
 
 // Once run() has returned, a stop() or post() from another thread that

@@ -229,14 +229,21 @@ TEST(http_server, a_2xx_answer_to_connect_is_close_delimited_and_ends_the_connec
   EXPECT_EQ(body_of(reply), "to x:443") << reply;  // and no answer to GET /after
 }
 
-// A client that sends its request and goes. With `reset`, it goes with a
-// RST rather than a FIN.
-void ask_and_go(const endpoint& at, const std::string& request, bool reset) {
-  int c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  ASSERT_EQ(::connect(c, at.data(), at.size()), 0);
+void wait_for_flag(const std::atomic<bool>& flag) {  // set by the loop's thread; 5 s at most
+  for (int i = 0; i < 1000 && !flag.load(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+}
+
+// A client that sends its request and goes once its handler waits (`waits`,
+// set by the handler, or 5 s): gone sooner, its FIN came right behind the
+// request, a half-close, and the handler was rightly not cancelled (a fixed
+// 50 ms was a race on a busy machine). With `reset`, it goes with a RST.
+void ask_and_go(const endpoint& at, const std::string& request, bool reset,
+                const std::atomic<bool>& waits) {
+  int c = client_to(at);
   ASSERT_EQ(::send(c, request.data(), request.size(), MSG_NOSIGNAL),
             static_cast<ssize_t>(request.size()));
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the handler waits by now
+  wait_for_flag(waits);
   if (reset) {
     linger off{1, 0};
     ::setsockopt(c, SOL_SOCKET, SO_LINGER, &off, sizeof off);
@@ -244,9 +251,11 @@ void ask_and_go(const endpoint& at, const std::string& request, bool reset) {
   ::close(c);
 }
 
-// GET /poll waits 30 s, and notes whether it was cancelled instead.
-void add_long_poll(fixture& f, bool& cancelled) {
-  f.routes.get("/poll", [&cancelled](http::request&) -> task<http::response> {
+// GET /poll waits 30 s (setting `waits` as it begins), and notes whether it
+// was cancelled instead.
+void add_long_poll(fixture& f, bool& cancelled, std::atomic<bool>& waits) {
+  f.routes.get("/poll", [&cancelled, &waits](http::request&) -> task<http::response> {
+    waits = true;
     try {
       co_await sleep(std::chrono::seconds(30));
     } catch (const std::system_error& e) {
@@ -265,11 +274,12 @@ TEST(http_server, a_waiting_handler_is_cancelled_when_its_client_goes) {
   for (bool reset : {false, true}) {
     fixture f;
     bool cancelled = false;
-    add_long_poll(f, cancelled);
+    std::atomic<bool> waits{false};
+    add_long_poll(f, cancelled, waits);
     serve_threw = false;
     f.run_client(
-        [reset](const endpoint& at) {
-          ask_and_go(at, "GET /poll HTTP/1.1\r\nHost: x\r\n\r\n", reset);
+        [reset, &waits](const endpoint& at) {
+          ask_and_go(at, "GET /poll HTTP/1.1\r\nHost: x\r\n\r\n", reset, waits);
         },
         accept_one_noting_throw, std::chrono::seconds(5));
     EXPECT_TRUE(cancelled) << "reset " << reset;
@@ -296,9 +306,12 @@ TEST(http_server, a_waiting_producer_is_cancelled_when_its_client_goes) {
     for (bool sized : {false, true}) {
       fixture f;
       bool cancelled = false;
-      f.routes.get("/events", [&cancelled, written_first, sized](http::request&) {
-        http::body_producer p = [&cancelled, written_first](http::body_writer& w) -> task<void> {
+      std::atomic<bool> waits{false};
+      f.routes.get("/events", [&cancelled, &waits, written_first, sized](http::request&) {
+        http::body_producer p = [&cancelled, &waits,
+                                 written_first](http::body_writer& w) -> task<void> {
           if (written_first) co_await w.write("first\n");
+          waits = true;
           try {
             co_await sleep(std::chrono::seconds(30));
           } catch (const std::system_error& e) {
@@ -318,8 +331,8 @@ TEST(http_server, a_waiting_producer_is_cancelled_when_its_client_goes) {
       serve_threw = false;
       testing::internal::CaptureStderr();
       f.run_client(
-          [](const endpoint& at) {
-            ask_and_go(at, "GET /events HTTP/1.1\r\nHost: x\r\n\r\n", false);
+          [&waits](const endpoint& at) {
+            ask_and_go(at, "GET /events HTTP/1.1\r\nHost: x\r\n\r\n", false, waits);
           },
           accept_one_noting_throw, std::chrono::seconds(5));
       std::string errors = testing::internal::GetCapturedStderr();
@@ -546,29 +559,37 @@ TEST(http_server, answers_owed_before_a_handler_cancelled_for_a_gone_client_stil
 // going was missed and the handler waited on (found by review).
 TEST(http_server, a_client_is_watched_after_a_request_that_came_in_pieces) {
   fixture f;
+  // Each side waits for the other rather than for a clock: the pieces are
+  // sent while /slow waits, and the client goes once /poll waits (closed
+  // before, its FIN was a half-close behind a request, not a client gone).
+  std::atomic<bool> slow_waits{false}, pieces_sent{false}, poll_waits{false};
   bool cancelled = false;
-  f.routes.get("/slow", [](http::request&) -> task<http::response> {
-    co_await sleep(std::chrono::milliseconds(200));
+  f.routes.get("/slow", [&](http::request&) -> task<http::response> {
+    slow_waits = true;
+    for (int i = 0; i < 1000 && !pieces_sent.load(); ++i)
+      co_await sleep(std::chrono::milliseconds(5));
     co_return http::response::text("slow\n");
   });
-  add_long_poll(f, cancelled);
+  add_long_poll(f, cancelled, poll_waits);
   f.run_client(
-      [](const endpoint& at) {
-        int c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      [&](const endpoint& at) {
+        int c = client_to(at, 65536);
         int one = 1;
         ::setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        ASSERT_EQ(::connect(c, at.data(), at.size()), 0);
         auto say = [c](const std::string& bytes) {
           (void)::send(c, bytes.data(), bytes.size(), MSG_NOSIGNAL);
           std::this_thread::sleep_for(std::chrono::milliseconds(40));
         };
         say("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
+        wait_for_flag(slow_waits);
         say("GET /poll HTTP/1.1\r\n");
         say("Host: x\r\n\r\n");
-        std::this_thread::sleep_for(std::chrono::milliseconds(300));  // /poll waits by now
+        pieces_sent = true;
+        wait_for_flag(poll_waits);
         ::close(c);
       },
-      accept_one, std::chrono::seconds(5));
+      accept_one, std::chrono::seconds(15));
+  EXPECT_TRUE(poll_waits.load());
   EXPECT_TRUE(cancelled);
 }
 
@@ -1141,8 +1162,7 @@ TEST(http_server, a_head_with_more_fields_than_the_first_array_keeps_them_all) {
 
   std::string pieces;
   f.run_client([&](const endpoint& at) {
-    int c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    ASSERT_EQ(::connect(c, at.data(), at.size()), 0);
+    int c = client_to(at);  // a receive timeout: a server that never answers fails, not hangs
     for (const std::string& piece : {line + head(40), head(58, 40) + "Connection: close\r\n\r\n"}) {
       (void)::send(c, piece.data(), piece.size(), MSG_NOSIGNAL);
       std::this_thread::sleep_for(std::chrono::milliseconds(30));

@@ -3,9 +3,11 @@
 
 #include <weft/core/process.hpp>
 
+#include <csignal>
 #include <cstdio>
 #include <exception>
 #include <string>
+#include <string_view>
 
 namespace {
 
@@ -30,6 +32,9 @@ std::string subcommand_list(CLI::App& app, const char* name, bool& known) {
 int main(int argc, char** argv) {
   // Before anything takes descriptor 1 for its own: see process.hpp.
   weft::open_standard_descriptors();
+  // Before the flags' work and the loops: a signal that comes meanwhile
+  // waits for the controlling loop (run_server's on_signals).
+  weft::hold_signals({SIGINT, SIGTERM, SIGHUP, SIGUSR1});
   CLI::App app{"weft: event-driven network servers on one epoll loop per core"};
   app.require_subcommand(1);
   std::function<int()> run;
@@ -49,6 +54,17 @@ int main(int argc, char** argv) {
   if (argv[1][0] != '-' && !known) {
     std::fprintf(stderr, "weft: unknown subcommand '%s': %s (weft --help)\n", argv[1],
                  list.c_str());
+    return usage_error;
+  }
+  // A flag before the subcommand: CLI11 said "A subcommand is required"
+  // for `weft --bogus`, and "not expected: 0 --port" for `weft --port 0
+  // hello`.
+  if (const std::string_view first = argv[1];
+      first.starts_with('-') && first != "-h" && first != "--help") {
+    std::fprintf(stderr,
+                 "weft: '%s' comes before the subcommand; flags go after the subcommand: "
+                 "weft SUBCOMMAND [flags], where SUBCOMMAND is one of %s (weft --help)\n",
+                 argv[1], list.c_str());
     return usage_error;
   }
   try {

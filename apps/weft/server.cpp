@@ -24,6 +24,14 @@ CLI::Validator seconds(double min, double max) {
                     CLI::detail::to_string(max) + "]";
   return CLI::Validator(
       [min, max, why](std::string& text) -> std::string {
+        // Decimal digits with at most one point between or before them, as
+        // a whole-number flag takes decimal digits only: std::stod alone
+        // read "0x10" as 16 s, "0x1p1" as 2 and " 5" as 5 (found by review).
+        const std::size_t point = text.find('.');
+        const bool digits_only = text.find_first_not_of("0123456789.") == std::string::npos;
+        const bool one_point =
+            point == std::string::npos || text.find('.', point + 1) == std::string::npos;
+        if (!digits_only || !one_point || text.empty() || text.back() == '.') return why;
         try {
           double v = std::stod(text);
           if (std::isfinite(v) && v >= min && v <= max) return {};
@@ -89,9 +97,19 @@ void connection_dropped(const char* name) noexcept {
 
 void add_common_flags(CLI::App& cmd, common_options& opts, int default_port) {
   opts.port = default_port;
+  // Checked with the other flags: looked at only once the server was to
+  // start, it came after --access-log had made its file, and after a bad
+  // --root or --answers was said with exit 1 (found by review).
   cmd.add_option("--host", opts.host,
-                 "Address to listen on (IPv4 or IPv6); one beyond loopback loosens a safe default")
-      ->capture_default_str();
+                 "Address to listen on: an IPv4 or IPv6 address, or localhost (127.0.0.1); no "
+                 "DNS, and :: is IPv6 only. One beyond loopback loosens a safe default")
+      ->capture_default_str()
+      ->check(CLI::Validator(
+          [](const std::string& text) -> std::string {
+            if (endpoint::from_host(text, 0)) return {};
+            return "must be an IPv4 or IPv6 address, or localhost (weft looks up no names)";
+          },
+          "ADDRESS"));
   cmd.add_option("--port", opts.port, "Port; 0 picks a free one")
       ->capture_default_str()
       ->transform(decimal())

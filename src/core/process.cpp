@@ -19,6 +19,13 @@ bool open_standard_descriptors() noexcept {
   return sys::open_standard_descriptors();
 }
 
+bool hold_signals(std::initializer_list<int> signals) noexcept {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : signals) sigaddset(&set, s);
+  return sys::block_signals(set).ok();
+}
+
 bool write_unless_signalled(int fd, std::string_view text,
                             std::initializer_list<int> stop) noexcept {
   sigset_t set;

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 
@@ -33,7 +34,11 @@ endpoint endpoint::loopback_v4(uint16_t port) noexcept {
 }
 
 std::optional<endpoint> endpoint::from_host(std::string_view host, uint16_t port) {
-  if (host == "localhost") return loopback_v4(port);
+  // Names are the same in any case (RFC 4343): "LOCALHOST" was refused.
+  constexpr std::string_view localhost = "localhost";
+  if (host.size() == localhost.size() && std::equal(host.begin(), host.end(), localhost.begin(),
+                                                    [](char a, char b) { return (a | 0x20) == b; }))
+    return loopback_v4(port);
   // "[::1]", as a URI and the readiness line write an IPv6 address.
   if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
     host = host.substr(1, host.size() - 2);

@@ -3,6 +3,7 @@
 //
 //   int main() {
 //     weft::open_standard_descriptors();  // first: before anything opens one
+//     weft::hold_signals({SIGINT, SIGTERM});  // before anything takes time
 //     weft::raise_open_file_limit();  // before the loops start accepting
 //     weft::ignore_sigpipe();
 //     ...
@@ -47,6 +48,15 @@ bool ignore_sigpipe() noexcept;
 // first in main, before anything opens a descriptor. Whether all three are
 // open afterwards.
 bool open_standard_descriptors() noexcept;
+
+// Blocks `signals` in the calling thread, and so in every thread it makes
+// from then on, until a loop's on_signals reads them: one that comes while
+// the program starts (parses its flags, makes its loops and listeners)
+// waits for the loop, where its default action ended the process (a
+// SIGTERM, or logrotate's SIGUSR1, during `weft hello --threads 1024`'s
+// 100-200 ms start killed it; found by review). Call it first in main.
+// Whether it took.
+bool hold_signals(std::initializer_list<int> signals) noexcept;
 
 // Writes `text` whole to descriptor `fd`, waiting for room as a blocking
 // write would, but only until one of `stop`, signals this thread blocks

@@ -111,16 +111,23 @@ struct fixture {
   loop l;
   http::router routes;
   http::server_options opts;
-  std::string file_path;
+  // A 300,000-byte file, unlinked at once: a test killed at its timeout
+  // left it in /tmp. Opened anew through /proc (open_file).
+  unique_fd file;
+
+  unique_fd open_file() const {
+    std::string at = "/proc/self/fd/" + std::to_string(file.get());
+    return unique_fd(::open(at.c_str(), O_RDONLY | O_CLOEXEC));
+  }
 
   fixture() {
     char path[] = "/tmp/weft_server_test_XXXXXX";
-    int fd = ::mkstemp(path);
-    file_path = path;
+    file = unique_fd(::mkstemp(path));
+    ::unlink(path);
     std::string content;
     for (int i = 0; i < 300000; ++i) content += static_cast<char>('a' + i % 26);
-    EXPECT_EQ(::write(fd, content.data(), content.size()), static_cast<ssize_t>(content.size()));
-    ::close(fd);
+    EXPECT_EQ(::write(file.get(), content.data(), content.size()),
+              static_cast<ssize_t>(content.size()));
     routes.get("/stream", [](http::request&) {
       http::response r;
       r.content_type("text/plain");
@@ -137,12 +144,11 @@ struct fixture {
     });
     routes.get("/file", [this](http::request&) {
       http::response r;
-      r.file(unique_fd(::open(file_path.c_str(), O_RDONLY | O_CLOEXEC)), 1000, 250000);
+      r.file(open_file(), 1000, 250000);
       return r;
     });
   }
   ~fixture() {
-    ::unlink(file_path.c_str());
     if (log_file) std::fclose(log_file);
   }
 

@@ -243,8 +243,7 @@ TEST(http_server, a_file_shorter_than_announced_ends_with_a_reset) {
   fixture f;
   f.routes.get("/short", [&f](http::request&) {
     http::response r;
-    unique_fd fd(::open(f.file_path.c_str(), O_RDONLY | O_CLOEXEC));
-    r.file(std::move(fd), 0, std::uint64_t{3} << 20);  // the file holds 300,000 bytes
+    r.file(f.open_file(), 0, std::uint64_t{3} << 20);  // the file holds 300,000 bytes
     return r;
   });
   auto served = f.serve_one();

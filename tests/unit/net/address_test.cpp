@@ -30,6 +30,13 @@ TEST(endpoint, localhost_is_the_only_name) {
   EXPECT_FALSE(endpoint::parse("example.com:80"));
 }
 
+TEST(endpoint, localhost_is_the_same_name_in_any_case) {
+  for (const char* name : {"LOCALHOST", "LocalHost", "localhost"})
+    EXPECT_EQ(endpoint::from_host(name, 80)->host(), "127.0.0.1") << name;
+  for (const char* near : {"localhos", "localhost.", "localhostx", "lOcAlHoSt!", "localhos\x14"})
+    EXPECT_FALSE(endpoint::from_host(near, 80)) << near;
+}
+
 TEST(endpoint, rejects_malformed_input) {
   for (const char* bad :
        {"", ":", "127.0.0.1", "127.0.0.1:", "127.0.0.1:65536", "127.0.0.1:-1", "127.0.0.1:80x",

@@ -87,6 +87,24 @@ def descriptor_links(pid):
     return links
 
 
+def wait_until_waiting_in_poll(pid, timeout=5.0):
+    """Waits until the process's main thread sleeps in poll(2), as
+    write_unless_signalled does for room in a full pipe (a fixed 0.3 s
+    passed whether or not it had got there). Where the kernel does not say
+    (/proc/PID/wchan reads "0"), 0.3 s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open(f"/proc/{pid}/wchan") as f:
+            wchan = f.read()
+        if wchan == "0":
+            time.sleep(0.3)
+            return
+        if "poll" in wchan and not wchan.startswith("ep_"):  # not epoll_wait's ep_poll: the loop's
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"process {pid} never waited in poll (wchan {wchan!r})")
+
+
 def wait_until_stopped(pid, timeout=5.0):
     """Waits until a SIGSTOP has taken effect: kill() returns before it has,
     and the process, running on another core, went on meanwhile."""
@@ -480,7 +498,7 @@ class ProcessContract:
         os.close(w)
         try:
             self.wait_until_it_listens(proc)
-            time.sleep(0.3)  # in the readiness line's write by now
+            wait_until_waiting_in_poll(proc.pid)  # the readiness line's write waits for room
             proc.send_signal(signal.SIGTERM)
             try:
                 status = proc.wait(timeout=STOP_TIMEOUT)

@@ -17,6 +17,9 @@ Loads (the figures in README.md, "Reliability"):
   files-get-body   weft files --root .: a GET of README.md carrying an 8 MiB
                    body, all but its last byte sent
   qa               weft qa: "What is your quest?" 300,000 times
+  hello-pipelined  weft hello: 200,000 pipelined GETs
+  files-pipelined  weft files --root .: 100,000 pipelined GETs of a small
+                   file (examples/site/index.html, sent from memory)
 
 Run from the repository root, e.g.
   bench/memory/unread_answers.py --load inspect-escaped --conns 300
@@ -61,6 +64,8 @@ LOADS = {
     "files-get-body": (["files", "--root", "."], b"GET /README.md HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
                        % BODY + b"a" * (BODY - 1)),
     "qa": (["qa"], b"What is your quest?" * 300000),
+    "hello-pipelined": (["hello"], b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" * 200000),
+    "files-pipelined": (["files", "--root", "."], b"GET /examples/site/index.html HTTP/1.1\r\nHost: x\r\n\r\n" * 100000),
 }
 
 

@@ -120,7 +120,7 @@ task<std::exception_ptr> run_producer(const body_producer& produce, body_writer&
 }  // namespace
 
 task<void> write_within(tcp_stream& s, std::string_view bytes, duration timeout) {
-  if (s.buffered_output() + bytes.size() < tcp_stream::flush_threshold) {
+  if (s.buffered_output() + bytes.size() < s.flush_limit()) {
     co_await s.write(bytes);  // stays buffered: never waits
     co_return;
   }

@@ -22,7 +22,7 @@ namespace weft::http::detail {
 // slowly but steadily is never cut (see send_rest).
 constexpr std::size_t write_piece = std::size_t{256} * 1024;
 
-// Adds `bytes` to the output. Past flush_threshold a write() sends, and may
+// Adds `bytes` to the output. Past flush_limit() a write() sends, and may
 // wait for room: then only up to `timeout`, so that a client that stopped
 // reading cannot hold the connection (found by review for a streamed body's
 // chunk-size line and last chunk, which were written without one). As in
@@ -32,7 +32,7 @@ constexpr std::size_t write_piece = std::size_t{256} * 1024;
 task<void> write_within(tcp_stream& s, std::string_view bytes, duration timeout);
 
 // Sends what put_response left: a file body, a string body too large to
-// copy into the output (`rest`), or output past flush_threshold; a client
+// copy into the output (`rest`), or output past flush_limit(); a client
 // that stopped reading must not hold the connection past the write
 // timeout. Logs the answer with the body bytes that left (nginx's
 // $body_bytes_sent), what the output buffer took counting as sent: a file

@@ -285,7 +285,7 @@ std::string_view whole(const detail::fixed_answer& a, time_point mono) {
 // took 849 user-space instructions, where a plain handler's response (the
 // call, its Content-Type's checks, put_response, its destruction) took
 // 1,199 (bench/http/instructions.sh). The caller has checked
-// that the output buffer takes it under flush_threshold, so it needs no
+// that the output buffer takes it under flush_limit(), so it needs no
 // send of its own. The usual case, a kept-alive HTTP/1.1 request, is
 // inline: one copy of the whole answer, its body cut for HEAD (`body` is
 // empty where the status has none).
@@ -975,8 +975,7 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
     // written at once (answer_fixed); the rest run the route's handler.
     bool keep_alive = head.keep_alive && std::size_t{conn.served} + 1 < max_requests(opts);
     bool close_delimited = false;  // the answer's body ends with the connection
-    if (h && h->fixed && !with_body &&
-        s.buffered_output() + h->fixed->most < tcp_stream::flush_threshold) {
+    if (h && h->fixed && !with_body && s.buffered_output() + h->fixed->most < s.flush_limit()) {
       if (h->fixed->closes || (me->tracker && me->tracker->draining())) keep_alive = false;
       if (!conn.nodelay && keep_alive) {
         conn.nodelay = true;
@@ -1051,7 +1050,7 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
         }
         if (end == streamed::cut) co_return;
       } else if ((sent_body && res.file()) || !rest.empty() ||
-                 s.buffered_output() >= tcp_stream::flush_threshold) {
+                 s.buffered_output() >= s.flush_limit()) {
         co_await send_rest(s, dl, res, rest, sent_body, opts.write_timeout, log, line);
       } else {
         log.write(line, res.status(), sent_body ? res.body().size() : 0);
@@ -1061,6 +1060,13 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
     // now and then (fairness, and bounded stacks at -O0: see yield_now).
     if (++since_yield == 32) {
       since_yield = 0;
+      // Output past half a pooled block goes before the turn. Held across
+      // turns, a long pipeline's answers grew the buffer to 128 KiB in
+      // every connection that had one: 400 clients flooding `weft hello`
+      // took 75 KiB each (bench/memory/unread_answers.py --load
+      // hello-pipelined). A pipeline of a few requests never gets here
+      // with that much: its answers leave when the loop next waits for input.
+      if (s.buffered_output() >= weft::detail::pool_block_size / 2) (void)s.try_flush();
       co_await yield_now();
     }
     if (!keep_alive) {

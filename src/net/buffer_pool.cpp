@@ -134,7 +134,19 @@ void io_buffer::settle_for_wait() noexcept {
     } catch (const std::bad_alloc&) {
     }
   }
-  if (home == nullptr) return;  // keep the block it has: no worse than before
+  if (home != nullptr) move_to(home, cap);  // else keep the block it has: no worse than before
+}
+
+void io_buffer::move_to_own_size() noexcept {
+  std::size_t n = size();
+  // A block of exactly a pooled block's size would go back to the pool
+  // when freed (free_block): that size keeps the block it has.
+  if (n == 0 || n == pool_block_size) return release_if_empty();
+  if (char* home = new (std::nothrow) char[n]) move_to(home, n);
+}
+
+void io_buffer::move_to(char* home, std::size_t cap) noexcept {
+  std::size_t n = size();
   std::memcpy(home, data(), n);
   free_block();
   data_ = home;

@@ -155,6 +155,7 @@ tcp_stream::tcp_stream(tcp_stream&& o) noexcept
       drained_(o.drained_),
       peer_closed_(o.peer_closed_),
       write_cancelled_(o.write_cancelled_),
+      backed_up_(o.backed_up_),
       consume_(std::exchange(o.consume_, 0)),
       scanned_(std::exchange(o.scanned_, 0)),
       read_limit_(o.read_limit_),
@@ -173,6 +174,7 @@ tcp_stream& tcp_stream::operator=(tcp_stream&& o) noexcept {
     drained_ = o.drained_;
     peer_closed_ = o.peer_closed_;
     write_cancelled_ = o.write_cancelled_;
+    backed_up_ = o.backed_up_;
     consume_ = std::exchange(o.consume_, 0);
     scanned_ = std::exchange(o.scanned_, 0);
     read_limit_ = o.read_limit_;
@@ -302,12 +304,19 @@ endpoint tcp_stream::peer() const {
 int tcp_stream::flush_some(bool more) noexcept {
   while (!out_.empty()) {
     auto r = sys::send(fd_, out_.data(), out_.size(), more);
-    if (!r.ok()) return r.err;
+    if (!r.ok()) {
+      if ((backed_up_ = r.would_block())) out_.settle_output();
+      return r.err;
+    }
     bool partial = r.value < out_.size();
     out_.consume(r.value);
     // A short send means the socket buffer is full: the next would EAGAIN.
-    if (partial) return EAGAIN;
-    write_cancelled_ = false;  // all of it left: the peer takes what it is sent
+    if (partial) {
+      backed_up_ = true;
+      out_.settle_output();
+      return EAGAIN;
+    }
+    write_cancelled_ = backed_up_ = false;  // all of it left: the peer takes what it is sent
   }
   out_.release_if_empty();
   return 0;
@@ -524,6 +533,8 @@ bool tcp_stream::step_write(stream_op& op) noexcept {
     auto r =
         op.len == 0 ? sys::send(fd_, out_.data(), out_.size(), false) : sys::sendv(fd_, iov, 2);
     if (r.would_block()) {
+      backed_up_ = true;
+      out_.settle_output();
       op.direction = io::writable;
       return false;
     }
@@ -533,10 +544,12 @@ bool tcp_stream::step_write(stream_op& op) noexcept {
     op.ptr += r.value - from_buffer;
     op.len -= r.value - from_buffer;
     if (!out_.empty() || op.len > 0) {  // short send: the socket buffer is full
+      backed_up_ = true;
+      out_.settle_output();
       op.direction = io::writable;
       return false;
     }
-    write_cancelled_ = false;  // as in flush_some
+    write_cancelled_ = backed_up_ = false;  // as in flush_some
   }
   out_.release_if_empty();
   return true;
@@ -577,6 +590,7 @@ bool tcp_stream::step_send_file(stream_op& op) noexcept {
     uint64_t offset = op.done;
     auto r = sys::sendfile(fd_, op.file_fd, &offset, slice);
     if (r.would_block()) {
+      backed_up_ = true;
       op.direction = io::writable;
       return false;
     }
@@ -588,7 +602,7 @@ bool tcp_stream::step_send_file(stream_op& op) noexcept {
       op.direction = 0;
       return false;
     }
-    write_cancelled_ = false;  // as in flush_some
+    write_cancelled_ = backed_up_ = false;  // as in flush_some
   }
   return true;
 }
@@ -683,7 +697,7 @@ tcp_stream::write_op tcp_stream::write(std::string_view bytes) {
   // at once on a duplex stream, where no read of this task's may come to
   // flush it.
   if (fd_ >= 0) out_.append(bytes);  // a closed stream fails the op (EBADF), and keeps nothing
-  if (out_.size() < flush_threshold && !duplex()) op.what = stream_op::kind::nothing;
+  if (out_.size() < flush_limit() && !duplex()) op.what = stream_op::kind::nothing;
   return {&op};
 }
 

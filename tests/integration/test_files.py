@@ -20,7 +20,7 @@ import unittest
 from files_tree import HUGE_MARK, HUGE_MARK_AT, HUGE_SIZE, MIB, Tree, get, raw_get, stream_sha256
 from httpwire import DateMaskedReply, ResponseReader, assert_alive, start_http
 from server_contract import ProcessContract
-from weftproc import WeftProcess, start_weft, start_weft_for_class, weft_cli
+from weftproc import SANITIZED, WeftProcess, flood_kib_per_connection, start_weft, start_weft_for_class, weft_cli
 
 CURL_TIMEOUT = 20
 
@@ -566,6 +566,20 @@ class SlowReader(unittest.TestCase):
             while time.monotonic() < until and (chunk := s.recv(1 << 20)):
                 got += len(chunk)
         self.assertLess(got, 100 * MIB)
+
+
+@unittest.skipIf(SANITIZED, "ASan's shadow memory and quarantine make RSS meaningless")
+class FloodMemory(unittest.TestCase):
+    """Clients that pipeline requests for a small file without end and never
+    read cost the server about two pooled blocks each: 200 took 69-145 KiB
+    each, now 37 (bench/memory/unread_answers.py --load files-pipelined)."""
+
+    def test_a_flood_of_pipelined_requests_never_read_costs_little_a_connection(self):
+        tree = Tree()
+        self.addCleanup(tree.remove)
+        server = start_http(self, "files", "--root", tree.root, "--threads", "1", "--max-requests", "100000000")
+        each = flood_kib_per_connection(server, b"GET /page.html HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertLess(each, 52, f"{each} KiB a connection")
 
 
 class DescriptorLimit(unittest.TestCase):

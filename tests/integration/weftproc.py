@@ -509,6 +509,28 @@ def settled_memory_kib(pid, timeout=10.0):
     raise AssertionError(f"memory still moving after {timeout} s: {last} KiB")
 
 
+def flood_kib_per_connection(server, request_bytes, conns=100, count=100000):
+    """What `conns` clients that each pipeline `request_bytes` `count` times
+    and never read cost the server, in KiB of RSS each once its memory has
+    settled. Each client's receive buffer is 4 KiB, so it takes little of
+    the answers, and its requests are more than the kernel holds."""
+    before = memory_kib(server.pid)
+    flood = request_bytes * count
+    senders = []
+    try:
+        for _ in range(conns):
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.connect(("127.0.0.1", server.port))
+            senders.append((s, BackgroundSender(s, flood)))
+        return (settled_memory_kib(server.pid) - before) / conns
+    finally:
+        for s, sender in senders:
+            s.shutdown(socket.SHUT_RDWR)  # ends the sender's blocked sendall
+            sender.join()
+            s.close()
+
+
 def memory_kib(pid, field="VmRSS"):
     """A process's memory from /proc/PID/status in KiB: VmRSS (resident
     now) or VmHWM (the peak resident so far)."""

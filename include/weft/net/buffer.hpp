@@ -98,6 +98,15 @@ class io_buffer {
   void shrink_for_wait() noexcept {
     if (data_ != nullptr) settle_for_wait();
   }
+  // Before a wait for room to send: what is left moves to a block of its
+  // own size when the block it is in is more than twice that. A batch of
+  // answers grew the output to 64 KiB or more, a full socket took all but
+  // a few KiB of it, and a client that had stopped reading held the whole
+  // block until the write timeout: 70-80 KiB a connection under `weft
+  // hello` (bench/memory/unread_answers.py --load hello-pipelined).
+  void settle_output() noexcept {
+    if (data_ != nullptr && cap_ >= pool_block_size && size() <= cap_ / 2) move_to_own_size();
+  }
 
  private:
   void grow(std::size_t min, std::size_t limit);  // reserve's other cases, out of line
@@ -105,6 +114,10 @@ class io_buffer {
   // keep-alive request's waits ~10 instructions of register saves
   // (bench/http/instructions.sh).
   void settle_for_wait() noexcept;
+  void move_to_own_size() noexcept;  // settle_output's work
+  // Copies what it holds to `home` (of `cap` bytes, at least size()), which
+  // it holds from then on, and frees its block.
+  void move_to(char* home, std::size_t cap) noexcept;
   void free_block() noexcept {
     if (data_ == nullptr) return;
     if (cap_ == pool_block_size)

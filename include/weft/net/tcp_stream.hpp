@@ -10,7 +10,7 @@
 //   }
 //
 // Writes are batched: write() appends to an output buffer, which is flushed
-// when it passes flush_threshold or, automatically, just before the stream
+// when it passes flush_limit() or, automatically, just before the stream
 // waits for input, and before a read reports the end of the input.
 // Sequential code thus gets one send per batch of replies ("corking in user
 // space", DESIGN-NOTES §1). write_all() and flush() send everything before
@@ -175,6 +175,8 @@ class tcp_stream {
  public:
   // Bytes buffered by write() before it flushes on its own.
   static constexpr std::size_t flush_threshold = std::size_t{64} * 1024;
+  // ... while the peer is behind: see flush_limit().
+  static constexpr std::size_t backed_up_threshold = std::size_t{4} * 1024;
 
   tcp_stream() noexcept = default;
   tcp_stream(loop& l, unique_fd fd, trigger t = trigger::edge) noexcept;
@@ -230,7 +232,18 @@ class tcp_stream {
     scanned_ = 0;
   }
 
-  // Buffers bytes; sends only once the buffer passes flush_threshold. The
+  // What write() buffers before it sends: flush_threshold, or while the
+  // peer is behind (a send could not take all it was given, and none has
+  // since) backed_up_threshold. A client that pipelines and stops reading
+  // then holds the server to a few KiB of its answers, not 64: `weft
+  // hello` held 68 KiB a connection where nginx, which answers a pipeline
+  // one request at a time, held 4.2 (bench/memory/unread_answers.py
+  // --load hello-pipelined). A peer that keeps up never fills the socket,
+  // and its answers leave in the usual batches.
+  std::size_t flush_limit() const noexcept {
+    return backed_up_ ? backed_up_threshold : flush_threshold;
+  }
+  // Buffers bytes; sends only once the buffer passes flush_limit(). The
   // bytes join the buffer when it is called: cancelled while it waits for
   // room, or in a turn of the loop, it throws, and they still leave with
   // the next flush (echo's idle clock relies on it). write_all sends no
@@ -419,6 +432,7 @@ class tcp_stream {
   std::uint8_t streak_ = 0;       // operations completed in a row without waiting
   bool duplex_ = false;           // see duplex(); in the padding after streak_
   bool write_cancelled_ = false;  // see write_cancelled(); in the padding too
+  bool backed_up_ = false;        // see flush_limit(); and here
   uint32_t consume_ = 0;          // bytes of in_ handed out by the last read_until
   uint32_t scanned_ = 0;          // bytes of in_ already searched for the delimiter
   uint32_t read_limit_ = 0;       // capacity cap while read_until grows in_

@@ -108,6 +108,41 @@ TEST(buffer_pool, a_grown_buffer_waits_in_a_block_that_fits_what_it_holds) {
   EXPECT_EQ(coming.size(), pool_block_size + 1);
 }
 
+// Output left by a short send waits for room in a block of its own size
+// when its block is more than twice that: a batch of answers grown to
+// 128 KiB and sent but for a few KiB held the whole block for as long as
+// its client did not read (see tcp_stream::flush_limit). More than half a
+// block stays where it is.
+TEST(buffer_pool, output_that_waits_for_room_moves_to_a_block_of_its_own_size) {
+  io_buffer grown;
+  grown.append(std::string(100000, 'a') + "tail");
+  grown.consume(100000);
+  grown.settle_output();
+  EXPECT_EQ(grown.capacity(), 4u);
+  EXPECT_EQ(grown.view(), "tail");
+
+  io_buffer pooled;
+  pooled.append(std::string(5000, 'b'));
+  pooled.settle_output();
+  EXPECT_EQ(pooled.capacity(), 5000u);
+  EXPECT_EQ(pooled.view(), std::string(5000, 'b'));
+  pooled.append("c");  // and grows again as any buffer does
+  EXPECT_EQ(pooled.view(), std::string(5000, 'b') + "c");
+
+  io_buffer most;
+  most.append(std::string(pool_block_size / 2 + 1, 'd'));
+  most.settle_output();
+  EXPECT_EQ(most.capacity(), pool_block_size);
+
+  io_buffer block_sized;  // would pass for a pooled block when freed
+  block_sized.append(std::string(3 * pool_block_size, 'e'));
+  block_sized.consume(2 * pool_block_size);
+  std::size_t held = block_sized.capacity();
+  block_sized.settle_output();
+  EXPECT_EQ(block_sized.capacity(), held);
+  EXPECT_EQ(block_sized.size(), pool_block_size);
+}
+
 // reserve's cases, the first two inline: an empty buffer takes a pooled
 // block; room already there changes nothing; then it compacts before it
 // grows, and grows past the pool only up to the limit (or what it must hold).

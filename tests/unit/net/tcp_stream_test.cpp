@@ -706,6 +706,33 @@ TEST(tcp_stream, a_read_after_another_task_closed_the_stream_between_reads_fails
   EXPECT_TRUE(code) << "a read of a closed stream must fail";
 }
 
+// While the peer is behind (a send came back short, and none has sent all
+// since), write() buffers only a few KiB before it sends: a client that
+// pipelines and never reads held 64 KiB of answers a connection. Once a
+// send takes all, the usual batches come back.
+TEST(tcp_stream, a_stream_whose_peer_is_behind_flushes_at_a_few_kib) {
+  loop l;
+  auto pair = test::socket_pair();
+  tcp_stream s(l, std::move(pair.first));
+  unique_fd peer = std::move(pair.second);
+  EXPECT_EQ(s.flush_limit(), tcp_stream::flush_threshold);
+  const std::string chunk(std::size_t{64} << 10, 'x');
+  bool all_sent = true;
+  for (int i = 0; i < 1000 && all_sent; ++i) {
+    std::memcpy(s.output_space(chunk.size()), chunk.data(), chunk.size());
+    s.commit_output(chunk.size());
+    all_sent = s.try_flush();
+  }
+  ASSERT_FALSE(all_sent) << "the socket never filled";
+  EXPECT_EQ(s.flush_limit(), tcp_stream::backed_up_threshold);
+  char sink[65536];
+  for (int i = 0; i < 10000 && !s.try_flush(); ++i)
+    while (::recv(peer.get(), sink, sizeof sink, MSG_DONTWAIT) > 0) {
+    }
+  EXPECT_EQ(s.buffered_output(), 0u);
+  EXPECT_EQ(s.flush_limit(), tcp_stream::flush_threshold);
+}
+
 // A write to a closed stream fails with EBADF and keeps nothing: before,
 // a buffered write() succeeded and its bytes stayed in the output buffer
 // until the stream was destroyed (found by review).

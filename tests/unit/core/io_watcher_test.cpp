@@ -52,7 +52,9 @@ TEST(io_watcher, edge_triggered_reports_once_per_arrival) {
 
 TEST(io_watcher, edge_triggered_handler_must_drain_until_eagain) {
   loop l;
-  auto [a, b] = test::socket_pair();
+  auto a_b = test::socket_pair();  // named: clang before 16 cannot capture bindings
+  unique_fd& a = a_b.first;
+  unique_fd& b = a_b.second;
   std::string got;
   int calls = 0;
   io_watcher w(
@@ -97,7 +99,9 @@ TEST(io_watcher, watcher_removed_during_dispatch_never_fires) {
 TEST(io_watcher, fd_closed_and_reused_during_dispatch_is_not_confused) {
   loop l;
   auto [a1, b1] = test::socket_pair();
-  auto [a2, b2] = test::socket_pair();
+  auto a2_b2 = test::socket_pair();  // named: clang before 16 cannot capture bindings
+  unique_fd& a2 = a2_b2.first;
+  unique_fd& b2 = a2_b2.second;
   std::unique_ptr<io_watcher> w1, w2, w3;
   std::pair<unique_fd, unique_fd> fresh;
   int w2_calls = 0, w3_calls = 0;

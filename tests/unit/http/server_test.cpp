@@ -803,7 +803,9 @@ TEST(http_server, a_connection_idle_between_requests_gives_back_its_request_fram
   routes.get("/", [](http::request&) { return http::response::text("hi"); });
   http::server_options opts;
   opts.max_requests = 2;
-  auto [server, client] = test::socket_pair();
+  auto server_client = test::socket_pair();  // named: clang before 16 cannot capture bindings
+  unique_fd& server = server_client.first;
+  unique_fd& client = server_client.second;
   std::size_t before = task_frame_bytes();
   green_thread g =
       spawn(l, http::serve_connection(tcp_stream(l, std::move(server)), routes, opts), "conn");
@@ -826,7 +828,7 @@ TEST(http_server, a_connection_idle_between_requests_gives_back_its_request_fram
   std::size_t idle = task_frame_bytes() - before;
   std::printf("[ figure ] kept-alive HTTP connection: %zu bytes of frames busy, %zu idle\n", busy,
               idle);
-  EXPECT_GT(busy, 2000u);
+  EXPECT_GT(busy, idle + 1024);  // the request frame: 1.8 KiB from g++ 12, 1.3 from clang 14
   EXPECT_LT(idle, 768u);
   EXPECT_EQ(got.find("Connection: close"), std::string::npos) << got;
   answer(get);
@@ -994,7 +996,11 @@ struct tracked_connection {
 TEST(http_server, a_drain_lets_a_request_whose_head_is_partly_in_finish) {
   tracked_connection c;
   c.start();
-  auto [l, tracker, client, g] = std::tie(c.l, c.tracker, c.client, c.g);
+  // Named, not bound: clang before 16 cannot capture structured bindings.
+  loop& l = c.l;
+  auto& tracker = c.tracker;
+  unique_fd& client = c.client;
+  green_thread& g = c.g;
   auto send = [&](std::string_view bytes) {
     EXPECT_EQ(::write(client.get(), bytes.data(), bytes.size()),
               static_cast<ssize_t>(bytes.size()));
@@ -1110,7 +1116,11 @@ TEST(http_server, a_drain_lets_answers_still_leaving_go_out) {
   int small = 4096;  // the answers wait in the server's buffer
   ASSERT_EQ(::setsockopt(c.server.get(), SOL_SOCKET, SO_SNDBUF, &small, sizeof small), 0);
   c.start();
-  auto [l, tracker, client, g] = std::tie(c.l, c.tracker, c.client, c.g);
+  // Named, not bound: clang before 16 cannot capture structured bindings.
+  loop& l = c.l;
+  auto& tracker = c.tracker;
+  unique_fd& client = c.client;
+  green_thread& g = c.g;
   std::string pipeline;
   for (int i = 0; i < 200; ++i) pipeline += "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
   ASSERT_EQ(::write(client.get(), pipeline.data(), pipeline.size()),

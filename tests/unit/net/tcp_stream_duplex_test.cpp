@@ -303,7 +303,9 @@ TEST(tcp_stream_duplex, linger_close_never_throws_while_a_writer_task_waits_for_
 TEST(tcp_stream_duplex,
      a_readers_replies_are_sent_even_if_the_writer_it_handed_them_to_is_cancelled) {
   loop l;
-  auto [a, peer] = test::socket_pair();
+  auto a_peer = test::socket_pair();  // named: clang before 16 cannot capture bindings
+  unique_fd& a = a_peer.first;
+  unique_fd& peer = a_peer.second;
   shrink_buffers(a.get(), peer.get());
   tcp_stream s(l, std::move(a));
   const std::string replies(60000, 'r');

@@ -3,7 +3,6 @@
 
 #include <weft/core/process.hpp>
 
-#include <csignal>
 #include <cstdio>
 #include <exception>
 #include <string>
@@ -32,9 +31,6 @@ std::string subcommand_list(CLI::App& app, const char* name, bool& known) {
 int main(int argc, char** argv) {
   // Before anything takes descriptor 1 for its own: see process.hpp.
   weft::open_standard_descriptors();
-  // Before the flags' work and the loops: a signal that comes meanwhile
-  // waits for the controlling loop (run_server's on_signals).
-  weft::hold_signals({SIGINT, SIGTERM, SIGHUP, SIGUSR1});
   CLI::App app{"weft: event-driven network servers on one epoll loop per core"};
   app.require_subcommand(1);
   std::function<int()> run;

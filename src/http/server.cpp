@@ -409,7 +409,14 @@ task<int> take_body(tcp_stream& s, deadline& dl, weft::detail::task_context& own
     }
     if (!unread) {
       if (!b.taken.take(piece.size())) co_return 503;
-      b.body.append(piece);
+      // No memory for it (pages that cannot be mapped: vm.max_map_count,
+      // RLIMIT_AS) is refused as no budget is: the bad_alloc closed the
+      // connection with no answer (found by review).
+      try {
+        b.body.append(piece);
+      } catch (const std::bad_alloc&) {
+        co_return 503;
+      }
     } else if ((dropped += piece.size()) > dropped_max) {
       answer_at_once();
       co_return 0;

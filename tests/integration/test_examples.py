@@ -104,9 +104,13 @@ class CallbackEcho(EchoExample, unittest.TestCase):
         # by review). The second argument is the timeout, default 60 s. The
         # first look past it finds the kernel's queue full, as a client
         # taking it would leave it, and gives one more timeout.
-        _, port, _ = start_example(self, self.name, "0", "1")
+        _, port, _ = start_example(self, self.name, "0", "2")
         with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as s:
-            sender = BackgroundSender(s, b"x" * (8 << 20))
+            # 2 MiB: the server owes 1 MiB of echoes and the kernel's queues
+            # take the rest, so the sender is done long before the cut. Had
+            # it still been blocked in send, the reset would have been its
+            # error, and the reads below would have seen a plain end (CI).
+            BackgroundSender(s, b"x" * (2 << 20)).join()
             me = s.getsockname()[1]
             deadline = time.monotonic() + TIMEOUT  # nothing read meanwhile
             while "01" in server_side_states(port, me):
@@ -115,7 +119,6 @@ class CallbackEcho(EchoExample, unittest.TestCase):
             with self.assertRaises(ConnectionResetError):  # echoes were owed: not a FIN
                 while s.recv(1 << 20):
                     pass
-            sender.join()
         with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as s:
             s.sendall(b"still here\n")
             self.assertEqual(s.recv(64), b"still here\n")

@@ -168,6 +168,28 @@ class SignalsDuringStart(unittest.TestCase):
                 proc.send_signal(signal.SIGTERM)
                 self.assertEqual(proc.wait(STOP_TIMEOUT), 0)
 
+    def test_a_stop_signal_ends_it_while_it_waits_to_read_its_answers_file(self):
+        # Held from main's first line, SIGINT and SIGTERM did nothing while
+        # qa waited for a writer to its --answers FIFO (found by review).
+        with tempfile.TemporaryDirectory() as tmp:
+            fifo = os.path.join(tmp, "answers")
+            os.mkfifo(fifo)
+            proc = subprocess.Popen([WEFT_BIN, "qa", "--port", "0", "--answers", fifo],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self.addCleanup(lambda: proc.poll() is None and (proc.kill(), proc.wait(STOP_TIMEOUT)))
+            start = time.monotonic()
+            while True:  # in open(2), waiting for a writer
+                with open(f"/proc/{proc.pid}/wchan") as f:
+                    wchan = f.read()
+                if wchan == "wait_for_partner" or "fifo" in wchan:
+                    break
+                if wchan == "0" and time.monotonic() - start > 0.5:
+                    break  # the kernel does not say where it waits: half a second is plenty
+                self.assertLess(time.monotonic() - start, READY_TIMEOUT, f"never waited for a writer ({wchan!r})")
+                time.sleep(0.01)
+            proc.send_signal(signal.SIGTERM)
+            self.assertEqual(proc.wait(STOP_TIMEOUT), -signal.SIGTERM)
+
     def test_a_stop_signal_while_starting_stops_it_gracefully(self):
         for subcommand, sig in (("hello", signal.SIGTERM), ("qa", signal.SIGINT), ("files", signal.SIGHUP)):
             with self.subTest(subcommand=subcommand, sig=sig):

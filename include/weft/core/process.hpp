@@ -3,7 +3,6 @@
 //
 //   int main() {
 //     weft::open_standard_descriptors();  // first: before anything opens one
-//     weft::hold_signals({SIGINT, SIGTERM});  // before anything takes time
 //     weft::raise_open_file_limit();  // before the loops start accepting
 //     weft::ignore_sigpipe();
 //     ...
@@ -51,11 +50,16 @@ bool open_standard_descriptors() noexcept;
 
 // Blocks `signals` in the calling thread, and so in every thread it makes
 // from then on, until a loop's on_signals reads them: one that comes while
-// the program starts (parses its flags, makes its loops and listeners)
-// waits for the loop, where its default action ended the process (a
-// SIGTERM, or logrotate's SIGUSR1, during `weft hello --threads 1024`'s
-// 100-200 ms start killed it; found by review). Call it first in main.
-// Whether it took.
+// the program makes its loops and listeners waits for the loop, where its
+// default action ended the process (a SIGTERM, or logrotate's SIGUSR1,
+// during `weft hello --threads 1024`'s 100-200 ms start killed it; found by
+// review). Call it just before that work, with the very set that
+// on_signals will take: on_signals leaves a signal that was blocked before
+// it as it found it, so one held here and not asked for there stays
+// blocked, with nothing to read it. Not before work that may block for
+// long (a read from a FIFO): nothing reads them until the loop runs, and
+// the process cannot be stopped meanwhile. Programs it execs inherit the
+// mask. Whether it took.
 bool hold_signals(std::initializer_list<int> signals) noexcept;
 
 // Writes `text` whole to descriptor `fd`, waiting for room as a blocking

@@ -173,7 +173,8 @@ struct stream_awaiter {
 
 class tcp_stream {
  public:
-  // Bytes buffered by write() before it flushes on its own.
+  // Bytes buffered by write() before it flushes on its own while the peer
+  // keeps up; what holds now is flush_limit(), below.
   static constexpr std::size_t flush_threshold = std::size_t{64} * 1024;
   // ... while the peer is behind: see flush_limit().
   static constexpr std::size_t backed_up_threshold = std::size_t{4} * 1024;

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "alloc_failure.hpp"
 #include "test_util.hpp"
 
 using namespace weft;
@@ -832,4 +833,23 @@ TEST(request_body, a_large_body_read_whole_reaches_the_handler_byte_for_byte) {
   c.send_all(chunked + "0\r\n\r\n");
   ASSERT_TRUE(test::run_until(c.l, [&] { return served == 2; }));
   EXPECT_TRUE(got == body) << got.size();
+}
+
+// A body that cannot be held for want of memory (no pages to map, a
+// string that cannot grow) is a 503, as one past the budget is: the
+// bad_alloc closed the connection with no answer at all (found by review).
+TEST(request_body, a_body_there_is_no_memory_for_is_refused_with_503) {
+  connection c;
+  c.routes.post("/whole",
+                [](http::request& r) { return http::response::text(std::string(r.body())); });
+  c.start();
+  c.send("POST /whole HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n");
+  const std::string body(1000, 'b');
+  test::fail_allocation(1);  // the body's first piece is the next thing to need memory
+  c.send(body);
+  bool failed = test::allocation_failed();
+  test::fail_allocation(0);
+  ASSERT_TRUE(failed);
+  std::string reply = c.until_closed();
+  EXPECT_TRUE(reply.starts_with("HTTP/1.1 503 ")) << reply;
 }

@@ -6,6 +6,14 @@
 #include <csignal>
 
 namespace weft {
+namespace {
+sigset_t set_of(std::initializer_list<int> signals) noexcept {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : signals) sigaddset(&set, s);
+  return set;
+}
+}  // namespace
 
 std::uint64_t raise_open_file_limit() noexcept {
   return sys::raise_nofile_limit();
@@ -20,17 +28,12 @@ bool open_standard_descriptors() noexcept {
 }
 
 bool hold_signals(std::initializer_list<int> signals) noexcept {
-  sigset_t set;
-  sigemptyset(&set);
-  for (int s : signals) sigaddset(&set, s);
-  return sys::block_signals(set).ok();
+  return sys::block_signals(set_of(signals)).ok();
 }
 
 bool write_unless_signalled(int fd, std::string_view text,
                             std::initializer_list<int> stop) noexcept {
-  sigset_t set;
-  sigemptyset(&set);
-  for (int s : stop) sigaddset(&set, s);
+  const sigset_t set = set_of(stop);
   const sys::sink_kind kind = sys::sink_kind_of(fd);
   while (!text.empty()) {
     auto r = sys::write_sink(fd, kind, text.data(), text.size());

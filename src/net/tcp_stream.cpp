@@ -312,8 +312,7 @@ int tcp_stream::flush_some(bool more) noexcept {
     out_.consume(r.value);
     // A short send means the socket buffer is full: the next would EAGAIN.
     if (partial) {
-      backed_up_ = true;
-      out_.settle_output();
+      note_backed_up();
       return EAGAIN;
     }
     write_cancelled_ = backed_up_ = false;  // all of it left: the peer takes what it is sent
@@ -533,8 +532,7 @@ bool tcp_stream::step_write(stream_op& op) noexcept {
     auto r =
         op.len == 0 ? sys::send(fd_, out_.data(), out_.size(), false) : sys::sendv(fd_, iov, 2);
     if (r.would_block()) {
-      backed_up_ = true;
-      out_.settle_output();
+      note_backed_up();
       op.direction = io::writable;
       return false;
     }
@@ -544,8 +542,7 @@ bool tcp_stream::step_write(stream_op& op) noexcept {
     op.ptr += r.value - from_buffer;
     op.len -= r.value - from_buffer;
     if (!out_.empty() || op.len > 0) {  // short send: the socket buffer is full
-      backed_up_ = true;
-      out_.settle_output();
+      note_backed_up();
       op.direction = io::writable;
       return false;
     }
@@ -590,7 +587,7 @@ bool tcp_stream::step_send_file(stream_op& op) noexcept {
     uint64_t offset = op.done;
     auto r = sys::sendfile(fd_, op.file_fd, &offset, slice);
     if (r.would_block()) {
-      backed_up_ = true;
+      note_backed_up();
       op.direction = io::writable;
       return false;
     }

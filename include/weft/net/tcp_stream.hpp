@@ -393,6 +393,12 @@ class tcp_stream {
     }
   }
   int flush_some(bool more = false) noexcept;  // 0: all sent; EAGAIN; or errno
+  // A send could not take all it was given: flush_limit() drops, and what
+  // is left waits in a block of its own size.
+  void note_backed_up() noexcept {
+    backed_up_ = true;
+    out_.settle_output();
+  }
   // Sends what is buffered before an op goes on. Empty: all sent, go on.
   // Otherwise the op's step result: false to wait for writability, true
   // when it failed (op.err set).

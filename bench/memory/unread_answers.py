@@ -14,6 +14,9 @@ Loads (the figures in README.md, "Reliability"):
                    request whose JSON escapes each byte as six)
   inspect-bodies   weft inspect: one 8 MiB body, all but its last byte sent
                    (the body budget's case)
+  inspect-part-bodies  weft inspect: an 8 MiB body of which 2.2 MiB is sent
+                   (a body still arriving: run it with transparent huge
+                   pages `always` too, /sys/kernel/mm/transparent_hugepage)
   files-get-body   weft files --root .: a GET of README.md carrying an 8 MiB
                    body, all but its last byte sent
   qa               weft qa: "What is your quest?" 300,000 times
@@ -61,6 +64,8 @@ LOADS = {
                                       + b"\r\n" + b"\xff" * 11000) * 12),
     "inspect-bodies": (["inspect"], b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % BODY
                        + b"a" * (BODY - 1)),
+    "inspect-part-bodies": (["inspect"], b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % BODY
+                            + b"a" * (BODY * 11 // 40)),
     "files-get-body": (["files", "--root", "."], b"GET /README.md HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
                        % BODY + b"a" * (BODY - 1)),
     "qa": (["qa"], b"What is your quest?" * 300000),

@@ -442,6 +442,8 @@ void close(int fd) {
 
 result<void*> map_pages(size_t len) {
   void* p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  // EINVAL where the kernel has no transparent huge pages: nothing to undo.
+  if (p != MAP_FAILED) ::madvise(p, len, MADV_NOHUGEPAGE);
   return from(p, p == MAP_FAILED);
 }
 

@@ -111,7 +111,11 @@ result<size_t> getdents(int fd, void* buf, size_t len);
 // which grows by remapping (the kernel moves page tables; nothing is
 // copied) and goes back to the kernel whole when unmapped. Lengths are
 // rounded up to pages by the kernel; pass the same length to each call.
-result<void*> map_pages(size_t len);  // anonymous, private, read and write
+// Anonymous, private, read and write, in small pages only (MADV_NOHUGEPAGE,
+// which a remap keeps): the buffer is written from its start, and where
+// transparent huge pages are `always` a write faults in a whole 2 MiB page,
+// up to 2 MiB of it not yet written.
+result<void*> map_pages(size_t len);
 result<void*> remap_pages(void* p, size_t old_len, size_t new_len);  // may move
 void unmap_pages(void* p, size_t len) noexcept;
 

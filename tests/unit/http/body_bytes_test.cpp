@@ -4,7 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <cinttypes>
 #include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <fstream>
 #include <string>
 
 using weft::http::detail::body_bytes;
@@ -59,4 +63,39 @@ TEST(body_bytes, cleared_it_holds_nothing_and_can_grow_again) {
   EXPECT_TRUE(b.view().empty());
   b.append(pattern(7, std::size_t{300} << 10));
   EXPECT_EQ(b.view(), pattern(7, std::size_t{300} << 10));
+}
+
+namespace {
+// The VmFlags line of /proc/self/smaps for the mapping that holds `p`.
+std::string vm_flags_of(const void* p) {
+  std::ifstream smaps("/proc/self/smaps");
+  const auto at = reinterpret_cast<std::uintptr_t>(p);
+  bool inside = false;
+  for (std::string line; std::getline(smaps, line);) {
+    std::uintptr_t from = 0, to = 0;
+    // A mapping's first line starts "from-to "; its fields, "Name: value".
+    if (std::sscanf(line.c_str(), "%" SCNxPTR "-%" SCNxPTR, &from, &to) == 2)
+      inside = from <= at && at < to;
+    if (inside && line.rfind("VmFlags:", 0) == 0) return line;
+  }
+  return "";
+}
+}  // namespace
+
+// Where transparent huge pages are `always`, a write into an aligned 2 MiB
+// of the mapping faults a whole huge page, up to 2 MiB the body has not
+// sent yet, past the budget that counts its bytes; on a grown mapping
+// khugepaged may collapse the rest. The pages are marked for small pages
+// ("nh"), and a remap keeps the mark.
+TEST(body_bytes, its_pages_are_never_huge_pages) {
+  if (!std::ifstream("/sys/kernel/mm/transparent_hugepage/enabled"))
+    GTEST_SKIP() << "this kernel has no transparent huge pages";
+  body_bytes b;
+  b.append(pattern(0, std::size_t{3} << 20));
+  ASSERT_TRUE(b.mapped());
+  EXPECT_NE(vm_flags_of(b.view().data()).find(" nh"), std::string::npos)
+      << vm_flags_of(b.view().data());
+  b.append(pattern(3, std::size_t{9} << 20));  // remapped, perhaps moved
+  EXPECT_NE(vm_flags_of(b.view().data()).find(" nh"), std::string::npos)
+      << vm_flags_of(b.view().data());
 }

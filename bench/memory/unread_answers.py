@@ -65,6 +65,8 @@ LOADS = {
     "inspect-bodies": (["inspect"], b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % BODY
                        + b"a" * (BODY - 1)),
     "inspect-part-bodies": (["inspect"], b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % BODY
+                            # 2.2 MiB: past one 2 MiB boundary, so that a huge page
+                            # there is faulted in with a tenth of it written.
                             + b"a" * (BODY * 11 // 40)),
     "files-get-body": (["files", "--root", "."], b"GET /README.md HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
                        % BODY + b"a" * (BODY - 1)),

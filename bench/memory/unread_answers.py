@@ -37,6 +37,7 @@ import threading
 import time
 
 BODY = 8 << 20
+BODY_POST = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % BODY
 
 
 def vm_rss_kb(pid):
@@ -62,12 +63,10 @@ LOADS = {
     "inspect-escaped": (["inspect"], (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 11000\r\n"
                                       + b"".join(b"X-%02d: " % i + b"\xff" * 640 + b"\r\n" for i in range(98))
                                       + b"\r\n" + b"\xff" * 11000) * 12),
-    "inspect-bodies": (["inspect"], b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % BODY
-                       + b"a" * (BODY - 1)),
-    "inspect-part-bodies": (["inspect"], b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % BODY
-                            # 2.2 MiB: past one 2 MiB boundary, so that a huge page
-                            # there is faulted in with a tenth of it written.
-                            + b"a" * (BODY * 11 // 40)),
+    "inspect-bodies": (["inspect"], BODY_POST + b"a" * (BODY - 1)),
+    # 2.2 MiB: past one 2 MiB boundary, so that a huge page there is
+    # faulted in with a tenth of it written.
+    "inspect-part-bodies": (["inspect"], BODY_POST + b"a" * (BODY * 11 // 40)),
     "files-get-body": (["files", "--root", "."], b"GET /README.md HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
                        % BODY + b"a" * (BODY - 1)),
     "qa": (["qa"], b"What is your quest?" * 300000),

@@ -71,18 +71,18 @@ int run_main(Body body) {
 }
 
 // An HTTP server of `routes` on one loop until SIGINT or SIGTERM, at the
-// port given as the first argument or `fallback`; main()'s status.
+// port given as the first argument or `fallback`; main()'s status. The
+// signal stops it gracefully (http::server::shutdown): requests in flight
+// get 5 s to finish, and idle keep-alive connections are closed.
 inline int serve_http(int argc, char** argv, std::uint16_t fallback,
                       const weft::http::router& routes) {
   using namespace weft;
   return run_main([&] {
-    loop l;
-    l.on_signals({SIGINT, SIGTERM}, [&](int) { l.stop(); });
-    static const http::server_options defaults;  // shared by every connection, as the router is
-    auto accept_loop = [](loop& lp, tcp_listener li, const http::router* r) -> task<void> {
-      for (;;) spawn_n(lp, http::serve_connection(co_await li.accept(), *r, defaults), "http");
-    };
-    spawn(l, accept_loop(l, listen_on_port_arg(argc, argv, fallback), &routes), "accept");
+    const http::server_options defaults;  // shared by every connection, as the router is
+    loop l;  // after them: ~loop destroys what green threads are left, before they go
+    http::server srv(l, listen_on_port_arg(argc, argv, fallback), routes, defaults);
+    l.on_signals({SIGINT, SIGTERM},
+                 [&](int) { srv.shutdown(std::chrono::seconds(5), [&] { l.stop(); }); });
     l.run();
   });
 }

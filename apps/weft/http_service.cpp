@@ -1,8 +1,5 @@
 #include "http_service.hpp"
 
-#include <weft/task/spawn.hpp>
-#include <weft/task/task_group.hpp>
-
 #include <cmath>
 #include <cstdio>
 #include <stdexcept>
@@ -11,96 +8,25 @@
 namespace weft::app {
 namespace {
 
+// The library's http::server, stopped by run_server's signal: it keeps no
+// deadline of its own, as run_server stops the loops at --shutdown-timeout
+// (or at a second signal).
 class http_service final : public service {
  public:
   http_service(loop& l, tcp_listener listener, std::shared_ptr<const http::router> routes,
                std::shared_ptr<const http::server_options> opts)
-      : loop_(l),
-        listener_(std::move(listener)),
-        routes_(std::move(routes)),
-        opts_(std::move(opts)) {
-    // Out of descriptors, keep-alive clients idle for a quarter of their
-    // timeout (5 s at most) give way to new ones, a batch per pause of the
-    // accepts (10 ms at first): each new client waited for an idle one's
-    // whole --idle-timeout (found by review). One idle a moment is likely
-    // to send its next request any time, and is left.
-    give_way_after_ = std::min<duration>(std::chrono::seconds(5), opts_->idle_timeout / 4);
-    listener_.on_shortage(
-        [this] { tracker_.close_some_idle(idle_given_way, loop_.now() - give_way_after_); });
-    accepting_.spawn(loop_, accept_loop(this), "http-accept");
-  }
+      : routes_(std::move(routes)),
+        opts_(std::move(opts)),
+        server_(l, std::move(listener), *routes_, *opts_) {}
 
   void begin_shutdown(std::function<void()> done) override {
-    // Stop accepting; every connection closes after its next response. Idle
-    // keep-alive connections get a short grace first: a client such as wrk
-    // has its next request on the wire at any moment, and closing under it
-    // would fail that request, where `Connection: close` on its answer does
-    // not. Then report done.
-    stopping_ = true;
-    accepting_.cancel_all();
-    tracker_.stop_keep_alive();
-    loop_.run_after(idle_grace, [this] { tracker_.close_idle(); });
-    spawn(loop_, wait_then(this, std::move(done)), "http-shutdown");
+    server_.shutdown(duration::max(), std::move(done));
   }
 
  private:
-  static task<void> accept_loop(http_service* self) {
-    for (;;) {
-      tcp_stream s = co_await self->listener_.accept();
-      // Accepted as the stop began: that client connected in time, and is
-      // served like the rest of the accept queue.
-      self->serve(std::move(s));
-      if (self->stopping_) co_return;
-    }
-  }
-  static task<void> wait_then(http_service* self, std::function<void()> done) {
-    co_await self->accepting_.wait();
-    self->serve_accept_queue();
-    self->listener_.close();
-    co_await self->connections_.wait();
-    done();
-  }
-
-  // Closing a listener resets the connections in its accept queue (unless
-  // net.ipv4.tcp_migrate_req moves them to another listener of the port).
-  // Those clients connected before the stop, so they are served: accept
-  // until the queue is empty, in the same loop turn as the close. What the
-  // kernel queues between that last accept4 and close(2), and handshakes
-  // still in flight, are reset all the same unless tcp_migrate_req is on;
-  // see tests/faults/README.md (graceful restart). So is a connection whose
-  // accept is deferred (nothing sent yet), except under --reuse-port, which
-  // defers nothing (run_server).
-  void serve_accept_queue() {
-    for (;;) {
-      int err = 0;
-      unique_fd c = listener_.try_accept(err);
-      if (!c) {
-        if (is_transient_accept_error(err)) continue;
-        return;  // empty (EAGAIN), or out of descriptors: nothing more to do
-      }
-      serve(tcp_stream(loop_, std::move(c), listener_.options().accepted_trigger));
-    }
-  }
-
-  // One green thread per connection, in the group that shutdown waits for.
-  void serve(tcp_stream s) {
-    spawn_connection(loop_, connections_, "http", [&] {
-      return http::serve_connection(std::move(s), *routes_, *opts_, &tracker_);
-    });
-  }
-
-  static constexpr duration idle_grace = std::chrono::milliseconds(500);
-  static constexpr std::size_t idle_given_way = 32;  // nginx drains 32 at a time
-
-  loop& loop_;
-  tcp_listener listener_;
   std::shared_ptr<const http::router> routes_;
   std::shared_ptr<const http::server_options> opts_;
-  bool stopping_ = false;
-  duration give_way_after_{};
-  http::connection_tracker tracker_;
-  task_group accepting_;
-  task_group connections_;
+  http::server server_;
 };
 
 }  // namespace

@@ -31,9 +31,12 @@
 #include <weft/core/time.hpp>
 #include <weft/http/memory_budget.hpp>
 #include <weft/http/router.hpp>
+#include <weft/net/tcp_listener.hpp>
 #include <weft/net/tcp_stream.hpp>
+#include <weft/task/task_group.hpp>
 
 #include <cstdio>
+#include <functional>
 #include <string>
 
 namespace weft::http {
@@ -193,6 +196,74 @@ task<void> serve_connection(tcp_stream s, const router&& r, const server_options
                             connection_tracker* tracker = nullptr) = delete;
 task<void> serve_connection(tcp_stream s, const router& r, const server_options&& opts,
                             connection_tracker* tracker = nullptr) = delete;
+
+// One loop's HTTP server: it accepts from `listener` and serves each
+// connection with serve_connection, in a green thread of its own, until
+// shutdown() stops it as `weft hello` stops at SIGTERM.
+//
+//   loop l;
+//   http::server srv(l, tcp_listener::bind(*endpoint::parse("127.0.0.1:8080")), routes, opts);
+//   l.on_signals({SIGINT, SIGTERM}, [&](int) { srv.shutdown(5s, [&] { l.stop(); }); });
+//   l.run();
+//
+// For several cores, make one on each loop of a loop_group, each with a
+// listener of its own on the same port (bind_reuseport, loop_group.hpp), as
+// `weft --threads N` does. Out of descriptors, it closes some keep-alive
+// connections idle for a quarter of their idle timeout (5 s at most), the
+// longest idle first, so that new clients are not kept waiting for a whole
+// --idle-timeout (connection_tracker::close_some_idle). A connection whose
+// green thread cannot be had (std::bad_alloc) is closed, with a warning
+// while that lasts, and the accepts go on.
+//
+// The router and the options are shared by reference and must outlive the
+// server and its connections. Threading: its loop's thread (or, once that
+// thread has ended, the one that joined it). Destroy it once shutdown's
+// `done` has run, or once its loop has stopped and destroyed its green
+// threads (loop::destroy_green_threads, which loop_group does as each
+// loop's run() returns): its green threads refer to it.
+class server {
+ public:
+  server(loop& l, tcp_listener listener, const router& routes, const server_options& opts);
+  server(loop& l, tcp_listener listener, const router&& routes,
+         const server_options& opts) = delete;
+  server(loop& l, tcp_listener listener, const router& routes,
+         const server_options&& opts) = delete;
+  ~server();
+  server(const server&) = delete;
+  server& operator=(const server&) = delete;
+
+  // Stops accepting: the connections already in the listener's queue are
+  // still served, and the listener closes. Every connection closes after
+  // its next answer, which says "Connection: close"; one idle between
+  // requests is closed after idle_grace, as a kept-alive client may have
+  // its next request on the wire (closing under it would fail that
+  // request). Requests in flight finish; what is left `grace` after the
+  // call is cancelled (duration::max(): never). `done` runs on the loop
+  // once no connection is left. Only the first call counts.
+  void shutdown(duration grace, std::function<void()> done);
+  static constexpr duration idle_grace = std::chrono::milliseconds(500);
+
+  std::size_t connections() const noexcept { return connections_.size(); }
+  endpoint local_endpoint() const { return listener_.local_endpoint(); }
+
+ private:
+  static task<void> accept_loop(server* self);
+  static task<void> wait_then(server* self, std::function<void()> done);
+  void serve_accept_queue();
+  void serve(tcp_stream s) noexcept;
+
+  loop& loop_;
+  tcp_listener listener_;
+  const router& routes_;
+  const server_options& opts_;
+  connection_tracker tracker_;
+  task_group accepting_;
+  task_group connections_;
+  timer_id close_idle_ = no_timer;
+  timer_id cut_ = no_timer;
+  bool stopping_ = false;
+  bool dropping_ = false;  // out of memory for a connection: said so
+};
 
 // The Date header value, cached and refreshed at most once a second.
 std::string_view http_date() noexcept;

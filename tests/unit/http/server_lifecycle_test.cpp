@@ -1,0 +1,187 @@
+// http::server: one loop's accept loop and connections, and its graceful
+// stop. The clients are plain sockets on the test's thread, read without
+// blocking between the loop's turns.
+#include <weft/http/server.hpp>
+#include <weft/net/tcp_listener.hpp>
+#include <weft/task/sleep.hpp>
+
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <string>
+
+#include "test_util.hpp"
+
+using namespace weft;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr std::string_view get_slow = "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n";
+constexpr std::string_view get_fast = "GET /fast HTTP/1.1\r\nHost: x\r\n\r\n";
+
+// A client connected to `at` (a loopback connect completes in the backlog,
+// before the server accepts), with `request` sent.
+unique_fd client(const endpoint& at, std::string_view request = {}) {
+  unique_fd c(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  EXPECT_EQ(::connect(c.get(), at.data(), at.size()), 0);
+  if (!request.empty()) {
+    EXPECT_EQ(::send(c.get(), request.data(), request.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(request.size()));
+  }
+  return c;
+}
+
+// What one client has read, and whether the server has closed its end.
+struct reader {
+  explicit reader(int client) : fd(client) {}
+  int fd;
+  std::string got;
+  bool closed = false;
+  void poll() {
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT)) > 0)
+      got.append(buf, static_cast<std::size_t>(n));
+    if (n == 0 || (n < 0 && errno != EAGAIN)) closed = true;
+  }
+  std::size_t answers() const {
+    std::size_t count = 0;
+    for (std::size_t at = 0; (at = got.find("HTTP/1.1 200", at)) != std::string::npos; ++at)
+      ++count;
+    return count;
+  }
+};
+
+struct lifecycle : ::testing::Test {
+  loop l;
+  http::router routes;
+  http::server_options opts;
+  tcp_listener listener = tcp_listener::bind(endpoint::loopback_v4(0));
+  endpoint at = listener.local_endpoint();
+  int done_calls = 0;
+
+  lifecycle() {
+    routes.get("/fast", [](http::request&) { return http::response::text("fast"); });
+    routes.get("/slow", [](http::request&) -> task<http::response> {
+      co_await sleep(200ms);
+      co_return http::response::text("slow");
+    });
+    routes.get("/never", [](http::request&) -> task<http::response> {
+      co_await sleep(1h);
+      co_return http::response::text("late");
+    });
+  }
+  bool turns_until(const std::function<bool()>& done) { return test::run_until(l, done, 5s); }
+  // Runs the loop until `r` has read `n` answers.
+  bool until_answered(reader& r, std::size_t n) {
+    return turns_until([&] {
+      r.poll();
+      return r.answers() == n;
+    });
+  }
+};
+
+}  // namespace
+
+TEST_F(lifecycle, serves_each_connection_in_a_green_thread_of_its_own) {
+  http::server srv(l, std::move(listener), routes, opts);
+  unique_fd a = client(at, get_slow), b = client(at, get_fast);
+  reader ra(a.get()), rb(b.get());
+  // b's answer does not wait for a's slow handler: they are apart.
+  ASSERT_TRUE(until_answered(rb, 1));
+  ra.poll();
+  EXPECT_EQ(ra.answers(), 0u);
+  EXPECT_EQ(srv.connections(), 2u);
+  ASSERT_TRUE(until_answered(ra, 1));
+  EXPECT_EQ(ra.got.find("Connection: close"), std::string::npos) << ra.got;  // kept alive
+  EXPECT_EQ(srv.local_endpoint(), at);
+}
+
+// The stop `weft hello` makes at SIGTERM: the request in flight gets its
+// answer, which says Connection: close; the idle kept-alive client is
+// closed after idle_grace; the listener closes; done runs once no
+// connection is left.
+TEST_F(lifecycle, shutdown_lets_the_request_in_flight_finish_and_closes_the_idle) {
+  http::server srv(l, std::move(listener), routes, opts);
+  unique_fd busy = client(at, get_slow), idle = client(at, get_fast);
+  reader rbusy(busy.get()), ridle(idle.get());
+  ASSERT_TRUE(until_answered(ridle, 1));
+  srv.shutdown(5s, [&] { ++done_calls; });
+  auto began = std::chrono::steady_clock::now();
+  ASSERT_TRUE(turns_until([&] {
+    rbusy.poll();
+    ridle.poll();
+    return done_calls == 1 && rbusy.closed && ridle.closed;
+  }));
+  EXPECT_GE(std::chrono::steady_clock::now() - began, http::server::idle_grace - 50ms);
+  EXPECT_EQ(rbusy.answers(), 1u) << rbusy.got;
+  EXPECT_NE(rbusy.got.find("Connection: close\r\n"), std::string::npos) << rbusy.got;
+  EXPECT_EQ(ridle.answers(), 1u) << ridle.got;  // the one before the stop, nothing more
+  EXPECT_EQ(srv.connections(), 0u);
+  unique_fd late(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  EXPECT_NE(::connect(late.get(), at.data(), at.size()), 0);  // the listener has closed
+}
+
+// A client whose connect and request were still in the accept queue when
+// the stop began connected in time: it is served, and told to close.
+TEST_F(lifecycle, shutdown_serves_the_clients_already_in_the_accept_queue) {
+  http::server srv(l, std::move(listener), routes, opts);
+  unique_fd queued = client(at, get_fast);
+  srv.shutdown(5s, [&] { ++done_calls; });
+  reader r(queued.get());
+  ASSERT_TRUE(turns_until([&] {
+    r.poll();
+    return done_calls == 1 && r.closed;
+  }));
+  EXPECT_EQ(r.answers(), 1u) << r.got;
+  EXPECT_NE(r.got.find("Connection: close\r\n"), std::string::npos) << r.got;
+}
+
+// What is still running at the grace is cancelled: the handler that would
+// wait an hour ends, its client is closed without an answer, and done runs.
+TEST_F(lifecycle, shutdown_cancels_what_is_left_at_its_grace) {
+  http::server srv(l, std::move(listener), routes, opts);
+  unique_fd stuck = client(at, "GET /never HTTP/1.1\r\nHost: x\r\n\r\n");
+  reader r(stuck.get());
+  ASSERT_TRUE(turns_until([&] { return srv.connections() == 1; }));
+  for (int i = 0; i < 3; ++i) l.run_once(10ms);  // the handler is waiting
+  srv.shutdown(100ms, [&] { ++done_calls; });
+  ASSERT_TRUE(turns_until([&] {
+    r.poll();
+    return done_calls == 1 && r.closed;
+  }));
+  EXPECT_EQ(r.answers(), 0u) << r.got;
+  EXPECT_EQ(srv.connections(), 0u);
+}
+
+TEST_F(lifecycle, only_the_first_shutdown_counts) {
+  http::server srv(l, std::move(listener), routes, opts);
+  int second = 0;
+  srv.shutdown(5s, [&] { ++done_calls; });
+  srv.shutdown(0ns, [&] { ++second; });
+  ASSERT_TRUE(turns_until([&] { return done_calls == 1; }));
+  for (int i = 0; i < 3; ++i) l.run_once(10ms);
+  EXPECT_EQ(done_calls, 1);
+  EXPECT_EQ(second, 0);
+}
+
+// Destroyed with its loop stopped and connections still open, as `weft`
+// destroys its servers after their loops: the green threads go with the
+// loop, and nothing the server armed fires on it afterwards.
+TEST_F(lifecycle, may_go_before_its_loop_once_the_loop_has_dropped_its_green_threads) {
+  unique_fd c;
+  {
+    http::server srv(l, std::move(listener), routes, opts);
+    c = client(at, get_fast);
+    reader r(c.get());
+    ASSERT_TRUE(until_answered(r, 1));
+    srv.shutdown(50ms, [&] { ++done_calls; });
+    l.destroy_green_threads();
+  }
+  for (int i = 0; i < 10; ++i) l.run_once(20ms);  // past idle_grace's timer, had it stayed
+  EXPECT_EQ(done_calls, 0);
+  EXPECT_EQ(l.timer_count(), 0u);
+}

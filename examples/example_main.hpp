@@ -15,9 +15,11 @@
 #include <cstdint>
 #include <cstdio>
 #include <exception>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace example {
 
@@ -73,17 +75,24 @@ int run_main(Body body) {
 // An HTTP server of `routes` on one loop until SIGINT or SIGTERM, at the
 // port given as the first argument or `fallback`; main()'s status. The
 // signal stops it gracefully (http::server::shutdown): requests in flight
-// get 5 s to finish, and idle keep-alive connections are closed.
+// get 5 s to finish, and idle keep-alive connections are closed; a second
+// signal stops it at once. The signals are taken before the `listening on`
+// line, so a client that signals as soon as it reads it is heard.
 inline int serve_http(int argc, char** argv, std::uint16_t fallback,
                       const weft::http::router& routes) {
   using namespace weft;
   return run_main([&] {
     const http::server_options defaults;  // shared by every connection, as the router is
     loop l;  // after them: ~loop destroys what green threads are left, before they go
-    http::server srv(l, listen_on_port_arg(argc, argv, fallback), routes, defaults);
-    l.on_signals({SIGINT, SIGTERM},
-                 [&](int) { srv.shutdown(std::chrono::seconds(5), [&] { l.stop(); }); });
+    std::optional<http::server> srv;
+    bool signalled = false;
+    l.on_signals({SIGINT, SIGTERM}, [&](int) {
+      if (std::exchange(signalled, true) || !srv) return l.stop();
+      srv->shutdown(std::chrono::seconds(5), [&] { l.stop(); });
+    });
+    srv.emplace(l, listen_on_port_arg(argc, argv, fallback), routes, defaults);
     l.run();
+    l.destroy_green_threads();  // they refer to the server, which goes first
   });
 }
 

@@ -217,10 +217,11 @@ task<void> serve_connection(tcp_stream s, const router& r, const server_options&
 //
 // The router and the options are shared by reference and must outlive the
 // server and its connections. Threading: its loop's thread (or, once that
-// thread has ended, the one that joined it). Destroy it once shutdown's
-// `done` has run, or once its loop has stopped and destroyed its green
-// threads (loop::destroy_green_threads, which loop_group does as each
-// loop's run() returns): its green threads refer to it.
+// thread has ended, the one that joined it). Destroy it before its loop
+// (it cancels its timers and forgets its listener there), and only once
+// shutdown's `done` has run or its loop has stopped and destroyed its
+// green threads (loop::destroy_green_threads, which loop_group does as
+// each loop's run() returns): its green threads refer to it.
 class server {
  public:
   server(loop& l, tcp_listener listener, const router& routes, const server_options& opts);
@@ -238,12 +239,19 @@ class server {
   // requests is closed after idle_grace, as a kept-alive client may have
   // its next request on the wire (closing under it would fail that
   // request). Requests in flight finish; what is left `grace` after the
-  // call is cancelled (duration::max(): never). `done` runs on the loop
-  // once no connection is left. Only the first call counts.
+  // call is cancelled, and a connection the drain accepts after that is
+  // closed (duration::max(): never). `done` runs on the loop once no
+  // connection is left, and may destroy the server; if the loop stops
+  // first, it never runs. Only the first call counts: a later one's
+  // `done` is dropped uncalled (a program that wants a second signal to
+  // cut the wait stops its loop, as `weft` and the examples do). Throws
+  // std::bad_alloc, having changed nothing, when it cannot arm its timers.
   void shutdown(duration grace, std::function<void()> done);
   static constexpr duration idle_grace = std::chrono::milliseconds(500);
 
   std::size_t connections() const noexcept { return connections_.size(); }
+  // The listener's address, while it is open (it closes as shutdown
+  // drains its queue; then this throws std::system_error).
   endpoint local_endpoint() const { return listener_.local_endpoint(); }
 
  private:
@@ -262,7 +270,8 @@ class server {
   timer_id close_idle_ = no_timer;
   timer_id cut_ = no_timer;
   bool stopping_ = false;
-  bool dropping_ = false;  // out of memory for a connection: said so
+  bool cut_passed_ = false;  // the grace has run out
+  bool dropping_ = false;    // out of memory for a connection: said so
 };
 
 // The Date header value, cached and refreshed at most once a second.

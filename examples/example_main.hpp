@@ -28,32 +28,42 @@ struct usage_error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-inline weft::tcp_listener listen_on_port_arg(int argc, char** argv, std::uint16_t fallback) {
-  std::uint16_t port = fallback;
-  if (argc > 1) {
-    std::string_view arg = argv[1];
-    auto [end, ec] = std::from_chars(arg.data(), arg.data() + arg.size(), port);
-    if (ec != std::errc{} || end != arg.data() + arg.size())
-      throw usage_error(std::string("usage: ") + argv[0] + " [PORT]: a port is 0 to 65535, not '" +
-                        argv[1] + "'");
-  }
-  auto listener = weft::tcp_listener::bind(weft::endpoint::loopback_v4(port));
-  std::printf("listening on %s\n", listener.local_endpoint().to_string().c_str());
+// Argument `index` as a whole number in [min, max] (decimal digits only),
+// or `fallback` when it is not given; else a usage error that says `what`.
+inline int int_arg(int argc, char** argv, int index, int fallback, int min, int max,
+                   const std::string& what) {
+  if (argc <= index) return fallback;
+  std::string_view arg = argv[index];
+  int n = 0;
+  auto [end, ec] = std::from_chars(arg.data(), arg.data() + arg.size(), n);
+  if (ec != std::errc{} || end != arg.data() + arg.size() || n < min || n > max)
+    throw usage_error(std::string("usage: ") + argv[0] + ": " + what + " " + std::to_string(min) +
+                      " to " + std::to_string(max) + ", not '" + argv[index] + "'");
+  return n;
+}
+
+// The first argument, a port (0: any free one), or `fallback`.
+inline std::uint16_t port_arg(int argc, char** argv, std::uint16_t fallback) {
+  return static_cast<std::uint16_t>(
+      int_arg(argc, argv, 1, fallback, 0, 65535, "[PORT]: a port is"));
+}
+
+// What the tests wait for before they connect.
+inline void say_listening(const weft::endpoint& at) {
+  std::printf("listening on %s\n", at.to_string().c_str());
   std::fflush(stdout);
+}
+
+inline weft::tcp_listener listen_on_port_arg(int argc, char** argv, std::uint16_t fallback) {
+  auto listener =
+      weft::tcp_listener::bind(weft::endpoint::loopback_v4(port_arg(argc, argv, fallback)));
+  say_listening(listener.local_endpoint());
   return listener;
 }
 
 // Whole seconds, 1 to 86400, given as argument `index`, or `fallback`.
 inline std::chrono::seconds seconds_arg(int argc, char** argv, int index, int fallback) {
-  int seconds = fallback;
-  if (argc > index) {
-    std::string_view arg = argv[index];
-    auto [end, ec] = std::from_chars(arg.data(), arg.data() + arg.size(), seconds);
-    if (ec != std::errc{} || end != arg.data() + arg.size() || seconds < 1 || seconds > 86400)
-      throw usage_error(std::string("usage: ") + argv[0] + ": seconds are 1 to 86400, not '" +
-                        argv[index] + "'");
-  }
-  return std::chrono::seconds(seconds);
+  return std::chrono::seconds(int_arg(argc, argv, index, fallback, 1, 86400, "seconds are"));
 }
 
 // Runs `body`, main()'s work; what it throws is said, and the status is 2

@@ -1,10 +1,11 @@
-"""examples/green_echo.cpp, examples/callback_echo.cpp and examples/json_api.cpp against real clients,
+"""examples/green_echo.cpp, examples/callback_echo.cpp, examples/json_api.cpp and examples/hello_cores.cpp against real clients,
 and the command line every example shares (examples/example_main.hpp).
 chat and upload have test files of their own. Each case here was found by a
 review of the examples and failed first."""
 
 import http.client
 import json
+import os
 import signal
 import socket
 import struct
@@ -20,7 +21,7 @@ TIMEOUT = 10.0
 class ExampleCommandLine(unittest.TestCase):
     def test_a_bad_port_exits_2_with_a_usage_line(self):
         # std::stoi ended in std::terminate; 70000 listened on port 4464.
-        for name in ("green_echo", "callback_echo", "chat", "upload", "json_api"):
+        for name in ("green_echo", "callback_echo", "chat", "upload", "json_api", "hello_cores"):
             for port in ("abc", "70000", "-1", "8080x"):
                 with self.subTest(name=name, port=port):
                     r = subprocess.run([f"{EXAMPLES_DIR}/example_{name}", port], capture_output=True,
@@ -32,10 +33,12 @@ class ExampleCommandLine(unittest.TestCase):
     def test_a_port_in_use_exits_1_with_a_message(self):
         # It aborted (terminate, SIGABRT).
         _, port, _ = start_example(self, "green_echo", "0")
-        r = subprocess.run([f"{EXAMPLES_DIR}/example_json_api", str(port)], capture_output=True,
-                           timeout=TIMEOUT)
-        self.assertEqual(r.returncode, 1, r.stderr)
-        self.assertIn(b"in use", r.stderr)
+        for name in ("json_api", "hello_cores"):
+            with self.subTest(name=name):
+                r = subprocess.run([f"{EXAMPLES_DIR}/example_{name}", str(port)], capture_output=True,
+                                   timeout=TIMEOUT)
+                self.assertEqual(r.returncode, 1, r.stderr)
+                self.assertIn(b"in use", r.stderr)
 
 
 class EchoExample:
@@ -203,6 +206,45 @@ class JsonApi(unittest.TestCase):
     def test_items_are_bounded_in_size(self):
         # Each could be 8 MiB, kept for good: 16 of them took RSS to 151 MiB.
         self.assertEqual(self.call("POST", "/items", b'"' + b"x" * (64 * 1024) + b'"')[0], 413)
+
+
+class HelloCores(unittest.TestCase):
+    """examples/hello_cores.cpp: an http::server on each loop of a loop_group."""
+
+    def setUp(self):
+        self.proc, self.port, _ = start_example(self, "hello_cores", "0", "2")
+
+    def test_each_loop_listens_on_the_port_and_answers(self):
+        self.assertEqual(len(os.listdir(f"/proc/{self.proc.pid}/task")), 3)  # this thread and two loops
+        self.assertEqual(server_side_states(self.port, 0), ["0A", "0A"])  # a listener each (SO_REUSEPORT)
+        for _ in range(16):
+            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=TIMEOUT)
+            try:
+                c.request("GET", "/any/path")
+                r = c.getresponse()
+                self.assertEqual((r.status, r.read()), (200, b"Hello, world!\n"))
+            finally:
+                c.close()
+
+    def test_sigterm_stops_every_loop_and_closes_idle_clients(self):
+        idle = []
+        for _ in range(8):  # spread over both loops by the kernel
+            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=TIMEOUT)
+            c.request("HEAD", "/")
+            self.assertEqual(c.getresponse().status, 200)
+            idle.append(c)
+        self.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(self.proc.wait(timeout=TIMEOUT), 0)  # the idle clients did not hold it
+        for c in idle:
+            c.close()
+
+    def test_a_bad_thread_count_exits_2(self):
+        path = os.path.join(EXAMPLES_DIR, "example_hello_cores")
+        for bad in ("x", "-1", "257"):
+            with self.subTest(threads=bad):
+                r = subprocess.run([path, "0", bad], capture_output=True, timeout=TIMEOUT)
+                self.assertEqual(r.returncode, 2, r.stderr)
+                self.assertIn(b"usage:", r.stderr)
 
 
 if __name__ == "__main__":

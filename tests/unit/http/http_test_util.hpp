@@ -19,7 +19,7 @@
 #include <utility>
 #include <vector>
 
-namespace weft::http::test {
+namespace weft::http::parse_test {
 
 using fields_list = std::vector<std::pair<std::string, std::string>>;
 
@@ -219,4 +219,4 @@ std::string mutate(std::string in, int round, std::mt19937& rng, const char (&al
   return in;
 }
 
-}  // namespace weft::http::test
+}  // namespace weft::http::parse_test

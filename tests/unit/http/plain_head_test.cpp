@@ -19,7 +19,7 @@
 #include "http/http_test_util.hpp"
 
 using namespace weft::http;
-using namespace weft::http::test;
+using namespace weft::http::parse_test;
 
 namespace {
 
@@ -34,7 +34,7 @@ parsed parse_general(std::string_view in, const parse_limits& limits = {}) {
 std::size_t fast_size(std::string_view in, const parse_limits& limits = {}) {
   std::vector<header_field> storage(256);
   request_head out;
-  return detail::parse_plain_head(in, limits, storage, out);
+  return weft::http::detail::parse_plain_head(in, limits, storage, out);
 }
 
 // Whatever the input, the fast path either gives up or agrees with the

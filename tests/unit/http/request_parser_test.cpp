@@ -10,7 +10,7 @@
 #include "http/http_test_util.hpp"
 
 using namespace weft::http;
-using namespace weft::http::test;
+using namespace weft::http::parse_test;
 using namespace std::string_literals;
 
 namespace {

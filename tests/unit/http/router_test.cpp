@@ -24,14 +24,14 @@ router numbered() {
   return r;
 }
 
-struct outcome {
+struct routed {
   int status = 0;  // the handler's, or 0 when none was reached
   std::string allow;
   request req;
 };
 
-outcome route(const router& r, std::string_view method, std::string_view target) {
-  outcome o;
+routed route(const router& r, std::string_view method, std::string_view target) {
+  routed o;
   o.req.head_.method = method;
   o.req.head_.target = target;
   if (const route_handler* h = r.match(o.req, o.allow)) o.status = h->plain(o.req).status();
@@ -57,7 +57,7 @@ TEST(router, a_method_and_path_reach_their_handler) {
 // percent-decode).
 TEST(router, parameters_are_percent_decoded_once) {
   router r = numbered();
-  outcome o = route(r, "GET", "/users/John%20Doe/posts/a%2Fb%252F");
+  routed o = route(r, "GET", "/users/John%20Doe/posts/a%2Fb%252F");
   EXPECT_EQ(o.status, 204);
   EXPECT_EQ(o.req.param("id"), "John Doe");
   EXPECT_EQ(o.req.param("post"), "a/b%2F");
@@ -92,12 +92,12 @@ TEST(router, literal_segments_are_compared_percent_decoded) {
 
 TEST(router, parameters_bind_to_the_segments_they_name) {
   router r = numbered();
-  outcome o = route(r, "GET", "/users/ada/posts/42");
+  routed o = route(r, "GET", "/users/ada/posts/42");
   EXPECT_EQ(o.req.param("id"), "ada");
   EXPECT_EQ(o.req.param("post"), "42");
   EXPECT_EQ(o.req.param("missing"), "");
   // A route that is tried and fails leaves no parameters behind.
-  outcome p = route(r, "GET", "/users/ada/comments");
+  routed p = route(r, "GET", "/users/ada/comments");
   EXPECT_EQ(p.status, 0);
   EXPECT_EQ(p.req.param("id"), "");
 }
@@ -139,7 +139,7 @@ TEST(router, an_explicit_head_route_wins_and_allow_names_each_method_once) {
     if (head_first) add_head();
     r.get("/g/:x", [](request&) { return response(220); });
     if (!head_first) add_head();
-    outcome h = route(r, "HEAD", "/g/7");
+    routed h = route(r, "HEAD", "/g/7");
     EXPECT_EQ(h.status, 221);
     EXPECT_EQ(h.req.param("x"), "7");
     EXPECT_EQ(route(r, "GET", "/g/7").status, 220);
@@ -183,7 +183,7 @@ TEST(router, a_star_before_the_end_is_a_literal_segment) {
 
 TEST(router, a_path_with_other_methods_lists_them_in_allow) {
   router r = numbered();
-  outcome o = route(r, "PUT", "/users/1");
+  routed o = route(r, "PUT", "/users/1");
   EXPECT_EQ(o.status, 0);
   EXPECT_EQ(o.allow, "GET, HEAD, POST");
   EXPECT_EQ(route(r, "PUT", "/nowhere").allow, "");    // 404, not 405
@@ -219,10 +219,10 @@ TEST(router, a_catch_all_takes_every_path_and_every_target_form) {
     EXPECT_EQ(route(r, "GET", target).status, 210) << target;
     EXPECT_EQ(route(r, "HEAD", target).status, 210) << target;
   }
-  outcome o = route(r, "PUT", "/anything");
+  routed o = route(r, "PUT", "/anything");
   EXPECT_EQ(o.status, 0);
   EXPECT_EQ(o.allow, "GET, HEAD");
-  outcome f = route(r, "PUT", "/forms/1");
+  routed f = route(r, "PUT", "/forms/1");
   EXPECT_EQ(f.allow, "GET, HEAD, POST");
   EXPECT_EQ(route(r, "POST", "/forms/1").req.param("id"), "1");
 }
@@ -243,7 +243,7 @@ TEST(router, a_catch_all_is_taken_in_its_place_among_the_routes) {
   EXPECT_EQ(route(r, "GET", "/after").status, 222);
   EXPECT_EQ(route(r, "GET", "/x").status, 222);
   EXPECT_EQ(route(r, "HEAD", "/x").status, 222);
-  outcome o = route(r, "PUT", "/health");
+  routed o = route(r, "PUT", "/health");
   EXPECT_EQ(o.status, 0);
   EXPECT_EQ(o.allow, "POST, GET, HEAD");
 }
@@ -252,7 +252,7 @@ TEST(router, a_catch_all_is_taken_in_its_place_among_the_routes) {
 TEST(router, a_catch_all_match_binds_no_parameters) {
   router r;
   r.get("/*", [](request&) { return response(210); });
-  outcome o;
+  routed o;
   o.req.head_.method = "GET";
   o.req.head_.target = "/x";
   o.req.params_.emplace_back("id", "stale");
@@ -266,7 +266,7 @@ TEST(router, a_fixed_answer_is_given_to_every_request_it_takes) {
   router r;
   r.get("/health", response::text("ok\n").header("X-A", "1"));
   for (int i = 0; i < 2; ++i) {
-    outcome o = route(r, "GET", "/health");
+    routed o = route(r, "GET", "/health");
     ASSERT_EQ(o.status, 200);
     const route_handler* h = r.match(o.req, o.allow);
     ASSERT_NE(h, nullptr);
@@ -321,13 +321,13 @@ TEST(router, a_large_or_connect_fixed_answer_is_answered_by_its_copy) {
   r.get("/large", response::text(std::string(std::size_t{64} * 1024, 'x')));
   r.add("CONNECT", "/*", response(200));
   for (auto [method, target] : {std::pair{"GET", "/large"}, std::pair{"CONNECT", "/x"}}) {
-    outcome o = route(r, method, target);
+    routed o = route(r, method, target);
     EXPECT_EQ(o.status, 200);
     const route_handler* h = r.match(o.req, o.allow);
     ASSERT_NE(h, nullptr);
     EXPECT_EQ(h->fixed, nullptr) << method;
   }
-  outcome o = route(r, "GET", "/large");
+  routed o = route(r, "GET", "/large");
   EXPECT_EQ(r.match(o.req, o.allow)->plain(o.req).body().size(), 64u * 1024);
 }
 

@@ -12,7 +12,7 @@
 using namespace weft;
 
 namespace {
-struct outcome {
+struct deadline_read {
   bool done = false;
   bool expired = false;
   std::error_code error;
@@ -22,7 +22,7 @@ struct outcome {
 
 // Reads a line under a deadline `first` from now, after moving it once to
 // `moved` (if nonzero) before waiting.
-task<void> read_line_by(tcp_stream* s, duration first, duration moved, outcome* out) {
+task<void> read_line_by(tcp_stream* s, duration first, duration moved, deadline_read* out) {
   detail::task_context* me = co_await detail::this_context{};
   deadline dl(*me);
   dl.expires_after(first);
@@ -40,7 +40,7 @@ task<void> read_line_by(tcp_stream* s, duration first, duration moved, outcome* 
 
 // Sleeps `naps` times for `nap`, moving the deadline `limit` ahead each time:
 // a deadline that keeps moving never expires.
-task<void> keep_moving(duration limit, duration nap, int naps, outcome* out) {
+task<void> keep_moving(duration limit, duration nap, int naps, deadline_read* out) {
   detail::task_context* me = co_await detail::this_context{};
   deadline dl(*me);
   try {
@@ -55,7 +55,7 @@ task<void> keep_moving(duration limit, duration nap, int naps, outcome* out) {
   out->done = true;
 }
 
-task<void> cleared_then_sleep(outcome* out) {
+task<void> cleared_then_sleep(deadline_read* out) {
   detail::task_context* me = co_await detail::this_context{};
   deadline dl(*me);
   dl.expires_after(10ms);
@@ -64,7 +64,7 @@ task<void> cleared_then_sleep(outcome* out) {
   out->done = true;
 }
 
-task<void> inner_timeout_under_deadline(outcome* out) {
+task<void> inner_timeout_under_deadline(deadline_read* out) {
   detail::task_context* me = co_await detail::this_context{};
   deadline dl(*me);
   dl.expires_after(1s);
@@ -80,7 +80,7 @@ task<void> inner_timeout_under_deadline(outcome* out) {
 }  // namespace
 
 namespace {
-task<void> sleep_under_deadline_in(duration d, outcome* out) {
+task<void> sleep_under_deadline_in(duration d, deadline_read* out) {
   detail::task_context* me = co_await detail::this_context{};
   deadline dl(*me);
   dl.expires_after(d);
@@ -91,7 +91,7 @@ task<void> sleep_under_deadline_in(duration d, outcome* out) {
   }
   out->done = true;
 }
-task<void> sleep_for(duration d, outcome* out) {
+task<void> sleep_for(duration d, deadline_read* out) {
   co_await sleep(d);
   out->done = true;
 }
@@ -102,7 +102,7 @@ task<void> sleep_for(duration d, outcome* out) {
 // overflowed (UBSan; wrapped, it waited out the poll). Found by review.
 TEST(deadline, one_of_duration_min_has_passed_already) {
   loop l;
-  outcome dl, slept;
+  deadline_read dl, slept;
   spawn(l, sleep_under_deadline_in(duration::min(), &dl));
   spawn(l, sleep_for(duration::min(), &slept));
   ASSERT_TRUE(test::run_until(
@@ -114,7 +114,7 @@ TEST(deadline, cancels_a_pending_read_when_it_passes) {
   loop l;
   auto [a, b] = test::socket_pair();
   tcp_stream s(l, std::move(b));
-  outcome out;
+  deadline_read out;
   spawn(l, read_line_by(&s, 20ms, {}, &out));
   ASSERT_TRUE(test::run_until(l, [&] { return out.done; }));
   EXPECT_EQ(out.error, std::errc::operation_canceled);
@@ -122,7 +122,7 @@ TEST(deadline, cancels_a_pending_read_when_it_passes) {
   // Really cancelled: data that arrives now stays for the next read.
   ASSERT_EQ(write_some(a.get(), "late\n", 5).bytes, 5u);
   l.run_once(20ms);
-  outcome again;
+  deadline_read again;
   spawn(l, read_line_by(&s, 1s, {}, &again));
   ASSERT_TRUE(test::run_until(l, [&] { return again.done; }));
   EXPECT_FALSE(again.error);
@@ -133,7 +133,7 @@ TEST(deadline, moved_later_it_does_not_fire_at_the_old_time) {
   loop l;
   auto [a, b] = test::socket_pair();
   tcp_stream s(l, std::move(b));
-  outcome out;
+  deadline_read out;
   spawn(l, read_line_by(&s, 10ms, 80ms, &out));
   ASSERT_TRUE(test::run_until(l, [&] { return out.done; }));
   EXPECT_TRUE(out.expired);
@@ -144,7 +144,7 @@ TEST(deadline, moved_earlier_it_fires_at_the_new_time) {
   loop l;
   auto [a, b] = test::socket_pair();
   tcp_stream s(l, std::move(b));
-  outcome out;
+  deadline_read out;
   spawn(l, read_line_by(&s, 10s, 10ms, &out));
   ASSERT_TRUE(test::run_until(
       l, [&] { return out.done; }, 2s));
@@ -157,7 +157,7 @@ TEST(deadline, a_read_that_completes_in_time_is_untouched) {
   auto [a, b] = test::socket_pair();
   tcp_stream s(l, std::move(b));
   ASSERT_EQ(write_some(a.get(), "hi\n", 3).bytes, 3u);
-  outcome out;
+  deadline_read out;
   spawn(l, read_line_by(&s, 1s, {}, &out));
   ASSERT_TRUE(test::run_until(l, [&] { return out.done; }));
   EXPECT_FALSE(out.error);
@@ -167,7 +167,7 @@ TEST(deadline, a_read_that_completes_in_time_is_untouched) {
 
 TEST(deadline, one_that_keeps_moving_ahead_never_expires) {
   loop l;
-  outcome out;
+  deadline_read out;
   spawn(l, keep_moving(30ms, 10ms, 10, &out));  // 100 ms in all, never 30 ms late
   ASSERT_TRUE(test::run_until(l, [&] { return out.done; }));
   EXPECT_FALSE(out.error);
@@ -176,14 +176,14 @@ TEST(deadline, one_that_keeps_moving_ahead_never_expires) {
 
 TEST(deadline, cleared_it_bounds_nothing) {
   loop l;
-  outcome out;
+  deadline_read out;
   spawn(l, cleared_then_sleep(&out));
   ASSERT_TRUE(test::run_until(l, [&] { return out.done; }));
 }
 
 TEST(deadline, with_timeout_nests_inside_it) {
   loop l;
-  outcome out;
+  deadline_read out;
   spawn(l, inner_timeout_under_deadline(&out));
   ASSERT_TRUE(test::run_until(l, [&] { return out.done; }));
   EXPECT_EQ(out.error, std::errc::timed_out);
@@ -195,7 +195,7 @@ TEST(deadline, its_timer_is_gone_when_the_task_ends) {
   auto [a, b] = test::socket_pair();
   tcp_stream s(l, std::move(b));
   ASSERT_EQ(write_some(a.get(), "hi\n", 3).bytes, 3u);
-  outcome out;
+  deadline_read out;
   spawn(l, read_line_by(&s, 10s, {}, &out));
   ASSERT_TRUE(test::run_until(l, [&] { return out.done; }));
   l.run_once(0ms);

@@ -16,13 +16,13 @@
 using namespace weft;
 
 namespace {
-struct outcome {
+struct timed_read {
   bool done = false;
   std::error_code error;
   std::string value;
 };
 
-task<void> read_line_within(tcp_stream* s, duration limit, outcome* out) {
+task<void> read_line_within(tcp_stream* s, duration limit, timed_read* out) {
   try {
     std::string_view line = co_await with_timeout(limit, s->read_until('\n', 100));
     out->value = line;
@@ -37,7 +37,7 @@ task<int> slow_value() {
   co_return 7;
 }
 
-task<void> value_within(duration limit, outcome* out) {
+task<void> value_within(duration limit, timed_read* out) {
   int v = co_await with_timeout(limit, slow_value());
   out->value = std::to_string(v);
   out->done = true;
@@ -48,7 +48,7 @@ TEST(with_timeout, times_out_a_pending_read_and_cancels_it) {
   loop l;
   auto [a, b] = test::socket_pair();
   tcp_stream s(l, std::move(b));
-  outcome out;
+  timed_read out;
   spawn(l, read_line_within(&s, 20ms, &out));
   ASSERT_TRUE(test::run_until(l, [&] { return out.done; }));
   EXPECT_EQ(out.error, std::errc::timed_out);
@@ -56,7 +56,7 @@ TEST(with_timeout, times_out_a_pending_read_and_cancels_it) {
   // arrives now wakes nothing and stays for the next read.
   ASSERT_EQ(write_some(a.get(), "late\n", 5).bytes, 5u);
   l.run_once(20ms);
-  outcome again;
+  timed_read again;
   spawn(l, read_line_within(&s, 1s, &again));
   ASSERT_TRUE(test::run_until(l, [&] { return again.done; }));
   EXPECT_FALSE(again.error);
@@ -65,7 +65,7 @@ TEST(with_timeout, times_out_a_pending_read_and_cancels_it) {
 
 TEST(with_timeout, returns_the_value_when_the_operation_wins) {
   loop l;
-  outcome out;
+  timed_read out;
   spawn(l, value_within(1s, &out));
   ASSERT_TRUE(test::run_until(l, [&] { return out.done; }));
   EXPECT_EQ(out.value, "7");
@@ -144,7 +144,7 @@ TEST(with_timeout, a_cancel_that_comes_first_is_reported_as_a_cancel) {
 
 TEST(with_timeout, duration_max_is_no_limit) {
   loop l;
-  outcome out;
+  timed_read out;
   spawn(l, value_within(duration::max(), &out));
   ASSERT_TRUE(test::run_until(
       l, [&] { return out.done; }, std::chrono::seconds(2)));

@@ -97,7 +97,7 @@ inline int serve_http(int argc, char** argv, std::uint16_t fallback,
     std::optional<http::server> srv;
     bool signalled = false;
     l.on_signals({SIGINT, SIGTERM}, [&](int) {
-      if (std::exchange(signalled, true) || !srv) return l.stop();
+      if (std::exchange(signalled, true)) return l.stop();  // srv is made before l runs
       srv->shutdown(std::chrono::seconds(5), [&] { l.stop(); });
     });
     srv.emplace(l, listen_on_port_arg(argc, argv, fallback), routes, defaults);

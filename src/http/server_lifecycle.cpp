@@ -34,8 +34,12 @@ server::server(loop& l, tcp_listener listener, const router& routes, const serve
 }
 
 server::~server() {
-  loop_.cancel(close_idle_);
-  loop_.cancel(cut_);
+  cancel_timers();
+}
+
+void server::cancel_timers() noexcept {
+  loop_.cancel(std::exchange(close_idle_, no_timer));
+  loop_.cancel(std::exchange(cut_, no_timer));
 }
 
 void server::shutdown(duration grace, std::function<void()> done) {
@@ -55,8 +59,7 @@ void server::shutdown(duration grace, std::function<void()> done) {
       });
     spawn_n(loop_, wait_then(this, std::move(done)), "http-shutdown");
   } catch (...) {
-    loop_.cancel(std::exchange(close_idle_, no_timer));
-    loop_.cancel(std::exchange(cut_, no_timer));
+    cancel_timers();
     throw;
   }
   stopping_ = true;
@@ -79,8 +82,7 @@ task<void> server::wait_then(server* self, std::function<void()> done) {
   self->serve_accept_queue();
   self->listener_.close();
   co_await self->connections_.wait();
-  self->loop_.cancel(std::exchange(self->close_idle_, no_timer));
-  self->loop_.cancel(std::exchange(self->cut_, no_timer));
+  self->cancel_timers();
   if (done) done();
 }
 

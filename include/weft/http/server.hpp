@@ -259,6 +259,7 @@ class server {
   static task<void> wait_then(server* self, std::function<void()> done);
   void serve_accept_queue();
   void serve(tcp_stream s) noexcept;
+  void cancel_timers() noexcept;  // the idle grace's and the cut's, if armed
 
   loop& loop_;
   tcp_listener listener_;

@@ -4,7 +4,6 @@
 // "error: line too long\n" and the connection closes.
 
 #include "commands.hpp"
-#include "server.hpp"
 
 #include <weft/core/fd_io.hpp>
 #include <weft/net/errors.hpp>
@@ -19,11 +18,6 @@ namespace weft::app {
 namespace {
 
 class echo_service;
-
-struct echo_options {
-  std::size_t max_line = 65536;
-  double idle_timeout = 300;  // seconds: see add_idle_timeout_flag
-};
 
 task<void> serve_echo(echo_service& svc, tcp_stream s);
 
@@ -244,23 +238,9 @@ task<void> serve_echo(echo_service& svc, tcp_stream s) {
 
 }  // namespace
 
-void add_echo_command(CLI::App& app, std::function<int()>& run) {
-  auto* cmd = app.add_subcommand("echo", "Line echo server (green threads), default port 6000");
-  auto opts = std::make_shared<common_options>();
-  auto eo = std::make_shared<echo_options>();
-  add_common_flags(*cmd, *opts, 6000);
-  cmd->add_option("--max-line", eo->max_line,
-                  "Longest line in bytes before the error reply; raising it loosens a safe default")
-      ->capture_default_str()
-      ->transform(decimal())
-      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30));
-  add_idle_timeout_flag(*cmd, eo->idle_timeout, "no line from its client and no echo taken");
-  cmd->callback([&run, opts, eo] {
-    run = [opts, eo] {
-      return run_server("echo", *opts, [eo](loop& l, tcp_listener li) {
-        return std::make_unique<echo_service>(l, std::move(li), *eo);
-      });
-    };
+int run_echo(const common_options& opts, const echo_options& echo) {
+  return run_server("echo", opts, [&echo](loop& l, tcp_listener li) {
+    return std::make_unique<echo_service>(l, std::move(li), echo);
   });
 }
 

@@ -21,17 +21,8 @@ struct http_flags {
   std::string access_log;  // FILE or "-"; empty: none
 };
 
-void add_http_flags(CLI::App& cmd, http_flags& f);
 // Opens the access log; the options refer to the returned FILE.
 std::shared_ptr<http::server_options> make_http_options(const http_flags& f);
-
-// Registers an HTTP subcommand: the common and HTTP flags, the default
-// port, and a server built from the router that make_routes returns (called
-// once the flags are parsed). Returns the subcommand, for its own flags.
-CLI::App* add_http_command(CLI::App& app, std::function<int()>& run, const std::string& name,
-                           const std::string& help,
-                           std::function<std::shared_ptr<const http::router>()> make_routes,
-                           int default_port = 8080);
 
 // `log_path` is the access log's (--access-log), which SIGUSR1 reopens.
 int run_http(const std::string& name, const common_options& opts,

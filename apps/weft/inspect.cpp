@@ -16,7 +16,6 @@
 #include <vector>
 
 #include "commands.hpp"
-#include "http_service.hpp"
 
 namespace weft::app {
 namespace {
@@ -199,8 +198,6 @@ task<void> send_description(http::body_writer& w, std::shared_ptr<const descript
   co_await w.write(out);  // an empty write sends nothing
 }
 
-}  // namespace
-
 http::response describe_request(const http::request& req) {
   std::vector<json_part> parts = parts_of(req, [](std::string_view s) { return s; });
   std::uint64_t size = size_of(parts);
@@ -217,12 +214,12 @@ http::response describe_request(const http::request& req) {
   return r;
 }
 
-void add_inspect_command(CLI::App& app, std::function<int()>& run) {
-  add_http_command(app, run, "inspect", "HTTP request inspector (JSON), default port 8080", [] {
-    auto routes = std::make_shared<http::router>();
-    routes->fallback(http::plain_handler([](http::request& req) { return describe_request(req); }));
-    return routes;
-  });
+}  // namespace
+
+std::shared_ptr<const http::router> inspect_routes() {
+  auto routes = std::make_shared<http::router>();
+  routes->fallback(http::plain_handler([](http::request& req) { return describe_request(req); }));
+  return routes;
 }
 
 }  // namespace weft::app

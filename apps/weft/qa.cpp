@@ -5,7 +5,6 @@
 
 #include "commands.hpp"
 #include "qa_protocol.hpp"
-#include "server.hpp"
 
 #include <weft/core/fd_io.hpp>
 #include <weft/core/io_watcher.hpp>
@@ -387,27 +386,12 @@ void qa_connection::close() noexcept {
 
 }  // namespace
 
-void add_qa_command(CLI::App& app, std::function<int()>& run) {
-  auto* cmd = app.add_subcommand("qa", "Question/answer server (callback API), default port 1060");
-  auto opts = std::make_shared<common_options>();
-  auto answers_file = std::make_shared<std::string>();
-  auto idle = std::make_shared<double>();
-  add_common_flags(*cmd, *opts, 1060);
-  CLI::Option* answers = cmd->add_option(
-      "--answers", *answers_file, "File of question<TAB>answer lines replacing the built-in table");
-  add_idle_timeout_flag(*cmd, *idle, "no question read and no answer taken");
-  cmd->callback([&run, opts, answers_file, answers, idle] {
-    // Given, even empty, it names the file: `--answers "$UNSET"` served the
-    // built-in table without a word (found by review).
-    bool given = answers->count() > 0;
-    run = [opts, answers_file, given, idle] {
-      auto table = std::make_shared<const answer_table>(given ? answer_table::load(*answers_file)
-                                                              : answer_table::builtin());
-      return run_server("qa", *opts, [opts, table, idle](loop& l, tcp_listener li) {
-        return std::make_unique<qa_service>(l, std::move(li), table, opts->trigger_mode(),
-                                            seconds(*idle));
-      });
-    };
+int run_qa(const common_options& opts, const qa_options& qa) {
+  auto table = std::make_shared<const answer_table>(
+      qa.answers_file ? answer_table::load(*qa.answers_file) : answer_table::builtin());
+  return run_server("qa", opts, [&opts, table, &qa](loop& l, tcp_listener li) {
+    return std::make_unique<qa_service>(l, std::move(li), table, opts.trigger_mode(),
+                                        seconds(qa.idle_timeout));
   });
 }
 

@@ -4,9 +4,7 @@
 #include <weft/core/log.hpp>
 #include <weft/core/process.hpp>
 
-#include <algorithm>
 #include <atomic>
-#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <exception>
@@ -20,56 +18,8 @@
 
 namespace weft::app {
 
-CLI::Validator seconds(double min, double max) {
-  std::string why = "must be a number of seconds in [" + CLI::detail::to_string(min) + ", " +
-                    CLI::detail::to_string(max) + "]";
-  return CLI::Validator(
-      [min, max, why](std::string& text) -> std::string {
-        // Decimal digits with at most one point between or before them, as
-        // a whole-number flag takes decimal digits only: std::stod alone
-        // read "0x10" as 16 s, "0x1p1" as 2 and " 5" as 5 (found by review).
-        const std::size_t point = text.find('.');
-        const bool digits_only = text.find_first_not_of("0123456789.") == std::string::npos;
-        const bool one_point =
-            point == std::string::npos || text.find('.', point + 1) == std::string::npos;
-        if (!digits_only || !one_point || text.empty() || text.back() == '.') return why;
-        try {
-          double v = std::stod(text);
-          if (std::isfinite(v) && v >= min && v <= max) return {};
-        } catch (const std::exception&) {
-        }
-        return why;
-      },
-      "SECONDS");
-}
-
-CLI::Validator decimal() {
-  return CLI::Validator(
-      [](std::string& text) -> std::string {
-        std::size_t digits = text.find_first_not_of("0123456789");
-        if (text.empty() || digits != std::string::npos) return "must be a decimal number";
-        text.erase(0, std::min(text.find_first_not_of('0'), text.size() - 1));
-        return {};
-      },
-      "");
-}
-
 duration seconds(double s) {
   return std::chrono::duration_cast<duration>(std::chrono::duration<double>(s));
-}
-
-// A peer that vanished (its FIN lost with its network) holds a connection
-// with no timeout for good, its descriptor and buffers with it; nginx's
-// stream module closes one after 10 min (proxy_timeout), its HTTP after
-// 75 s. A line server's client may think between requests, so minutes.
-void add_idle_timeout_flag(CLI::App& cmd, double& secs, const std::string& what) {
-  secs = 300;
-  cmd.add_option("--idle-timeout", secs,
-                 "Seconds a connection may go with " + what +
-                     " before it is closed (reset if replies are still owed); raising it "
-                     "loosens a safe default")
-      ->capture_default_str()
-      ->check(seconds(0.001, 86400));
 }
 
 bool reply_progress::moved(int fd, std::size_t buffered) noexcept {
@@ -94,51 +44,6 @@ void connection_spawned() noexcept {
 void connection_dropped(const char* name) noexcept {
   if (std::exchange(dropping, true)) return;
   log_warn({name, ": out of memory; closing new connections until there is room"});
-}
-
-void add_common_flags(CLI::App& cmd, common_options& opts, int default_port) {
-  opts.port = default_port;
-  // Checked with the other flags: looked at only once the server was to
-  // start, it came after --access-log had made its file, and after a bad
-  // --root or --answers was said with exit 1 (found by review).
-  cmd.add_option("--host", opts.host,
-                 "Address to listen on: an IPv4 or IPv6 address, or localhost (127.0.0.1); no "
-                 "DNS, and :: is IPv6 only. One beyond loopback loosens a safe default")
-      ->capture_default_str()
-      ->check(CLI::Validator(
-          [](const std::string& text) -> std::string {
-            if (endpoint::from_host(text, 0)) return {};
-            return "must be an IPv4 or IPv6 address, or localhost (weft looks up no names)";
-          },
-          "ADDRESS"));
-  cmd.add_option("--port", opts.port, "Port; 0 picks a free one")
-      ->capture_default_str()
-      ->transform(decimal())
-      ->check(CLI::Range(0, 65535));
-  cmd.add_option("--threads", opts.threads,
-                 "Loops (threads); 0 = one per core. More than one listen on the port with "
-                 "SO_REUSEPORT, which another process of the same user can join")
-      ->capture_default_str()
-      ->transform(decimal())
-      ->check(CLI::Range(0, 1024));
-  cmd.add_option("--backlog", opts.backlog, "Listen backlog, capped at somaxconn")
-      ->capture_default_str()
-      ->transform(decimal())
-      ->check(CLI::Range(1, 1 << 20));
-  cmd.add_option("--trigger", opts.trigger, "epoll mode for connections: level or edge")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"level", "edge"}));
-  cmd.add_option(
-         "--shutdown-timeout", opts.shutdown_grace,
-         "Seconds that work in flight may take after SIGINT, SIGTERM or SIGHUP before it is cut; "
-         "a second signal cuts it at once")
-      ->capture_default_str()
-      ->check(seconds(0, 86400));
-  cmd.add_flag("--reuse-port", opts.reuse_port,
-               "LOOSENS SAFETY: share the port with another process (SO_REUSEPORT, same user) "
-               "instead of refusing a port that is already served; for a restart where the new "
-               "server starts before the old one stops. The kernel splits new connections "
-               "between them");
 }
 
 namespace {

@@ -1,13 +1,11 @@
 #pragma once
-// What every `weft` subcommand shares: the common flags, binding one
+// What every `weft` subcommand shares: its common options, binding one
 // SO_REUSEPORT listener per loop, the readiness line, and graceful stop on
 // SIGINT, SIGTERM or SIGHUP with exit status 0.
 
 #include <weft/net/loop_group.hpp>
 #include <weft/net/tcp_listener.hpp>
 #include <weft/task/task_group.hpp>
-
-#include <CLI/CLI.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -33,24 +31,8 @@ struct common_options {
   weft::trigger trigger_mode() const { return trigger == "level" ? trigger::level : trigger::edge; }
 };
 
-void add_common_flags(CLI::App& cmd, common_options& opts, int default_port);
-
-// A flag's check: a finite number of seconds in [min, max]. CLI::Range is
-// not enough, as NaN passes any range check ("--shutdown-timeout nan" was
-// taken, and converting it to a duration is undefined).
-CLI::Validator seconds(double min, double max);
-// A whole-number flag's transform, run before its range check: decimal
-// digits only, leading zeros dropped. CLI11 converts with strtoll's base 0,
-// so "010" was 8 and "0x10" 16, and an unsigned flag took
-// "-18446744073709551615" as 1, past its range check (found by review).
-CLI::Validator decimal();
-// A flag's seconds (checked by seconds(min, max)) as a duration.
+// A flag's seconds (checked by main.cpp's seconds(min, max)) as a duration.
 duration seconds(double s);
-
-// --idle-timeout for the line servers (echo, qa): how long a connection may
-// go with nothing moving, no request read and no reply taken, before it is
-// closed. 300 s by default; `what` says what moves.
-void add_idle_timeout_flag(CLI::App& cmd, double& secs, const std::string& what);
 
 // The other half of that clock: whether a client owed replies has taken
 // any since the last look. Its own reads show only when the socket has

@@ -30,12 +30,14 @@ test:
 	@$(MAKE) --no-print-directory build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 300
 
+# The unit tests run in one process, in a random order (unit.shuffled): one
+# process each, as `make test` runs them, cost twice the time under ASan.
 test-asan:
 	@scripts/deps.sh test
 	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DWEFT_SANITIZE=address,undefined -DWEFT_BUILD_BENCH=OFF
 	cmake --build build-asan -j $(JOBS)
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-		ctest --output-on-failure -j $(JOBS) --timeout 600 -LE bench
+		ctest --output-on-failure -j $(JOBS) --timeout 600 -LE '^(bench|unit)$$'
 
 # ThreadSanitizer over the tests labelled tsan: the ones where more than one
 # thread touches weft (post() from other threads, loop groups, servers run

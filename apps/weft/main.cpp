@@ -9,6 +9,7 @@
 #include <weft/core/process.hpp>
 #include <weft/http/message.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>

@@ -75,8 +75,11 @@ resolved_path walk_static_path(std::string_view path, bool allow_dotfiles) {
     auto slash = path.find('/');
     std::string_view raw = path.substr(0, slash);
     path.remove_prefix(slash == std::string_view::npos ? path.size() : slash + 1);
-    if (!decode_segment(raw, seg) || !valid_utf8(seg) || seg.size() > max_segment)
-      return {400, {}, false};
+    if (!decode_segment(raw, seg) || !valid_utf8(seg)) return {400, {}, false};
+    // No file has a longer name (NAME_MAX, and PATH_MAX below): not found,
+    // as the open's ENAMETOOLONG is and as nginx answers. It was a 400 for
+    // a request that broke no rule (found by a conformance probe).
+    if (seg.size() > max_segment) return {404, {}, false};
     // A final "." leaves the path ending in '/' (RFC 3986 §5.2.4), so
     // "/a.txt/." names a directory, as "/a.txt/" does, not the file. A
     // final ".." does too, but a listing served at "/a/b/.." would resolve
@@ -97,7 +100,7 @@ resolved_path walk_static_path(std::string_view path, bool allow_dotfiles) {
     if (seg.front() == '.' && !allow_dotfiles) return {404, {}, false};
     if (!r.relative.empty()) r.relative.push_back('/');
     r.relative += seg;
-    if (r.relative.size() > max_relative) return {400, {}, false};
+    if (r.relative.size() > max_relative) return {404, {}, false};
   }
   return r;
 }

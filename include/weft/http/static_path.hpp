@@ -17,7 +17,8 @@ namespace weft::http {
 
 struct resolved_path {
   // 0 when resolved; else the status to answer: 400 for a malformed or
-  // hostile path, 404 for a hidden (dot) file.
+  // hostile path, 404 for a hidden (dot) file or a name no file can have
+  // (a segment over max_segment bytes, or over max_relative in all).
   int status = 0;
   // On success: "" for the root itself, else one or more segments joined
   // by single '/'. Guaranteed, whatever the input: no leading '/', no empty

@@ -127,12 +127,17 @@ TEST(resolve_static_path, dotfiles_are_hidden_unless_allowed) {
   EXPECT_EQ(resolve_static_path("/.git/config", true).relative, ".git/config");
 }
 
-TEST(resolve_static_path, long_names_are_refused) {
+// No file can have such a name (NAME_MAX, PATH_MAX), so it is not found:
+// a 404, as the open's ENAMETOOLONG is and as nginx answers, not a 400 for
+// a request that broke no rule.
+TEST(resolve_static_path, names_too_long_for_the_file_system_are_not_found) {
   EXPECT_EQ(resolve_static_path("/" + std::string(255, 'a'), false).status, 0);
-  EXPECT_EQ(resolve_static_path("/" + std::string(256, 'a'), false).status, 400);
+  EXPECT_EQ(resolve_static_path("/" + std::string(256, 'a'), false).status, 404);
+  EXPECT_EQ(resolve_static_path("/%61" + std::string(255, 'a'), false).status, 404);
   std::string deep;
   for (int i = 0; i < 300; ++i) deep += "/" + std::string(20, 'd');
-  EXPECT_EQ(resolve_static_path(deep, false).status, 400);
+  EXPECT_EQ(resolve_static_path(deep, false).status, 404);
+  EXPECT_EQ(resolve_static_path(deep + "/..", false).status, 404);
 }
 
 TEST(resolve_static_path, every_result_is_a_clean_relative_path) {

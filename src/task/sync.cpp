@@ -77,6 +77,12 @@ void gate::holder::release() noexcept {
   g->leave();
 }
 
+task<void> gate::wait() {
+  // The event is set by the last leave and reset by the next entry, which
+  // may come before this resumes: so look again, as task_group::wait does.
+  while (count_ != 0) co_await idle_.wait();
+}
+
 void gate::leave() noexcept {
   if (--count_ == 0) idle_.set();
 }

@@ -13,6 +13,7 @@
 // loop's end) takes it with it, as a handler that Asio destroys takes what
 // its completion carried; a wait cut by a cancel first takes nothing.
 
+#include <weft/task/task.hpp>
 #include <weft/task/wait.hpp>
 
 #include <cstddef>
@@ -139,8 +140,11 @@ class gate {
   void close() noexcept { closed_ = true; }
   bool closed() const noexcept { return closed_; }
   std::size_t count() const noexcept { return count_; }
-  // Resumes when the count is zero.
-  event::wait_awaiter wait() noexcept { return idle_.wait(); }
+  // Resumes when the count is zero, and only then: a task that enters
+  // between the last leave and the waiter's turn makes it wait on (it once
+  // resumed with the count at 1, found by review). It looks at the gate as
+  // it resumes: the gate must outlive the wait.
+  task<void> wait();
 
  private:
   std::size_t count_ = 0;

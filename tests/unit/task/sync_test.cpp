@@ -133,6 +133,37 @@ TEST(gate, wait_resumes_when_the_last_holder_leaves) {
   EXPECT_EQ(g.count(), 0u);
 }
 
+// The last holder's leave wakes the waiter, but a task that enters before
+// the waiter runs makes the gate busy again: the waiter waits on, as
+// task_group::wait does, where it once resumed with the count at 1.
+TEST(gate, wait_resumes_only_when_the_count_is_zero) {
+  loop l;
+  gate g;
+  event leave_now, enter_now;
+  gate::holder late;
+  std::size_t seen = SIZE_MAX;
+  auto holding = [](gate::holder, event* until) -> task<void> { co_await until->wait(); };
+  auto entering = [](gate* gt, event* go, gate::holder* keep) -> task<void> {
+    co_await go->wait();
+    *keep = gt->enter();
+  };
+  auto waiting = [](gate* gt, std::size_t* count) -> task<void> {
+    co_await gt->wait();
+    *count = gt->count();
+  };
+  spawn(l, holding(g.enter(), &leave_now));
+  spawn(l, waiting(&g, &seen));
+  spawn(l, entering(&g, &enter_now, &late));
+  l.run_once(0ms);
+  leave_now.set();  // in one batch: the holder ends (count 0, the waiter woken)...
+  enter_now.set();  // ...and a new holder enters (count 1) before the waiter runs
+  for (int i = 0; i < 3; ++i) l.run_once(0ms);
+  EXPECT_EQ(seen, SIZE_MAX) << "resumed with the count at " << g.count();
+  late.release();
+  ASSERT_TRUE(test::run_until(l, [&] { return seen != SIZE_MAX; }));
+  EXPECT_EQ(seen, 0u);
+}
+
 TEST(channel, bounded_send_waits_for_room_and_order_is_kept) {
   loop l;
   channel<int> ch(2);

@@ -101,7 +101,10 @@ loop::~loop() {
   // a half-destroyed loop made a use of freed memory (found by review).
   // Posted functions that never ran as well: destroyed as a member, after
   // the descriptors had closed, a capture that posted went into the queue
-  // being destroyed (found by review). Each kind may queue the others.
+  // being destroyed (found by review). Each kind may queue the others, and
+  // spawn a green thread, which goes unstarted: it leaked, frame, context
+  // and group membership, once the loop had destroyed its green threads
+  // only before this (found by review).
   on_signal_ = nullptr;  // its captures too (found by review): they may post
   for (bool more = true; more;) {
     timers_->clear();
@@ -112,12 +115,14 @@ loop::~loop() {
     }
     posted.clear();
     posted_rest_.clear();
+    destroy_green_threads();  // drops their starts from ready_
     std::vector<deferred> queued;
     queued.swap(ready_);
     for (deferred& d : queued)
       if (d.fn == &run_and_delete_function) delete static_cast<std::function<void()>*>(d.ctx);
     std::lock_guard lock(post_mu_);
-    more = timers_->size() != 0 || !ready_.empty() || !posted_.empty() || !posted_rest_.empty();
+    more = timers_->size() != 0 || !ready_.empty() || !posted_.empty() || !posted_rest_.empty() ||
+           green_threads_ != nullptr;
   }
   if (sigfd_ >= 0) sys::close(sigfd_);
   sys::close(wakefd_);

@@ -391,6 +391,46 @@ TEST(spawn, destroying_the_loop_destroys_its_suspended_green_threads) {
 }
 
 namespace {
+task<void> note_ran(bool* ran) {
+  *ran = true;
+  co_return;
+}
+// Spawns a green thread as it goes, as a server whose destructor starts a
+// last task might.
+struct spawns_as_it_goes {
+  loop* l;
+  bool* ran;
+  task_group* group;
+  spawns_as_it_goes(loop* lp, bool* r, task_group* g) : l(lp), ran(r), group(g) {}
+  spawns_as_it_goes(const spawns_as_it_goes&) = delete;
+  spawns_as_it_goes& operator=(const spawns_as_it_goes&) = delete;
+  ~spawns_as_it_goes() { group->spawn(*l, note_ran(ran), "late"); }
+};
+}  // namespace
+
+// The loop's teardown destroys its timers' callbacks, and the functions
+// still queued or posted, after its green threads: a task that one of their
+// captures spawns as it goes is destroyed too, unstarted. It leaked, frame
+// and context, and its group never emptied (found by review).
+TEST(spawn, a_green_thread_spawned_as_the_loop_clears_its_callbacks_is_destroyed) {
+  std::size_t frames_before = task_frame_count();
+  bool ran = false;
+  task_group group;  // outlives the loop
+  {
+    loop l;
+    auto by_timer = std::make_shared<spawns_as_it_goes>(&l, &ran, &group);
+    l.run_after(1h, [by_timer] {});
+    by_timer.reset();
+    auto by_post = std::make_shared<spawns_as_it_goes>(&l, &ran, &group);
+    l.post([by_post] {});
+    by_post.reset();
+  }
+  EXPECT_FALSE(ran);
+  EXPECT_EQ(group.size(), 0u);
+  EXPECT_EQ(task_frame_count(), frames_before);
+}
+
+namespace {
 task<void> receive_one(channel<int>* ch) {
   (void)co_await ch->receive();
 }

@@ -359,6 +359,10 @@ class EchoShutdownEdges(unittest.TestCase):
                     socket.create_connection(("127.0.0.1", server.port), timeout=1.0).close()
                 except ConnectionRefusedError:
                     break
+                except ConnectionResetError:
+                    # The handshake met the listener's close (1 run in ~20
+                    # with the unit tests on the other core): look again.
+                    pass
                 self.assertLess(time.monotonic(), deadline, "still accepting 4 s into the stop")
                 time.sleep(0.05)
             while sock.recv(1 << 16):

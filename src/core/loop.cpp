@@ -269,8 +269,9 @@ void loop::dispatch(uint64_t data, uint32_t events) {
       unwanted |= io::readable;
     }
   }
-  // Re-check: the reader may have forgotten the fd, and fds_ may have grown.
-  if (wr && fds_[fd].gen == gen && fds_[fd].registered) {
+  // Re-check: the reader may have forgotten the fd, or handed it to a
+  // watcher, and fds_ may have grown.
+  if (wr && fds_[fd].gen == gen && fds_[fd].registered && !fds_[fd].watch_mode) {
     fd_entry& again = fds_[fd];
     if (auto* w = std::exchange(again.writer, nullptr)) {
       w->on_ready(w, events);
@@ -282,8 +283,13 @@ void loop::dispatch(uint64_t data, uint32_t events) {
   }
   // Level-triggered interest is dropped lazily, only when it fires with no
   // one waiting: a connection that reads, writes and reads again never pays
-  // an epoll_ctl in between.
-  if (fds_[fd].gen != gen || fds_[fd].trig != trigger::level || !fds_[fd].registered) return;
+  // an epoll_ctl in between. A task resumed above may have handed the fd to
+  // a watcher (io_watch takes over one no one waits on): its mask is the
+  // watcher's, and this read the watcher as a waiting reader and added read
+  // interest to a watcher of writability (found by review).
+  if (fds_[fd].gen != gen || fds_[fd].trig != trigger::level || !fds_[fd].registered ||
+      fds_[fd].watch_mode)
+    return;
   fd_entry& again = fds_[fd];
   if ((events & failure) && !again.reader && !again.writer) {
     // epoll reports a hangup or an error whatever the mask, so dropping

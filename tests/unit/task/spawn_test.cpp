@@ -118,6 +118,32 @@ TEST(spawn, an_fd_a_green_thread_has_finished_waiting_on_may_be_watched) {
 }
 
 namespace {
+task<void> wait_then_watch(loop* l, int fd, std::unique_ptr<io_watcher>* w, uint32_t* told) {
+  co_await readable(fd);  // level: the read interest stays, dropped lazily
+  co_await writable(fd);  // woken by IN|OUT with no reader waiting
+  *w = std::make_unique<io_watcher>(*l, fd, io::writable, [told](uint32_t ev) { *told |= ev; });
+}
+}  // namespace
+
+// The same, from inside the wake-up: the task that the loop resumes as it
+// dispatches an event makes a watcher on that fd. The dispatch went on as
+// for a waited-on fd and added the watcher's read interest (it took the
+// watcher for a waiting reader), so a watcher of writability was told of
+// input, and level-triggered, told again every turn (found by review).
+TEST(spawn, a_watcher_made_in_a_wake_up_gets_only_the_events_it_asked_for) {
+  loop l;
+  auto [a, b] = test::socket_pair();
+  ASSERT_EQ(::write(a.get(), "x", 1), 1);  // b stays readable and writable
+  std::unique_ptr<io_watcher> w;
+  uint32_t told = 0;
+  spawn(l, wait_then_watch(&l, b.get(), &w, &told));
+  for (int i = 0; i < 5; ++i) l.run_once(10ms);
+  ASSERT_TRUE(w);
+  EXPECT_NE(told & io::writable, 0u);
+  EXPECT_EQ(told & io::readable, 0u);
+}
+
+namespace {
 // Waits on an fd epoll refuses, survives the error, then yields: counting
 // its steps, ending after `limit` of them.
 task<void> refused_wait_then_yield(int fd, int limit, int* steps, bool* threw) {

@@ -59,17 +59,22 @@ void tcp_acceptor::accept_batch(const bool& alive, const handler& on_connection)
     }
     if (err == EAGAIN || err == EWOULDBLOCK) break;
     if (is_transient_accept_error(err)) continue;
-    if (!is_resource_exhaustion(err))
-      log_error("accept: " + std::error_code(err, std::system_category()).message());
-    pause();
+    pause(err);
     break;
   }
 }
 
-void tcp_acceptor::pause() {
-  if (!logged_) {
-    log_warn("accept: out of descriptors or memory; pausing accepts");
-    logged_ = true;
+void tcp_acceptor::pause(int err) {
+  // Once per cause: a policy's EPERM comes back on every retry, and was
+  // logged each time, with "out of descriptors or memory" too (found by
+  // review).
+  if (logged_ != err) {
+    if (is_resource_exhaustion(err))
+      log_warn("accept: out of descriptors or memory; pausing accepts");
+    else
+      log_error("accept: " + std::error_code(err, std::system_category()).message() +
+                "; pausing accepts");
+    logged_ = err;
   }
   // Disarm: a level-triggered listener that cannot accept would spin.
   watcher_->set_events(0);
@@ -78,11 +83,11 @@ void tcp_acceptor::pause() {
     if (!watcher_) return;
     try {
       watcher_->set_events(io::readable);
-    } catch (const std::system_error&) {
+    } catch (const std::system_error& e) {
       // Back into epoll failed (ENOMEM, or past max_user_watches): the
       // shortage goes on, so look again later. Thrown on, it ended the
       // callback, and nothing ever looked again (found by review).
-      pause();
+      pause(e.code().value());
     }
   });
   backoff_ = std::min<duration>(backoff_ * 2, std::chrono::milliseconds(640));

@@ -43,7 +43,6 @@ bool is_v4_mapped(const endpoint& at) noexcept {
 bool is_transient_accept_error(int err) noexcept {
   switch (err) {
     case ECONNABORTED:
-    case EPERM:  // a firewall rule refused it
     case EINTR:
     // accept(2): Linux passes a new connection's pending network error to
     // accept, and for TCP/IP these are to be retried as EAGAIN is (found
@@ -57,6 +56,10 @@ bool is_transient_accept_error(int err) noexcept {
     case EOPNOTSUPP:
     case ENETUNREACH:
       return true;
+    // Not EPERM, which accept(2) puts down to "firewall rules": on Linux it
+    // comes from a policy (an LSM, a seccomp filter) asked before a
+    // connection is taken off the queue, so it comes again every time, and
+    // retried at once it held the loop for good (found by review).
     default:
       return false;
   }
@@ -202,18 +205,22 @@ task<tcp_stream> tcp_listener::accept() {
       self.burst_ = 0;
       // Level-triggered: an idle listener costs no epoll_ctl per accept.
       co_await readable(self.fd_.get(), trigger::level);
-    } else if (is_resource_exhaustion(err)) {
+    } else if (is_resource_exhaustion(err) || err == EPERM) {
       self.burst_ = 0;
-      // Once per listener, as tcp_acceptor warns: once per accept() call,
-      // clients that came and went at the limit made 23 lines a second.
-      if (!self.warned_) {
+      // Once per listener and cause, as tcp_acceptor warns: once per
+      // accept() call, clients that came and went at the limit made 23
+      // lines a second.
+      if (self.warned_ != err) {
         // Its words without allocating: the shortage may be memory, and a
         // std::bad_alloc here ended the accept loop (found by review).
-        log_warn(
-            {"accept: out of descriptors or memory; pausing accepts (", shortage_name(err), ")"});
-        self.warned_ = true;
+        if (err == EPERM)
+          log_warn({"accept: refused by a security policy (EPERM); pausing accepts"});
+        else
+          log_warn(
+              {"accept: out of descriptors or memory; pausing accepts (", shortage_name(err), ")"});
+        self.warned_ = err;
       }
-      if (self.on_shortage_) {
+      if (err != EPERM && self.on_shortage_) {
         try {
           self.on_shortage_();
         } catch (...) {
@@ -226,7 +233,12 @@ task<tcp_stream> tcp_listener::accept() {
       co_await sleep(backoff);
       backoff = std::min<duration>(backoff * 2, 640ms);
     } else if (is_transient_accept_error(err)) {
-      continue;  // that one connection failed; the listener is fine
+      // That one connection failed; the listener is fine. A run of them
+      // counts towards the burst, so that even they give the loop a turn.
+      if (++self.burst_ >= batch) {
+        self.burst_ = 0;
+        co_await yield_now();
+      }
     } else {
       throw std::system_error(err, std::system_category(), "accept");
     }

@@ -7,15 +7,20 @@
 #include <weft/core/loop.hpp>
 #include <weft/core/unique_fd.hpp>
 
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstddef>
 #include <cstdio>
 
 #include <chrono>
 #include <functional>
+#include <iterator>
 #include <stdexcept>
 #include <utility>
 #include <vector>
@@ -126,5 +131,21 @@ class descriptors_used_up {
   rlimit old_{};
   std::vector<unique_fd> hogs_;
 };
+
+// Makes every later system call `nr` of this process fail with `err`, by a
+// seccomp filter, as systemd's SystemCallFilter with SystemCallErrorNumber
+// or a container's profile does. False where seccomp cannot be had. For a
+// forked child: the filter binds the process for good.
+inline bool refuse_syscall(long nr, int err) {
+  sock_filter f[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, static_cast<unsigned>(nr), 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | static_cast<unsigned>(err)),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  sock_fprog prog{static_cast<unsigned short>(std::size(f)), f};
+  return ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+         ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0;
+}
 
 }  // namespace weft::test

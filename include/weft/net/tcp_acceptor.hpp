@@ -9,8 +9,8 @@
 // (EMFILE, ENFILE, ENOBUFS, ENOMEM) it disarms the listener, logs once, and
 // re-arms on a back-off timer (10 ms to 640 ms). A failure of one
 // connection (ECONNABORTED, a pending network error) is skipped; any other
-// error, which a callback has no one to throw to, is logged and paused on
-// the same back-off.
+// error (EPERM from a security policy, say), which a callback has no one to
+// throw to, is logged, once per cause, and paused on the same back-off.
 //
 // Threading: belongs to its loop's thread; not movable.
 
@@ -43,14 +43,14 @@ class tcp_acceptor {
   void on_ready(const handler& on_connection);
   // on_ready's loop; `alive` goes false if the handler destroys us.
   void accept_batch(const bool& alive, const handler& on_connection);
-  void pause();
+  void pause(int err);
 
   loop& loop_;
   tcp_listener listener_;
   std::unique_ptr<io_watcher> watcher_;
   timer_id retry_ = no_timer;
   duration backoff_ = std::chrono::milliseconds(10);
-  bool logged_ = false;
+  int logged_ = 0;         // the errno of the last pause logged: once per cause
   bool* alive_ = nullptr;  // on_ready's, while it runs: the handler may destroy us
 };
 

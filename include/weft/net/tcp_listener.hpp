@@ -6,9 +6,10 @@
 //
 // Or with callbacks, see tcp_acceptor. accept4 returns non-blocking,
 // close-on-exec sockets. When the process runs out of descriptors or
-// memory (EMFILE, ENFILE, ENOBUFS, ENOMEM), accepting pauses with a growing
-// back-off (10 ms to 640 ms) and logs once, while existing connections are
-// served; it never spins (DESIGN-NOTES §4).
+// memory (EMFILE, ENFILE, ENOBUFS, ENOMEM), or a security policy refuses
+// accept4 (EPERM), accepting pauses with a growing back-off (10 ms to
+// 640 ms) and logs once per cause, while existing connections are served;
+// it never spins (DESIGN-NOTES §4).
 //
 // Threading: bind anywhere; accept on one loop's green threads, and close or
 // destroy it on that loop's thread (running or not): the listener remembers
@@ -64,8 +65,8 @@ class tcp_listener {
   // connects cannot starve the rest of it. The listener may be moved while
   // an accept() waits: the accept goes on with the moved-to listener. A
   // failure of one connection (ECONNABORTED, a pending network error) is
-  // skipped; any other error but a shortage (a listener closed under it)
-  // throws std::system_error.
+  // skipped, and counts towards `batch` too; any other error but a shortage
+  // or EPERM (a listener closed under it) throws std::system_error.
   static constexpr int batch = 64;
   task<tcp_stream> accept();
   // One accept4 attempt: a connected fd, or an empty one with errno in err.
@@ -89,7 +90,7 @@ class tcp_listener {
   loop* owner_ = nullptr;             // the loop accept() waited on, which knows our fd
   accept_wait* accepting_ = nullptr;  // the accept() in progress, if any
   int burst_ = 0;                     // accepts in a row that did not wait
-  bool warned_ = false;               // out of descriptors once: said so
+  int warned_ = 0;                    // the errno of the last pause said, once per cause
   std::function<void()> on_shortage_;
 };
 

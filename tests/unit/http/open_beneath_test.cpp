@@ -5,9 +5,6 @@
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -21,6 +18,8 @@
 #include <iterator>
 #include <string>
 #include <thread>
+
+#include "test_util.hpp"
 
 namespace weft::http::detail {
 namespace {
@@ -237,16 +236,7 @@ TEST_F(tree, openat2_refused_by_a_seccomp_filter_falls_back_to_the_walk) {
   pid_t child = ::fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
-    sock_filter f[] = {
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_openat2, 0, 1),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-    };
-    sock_fprog prog{static_cast<unsigned short>(std::size(f)), f};
-    if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
-        ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
-      ::_exit(2);
+    if (!test::refuse_syscall(SYS_openat2, EPERM)) ::_exit(2);
     bool ok = read_via("file", open_strategy::automatic) == "file" &&
               read_via("in_link", open_strategy::automatic) == "inner" &&
               read_via("up_link", open_strategy::automatic) == as_error(EXDEV) &&

@@ -9,6 +9,8 @@
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -80,9 +82,11 @@ TEST(tcp_listener, binds_an_ipv4_mapped_address_and_takes_ipv4_clients) {
 // threw on them, ending its accept loop. Found by a review of the net module.
 TEST(tcp_listener, network_errors_a_new_connection_brings_are_transient) {
   for (int err : {ENETDOWN, EPROTO, ENOPROTOOPT, EHOSTDOWN, ENONET, EHOSTUNREACH, EOPNOTSUPP,
-                  ENETUNREACH, ECONNABORTED, EPERM, EINTR})
+                  ENETUNREACH, ECONNABORTED, EINTR})
     EXPECT_TRUE(is_transient_accept_error(err)) << err;
-  for (int err : {EBADF, EINVAL, ENOTSOCK, EFAULT}) EXPECT_FALSE(is_transient_accept_error(err));
+  // EPERM is a policy's, and comes again every time (see below).
+  for (int err : {EBADF, EINVAL, ENOTSOCK, EFAULT, EPERM})
+    EXPECT_FALSE(is_transient_accept_error(err));
 }
 
 TEST(tcp_listener, backlog_is_capped_at_somaxconn) {
@@ -637,4 +641,72 @@ TEST(tcp_acceptor, a_handler_that_throws_leaves_the_acceptor_usable) {
   connect_one();
   EXPECT_THROW(l.run_once(1s), std::runtime_error);
   EXPECT_TRUE(destroyed_over_known_stack(acc)) << "the destructor wrote into a dead frame";
+}
+
+namespace {
+// Runs `body` in a child whose accept4 a seccomp filter refuses with EPERM,
+// as systemd's SystemCallFilter with SystemCallErrorNumber=EPERM or a BPF
+// LSM would. The child has 5 s (SIGALRM). Its exit status: 0 when `body`
+// returns true, 1 when false, 2 when the filter cannot be installed.
+template <class F>
+void with_accept_refused(F body) {
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::alarm(5);
+    if (!test::refuse_syscall(SYS_accept4, EPERM)) ::_exit(2);
+    ::_exit(body() ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status)
+                                 << " (SIGALRM: the loop was held)";
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "2: no seccomp here";
+}
+}  // namespace
+
+// An accept refused by a policy (an LSM, a seccomp filter) fails before the
+// kernel takes a connection off the queue, even with none queued, so it
+// fails every time. Taken for one connection's failure and retried at once,
+// it held the loop for good: nothing else ran, a SIGTERM was never read
+// (found by review). accept() waits on a back-off instead, as when out of
+// descriptors.
+TEST(tcp_listener, an_accept_refused_by_policy_does_not_hold_the_loop) {
+  with_accept_refused([] {
+    loop l;
+    auto listener = tcp_listener::bind(endpoint::loopback_v4(0));
+    bool other_ran = false, accepted = false;
+    auto acceptor = [](tcp_listener* li, bool* got) -> task<void> {
+      (void)co_await li->accept();
+      *got = true;
+    };
+    auto other = [](bool* ran) -> task<void> {
+      co_await yield_now();
+      *ran = true;
+    };
+    spawn(l, acceptor(&listener, &accepted));
+    spawn(l, other(&other_ran));
+    for (int i = 0; i < 10 && !other_ran; ++i) l.run_once(10ms);
+    return other_ran && !accepted;
+  });
+}
+
+// The callback acceptor: with a connection queued, the listener stays
+// readable, and each turn's 64 tries came back to it at once, a loop
+// spinning at 100% of a core. It pauses on the back-off instead: a few
+// turns in 300 ms, not thousands.
+TEST(tcp_acceptor, an_accept_refused_by_policy_pauses_instead_of_spinning) {
+  with_accept_refused([] {
+    loop l;
+    auto listener = tcp_listener::bind(endpoint::loopback_v4(0));
+    endpoint at = listener.local_endpoint();
+    int handled = 0;
+    tcp_acceptor acc(l, std::move(listener), [&](unique_fd) { ++handled; });
+    int client = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (client < 0 || ::connect(client, at.data(), at.size()) != 0) return false;
+    int turns = 0;
+    for (auto end = clock::now() + 300ms; clock::now() < end; ++turns) l.run_once(100ms);
+    ::close(client);
+    return handled == 0 && turns < 100;
+  });
 }

@@ -605,6 +605,13 @@ bool tcp_stream::step_send_file(stream_op& op) noexcept {
 }
 
 tcp_stream::write_op tcp_stream::send_file(int file_fd, std::uint64_t offset, std::uint64_t count) {
+  // An end past what an off_t holds wrapped (offset 1, count UINT64_MAX
+  // ended at 0), and the send completed at once with no byte of the file
+  // sent (found by review).
+  constexpr auto off_max = static_cast<std::uint64_t>(INT64_MAX);
+  if (offset > off_max || count > off_max - offset)
+    throw std::invalid_argument(
+        "weft::tcp_stream::send_file: the range ends past the largest offset");
   stream_op& op = start(stream_op::kind::send_file);
   op.file_fd = file_fd;
   op.done = offset;

@@ -273,6 +273,7 @@ class tcp_stream {
   // Sends `count` bytes of file `file_fd` from `offset` with sendfile(2),
   // after what is buffered. The buffered bytes (headers) go with MSG_MORE,
   // so they share a packet with the file's first bytes. The file stays open.
+  // A range that ends past INT64_MAX (off_t) throws std::invalid_argument.
   write_op send_file(int file_fd, std::uint64_t offset, std::uint64_t count);
 
   // Ends our sending direction (after the buffer, if flushed first).

@@ -1594,3 +1594,21 @@ TEST(tcp_stream, a_read_after_a_watch_took_data_and_the_fin_sees_the_end) {
       l, [&] { return two; }, std::chrono::seconds(2)));
   EXPECT_EQ(second, "") << "EOF";
 }
+
+// A range that ends past what an off_t holds is refused at the call: its
+// end wrapped (an offset of 1 and a count of UINT64_MAX, the "to the end"
+// idiom, ended at 0), and the send completed at once, the head sent and no
+// byte of the file, as if all had gone (found by review).
+TEST(tcp_stream, a_send_file_whose_range_ends_past_the_largest_offset_is_refused) {
+  unique_fd file = sparse_temp_file(4096);
+  ASSERT_TRUE(file);
+  loop l;
+  auto p = connect_pair(l);
+  constexpr auto off_max = static_cast<std::uint64_t>(INT64_MAX);
+  EXPECT_THROW((void)p.server.send_file(file.get(), 1, UINT64_MAX), std::invalid_argument);
+  EXPECT_THROW((void)p.server.send_file(file.get(), off_max + 1, 0), std::invalid_argument);
+  EXPECT_THROW((void)p.server.send_file(file.get(), off_max, 1), std::invalid_argument);
+  bool done = false;
+  spawn(l, head_then_empty_file(&p.server, file.get(), &done));  // the stream is still usable
+  ASSERT_TRUE(test::run_until(l, [&] { return done; }));
+}

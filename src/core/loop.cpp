@@ -83,6 +83,9 @@ loop::loop()
     self->posted_waiting_ = true;
   };
   thread_.store(std::this_thread::get_id());
+  // Room for the rest of a batch whose handler threw, with what is left of
+  // the one before it: only a nested turn's throw needs more.
+  io_left_.reserve(std::size_t{2} * max_events);
   io_watch(wakefd_, io::readable, trigger::level, &wake_waiter_);
   guard.made = true;
 }
@@ -116,13 +119,15 @@ loop::~loop() {
     posted.clear();
     posted_rest_.clear();
     destroy_green_threads();  // drops their starts from ready_
-    std::vector<deferred> queued;
-    queued.swap(ready_);
-    for (deferred& d : queued)
-      if (d.fn == &run_and_delete_function) delete static_cast<std::function<void()>*>(d.ctx);
+    for (std::vector<deferred>* q : {&ready_rest_, &ready_}) {
+      std::vector<deferred> queued;
+      queued.swap(*q);
+      for (deferred& d : queued)
+        if (d.fn == &run_and_delete_function) delete static_cast<std::function<void()>*>(d.ctx);
+    }
     std::lock_guard lock(post_mu_);
-    more = timers_->size() != 0 || !ready_.empty() || !posted_.empty() || !posted_rest_.empty() ||
-           green_threads_ != nullptr;
+    more = timers_->size() != 0 || !ready_.empty() || !ready_rest_.empty() || !posted_.empty() ||
+           !posted_rest_.empty() || green_threads_ != nullptr;
   }
   if (sigfd_ >= 0) sys::close(sigfd_);
   sys::close(wakefd_);
@@ -206,7 +211,7 @@ void loop::poll(duration max_wait) {
     int timeout_ms;
     // Posted work left by a callback that threw is due now too: its wake-up
     // was read already, and a wait here held it until some other event.
-    if (!ready_.empty() || posted_waiting_) {
+    if (!ready_.empty() || !ready_rest_.empty() || posted_waiting_) {
       timeout_ms = 0;
     } else {
       duration wait = max_wait;
@@ -230,10 +235,16 @@ void loop::poll(duration max_wait) {
   } catch (...) {
     // The handler that threw is done; the rest of its batch runs on the
     // next turn, as the rest of a timer or posted batch does (loop.hpp).
-    // Before what is left of an earlier one: in the order they came.
-    std::vector<io_event> rest;
-    for (int j = i + 1; j < n; ++j) rest.push_back({events[j].data.u64, events[j].events});
-    io_left_.insert(io_left_.begin(), rest.begin(), rest.end());
+    // Before what is left of an earlier one: in the order they came. Into
+    // room kept for it (see the constructor), not through a vector of its
+    // own: a handler out of memory made those allocations fail too, and
+    // lost the rest (found by review).
+    auto rest = static_cast<std::size_t>(n - i - 1);
+    io_left_.insert(io_left_.begin(), rest, io_event{});
+    for (std::size_t k = 0; k < rest; ++k) {
+      const epoll_event& ev = events[static_cast<std::size_t>(i) + 1 + k];
+      io_left_[k] = {ev.data.u64, ev.events};
+    }
     throw;
   }
 }
@@ -506,6 +517,7 @@ void loop::drop_deferred(void (*fn)(void*), const void* ctx, bool any_ctx) noexc
       if (d.fn == fn && (any_ctx || d.ctx == ctx)) d = {&do_nothing, nullptr};
   };
   drop(ready_);
+  drop(ready_rest_);
   for (ready_batch* b = running_; b != nullptr; b = b->outer) drop(b->entries);
 }
 
@@ -528,6 +540,13 @@ void loop::destroy_green_threads() noexcept {
 }
 
 void loop::run_ready() {
+  // First what a throw left of an earlier batch: it was deferred before
+  // anything in ready_.
+  if (!ready_rest_.empty()) {
+    ready_batch rest{{}, running_};
+    rest.entries.swap(ready_rest_);
+    run_ready_batch(rest);
+  }
   // Work deferred while running this batch waits for the next turn, after a
   // non-blocking poll: a task that keeps yielding cannot starve I/O. The
   // batch lives in this frame (see ready_batch); ready_spare_ keeps its
@@ -536,6 +555,12 @@ void loop::run_ready() {
   ready_batch batch{std::move(ready_spare_), running_};
   ready_spare_.clear();
   batch.entries.swap(ready_);  // ready_ takes the spare's capacity
+  run_ready_batch(batch);
+  batch.entries.clear();
+  ready_spare_.swap(batch.entries);
+}
+
+void loop::run_ready_batch(ready_batch& batch) {
   running_ = &batch;
   std::size_t i = 0;
   try {
@@ -543,14 +568,17 @@ void loop::run_ready() {
   } catch (...) {
     // The rest of the batch runs next turn, ahead of what was deferred
     // meanwhile; the entry that threw has run (and freed its function).
+    // It stays in the batch's storage (see ready_rest_): only a nested
+    // turn's rest, already there and taken after this one, makes it
+    // allocate.
     running_ = batch.outer;
-    ready_.insert(ready_.begin(), batch.entries.begin() + static_cast<std::ptrdiff_t>(i) + 1,
-                  batch.entries.end());
+    std::vector<deferred>& rest = batch.entries;
+    rest.erase(rest.begin(), rest.begin() + static_cast<std::ptrdiff_t>(i) + 1);
+    if (!ready_rest_.empty()) rest.insert(rest.end(), ready_rest_.begin(), ready_rest_.end());
+    ready_rest_.swap(rest);
     throw;
   }
   running_ = batch.outer;
-  batch.entries.clear();
-  ready_spare_.swap(batch.entries);
 }
 
 timer_id loop::run_after(duration delay, std::function<void()> fn) {

@@ -24,7 +24,13 @@ timer_id timer_heap::add(time_point deadline, std::function<void()> fn, duration
   } else {
     if (nodes_.size() == nodes_.capacity())
       nodes_.reserve(std::max<std::size_t>(16, nodes_.size() * 2));
+    // Room for every node in each list a node may be in, so that nothing
+    // noexcept allocates: a pass puts back the timers it held aside, and
+    // a repeating one, out of the heap while it ran, in a destructor, where
+    // a std::bad_alloc once ended the process (found by review).
     if (free_.capacity() < nodes_.capacity()) free_.reserve(nodes_.capacity());
+    if (heap_.capacity() < nodes_.capacity()) heap_.reserve(nodes_.capacity());
+    if (held_.capacity() < nodes_.capacity()) held_.reserve(nodes_.capacity());
     index = static_cast<uint32_t>(nodes_.size());
     nodes_.emplace_back();
   }

@@ -226,7 +226,12 @@ class loop {
     ready_batch* outer;
   };
   ready_batch* running_ = nullptr;
+  void run_ready_batch(ready_batch& batch);
   std::vector<deferred> ready_spare_;  // a batch's capacity, kept between turns
+  // What a throw left of a batch, run first on the next turn, in its own
+  // storage: put back in front of ready_, it was a reallocation, which a
+  // std::bad_alloc made throw again and lose it (found by review).
+  std::vector<deferred> ready_rest_;
   // The rest of an epoll batch whose handler threw, dispatched first on the
   // next turn: an edge is reported once, so dropped it was lost for good.
   struct io_event {

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <new>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -11,6 +12,7 @@
 
 #include <unistd.h>
 
+#include "alloc_failure.hpp"
 #include "test_util.hpp"
 
 using namespace weft;
@@ -292,6 +294,29 @@ TEST(io_watcher, the_rest_of_a_batch_runs_after_a_handler_throws) {
   EXPECT_THROW(l.run_once(50ms), std::runtime_error);
   for (int i = 0; i < 3; ++i) l.run_once(20ms);
   EXPECT_EQ(calls, 2);  // the one that threw, then the other, once each
+}
+
+// The same when the handler ran out of memory, and the next allocation fails
+// too: the rest was copied into a new vector, then into the loop's, and a
+// failure there lost it, as the first throw had before (found by review).
+TEST(io_watcher, the_rest_of_a_batch_survives_a_handler_out_of_memory) {
+  loop l;
+  auto [a1, b1] = test::socket_pair();
+  auto [a2, b2] = test::socket_pair();
+  int calls = 0;
+  auto handler = [&](uint32_t) {
+    if (++calls > 1) return;
+    test::fail_allocation(1);
+    throw std::bad_alloc();
+  };
+  io_watcher w1(l, b1.get(), io::readable, handler, trigger::edge);
+  io_watcher w2(l, b2.get(), io::readable, handler, trigger::edge);
+  send_bytes(a1, "x");
+  send_bytes(a2, "y");
+  EXPECT_THROW(l.run_once(50ms), std::bad_alloc);
+  test::fail_allocation(0);
+  for (int i = 0; i < 3; ++i) l.run_once(20ms);
+  EXPECT_EQ(calls, 2);
 }
 
 // A watch that epoll refuses (a regular file) throws and leaves the fd's

@@ -525,6 +525,28 @@ TEST(loop, a_loop_destroyed_with_posts_pending_destroys_them_while_whole) {
   EXPECT_EQ(destroyed, 1) << "what a destructor posted leaked";
 }
 
+// The rest of a batch of deferred work whose entry threw runs on the next
+// turn, first, also when that entry ran out of memory and the next
+// allocation fails too: put back in front of the work deferred meanwhile,
+// it needed a reallocation, whose failure lost it (found by review).
+TEST(loop, deferred_work_after_one_out_of_memory_still_runs) {
+  loop l;
+  std::vector<int> ran;
+  l.defer([] {
+    test::fail_allocation(1);
+    throw std::bad_alloc();
+  });
+  l.defer([&] {
+    ran.push_back(1);
+    l.defer([&] { ran.push_back(3); });
+  });
+  l.defer([&] { ran.push_back(2); });
+  EXPECT_THROW(l.run_once(0ms), std::bad_alloc);
+  test::fail_allocation(0);
+  for (int i = 0; i < 3; ++i) l.run_once(0ms);
+  EXPECT_EQ(ran, (std::vector<int>{1, 2, 3}));
+}
+
 // A loop that cannot be made (no memory for its descriptor table, after
 // its epoll and eventfd descriptors) gives back the descriptors it had
 // made: it kept them, two more with each try (found by review). Memory,

@@ -203,6 +203,28 @@ TEST(timer_heap, cancelling_allocates_nothing) {
   EXPECT_FALSE(failed);
 }
 
+// A pass puts back the timers it held aside (started during it, and due
+// already) without allocating: it does so in a destructor, and when the
+// heap had grown full meanwhile, a std::bad_alloc there ended the process
+// (found by review).
+TEST(timer_heap, putting_back_the_timers_a_pass_held_allocates_nothing) {
+  timer_heap h;
+  auto noop = [] {};
+  h.add(t0, [&] { h.add(t0 - 1s, noop); });  // held aside, for the next pass
+  h.add(t0, [&] {
+    h.add(t0 + 1h, noop);  // the heap is full again: 16 of 16
+    h.add(t0 + 1h, noop);
+    weft::test::fail_allocation(1);
+  });
+  for (int i = 0; i < 14; ++i) h.add(t0 + 1h, noop);
+  EXPECT_EQ(h.run_expired(t0), 2u);
+  bool failed = weft::test::allocation_failed();
+  weft::test::fail_allocation(0);
+  EXPECT_FALSE(failed);
+  EXPECT_EQ(h.run_expired(t0), 1u);  // the one held aside
+  EXPECT_EQ(h.size(), 16u);
+}
+
 // A timer that cannot be started (no memory) leaves nothing behind: when
 // the heap could not grow, its node stayed live, in neither the heap nor
 // the free list, holding its callback for as long as the heap lived.

@@ -359,11 +359,20 @@ void loop::io_watch(int fd, uint32_t events, trigger t, detail::io_waiter* w) {
   bool waited_on = e.registered && !e.watch_mode;
   if ((e.registered && !(waited_on && !e.reader && !e.writer)) || e.watched())
     throw std::logic_error("weft::loop: fd " + std::to_string(fd) + " is already registered");
+  const fd_entry before = e;
   e.trig = t;
   e.watch_mode = true;  // set_mask reads it
   e.ready = 0;          // a wait's cached edges: the MOD reports what is there
   e.reader = e.writer = nullptr;
-  set_mask(fd, e, events);
+  try {
+    set_mask(fd, e, events);
+  } catch (...) {
+    // Refused (EPOLLEXCLUSIVE, which a MOD does not take): the fd stays as
+    // the waits left it. It stayed a watcher's with no watcher, and its
+    // next event called through a null pointer (found by review).
+    fds_[fd] = before;
+    throw;
+  }
   // Held only once epoll took the fd: refused (a regular file, ENOMEM), the
   // number stays free. Held before, it refused every later fd given it.
   e.reader = w;

@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -141,6 +142,28 @@ TEST(spawn, a_watcher_made_in_a_wake_up_gets_only_the_events_it_asked_for) {
   ASSERT_TRUE(w);
   EXPECT_NE(told & io::writable, 0u);
   EXPECT_EQ(told & io::readable, 0u);
+}
+
+// A takeover that epoll refuses (EPOLLEXCLUSIVE, which EPOLL_CTL_MOD does
+// not take) throws and leaves the fd as the waits had it: the entry stayed
+// a watcher's with no watcher, and the next event on it called through a
+// null pointer (found by review).
+TEST(spawn, a_refused_takeover_leaves_the_fd_to_green_threads) {
+  loop l;
+  auto [a, b] = test::socket_pair();
+  int woke = 0;
+  auto wait_once = [](int fd, int* done) -> task<void> {
+    co_await readable(fd);  // level: the interest stays when it is over
+    ++*done;
+  };
+  ASSERT_EQ(::write(a.get(), "x", 1), 1);  // left unread: the fd stays readable
+  spawn(l, wait_once(b.get(), &woke));
+  ASSERT_TRUE(test::run_until(l, [&] { return woke == 1; }));
+  EXPECT_THROW(io_watcher(l, b.get(), io::readable | EPOLLEXCLUSIVE, [](uint32_t) {}),
+               std::system_error);
+  l.run_once(10ms);  // the byte is reported again: no watcher is there to call
+  spawn(l, wait_once(b.get(), &woke));
+  EXPECT_TRUE(test::run_until(l, [&] { return woke == 2; }));
 }
 
 namespace {

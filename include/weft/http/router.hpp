@@ -92,7 +92,8 @@ class router {
   // nginx's `return 200 "text"`. Its head, all but the Date and Connection
   // lines, is built here, once, not per request. A body that streams or
   // comes from a file cannot be sent twice, and a status outside 200..599
-  // is no answer: both throw std::invalid_argument.
+  // is no answer: both throw std::invalid_argument. Nothing reads the
+  // request's body (route_options::ignore_body), unless `o` streams it.
   router& add(std::string method, std::string_view pattern, response answer, route_options o = {});
   template <class H>
   router& get(std::string pattern, H h, route_options o = {}) {

@@ -1007,6 +1007,9 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
         co_await run_coroutine(*h, req, s, me, s.buffered().size() > own, keep_alive, gone, res);
         if (gone) {
           log_gone(log, opts, req);
+          // The body, and its share of the budget, need not wait out the
+          // owed answers (up to the write timeout; found by review).
+          if (with_body) with_body->drop_body();
           co_return co_await send_owed(s, dl, opts);
         }
       }
@@ -1050,6 +1053,9 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
       if (sent_body && res.producer()) {
         streamed end =
             co_await send_watched(s, res, chunked, {head_from, head_to}, opts, log, line, me);
+        // The producer is done with the body: it goes before the last
+        // write, as above.
+        if (with_body && (end == streamed::unsent || end == streamed::gone)) with_body->drop_body();
         if (end == streamed::unsent) co_return co_await fail(s, 500, false, opts, log, line);
         if (end == streamed::gone) {
           log.write(line, 499, 0);  // `line`: req's views may name consumed input by now

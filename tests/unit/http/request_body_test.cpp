@@ -811,6 +811,38 @@ TEST(request_body, a_body_is_given_back_before_its_connections_lingering_close) 
   EXPECT_EQ(budget.in_use(), 0u);
 }
 
+// So when its client goes while the handler waits: the answers owed to the
+// requests before it still go (send_owed), up to the write timeout, and the
+// body's share went back only after them, or at that timeout (found by
+// review). Here they wait on a client that half-closed and reads nothing.
+TEST(request_body, a_body_is_given_back_before_the_answers_owed_to_a_client_gone) {
+  budgeted c(1 << 20);
+  c.routes.get("/a", http::response::text(std::string(1000, 'a')));
+  c.routes.post("/wait", [](http::request&) -> task<http::response> {
+    co_await sleep(1h);
+    co_return http::response(200);
+  });
+  auto [server, peer] = test::socket_pair();
+  int small = 4096;  // the owed answers cannot all leave
+  ASSERT_EQ(::setsockopt(server.get(), SOL_SOCKET, SO_SNDBUF, &small, sizeof small), 0);
+  c.client = std::move(peer);
+  c.g = spawn(c.l, http::serve_connection(tcp_stream(c.l, std::move(server)), c.routes, c.opts));
+  std::string pipeline;
+  for (int i = 0; i < 20; ++i) pipeline += "GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
+  c.send(pipeline + "POST /wait HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n" +
+         std::string(1000, 'b'));
+  ASSERT_GT(c.budget.in_use(), 0u) << "the body is read whole before the handler waits";
+  ::shutdown(c.client.get(), SHUT_WR);  // gone, as far as the server can tell
+  c.turns();
+  EXPECT_FALSE(c.g.done()) << "the owed answers still wait on the client";
+  EXPECT_EQ(c.budget.in_use(), 0u);
+  std::string got;
+  EXPECT_TRUE(test::run_until(c.l, [&] {
+    got += c.received();
+    return c.g.done();
+  }));
+}
+
 // A coroutine handler of a route that ignores bodies reads nothing: read
 // through the dropped body's source, a large one had no limit at all.
 TEST(request_body, read_some_on_a_route_that_ignores_bodies_gives_nothing) {

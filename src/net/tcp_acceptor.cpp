@@ -1,4 +1,3 @@
-#include <weft/core/log.hpp>
 #include <weft/net/tcp_acceptor.hpp>
 
 #include <algorithm>
@@ -69,11 +68,7 @@ void tcp_acceptor::pause(int err) {
   // logged each time, with "out of descriptors or memory" too (found by
   // review).
   if (logged_ != err) {
-    if (is_resource_exhaustion(err))
-      log_warn("accept: out of descriptors or memory; pausing accepts");
-    else
-      log_error("accept: " + std::error_code(err, std::system_category()).message() +
-                "; pausing accepts");
+    log_accept_pause(err);
     logged_ = err;
   }
   // Disarm: a level-triggered listener that cannot accept would spin.

@@ -6,6 +6,7 @@
 #include <netinet/tcp.h>
 
 #include <algorithm>
+#include <cstring>
 #include <stdexcept>
 
 #include "sys/linux/syscalls.hpp"
@@ -62,6 +63,19 @@ bool is_transient_accept_error(int err) noexcept {
     // retried at once it held the loop for good (found by review).
     default:
       return false;
+  }
+}
+
+void log_accept_pause(int err) noexcept {
+  // Its words without allocating: the shortage may be memory, and a
+  // std::bad_alloc here ended the accept loop (found by review).
+  if (is_resource_exhaustion(err)) {
+    log_warn({"accept: out of descriptors or memory; pausing accepts (", shortage_name(err), ")"});
+  } else if (err == EPERM) {
+    log_warn({"accept: refused by a security policy (EPERM); pausing accepts"});
+  } else {
+    const char* what = ::strerrordesc_np(err);
+    log_error({"accept: ", what != nullptr ? what : "unknown error", "; pausing accepts"});
   }
 }
 
@@ -182,19 +196,21 @@ task<tcp_stream> tcp_listener::accept() {
   owner_ = &l;
   duration backoff = 10ms;
   accept_wait wait(this, ctx);
-  // A storm of connects must not starve the rest of the loop (DESIGN-NOTES
-  // §4): after `batch` accepts in a row that found a connection waiting,
-  // the next gives the loop a turn first, as tcp_acceptor does per
-  // readiness event. `weft echo` took its whole backlog in one go.
-  if (burst_ >= batch) {
-    burst_ = 0;
-    co_await yield_now();
-  }
   for (;;) {
     // The listener may have been moved while we waited (the wait follows
     // it) or closed: `this` is not looked at after a suspension.
     if (wait.detached) throw std::system_error(std::make_error_code(std::errc::operation_canceled));
     tcp_listener& self = *wait.self;
+    // A storm of connects must not starve the rest of the loop (DESIGN-NOTES
+    // §4): after `batch` accepts in a row that did not wait, found a
+    // connection or a failure of one, the next gives the loop a turn first,
+    // as tcp_acceptor does per readiness event. `weft echo` took its whole
+    // backlog in one go.
+    if (self.burst_ >= batch) {
+      self.burst_ = 0;
+      co_await yield_now();
+      continue;
+    }
     int err = 0;
     unique_fd c = self.try_accept(err);
     if (c) {
@@ -211,13 +227,7 @@ task<tcp_stream> tcp_listener::accept() {
       // accept() call, clients that came and went at the limit made 23
       // lines a second.
       if (self.warned_ != err) {
-        // Its words without allocating: the shortage may be memory, and a
-        // std::bad_alloc here ended the accept loop (found by review).
-        if (err == EPERM)
-          log_warn({"accept: refused by a security policy (EPERM); pausing accepts"});
-        else
-          log_warn(
-              {"accept: out of descriptors or memory; pausing accepts (", shortage_name(err), ")"});
+        log_accept_pause(err);
         self.warned_ = err;
       }
       if (err != EPERM && self.on_shortage_) {
@@ -233,12 +243,7 @@ task<tcp_stream> tcp_listener::accept() {
       co_await sleep(backoff);
       backoff = std::min<duration>(backoff * 2, 640ms);
     } else if (is_transient_accept_error(err)) {
-      // That one connection failed; the listener is fine. A run of them
-      // counts towards the burst, so that even they give the loop a turn.
-      if (++self.burst_ >= batch) {
-        self.burst_ = 0;
-        co_await yield_now();
-      }
+      ++self.burst_;  // that one connection failed; the listener is fine
     } else {
       throw std::system_error(err, std::system_category(), "accept");
     }

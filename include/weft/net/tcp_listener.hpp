@@ -100,8 +100,11 @@ int effective_backlog(int requested) noexcept;
 // accepting rather than fail.
 bool is_resource_exhaustion(int err) noexcept;
 // True for accept errors that concern one connection only (it was aborted,
-// refused by policy, or brought a network error: accept(2)): skip it and
-// accept the next.
+// or brought a network error: accept(2)): skip it and accept the next.
 bool is_transient_accept_error(int err) noexcept;
+// Says why accepting pauses on `err`: a shortage, a policy's EPERM, or
+// another error. Allocates nothing. tcp_listener and tcp_acceptor call it
+// once per cause.
+void log_accept_pause(int err) noexcept;
 
 }  // namespace weft

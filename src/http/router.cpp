@@ -48,8 +48,9 @@ router& router::add(std::string method, std::string_view pattern, response answe
   // It never reads its request, so nothing reads the body, however large
   // the answer: past copied_body_max the body was read whole, from the
   // shared budget, a long one got 413 and an expected one a 100 Continue
-  // (found by review).
-  if (!o.stream_body) o.ignore_body = true;
+  // (found by review). take_body goes by this alone.
+  o.stream_body = false;
+  o.ignore_body = true;
   // Its copies share one body: an owned one was copied per request.
   if (!answer.body().empty())
     answer.body(std::make_shared<const std::string>(answer.body()), 0, std::string::npos);

@@ -352,11 +352,12 @@ task<int> take_body(tcp_stream& s, deadline& dl, weft::detail::task_context& own
     if (h->options.body_timeout != duration::zero()) timeout = h->options.body_timeout;
   }
   // Nothing reads the body of a request no route takes (a 404, a 405), nor
-  // a fixed answer's: its length is no reason to refuse it. A POST
-  // declaring more than the limit got 413 where the method was wrong, and
-  // hello answered a client that expected 100-continue with a 100 and a
-  // wait for a body it would drop (found by review).
-  const bool unread = h == nullptr || h->fixed != nullptr || h->options.ignore_body;
+  // a fixed answer's (router::add sets ignore_body for it): its length is
+  // no reason to refuse it. A POST declaring more than the limit got 413
+  // where the method was wrong, and hello answered a client that expected
+  // 100-continue with a 100 and a wait for a body it would drop (found by
+  // review).
+  const bool unread = h == nullptr || h->options.ignore_body;
   if (!unread && head.body == body_kind::content_length && head.content_length > limit)
     co_return 413;
   // Against the budget, a declared length that could never be held is a

@@ -93,7 +93,8 @@ class router {
   // lines, is built here, once, not per request. A body that streams or
   // comes from a file cannot be sent twice, and a status outside 200..599
   // is no answer: both throw std::invalid_argument. Nothing reads the
-  // request's body (route_options::ignore_body), unless `o` streams it.
+  // request's body: the route ignores it (route_options::ignore_body),
+  // whatever `o` says of bodies.
   router& add(std::string method, std::string_view pattern, response answer, route_options o = {});
   template <class H>
   router& get(std::string pattern, H h, route_options o = {}) {

@@ -255,7 +255,12 @@ void qa_connection::answer_questions() {
   full_ = false;
   for (;;) {
     qa_frame f = next_question(rest);
-    if (f.what == qa_frame::need_more) break;
+    if (f.what == qa_frame::need_more) {
+      // Leading whitespace goes now: it counts towards no question's limit,
+      // and kept, it grew without bound and was scanned again every read.
+      rest.remove_prefix(f.consumed);
+      break;
+    }
     const bool last = f.what == qa_frame::too_long;
     std::string_view answer = last ? too_long_answer : svc_.answers().answer(f.text);
     if (!out_.empty() && out_.size() + answer.size() > output_limit) {

@@ -325,6 +325,22 @@ class QaMemory(unittest.TestCase):
         self.assertLess(per_connection, 64, f"{per_connection:.0f} KiB of RSS per idle connection")
 
     @unittest.skipIf(SANITIZED, "ASan's quarantine holds freed memory")
+    def test_whitespace_before_a_question_is_not_kept(self):
+        # Whitespace counts towards no question's 4096 bytes, so it must go as
+        # it is read. It was kept until a question came: 8 MiB of spaces took
+        # the server's RSS up by as much, and each read rescanned it all
+        # (found by review).
+        server = start_weft(self, "qa", "--threads", "1")
+        s = server.connect(timeout=30)
+        self.addCleanup(s.close)
+        before = memory_kib(server.pid, "VmHWM")  # the peak: the buffer goes once answered
+        sender = BackgroundSender(s, b" \n" * (4 << 20) + QUEST)
+        self.assertEqual(recv_exactly(s, len(BUILTIN[QUEST])), BUILTIN[QUEST])
+        sender.join()
+        grown = memory_kib(server.pid, "VmHWM") - before
+        self.assertLess(grown, 2048, f"{grown} KiB of peak RSS for 8 MiB of whitespace")
+
+    @unittest.skipIf(SANITIZED, "ASan's quarantine holds freed memory")
     def test_a_client_that_asks_and_never_reads_holds_little_of_the_server(self):
         # It is held for up to twice the idle timeout (300 s). At a 256 KiB
         # output limit, with an answer appended past it, it held 300 KiB a

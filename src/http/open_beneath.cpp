@@ -46,8 +46,8 @@ bool openat2_filtered(int root_dir) {
 // Only regular files and directories are opened for reading; anything else
 // is refused before that open, which for a device can act (a watchdog arms,
 // a tape rewinds), and `weft files --root /` reaches /dev. The type comes
-// from a look that opens nothing (an O_PATH handle, or fstatat on the
-// walk), and the file then opened must be the one looked at.
+// from a look that opens nothing (an O_PATH handle), and that handle is
+// what is then opened for reading (open_seen).
 bool servable(const struct ::stat& st) noexcept {
   return S_ISREG(st.st_mode) || S_ISDIR(st.st_mode);
 }
@@ -60,6 +60,19 @@ int if_same(unique_fd fd, const struct ::stat& seen, struct ::stat* out) noexcep
   if (st.st_ino != seen.st_ino || st.st_dev != seen.st_dev) return -EAGAIN;
   if (out) *out = st;
   return fd.release();
+}
+
+// The file `handle` (an O_PATH handle, looked at as `seen`) opened for
+// reading, through the handle itself: opened again by name, a FIFO or a
+// device renamed over it in between was opened before if_same could refuse
+// it (found by review). By name (`by_name()`) only where /proc is not
+// mounted.
+template <class ByName>
+int open_seen(const unique_fd& handle, const struct ::stat& seen, struct ::stat* out,
+              ByName by_name) noexcept {
+  auto r = sys::reopen(handle.get(), read_flags);
+  if (!r.ok() && r.err == ENOENT) r = by_name();
+  return r.ok() ? if_same(unique_fd(r.value), seen, out) : -r.err;
 }
 
 // A directory the walk has reached, opened for reading (or as an O_PATH
@@ -103,6 +116,7 @@ class walker {
 
  private:
   int here() const { return dirs_.empty() ? root_dir_ : dirs_.back().get(); }
+  int open_last(const char* name, struct ::stat* out, bool& link);
   int follow(std::string_view target);
   int follow_absolute(std::string_view target);
   bool strip_root(std::vector<std::string>& target);
@@ -136,34 +150,51 @@ int walker::run(std::string_view relative, struct ::stat* out) {
       if (last) return open_here(here(), out, handle_);
       continue;
     }
-    struct ::stat seen {};
-    if (last) {  // O_DIRECTORY keeps the others to directories
-      if (auto st = sys::fstatat(here(), name.c_str(), seen, AT_SYMLINK_NOFOLLOW); !st.ok())
-        return -st.err;
-      if (!S_ISLNK(seen.st_mode) && !servable(seen)) return -EACCES;
+    int failed = -EAGAIN;  // a link at the last look, gone by its reading: replaced
+    if (last) {
+      bool link = false;
+      if (int fd = open_last(name.c_str(), out, link); !link) return fd;
+    } else {
+      // A directory passed is held as an O_PATH handle: like openat2, the
+      // walk then needs only search permission on it, not read.
+      auto r = sys::openat(here(), name.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW);
+      if (r.ok()) {
+        dirs_.emplace_back(r.value);
+        continue;
+      }
+      // ELOOP from O_NOFOLLOW means a symlink; ENOTDIR may be one too
+      // (O_DIRECTORY is checked first on some kernels). readlinkat tells.
+      if (r.err != ELOOP && r.err != ENOTDIR) return -r.err;
+      failed = -r.err;
     }
-    // A directory passed is held as an O_PATH handle: like openat2, the
-    // walk then needs only search permission on it, not read.
-    bool handle = !last || (handle_ && S_ISDIR(seen.st_mode));
-    int flags = handle ? O_PATH | O_DIRECTORY | O_NOFOLLOW : read_flags | O_NOFOLLOW;
-    auto r = sys::openat(here(), name.c_str(), flags);
-    if (r.ok()) {
-      unique_fd fd(r.value);
-      if (last) return if_same(std::move(fd), seen, out);
-      dirs_.push_back(std::move(fd));
-      continue;
-    }
-    if (r.err != ELOOP && r.err != ENOTDIR) return -r.err;
-    // ELOOP from O_NOFOLLOW means a symlink; ENOTDIR may be one too
-    // (O_DIRECTORY is checked first on some kernels). readlinkat tells.
     char target[4096];
     auto link = sys::readlinkat(here(), name.c_str(), target, sizeof target);
-    if (!link.ok()) return -r.err;
+    if (!link.ok()) return failed;
     if (link.value == sizeof target) return -ENAMETOOLONG;
     if (int e = follow(std::string_view(target, link.value)); e != 0) return e;
   }
   // Only ".." components were left: the directory reached is the answer.
   return open_here(here(), out, handle_);
+}
+
+// The last component, looked at through an O_PATH handle that is then what
+// is opened (open_seen); `link` is set instead when it is a symlink, to be
+// followed. A directory is handed back as the handle when one is asked for.
+int walker::open_last(const char* name, struct ::stat* out, bool& link) {
+  auto h = sys::openat(here(), name, O_PATH | O_NOFOLLOW);
+  if (!h.ok()) return -h.err;
+  unique_fd handle(h.value);
+  struct ::stat seen {};
+  if (auto s = sys::fstat(handle.get(), seen); !s.ok()) return -s.err;
+  link = S_ISLNK(seen.st_mode);
+  if (link) return 0;
+  if (!servable(seen)) return -EACCES;
+  if (handle_ && S_ISDIR(seen.st_mode)) {
+    if (out) *out = seen;
+    return handle.release();
+  }
+  return open_seen(handle, seen, out,
+                   [&] { return sys::openat(here(), name, read_flags | O_NOFOLLOW); });
 }
 
 // Splices a link's target into the path still to go: 0, or -errno.
@@ -263,8 +294,8 @@ int open_resolved(int root_dir, std::string_view relative, struct ::stat* st, co
         if (st) *st = seen;
         return handle.release();
       }
-      auto r = sys::openat_beneath(root_dir, path.c_str(), read_flags);
-      return r.ok() ? if_same(unique_fd(r.value), seen, st) : -r.err;
+      return open_seen(handle, seen, st,
+                       [&] { return sys::openat_beneath(root_dir, path.c_str(), read_flags); });
     }
     // EXDEV: an escape, or an absolute link, which RESOLVE_BENEATH refuses
     // wherever it points. The walk follows one that points beneath the

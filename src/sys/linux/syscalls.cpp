@@ -385,6 +385,12 @@ result<int> openat(int dirfd, const char* path, int flags) {
   return from(fd, fd < 0);
 }
 
+result<int> reopen(int fd, int flags) {
+  char proc[32];
+  std::snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+  return openat(AT_FDCWD, proc, flags);
+}
+
 result<int> open_append(const char* path) {
   int fd;
   do fd = ::open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0666);

@@ -90,6 +90,10 @@ void close(int fd);
 // `no_symlinks` adds RESOLVE_NO_SYMLINKS: ELOOP at the first symlink.
 result<int> openat_beneath(int dirfd, const char* path, int flags, bool no_symlinks = false);
 result<int> openat(int dirfd, const char* path, int flags);  // O_CLOEXEC added
+// Opens again, with `flags`, the very file `fd` (an O_PATH handle) refers
+// to, through /proc/self/fd/N: no name is looked up again, so no file
+// renamed over it since is opened. ENOENT where /proc is not mounted.
+result<int> reopen(int fd, int flags);  // O_CLOEXEC added
 result<size_t> readlinkat(int dirfd, const char* path, char* buf, size_t len);
 // Opens `path` for appending (created 0666 less the umask, as fopen's
 // "a"), without waiting: a FIFO with no reader fails with ENXIO, where a

@@ -16,12 +16,15 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <mutex>
 #include <thread>
 #include <type_traits>
+#include <utility>
 
 namespace weft::sys {
 namespace {
@@ -319,10 +322,11 @@ result<size_t> write_nosignal(int fd, const void* buf, size_t len) {
   return from(static_cast<size_t>(n), n < 0);
 }
 
-// RWF_NOWAIT makes the one write not wait (pipes since Linux 5.x); a
-// terminal, or an older kernel, refuses it (EOPNOTSUPP), and poll with no
-// timeout stands in: a pipe that polls writable has a free slot, which a
-// write of up to PIPE_BUF bytes fits, and a terminal has room.
+// RWF_NOWAIT makes the one write not wait (pipes since Linux 5.x); an
+// older kernel refuses it (EOPNOTSUPP), and poll with no timeout stands
+// in: a pipe that polls writable has a free slot, which a write of up to
+// PIPE_BUF bytes fits. A terminal comes here only where it cannot be
+// written otherwise (write_terminal_nowait), and may then wait.
 result<size_t> write_pipe_nowait(int fd, const void* buf, size_t len) {
   iovec iov{const_cast<void*>(buf), len};
   ssize_t n = without_sigpipe(len, [&] { return ::pwritev2(fd, &iov, 1, -1, RWF_NOWAIT); });
@@ -336,12 +340,44 @@ result<size_t> write_pipe_nowait(int fd, const void* buf, size_t len) {
   if (ready == 0) return {0, EAGAIN};
   return write_nosignal(fd, buf, len);  // room, or an error (a reader gone) the write reports
 }
+
+// A terminal refuses RWF_NOWAIT, and poll says it is writable at one byte
+// of room, so a longer write waited for its reader: a terminal nobody read
+// (a stalled ssh session) held the loop until SIGKILL (found by review).
+// It is written through a description of its own, opened non-blocking
+// through /proc/self/fd (as libuv's uv_tty_init reopens a tty), so the
+// shared one keeps its mode; one per terminal, kept open for the process's
+// life (a terminal's reader sees no end of file that it could delay). Where
+// that open fails (no /proc), as a pipe.
+result<size_t> write_terminal_nowait(int fd, const void* buf, size_t len) {
+  struct ::stat st {};
+  if (::fstat(fd, &st) != 0) return from(size_t{0}, true);
+  static std::mutex opened_mutex;
+  static std::array<std::pair<dev_t, int>, 4> opened{};  // a terminal, its own descriptor
+  static std::size_t count = 0;
+  int own = -1;
+  {
+    std::lock_guard lock(opened_mutex);
+    for (std::size_t i = 0; i < count && own < 0; ++i)
+      if (opened[i].first == st.st_rdev) own = opened[i].second;
+    if (own < 0 && count < opened.size()) {
+      auto r = reopen(fd, O_WRONLY | O_NONBLOCK | O_NOCTTY);
+      struct ::stat again {};
+      if (r.ok() && ::fstat(r.value, &again) == 0 && again.st_rdev == st.st_rdev)
+        opened[count++] = {st.st_rdev, own = r.value};
+      else if (r.ok())
+        ::close(r.value);
+    }
+  }
+  return own < 0 ? write_pipe_nowait(fd, buf, len) : write_nosignal(own, buf, len);
+}
 }  // namespace
 
 sink_kind sink_kind_of(int fd) noexcept {
   struct ::stat st {};
   if (::fstat(fd, &st) != 0) return sink_kind::file;  // a bad fd: the write will say so
   if (S_ISSOCK(st.st_mode)) return sink_kind::socket;
+  if (S_ISCHR(st.st_mode) && ::isatty(fd) == 1) return sink_kind::terminal;
   return S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode) ? sink_kind::pipe : sink_kind::file;
 }
 
@@ -354,6 +390,8 @@ result<size_t> write_sink(int fd, sink_kind kind, const void* buf, size_t len) {
       return from(static_cast<size_t>(n), n < 0);
     case sink_kind::pipe:
       return write_pipe_nowait(fd, buf, len);
+    case sink_kind::terminal:
+      return write_terminal_nowait(fd, buf, len);
     case sink_kind::file:
       break;
   }

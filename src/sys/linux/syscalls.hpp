@@ -125,18 +125,19 @@ void unmap_pages(void* p, size_t len) noexcept;
 
 // logs
 // What a write to `fd` may do besides writing: a pipe, FIFO or terminal
-// may wait for its reader, and raises SIGPIPE once the reader has gone; a
-// socket may wait too; a file (a regular one, /dev/null, a block device)
-// does neither.
-enum class sink_kind : std::uint8_t { file, pipe, socket };
+// may wait for its reader, and a pipe raises SIGPIPE once the reader has
+// gone; a socket may wait too; a file (a regular one, /dev/null, a block
+// device) does neither.
+enum class sink_kind : std::uint8_t { file, pipe, socket, terminal };
 sink_kind sink_kind_of(int fd) noexcept;
 // Writes without waiting and without raising SIGPIPE, whatever the
 // descriptor's own mode, which is shared with every process that holds it
 // and so is not weft's to change: a socket through send(MSG_DONTWAIT); a
 // pipe through pwritev2(RWF_NOWAIT), or where the kernel has no such
 // write, only once poll says there is room (a write of up to PIPE_BUF
-// bytes then fits whole); a file through write(2). EAGAIN when it would
-// wait.
+// bytes then fits whole); a terminal through a non-blocking description of
+// its own (what it has room for; as a pipe where none opens); a file
+// through write(2). EAGAIN when it would wait.
 result<size_t> write_sink(int fd, sink_kind kind, const void* buf, size_t len);
 // Waits up to `timeout_ms` for room to write to `fd` (poll); false on a
 // timeout. An error or a hangup counts as room: the write reports it.

@@ -254,6 +254,38 @@ TEST(access_log, a_socket_that_is_not_read_costs_lines_not_a_wait) {
   ::close(pair[1]);
 }
 
+// A terminal takes a line only where it has room for it all, which poll
+// cannot tell: it says writable at one byte of room. A terminal nobody
+// read (a stalled ssh session, `--access-log -`) held the loop in write(2)
+// until SIGKILL (found by review). The descriptor's own mode, shared with
+// the shell, stays as it was.
+TEST(access_log, a_terminal_that_is_not_read_costs_lines_not_a_wait) {
+  int master = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  ASSERT_GE(master, 0);
+  ASSERT_EQ(::grantpt(master), 0);
+  ASSERT_EQ(::unlockpt(master), 0);
+  ASSERT_EQ(::fcntl(master, F_SETFL, O_NONBLOCK), 0);
+  int slave = ::open(::ptsname(master), O_WRONLY | O_NOCTTY | O_CLOEXEC);
+  ASSERT_GE(slave, 0);
+  std::FILE* log = fdopen(slave, "a");
+  ASSERT_NE(log, nullptr);
+  std::string line(2999, 'x');
+  line += '\n';
+  char buf[65536];
+  EXPECT_TRUE(written_without_a_wait(log, line, 200, [&] {
+    (void)::read(master, buf, sizeof buf);
+  })) << "a write waited for the terminal";
+  EXPECT_EQ(::fcntl(slave, F_GETFL) & O_NONBLOCK, 0);
+  // Room again: the next line goes, after a line end for one torn.
+  while (::read(master, buf, sizeof buf) > 0) {
+  }
+  detail::write_log_line(log, "end\n");
+  ssize_t n = ::read(master, buf, sizeof buf);
+  EXPECT_TRUE(std::string(buf, n > 0 ? static_cast<std::size_t>(n) : 0).ends_with("end\r\n"));
+  std::fclose(log);
+  ::close(master);
+}
+
 // The kind of destination is looked up per line: kept by descriptor number,
 // a log whose number came to name a file (a reopened log) was sent to it
 // with send(2), and every line was dropped (found by review).

@@ -163,11 +163,22 @@ int run_server(const std::string& name, const common_options& opts, service_fact
     return cannot_start(std::current_exception());
   }
 
-  control.run();
-  group.stop();
-  group.join();
-  // Services are destroyed here, on this thread, after their loops stopped.
-  services.clear();
+  // Services are destroyed on this thread, after their loops stopped, also
+  // when the controlling loop throws (a std::bad_alloc in the signal
+  // handler's posts): unwound, they went first, while their loops still ran
+  // them (found by review).
+  auto stop_then_destroy = [&] {
+    group.stop();
+    group.join();
+    services.clear();
+  };
+  try {
+    control.run();
+  } catch (...) {
+    stop_then_destroy();
+    throw;
+  }
+  stop_then_destroy();
   return 0;
 }
 

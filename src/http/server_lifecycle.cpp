@@ -94,8 +94,14 @@ task<void> server::wait_then(server* self, std::function<void()> done) {
 // flight, are reset all the same unless tcp_migrate_req is on; see
 // tests/faults/README.md (graceful restart). So is a connection whose
 // accept is deferred (nothing sent yet; listen_options::defer_accept_seconds).
+// At most as many tries as the queue can hold (the backlog as somaxconn
+// caps it, and one), failed ones too: unbounded, clients that came as fast as
+// they were taken, or an accept4 that failed every time with an error
+// taken for one connection's, kept this loop turn going for good, and the
+// stop with it (found by review).
 void server::serve_accept_queue() {
-  for (;;) {
+  auto tries = static_cast<std::size_t>(effective_backlog(listener_.options().backlog)) + 1;
+  for (; tries > 0; --tries) {
     int err = 0;
     unique_fd c = listener_.try_accept(err);
     if (!c) {

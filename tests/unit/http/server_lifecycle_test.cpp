@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -163,6 +165,29 @@ TEST_F(lifecycle, shutdown_serves_the_clients_already_in_the_accept_queue) {
     EXPECT_EQ(r->answers(), 1u) << r->got;
     EXPECT_NE(r->got.find("Connection: close\r\n"), std::string::npos) << r->got;
   }
+}
+
+// The drain at the stop takes what the accept queue can hold, and no more:
+// an accept4 that failed every time with an error taken for one
+// connection's (ECONNABORTED), or clients that came as fast as it took
+// them, kept it in one loop turn for good, and the stop never ended, nor
+// its grace (found by review).
+TEST_F(lifecycle, the_drain_of_the_accept_queue_ends) {
+  start();
+  for (int i = 0; i < 3; ++i) l.run_once(10ms);  // the accept loop waits
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::alarm(5);
+    if (!test::refuse_syscall(SYS_accept4, ECONNABORTED)) ::_exit(2);
+    shutdown(1s);
+    ::_exit(turns_until([&] { return done_calls == 1; }) ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status)
+                                 << " (SIGALRM: the drain held the loop)";
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "2: no seccomp here";
 }
 
 // What is still running at the grace is cancelled: the handler that would

@@ -42,10 +42,9 @@ std::string render_listing(std::string_view relative, std::vector<listing_entry>
 // request could reach (see resolve_static_path), and what a request would
 // be refused (anything but files and directories; links out of the root or
 // to nothing). 0, or an errno. At most `steps` are spent in all: one per
-// entry looked at (six for a link, which openat2 resolves), listed or not,
-// and one per component of weft's own walk (absolute links, and links out
-// of the root, which openat2 hands to it; open_beneath). Past them the
-// listing is cut.
+// entry looked at, listed or not, and for a link one per component of the
+// path and the targets that weft's own walk (open_beneath's) follows for
+// it. Past them the listing is cut.
 inline constexpr std::size_t max_listing = 10000;
 // A step costs 2-3.5 us (a review's 8,000 links of ~800 components each
 // took 12 s, and 5,000 chained absolute links 1.37 s; 87 and 217 ms with

@@ -86,6 +86,7 @@ class WeftProcess:
         _live.add(self.proc)
         self.pid = self.proc.pid
         self.returncode = None
+        self.waited = False  # whether the test (or its cleanup) waited for the exit
         self.later_stdout = None  # what stdout held after the readiness line
         try:
             self.ready_line = self._read_ready_line(ready_timeout)
@@ -142,6 +143,10 @@ class WeftProcess:
         return (utime + stime) / os.sysconf("SC_CLK_TCK")
 
     def open_fd_count(self):
+        # A process that has ended, not yet reaped, lists no descriptors: a
+        # count of 0 then read as every descriptor released.
+        if self.proc.poll() is not None:
+            raise AssertionError(f"weft has exited (status {self.proc.returncode}); {self.describe()}")
         return len(os.listdir(f"/proc/{self.pid}/fd"))
 
     # --- stopping it ---------------------------------------------------
@@ -156,6 +161,7 @@ class WeftProcess:
     def wait(self, timeout=STOP_TIMEOUT):
         """The exit status; kills the process if it is still running after
         `timeout` and returns None, so a hang reads as a failure."""
+        self.waited = True
         try:
             self.returncode = self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -170,6 +176,7 @@ class WeftProcess:
         return self.wait(timeout)
 
     def kill(self):
+        self.waited = True
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait(timeout=STOP_TIMEOUT)
@@ -190,7 +197,12 @@ class WeftProcess:
 
 def _stop_and_check(server, expect_clean_exit, fail):
     was_running = server.running()
+    waited = server.waited
     rc = server.stop()
+    # Ended on its own, and the test never looked at how: a crash in the
+    # test's last exchange went unseen (found by review).
+    if not was_running and not waited and rc != 0:
+        fail(f"weft ended during the test with exit status {rc}; {server.describe()}")
     if expect_clean_exit and was_running and rc != 0:
         fail(f"weft did not stop cleanly on SIGTERM: exit status {rc} "
              f"(None = still running after {STOP_TIMEOUT} s, killed); {server.describe()}")

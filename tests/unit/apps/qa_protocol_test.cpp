@@ -45,6 +45,7 @@ TEST(qa_protocol, result_is_the_same_however_input_is_split) {
     if (f.what != qa_frame::question) break;
     whole.emplace_back(f.text);
   }
+  ASSERT_EQ(whole, (std::vector<std::string>{"What is your name?", "What is your quest?", "Who?"}));
   for (size_t split = 0; split <= input.size(); ++split) {
     std::vector<std::string> got;
     std::string buffer;

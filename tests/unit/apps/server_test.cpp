@@ -9,6 +9,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <stdexcept>
+#include <string_view>
 #include <thread>
 
 namespace weft::app {
@@ -43,6 +44,7 @@ TEST(run_server, a_throw_from_the_control_loop_stops_the_loops_before_the_servic
       {
         hold_signals({SIGINT, SIGTERM, SIGHUP, SIGUSR1});  // the kicker inherits the mask
         std::atomic<int> early{0};
+        std::atomic<int> made{0};
         std::thread kicker([] {
           std::this_thread::sleep_for(std::chrono::milliseconds(200));
           ::kill(::getpid(), SIGUSR1);
@@ -53,13 +55,16 @@ TEST(run_server, a_throw_from_the_control_loop_stops_the_loops_before_the_servic
         try {
           run_server(
               "test", opts,
-              [&](loop&, tcp_listener) { return std::make_unique<watched_service>(early); },
+              [&](loop&, tcp_listener) {
+                ++made;
+                return std::make_unique<watched_service>(early);
+              },
               [] { throw std::runtime_error("reopen failed"); });
-        } catch (const std::runtime_error&) {
-          thrown = true;
+        } catch (const std::runtime_error& e) {
+          thrown = std::string_view(e.what()) == "reopen failed";
         }
         kicker.join();
-        std::_Exit(!thrown ? 2 : early == 0 ? 0 : 1);
+        std::_Exit(!thrown ? 2 : made != 2 ? 3 : early == 0 ? 0 : 1);
       },
       ::testing::ExitedWithCode(0), "");
 }

@@ -303,6 +303,7 @@ TEST_F(tree, a_file_replaced_while_it_is_opened_is_looked_at_again) {
   stop = true;
   replacer.join();
   EXPECT_EQ(again, 0) << "of " << opened << " opened";
+  EXPECT_EQ(opened, 40000) << "rename(2) is atomic: the name always names a file";
 }
 
 // What is looked at is what is opened: the open for reading goes through

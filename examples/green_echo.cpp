@@ -6,7 +6,9 @@
 
 #include <csignal>
 #include <cstdio>
+#include <new>
 #include <string>
+#include <utility>
 
 #include "example_main.hpp"
 
@@ -31,7 +33,15 @@ task<void> serve(tcp_stream client) {
 }
 
 task<void> accept_loop(loop& l, tcp_listener listener) {
-  for (;;) spawn_n(l, serve(co_await listener.accept()), "client");
+  for (;;) {
+    tcp_stream client = co_await listener.accept();
+    try {
+      spawn_n(l, serve(std::move(client)), "client");
+    } catch (const std::bad_alloc&) {
+      // No memory for its frame: that client goes, and the accepting goes
+      // on (thrown on, it ended this task, whose frame holds the listener).
+    }
+  }
 }
 
 int main(int argc, char** argv) {
@@ -39,6 +49,6 @@ int main(int argc, char** argv) {
     loop l;
     l.on_signals({SIGINT, SIGTERM}, [&](int) { l.stop(); });
     spawn(l, accept_loop(l, example::listen_on_port_arg(argc, argv, 7000)), "accept");
-    l.run();
+    example::run_until_stopped(l);
   });
 }

@@ -10,7 +10,7 @@ import subprocess
 import time
 import unittest
 
-from weftproc import READY_TIMEOUT, WEFT_BIN, read_line_within
+from weftproc import READY_TIMEOUT, SANITIZED, WEFT_BIN, memory_kib, read_line_within
 
 BUILD_DIR = os.environ.get("WEFT_BUILD_DIR") or os.path.dirname(os.path.dirname(WEFT_BIN))
 CHAT_BIN = os.path.join(BUILD_DIR, "bin", "example_chat")
@@ -99,6 +99,28 @@ class ChatExample(unittest.TestCase):
         self.assertLess(received, 20000 * len(line))
         a.say(b"still here\n")
         self.assertEqual(b.hear(), b"still here\n")
+
+    @unittest.skipIf(SANITIZED, "ASan's shadow memory and quarantine make RSS meaningless")
+    def test_short_lines_fill_an_outbox_by_what_they_cost_not_their_bytes(self):
+        # An empty line is one byte, and costs its shared string and a slot
+        # in every outbox: counted by its bytes, 1 MiB of outbox held 8 MiB
+        # of "\n" lines, and one client that stopped reading cost the server
+        # 80 MiB (found by review).
+        slow = socket.socket()
+        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        slow.connect(("127.0.0.1", self.port))
+        self.addCleanup(slow.close)
+        a = self.join()
+        before = memory_kib(self.proc.pid, "VmHWM")
+        for _ in range(64):
+            a.say(b"\n" * 65536)
+        a.say(b"done\n")
+        b = self.join()  # hears what of the flood the server had still to read
+        a.say(b"after\n")
+        while (line := b.hear()) != b"after\n":
+            self.assertIn(line, (b"\n", b"done\n"))
+        grown = memory_kib(self.proc.pid, "VmHWM") - before
+        self.assertLess(grown, 16 * 1024, f"{grown} KiB of peak RSS for one client that stopped reading")
 
     def test_clients_that_all_speak_at_once_are_all_heard_and_none_dropped(self):
         # Each reader passes on the lines it has in one loop turn, before

@@ -327,7 +327,7 @@ class HelloBehaviour:
 
     def curl(self, *args):
         if shutil.which("curl") is None:
-            self.skipTest("curl is not installed")
+            self.fail("curl is not installed (scripts/deps.sh test installs it)")
         result = subprocess.run(["curl", "--silent", "--show-error", "--max-time", "10", *args],
                                 stdin=subprocess.DEVNULL, capture_output=True, timeout=CLIENT_TIMEOUT)
         self.assertEqual(result.returncode, 0, result.stderr)
@@ -383,7 +383,7 @@ class HelloDefaults(HelloBehaviour, unittest.TestCase):
 
     def test_wrk_short_run_has_no_errors(self):
         if shutil.which("wrk") is None:
-            self.skipTest("wrk is not installed")
+            self.fail("wrk is not installed (scripts/deps.sh test installs it)")
         result = subprocess.run(["wrk", "-t1", "-c20", "-d2s", "--timeout", "5s", self.url("/")],
                                 stdin=subprocess.DEVNULL, capture_output=True, timeout=CLIENT_TIMEOUT)
         out = result.stdout.decode(errors="replace")
@@ -397,7 +397,7 @@ class HelloDefaults(HelloBehaviour, unittest.TestCase):
 
     def test_h2load_http1_run_has_no_errors(self):
         if shutil.which("h2load") is None:
-            self.skipTest("h2load is not installed (Debian: nghttp2-client)")
+            self.fail("h2load is not installed (scripts/deps.sh test installs nghttp2-client)")
         result = subprocess.run(["h2load", "-n2000", "-c20", "--h1", self.url("/")],
                                 stdin=subprocess.DEVNULL, capture_output=True, timeout=CLIENT_TIMEOUT)
         out = result.stdout.decode(errors="replace")
@@ -702,7 +702,7 @@ class HelloAccessLog(unittest.TestCase):
         # wrapper that reads the first line for the port read a log line
         # (found by review, 4 starts in 5). WeftProcess checks the line.
         if shutil.which("wrk") is None:
-            self.skipTest("wrk is not installed")
+            self.fail("wrk is not installed (scripts/deps.sh test installs it)")
         old = start_weft(self, "hello", "--threads", "2", "--reuse-port")
         load = subprocess.Popen(["wrk", "-t1", "-c20", "-d8s", "-H", "Connection: close",
                                  f"http://{old.listen_host}:{old.port}/"],

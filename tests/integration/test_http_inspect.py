@@ -266,7 +266,7 @@ class InspectJson(InspectServer, unittest.TestCase):
 
     def test_curl_chunked_upload_of_every_byte_value(self):
         if shutil.which("curl") is None:
-            self.skipTest("curl is not installed")
+            self.fail("curl is not installed (scripts/deps.sh test installs it)")
         body = ALL_BYTES * 400 + os.urandom(100000)
         with tempfile.NamedTemporaryFile(prefix="weft-upload-") as f:
             f.write(body)

@@ -179,6 +179,11 @@ inline decoded decode_in_reads(std::string_view in, const std::vector<std::size_
       d.consumed += r.consumed;
       buf.erase(0, r.consumed);
       if (r.state == chunk_result::incomplete) break;
+      // A body piece that takes nothing would be handed back for ever.
+      if (r.consumed == 0) {
+        ADD_FAILURE() << "a body piece consumed no byte";
+        return d;
+      }
     }
   }
   d.consumed = 0;  // only meaningful once complete

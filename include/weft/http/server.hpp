@@ -175,6 +175,7 @@ class connection_tracker {
   std::size_t close_some_idle(std::size_t most, time_point idle_by) noexcept;
   void drain() noexcept;
   bool draining() const noexcept { return draining_; }
+  bool closing_idle() const noexcept { return closing_idle_; }
 
  private:
   void close_now(entry* e) noexcept;

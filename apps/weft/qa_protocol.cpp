@@ -4,7 +4,6 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <sstream>
 #include <stdexcept>
 
 namespace weft::app {
@@ -91,9 +90,18 @@ answer_table answer_table::load(const std::string& path) {
   // "unknown question".
   if (!in || std::filesystem::is_directory(path))
     throw std::runtime_error("cannot read answers file '" + path + "'");
-  std::ostringstream all;
-  all << in.rdbuf();
-  return parse(all.str());
+  // Read up to a bound: /dev/zero, or gigabytes named by mistake, was read
+  // whole, until std::bad_alloc or the machine's memory ran out (found by
+  // review). Every question a client can ask, with a long answer, fits.
+  std::string all;
+  char buf[65536];
+  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+    all.append(buf, static_cast<std::size_t>(in.gcount()));
+    if (all.size() > max_answers_file)
+      throw std::runtime_error("answers file '" + path + "' is too large (over " +
+                               std::to_string(max_answers_file >> 20) + " MiB)");
+  }
+  return parse(all);
 }
 
 std::string_view answer_table::answer(std::string_view question) const {

@@ -14,6 +14,7 @@
 namespace weft::app {
 
 inline constexpr std::size_t max_question = 4096;
+inline constexpr std::size_t max_answers_file = std::size_t{64} << 20;  // bytes
 inline constexpr std::string_view unknown_answer = "Error: unknown question.";
 inline constexpr std::string_view too_long_answer = "Error: question too long.";
 

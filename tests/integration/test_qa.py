@@ -12,15 +12,17 @@ and two loop threads; the process behaviour once, in QaProcess.
 
 import os
 import random
+import resource
 import signal
 import socket
+import subprocess
 import tempfile
 import threading
 import time
 import unittest
 
 from server_contract import IdleTimeoutContract, ProcessContract
-from weftproc import (SANITIZED, BackgroundSender, memory_kib, nothing_more_arrives, recv_exactly, recv_until_closed,
+from weftproc import (SANITIZED, WEFT_BIN, BackgroundSender, memory_kib, nothing_more_arrives, recv_exactly, recv_until_closed,
                       recv_until_closed_or_reset, run_clients, send_in_two, send_with_eof, server_side_states, settled_memory_kib, split_points, start_weft, start_weft_for_class, tcp_queues, wait_until_blocked,
                       weft_cli)
 
@@ -291,6 +293,19 @@ class QaWithAnswersFile(unittest.TestCase):
     def test_a_missing_answers_file_is_refused_with_a_nonzero_exit(self):
         result = weft_cli("qa", "--port", "0", "--answers", "/nonexistent/weft-answers.tsv")
         self.assertNotEqual(result.returncode, 0)
+        self.assertNotIn(b"listening", result.stdout)
+
+    def test_an_answers_file_that_never_ends_is_refused_not_read_into_memory(self):
+        # /dev/zero, or a file of gigabytes named by mistake, was read whole:
+        # under a 1 GiB address space it ended in std::bad_alloc, and
+        # without one it took the machine's memory (found by review).
+        one_gib = 1 << 30
+        result = subprocess.run(
+            [WEFT_BIN, "qa", "--port", "0", "--answers", "/dev/zero"], stdin=subprocess.DEVNULL,
+            capture_output=True, timeout=30,
+            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (one_gib, one_gib)))
+        self.assertEqual(result.returncode, 1, result.stderr)
+        self.assertIn(b"too large", result.stderr)
         self.assertNotIn(b"listening", result.stdout)
 
     def test_an_empty_answers_path_is_refused_not_taken_for_no_flag(self):

@@ -270,6 +270,12 @@ void add_files_command(CLI::App& app, std::function<int()>& run) {
                   "Cache-Control value sent with files (none by default)")
       ->check(CLI::Validator(
           [](const std::string& v) -> std::string {
+            // Empty is an unset variable's ("$UNSET"): it sent none without
+            // a word. Spaces around a field value are none of its (RFC 9110
+            // §5.5). Found by review.
+            if (v.empty()) return "an empty value; leave the flag out to send none";
+            if (v.front() == ' ' || v.front() == '\t' || v.back() == ' ' || v.back() == '\t')
+              return "spaces around the value";
             try {
               http::response().header("Cache-Control", v);
               return {};

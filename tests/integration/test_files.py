@@ -63,6 +63,17 @@ class FilesCommandLine(unittest.TestCase):
         self.assertIn(b"control byte", out.stderr)
         self.assertNotIn(b"listening", out.stdout)
 
+    def test_an_empty_or_padded_cache_control_is_refused_as_a_usage_error(self):
+        # `--cache-control "$UNSET"` sent none without a word, as
+        # `--access-log ""` no longer does; " x " was sent with its spaces,
+        # which no field value has (RFC 9110 §5.5). Found by review.
+        for bad in ("", " max-age=60", "max-age=60 ", "\tno-cache"):
+            with self.subTest(value=bad):
+                out = weft_cli("files", "--port", "0", "--root", ".", "--cache-control", bad)
+                self.assertEqual(out.returncode, 2, out.stderr)
+                self.assertIn(b"--cache-control", out.stderr)
+                self.assertNotIn(b"listening", out.stdout)
+
     def test_the_default_port_is_8000(self):
         self.assertIn("8000", weft_cli("files", "--help").stdout.decode())
 

@@ -925,14 +925,7 @@ task<void> serve(tcp_stream& s, const router& routes, const server_options& opts
         if (co_await flush_by(s, dl, opts) != read_outcome::ok) co_return;
         flushed = true;
       }
-      // Once a drain closes idle connections, one whose next request the
-      // kernel holds already is not idle: closed as idle, it was closed over
-      // that request, and the reset destroyed the end of the answer before
-      // it, still on its way (found by review). It is read, and answered
-      // with Connection: close.
-      if (idle && !(me->tracker && me->tracker->closing_idle() &&
-                    s.peek_socket() == tcp_stream::socket_input::bytes))
-        mark_idle(me, true, s.owner().now());
+      if (idle) mark_idle(me, true, s.owner().now());
       time_point by = idle ? until.first_byte(s, opts) : until.whole_head(s, opts, me);
       // Nothing of the next request in: the frame may go back meanwhile.
       bool may_hand_back = bytes.empty() && blank.skipped() == 0;
@@ -1111,6 +1104,7 @@ task<void> serve_connection(tcp_stream s, const router& r, const server_options&
                             connection_tracker* tracker) {
   connection_tracker::entry me;
   me.ctx = co_await weft::detail::this_context{};
+  me.fd = s.native_handle();
   if (tracker) tracker->add(&me, s.owner().now());
   try {
     deadline dl(*me.ctx);

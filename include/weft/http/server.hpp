@@ -137,6 +137,7 @@ class connection_tracker {
     weft::detail::task_context* ctx = nullptr;
     connection_tracker* tracker = nullptr;  // null once either side has gone
     bool idle = true;
+    int fd = -1;              // the connection's socket: a request waiting there is no idleness
     time_point idle_since{};  // when it last became idle (or joined)
     entry* prev = nullptr;
     entry* next = nullptr;
@@ -175,7 +176,6 @@ class connection_tracker {
   std::size_t close_some_idle(std::size_t most, time_point idle_by) noexcept;
   void drain() noexcept;
   bool draining() const noexcept { return draining_; }
-  bool closing_idle() const noexcept { return closing_idle_; }
 
  private:
   void close_now(entry* e) noexcept;

@@ -137,7 +137,7 @@ class connection_tracker {
     weft::detail::task_context* ctx = nullptr;
     connection_tracker* tracker = nullptr;  // null once either side has gone
     bool idle = true;
-    int fd = -1;              // the connection's socket: a request waiting there is no idleness
+    int fd = -1;              // its socket, where close_now looks for a request already come
     time_point idle_since{};  // when it last became idle (or joined)
     entry* prev = nullptr;
     entry* next = nullptr;

@@ -557,9 +557,11 @@ class ProcessContract:
                     self.assertTrue(got.startswith(bytes(self.reply)[:12]),
                                     f"client {i}: {got[:80]!r}, then a clean close")
                     answered += 1
-        # All of them reset passed too (found by an audit): the stop serves
-        # its accept queue, so they are answered.
-        self.assertGreater(answered, 0, "every client was reset")
+        # The HTTP subcommands serve their accept queue at the stop, so there
+        # every client reset passed too (found by an audit). echo and qa
+        # reset what they had yet to accept, which may be every one of them.
+        if self.subcommand in ("hello", "inspect", "files"):
+            self.assertEqual(answered, len(clients), "a client in the accept queue was reset")
         self.assertEqual(server.wait(), 0, server.describe())
 
     def test_the_port_is_released_after_a_graceful_stop(self):

@@ -62,14 +62,20 @@ int if_same(unique_fd fd, const struct ::stat& seen, struct ::stat* out) noexcep
   return fd.release();
 }
 
-// The file `handle` (an O_PATH handle, looked at as `seen`) opened for
-// reading, through the handle itself: opened again by name, a FIFO or a
-// device renamed over it in between was opened before if_same could refuse
-// it (found by review). By name (`by_name()`) only where /proc is not
-// mounted.
+// What a look found, through its O_PATH `handle` (fstat'ed as `seen`):
+// refused unless servable; a directory handed back as the handle itself
+// when `directory_handle`; else the handle itself opened for reading.
+// Opened again by name, a FIFO or a device renamed over it in between was
+// opened before if_same could refuse it (found by review). By name
+// (`by_name()`) only where /proc is not mounted.
 template <class ByName>
-int open_seen(const unique_fd& handle, const struct ::stat& seen, struct ::stat* out,
-              ByName by_name) noexcept {
+int open_seen(unique_fd handle, const struct ::stat& seen, struct ::stat* out,
+              bool directory_handle, ByName by_name) noexcept {
+  if (!servable(seen)) return -EACCES;
+  if (directory_handle && S_ISDIR(seen.st_mode)) {
+    if (out) *out = seen;
+    return handle.release();
+  }
   auto r = sys::reopen(handle.get(), read_flags);
   if (!r.ok() && r.err == ENOENT) r = by_name();
   return r.ok() ? if_same(unique_fd(r.value), seen, out) : -r.err;
@@ -179,7 +185,7 @@ int walker::run(std::string_view relative, struct ::stat* out) {
 
 // The last component, looked at through an O_PATH handle that is then what
 // is opened (open_seen); `link` is set instead when it is a symlink, to be
-// followed. A directory is handed back as the handle when one is asked for.
+// followed.
 int walker::open_last(const char* name, struct ::stat* out, bool& link) {
   auto h = sys::openat(here(), name, O_PATH | O_NOFOLLOW);
   if (!h.ok()) return -h.err;
@@ -188,12 +194,7 @@ int walker::open_last(const char* name, struct ::stat* out, bool& link) {
   if (auto s = sys::fstat(handle.get(), seen); !s.ok()) return -s.err;
   link = S_ISLNK(seen.st_mode);
   if (link) return 0;
-  if (!servable(seen)) return -EACCES;
-  if (handle_ && S_ISDIR(seen.st_mode)) {
-    if (out) *out = seen;
-    return handle.release();
-  }
-  return open_seen(handle, seen, out,
+  return open_seen(std::move(handle), seen, out, handle_,
                    [&] { return sys::openat(here(), name, read_flags | O_NOFOLLOW); });
 }
 
@@ -289,12 +290,7 @@ int open_resolved(int root_dir, std::string_view relative, struct ::stat* st, co
       unique_fd handle(look.value);
       struct ::stat seen {};
       if (auto s = sys::fstat(handle.get(), seen); !s.ok()) return -s.err;
-      if (!servable(seen)) return -EACCES;
-      if (o.directory_handle && S_ISDIR(seen.st_mode)) {
-        if (st) *st = seen;
-        return handle.release();
-      }
-      return open_seen(handle, seen, st,
+      return open_seen(std::move(handle), seen, st, o.directory_handle,
                        [&] { return sys::openat_beneath(root_dir, path.c_str(), read_flags); });
     }
     // EXDEV: an escape, or an absolute link, which RESOLVE_BENEATH refuses

@@ -43,8 +43,10 @@ void connection_tracker::remove(entry* e) noexcept {
 // its buffer says: closed as idle, it was closed over that request, and the
 // reset destroyed the end of the answer before it, still on its way (found
 // by review). It reads the request, and answers with Connection: close.
-void connection_tracker::close_now(entry* e) noexcept {
-  if (e->ctx && !request_waiting(e->fd)) e->ctx->cancel_root();
+bool connection_tracker::close_now(entry* e) noexcept {
+  if (!e->ctx || request_waiting(e->fd)) return false;
+  e->ctx->cancel_root();  // it leaves the list on a later turn, as it ends
+  return true;
 }
 
 void connection_tracker::close_idle() noexcept {
@@ -60,10 +62,7 @@ std::size_t connection_tracker::close_some_idle(std::size_t most, time_point idl
   std::size_t closed = 0, looked = 0;
   for (entry* e = tail_; e != nullptr && closed < most && looked < 32 * most;
        e = e->prev, ++looked) {
-    if (e->idle && e->idle_since <= idle_by && e->ctx && !request_waiting(e->fd)) {
-      e->ctx->cancel_root();  // it leaves the list on a later turn, as it ends
-      ++closed;
-    }
+    if (e->idle && e->idle_since <= idle_by && close_now(e)) ++closed;
   }
   return closed;
 }

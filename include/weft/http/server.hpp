@@ -178,9 +178,9 @@ class connection_tracker {
   bool draining() const noexcept { return draining_; }
 
  private:
-  void close_now(entry* e) noexcept;
-  entry* head_ = nullptr;  // the newest
-  entry* tail_ = nullptr;  // the oldest
+  bool close_now(entry* e) noexcept;  // false: nothing to close, or a request came
+  entry* head_ = nullptr;             // the newest
+  entry* tail_ = nullptr;             // the oldest
   bool draining_ = false;
   bool closing_idle_ = false;
 };

@@ -131,6 +131,6 @@ int main(int argc, char** argv) {
     l.on_signals({SIGINT, SIGTERM}, [&](int) { l.stop(); });
     duration idle = example::seconds_arg(argc, argv, 2, 60);  // the idle timeout
     echo_server server(l, example::listen_on_port_arg(argc, argv, 7001), idle);
-    example::run_until_stopped(l);
+    run_until_stopped(l);
   });
 }

@@ -66,22 +66,6 @@ inline std::chrono::seconds seconds_arg(int argc, char** argv, int index, int fa
   return std::chrono::seconds(int_arg(argc, argv, index, fallback, 1, 86400, "seconds are"));
 }
 
-// Runs `l` until stop(). A callback's exception (one connection out of
-// memory) comes out of run(): it is said, and the loop goes on, as a
-// loop_group's do. Returned from, it ended every client's server (found by
-// review).
-inline void run_until_stopped(weft::loop& l) {
-  for (;;) {
-    try {
-      l.run();
-      return;
-    } catch (const std::exception& e) {
-      std::fputs(e.what(), stderr);
-      std::fputs(": a callback failed; the loop goes on\n", stderr);
-    }
-  }
-}
-
 // Runs `body`, main()'s work; what it throws is said, and the status is 2
 // for a usage error, else 1.
 template <class Body>
@@ -117,7 +101,7 @@ inline int serve_http(int argc, char** argv, std::uint16_t fallback,
       srv->shutdown(std::chrono::seconds(5), [&] { l.stop(); });
     });
     srv.emplace(l, listen_on_port_arg(argc, argv, fallback), routes, defaults);
-    run_until_stopped(l);
+    weft::run_until_stopped(l);
     l.destroy_green_threads();  // they refer to the server, which goes first
   });
 }

@@ -49,6 +49,6 @@ int main(int argc, char** argv) {
     loop l;
     l.on_signals({SIGINT, SIGTERM}, [&](int) { l.stop(); });
     spawn(l, accept_loop(l, example::listen_on_port_arg(argc, argv, 7000)), "accept");
-    example::run_until_stopped(l);
+    run_until_stopped(l);
   });
 }

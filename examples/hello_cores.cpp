@@ -47,7 +47,7 @@ int main(int argc, char** argv) {
           servers[i].emplace(l, std::move(listeners[i]), routes, opts);
         },
         [&] { example::say_listening(at); });
-    example::run_until_stopped(control);  // throws nothing: servers go after the join
+    run_until_stopped(control);  // throws nothing: servers go after the join
     group.stop();
     group.join();
   });

@@ -1,4 +1,3 @@
-#include <weft/core/log.hpp>
 #include <weft/net/loop_group.hpp>
 
 #include "sys/linux/syscalls.hpp"
@@ -75,23 +74,6 @@ bool set_up(loop& l, std::size_t i, const std::function<void(loop&, std::size_t)
   return true;
 }
 
-// A callback that throws leaves run(), and the loop stays usable (loop.hpp):
-// it is logged and the loop goes on until stop(), as a green thread that
-// throws ends only itself. Ending the thread here ended every later post,
-// timer and connection of the loop.
-void serve_until_stopped(loop& l) {
-  for (;;) {
-    try {
-      l.run();
-      return;
-    } catch (...) {
-      // Allocation-free: out of memory is the likeliest failure here, and
-      // a line built on the heap threw out of the thread's function, which
-      // std::terminate ended (found by review).
-      log_error({"loop callback failed, the loop goes on: "}, std::current_exception());
-    }
-  }
-}
 }  // namespace
 
 void loop_group::start(const std::function<void(loop&, std::size_t)>& setup,
@@ -114,7 +96,7 @@ void loop_group::start(const std::function<void(loop&, std::size_t)>& setup,
         loop& l = *loops_[i];
         if (set_up(l, i, setup, *all)) {
           all->wait_for_release();
-          serve_until_stopped(l);  // returns at once if start() failed: stopped
+          run_until_stopped(l);  // returns at once if start() failed: stopped
         }
         // Here, on the thread that made them, and before join() returns:
         // so before the objects they use (a server's, destroyed after join).

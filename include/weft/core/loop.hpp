@@ -263,4 +263,9 @@ class loop {
   void (*destroy_green_threads_)(loop&) noexcept = nullptr;
 };
 
+// Runs `l` until stop(), as a loop_group's threads do: a callback that
+// throws (one connection out of memory) is logged, and the loop goes on,
+// as a green thread that throws ends only itself. Loop thread.
+void run_until_stopped(loop& l) noexcept;
+
 }  // namespace weft

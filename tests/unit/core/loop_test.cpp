@@ -55,6 +55,21 @@ TEST(loop, cancelled_timer_never_runs) {
   EXPECT_EQ(l.timer_count(), 0u);
 }
 
+// run() gives up at a callback's throw; run_until_stopped logs it and runs
+// on, as a loop_group's threads do, until stop().
+TEST(loop, run_until_stopped_runs_on_past_a_callback_that_throws) {
+  loop l;
+  bool after = false;
+  l.post([] { throw std::runtime_error("one bad callback"); });
+  l.post([&] {
+    after = true;
+    l.stop();
+  });
+  l.run_after(5s, [&] { l.stop(); });  // a fallback: fails, not hangs
+  run_until_stopped(l);
+  EXPECT_TRUE(after);
+}
+
 TEST(loop, post_from_another_thread_wakes_the_loop) {
   loop l;
   std::atomic<int> ran{0};

@@ -89,7 +89,7 @@ class echo_entry : public idle_clock::entry {
  public:
   enum class ending : std::uint8_t {
     eof,       // or the stop: the loop of lines ended, nothing failed
-    vanished,  // a reset or a broken pipe: nothing to save
+    vanished,  // peer_lost (a reset, a broken pipe...): nothing to save
     too_long,  // a line over --max-line
     idle,      // the idle clock ran out, and the client took no echo
   };
@@ -138,12 +138,6 @@ task<void> echo_what_came(tcp_stream& s, std::size_t max_line) {
   co_await s.linger_close();
 }
 
-// A client that reset the connection or vanished mid-reply: an ordinary
-// end, quietly, wherever it shows (the lines, or the ending's writes).
-bool vanished(std::error_code code) noexcept {
-  return code == std::errc::connection_reset || code == std::errc::broken_pipe;
-}
-
 // In serve_echo's catch block: whether the exception in flight ends the
 // connection's lines (true, `me.how` set), or was the idle clock's with
 // the client still taking its echoes (false: read on; the echoes wait in
@@ -155,7 +149,9 @@ bool lines_end(const echo_service& svc, echo_entry& me, reply_progress& progress
   try {
     throw;
   } catch (const std::system_error& e) {
-    if (vanished(e.code())) {
+    // A client gone mid-reply (echo has no with_timeout, so a timed_out is
+    // TCP's): an ordinary end, quietly, here or in the ending's writes.
+    if (peer_lost(e.code())) {
       me.how = ending::vanished;
       return true;
     }
@@ -199,7 +195,7 @@ task<void> end_echo(echo_service& svc, echo_entry& me) {
     }
   } catch (const std::system_error& e) {
     // Gone meanwhile, or idle in the flush: reset if still owed.
-    if (vanished(e.code()) || me.expired()) co_return;
+    if (peer_lost(e.code()) || me.expired()) co_return;
     throw;
   }
   me.ended = true;

@@ -448,10 +448,10 @@ task<void> fail(tcp_stream& s, int status, bool to_head, const server_options& o
 }
 
 // The ways a connection ends that are the client's doing, or shutdown's:
-// resets, timeouts while writing, cancellation. Not worth a log line.
+// peer_lost (a reset, an unreachable peer), timeouts while writing,
+// cancellation. Not worth a log line.
 bool client_gone(std::error_code code) noexcept {
-  return code == std::errc::operation_canceled || code == std::errc::timed_out ||
-         code == std::errc::connection_reset || code == std::errc::broken_pipe;
+  return code == std::errc::operation_canceled || peer_lost(code);  // timed_out: ours or TCP's
 }
 
 // A handler's bug, logged as `why`: a 500 for this request.

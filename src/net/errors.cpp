@@ -1,5 +1,6 @@
 #include <weft/net/errors.hpp>
 
+#include <cerrno>
 #include <string>
 
 namespace weft {
@@ -22,6 +23,22 @@ class category final : public std::error_category {
 const std::error_category& net_category() noexcept {
   static const category instance;
   return instance;
+}
+
+bool peer_lost(std::error_code code) noexcept {
+  if (code.category() != std::generic_category() && code.category() != std::system_category())
+    return false;
+  switch (code.value()) {
+    case ECONNRESET:
+    case EPIPE:
+    case ECONNABORTED:
+    case ETIMEDOUT:
+    case EHOSTUNREACH:
+    case ENETUNREACH:
+      return true;
+    default:
+      return false;
+  }
 }
 
 }  // namespace weft

@@ -19,6 +19,14 @@ inline std::error_code make_error_code(net_errc e) noexcept {
   return {static_cast<int>(e), net_category()};
 }
 
+// Whether an operation's error says the peer, or the path to it, ended the
+// connection: a reset, a broken pipe, an abort, TCP giving up (ETIMEDOUT:
+// retransmission or keepalive), or an ICMP error (host or network
+// unreachable). An ordinary end for a server, not worth an error line.
+// with_timeout's std::errc::timed_out is the same code: a caller that uses
+// it tells the two apart itself.
+bool peer_lost(std::error_code code) noexcept;
+
 }  // namespace weft
 
 template <>

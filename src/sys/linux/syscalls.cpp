@@ -423,10 +423,15 @@ result<int> openat(int dirfd, const char* path, int flags) {
   return from(fd, fd < 0);
 }
 
+// "/proc/self/fd/N": the name the kernel gives an open descriptor (a magic
+// link to its file, followed without a second lookup of the file's name).
+struct proc_fd_name {
+  char text[32];
+  explicit proc_fd_name(int fd) noexcept { std::snprintf(text, sizeof text, "/proc/self/fd/%d", fd); }
+};
+
 result<int> reopen(int fd, int flags) {
-  char proc[32];
-  std::snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-  return openat(AT_FDCWD, proc, flags);
+  return openat(AT_FDCWD, proc_fd_name(fd).text, flags);
 }
 
 result<int> open_append(const char* path) {
@@ -449,9 +454,7 @@ result<size_t> readlinkat(int dirfd, const char* path, char* buf, size_t len) {
 }
 
 result<size_t> fd_path(int fd, char* buf, size_t len) {
-  char proc[32];
-  std::snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-  return readlinkat(AT_FDCWD, proc, buf, len);
+  return readlinkat(AT_FDCWD, proc_fd_name(fd).text, buf, len);
 }
 
 status fstat(int fd, struct ::stat& st) {

@@ -471,6 +471,10 @@ inline bool detail::stream_op::wait_or_take_edge() {
 template <class P>
 bool detail::stream_op::suspend(std::coroutine_handle<P> caller) {
   if (!begin(caller, &on_cancel)) {
+    // Cancelled before it could wait for room: the peer is not taking its
+    // bytes, as in on_cancel (a task cut at a shutdown's grace that wrote
+    // in its cleanup closed with a FIN behind them; found by review).
+    if (direction == io::writable) stream->write_cancelled_ = true;
     ctx = nullptr;
     return false;
   }

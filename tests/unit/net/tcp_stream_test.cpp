@@ -1322,6 +1322,38 @@ TEST(tcp_stream, a_read_cancelled_while_its_flush_waits_for_room_says_so) {
   EXPECT_TRUE(p.server.write_cancelled());
 }
 
+// A task cancelled before it writes (its server's shutdown grace ran out
+// while it waited on something else) has a write that fills the socket and
+// cannot wait: the peer is not taking its bytes as surely as when the
+// cancel comes during the wait. The flag stayed false, so a server that
+// followed the header closed with a FIN queued behind the unsent bytes
+// (found by a review of the write paths).
+namespace {
+task<void> cancelled_then_writes(tcp_stream* s, bool* done) {
+  try {
+    co_await sleep(10s);  // the cancel comes here
+  } catch (const std::system_error&) {
+  }
+  try {
+    std::string big(std::size_t{16} << 20, 'w');  // more than the sockets hold
+    co_await s->write_all(big);
+  } catch (const std::system_error&) {
+  }
+  *done = true;
+}
+}  // namespace
+
+TEST(tcp_stream, a_write_that_fills_the_socket_after_its_task_was_cancelled_says_so) {
+  loop l;
+  auto p = connect_pair(l);
+  bool done = false;
+  green_thread g = spawn(l, cancelled_then_writes(&p.server, &done));
+  l.run_once(0ms);
+  g.cancel();
+  ASSERT_TRUE(test::run_until(l, [&] { return done; }));
+  EXPECT_TRUE(p.server.write_cancelled());
+}
+
 // write_cancelled() says the peer stopped taking its bytes, so only a
 // write that waited for room sets it. One cancelled in the turn of the loop
 // it yields after 64 operations that needed no wait set it too, and a

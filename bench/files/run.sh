@@ -79,6 +79,8 @@ available() {
   esac
 }
 
+# nginx accepts as weft does (deferred, the whole queue per wake-up), as in
+# bench/http/run.sh.
 nginx_conf() {  # dir port
   mkdir -p "$1"
   cat > "$1/nginx.conf" <<CONF
@@ -87,7 +89,7 @@ master_process off;
 worker_processes 1;
 pid $1/nginx.pid;
 error_log $1/error.log warn;
-events { worker_connections 4096; }
+events { worker_connections 4096; multi_accept on; }
 http {
   access_log off;
   client_body_temp_path $1/body;
@@ -98,7 +100,7 @@ http {
   open_file_cache_valid 1s;
   default_type application/octet-stream;
   server {
-    listen 127.0.0.1:$2 backlog=4096;
+    listen 127.0.0.1:$2 backlog=4096 deferred;
     root $site;
   }
 }
@@ -111,7 +113,8 @@ declare -A spid port
 start_server() {
   local s=$1 log=$out/$1.log p="" cmd
   case $s in
-    weft) cmd=("$bin/weft" files --root "$site" --port 0 --threads 1) ;;
+    # --max-requests as nginx's keepalive_requests.
+    weft) cmd=("$bin/weft" files --root "$site" --port 0 --threads 1 --max-requests 1000000) ;;
     nginx)
       p=$(free_port)
       nginx_conf "$tmp/nginx" "$p"

@@ -9,6 +9,8 @@
 // Prints "asio responder listening on 127.0.0.1:PORT" when ready (--port 0
 // picks a free port). SIGINT/SIGTERM stop it with status 0.
 
+#include "canned_response.hpp"
+
 #include <asio.hpp>
 
 #include <cstdio>
@@ -23,12 +25,8 @@ using asio::awaitable;
 using asio::use_awaitable;
 using asio::ip::tcp;
 
-constexpr std::string_view kResponse =
-    "HTTP/1.1 200 OK\r\n"
-    "Content-Type: text/plain\r\n"
-    "Content-Length: 13\r\n"
-    "\r\n"
-    "Hello, world!";
+// weft hello's bytes (canned_response.hpp), formatted once at start.
+const std::string kResponse = canned_response();
 
 awaitable<void> respond(tcp::socket s) {
   char data[4096];

@@ -16,36 +16,17 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "canned_response.hpp"
+
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <ctime>
 #include <string>
 #include <vector>
 
 namespace {
-
-// The bytes `weft hello` sends, Date line included (RFC 9110 §6.6.1: an
-// origin server with a clock sends one), so that both servers put as many
-// bytes into the socket and wrk parses as many per response: 115, where the
-// floor used to send 78. The Date is formatted once, at start: its value is
-// not the floor's concern, its size is. (The 37 bytes made no difference
-// this VM's noise could show: pipelined, 3 runs each on 2026-12-02, 1.56,
-// 1.30 and 1.58M requests/s per core with them, 1.62, 1.23 and 1.57M without.)
-std::string canned_response() {
-  char date[64];
-  std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  std::strftime(date, sizeof date, "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
-  return std::string("HTTP/1.1 200 OK\r\n") + date +
-         "Content-Length: 13\r\n"
-         "Content-Type: text/plain\r\n"
-         "\r\n"
-         "Hello, world!";
-}
 
 volatile std::sig_atomic_t stop = 0;
 void on_signal(int) {

@@ -1,8 +1,8 @@
 # The fuzz targets and the pure sources they exercise, shared by the
 # libFuzzer build (fuzz/CMakeLists.txt, clang) and the corpus replay tests
 # (fuzz/replay.cmake, the normal build). Paths are relative to the repo root.
-set(WEFT_FUZZ_TARGETS request_parser request_diff chunked_decoder address echo_line qa_question
-    static_path preconditions route_match)
+set(WEFT_FUZZ_TARGETS request_parser request_diff chunked_decoder chunked_diff address echo_line
+    qa_question static_path preconditions route_match)
 # No coroutine code: clang-14 does not build weft's coroutines reliably with
 # coverage instrumentation, and the parsers need none of it.
 set(WEFT_FUZZ_PURE_SOURCES
@@ -11,3 +11,4 @@ set(WEFT_FUZZ_PURE_SOURCES
     src/net/address.cpp apps/weft/qa_protocol.cpp)
 # Extra sources per target, besides fuzz/targets/<target>.cpp.
 set(WEFT_FUZZ_EXTRA_request_diff fuzz/reference/request_reference.cpp)
+set(WEFT_FUZZ_EXTRA_chunked_diff fuzz/reference/chunked_reference.cpp)

@@ -130,10 +130,14 @@ task<int> body_source::next(std::string_view& piece) {
         // connection
         // (http_server.a_client_that_stops_reading_is_cut_even_while_owed_a_100_continue).
         continue_due_ = false;
+        // Cut by the handler's own timeout instead, it may be half sent:
+        // nothing may follow it then (see the catch below).
+        failed_ = -1;
         auto w = co_await timed<tcp_stream::write_op>{
             dl_, saturating_add(s_.owner().now(), opts_.write_timeout),
             s_.write_all("HTTP/1.1 100 Continue\r\n\r\n")};
-        if (w != read_outcome::ok) co_return failed_ = -1;
+        if (w != read_outcome::ok) co_return failed_;
+        failed_ = 0;
       }
       auto r = co_await read_before(s_, dl_, until_, cap, opts_);
       if (r == read_outcome::eof) co_return failed_ = -1;
@@ -144,6 +148,9 @@ task<int> body_source::next(std::string_view& piece) {
     // timeout): a with_timeout of the handler's, or the connection's end.
     // Nothing was lost; the handler may read on. Taken for the client's
     // leaving, it ended the connection with nothing sent (found by review).
+    // But for a cut 100 Continue (failed_ already -1): the connection's
+    // framing may be torn, and its answer waited behind it for a client
+    // that was not reading (found by review).
     if (e.code() != std::errc::operation_canceled) failed_ = -1;
     throw;
   }

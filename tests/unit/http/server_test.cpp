@@ -5,6 +5,7 @@
 #include <weft/net/tcp_listener.hpp>
 #include <weft/task/sleep.hpp>
 #include <weft/task/spawn.hpp>
+#include <weft/task/timeout.hpp>
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -966,6 +967,53 @@ TEST(http_server, a_client_that_stops_reading_is_cut_even_while_owed_a_100_conti
   // The client reads nothing: the connection must end one write timeout on.
   EXPECT_TRUE(test::run_until(
       f.l, [&] { return g.done(); }, std::chrono::seconds(5)));
+  ::close(c);
+  if (!g.done()) {
+    g.cancel();
+    test::run_until(f.l, [&] { return g.done(); });
+  }
+}
+
+// A handler's own timeout that cuts the "100 Continue" while it waits for
+// room may leave part of it sent: the connection's framing is then torn,
+// and nothing more may follow on it. The handler's answer was written
+// after it (and waited its whole write timeout for a client that had
+// stopped reading; found by review). The connection now ends at once.
+TEST(http_server, a_100_continue_cut_by_the_handlers_timeout_ends_the_connection) {
+  fixture f;
+  f.opts.write_timeout = std::chrono::seconds(30);
+  f.opts.body_timeout = std::chrono::seconds(30);
+  f.routes.get("/small", [](http::request&) {
+    int small = 4096;
+    ::setsockopt(served_fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+    return http::response::text(std::string(3000, 'x'));
+  });
+  f.routes.post("/e",
+                [](http::request& r) -> task<http::response> {
+                  try {
+                    (void)co_await with_timeout(std::chrono::milliseconds(200), r.read_some());
+                  } catch (const std::system_error&) {
+                    co_return http::response::text("late", 503);
+                  }
+                  co_return http::response(200);
+                },
+                {.stream_body = true});
+  std::string request;
+  for (int i = 0; i < 20; ++i) request += "GET /small HTTP/1.1\r\nHost: x\r\n\r\n";
+  request += "POST /e HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n";
+
+  auto listener = tcp_listener::bind(endpoint::loopback_v4(0));
+  endpoint at = listener.local_endpoint();
+  green_thread g = spawn(f.l, accept_one_noting_fd(&listener, &f.routes, &f.opts), "server");
+  int c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int tiny = 1024;
+  ::setsockopt(c, SOL_SOCKET, SO_RCVBUF, &tiny, sizeof tiny);
+  ASSERT_EQ(::connect(c, at.data(), at.size()), 0);
+  ASSERT_EQ(::send(c, request.data(), request.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(request.size()));
+  EXPECT_TRUE(test::run_until(
+      f.l, [&] { return g.done(); }, std::chrono::seconds(5)))
+      << "the handler's answer waited behind a torn 100 Continue";
   ::close(c);
   if (!g.done()) {
     g.cancel();

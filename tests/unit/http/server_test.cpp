@@ -937,6 +937,43 @@ TEST(http_server, a_declared_length_reserves_nothing_before_the_body_arrives) {
   EXPECT_TRUE(reply.starts_with("HTTP/1.1 408 ")) << reply;
 }
 
+namespace {
+// Answers of 3,000 bytes each, which fill a send buffer made small.
+void add_small_answers(http::router& routes) {
+  routes.get("/small", [](http::request&) {
+    int small = 4096;
+    ::setsockopt(served_fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+    return http::response::text(std::string(3000, 'x'));  // copied into the output
+  });
+}
+
+// Sends 20 GET /small, pipelined (their answers less than the 64 KiB that
+// is sent at once), then a POST /e that expects a 100 Continue, from a
+// client that reads nothing; says whether the connection ended within 5 s.
+bool ends_while_the_client_reads_nothing(fixture& f) {
+  std::string request;
+  for (int i = 0; i < 20; ++i) request += "GET /small HTTP/1.1\r\nHost: x\r\n\r\n";
+  request += "POST /e HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n";
+  auto listener = tcp_listener::bind(endpoint::loopback_v4(0));
+  endpoint at = listener.local_endpoint();
+  green_thread g = spawn(f.l, accept_one_noting_fd(&listener, &f.routes, &f.opts), "server");
+  unique_fd c(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  int tiny = 1024;
+  ::setsockopt(c.get(), SOL_SOCKET, SO_RCVBUF, &tiny, sizeof tiny);
+  bool sent = ::connect(c.get(), at.data(), at.size()) == 0 &&
+              ::send(c.get(), request.data(), request.size(), MSG_NOSIGNAL) ==
+                  static_cast<ssize_t>(request.size());
+  bool ended = sent && test::run_until(
+                           f.l, [&] { return g.done(); }, std::chrono::seconds(5));
+  c.reset();
+  if (!g.done()) {
+    g.cancel();
+    test::run_until(f.l, [&] { return g.done(); });
+  }
+  return ended;
+}
+}  // namespace
+
 // The write timeout holds for "100 Continue" too. Sent with write_all, it
 // also pushed out the pipelined answers before it, and a client that had
 // stopped reading held the connection for good (found by review). The
@@ -945,33 +982,10 @@ TEST(http_server, a_client_that_stops_reading_is_cut_even_while_owed_a_100_conti
   fixture f;
   f.opts.write_timeout = std::chrono::milliseconds(300);
   f.opts.body_timeout = std::chrono::seconds(30);
-  f.routes.get("/small", [](http::request&) {
-    int small = 4096;
-    ::setsockopt(served_fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
-    return http::response::text(std::string(3000, 'x'));  // copied into the output
-  });
+  add_small_answers(f.routes);
   f.routes.post("/e", [](http::request&) { return http::response(200); });
-  std::string request;  // 20 answers: less than the 64 KiB that is sent at once
-  for (int i = 0; i < 20; ++i) request += "GET /small HTTP/1.1\r\nHost: x\r\n\r\n";
-  request += "POST /e HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n";
-
-  auto listener = tcp_listener::bind(endpoint::loopback_v4(0));
-  endpoint at = listener.local_endpoint();
-  green_thread g = spawn(f.l, accept_one_noting_fd(&listener, &f.routes, &f.opts), "server");
-  int c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  int tiny = 1024;
-  ::setsockopt(c, SOL_SOCKET, SO_RCVBUF, &tiny, sizeof tiny);
-  ASSERT_EQ(::connect(c, at.data(), at.size()), 0);
-  ASSERT_EQ(::send(c, request.data(), request.size(), MSG_NOSIGNAL),
-            static_cast<ssize_t>(request.size()));
   // The client reads nothing: the connection must end one write timeout on.
-  EXPECT_TRUE(test::run_until(
-      f.l, [&] { return g.done(); }, std::chrono::seconds(5)));
-  ::close(c);
-  if (!g.done()) {
-    g.cancel();
-    test::run_until(f.l, [&] { return g.done(); });
-  }
+  EXPECT_TRUE(ends_while_the_client_reads_nothing(f));
 }
 
 // A handler's own timeout that cuts the "100 Continue" while it waits for
@@ -983,11 +997,7 @@ TEST(http_server, a_100_continue_cut_by_the_handlers_timeout_ends_the_connection
   fixture f;
   f.opts.write_timeout = std::chrono::seconds(30);
   f.opts.body_timeout = std::chrono::seconds(30);
-  f.routes.get("/small", [](http::request&) {
-    int small = 4096;
-    ::setsockopt(served_fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
-    return http::response::text(std::string(3000, 'x'));
-  });
+  add_small_answers(f.routes);
   f.routes.post("/e",
                 [](http::request& r) -> task<http::response> {
                   try {
@@ -998,27 +1008,8 @@ TEST(http_server, a_100_continue_cut_by_the_handlers_timeout_ends_the_connection
                   co_return http::response(200);
                 },
                 {.stream_body = true});
-  std::string request;
-  for (int i = 0; i < 20; ++i) request += "GET /small HTTP/1.1\r\nHost: x\r\n\r\n";
-  request += "POST /e HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n";
-
-  auto listener = tcp_listener::bind(endpoint::loopback_v4(0));
-  endpoint at = listener.local_endpoint();
-  green_thread g = spawn(f.l, accept_one_noting_fd(&listener, &f.routes, &f.opts), "server");
-  int c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  int tiny = 1024;
-  ::setsockopt(c, SOL_SOCKET, SO_RCVBUF, &tiny, sizeof tiny);
-  ASSERT_EQ(::connect(c, at.data(), at.size()), 0);
-  ASSERT_EQ(::send(c, request.data(), request.size(), MSG_NOSIGNAL),
-            static_cast<ssize_t>(request.size()));
-  EXPECT_TRUE(test::run_until(
-      f.l, [&] { return g.done(); }, std::chrono::seconds(5)))
+  EXPECT_TRUE(ends_while_the_client_reads_nothing(f))
       << "the handler's answer waited behind a torn 100 Continue";
-  ::close(c);
-  if (!g.done()) {
-    g.cancel();
-    test::run_until(f.l, [&] { return g.done(); });
-  }
 }
 
 // A request whose head has only partly arrived is in flight, not idle: a

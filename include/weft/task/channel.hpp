@@ -13,6 +13,7 @@
 #include <deque>
 #include <optional>
 #include <stdexcept>
+#include <type_traits>
 #include <utility>
 
 namespace weft {
@@ -83,8 +84,14 @@ class channel {
     return a;
   }
 
-  // Non-suspending forms. try_send fails when full or closed.
-  bool try_send(T value) { return !closed_ && try_push(value); }
+  // Non-suspending forms. try_send fails when full or closed, and then
+  // leaves the value with the caller: taken by value, a moved-in value
+  // that cannot be copied was lost with the failed call (found by review).
+  bool try_send(T&& value) { return !closed_ && try_push(value); }
+  bool try_send(const T& value) requires std::is_copy_constructible_v<T> {
+    T copy(value);
+    return try_send(std::move(copy));
+  }
   std::optional<T> try_receive() {
     if (items_.empty()) return std::nullopt;
     // The longest-waiting sender's value joins first (one past capacity for

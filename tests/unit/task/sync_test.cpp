@@ -212,6 +212,22 @@ TEST(channel, carries_values_that_are_only_movable) {
   EXPECT_TRUE(ch.try_send(job(9)) == false);  // closed
 }
 
+// A try_send that fails (full, or closed) leaves the caller its value, as
+// a non-blocking send must for a value that cannot be copied: it took T by
+// value, so a moved unique_ptr was destroyed with the failed call (found by
+// an API review).
+TEST(channel, a_failed_try_send_leaves_the_value_with_the_caller) {
+  channel<std::unique_ptr<int>> ch(1);
+  ASSERT_TRUE(ch.try_send(std::make_unique<int>(1)));
+  auto keep = std::make_unique<int>(2);
+  EXPECT_FALSE(ch.try_send(std::move(keep)));  // full
+  ASSERT_NE(keep, nullptr);
+  EXPECT_EQ(*keep, 2);
+  ch.close();
+  EXPECT_FALSE(ch.try_send(std::move(keep)));  // closed
+  EXPECT_NE(keep, nullptr);
+}
+
 TEST(channel, send_on_a_closed_channel_fails_with_broken_pipe) {
   loop l;
   channel<int> ch(1);

@@ -66,6 +66,20 @@ void check_options(const route_options& o) {
   if (o.stream_body && o.ignore_body)
     throw std::invalid_argument("router: a route cannot both stream its body and ignore it");
 }
+
+// Every parameter can be read: it has a name, and no other has it (two
+// ":id" bound two segments, and param("id") gave only the first).
+void check_parameters(const std::vector<router::segment>& segments) {
+  for (auto at = segments.begin(); at != segments.end(); ++at) {
+    if (at->what != router::segment::param) continue;
+    if (at->text.empty())
+      throw std::invalid_argument("router::add: a parameter without a name (\":\")");
+    for (auto later = at + 1; later != segments.end(); ++later)
+      if (later->what == router::segment::param && later->text == at->text)
+        throw std::invalid_argument("router::add: the parameter \":" + at->text +
+                                    "\" is named twice");
+  }
+}
 }  // namespace
 
 router& router::set_fallback(route_handler h) {
@@ -82,6 +96,7 @@ router& router::add_route(std::string method, std::string_view pattern, route_ha
   if (method.empty() || detail::span_of(method, detail::tchar) != method.size())
     throw std::invalid_argument("router::add: the method is not a token");
   auto segments = detail::split_pattern(pattern);
+  check_parameters(segments);
   bool any = matches_any_path(segments);
   routes_.push_back({std::move(method), std::move(segments), std::move(h), any});
   return *this;

@@ -85,7 +85,8 @@ class router {
  public:
   // `method` is matched case-sensitively, as RFC 9110 §9.1 says; one that
   // is not a token (empty, a space, a control byte) throws
-  // std::invalid_argument.
+  // std::invalid_argument, as does a pattern with a parameter that has no
+  // name (":") or a name used twice.
   router& add(std::string method, std::string_view pattern, handler h, route_options o = {});
   router& add(std::string method, std::string_view pattern, plain_handler h, route_options o = {});
   // A fixed answer: every request the route takes gets `answer`, as with

@@ -342,3 +342,17 @@ TEST(router, a_route_cannot_both_stream_its_body_and_ignore_it) {
   r.get("/", plain, {.ignore_body = true});
   EXPECT_EQ(route(r, "GET", "/").status, 200);
 }
+
+// A parameter needs a name, and one name binds one segment: with two
+// ":id", param("id") gave the first and the second could not be reached,
+// and ":" bound a segment no name could read; both were taken silently
+// (found by an API review).
+TEST(router, a_pattern_whose_parameters_cannot_all_be_read_is_refused) {
+  router r;
+  auto h = [](request&) { return response(200); };
+  for (const char* bad : {"/dup/:id/x/:id", "/:", "/a/:/b", "/:a/:a"})
+    EXPECT_THROW(r.get(bad, h), std::invalid_argument) << bad;
+  EXPECT_EQ(route(r, "GET", "/dup/1/x/2").status, 0) << "nothing refused was added";
+  r.get("/:a/:b", h);
+  EXPECT_EQ(route(r, "GET", "/1/2").status, 200);
+}

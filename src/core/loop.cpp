@@ -610,7 +610,12 @@ size_t loop::timer_count() const noexcept {
 void loop::on_signals(std::initializer_list<int> signals, std::function<void(int)> fn) {
   sigset_t set;
   sigemptyset(&set);
-  for (int s : signals) sigaddset(&set, s);
+  // Refused before anything changes: a signalfd never delivers these, and
+  // the handler would wait for them in vain.
+  for (int s : signals)
+    if (s == SIGKILL || s == SIGSTOP || sigaddset(&set, s) != 0)
+      throw std::invalid_argument("weft::loop::on_signals: signal " + std::to_string(s) +
+                                  " cannot be caught");
   // The signals of an earlier call that this one drops, and that were the
   // thread's own before it, become so again.
   // One that another loop of this thread still asks for stays blocked, and

@@ -141,8 +141,10 @@ class loop {
   // others (one signalfd read takes it from all of them). A program this
   // process starts inherits the blocked mask, and SIGTERM would not stop
   // it: unblock them for the child (posix_spawnattr_setsigmask, or
-  // pthread_sigmask after fork), as libuv does when it spawns.
-
+  // pthread_sigmask after fork), as libuv does when it spawns. A signal
+  // that cannot be caught (SIGKILL, SIGSTOP, a number that is no signal,
+  // glibc's own 32 and 33) throws std::invalid_argument, and nothing
+  // changes.
   void on_signals(std::initializer_list<int> signals, std::function<void(int)> fn);
 
   // ---- fd registration, for weft's own layers (io_watcher, streams) ----

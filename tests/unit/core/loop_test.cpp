@@ -257,6 +257,18 @@ bool blocked_here(int sig) {
 }
 }  // namespace
 
+// A signal no signalfd can deliver is refused, not taken silently: SIGKILL
+// and SIGSTOP cannot be blocked or caught, and a number that is no signal
+// was dropped by sigaddset; the caller's handler then never ran, with no
+// word of why (found by an API review). Nothing of the call is kept.
+TEST(loop, a_signal_that_cannot_be_delivered_is_refused) {
+  test::signal_mask_guard mask;
+  loop l;
+  for (int bad : {SIGKILL, SIGSTOP, 0, -1, 65})
+    EXPECT_THROW(l.on_signals({SIGUSR1, bad}, [](int) {}), std::invalid_argument) << bad;
+  EXPECT_FALSE(blocked_here(SIGUSR1)) << "a refused call blocked what it named";
+}
+
 // A second call replaces the set: a signal only the first named is the
 // thread's own again (unblocked), where before it stayed blocked and its
 // deliveries were lost. SIGWINCH and SIGURG are ignored by default, so the

@@ -1,4 +1,5 @@
 #include <weft/http/message.hpp>
+#include <weft/net/tcp_stream.hpp>
 
 #include "http/char_tables.hpp"
 #include "http/field_syntax.hpp"
@@ -44,6 +45,15 @@ std::optional<std::string_view> request::header(std::string_view name) const noe
 
 std::optional<std::string> request::query_param(std::string_view name) const {
   return detail::query_value(query(), name);
+}
+
+std::optional<endpoint> request::peer() const {
+  if (stream_ == nullptr) return std::nullopt;
+  try {
+    return stream_->peer();
+  } catch (const std::system_error&) {
+    return std::nullopt;  // gone (ENOTCONN), or closed
+  }
 }
 
 std::string_view request::param(std::string_view name) const noexcept {

@@ -12,6 +12,7 @@
 
 #include <weft/core/unique_fd.hpp>
 #include <weft/http/request_parser.hpp>
+#include <weft/net/address.hpp>
 #include <weft/task/task.hpp>
 
 #include <algorithm>
@@ -27,6 +28,9 @@
 #include <utility>
 #include <vector>
 
+namespace weft {
+class tcp_stream;
+}  // namespace weft
 namespace weft::detail {
 struct response_lines;  // src/http/response_lines.hpp: weft's own unchecked lines
 }
@@ -94,6 +98,10 @@ class request {
   // handler that opens files by it checks it first (or serves them with
   // static_files, which confines them to its root).
   std::string_view param(std::string_view name) const noexcept;
+  // The client's address, as the connection's socket says now (a
+  // getpeername): nullopt for a request made off a connection (a test's),
+  // or once the client has gone.
+  std::optional<endpoint> peer() const;
 
   // For the server: the parsed head and the body it read.
   request_head head_;
@@ -105,6 +113,7 @@ class request {
   // keeps the views valid, which a string's inline buffer would not.
   std::vector<char> param_bytes_;
   detail::body_source* source_ = nullptr;  // on a streaming route, while its handler runs
+  const tcp_stream* stream_ = nullptr;     // the connection it came on (peer())
   // What read_some has to give without a source: body_ (whole), nothing
   // more (given), or a refusal, once a handler has returned before the end
   // of the body it streamed (cut); and, source or not, nothing on a route

@@ -7,11 +7,27 @@
 // abandoned: the pending read loses its fd interest, the pending wait leaves
 // its queue. The caller then gets std::system_error(std::errc::timed_out).
 // If the operation finishes first, the timer is cancelled.
+//
+// within: the same, where a timeout is an ordinary end rather than an
+// error: the operation's result, or std::nullopt when the time ran out
+// (for an operation with no result, whether it ended in time). C++ allows
+// no co_await in a catch block, so code that answers a timeout by waiting
+// (a goodbye to a client gone quiet) is written with it:
+//
+//   auto line = co_await weft::within(5s, stream.read_until('\n', 4096));
+//   if (!line) co_await stream.write_all("too slow\n");
+//
+// Only its own timeout is a result: the task's cancellation and the
+// operation's own errors still throw.
 // Threading: inside a green thread (spawned task), on its loop thread.
 
 #include <weft/task/task.hpp>
 #include <weft/task/wait.hpp>
 
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <system_error>
 #include <type_traits>
 #include <utility>
 
@@ -63,6 +79,10 @@ class timeout_guard {
   // timeout's: it fired, and no cancel of the task or around this scope
   // came before it and still holds.
   bool timed_out() const noexcept { return fired_ && (ours_ || !outer_cancelled()); }
+  // In a catch block: rethrows what is not this timeout's.
+  void rethrow_unless_timed_out(const std::system_error& e) const {
+    if (!timed_out() || e.code() != std::errc::operation_canceled) throw;
+  }
 
  private:
   bool outer_cancelled() const noexcept {
@@ -75,19 +95,44 @@ class timeout_guard {
   bool fired_ = false;
   bool ours_ = false;  // nothing around it was cancelled when it fired
 };
+
+inline task_context& context_for_timeout(task_context* ctx, const char* who) {
+  if (ctx == nullptr) throw std::logic_error(std::string(who) + ": not inside a spawned task");
+  return *ctx;
+}
+
+template <class A>
+using within_result_t = std::conditional_t<std::is_void_v<await_result_t<A>>, bool,
+                                           std::optional<std::remove_cvref_t<await_result_t<A>>>>;
 }  // namespace detail
 
 template <class A>
 task<detail::await_result_t<A>> with_timeout(duration d, A op) {
-  detail::task_context* ctx = co_await detail::this_context{};
-  if (ctx == nullptr) throw std::logic_error("weft::with_timeout: not inside a spawned task");
-  detail::timeout_guard guard(*ctx, d);
+  detail::timeout_guard guard(
+      detail::context_for_timeout(co_await detail::this_context{}, "weft::with_timeout"), d);
   try {
     co_return co_await std::move(op);
   } catch (const std::system_error& e) {
-    if (!guard.timed_out() || e.code() != std::errc::operation_canceled) throw;
+    guard.rethrow_unless_timed_out(e);
   }
   throw std::system_error(std::make_error_code(std::errc::timed_out));
+}
+
+template <class A>
+task<detail::within_result_t<A>> within(duration d, A op) {
+  detail::timeout_guard guard(
+      detail::context_for_timeout(co_await detail::this_context{}, "weft::within"), d);
+  try {
+    if constexpr (std::is_void_v<detail::await_result_t<A>>) {
+      co_await std::move(op);
+      co_return true;
+    } else {
+      co_return co_await std::move(op);
+    }
+  } catch (const std::system_error& e) {
+    guard.rethrow_unless_timed_out(e);
+  }
+  co_return detail::within_result_t<A>{};  // false, or nullopt
 }
 
 }  // namespace weft

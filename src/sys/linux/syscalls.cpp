@@ -423,12 +423,16 @@ result<int> openat(int dirfd, const char* path, int flags) {
   return from(fd, fd < 0);
 }
 
+namespace {
 // "/proc/self/fd/N": the name the kernel gives an open descriptor (a magic
 // link to its file, followed without a second lookup of the file's name).
 struct proc_fd_name {
   char text[32];
-  explicit proc_fd_name(int fd) noexcept { std::snprintf(text, sizeof text, "/proc/self/fd/%d", fd); }
+  explicit proc_fd_name(int fd) noexcept {
+    std::snprintf(text, sizeof text, "/proc/self/fd/%d", fd);
+  }
 };
+}  // namespace
 
 result<int> reopen(int fd, int flags) {
   return openat(AT_FDCWD, proc_fd_name(fd).text, flags);

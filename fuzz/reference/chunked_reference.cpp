@@ -1,5 +1,7 @@
 #include "reference/chunked_reference.hpp"
 
+#include "reference/rfc_syntax.hpp"
+
 #include <cstdint>
 #include <utility>
 
@@ -10,30 +12,15 @@ namespace {
 // 431, as soon as its line's CRLF is read and before the line is judged.
 constexpr std::size_t max_trailer_fields = 100;
 
-// RFC 9110 §5.6.2: tchar.
-bool is_tchar(char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  return c != '\0' && std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
-bool is_hex(char c) {
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
+using rfc::is_hex;
+using rfc::is_tchar;
+using rfc::is_visible;
+using rfc::is_ws;
 
 unsigned hex_value(char c) {
   if (c >= '0' && c <= '9') return static_cast<unsigned>(c - '0');
   if (c >= 'a' && c <= 'f') return static_cast<unsigned>(c - 'a' + 10);
   return static_cast<unsigned>(c - 'A' + 10);
-}
-
-bool is_ws(char c) {
-  return c == ' ' || c == '\t';
-}
-
-// VCHAR or obs-text (RFC 9110 §5.5, §5.6.4): what a field value or a
-// quoted-string may hold besides SP and HTAB.
-bool is_visible(char c) {
-  return static_cast<unsigned char>(c) > 0x20 && c != 0x7f;
 }
 
 // How a rule ended: it matched, it ran out of input while every byte so far
@@ -183,22 +170,11 @@ step trailer_line(cursor& c, std::string_view& line) {
   return step::ok;
 }
 
-// field-line = field-name ":" OWS field-value OWS (RFC 9112 §5, RFC 9110
-// §5.1, §5.5): the name a token right up to the colon, so a line starting
-// with whitespace (obs-fold) or whitespace before the colon is invalid;
-// each value byte SP, HTAB, VCHAR or obs-text (no NUL, other CTL or DEL).
-// The value is kept without its OWS.
+// A trailer field line (rfc::field_line), kept as name and trimmed value.
 bool field_line(std::string_view line, std::pair<std::string, std::string>& out) {
-  std::size_t colon = line.find(':');
-  if (colon == std::string_view::npos || colon == 0) return false;
-  for (char ch : line.substr(0, colon))
-    if (!is_tchar(ch)) return false;
-  std::string_view value = line.substr(colon + 1);
-  for (char ch : value)
-    if (!is_ws(ch) && !is_visible(ch)) return false;
-  while (!value.empty() && is_ws(value.front())) value.remove_prefix(1);
-  while (!value.empty() && is_ws(value.back())) value.remove_suffix(1);
-  out = {std::string(line.substr(0, colon)), std::string(value)};
+  std::string_view name, value;
+  if (!rfc::field_line(line, name, value)) return false;
+  out = {std::string(name), std::string(value)};
   return true;
 }
 

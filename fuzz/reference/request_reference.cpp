@@ -1,5 +1,7 @@
 #include "reference/request_reference.hpp"
 
+#include "reference/rfc_syntax.hpp"
+
 #include <arpa/inet.h>
 
 namespace weft::fuzz {
@@ -8,44 +10,19 @@ namespace {
 constexpr std::size_t max_fields = 100;
 constexpr std::uint64_t max_body = 8u << 20;
 
-// RFC 9110 §5.6.2: tchar.
-bool is_tchar(char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  return c != '\0' && std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
-bool is_token(std::string_view s) {
-  if (s.empty()) return false;
-  for (char c : s)
-    if (!is_tchar(c)) return false;
-  return true;
-}
-
-bool is_digit(char c) {
-  return c >= '0' && c <= '9';
-}
-bool is_hex(char c) {
-  return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-bool is_ws(char c) {
-  return c == ' ' || c == '\t';
-}
-// VCHAR or obs-text (RFC 9110 §5.5).
-bool is_visible(char c) {
-  return static_cast<unsigned char>(c) > 0x20 && c != 0x7f;
-}
+using rfc::is_digit;
+using rfc::is_hex;
+using rfc::is_tchar;
+using rfc::is_token;
+using rfc::is_visible;
+using rfc::is_ws;
+using rfc::trim;
 
 std::string lower(std::string_view s) {
   std::string out(s);
   for (char& c : out)
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
   return out;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_ws(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_ws(s.back())) s.remove_suffix(1);
-  return s;
 }
 
 // Every '%' starts "%" HEXDIG HEXDIG (RFC 3986 §2.1).
@@ -310,14 +287,10 @@ reference_head reference_parse(std::string_view in) {
     if (l.kind == line::bad) return fail(400);
     if (l.text.empty()) break;
     if (h.fields.size() == max_fields) return fail(431);
-    std::size_t colon = l.text.find(':');
-    if (colon == std::string_view::npos || !is_token(l.text.substr(0, colon))) return fail(400);
-    std::string_view raw = l.text.substr(colon + 1);
-    for (char c : raw)
-      if (!is_ws(c) && !is_visible(c)) return fail(400);
-    std::string_view value = trim(raw);
-    h.fields.emplace_back(l.text.substr(0, colon), value);
-    if (int s = apply(lower(l.text.substr(0, colon)), value, host_in_target, h, f)) return fail(s);
+    std::string_view name, value;
+    if (!rfc::field_line(l.text, name, value)) return fail(400);
+    h.fields.emplace_back(name, value);
+    if (int s = apply(lower(name), value, host_in_target, h, f)) return fail(s);
   }
   // RFC 9112 §3.2: a 1.1 request needs Host. §6.1 and §6.3: framing that
   // leaves the body's length in doubt is 400; a coding we lack is 501.

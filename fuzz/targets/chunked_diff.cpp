@@ -29,8 +29,7 @@ struct outcome {
 
 // Feeds the whole input as a connection would, dropping what each call
 // consumed, until the decoder finishes or wants more.
-outcome decode(std::string_view in, const chunked_limits& limits,
-               std::span<header_field> storage) {
+outcome decode(std::string_view in, const chunked_limits& limits, std::span<header_field> storage) {
   chunked_decoder dec(limits);
   outcome o;
   for (;;) {
